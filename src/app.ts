@@ -1,0 +1,104 @@
+/**
+ * createApp(): the Hono app with its middleware, the single onError, notFound, the OpenAPI
+ * document and the docs page. Middleware order matters:
+ *   request id → metrics timing → secure headers → CORS → services → body limit → authenticate → rate limit
+ */
+import { swaggerUI } from '@hono/swagger-ui'
+import type { Context } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
+import { HTTPException } from 'hono/http-exception'
+import { secureHeaders } from 'hono/secure-headers'
+import { AppError, PayloadTooLarge, ValidationError } from './lib/errors'
+import { meta } from './lib/http'
+import { createRouter, type AppEnv, type Router } from './lib/router'
+import { authenticate } from './middleware/authenticate'
+import { metrics } from './middleware/metrics'
+import { rateLimit } from './middleware/rate-limit'
+import { requestId } from './middleware/request-id'
+import { registerAdminUsers } from './modules/admin-users'
+import { registerApiKeys } from './modules/api-keys'
+import { registerAuth } from './modules/auth'
+import { registerHealth } from './modules/health'
+import { registerMetrics } from './modules/metrics'
+import { createServices } from './services'
+
+export const MAX_BODY_BYTES = 1024 * 1024
+
+function errorResponse(c: Context<AppEnv>, e: AppError) {
+  for (const [k, v] of Object.entries(e.headers ?? {})) c.header(k, v)
+  const error: Record<string, unknown> = { code: e.code, message: e.message }
+  if (e.details !== undefined) error.details = e.details
+  if (e.field !== undefined) error.field = e.field
+  return c.json({ success: false as const, error, meta: meta(c) }, e.status)
+}
+
+export function onError(e: Error, c: Context<AppEnv>) {
+  if (e instanceof AppError) return errorResponse(c, e)
+  if (e instanceof HTTPException) {
+    if (e.status === 413) return errorResponse(c, new PayloadTooLarge(MAX_BODY_BYTES))
+    if (e.status === 400) return errorResponse(c, new ValidationError(e.message || 'Malformed request', [{ field: '(body)', message: e.message }]))
+    return errorResponse(c, new AppError(e.status as 400, e.status >= 500 ? 'INTERNAL_ERROR' : 'HTTP_ERROR', e.message))
+  }
+  console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), message: e.message, stack: e.stack }))
+  return errorResponse(c, new AppError(500, 'INTERNAL_ERROR', 'Internal server error'))
+}
+
+export function createApp(): Router {
+  const app = createRouter()
+
+  app.use('*', requestId)
+  app.use('*', metrics)
+  app.use('*', secureHeaders())
+  app.use('*', async (c, next) => {
+    c.set('services', createServices(c.env, c.executionCtx))
+    await next()
+  })
+  app.use(
+    '*',
+    cors({
+      origin: (origin, c: Context<AppEnv>) => (c.var.services.config.corsOrigins.includes(origin) ? origin : null),
+      allowHeaders: ['Authorization', 'Content-Type', 'X-API-Key', 'X-Request-Id', 'Idempotency-Key'],
+      exposeHeaders: ['X-Request-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Retry-After'],
+      maxAge: 600,
+    }),
+  )
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new PayloadTooLarge(MAX_BODY_BYTES)
+      },
+    }),
+  )
+  app.use('*', authenticate)
+  app.use('*', rateLimit)
+
+  registerHealth(app)
+  registerMetrics(app)
+  registerAuth(app)
+  registerApiKeys(app)
+  registerAdminUsers(app)
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyQuery', { type: 'apiKey', in: 'query', name: 'api_key' })
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Switchboard API',
+      version: '1.0.0',
+      description:
+        'One edge API for reselling telecom: numbers, SMS, messaging, IoT SIMs, wallet and billing. ' +
+        'Authenticate with `Authorization: Bearer <access token>` from /api/v1/auth/login, or an API key ' +
+        '(`X-API-Key: sk_live_…`, `Authorization: Bearer sk_live_…` or `?api_key=`). Every answer is an envelope: ' +
+        '`{success: true, data, meta}` or `{success: false, error: {code, message, details?, field?}, meta}`.',
+    },
+  })
+  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'Switchboard API' }))
+
+  app.notFound((c) => errorResponse(c, new AppError(404, 'NOT_FOUND', `Route ${c.req.method} ${c.req.path} not found`)))
+  app.onError(onError)
+  return app
+}

@@ -1,0 +1,95 @@
+/**
+ * Bindings, vars and secrets. `readConfig` checks vars and secrets once per isolate and env
+ * object; a missing or weak secret fails every request with a clear 500 rather than running
+ * half-configured.
+ */
+import { z } from 'zod'
+import type { Metrics } from './modules/metrics/metrics.do'
+import type { NumberLock } from './modules/numbers/number-lock.do'
+import type { RateLimiter } from './modules/rate-limit/rate-limiter.do'
+import type { Wallet } from './modules/wallet/wallet.do'
+
+export interface Env {
+  DB: D1Database
+  WALLET: DurableObjectNamespace<Wallet>
+  NUMBER_LOCK: DurableObjectNamespace<NumberLock>
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>
+  METRICS: DurableObjectNamespace<Metrics>
+  EVENTS: Queue
+  WEBHOOKS: Queue
+  MESSAGES: Queue
+  JOBS: Queue
+
+  ENVIRONMENT: string
+  JWT_ISSUER: string
+  JWT_AUDIENCE: string
+  ACCESS_TOKEN_TTL_SECONDS: string
+  REFRESH_TOKEN_TTL_DAYS: string
+  CORS_ORIGINS: string
+  APP_URL: string
+  MAILER: string
+  MAIL_FROM: string
+  /** JSON overrides of the rate-limit table, e.g. `{"purchase":{"limit":1000}}`. */
+  RATE_LIMITS?: string
+  /** When set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN?: string
+
+  JWT_SECRET: string
+  ENCRYPTION_KEY: string
+}
+
+const RateLimitOverride = z.record(
+  z.string(),
+  z.object({ limit: z.number().int().positive().optional(), windowSeconds: z.number().int().positive().optional() }),
+)
+
+const ConfigSchema = z.object({
+  ENVIRONMENT: z.enum(['production', 'staging', 'development', 'test']),
+  JWT_ISSUER: z.string().min(1),
+  JWT_AUDIENCE: z.string().min(1),
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400),
+  REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365),
+  CORS_ORIGINS: z.string().default(''),
+  APP_URL: z.url(),
+  MAILER: z.enum(['sandbox']),
+  MAIL_FROM: z.string().min(3),
+  RATE_LIMITS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (!s) return {}
+      try {
+        return RateLimitOverride.parse(JSON.parse(s))
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'RATE_LIMITS must be JSON like {"purchase":{"limit":20}}' })
+        return z.NEVER
+      }
+    }),
+  METRICS_TOKEN: z.string().optional(),
+  JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters'),
+  ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters'),
+})
+
+export type Config = z.infer<typeof ConfigSchema> & {
+  corsOrigins: string[]
+  isLocal: boolean
+}
+
+const cache = new WeakMap<object, Config>()
+
+export function readConfig(env: Env): Config {
+  const hit = cache.get(env)
+  if (hit) return hit
+  const parsed = ConfigSchema.safeParse(env)
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+    throw new Error(`Invalid configuration: ${problems}`)
+  }
+  const config: Config = {
+    ...parsed.data,
+    corsOrigins: parsed.data.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
+    isLocal: parsed.data.ENVIRONMENT === 'development' || parsed.data.ENVIRONMENT === 'test',
+  }
+  cache.set(env, config)
+  return config
+}

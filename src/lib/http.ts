@@ -1,0 +1,107 @@
+/**
+ * The envelopes of DESIGN.md and the OpenAPI pieces every route uses.
+ *   success: { success: true, data, meta: { timestamp, requestId } } (+ `pagination` on lists)
+ *   error:   { success: false, error: { code, message, details?, field? }, meta }
+ * `meta.request_id` repeats the id under the name seed 002 documents.
+ */
+import { z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import type { AppEnv } from './router'
+
+export const Meta = z
+  .object({
+    timestamp: z.string().openapi({ example: '2026-11-22T10:30:00.000Z' }),
+    requestId: z.string().openapi({ example: 'req_01hx0000000000000000000000' }),
+    request_id: z.string(),
+    version: z.literal('v1'),
+  })
+  .openapi('Meta')
+
+export function meta(c: Context<AppEnv>) {
+  const requestId = c.get('requestId') ?? 'unknown'
+  return { timestamp: new Date().toISOString(), requestId, request_id: requestId, version: 'v1' as const }
+}
+
+export function envelope<T>(c: Context<AppEnv>, data: T) {
+  return { success: true as const, data, meta: meta(c) }
+}
+
+export function listEnvelope<T, P>(c: Context<AppEnv>, data: T[], pagination: P) {
+  return { success: true as const, data, pagination, meta: meta(c) }
+}
+
+export const ErrorBody = z
+  .object({
+    success: z.literal(false),
+    error: z.object({
+      code: z.string().openapi({ example: 'VALIDATION_ERROR' }),
+      message: z.string(),
+      details: z.unknown().optional(),
+      field: z.string().optional(),
+    }),
+    meta: Meta,
+  })
+  .openapi('Error')
+
+/** One error response for the OpenAPI document. */
+export const err = (description: string) => ({ content: { 'application/json': { schema: ErrorBody } }, description })
+
+/** The error responses every authenticated route may give. */
+export const errorResponses = {
+  400: err('Invalid input (`VALIDATION_ERROR`, `details` names the fields)'),
+  401: err('Missing or invalid credentials (`UNAUTHORIZED`, `INVALID_TOKEN`, `TOKEN_EXPIRED`, `INVALID_API_KEY`, `API_KEY_EXPIRED`)'),
+  403: err('Not allowed (`FORBIDDEN`): wrong role, missing API-key permission, or account suspended/banned'),
+  404: err('Not found (`NOT_FOUND`), also for another account\'s resources'),
+  429: err('Rate limit exceeded (`RATE_LIMIT_EXCEEDED`, `details.retry_after`)'),
+} as const
+
+/** The error responses of public (unauthenticated) routes. */
+export const publicErrorResponses = { 400: errorResponses[400], 429: errorResponses[429] } as const
+
+export function ok<T extends z.ZodType>(schema: T, description: string) {
+  return {
+    content: {
+      'application/json': { schema: z.object({ success: z.literal(true), data: schema, meta: Meta }) },
+    },
+    description,
+  }
+}
+
+export function okList<T extends z.ZodType, P extends z.ZodType>(item: T, pagination: P, description: string) {
+  return {
+    content: {
+      'application/json': {
+        schema: z.object({ success: z.literal(true), data: z.array(item), pagination, meta: Meta }),
+      },
+    },
+    description,
+  }
+}
+
+export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
+  return { content: { 'application/json': { schema } }, required: true, description }
+}
+
+// ---- Pagination: each document's own style -------------------------------------------------
+
+/** Seed 001 style: `?page&limit` → `{ page, limit, total, totalPages, hasNext, hasPrevious }`. */
+export const PageQuery = {
+  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20 }),
+}
+
+export const PagePagination = z
+  .object({
+    page: z.number().int(),
+    limit: z.number().int(),
+    total: z.number().int(),
+    totalPages: z.number().int(),
+    hasNext: z.boolean(),
+    hasPrevious: z.boolean(),
+  })
+  .openapi('PagePagination')
+
+export function pagePagination(page: number, limit: number, total: number): z.infer<typeof PagePagination> {
+  const totalPages = Math.max(1, Math.ceil(total / limit))
+  return { page, limit, total, totalPages, hasNext: page < totalPages, hasPrevious: page > 1 }
+}

@@ -1,0 +1,9 @@
+/** ISO-8601 text for an instant (Date or epoch ms); null stays null. */
+export function iso(value: Date | number | null | undefined): string | null {
+  if (value === null || value === undefined) return null
+  return new Date(value).toISOString()
+}
+
+export function isoNow(): string {
+  return new Date().toISOString()
+}

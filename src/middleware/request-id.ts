@@ -1,0 +1,14 @@
+import type { MiddlewareHandler } from 'hono'
+import { newId } from '../lib/ids'
+import type { AppEnv } from '../lib/router'
+
+const ACCEPTABLE = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Honours a sane incoming `X-Request-Id`, else makes one; echoes it and puts it in every `meta`. */
+export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const incoming = c.req.header('x-request-id')
+  const id = incoming && ACCEPTABLE.test(incoming) ? incoming : newId('req')
+  c.set('requestId', id)
+  c.header('X-Request-Id', id)
+  await next()
+}

@@ -1,0 +1,128 @@
+/**
+ * Admin user management (seed 000 admin, seed 001 §8.1). Each change and its audit entry are
+ * written in one D1 batch. Admins cannot suspend, ban, reactivate or re-role themselves — that is
+ * how the last admin would lock everyone out.
+ */
+import { and, asc, count, desc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm'
+import type { AnySQLiteColumn } from 'drizzle-orm/sqlite-core'
+import type { Db } from '../../db/client'
+import { apiKeys, sessions, users, type User } from '../../db/schema'
+import { Forbidden, NotFound } from '../../lib/errors'
+import type { Mailer } from '../../providers/mailer/mailer'
+import type { AuditContext, AuditService } from '../audit/audit.service'
+import type { Role } from '../auth/principal'
+
+export type StatusFilter = 'active' | 'suspended' | 'banned' | 'inactive'
+
+export interface ListUsersQuery {
+  page: number
+  limit: number
+  search?: string
+  roles?: Role[]
+  status?: StatusFilter
+  sortBy: 'createdAt' | 'lastLoginAt' | 'email'
+  sortOrder: 'asc' | 'desc'
+}
+
+const SORT = { createdAt: users.createdAt, lastLoginAt: users.lastLoginAt, email: users.email } as const
+
+function statusWhere(status: StatusFilter, now: Date): SQL | undefined {
+  const expired = and(eq(users.status, 'suspended'), lte(users.suspendedUntil, now))
+  switch (status) {
+    case 'active':
+      return or(eq(users.status, 'active'), expired)
+    case 'suspended':
+      return and(eq(users.status, 'suspended'), or(isNull(users.suspendedUntil), gt(users.suspendedUntil, now)))
+    default:
+      return eq(users.status, status)
+  }
+}
+
+export class AdminUsersService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+    private readonly mailer: Mailer,
+  ) {}
+
+  async list(q: ListUsersQuery) {
+    const now = new Date()
+    const filters: (SQL | undefined)[] = []
+    if (q.search) {
+      const pattern = `%${q.search.replace(/[%_\\]/g, (m) => `\\${m}`)}%`
+      const matches = (col: AnySQLiteColumn) => sql`${col} LIKE ${pattern} ESCAPE '\\'`
+      filters.push(or(matches(users.email), matches(users.firstName), matches(users.lastName), matches(users.company)))
+    }
+    if (q.roles?.length) filters.push(inArray(users.role, q.roles))
+    if (q.status) filters.push(statusWhere(q.status, now))
+    const where = and(...filters)
+    const column = SORT[q.sortBy]
+    const order = q.sortOrder === 'asc' ? asc(column) : desc(column)
+    const [rows, total] = await this.db.batch([
+      this.db.select().from(users).where(where).orderBy(order, asc(users.id)).limit(q.limit).offset((q.page - 1) * q.limit),
+      this.db.select({ n: count() }).from(users).where(where),
+    ])
+    return { rows, total: total[0]?.n ?? 0 }
+  }
+
+  async get(id: string): Promise<User> {
+    const user = await this.db.select().from(users).where(eq(users.id, id)).get()
+    if (!user) throw new NotFound('User')
+    return user
+  }
+
+  async details(id: string) {
+    const now = new Date()
+    const user = await this.get(id)
+    const [keys, live, activity] = await Promise.all([
+      this.db.select({ n: count() }).from(apiKeys).where(and(eq(apiKeys.userId, id), isNull(apiKeys.revokedAt))).get(),
+      this.db.select({ n: count() }).from(sessions).where(and(eq(sessions.userId, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now))).get(),
+      this.audit.forTarget('user', id, 20),
+    ])
+    return { user, activeApiKeys: keys?.n ?? 0, activeSessions: live?.n ?? 0, activity }
+  }
+
+  async suspend(ctx: AuditContext, id: string, input: { reason: string; duration?: number; notifyUser?: boolean }) {
+    const until = input.duration ? new Date(Date.now() + input.duration * 86_400_000) : null
+    return this.change(ctx, id, 'user.suspended', { status: 'suspended', statusReason: input.reason, suspendedUntil: until }, {
+      reason: input.reason,
+      durationDays: input.duration ?? null,
+      until: until?.toISOString() ?? null,
+    }, input.notifyUser
+      ? { subject: 'Your account has been suspended', text: `Your Switchboard account was suspended${until ? ` until ${until.toISOString()}` : ''}.\nReason: ${input.reason}` }
+      : undefined)
+  }
+
+  async ban(ctx: AuditContext, id: string, input: { reason: string; notifyUser?: boolean }) {
+    return this.change(ctx, id, 'user.banned', { status: 'banned', statusReason: input.reason, suspendedUntil: null }, { reason: input.reason },
+      input.notifyUser ? { subject: 'Your account has been closed', text: `Your Switchboard account was banned.\nReason: ${input.reason}` } : undefined)
+  }
+
+  async reactivate(ctx: AuditContext, id: string, input: { reason: string }) {
+    return this.change(ctx, id, 'user.reactivated', { status: 'active', statusReason: null, suspendedUntil: null }, { reason: input.reason })
+  }
+
+  async setRole(ctx: AuditContext, id: string, input: { role: Role; reason: string }) {
+    const before = await this.get(id)
+    return this.change(ctx, id, 'user.role_changed', { role: input.role }, { reason: input.reason, from: before.role, to: input.role })
+  }
+
+  private async change(
+    ctx: AuditContext,
+    id: string,
+    action: string,
+    set: Partial<Pick<User, 'status' | 'statusReason' | 'suspendedUntil' | 'role'>>,
+    details: Record<string, unknown>,
+    notice?: { subject: string; text: string },
+  ): Promise<User> {
+    if (id === ctx.principal.userId) throw new Forbidden('Admins cannot change the status or role of their own account')
+    const user = await this.get(id)
+    const now = new Date()
+    const [updated] = await this.db.batch([
+      this.db.update(users).set({ ...set, updatedAt: now }).where(eq(users.id, id)).returning(),
+      this.audit.entry(ctx, action, 'user', id, details),
+    ])
+    if (notice) await this.mailer.send({ to: user.email, userId: id, kind: 'account_notice', ...notice })
+    return updated[0]!
+  }
+}

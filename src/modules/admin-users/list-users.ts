@@ -1,0 +1,42 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { requireAuth } from '../../middleware/authenticate'
+import { AdminUserSummary, adminUserSummary, USER_PREFIXES } from './schemas'
+
+/** `role=admin&role=user` or `role=admin,user`. */
+const Roles = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(z.enum(['user', 'admin'])))
+  .optional()
+  .openapi({ type: 'array', items: { type: 'string', enum: ['user', 'admin'] } })
+
+const Query = z.object({
+  ...PageQuery,
+  search: z.string().trim().max(100).optional().openapi({ description: 'Part of email, first or last name, or company' }),
+  role: Roles,
+  status: z.enum(['active', 'suspended', 'banned', 'inactive']).optional(),
+  sortBy: z.enum(['createdAt', 'lastLoginAt', 'email']).default('createdAt'),
+  sortOrder: z.enum(['asc', 'desc']).default('desc'),
+})
+
+export const registerListUsers = (r: Router) => {
+  for (const prefix of USER_PREFIXES) {
+    const route = createRoute({
+      method: 'get',
+      path: prefix,
+      tags: ['admin'],
+      summary: 'List users',
+      middleware: [requireAuth({ admin: true })] as const,
+      security: [{ bearerAuth: [] }],
+      request: { query: Query },
+      responses: { 200: okList(AdminUserSummary, PagePagination, 'Users'), ...errorResponses },
+    })
+    r.openapi(route, async (c) => {
+      const q = c.req.valid('query')
+      const { rows, total } = await c.var.services.adminUsers.list({ ...q, roles: q.role })
+      return c.json(listEnvelope(c, rows.map(adminUserSummary), pagePagination(q.page, q.limit, total)), 200)
+    })
+  }
+}

@@ -1,0 +1,65 @@
+import { z } from '@hono/zod-openapi'
+import type { User } from '../../db/schema'
+import { iso } from '../../lib/time'
+import { effectiveStatus } from '../auth/account-status'
+import { UserView, userView } from '../auth/schemas'
+
+/** Both documented prefixes: seed 000's `/api/admin/users` and seed 001's `/api/v1/admin/users`. */
+export const USER_PREFIXES = ['/api/admin/users', '/api/v1/admin/users'] as const
+
+export const UserIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) })
+
+export const AdminUserSummary = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    firstName: z.string(),
+    lastName: z.string(),
+    company: z.string().nullable(),
+    role: z.enum(['user', 'admin']),
+    status: z.enum(['active', 'suspended', 'banned', 'inactive']),
+    isActive: z.boolean(),
+    isSuspended: z.boolean(),
+    isBanned: z.boolean(),
+    emailVerified: z.boolean(),
+    totalNumbers: z.number().int().openapi({ description: 'Numbers held (the numbers feature fills this; 0 until then)' }),
+    totalOrders: z.number().int().openapi({ description: 'Orders placed (the orders feature fills this; 0 until then)' }),
+    totalSpent: z.number().openapi({ description: 'Money spent (the wallet feature fills this; 0 until then)' }),
+    lastLoginAt: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('AdminUserSummary')
+
+export function adminUserSummary(u: User): z.infer<typeof AdminUserSummary> {
+  const status = effectiveStatus(u)
+  return {
+    id: u.id,
+    email: u.email,
+    firstName: u.firstName,
+    lastName: u.lastName,
+    company: u.company,
+    role: u.role,
+    status,
+    isActive: status === 'active',
+    isSuspended: status === 'suspended',
+    isBanned: status === 'banned',
+    emailVerified: u.emailVerified,
+    totalNumbers: 0,
+    totalOrders: 0,
+    totalSpent: 0,
+    lastLoginAt: iso(u.lastLoginAt),
+    createdAt: iso(u.createdAt)!,
+  }
+}
+
+export const AdminUser = UserView.extend({
+  statusReason: z.string().nullable(),
+  suspendedUntil: z.string().nullable(),
+  updatedAt: z.string(),
+}).openapi('AdminUser')
+
+export function adminUser(u: User): z.infer<typeof AdminUser> {
+  return { ...userView(u), statusReason: u.statusReason, suspendedUntil: iso(u.suspendedUntil), updatedAt: iso(u.updatedAt)! }
+}
+
+export const Reason = z.string().trim().min(3).max(500)

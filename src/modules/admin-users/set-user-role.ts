@@ -1,0 +1,14 @@
+import { z } from '@hono/zod-openapi'
+import type { Router } from '../../lib/router'
+import { Reason } from './schemas'
+import { auditContext, registerUserAction } from './user-action'
+
+export const registerSetUserRole = (r: Router) =>
+  registerUserAction(r, {
+    method: 'put',
+    action: 'role',
+    summary: 'Change a user\'s role',
+    description: 'Seed 001 §8.1. Takes effect on the next request (roles are read per request, not from the token).',
+    body: z.object({ role: z.enum(['user', 'admin']), reason: Reason }).openapi('UpdateUserRoleRequest'),
+    run: (c, id, body) => c.var.services.adminUsers.setRole(auditContext(c), id, body),
+  })

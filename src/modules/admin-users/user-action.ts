@@ -1,0 +1,50 @@
+/**
+ * The admin actions on a user (suspend, reactivate, ban, role) share their shape: an admin-only
+ * route at both prefixes, a validated body, one service call, the updated user back.
+ */
+import { createRoute, type z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import type { User } from '../../db/schema'
+import { envelope, errorResponses, jsonBody, ok } from '../../lib/http'
+import type { AppEnv, Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { AuditContext } from '../audit/audit.service'
+import { clientIp } from '../auth/client-info'
+import { AdminUser, adminUser, USER_PREFIXES, UserIdParam } from './schemas'
+
+export function auditContext(c: Context<AppEnv>): AuditContext {
+  return { principal: principalOf(c), ip: clientIp(c), requestId: c.get('requestId') }
+}
+
+export function registerUserAction<B extends z.ZodType>(
+  r: Router,
+  spec: {
+    method: 'put' | 'post'
+    action: string
+    summary: string
+    description: string
+    body: B
+    run: (c: Context<AppEnv>, id: string, body: z.infer<B>) => Promise<User>
+  },
+) {
+  for (const prefix of USER_PREFIXES) {
+    const route = createRoute({
+      method: spec.method,
+      path: `${prefix}/{id}/${spec.action}`,
+      tags: ['admin'],
+      summary: spec.summary,
+      description: `${spec.description} Recorded in the audit log. Admins cannot act on their own account (403).`,
+      middleware: [requireAuth({ admin: true })] as const,
+      security: [{ bearerAuth: [] }],
+      request: { params: UserIdParam, body: jsonBody(spec.body) },
+      responses: { 200: ok(AdminUser, 'The updated user'), ...errorResponses },
+    })
+    r.openapi(route, async (c) => {
+      // The route's type is generic in this helper, so the validated input is read untyped.
+      const valid = c.req.valid as (target: 'param' | 'json') => unknown
+      const { id } = valid('param') as { id: string }
+      const user = await spec.run(c, id, valid('json') as z.infer<B>)
+      return c.json(envelope(c, adminUser(user)), 200)
+    })
+  }
+}

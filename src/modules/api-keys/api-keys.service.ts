@@ -1,0 +1,103 @@
+/**
+ * Account API keys (seed 001 §9.2). The plain key is returned once, at creation; only its SHA-256
+ * and a display prefix are stored. Every query is scoped to the owner: another account's key is
+ * a 404, never a 403, so ids cannot be probed.
+ */
+import { and, count, desc, eq, isNull } from 'drizzle-orm'
+import type { Db } from '../../db/client'
+import { apiKeys, type ApiKey } from '../../db/schema'
+import { sha256Hex } from '../../lib/crypto'
+import { Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
+import { newId, randomSecret } from '../../lib/ids'
+import { PERMISSIONS, type Principal } from '../auth/principal'
+
+export const MAX_ACTIVE_KEYS = 100
+/** `sk_live_` plus the first 8 characters of the secret: enough to tell keys apart, useless to attackers. */
+const PREFIX_LENGTH = 16
+
+export interface CreateKeyInput {
+  name: string
+  permissions: string[]
+  expiresAt?: string
+  description?: string
+  mode?: 'live' | 'test'
+}
+
+export class ApiKeyService {
+  constructor(private readonly db: Db) {}
+
+  async create(owner: Principal, input: CreateKeyInput): Promise<{ key: string; row: ApiKey }> {
+    const permissions = [...new Set(input.permissions)]
+    for (const p of permissions) {
+      if (p !== '*' && !(PERMISSIONS as readonly string[]).includes(p)) {
+        throw ValidationError.field('permissions', `Unknown permission '${p}'. Known: *, ${PERMISSIONS.join(', ')}`)
+      }
+    }
+    if (permissions.includes('admin') && owner.role !== 'admin') throw new Forbidden("Only admins can create keys with the 'admin' permission")
+    const now = new Date()
+    const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null
+    if (expiresAt && expiresAt <= now) throw ValidationError.field('expiresAt', 'expiresAt must be in the future')
+
+    const active = await this.db
+      .select({ n: count() })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.userId, owner.userId), isNull(apiKeys.revokedAt)))
+      .get()
+    if ((active?.n ?? 0) >= MAX_ACTIVE_KEYS) {
+      throw new Conflict('API_KEY_LIMIT_REACHED', `An account can hold at most ${MAX_ACTIVE_KEYS} active API keys; revoke one first`)
+    }
+
+    const mode = input.mode ?? 'live'
+    const key = `sk_${mode}_${randomSecret(32)}`
+    const row: ApiKey = {
+      id: newId('key'),
+      userId: owner.userId,
+      projectId: null,
+      name: input.name,
+      description: input.description ?? null,
+      keyHash: await sha256Hex(key),
+      keyPrefix: key.slice(0, PREFIX_LENGTH),
+      mode,
+      permissions,
+      rateLimit: null,
+      expiresAt,
+      lastUsedAt: null,
+      revokedAt: null,
+      createdAt: now,
+      updatedAt: now,
+    }
+    await this.db.insert(apiKeys).values(row)
+    return { key, row }
+  }
+
+  async list(userId: string, page: number, limit: number) {
+    const where = and(eq(apiKeys.userId, userId), isNull(apiKeys.projectId))
+    const [rows, total] = await this.db.batch([
+      this.db.select().from(apiKeys).where(where).orderBy(desc(apiKeys.createdAt), desc(apiKeys.id)).limit(limit).offset((page - 1) * limit),
+      this.db.select({ n: count() }).from(apiKeys).where(where),
+    ])
+    return { rows, total: total[0]?.n ?? 0 }
+  }
+
+  async get(userId: string, id: string): Promise<ApiKey> {
+    const row = await this.db
+      .select()
+      .from(apiKeys)
+      .where(and(eq(apiKeys.id, id), eq(apiKeys.userId, userId), isNull(apiKeys.projectId)))
+      .get()
+    if (!row) throw new NotFound('API key')
+    return row
+  }
+
+  /** Revoking is final and idempotent: a second call answers the key as already revoked. */
+  async revoke(userId: string, id: string): Promise<ApiKey> {
+    const now = new Date()
+    const row = await this.db
+      .update(apiKeys)
+      .set({ revokedAt: now, updatedAt: now })
+      .where(and(eq(apiKeys.id, id), eq(apiKeys.userId, userId), isNull(apiKeys.projectId), isNull(apiKeys.revokedAt)))
+      .returning()
+      .get()
+    return row ?? this.get(userId, id)
+  }
+}

@@ -1,0 +1,40 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { PERMISSIONS } from '../auth/principal'
+import { CreatedApiKey, apiKeyView } from './schemas'
+
+const Body = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    permissions: z
+      .array(z.string())
+      .min(1)
+      .max(PERMISSIONS.length + 1)
+      .openapi({ description: `Any of: * (everything the owner may do), ${PERMISSIONS.join(', ')}`, example: ['numbers:read', 'wallet:read'] }),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    description: z.string().trim().max(500).optional(),
+    mode: z.enum(['live', 'test']).optional().openapi({ description: '`sk_live_…` (default) or `sk_test_…`' }),
+  })
+  .openapi('CreateApiKeyRequest')
+
+const route = createRoute({
+  method: 'post',
+  path: '/api/v1/api-keys',
+  tags: ['api-keys'],
+  summary: 'Create an API key',
+  description:
+    'Seed 001 §9.2 defines the key but no path; this is it. The plain `key` is returned once. Keys are accepted as ' +
+    '`X-API-Key`, `Authorization: Bearer sk_…` or `?api_key=`. Managing keys needs a user session, not a key.',
+  middleware: [requireAuth({ sessionOnly: true })] as const,
+  security: [{ bearerAuth: [] }],
+  request: { body: jsonBody(Body) },
+  responses: { 201: ok(CreatedApiKey, 'Key created'), ...errorResponses, 409: err('Too many active keys (`API_KEY_LIMIT_REACHED`)') },
+})
+
+export const registerCreateApiKey = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const { key, row } = await c.var.services.apiKeys.create(principalOf(c), c.req.valid('json'))
+    return c.json(envelope(c, { ...apiKeyView(row), key }), 201)
+  })

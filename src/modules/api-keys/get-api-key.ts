@@ -1,0 +1,22 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { ApiKeyView, apiKeyView, KeyIdParam } from './schemas'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/api-keys/{id}',
+  tags: ['api-keys'],
+  summary: 'One of your API keys',
+  middleware: [requireAuth({ sessionOnly: true })] as const,
+  security: [{ bearerAuth: [] }],
+  request: { params: KeyIdParam },
+  responses: { 200: ok(ApiKeyView, 'The key'), ...errorResponses },
+})
+
+export const registerGetApiKey = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const row = await c.var.services.apiKeys.get(principalOf(c).userId, c.req.valid('param').id)
+    return c.json(envelope(c, apiKeyView(row)), 200)
+  })

@@ -1,0 +1,23 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { ApiKeyView, apiKeyView } from './schemas'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/api-keys',
+  tags: ['api-keys'],
+  summary: 'List your API keys (newest first; the plain key is never shown again)',
+  middleware: [requireAuth({ sessionOnly: true })] as const,
+  security: [{ bearerAuth: [] }],
+  request: { query: z.object(PageQuery) },
+  responses: { 200: okList(ApiKeyView, PagePagination, 'Keys'), ...errorResponses },
+})
+
+export const registerListApiKeys = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const { page, limit } = c.req.valid('query')
+    const { rows, total } = await c.var.services.apiKeys.list(principalOf(c).userId, page, limit)
+    return c.json(listEnvelope(c, rows.map((k) => apiKeyView(k)), pagePagination(page, limit, total)), 200)
+  })

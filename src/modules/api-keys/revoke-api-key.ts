@@ -1,0 +1,23 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { ApiKeyView, apiKeyView, KeyIdParam } from './schemas'
+
+const route = createRoute({
+  method: 'delete',
+  path: '/api/v1/api-keys/{id}',
+  tags: ['api-keys'],
+  summary: 'Revoke an API key',
+  description: 'Takes effect on the next request made with the key. Idempotent.',
+  middleware: [requireAuth({ sessionOnly: true })] as const,
+  security: [{ bearerAuth: [] }],
+  request: { params: KeyIdParam },
+  responses: { 200: ok(ApiKeyView, 'The revoked key'), ...errorResponses },
+})
+
+export const registerRevokeApiKey = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const row = await c.var.services.apiKeys.revoke(principalOf(c).userId, c.req.valid('param').id)
+    return c.json(envelope(c, apiKeyView(row)), 200)
+  })

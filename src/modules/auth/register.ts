@@ -1,0 +1,67 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { AuthResult, authResult, Email, Password } from './schemas'
+import { clientInfo } from './client-info'
+
+const Body = z
+  .object({
+    email: Email,
+    password: Password,
+    firstName: z.string().trim().min(1).max(100).optional(),
+    lastName: z.string().trim().max(100).optional(),
+    name: z.string().trim().min(1).max(200).optional().openapi({ description: 'Seed 004: full name, split at the first space' }),
+    company: z.string().trim().max(200).optional(),
+    phone: z.string().trim().max(32).optional(),
+    timezone: z.string().trim().max(64).optional(),
+    acceptTerms: z.boolean().optional().openapi({ description: 'Seed 001; `false` is refused, absent is accepted (seed 004 has no such field)' }),
+    marketingConsent: z.boolean().optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (!b.firstName && !b.name) ctx.addIssue({ code: 'custom', path: ['firstName'], message: 'firstName (or name) is required' })
+    if (b.acceptTerms === false) ctx.addIssue({ code: 'custom', path: ['acceptTerms'], message: 'The terms must be accepted' })
+  })
+  .openapi('RegisterRequest')
+
+const Registered = AuthResult.extend({
+  onboarding: z.object({ nextStep: z.string(), completionUrl: z.string() }),
+})
+
+const route = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/register',
+  tags: ['auth'],
+  summary: 'Create an account',
+  description:
+    'Seeds 001 and 004 both define this route. Accepted: `firstName`+`lastName` (seed 001) or `name` (seed 004). ' +
+    'The answer is seed 001\'s `{user, tokens, onboarding}` plus seed 004\'s `token`/`refreshToken` and the OAuth2 ' +
+    '`access_token`, `token_type`, `expires_in`. A verification mail is sent; 409 `EMAIL_ALREADY_EXISTS` when the email is taken.',
+  request: { body: jsonBody(Body) },
+  responses: {
+    201: ok(Registered, 'Account created and logged in'),
+    409: err('Email already registered (`EMAIL_ALREADY_EXISTS`)'),
+    400: errorResponses[400],
+    429: errorResponses[429],
+  },
+})
+
+export const registerRegister = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const b = c.req.valid('json')
+    let firstName = b.firstName ?? ''
+    let lastName = b.lastName ?? ''
+    if (!b.firstName && b.name) {
+      const [first, ...rest] = b.name.split(/\s+/)
+      firstName = first ?? ''
+      lastName = rest.join(' ')
+    }
+    const { user, tokens } = await c.var.services.auth.register({ ...b, firstName, lastName }, clientInfo(c))
+    const config = c.var.services.config
+    return c.json(
+      envelope(c, {
+        ...authResult(user, tokens),
+        onboarding: { nextStep: 'verify_email', completionUrl: `${config.APP_URL}/onboarding` },
+      }),
+      201,
+    )
+  })

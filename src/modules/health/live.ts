@@ -1,0 +1,16 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { envelope, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+
+export const registerLive = (r: Router) => {
+  for (const path of ['/health/live', '/api/health/live']) {
+    const route = createRoute({
+      method: 'get',
+      path,
+      tags: ['health'],
+      summary: 'Liveness check',
+      responses: { 200: ok(z.object({ status: z.literal('alive'), timestamp: z.string() }), 'Alive') },
+    })
+    r.openapi(route, (c) => c.json(envelope(c, { status: 'alive' as const, timestamp: new Date().toISOString() }), 200))
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * One RateLimiter object per (route class, subject). It counts requests exactly in fixed windows
+ * aligned to the clock (a 60 s window resets on the minute), so every isolate sees the same count
+ * and `X-RateLimit-Reset` is the same for all of them. State lives in synchronous SQLite-backed KV,
+ * so a `hit` has no await and two hits cannot interleave.
+ */
+import { DurableObject } from 'cloudflare:workers'
+import type { Env } from '../../env'
+
+export interface RateLimitResult {
+  allowed: boolean
+  limit: number
+  remaining: number
+  /** Epoch ms at which the window resets. */
+  resetAt: number
+  /** Seconds until a refused caller may try again (0 when allowed). */
+  retryAfter: number
+}
+
+interface Window {
+  start: number
+  end: number
+  count: number
+}
+
+export class RateLimiter extends DurableObject<Env> {
+  ping(): 'pong' {
+    return 'pong'
+  }
+
+  hit(limit: number, windowMs: number, now: number = Date.now()): RateLimitResult {
+    const start = Math.floor(now / windowMs) * windowMs
+    const resetAt = start + windowMs
+    let w = this.ctx.storage.kv.get<Window>('window')
+    if (!w || w.start !== start) {
+      w = { start, end: resetAt, count: 0 }
+      // Forget idle subjects: clear storage once this window is over (the latest window's alarm wins).
+      void this.ctx.storage.setAlarm(resetAt)
+    }
+    if (w.count >= limit) {
+      return { allowed: false, limit, remaining: 0, resetAt, retryAfter: Math.max(1, Math.ceil((resetAt - now) / 1000)) }
+    }
+    w.count += 1
+    this.ctx.storage.kv.put('window', w)
+    return { allowed: true, limit, remaining: limit - w.count, resetAt, retryAfter: 0 }
+  }
+
+  override async alarm(): Promise<void> {
+    const w = this.ctx.storage.kv.get<Window>('window')
+    if (!w || Date.now() >= w.end) await this.ctx.storage.deleteAll()
+  }
+}

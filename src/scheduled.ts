@@ -1,0 +1,21 @@
+/**
+ * Cron: one CRONS map from expression to job. wrangler.toml's `[triggers] crons` must list exactly
+ * these expressions (test/cron/crons.test.ts). Every job is idempotent for its period, so a
+ * repeated or overlapping trigger changes nothing.
+ */
+import type { Env } from './env'
+import { runSweeper } from './modules/maintenance/sweeper.job'
+import { createServices, type Services } from './services'
+
+export type Job = (services: Services, scheduledTime: number) => Promise<unknown>
+
+export const CRONS: Record<string, { name: string; run: Job }> = {
+  '* * * * *': { name: 'sweeper', run: runSweeper },
+}
+
+export async function scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+  const job = CRONS[controller.cron]
+  if (!job) throw new Error(`No job for cron '${controller.cron}'`)
+  const result = await job.run(createServices(env, ctx), controller.scheduledTime)
+  console.log(JSON.stringify({ level: 'info', job: job.name, cron: controller.cron, result }))
+}

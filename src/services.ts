@@ -1,0 +1,46 @@
+/**
+ * createServices(env, ctx) — the one factory used by fetch, queue and cron. Built once per
+ * invocation; nothing here outlives the request that made it.
+ */
+import { readConfig, type Env } from './env'
+import { createDb } from './db/client'
+import { createMailer } from './providers/mailer/mailer'
+import { AuthService } from './modules/auth/auth.service'
+import { AuthnService } from './modules/auth/authn.service'
+import { ApiKeyService } from './modules/api-keys/api-keys.service'
+import { AuditService } from './modules/audit/audit.service'
+import { AdminUsersService } from './modules/admin-users/admin-users.service'
+import { HealthService } from './modules/health/health.service'
+import { RateLimitService } from './modules/rate-limit/rate-limit.service'
+import { resolveLimits } from './modules/rate-limit/limits'
+
+export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>) {
+  const config = readConfig(env)
+  const db = createDb(env.DB)
+  const defer = (p: Promise<unknown>) => ctx.waitUntil(p.catch((e) => console.error('deferred task failed', e)))
+  const jwt = {
+    secret: env.JWT_SECRET,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    ttlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+  }
+  const mailer = createMailer(config.MAILER, db)
+  const audit = new AuditService(db)
+  return {
+    env,
+    config,
+    db,
+    defer,
+    mailer,
+    audit,
+    limits: resolveLimits(config.RATE_LIMITS),
+    rateLimiter: new RateLimitService(env.RATE_LIMITER),
+    authn: new AuthnService(db, jwt, defer),
+    auth: new AuthService(db, config, jwt, mailer),
+    apiKeys: new ApiKeyService(db),
+    adminUsers: new AdminUsersService(db, audit, mailer),
+    health: new HealthService(env, db),
+  }
+}
+
+export type Services = ReturnType<typeof createServices>

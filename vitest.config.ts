@@ -1,0 +1,25 @@
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
+import { defineConfig } from 'vitest/config'
+
+// Tests run inside workerd with the bindings of wrangler.toml: D1, Durable Objects, Queues for real.
+// Storage is isolated per test file; test/setup.ts applies the migrations in each.
+export default defineConfig(async () => ({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: './wrangler.toml' },
+      miniflare: {
+        bindings: {
+          TEST_MIGRATIONS: await readD1Migrations('./migrations'),
+          ENVIRONMENT: 'test',
+          APP_URL: 'http://localhost:8787',
+          JWT_SECRET: 'test-jwt-secret-0123456789abcdefghijklmnop',
+          ENCRYPTION_KEY: 'test-encryption-key-0123456789abcdefghijkl',
+        },
+      },
+    }),
+  ],
+  test: {
+    include: ['test/**/*.test.ts'],
+    setupFiles: ['./test/setup.ts'],
+  },
+}))
