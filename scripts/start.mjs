@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// `npm start`: the whole API locally on http://localhost:8787 — D1, Durable Objects, Queues and Cron
+// in workerd through Miniflare. Runs under Node >= 22 (scripts/with-node22.mjs sees to that).
+//   1. creates .dev.vars from .dev.vars.example with fresh random secrets (never overwrites it)
+//   2. applies the local D1 migrations
+//   3. seeds the demo (scripts/seed.mjs; idempotent)
+//   4. runs `wrangler dev` on port 8787 with /__scheduled enabled, until Ctrl-C
+import { spawn } from 'node:child_process'
+import { randomInt } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ADMIN, DEMO, PERSIST_TO, migrate, root, seed } from './seed.mjs'
+
+const PORT = 8787
+const URL = `http://localhost:${PORT}`
+
+function randomSecret(n = 64) {
+  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+  return Array.from({ length: n }, () => chars[randomInt(chars.length)]).join('')
+}
+
+function ensureDevVars() {
+  const target = join(root, '.dev.vars')
+  if (existsSync(target)) return console.log('Using the existing .dev.vars.')
+  const values = { JWT_SECRET: randomSecret(), ENCRYPTION_KEY: randomSecret(), ENVIRONMENT: 'development', APP_URL: URL }
+  const text = readFileSync(join(root, '.dev.vars.example'), 'utf8').replace(/^([A-Z_]+)=.*$/gm, (line, name) =>
+    name in values ? `${name}=${values[name]}` : line,
+  )
+  writeFileSync(target, text, { flag: 'wx', mode: 0o600 }) // wx: fail rather than overwrite
+  console.log('Created .dev.vars with fresh random JWT_SECRET and ENCRYPTION_KEY.')
+}
+
+try {
+  ensureDevVars()
+  console.log('Applying local D1 migrations …')
+  migrate()
+  console.log('Seeding the demo …')
+  const { apiKey } = seed()
+
+  console.log(`
+  Switchboard — local
+    API        ${URL}
+    Docs       ${URL}/docs   (OpenAPI: ${URL}/openapi.json)
+    Cron       curl "${URL}/__scheduled?cron=*+*+*+*+*"
+    Admin      ${ADMIN.email} / ${ADMIN.password}
+    Demo user  ${DEMO.email} / ${DEMO.password}${apiKey ? `\n    Demo key   ${apiKey}   (X-API-Key; shown only now, stored as a hash)` : ''}
+    Data       ${PERSIST_TO} (delete it to start from scratch)
+`)
+} catch (e) {
+  console.error(e.message)
+  process.exit(1)
+}
+
+const child = spawn(
+  process.execPath,
+  [join(root, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'dev', '--port', String(PORT), '--test-scheduled', '--persist-to', PERSIST_TO],
+  { cwd: root, stdio: 'inherit' },
+)
+// Ctrl-C reaches wrangler directly through the terminal; a signal sent to this process alone is passed on.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig))
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))
