@@ -54,10 +54,17 @@ export async function hashPassword(password: string): Promise<string> {
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, iter, salt, hash] = stored.split('$')
   const iterations = Number(iter)
-  if (scheme !== 'pbkdf2_sha256' || !salt || !hash || !Number.isInteger(iterations)) return false
+  if (scheme !== 'pbkdf2_sha256' || !salt || !hash || !Number.isInteger(iterations) || iterations < 1) return false
   // A stored hash above the production cap could never be checked in production: refuse it here too.
   if (iterations > PBKDF2_ITERATIONS) return false
-  const actual = await pbkdf2(password, fromBase64(salt), iterations)
+  // A corrupt stored hash is a failed check (401), not a crash (500).
+  let saltBytes: Uint8Array
+  try {
+    saltBytes = fromBase64(salt)
+  } catch {
+    return false
+  }
+  const actual = await pbkdf2(password, saltBytes, iterations)
   return timingSafeEqual(toBase64(actual), hash)
 }
 

@@ -7,7 +7,7 @@ import { and, asc, count, desc, eq, gt, inArray, isNull, lte, or, sql, type SQL 
 import type { AnySQLiteColumn } from 'drizzle-orm/sqlite-core'
 import type { Db } from '../../db/client'
 import { apiKeys, sessions, users, type User } from '../../db/schema'
-import { Forbidden, NotFound } from '../../lib/errors'
+import { Conflict, Forbidden, NotFound } from '../../lib/errors'
 import type { Mailer } from '../../providers/mailer/mailer'
 import type { AuditContext, AuditService } from '../audit/audit.service'
 import type { Role } from '../auth/principal'
@@ -75,7 +75,11 @@ export class AdminUsersService {
     const now = new Date()
     const user = await this.get(id)
     const [keys, live, activity] = await Promise.all([
-      this.db.select({ n: count() }).from(apiKeys).where(and(eq(apiKeys.userId, id), isNull(apiKeys.revokedAt))).get(),
+      this.db
+        .select({ n: count() })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.userId, id), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now))))
+        .get(),
       this.db.select({ n: count() }).from(sessions).where(and(eq(sessions.userId, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now))).get(),
       this.audit.forTarget('user', id, 20),
     ])
@@ -84,39 +88,46 @@ export class AdminUsersService {
 
   async suspend(ctx: AuditContext, id: string, input: { reason: string; duration?: number; notifyUser?: boolean }) {
     const until = input.duration ? new Date(Date.now() + input.duration * 86_400_000) : null
-    return this.change(ctx, id, 'user.suspended', { status: 'suspended', statusReason: input.reason, suspendedUntil: until }, {
-      reason: input.reason,
-      durationDays: input.duration ?? null,
-      until: until?.toISOString() ?? null,
-    }, input.notifyUser
-      ? { subject: 'Your account has been suspended', text: `Your Switchboard account was suspended${until ? ` until ${until.toISOString()}` : ''}.\nReason: ${input.reason}` }
-      : undefined)
+    return this.change(ctx, id, 'user.suspended', (user) => {
+      // A suspension may end by itself; turning a ban into one would quietly shorten the ban.
+      if (user.status === 'banned') throw new Conflict('USER_BANNED', 'User is banned; reactivate the account before suspending it')
+      return {
+        set: { status: 'suspended', statusReason: input.reason, suspendedUntil: until },
+        details: { reason: input.reason, durationDays: input.duration ?? null, until: until?.toISOString() ?? null },
+        notice: input.notifyUser
+          ? { subject: 'Your account has been suspended', text: `Your Switchboard account was suspended${until ? ` until ${until.toISOString()}` : ''}.\nReason: ${input.reason}` }
+          : undefined,
+      }
+    })
   }
 
   async ban(ctx: AuditContext, id: string, input: { reason: string; notifyUser?: boolean }) {
-    return this.change(ctx, id, 'user.banned', { status: 'banned', statusReason: input.reason, suspendedUntil: null }, { reason: input.reason },
-      input.notifyUser ? { subject: 'Your account has been closed', text: `Your Switchboard account was banned.\nReason: ${input.reason}` } : undefined)
+    return this.change(ctx, id, 'user.banned', () => ({
+      set: { status: 'banned', statusReason: input.reason, suspendedUntil: null },
+      details: { reason: input.reason },
+      notice: input.notifyUser ? { subject: 'Your account has been closed', text: `Your Switchboard account was banned.\nReason: ${input.reason}` } : undefined,
+    }))
   }
 
   async reactivate(ctx: AuditContext, id: string, input: { reason: string }) {
-    return this.change(ctx, id, 'user.reactivated', { status: 'active', statusReason: null, suspendedUntil: null }, { reason: input.reason })
+    return this.change(ctx, id, 'user.reactivated', () => ({
+      set: { status: 'active', statusReason: null, suspendedUntil: null },
+      details: { reason: input.reason },
+    }))
   }
 
   async setRole(ctx: AuditContext, id: string, input: { role: Role; reason: string }) {
-    const before = await this.get(id)
-    return this.change(ctx, id, 'user.role_changed', { role: input.role }, { reason: input.reason, from: before.role, to: input.role })
+    return this.change(ctx, id, 'user.role_changed', (user) => ({
+      set: { role: input.role },
+      details: { reason: input.reason, from: user.role, to: input.role },
+    }))
   }
 
-  private async change(
-    ctx: AuditContext,
-    id: string,
-    action: string,
-    set: Partial<Pick<User, 'status' | 'statusReason' | 'suspendedUntil' | 'role'>>,
-    details: Record<string, unknown>,
-    notice?: { subject: string; text: string },
-  ): Promise<User> {
+  /** Reads the user, lets `plan` decide (or refuse) the change, then writes it with its audit entry. */
+  private async change(ctx: AuditContext, id: string, action: string, plan: (user: User) => ChangePlan): Promise<User> {
     if (id === ctx.principal.userId) throw new Forbidden('Admins cannot change the status or role of their own account')
     const user = await this.get(id)
+    const { set, details, notice } = plan(user)
     const now = new Date()
     const [updated] = await this.db.batch([
       this.db.update(users).set({ ...set, updatedAt: now }).where(eq(users.id, id)).returning(),
@@ -125,4 +136,10 @@ export class AdminUsersService {
     if (notice) await this.mailer.send({ to: user.email, userId: id, kind: 'account_notice', ...notice })
     return updated[0]!
   }
+}
+
+interface ChangePlan {
+  set: Partial<Pick<User, 'status' | 'statusReason' | 'suspendedUntil' | 'role'>>
+  details: Record<string, unknown>
+  notice?: { subject: string; text: string }
 }

@@ -5,7 +5,7 @@
 import { createRoute, type z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { User } from '../../db/schema'
-import { envelope, errorResponses, jsonBody, ok } from '../../lib/http'
+import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
 import type { AppEnv, Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import type { AuditContext } from '../audit/audit.service'
@@ -37,11 +37,11 @@ export function registerUserAction<B extends z.ZodType>(
       middleware: [requireAuth({ admin: true })] as const,
       security: [{ bearerAuth: [] }],
       request: { params: UserIdParam, body: jsonBody(spec.body) },
-      responses: { 200: ok(AdminUser, 'The updated user'), ...errorResponses },
+      responses: { 200: ok(AdminUser, 'The updated user'), ...errorResponses, 409: err('Not possible in the user\'s state (`USER_BANNED`)') },
     })
     r.openapi(route, async (c) => {
       // The route's type is generic in this helper, so the validated input is read untyped.
-      const valid = c.req.valid as (target: 'param' | 'json') => unknown
+      const valid = c.req.valid.bind(c.req) as (target: 'param' | 'json') => unknown
       const { id } = valid('param') as { id: string }
       const user = await spec.run(c, id, valid('json') as z.infer<B>)
       return c.json(envelope(c, adminUser(user)), 200)

@@ -3,7 +3,7 @@
  * and a display prefix are stored. Every query is scoped to the owner: another account's key is
  * a 404, never a 403, so ids cannot be probed.
  */
-import { and, count, desc, eq, isNull } from 'drizzle-orm'
+import { and, count, desc, eq, gt, isNull, or } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { apiKeys, type ApiKey } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
@@ -41,7 +41,7 @@ export class ApiKeyService {
     const active = await this.db
       .select({ n: count() })
       .from(apiKeys)
-      .where(and(eq(apiKeys.userId, owner.userId), isNull(apiKeys.revokedAt)))
+      .where(and(eq(apiKeys.userId, owner.userId), isNull(apiKeys.projectId), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now))))
       .get()
     if ((active?.n ?? 0) >= MAX_ACTIVE_KEYS) {
       throw new Conflict('API_KEY_LIMIT_REACHED', `An account can hold at most ${MAX_ACTIVE_KEYS} active API keys; revoke one first`)

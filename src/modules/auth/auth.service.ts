@@ -9,12 +9,12 @@
  *   as the change they authorise, so a second use changes nothing.
  * - Login failures say INVALID_CREDENTIALS whatever was wrong, and cost the same PBKDF2 work.
  */
-import { and, eq, isNull, sql } from 'drizzle-orm'
+import { and, eq, gt, inArray, isNull, sql } from 'drizzle-orm'
 import type { Config } from '../../env'
 import type { Db } from '../../db/client'
 import { authTokens, refreshTokens, sessions, users, type User } from '../../db/schema'
 import { DUMMY_PASSWORD_HASH, hashPassword, sha256Hex, verifyPassword } from '../../lib/crypto'
-import { AppError, Conflict, NotFound, Unauthorized, ValidationError } from '../../lib/errors'
+import { AppError, Conflict, Forbidden, NotFound, Unauthorized, ValidationError } from '../../lib/errors'
 import { newId, randomSecret } from '../../lib/ids'
 import { signAccessToken, type JwtSettings } from '../../lib/jwt'
 import type { Mailer } from '../../providers/mailer/mailer'
@@ -151,10 +151,12 @@ export class AuthService {
         .update(refreshTokens)
         .set({ usedAt: now, replacedBy: nextId })
         .where(and(eq(refreshTokens.id, row.token.id), isNull(refreshTokens.usedAt))),
-      // Insert the successor only if this exchange was the one that claimed it.
-      this.db.run(sql`INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, expires_at, created_at)
-        SELECT ${nextId}, ${row.session.id}, ${user.id}, ${await sha256Hex(nextToken)}, ${row.session.expiresAt.getTime()}, ${now.getTime()}
-        WHERE (SELECT replaced_by FROM refresh_tokens WHERE id = ${row.token.id}) = ${nextId}`),
+      // Insert the successor only if this exchange was the one that claimed it. Columns in table
+      // order: id, session_id, user_id, token_hash, expires_at, used_at, replaced_by, created_at.
+      this.db.insert(refreshTokens).select(
+        sql`SELECT ${nextId}, ${row.session.id}, ${user.id}, ${await sha256Hex(nextToken)}, ${row.session.expiresAt.getTime()}, NULL, NULL, ${now.getTime()}
+        WHERE (SELECT replaced_by FROM refresh_tokens WHERE id = ${row.token.id}) = ${nextId}`,
+      ),
       this.db.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, row.session.id)),
     ])
     if (claimed.meta.changes !== 1) {
@@ -172,6 +174,8 @@ export class AuthService {
     const now = new Date()
     if (allDevices) {
       if (!principal) throw new Unauthorized('UNAUTHORIZED', 'Logging out of all devices needs an access token')
+      // An API key (perhaps scoped to one permission) must not end its owner's logins.
+      if (principal.via !== 'jwt') throw new Forbidden('Logging out of all devices needs a user session, not an API key')
       const res = await this.db
         .update(sessions)
         .set({ revokedAt: now, revokeReason: 'logout_all' })
@@ -234,30 +238,38 @@ export class AuthService {
 
   /** Consumes the token, sets the password, ends every session — in one batch. */
   async resetPassword(token: string, newPassword: string) {
-    const now = Date.now()
-    const hash = await sha256Hex(token)
-    const owner = sql`(SELECT user_id FROM auth_tokens WHERE token_hash = ${hash} AND kind = 'password_reset' AND used_at IS NULL AND expires_at > ${now})`
+    const now = new Date()
+    const usable = this.usableToken('password_reset', await sha256Hex(token), now)
+    const owner = this.db.select({ id: authTokens.userId }).from(authTokens).where(usable)
     const passwordHash = await hashPassword(newPassword)
     const results = await this.db.batch([
-      this.db.run(sql`UPDATE users SET password_hash = ${passwordHash}, email_verified = 1, updated_at = ${now} WHERE id = ${owner}`),
-      this.db.run(sql`UPDATE sessions SET revoked_at = ${now}, revoke_reason = 'password_reset' WHERE user_id = ${owner} AND revoked_at IS NULL`),
-      this.db.run(sql`UPDATE auth_tokens SET used_at = ${now} WHERE token_hash = ${hash} AND kind = 'password_reset' AND used_at IS NULL AND expires_at > ${now}`),
+      this.db.update(users).set({ passwordHash, emailVerified: true, updatedAt: now }).where(inArray(users.id, owner)),
+      this.db
+        .update(sessions)
+        .set({ revokedAt: now, revokeReason: 'password_reset' })
+        .where(and(inArray(sessions.userId, owner), isNull(sessions.revokedAt))),
+      this.db.update(authTokens).set({ usedAt: now }).where(usable),
     ])
     if (results[2].meta.changes !== 1) throw ValidationError.field('token', 'Reset token is invalid, expired or already used')
   }
 
   async verifyEmail(token: string) {
-    const now = Date.now()
-    const hash = await sha256Hex(token)
-    const owner = sql`(SELECT user_id FROM auth_tokens WHERE token_hash = ${hash} AND kind = 'verify_email' AND used_at IS NULL AND expires_at > ${now})`
+    const now = new Date()
+    const usable = this.usableToken('verify_email', await sha256Hex(token), now)
+    const owner = this.db.select({ id: authTokens.userId }).from(authTokens).where(usable)
     const results = await this.db.batch([
-      this.db.run(sql`UPDATE users SET email_verified = 1, updated_at = ${now} WHERE id = ${owner}`),
-      this.db.run(sql`UPDATE auth_tokens SET used_at = ${now} WHERE token_hash = ${hash} AND kind = 'verify_email' AND used_at IS NULL AND expires_at > ${now}`),
+      this.db.update(users).set({ emailVerified: true, updatedAt: now }).where(inArray(users.id, owner)),
+      this.db.update(authTokens).set({ usedAt: now }).where(usable),
     ])
     if (results[1].meta.changes !== 1) throw ValidationError.field('token', 'Verification token is invalid, expired or already used')
   }
 
   // ---- helpers ---------------------------------------------------------------------------
+
+  /** An unused, unexpired mailed token of `kind`. */
+  private usableToken(kind: 'verify_email' | 'password_reset', hash: string, now: Date) {
+    return and(eq(authTokens.tokenHash, hash), eq(authTokens.kind, kind), isNull(authTokens.usedAt), gt(authTokens.expiresAt, now))
+  }
 
   private newSession(userId: string, client: ClientInfo, days: number, now: Date) {
     const session = {

@@ -13,7 +13,7 @@ const route = createRoute({
   tags: ['auth'],
   summary: 'Log out',
   description:
-    'With `allDevices: true` (needs an access token) every session of the account ends; with a refresh token, that ' +
+    'With `allDevices: true` (needs an access token; an API key gets 403 `FORBIDDEN`) every session of the account ends; with a refresh token, that ' +
     'token\'s session; otherwise the session of the access token sent. Access tokens of an ended session stop working at once. ' +
     'An expired access token is ignored when a refresh token is given, so clients can always log out.',
   request: { body: { content: { 'application/json': { schema: Body } }, required: false } },
@@ -21,6 +21,7 @@ const route = createRoute({
     200: ok(z.object({ loggedOut: z.literal(true), sessionsRevoked: z.number().int() }), 'Logged out'),
     400: errorResponses[400],
     401: errorResponses[401],
+    403: errorResponses[403],
   },
 })
 

@@ -10,9 +10,10 @@ import { effectiveStatus } from './account-status'
 import type { IssuedTokens } from './auth.service'
 
 export const Email = z
-  .email({ message: 'Must be a valid email address' })
-  .max(254)
-  .transform((s) => s.trim().toLowerCase())
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.email({ message: 'Must be a valid email address' }).max(254))
   .openapi({ example: 'user@example.com' })
 
 /** 8–128 characters with at least one letter and one digit. */

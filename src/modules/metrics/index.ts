@@ -1,9 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { sql } from 'drizzle-orm'
+import { and, count, gt, isNull, or } from 'drizzle-orm'
 import { Unauthorized } from '../../lib/errors'
 import type { Router } from '../../lib/router'
 import { timingSafeEqual } from '../../lib/crypto'
 import type { Db } from '../../db/client'
+import { apiKeys, sessions, users } from '../../db/schema'
 import { LATENCY_BUCKETS, type SeriesTotal } from './metrics.do'
 import { flush, metricsStub } from './recorder'
 
@@ -40,17 +41,18 @@ export function renderSeries(series: SeriesTotal[]): string[] {
 
 /** Gauges read from D1 at scrape time. Later features add theirs (numbers, SIMs, …) here. */
 async function gauges(db: Db, now: number): Promise<string[]> {
-  const [byStatus, keys, sessions] = await db.batch([
-    db.all<{ status: string; role: string; n: number }>(sql`SELECT status, role, COUNT(*) AS n FROM users GROUP BY status, role`),
-    db.all<{ n: number }>(sql`SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ${now})`),
-    db.all<{ n: number }>(sql`SELECT COUNT(*) AS n FROM sessions WHERE revoked_at IS NULL AND expires_at > ${now}`),
+  const at = new Date(now)
+  const [byStatus, keys, active] = await db.batch([
+    db.select({ status: users.status, role: users.role, n: count() }).from(users).groupBy(users.status, users.role),
+    db.select({ n: count() }).from(apiKeys).where(and(isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, at)))),
+    db.select({ n: count() }).from(sessions).where(and(isNull(sessions.revokedAt), gt(sessions.expiresAt, at))),
   ])
   const out = ['# HELP users_total Accounts by status and role', '# TYPE users_total gauge']
   for (const r of byStatus) out.push(`users_total{status="${r.status}",role="${r.role}"} ${r.n}`)
   out.push('# HELP api_keys_active API keys that are neither revoked nor expired', '# TYPE api_keys_active gauge')
   out.push(`api_keys_active ${keys[0]?.n ?? 0}`)
   out.push('# HELP sessions_active Login sessions that are neither revoked nor expired', '# TYPE sessions_active gauge')
-  out.push(`sessions_active ${sessions[0]?.n ?? 0}`)
+  out.push(`sessions_active ${active[0]?.n ?? 0}`)
   return out
 }
 
