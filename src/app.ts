@@ -16,8 +16,10 @@ import { authenticate } from './middleware/authenticate'
 import { metrics } from './middleware/metrics'
 import { rateLimit } from './middleware/rate-limit'
 import { requestId } from './middleware/request-id'
+import { registerListEmails } from './modules/admin-mail/list-emails'
 import { registerAdminUsers } from './modules/admin-users'
 import { registerApiKeys } from './modules/api-keys'
+import { registerListAuditLog } from './modules/audit/list-audit-log'
 import { registerAuth } from './modules/auth'
 import { registerHealth } from './modules/health'
 import { registerMetrics } from './modules/metrics'
@@ -38,6 +40,7 @@ export function onError(e: Error, c: Context<AppEnv>) {
   if (e instanceof HTTPException) {
     if (e.status === 413) return errorResponse(c, new PayloadTooLarge(MAX_BODY_BYTES))
     if (e.status === 400) return errorResponse(c, new ValidationError(e.message || 'Malformed request', [{ field: '(body)', message: e.message }]))
+    if (e.status === 415) return errorResponse(c, new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON with Content-Type: application/json'))
     return errorResponse(c, new AppError(e.status as 400, e.status >= 500 ? 'INTERNAL_ERROR' : 'HTTP_ERROR', e.message))
   }
   console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), message: e.message, stack: e.stack }))
@@ -80,6 +83,8 @@ export function createApp(): Router {
   registerAuth(app)
   registerApiKeys(app)
   registerAdminUsers(app)
+  registerListAuditLog(app)
+  registerListEmails(app)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' })

@@ -1,0 +1,145 @@
+import { env } from 'cloudflare:test'
+import { describe, expect, it } from 'vitest'
+import { call, expectErrorEnvelope, registerAdmin, registerUser } from '../helpers/api'
+import { callApp } from '../helpers/app'
+
+const CHECKS = ['database', 'wallet', 'number_lock', 'rate_limiter', 'metrics']
+
+/** A Durable Object namespace whose every use fails, as a misconfigured binding would. */
+const brokenNamespace = {
+  idFromName: () => {
+    throw new Error('binding WALLET is broken')
+  },
+  get: () => {
+    throw new Error('binding WALLET is broken')
+  },
+}
+
+/** A D1 binding whose every statement fails. */
+const brokenDb = {
+  prepare: () => {
+    throw new Error('D1 is down')
+  },
+  batch: async () => {
+    throw new Error('D1 is down')
+  },
+  exec: async () => {
+    throw new Error('D1 is down')
+  },
+}
+
+describe('basic health', () => {
+  it('/health answers {status: healthy} (seed 002)', async () => {
+    const res = await call('/health')
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.success, res.text).toBe(true)
+    expect(res.body.data.status, res.text).toBe('healthy')
+    expect(Number.isNaN(Date.parse(res.body.data.timestamp)), res.text).toBe(false)
+  })
+
+  it('/api/health answers {status: ok} (seed 000)', async () => {
+    const res = await call('/api/health')
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.data.status, res.text).toBe('ok')
+    expect(Number.isNaN(Date.parse(res.body.data.timestamp)), res.text).toBe(false)
+  })
+
+  it.each(['/health/live', '/api/health/live'])('%s answers {status: alive}', async (path) => {
+    const res = await call(path)
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.data.status, res.text).toBe('alive')
+  })
+
+  it('liveness does not touch dependencies (answers with D1 broken)', async () => {
+    const res = await callApp('/health/live', { env: { DB: brokenDb } })
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.data.status, res.text).toBe('alive')
+  })
+})
+
+describe('readiness', () => {
+  it.each(['/health/ready', '/api/health/ready'])('%s is 200 with every check healthy', async (path) => {
+    const res = await call(path)
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.success, res.text).toBe(true)
+    expect(res.body.data.status, res.text).toBe('ready')
+    expect(Object.keys(res.body.data.checks).sort(), res.text).toEqual([...CHECKS].sort())
+    for (const name of CHECKS) {
+      expect(res.body.data.checks[name], `${name}: ${res.text}`).toBe('healthy')
+      expect(res.body.data.details[name].status, `${name}: ${res.text}`).toBe('healthy')
+      expect(typeof res.body.data.details[name].responseTime, res.text).toBe('number')
+    }
+  })
+
+  it.each(['/health/ready', '/api/health/ready'])('%s is 503 SERVICE_UNAVAILABLE when a Durable Object binding is broken', async (path) => {
+    const res = await callApp(path, { env: { WALLET: brokenNamespace } })
+    expectErrorEnvelope(res, 503, 'SERVICE_UNAVAILABLE')
+    expect(res.body.data?.status, res.text).toBe('not_ready')
+    expect(res.body.data.checks.wallet, res.text).toBe('unhealthy')
+    expect(res.body.data.details.wallet.error, res.text).toContain('broken')
+    for (const name of CHECKS.filter((n) => n !== 'wallet')) expect(res.body.data.checks[name], `${name}: ${res.text}`).toBe('healthy')
+    expect(res.body.error.message, res.text).toContain('wallet')
+  })
+
+  it('is 503 when a Durable Object answers with an error', async () => {
+    const failingGet = {
+      idFromName: (name: string) => env.WALLET.idFromName(name),
+      get: () => ({ ping: async () => Promise.reject(new Error('object crashed')) }),
+    }
+    const res = await callApp('/health/ready', { env: { NUMBER_LOCK: failingGet } })
+    expectErrorEnvelope(res, 503, 'SERVICE_UNAVAILABLE')
+    expect(res.body.data.checks.number_lock, res.text).toBe('unhealthy')
+    expect(res.body.data.checks.wallet, res.text).toBe('healthy')
+  })
+
+  it('is 503 with database unhealthy when D1 fails', async () => {
+    const res = await callApp('/api/health/ready', { env: { DB: brokenDb } })
+    expectErrorEnvelope(res, 503, 'SERVICE_UNAVAILABLE')
+    expect(res.body.data.status, res.text).toBe('not_ready')
+    expect(res.body.data.checks.database, res.text).toBe('unhealthy')
+  })
+})
+
+describe('admin system health (seed 001 §8.2)', () => {
+  it('answers the documented shape for an admin', async () => {
+    const admin = await registerAdmin()
+    await call('/health')
+    const res = await call('/api/v1/admin/system/health', { token: admin.accessToken })
+    expect(res.status, res.text).toBe(200)
+    const d = res.body.data
+    expect(d.status, res.text).toBe('healthy')
+    expect(Number.isNaN(Date.parse(d.timestamp)), res.text).toBe(false)
+    for (const name of ['database', 'redis', 'twilio', 'stripe']) {
+      expect(['up', 'down'], `services.${name}: ${res.text}`).toContain(d.services?.[name]?.status)
+      expect(typeof d.services[name].responseTime, `services.${name}: ${res.text}`).toBe('number')
+    }
+    expect(d.services.database.status, res.text).toBe('up')
+    expect(typeof d.services.database.connections, res.text).toBe('number')
+    expect(d.services.redis.status, res.text).toBe('up')
+    expect(typeof d.services.redis.memory, res.text).toBe('number')
+    // Not configured in tests: shown as such, and they do not degrade the status.
+    expect(d.services.twilio.configured, res.text).toBe(false)
+    expect(d.services.stripe.configured, res.text).toBe(false)
+    for (const name of ['uptime', 'requestsPerMinute', 'errorRate', 'avgResponseTime']) {
+      expect(typeof d.metrics?.[name], `metrics.${name}: ${res.text}`).toBe('number')
+      expect(d.metrics[name], `metrics.${name}: ${res.text}`).toBeGreaterThanOrEqual(0)
+    }
+    expect(d.metrics.errorRate, res.text).toBeLessThanOrEqual(1)
+    // The requests made above (at least the registration and /health) were counted.
+    expect(d.metrics.requestsPerMinute, res.text).toBeGreaterThan(0)
+  })
+
+  it('is degraded when a Durable Object namespace fails', async () => {
+    const admin = await registerAdmin()
+    const res = await callApp('/api/v1/admin/system/health', { token: admin.accessToken, env: { WALLET: brokenNamespace } })
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.data.status, res.text).toBe('degraded')
+    expect(res.body.data.services.database.status, res.text).toBe('up')
+  })
+
+  it('is 403 FORBIDDEN for a normal user and 401 without credentials', async () => {
+    const u = await registerUser()
+    expectErrorEnvelope(await call('/api/v1/admin/system/health', { token: u.accessToken }), 403, 'FORBIDDEN')
+    expectErrorEnvelope(await call('/api/v1/admin/system/health'), 401, 'UNAUTHORIZED')
+  })
+})

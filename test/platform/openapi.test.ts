@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest'
+import { createApp } from '../../src/app'
+import { call } from '../helpers/api'
+import { send } from '../helpers/app'
+
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
+
+/** Every route registered on the app, as OpenAPI `{path, method}` pairs (middleware excluded). */
+function registeredRoutes(app = createApp()): { path: string; method: string }[] {
+  const seen = new Map<string, { path: string; method: string }>()
+  for (const r of app.routes) {
+    if (r.method === 'ALL' && (r.path === '*' || r.path === '/*')) continue // app.use('*', …)
+    if (r.path === '/openapi.json' || r.path === '/docs') continue
+    const path = r.path.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, '{$1}')
+    const method = r.method.toLowerCase()
+    seen.set(`${method} ${path}`, { path, method })
+  }
+  return [...seen.values()]
+}
+
+describe('OpenAPI document', () => {
+  it('/openapi.json is OpenAPI 3.1 with info and components', async () => {
+    const res = await call('/openapi.json')
+    expect(res.status, res.text.slice(0, 2000)).toBe(200)
+    expect(res.body.openapi, res.text.slice(0, 500)).toMatch(/^3\.1\./)
+    expect(res.body.info?.title, res.text.slice(0, 500)).toBeTruthy()
+    expect(res.body.info?.version, res.text.slice(0, 500)).toBeTruthy()
+    expect(Object.keys(res.body.paths ?? {}).length).toBeGreaterThan(10)
+    expect(Object.keys(res.body.components?.securitySchemes ?? {})).toEqual(
+      expect.arrayContaining(['bearerAuth', 'apiKeyHeader', 'apiKeyQuery']),
+    )
+  })
+
+  it('documents every route registered on the app', async () => {
+    const res = await call('/openapi.json')
+    expect(res.status, res.text.slice(0, 2000)).toBe(200)
+    const paths = res.body.paths as Record<string, Record<string, unknown>>
+    const routes = registeredRoutes()
+    expect(routes.length).toBeGreaterThan(10)
+    const missing = routes.filter((r) => !paths[r.path]?.[r.method]).map((r) => `${r.method.toUpperCase()} ${r.path}`)
+    expect(missing, `routes missing from /openapi.json:\n${missing.join('\n')}`).toEqual([])
+  })
+
+  it('the check catches a route registered without a schema', async () => {
+    const app = createApp()
+    app.get('/api/v1/undocumented/:thing', (c) => c.text('hi'))
+    const res = await send(app, new Request('http://switchboard.test/openapi.json'))
+    const paths = res.body.paths as Record<string, Record<string, unknown>>
+    const missing = registeredRoutes(app).filter((r) => !paths[r.path]?.[r.method])
+    expect(missing).toEqual([{ method: 'get', path: '/api/v1/undocumented/{thing}' }])
+  })
+
+  it('documents no operation that the app does not serve', async () => {
+    const res = await call('/openapi.json')
+    const served = new Set(registeredRoutes().map((r) => `${r.method} ${r.path}`))
+    const extra: string[] = []
+    for (const [path, item] of Object.entries(res.body.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(item).filter((m) => METHODS.includes(m))) {
+        if (!served.has(`${method} ${path}`)) extra.push(`${method.toUpperCase()} ${path}`)
+      }
+    }
+    expect(extra, `documented but not served:\n${extra.join('\n')}`).toEqual([])
+  })
+
+  it('documents the health, metrics and foundation routes by their documented paths', async () => {
+    const res = await call('/openapi.json')
+    const paths = res.body.paths as Record<string, Record<string, unknown>>
+    for (const p of ['/health', '/api/health', '/health/live', '/health/ready', '/api/health/ready', '/metrics', '/api/metrics', '/api/v1/admin/system/health']) {
+      expect(paths[p]?.get, `GET ${p} missing`).toBeTruthy()
+    }
+    expect(paths['/api/v1/api-keys/{id}']?.get, Object.keys(paths).join('\n')).toBeTruthy()
+    expect(paths['/api/v1/auth/login']?.post, Object.keys(paths).join('\n')).toBeTruthy()
+  })
+
+  it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
+    const res = await call('/docs')
+    expect(res.status, res.text.slice(0, 1000)).toBe(200)
+    expect(res.headers.get('content-type'), res.text.slice(0, 1000)).toMatch(/text\/html/)
+    expect(res.text, res.text.slice(0, 1000)).toMatch(/<html/i)
+    expect(res.text, res.text.slice(0, 1000)).toContain('/openapi.json')
+  })
+})

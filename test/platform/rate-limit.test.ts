@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest'
+import { createApp } from '../../src/app'
+import { DEFAULT_LIMITS } from '../../src/modules/rate-limit/limits'
+import { call, expectErrorEnvelope, freshIp, registerUser, uniqueEmail } from '../helpers/api'
+import { awayFromWindowEdge, callApp } from '../helpers/app'
+
+const login = (ip: string) => call('/api/v1/auth/login', { ip, body: { email: uniqueEmail('nobody'), password: 'wrong-password-1' } })
+
+describe('rate-limit headers', () => {
+  it('sets X-RateLimit-Limit/Remaining/Reset on a limited route and counts down', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.general.windowSeconds)
+    const u = await registerUser()
+    const first = await call('/api/v1/auth/me', { token: u.accessToken })
+    const second = await call('/api/v1/auth/me', { token: u.accessToken })
+    expect(first.status, first.text).toBe(200)
+    expect(first.headers.get('x-ratelimit-limit'), first.text).toBe(String(DEFAULT_LIMITS.general.limit))
+    expect(first.headers.get('x-ratelimit-remaining'), first.text).toBe(String(DEFAULT_LIMITS.general.limit - 1))
+    expect(second.headers.get('x-ratelimit-remaining'), second.text).toBe(String(DEFAULT_LIMITS.general.limit - 2))
+    const reset = Number(first.headers.get('x-ratelimit-reset'))
+    const nowSec = Date.now() / 1000
+    expect(reset, first.text).toBeGreaterThan(nowSec)
+    expect(reset, first.text).toBeLessThanOrEqual(Math.ceil(nowSec) + DEFAULT_LIMITS.general.windowSeconds)
+    expect(second.headers.get('x-ratelimit-reset')).toBe(first.headers.get('x-ratelimit-reset'))
+  })
+
+  it('counts an unauthenticated request per IP', async () => {
+    const ip = freshIp()
+    const a = await call('/api/v1/auth/me', { ip })
+    expectErrorEnvelope(a, 401, 'UNAUTHORIZED')
+    expect(a.headers.get('x-ratelimit-limit'), a.text).toBe(String(DEFAULT_LIMITS.general.limit))
+  })
+})
+
+describe('auth class', () => {
+  it('refuses the 6th login from one IP with 429, details.retry_after and Retry-After; another IP is unaffected', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.auth.windowSeconds)
+    const ip = freshIp()
+    for (let i = 1; i <= 5; i++) {
+      const res = await login(ip)
+      expectErrorEnvelope(res, 401, 'INVALID_CREDENTIALS')
+      expect(res.headers.get('x-ratelimit-limit'), res.text).toBe('5')
+      expect(res.headers.get('x-ratelimit-remaining'), res.text).toBe(String(5 - i))
+    }
+    const sixth = await login(ip)
+    expectErrorEnvelope(sixth, 429, 'RATE_LIMIT_EXCEEDED')
+    const retryAfter = sixth.body.error.details?.retry_after
+    expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 15 * 60, sixth.text).toBe(true)
+    expect(sixth.headers.get('retry-after'), sixth.text).toBe(String(retryAfter))
+    expect(sixth.headers.get('x-ratelimit-remaining'), sixth.text).toBe('0')
+    // Retry-After agrees with X-RateLimit-Reset.
+    const untilReset = Number(sixth.headers.get('x-ratelimit-reset')) - Date.now() / 1000
+    expect(Math.abs(untilReset - retryAfter), sixth.text).toBeLessThanOrEqual(2)
+
+    const other = await login(freshIp())
+    expectErrorEnvelope(other, 401, 'INVALID_CREDENTIALS')
+  })
+
+  it('counts the auth class per IP even for a logged-in caller, and other classes are separate', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.auth.windowSeconds)
+    const u = await registerUser()
+    const ip = freshIp()
+    for (let i = 0; i < 5; i++) await call('/api/v1/auth/login', { ip, token: u.accessToken, body: { email: u.email, password: 'nope-nope-1' } })
+    const refused = await call('/api/v1/auth/login', { ip, token: u.accessToken, body: { email: u.email, password: 'nope-nope-1' } })
+    expectErrorEnvelope(refused, 429, 'RATE_LIMIT_EXCEEDED')
+    // The general class of the same IP and user is untouched.
+    const me = await call('/api/v1/auth/me', { ip, token: u.accessToken })
+    expect(me.status, me.text).toBe(200)
+  })
+
+  it('lets no more than 5 of 12 concurrent logins from one IP through', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.auth.windowSeconds)
+    const ip = freshIp()
+    const results = await Promise.all(Array.from({ length: 12 }, () => login(ip)))
+    const refused = results.filter((r) => r.status === 429)
+    const passed = results.filter((r) => r.status !== 429)
+    expect(passed.length, results.map((r) => `${r.status}`).join(',')).toBe(5)
+    for (const r of refused) expectErrorEnvelope(r, 429, 'RATE_LIMIT_EXCEEDED')
+  })
+})
+
+describe('RATE_LIMITS override', () => {
+  const overrides = { RATE_LIMITS: '{"general":{"limit":3}}' }
+
+  it('makes the 4th general request from one user a 429', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.general.windowSeconds)
+    const u = await registerUser()
+    const app = createApp()
+    const statuses: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const res = await callApp('/api/v1/auth/me', { app, env: overrides, token: u.accessToken, ip: freshIp() })
+      expect(res.status, res.text).toBe(200)
+      expect(res.headers.get('x-ratelimit-limit'), res.text).toBe('3')
+      statuses.push(res.status)
+    }
+    // A different IP does not help: a logged-in caller is counted per user.
+    const fourth = await callApp('/api/v1/auth/me', { app, env: overrides, token: u.accessToken, ip: freshIp() })
+    expectErrorEnvelope(fourth, 429, 'RATE_LIMIT_EXCEEDED')
+    expect(fourth.headers.get('retry-after'), fourth.text).toMatch(/^\d+$/)
+    expect(fourth.body.error.details.retry_after, fourth.text).toBe(Number(fourth.headers.get('retry-after')))
+
+    // Another user has their own count.
+    const other = await registerUser()
+    const res = await callApp('/api/v1/auth/me', { app, env: overrides, token: other.accessToken })
+    expect(res.status, res.text).toBe(200)
+  })
+
+  it('never lets more than the limit through under concurrent requests', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.general.windowSeconds)
+    const u = await registerUser()
+    const app = createApp()
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => callApp('/api/v1/auth/me', { app, env: overrides, token: u.accessToken })),
+    )
+    const summary = results.map((r) => r.status).join(',')
+    expect(results.filter((r) => r.status === 200).length, summary).toBe(3)
+    expect(results.filter((r) => r.status === 429).length, summary).toBe(7)
+  })
+
+  it('leaves health, metrics, /openapi.json and /docs unlimited', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.general.windowSeconds, 10_000)
+    const all = { RATE_LIMITS: JSON.stringify(Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, { limit: 1 }]))) }
+    const app = createApp()
+    const ip = freshIp()
+    const paths = [
+      '/health',
+      '/api/health',
+      '/health/live',
+      '/api/health/live',
+      '/health/ready',
+      '/api/health/ready',
+      '/metrics',
+      '/api/metrics',
+      '/openapi.json',
+      '/docs',
+    ]
+    for (const path of paths) {
+      for (let i = 0; i < 3; i++) {
+        const res = await callApp(path, { app, env: all, ip })
+        expect(res.status, `${path} #${i + 1}: ${res.text.slice(0, 500)}`).toBe(200)
+        expect(res.headers.get('x-ratelimit-limit'), `${path} carries rate-limit headers`).toBeNull()
+      }
+    }
+    // The same override does limit an ordinary route, so the exemption above is real.
+    await callApp('/api/v1/auth/me', { app, env: all, ip })
+    const limited = await callApp('/api/v1/auth/me', { app, env: all, ip })
+    expectErrorEnvelope(limited, 429, 'RATE_LIMIT_EXCEEDED')
+  })
+})
