@@ -29,7 +29,7 @@ export interface CallOptions {
   ip?: string
 }
 
-export async function call<T = any>(path: string, opts: CallOptions = {}): Promise<ApiResponse<T>> {
+export function buildRequest(path: string, opts: CallOptions = {}): Request {
   const headers = new Headers(opts.headers)
   headers.set('cf-connecting-ip', opts.ip ?? freshIp())
   if (opts.token) headers.set('authorization', `Bearer ${opts.token}`)
@@ -39,9 +39,10 @@ export async function call<T = any>(path: string, opts: CallOptions = {}): Promi
     headers.set('content-type', 'application/json')
     body = JSON.stringify(opts.body)
   }
-  const res = await (exports as any).default.fetch(
-    new Request(`http://switchboard.test${path}`, { method: opts.method ?? (body ? 'POST' : 'GET'), headers, body }),
-  )
+  return new Request(`http://switchboard.test${path}`, { method: opts.method ?? (body ? 'POST' : 'GET'), headers, body })
+}
+
+export async function readResponse<T = any>(res: Response): Promise<ApiResponse<T>> {
   const text = await res.text()
   let parsed: any = text
   try {
@@ -50,6 +51,10 @@ export async function call<T = any>(path: string, opts: CallOptions = {}): Promi
     // not JSON (metrics, docs)
   }
   return { status: res.status, headers: res.headers, body: parsed, text }
+}
+
+export async function call<T = any>(path: string, opts: CallOptions = {}): Promise<ApiResponse<T>> {
+  return readResponse<T>(await (exports as any).default.fetch(buildRequest(path, opts)))
 }
 
 let userCounter = 0

@@ -7,7 +7,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test'
 import { createApp } from '../../src/app'
 import type { Env } from '../../src/env'
-import { freshIp, type ApiResponse, type CallOptions } from './api'
+import { buildRequest, readResponse, type ApiResponse, type CallOptions } from './api'
 
 export type AppInstance = ReturnType<typeof createApp>
 
@@ -19,33 +19,15 @@ export interface AppCallOptions extends CallOptions {
 }
 
 export async function callApp<T = any>(path: string, opts: AppCallOptions = {}): Promise<ApiResponse<T>> {
-  const app = opts.app ?? createApp()
-  const headers = new Headers(opts.headers)
-  headers.set('cf-connecting-ip', opts.ip ?? freshIp())
-  if (opts.token) headers.set('authorization', `Bearer ${opts.token}`)
-  if (opts.apiKey) headers.set('x-api-key', opts.apiKey)
-  let body: BodyInit | undefined = opts.rawBody
-  if (opts.body !== undefined) {
-    headers.set('content-type', 'application/json')
-    body = JSON.stringify(opts.body)
-  }
-  const request = new Request(`http://switchboard.test${path}`, { method: opts.method ?? (body ? 'POST' : 'GET'), headers, body })
-  return send<T>(app, request, opts.env)
+  return send<T>(opts.app ?? createApp(), buildRequest(path, opts), opts.env)
 }
 
 /** Sends a ready-made Request through `app` with `overrides` merged over the env. */
 export async function send<T = any>(app: AppInstance, request: Request, overrides: AppCallOptions['env'] = {}): Promise<ApiResponse<T>> {
   const ctx = createExecutionContext()
-  const res = await app.fetch(request, { ...env, ...overrides } as Env, ctx)
-  const text = await res.text()
+  const res = await readResponse<T>(await app.fetch(request, { ...env, ...overrides } as Env, ctx))
   await waitOnExecutionContext(ctx)
-  let parsed: any = text
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    // not JSON (metrics, docs)
-  }
-  return { status: res.status, headers: res.headers, body: parsed, text }
+  return res
 }
 
 /**
