@@ -13,6 +13,9 @@ import { AdminUsersService } from './modules/admin-users/admin-users.service'
 import { HealthService } from './modules/health/health.service'
 import { RateLimitService } from './modules/rate-limit/rate-limit.service'
 import { resolveLimits } from './modules/rate-limit/limits'
+import { WalletService } from './modules/wallet/wallet.service'
+import { NumberLockService } from './modules/numbers/number-lock.service'
+import { ProvidersService } from './modules/providers/providers.service'
 
 export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>) {
   const config = readConfig(env)
@@ -40,6 +43,12 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     apiKeys: new ApiKeyService(db),
     adminUsers: new AdminUsersService(db, audit, mailer),
     health: new HealthService(env, db),
+    wallet: new WalletService(env.WALLET),
+    numberLocks: new NumberLockService(env.NUMBER_LOCK),
+    providers: new ProvidersService(db, {
+      fetch: (input, init) => fetch(input, init),
+      secret: (name) => (env as unknown as Record<string, unknown>)[name] as string | undefined,
+    }),
   }
 }
 

@@ -7,7 +7,7 @@
  * Every table that belongs to an account carries `user_id`, and every query filters by it.
  */
 import { sql } from 'drizzle-orm'
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 const ms = (name: string) => integer(name, { mode: 'timestamp_ms' })
 const createdAt = () => ms('created_at').notNull().default(sql`(cast(unixepoch('subsec') * 1000 as integer))`)
@@ -170,13 +170,348 @@ export const providers = sqliteTable(
     healthy: integer('healthy', { mode: 'boolean' }).notNull().default(true),
     priority: integer('priority').notNull().default(100),
     config: text('config', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
+    /** Our price = cost × (1 + marginBps / 10,000) + marginFixed (micro-units). */
+    marginBps: integer('margin_bps').notNull().default(2000),
+    marginFixed: integer('margin_fixed').notNull().default(0),
     lastSyncAt: ms('last_sync_at'),
     lastError: text('last_error'),
+    /** Stock summary from the last sync: activation offers in stock, DIDs available. */
+    stock: text('stock', { mode: 'json' }).$type<{ offers: number; numbers: number }>().notNull().default({ offers: 0, numbers: 0 }),
     createdAt: createdAt(),
     updatedAt: ms('updated_at').notNull(),
   },
   (t) => [uniqueIndex('providers_code_uq').on(t.code)],
 )
 
+// ---- Numbers and money ----------------------------------------------------------------------
+
+/** Activation offers (service × country) per provider, refreshed by the provider sync. */
+export const offers = sqliteTable(
+  'offers',
+  {
+    id: text('id').primaryKey(),
+    providerId: text('provider_id').notNull().references(() => providers.id),
+    serviceCode: text('service_code').notNull(),
+    serviceName: text('service_name').notNull(),
+    /** ISO 3166-1 alpha-2, lower case (`us`). */
+    countryCode: text('country_code').notNull(),
+    countryName: text('country_name').notNull(),
+    /** Upstream code of the country/service when it differs (HeroSMS uses numeric countries). */
+    upstreamCountry: text('upstream_country'),
+    upstreamService: text('upstream_service'),
+    cost: integer('cost').notNull(),
+    price: integer('price').notNull(),
+    stock: integer('stock').notNull().default(0),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('offers_provider_service_country_uq').on(t.providerId, t.serviceCode, t.countryCode),
+    index('offers_service_country_price_idx').on(t.serviceCode, t.countryCode, t.price),
+    index('offers_country_idx').on(t.countryCode, t.price),
+  ],
+)
+
+/** Short-lived SMS-activation numbers (seed 000). Ids are `num_…`, as the document shows. */
+export const activations = sqliteTable(
+  'activations',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    providerId: text('provider_id').notNull().references(() => providers.id),
+    offerId: text('offer_id').references(() => offers.id),
+    upstreamId: text('upstream_id').notNull(),
+    phone: text('phone').notNull(),
+    countryCode: text('country_code').notNull(),
+    serviceCode: text('service_code').notNull(),
+    price: integer('price').notNull(),
+    status: text('status', { enum: ['active', 'sms_received', 'completed', 'cancelled', 'expired'] }).notNull(),
+    /** Money state: `captured` (paid), `refunded`, or `unbilled` (an SMS arrived after the refund and could not be charged). */
+    billing: text('billing', { enum: ['captured', 'refunded', 'unbilled'] }).notNull().default('captured'),
+    holdId: text('hold_id').notNull(),
+    expiresAt: ms('expires_at').notNull(),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    index('activations_user_created_idx').on(t.userId, t.createdAt),
+    index('activations_status_expires_idx').on(t.status, t.expiresAt),
+    uniqueIndex('activations_upstream_uq').on(t.providerId, t.upstreamId),
+    uniqueIndex('activations_hold_uq').on(t.holdId),
+  ],
+)
+
+/** Inbound SMS, on activations and on DIDs. Stored once per upstream message id. */
+export const smsMessages = sqliteTable(
+  'sms_messages',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    providerId: text('provider_id').notNull().references(() => providers.id),
+    upstreamMessageId: text('upstream_message_id').notNull(),
+    activationId: text('activation_id'),
+    phoneNumberId: text('phone_number_id'),
+    phone: text('phone').notNull(),
+    sender: text('sender'),
+    text: text('text').notNull(),
+    code: text('code'),
+    receivedAt: ms('received_at').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('sms_upstream_uq').on(t.providerId, t.upstreamMessageId),
+    index('sms_activation_idx').on(t.activationId, t.receivedAt),
+    index('sms_number_idx').on(t.phoneNumberId, t.receivedAt),
+    index('sms_user_idx').on(t.userId, t.receivedAt),
+  ],
+)
+
+/** DIDs the providers offer for sale, refreshed by the provider sync (the search index). */
+export const didInventory = sqliteTable(
+  'did_inventory',
+  {
+    id: text('id').primaryKey(),
+    providerId: text('provider_id').notNull().references(() => providers.id),
+    phoneNumber: text('phone_number').notNull(),
+    countryCode: text('country_code').notNull(),
+    areaCode: text('area_code'),
+    region: text('region'),
+    locality: text('locality'),
+    numberType: text('number_type', { enum: ['LOCAL', 'TOLL_FREE', 'MOBILE', 'NATIONAL'] }).notNull(),
+    capabilities: text('capabilities', { mode: 'json' }).$type<string[]>().notNull(),
+    setupPrice: integer('setup_price').notNull(),
+    monthlyPrice: integer('monthly_price').notNull(),
+    restrictions: text('restrictions', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    /** `sold` once bought through us; the sync marks numbers gone upstream as `gone`. */
+    status: text('status', { enum: ['available', 'sold', 'gone'] }).notNull().default('available'),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('did_inventory_number_uq').on(t.phoneNumber),
+    index('did_inventory_search_idx').on(t.countryCode, t.status, t.numberType, t.monthlyPrice),
+    index('did_inventory_area_idx').on(t.countryCode, t.areaCode),
+  ],
+)
+
+/** Orders of DIDs (seed 001 §5). */
+export const orders = sqliteTable(
+  'orders',
+  {
+    id: text('id').primaryKey(),
+    orderNumber: text('order_number').notNull(),
+    userId: text('user_id').notNull().references(() => users.id),
+    type: text('type', { enum: ['number_purchase'] }).notNull().default('number_purchase'),
+    status: text('status', {
+      enum: ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'],
+    }).notNull(),
+    paymentStatus: text('payment_status', { enum: ['pending', 'held', 'paid', 'partially_refunded', 'refunded', 'failed'] }).notNull(),
+    total: integer('total').notNull(),
+    charged: integer('charged').notNull().default(0),
+    refunded: integer('refunded').notNull().default(0),
+    currency: text('currency').notNull().default('USD'),
+    holdId: text('hold_id'),
+    billing: text('billing', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
+    notes: text('notes'),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+    completedAt: ms('completed_at'),
+  },
+  (t) => [
+    uniqueIndex('orders_number_uq').on(t.orderNumber),
+    index('orders_user_created_idx').on(t.userId, t.createdAt),
+    index('orders_user_status_idx').on(t.userId, t.status),
+    index('orders_status_updated_idx').on(t.status, t.updatedAt),
+  ],
+)
+
+export const orderItems = sqliteTable(
+  'order_items',
+  {
+    id: text('id').primaryKey(),
+    orderId: text('order_id').notNull().references(() => orders.id),
+    userId: text('user_id').notNull().references(() => users.id),
+    phoneNumber: text('phone_number').notNull(),
+    providerId: text('provider_id'),
+    status: text('status', { enum: ['pending', 'success', 'failed', 'cancelled', 'refunded'] }).notNull(),
+    phoneNumberId: text('phone_number_id'),
+    setupPrice: integer('setup_price').notNull().default(0),
+    monthlyPrice: integer('monthly_price').notNull().default(0),
+    error: text('error'),
+    request: text('request', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [index('order_items_order_idx').on(t.orderId)],
+)
+
+/** The order timeline. */
+export const orderEvents = sqliteTable(
+  'order_events',
+  {
+    id: text('id').primaryKey(),
+    orderId: text('order_id').notNull().references(() => orders.id),
+    status: text('status').notNull(),
+    message: text('message').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('order_events_order_idx').on(t.orderId, t.createdAt)],
+)
+
+/** Long-lived numbers an account owns (seed 001 UserNumber). */
+export const phoneNumbers = sqliteTable(
+  'phone_numbers',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    providerId: text('provider_id').notNull().references(() => providers.id),
+    upstreamId: text('upstream_id'),
+    phoneNumber: text('phone_number').notNull(),
+    friendlyName: text('friendly_name'),
+    countryCode: text('country_code').notNull(),
+    region: text('region'),
+    locality: text('locality'),
+    areaCode: text('area_code'),
+    numberType: text('number_type', { enum: ['LOCAL', 'TOLL_FREE', 'MOBILE', 'NATIONAL'] }).notNull(),
+    capabilities: text('capabilities', { mode: 'json' }).$type<string[]>().notNull(),
+    status: text('status', { enum: ['active', 'pending', 'suspended', 'released'] }).notNull(),
+    voiceUrl: text('voice_url'),
+    voiceMethod: text('voice_method'),
+    voiceFallbackUrl: text('voice_fallback_url'),
+    smsUrl: text('sms_url'),
+    statusCallback: text('status_callback'),
+    features: text('features', { mode: 'json' }).$type<Record<string, boolean>>().notNull().default({}),
+    monthlyPrice: integer('monthly_price').notNull(),
+    setupPrice: integer('setup_price'),
+    currency: text('currency').notNull().default('USD'),
+    tags: text('tags', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    notes: text('notes'),
+    orderId: text('order_id'),
+    purchasedAt: ms('purchased_at').notNull(),
+    nextRenewalAt: ms('next_renewal_at'),
+    /** A scheduled release; the sweeper releases the number once it has passed. */
+    releaseAt: ms('release_at'),
+    releaseReason: text('release_reason'),
+    releasedAt: ms('released_at'),
+    lastUsedAt: ms('last_used_at'),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    index('phone_numbers_user_created_idx').on(t.userId, t.createdAt),
+    index('phone_numbers_user_status_idx').on(t.userId, t.status),
+    index('phone_numbers_user_number_idx').on(t.userId, t.phoneNumber),
+    index('phone_numbers_user_price_idx').on(t.userId, t.monthlyPrice),
+    // At most one account holds a number at a time (NumberLock serializes; D1 refuses a second owner).
+    uniqueIndex('phone_numbers_live_number_uq').on(t.phoneNumber).where(sql`status <> 'released'`),
+    index('phone_numbers_release_idx').on(t.releaseAt),
+  ],
+)
+
+/** Named routing configurations of a number (seed 001 ConfigureNumberRequest). */
+export const numberConfigurations = sqliteTable(
+  'number_configurations',
+  {
+    id: text('id').primaryKey(),
+    phoneNumberId: text('phone_number_id').notNull().references(() => phoneNumbers.id),
+    userId: text('user_id').notNull().references(() => users.id),
+    name: text('name').notNull(),
+    isActive: integer('is_active', { mode: 'boolean' }).notNull().default(false),
+    routingRules: text('routing_rules', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    schedule: text('schedule', { mode: 'json' }).$type<Record<string, unknown>>(),
+    features: text('features', { mode: 'json' }).$type<Record<string, boolean>>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('number_configurations_number_idx').on(t.phoneNumberId, t.createdAt)],
+)
+
+/** Telnyx-style number reservations (30 minutes, extendable); NumberLock holds the truth. */
+export const numberReservations = sqliteTable(
+  'number_reservations',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    phoneNumber: text('phone_number').notNull(),
+    status: text('status', { enum: ['active', 'released', 'expired', 'purchased'] }).notNull(),
+    expiresAt: ms('expires_at').notNull(),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [index('number_reservations_user_idx').on(t.userId, t.createdAt), index('number_reservations_number_idx').on(t.phoneNumber, t.status)],
+)
+
+/**
+ * Copy of every Wallet DO ledger entry, for cross-account reporting. Written idempotently by
+ * entry id; the Wallet DO is the source of truth.
+ */
+export const walletLedger = sqliteTable(
+  'wallet_ledger',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull(),
+    type: text('type').notNull(),
+    amount: integer('amount').notNull(),
+    balanceAfter: integer('balance_after').notNull(),
+    opId: text('op_id').notNull(),
+    holdId: text('hold_id'),
+    referenceType: text('reference_type'),
+    referenceId: text('reference_id'),
+    description: text('description'),
+    createdAt: ms('created_at').notNull(),
+  },
+  (t) => [index('wallet_ledger_user_created_idx').on(t.userId, t.createdAt), index('wallet_ledger_ref_idx').on(t.referenceType, t.referenceId)],
+)
+
+/**
+ * How a flow that owns a wallet hold ended, written in the same D1 batch as the flow's result.
+ * When a hold expires, the Wallet DO reads this: `capture` → captured (the purchase crashed after
+ * its number was assigned), no row → voided.
+ */
+export const holdOutcomes = sqliteTable('hold_outcomes', {
+  holdId: text('hold_id').primaryKey(),
+  userId: text('user_id').notNull(),
+  outcome: text('outcome', { enum: ['capture', 'void'] }).notNull(),
+  amount: integer('amount').notNull(),
+  createdAt: createdAt(),
+})
+
+/** Idempotency-Key records: the first answer to a (caller, key), replayed for 24 hours. */
+export const idempotencyKeys = sqliteTable(
+  'idempotency_keys',
+  {
+    scope: text('scope').notNull(),
+    key: text('key').notNull(),
+    method: text('method').notNull(),
+    path: text('path').notNull(),
+    requestHash: text('request_hash').notNull(),
+    status: text('status', { enum: ['in_progress', 'done'] }).notNull(),
+    responseStatus: integer('response_status'),
+    responseBody: text('response_body'),
+    createdAt: createdAt(),
+    expiresAt: ms('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.key] }), index('idempotency_expires_idx').on(t.expiresAt)],
+)
+
+/** Domain events, written in the same batch as their cause, then sent to the `events` queue. */
+export const outbox = sqliteTable(
+  'outbox',
+  {
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    userId: text('user_id'),
+    payload: text('payload', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    createdAt: ms('created_at').notNull(),
+    sentAt: ms('sent_at'),
+  },
+  (t) => [index('outbox_unsent_idx').on(t.sentAt, t.createdAt)],
+)
+
 export type User = typeof users.$inferSelect
 export type ApiKey = typeof apiKeys.$inferSelect
+export type Provider = typeof providers.$inferSelect
+export type Offer = typeof offers.$inferSelect
+export type Activation = typeof activations.$inferSelect
+export type SmsMessage = typeof smsMessages.$inferSelect
+export type DidInventory = typeof didInventory.$inferSelect
+export type PhoneNumber = typeof phoneNumbers.$inferSelect
+export type Order = typeof orders.$inferSelect
+export type OrderItem = typeof orderItems.$inferSelect

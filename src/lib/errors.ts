@@ -77,3 +77,22 @@ export class PayloadTooLarge extends AppError {
     super(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${maxBytes} bytes`, { maxBytes })
   }
 }
+
+export class InsufficientBalance extends AppError {
+  constructor(required: number, available: number) {
+    super(400, 'INSUFFICIENT_BALANCE', 'Not enough funds to complete purchase', { required, available })
+  }
+}
+
+export class NoNumbersAvailable extends AppError {
+  constructor(message = 'Provider has no numbers', details?: unknown) {
+    super(503, 'NO_NUMBERS_AVAILABLE', message, details)
+  }
+}
+
+/** An upstream failed. The message names the provider and what failed — never its credentials. */
+export class UpstreamError extends AppError {
+  constructor(provider: string, message: string, details?: unknown) {
+    super(502, 'UPSTREAM_ERROR', `${provider}: ${message}`, details)
+  }
+}

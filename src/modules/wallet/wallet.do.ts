@@ -1,13 +1,375 @@
 /**
- * Wallet — one per account; the source of truth for money (DESIGN.md "Wallet DO").
- * The foundation declares the binding and answers readiness pings; the numbers-and-money issue
- * adds balance, holds, captures and the ledger.
+ * Wallet — one per account, the source of truth for its money (DESIGN.md "Wallet DO").
+ *
+ * Invariants (checked by `audit()` in tests):
+ * - available = balance − Σ active holds ≥ 0 at every instant: debit and hold refuse what would
+ *   break it, and a capture never takes more than its hold.
+ * - Every balance change has exactly one ledger entry (credit +, debit −, capture −), and the
+ *   ledger sums to the balance. Holds move no money; they reserve it.
+ * - Every operation carries a caller-chosen id; a replay returns the first result and moves
+ *   nothing. Each operation's reads and writes are synchronous SQLite in one transaction, so two
+ *   operations never interleave.
+ * - A hold that reaches its expiry is settled by the alarm: captured when the flow that owns it
+ *   recorded a `capture` outcome in D1 (`hold_outcomes`, written in the same batch as the flow's
+ *   result), otherwise voided. A purchase that crashed between "number assigned" and "capture"
+ *   therefore ends captured — not free, not charged twice.
+ * - Ledger entries are copied to D1 (`wallet_ledger`) idempotently by entry id, after each
+ *   operation and again by the alarm until every entry is copied.
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../../env'
+import { newId } from '../../lib/ids'
+
+export type WalletFailure =
+  | 'INSUFFICIENT_BALANCE'
+  | 'INVALID_AMOUNT'
+  | 'HOLD_NOT_FOUND'
+  | 'HOLD_NOT_ACTIVE'
+  | 'AMOUNT_EXCEEDS_HOLD'
+
+export type WalletResult<T> = ({ ok: true; replayed: boolean } & T) | { ok: false; reason: WalletFailure; available?: number }
+
+export interface Reference {
+  type: string
+  id: string
+}
+
+export interface LedgerEntry {
+  id: string
+  type: 'credit' | 'debit' | 'capture'
+  /** Signed micro-units: + credit, − debit/capture. */
+  amount: number
+  balanceAfter: number
+  opId: string
+  holdId: string | null
+  referenceType: string | null
+  referenceId: string | null
+  description: string | null
+  createdAt: number
+}
+
+export interface Hold {
+  id: string
+  amount: number
+  status: 'active' | 'captured' | 'voided'
+  capturedAmount: number
+  expiresAt: number
+  referenceType: string | null
+  referenceId: string | null
+  description: string | null
+  createdAt: number
+  settledAt: number | null
+}
+
+export interface Balance {
+  balance: number
+  reserved: number
+  available: number
+  currency: 'USD'
+}
+
+const LEDGER_COPY_RETRY_MS = 30_000
+
+type Row = Record<string, SqlStorageValue>
 
 export class Wallet extends DurableObject<Env> {
+  private readonly sql: SqlStorage
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    this.sql = ctx.storage.sql
+    ctx.blockConcurrencyWhile(async () => {
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`)
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS ledger (
+        id TEXT PRIMARY KEY, type TEXT NOT NULL, amount INTEGER NOT NULL, balance_after INTEGER NOT NULL,
+        op_id TEXT NOT NULL, hold_id TEXT, reference_type TEXT, reference_id TEXT, description TEXT,
+        created_at INTEGER NOT NULL, copied INTEGER NOT NULL DEFAULT 0)`)
+      this.sql.exec(`CREATE INDEX IF NOT EXISTS ledger_created ON ledger (created_at, id)`)
+      this.sql.exec(`CREATE INDEX IF NOT EXISTS ledger_uncopied ON ledger (copied)`)
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS holds (
+        id TEXT PRIMARY KEY, amount INTEGER NOT NULL, status TEXT NOT NULL, captured_amount INTEGER NOT NULL DEFAULT 0,
+        expires_at INTEGER NOT NULL, reference_type TEXT, reference_id TEXT, description TEXT,
+        created_at INTEGER NOT NULL, settled_at INTEGER)`)
+      this.sql.exec(`CREATE INDEX IF NOT EXISTS holds_active ON holds (status, expires_at)`)
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS ops (id TEXT PRIMARY KEY, result TEXT NOT NULL, created_at INTEGER NOT NULL)`)
+    })
+  }
+
   ping(): 'pong' {
     return 'pong'
+  }
+
+  // ---- operations -----------------------------------------------------------------------
+
+  credit(account: string, op: { opId: string; amount: number; reference?: Reference; description?: string }): WalletResult<{ entry: LedgerEntry; balance: Balance }> {
+    return this.once(account, op.opId, () => {
+      if (!validAmount(op.amount)) return { ok: false, reason: 'INVALID_AMOUNT' }
+      const entry = this.post('credit', op.amount, op.opId, null, op.reference, op.description)
+      return { ok: true, replayed: false, entry, balance: this.balanceNow() }
+    })
+  }
+
+  debit(account: string, op: { opId: string; amount: number; reference?: Reference; description?: string }): WalletResult<{ entry: LedgerEntry; balance: Balance }> {
+    return this.once(account, op.opId, () => {
+      if (!validAmount(op.amount)) return { ok: false, reason: 'INVALID_AMOUNT' }
+      const available = this.balanceNow().available
+      if (op.amount > available) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available }
+      const entry = this.post('debit', -op.amount, op.opId, null, op.reference, op.description)
+      return { ok: true, replayed: false, entry, balance: this.balanceNow() }
+    })
+  }
+
+  /** Reserves `amount` until `ttlMs` from now. The hold's id is the operation id. */
+  hold(account: string, op: { opId: string; amount: number; ttlMs: number; reference?: Reference; description?: string }): WalletResult<{ hold: Hold; balance: Balance }> {
+    return this.once(account, op.opId, () => {
+      if (!validAmount(op.amount) || !(op.ttlMs > 0)) return { ok: false, reason: 'INVALID_AMOUNT' }
+      const available = this.balanceNow().available
+      if (op.amount > available) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available }
+      const now = Date.now()
+      this.sql.exec(
+        `INSERT INTO holds (id, amount, status, expires_at, reference_type, reference_id, description, created_at) VALUES (?, ?, 'active', ?, ?, ?, ?, ?)`,
+        op.opId, op.amount, now + op.ttlMs, op.reference?.type ?? null, op.reference?.id ?? null, op.description ?? null, now,
+      )
+      this.scheduleAlarm()
+      return { ok: true, replayed: false, hold: this.getHold(op.opId)!, balance: this.balanceNow() }
+    })
+  }
+
+  /** Takes `amount` (default: all) of an active hold; the rest of the hold is released. */
+  capture(account: string, op: { opId: string; holdId: string; amount?: number; description?: string }): WalletResult<{ entry: LedgerEntry | null; hold: Hold; balance: Balance }> {
+    return this.once(account, op.opId, () => this.settle(op.opId, op.holdId, op.amount, op.description))
+  }
+
+  /** Releases an active hold; nothing is charged. */
+  void(account: string, op: { opId: string; holdId: string }): WalletResult<{ hold: Hold; balance: Balance }> {
+    return this.once(account, op.opId, () => {
+      const hold = this.getHold(op.holdId)
+      if (!hold) return { ok: false, reason: 'HOLD_NOT_FOUND' }
+      if (hold.status !== 'active') return { ok: false, reason: 'HOLD_NOT_ACTIVE' }
+      this.sql.exec(`UPDATE holds SET status = 'voided', settled_at = ? WHERE id = ?`, Date.now(), hold.id)
+      return { ok: true, replayed: false, hold: this.getHold(hold.id)!, balance: this.balanceNow() }
+    })
+  }
+
+  // ---- reads ----------------------------------------------------------------------------
+
+  balance(account: string): Balance {
+    this.bind(account)
+    return this.balanceNow()
+  }
+
+  history(account: string, page: number, limit: number): { entries: LedgerEntry[]; total: number } {
+    this.bind(account)
+    const total = Number(this.sql.exec(`SELECT COUNT(*) AS n FROM ledger`).one().n)
+    const entries = this.sql
+      .exec(`SELECT * FROM ledger ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, limit, (page - 1) * limit)
+      .toArray()
+      .map(toEntry)
+    return { entries, total }
+  }
+
+  getHoldById(holdId: string): Hold | null {
+    return this.getHold(holdId)
+  }
+
+  /** The invariants, for tests and operators. */
+  audit(): Balance & { ledgerSum: number; entries: number; activeHolds: number; negativeAvailable: boolean } {
+    const b = this.balanceNow()
+    const sums = this.sql.exec(`SELECT COALESCE(SUM(amount), 0) AS s, COUNT(*) AS n FROM ledger`).one()
+    const active = Number(this.sql.exec(`SELECT COUNT(*) AS n FROM holds WHERE status = 'active'`).one().n)
+    return { ...b, ledgerSum: Number(sums.s), entries: Number(sums.n), activeHolds: active, negativeAvailable: b.available < 0 }
+  }
+
+  // ---- expiry and the D1 copy -------------------------------------------------------------
+
+  override async alarm(): Promise<void> {
+    const now = Date.now()
+    const due = this.sql
+      .exec(`SELECT id FROM holds WHERE status = 'active' AND expires_at <= ? ORDER BY expires_at`, now)
+      .toArray()
+      .map((r) => String(r.id))
+    if (due.length) {
+      const outcomes = await this.outcomesOf(due)
+      if (outcomes) {
+        for (const holdId of due) {
+          const outcome = outcomes.get(holdId)
+          this.ctx.storage.transactionSync(() => {
+            const hold = this.getHold(holdId)
+            if (!hold || hold.status !== 'active') return
+            if (outcome?.outcome === 'capture') {
+              this.settle(`expire_${holdId}`, holdId, Math.min(outcome.amount, hold.amount), 'Captured at hold expiry: the purchase completed')
+            } else {
+              this.sql.exec(`UPDATE holds SET status = 'voided', settled_at = ? WHERE id = ?`, now, holdId)
+            }
+          })
+        }
+      }
+      // When D1 could not be read the holds stay active and the alarm comes back: never void blindly.
+    }
+    await this.copyLedger()
+    this.scheduleAlarm()
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  /** Runs `fn` once per operation id, in one transaction; a replay returns the stored result. */
+  private once<T extends { ok: boolean }>(account: string, opId: string, fn: () => T): T {
+    this.bind(account)
+    const result = this.ctx.storage.transactionSync(() => {
+      const prior = this.sql.exec(`SELECT result FROM ops WHERE id = ?`, opId).toArray()[0]
+      if (prior) return { ...(JSON.parse(String(prior.result)) as T), replayed: true }
+      const r = fn()
+      // Refusals are not recorded: a caller may retry the same id once the wallet can pay.
+      if (r.ok) this.sql.exec(`INSERT INTO ops (id, result, created_at) VALUES (?, ?, ?)`, opId, JSON.stringify(r), Date.now())
+      return r
+    })
+    if (result.ok && !('replayed' in result && result.replayed)) this.ctx.waitUntil(this.copyLedger())
+    return result
+  }
+
+  private settle(opId: string, holdId: string, amount: number | undefined, description?: string): WalletResult<{ entry: LedgerEntry | null; hold: Hold; balance: Balance }> {
+    const hold = this.getHold(holdId)
+    if (!hold) return { ok: false, reason: 'HOLD_NOT_FOUND' }
+    if (hold.status !== 'active') return { ok: false, reason: 'HOLD_NOT_ACTIVE' }
+    const take = amount ?? hold.amount
+    if (!Number.isInteger(take) || take < 0) return { ok: false, reason: 'INVALID_AMOUNT' }
+    if (take > hold.amount) return { ok: false, reason: 'AMOUNT_EXCEEDS_HOLD' }
+    const now = Date.now()
+    this.sql.exec(`UPDATE holds SET status = 'captured', captured_amount = ?, settled_at = ? WHERE id = ?`, take, now, holdId)
+    const reference = hold.referenceType && hold.referenceId ? { type: hold.referenceType, id: hold.referenceId } : undefined
+    const entry = take > 0 ? this.post('capture', -take, opId, holdId, reference, description ?? hold.description ?? undefined) : null
+    return { ok: true, replayed: false, entry, hold: this.getHold(holdId)!, balance: this.balanceNow() }
+  }
+
+  private post(type: LedgerEntry['type'], amount: number, opId: string, holdId: string | null, reference?: Reference, description?: string): LedgerEntry {
+    const balanceAfter = this.balanceRaw() + amount
+    const entry: LedgerEntry = {
+      id: newId('txn'),
+      type,
+      amount,
+      balanceAfter,
+      opId,
+      holdId,
+      referenceType: reference?.type ?? null,
+      referenceId: reference?.id ?? null,
+      description: description ?? null,
+      createdAt: Date.now(),
+    }
+    this.sql.exec(
+      `INSERT INTO ledger (id, type, amount, balance_after, op_id, hold_id, reference_type, reference_id, description, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      entry.id, type, amount, balanceAfter, opId, holdId, entry.referenceType, entry.referenceId, entry.description, entry.createdAt,
+    )
+    this.sql.exec(`INSERT INTO meta (key, value) VALUES ('balance', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, String(balanceAfter))
+    return entry
+  }
+
+  private bind(account: string): void {
+    const known = this.sql.exec(`SELECT value FROM meta WHERE key = 'account'`).toArray()[0]
+    if (!known) this.sql.exec(`INSERT INTO meta (key, value) VALUES ('account', ?)`, account)
+    else if (known.value !== account) throw new Error(`Wallet of ${String(known.value)} addressed as ${account}`)
+  }
+
+  private account(): string | null {
+    const row = this.sql.exec(`SELECT value FROM meta WHERE key = 'account'`).toArray()[0]
+    return row ? String(row.value) : null
+  }
+
+  private balanceRaw(): number {
+    const row = this.sql.exec(`SELECT value FROM meta WHERE key = 'balance'`).toArray()[0]
+    return row ? Number(row.value) : 0
+  }
+
+  private balanceNow(): Balance {
+    const balance = this.balanceRaw()
+    const reserved = Number(this.sql.exec(`SELECT COALESCE(SUM(amount), 0) AS s FROM holds WHERE status = 'active'`).one().s)
+    return { balance, reserved, available: balance - reserved, currency: 'USD' }
+  }
+
+  private getHold(id: string): Hold | null {
+    const r = this.sql.exec(`SELECT * FROM holds WHERE id = ?`, id).toArray()[0]
+    return r ? toHold(r) : null
+  }
+
+  /** The next hold expiry, or a retry in 30 s for entries still to copy or holds past due. */
+  private scheduleAlarm(): void {
+    const now = Date.now()
+    const next = this.sql.exec(`SELECT MIN(expires_at) AS t FROM holds WHERE status = 'active'`).one().t
+    const uncopied = Number(this.sql.exec(`SELECT COUNT(*) AS n FROM ledger WHERE copied = 0`).one().n) > 0
+    // An active hold already past due means its outcome could not be read: retry, don't spin.
+    const holdAt = next === null ? null : Math.max(Number(next), Number(next) <= now ? now + LEDGER_COPY_RETRY_MS : 0)
+    const candidates = [holdAt, uncopied ? now + LEDGER_COPY_RETRY_MS : null]
+    const at = candidates.filter((t): t is number => t !== null).sort((a, b) => a - b)[0]
+    if (at !== undefined) void this.ctx.storage.setAlarm(at)
+  }
+
+  /** The recorded outcomes of these holds, or null when D1 cannot be read right now. */
+  private async outcomesOf(holdIds: string[]): Promise<Map<string, { outcome: string; amount: number }> | null> {
+    try {
+      const placeholders = holdIds.map(() => '?').join(', ')
+      const rows = await this.env.DB.prepare(`SELECT hold_id, outcome, amount FROM hold_outcomes WHERE hold_id IN (${placeholders})`)
+        .bind(...holdIds)
+        .all<{ hold_id: string; outcome: string; amount: number }>()
+      return new Map(rows.results.map((r) => [r.hold_id, { outcome: r.outcome, amount: r.amount }]))
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'error', message: 'wallet: hold outcomes unreadable', error: (e as Error).message }))
+      return null
+    }
+  }
+
+  /** Copies entries not yet in D1; INSERT OR IGNORE by entry id makes a repeated copy harmless. */
+  private async copyLedger(): Promise<void> {
+    const account = this.account()
+    if (!account) return
+    const rows = this.sql.exec(`SELECT * FROM ledger WHERE copied = 0 ORDER BY created_at LIMIT 50`).toArray()
+    if (!rows.length) return
+    try {
+      await this.env.DB.batch(
+        rows.map((r) =>
+          this.env.DB.prepare(
+            `INSERT OR IGNORE INTO wallet_ledger (id, user_id, type, amount, balance_after, op_id, hold_id, reference_type, reference_id, description, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).bind(r.id, account, r.type, r.amount, r.balance_after, r.op_id, r.hold_id, r.reference_type, r.reference_id, r.description, r.created_at),
+        ),
+      )
+      for (const r of rows) this.sql.exec(`UPDATE ledger SET copied = 1 WHERE id = ?`, r.id)
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'error', message: 'wallet: ledger copy failed; the alarm retries', error: (e as Error).message }))
+      this.scheduleAlarm()
+    }
+  }
+}
+
+function validAmount(n: number): boolean {
+  return Number.isSafeInteger(n) && n > 0
+}
+
+function toEntry(r: Row): LedgerEntry {
+  return {
+    id: String(r.id),
+    type: r.type as LedgerEntry['type'],
+    amount: Number(r.amount),
+    balanceAfter: Number(r.balance_after),
+    opId: String(r.op_id),
+    holdId: r.hold_id === null ? null : String(r.hold_id),
+    referenceType: r.reference_type === null ? null : String(r.reference_type),
+    referenceId: r.reference_id === null ? null : String(r.reference_id),
+    description: r.description === null ? null : String(r.description),
+    createdAt: Number(r.created_at),
+  }
+}
+
+function toHold(r: Row): Hold {
+  return {
+    id: String(r.id),
+    amount: Number(r.amount),
+    status: r.status as Hold['status'],
+    capturedAmount: Number(r.captured_amount),
+    expiresAt: Number(r.expires_at),
+    referenceType: r.reference_type === null ? null : String(r.reference_type),
+    referenceId: r.reference_id === null ? null : String(r.reference_id),
+    description: r.description === null ? null : String(r.description),
+    createdAt: Number(r.created_at),
+    settledAt: r.settled_at === null ? null : Number(r.settled_at),
   }
 }
