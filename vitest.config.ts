@@ -14,6 +14,7 @@ export default defineConfig(async () => ({
           APP_URL: 'http://localhost:8787',
           JWT_SECRET: 'test-jwt-secret-0123456789abcdefghijklmnop',
           ENCRYPTION_KEY: 'test-encryption-key-0123456789abcdefghijkl',
+          PROVIDER_WEBHOOK_SECRET: 'test-provider-webhook-secret-0123456789',
         },
       },
     }),

@@ -7,7 +7,7 @@
 //   4. runs `wrangler dev` on port 8787 with /__scheduled enabled, until Ctrl-C
 import { spawn } from 'node:child_process'
 import { randomInt } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ADMIN, DEMO, PERSIST_TO, migrate, root, seed } from './seed.mjs'
 
@@ -19,15 +19,26 @@ function randomSecret(n = 64) {
   return Array.from({ length: n }, () => chars[randomInt(chars.length)]).join('')
 }
 
+const GENERATED_SECRETS = ['JWT_SECRET', 'ENCRYPTION_KEY', 'PROVIDER_WEBHOOK_SECRET']
+
 function ensureDevVars() {
   const target = join(root, '.dev.vars')
-  if (existsSync(target)) return console.log('Using the existing .dev.vars.')
-  const values = { JWT_SECRET: randomSecret(), ENCRYPTION_KEY: randomSecret(), ENVIRONMENT: 'development', APP_URL: URL }
+  if (existsSync(target)) {
+    // Never overwrite; only add secrets that a newer version of the app needs and the file lacks.
+    const text = readFileSync(target, 'utf8')
+    const missing = GENERATED_SECRETS.filter((name) => !new RegExp(`^${name}=`, 'm').test(text))
+    if (missing.length) {
+      appendFileSync(target, `${text.endsWith('\n') ? '' : '\n'}${missing.map((n) => `${n}=${randomSecret()}`).join('\n')}\n`)
+      console.log(`Added ${missing.join(', ')} to the existing .dev.vars.`)
+    } else console.log('Using the existing .dev.vars.')
+    return
+  }
+  const values = { ...Object.fromEntries(GENERATED_SECRETS.map((n) => [n, randomSecret()])), ENVIRONMENT: 'development', APP_URL: URL }
   const text = readFileSync(join(root, '.dev.vars.example'), 'utf8').replace(/^([A-Z_]+)=.*$/gm, (line, name) =>
     name in values ? `${name}=${values[name]}` : line,
   )
   writeFileSync(target, text, { flag: 'wx', mode: 0o600 }) // wx: fail rather than overwrite
-  console.log('Created .dev.vars with fresh random JWT_SECRET and ENCRYPTION_KEY.')
+  console.log(`Created .dev.vars with fresh random ${GENERATED_SECRETS.join(', ')}.`)
 }
 
 try {

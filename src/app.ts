@@ -1,7 +1,7 @@
 /**
  * createApp(): the Hono app with its middleware, the single onError, notFound, the OpenAPI
  * document and the docs page. Middleware order matters:
- *   request id → metrics timing → secure headers → CORS → services → body limit → authenticate → rate limit
+ *   request id → metrics timing → secure headers → services → CORS → body limit → authenticate → rate limit → idempotency
  */
 import { swaggerUI } from '@hono/swagger-ui'
 import type { Context } from 'hono'
@@ -23,6 +23,14 @@ import { registerListAuditLog } from './modules/audit/list-audit-log'
 import { registerAuth } from './modules/auth'
 import { registerHealth } from './modules/health'
 import { registerMetrics } from './modules/metrics'
+import { registerActivations } from './modules/activations'
+import { registerDids } from './modules/dids'
+import { registerOffers } from './modules/offers'
+import { registerOrders } from './modules/orders'
+import { registerProviders } from './modules/providers'
+import { registerInboundSms } from './modules/sms'
+import { registerWallet } from './modules/wallet'
+import { idempotency } from './middleware/idempotency'
 import { createServices } from './services'
 
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -77,6 +85,7 @@ export function createApp(): Router {
   )
   app.use('*', authenticate)
   app.use('*', rateLimit)
+  app.use('*', idempotency)
 
   registerHealth(app)
   registerMetrics(app)
@@ -85,6 +94,13 @@ export function createApp(): Router {
   registerAdminUsers(app)
   registerListAuditLog(app)
   registerListEmails(app)
+  registerWallet(app)
+  registerOffers(app)
+  registerActivations(app)
+  registerInboundSms(app)
+  registerDids(app)
+  registerOrders(app)
+  registerProviders(app)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' })

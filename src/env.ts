@@ -36,6 +36,8 @@ export interface Env {
 
   JWT_SECRET: string
   ENCRYPTION_KEY: string
+  /** Shared secret providers present on inbound webhooks (unless their config names another). */
+  PROVIDER_WEBHOOK_SECRET: string
 }
 
 const RateLimitOverride = z.record(
@@ -68,6 +70,7 @@ const ConfigSchema = z.object({
   METRICS_TOKEN: z.string().optional(),
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters'),
   ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters'),
+  PROVIDER_WEBHOOK_SECRET: z.string().min(24, 'PROVIDER_WEBHOOK_SECRET must be at least 24 characters'),
 })
 
 export type Config = z.infer<typeof ConfigSchema> & {

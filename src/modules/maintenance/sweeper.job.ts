@@ -1,16 +1,36 @@
 /**
- * The per-minute sweeper. Foundation duties: end suspensions whose time is up, and delete auth
- * material nobody can use any more (expired or consumed tokens, long-dead sessions). Every step
- * is a set-based statement whose result is the same however often it runs.
+ * The per-minute sweeper. Each step is idempotent (a set-based change whose result is the same
+ * however often it runs) and independent: one failing step is logged and the others still run.
  */
 import { and, eq, inArray, isNotNull, lt, lte, or } from 'drizzle-orm'
 import { authTokens, refreshTokens, sessions, users } from '../../db/schema'
 import type { Services } from '../../services'
+import { expireActivations } from '../activations/expiry.job'
+import { releaseScheduledNumbers } from '../dids/release.job'
 
 /** Revoked or expired sessions (and their tokens) are kept this long for audit, then deleted. */
 const SESSION_RETENTION_MS = 30 * 86_400_000
 
-export async function runSweeper({ db }: Services, scheduledTime: number) {
+export async function runSweeper(services: Services, scheduledTime: number) {
+  const steps = {
+    auth: () => sweepAuth(services, scheduledTime),
+    activations: () => expireActivations(services, scheduledTime),
+    releases: () => releaseScheduledNumbers(services, scheduledTime),
+  }
+  const out: Record<string, unknown> = {}
+  for (const [name, step] of Object.entries(steps)) {
+    try {
+      out[name] = await step()
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'error', job: 'sweeper', step: name, message: (e as Error).message }))
+      out[name] = { error: (e as Error).message }
+    }
+  }
+  return out
+}
+
+/** End suspensions whose time is up; delete expired or consumed tokens and long-dead sessions. */
+async function sweepAuth({ db }: Services, scheduledTime: number) {
   const now = new Date(scheduledTime)
   const cutoff = new Date(scheduledTime - SESSION_RETENTION_MS)
   const dead = db

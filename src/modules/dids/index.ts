@@ -1,0 +1,3 @@
+import type { Router } from '../../lib/router'
+
+export function registerDids(_r: Router) {}

@@ -1,0 +1,3 @@
+import type { Router } from '../../lib/router'
+
+export function registerOrders(_r: Router) {}
