@@ -15,6 +15,10 @@ export default defineConfig(async () => ({
           JWT_SECRET: 'test-jwt-secret-0123456789abcdefghijklmnop',
           ENCRYPTION_KEY: 'test-encryption-key-0123456789abcdefghijkl',
           PROVIDER_WEBHOOK_SECRET: 'test-provider-webhook-secret-0123456789',
+          // Pinned so a developer's .dev.vars (which wrangler also reads) cannot change the tests.
+          CORS_ORIGINS: '',
+          RATE_LIMITS: '',
+          METRICS_TOKEN: '',
         },
       },
     }),

@@ -105,7 +105,8 @@ export function seed({ log = console.log } = {}) {
     status: 'active',
     healthy: 1,
     priority: 100,
-    config: '{}',
+    // The demo delivers an SMS 5 s after each purchase; the DID side serves every sandbox country.
+    config: JSON.stringify({ activation: { autoSmsSeconds: 5 }, did: {} }),
     created_at: now,
     updated_at: now,
   }

@@ -5,6 +5,7 @@
 //   2. applies the local D1 migrations
 //   3. seeds the demo (scripts/seed.mjs; idempotent)
 //   4. runs `wrangler dev` on port 8787 with /__scheduled enabled, until Ctrl-C
+//   5. once it answers /health, runs the provider sync once, so the demo has offers and DIDs at once
 import { spawn } from 'node:child_process'
 import { randomInt } from 'node:crypto'
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -52,7 +53,8 @@ try {
   Switchboard — local
     API        ${URL}
     Docs       ${URL}/docs   (OpenAPI: ${URL}/openapi.json)
-    Cron       curl "${URL}/__scheduled?cron=*+*+*+*+*"
+    Cron       curl "${URL}/__scheduled?cron=*+*+*+*+*"        (sweeper, every minute)
+               curl "${URL}/__scheduled?cron=*/15+*+*+*+*"     (provider sync, every 15 minutes)
     Admin      ${ADMIN.email} / ${ADMIN.password}
     Demo user  ${DEMO.email} / ${DEMO.password}${apiKey ? `\n    Demo key   ${apiKey}   (X-API-Key; shown only now, stored as a hash)` : ''}
     Data       ${PERSIST_TO} (delete it to start from scratch)
@@ -69,4 +71,34 @@ const child = spawn(
 )
 // Ctrl-C reaches wrangler directly through the terminal; a signal sent to this process alone is passed on.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig))
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))
+let exited = false
+child.on('exit', (code, signal) => {
+  exited = true
+  process.exit(code ?? (signal ? 1 : 0))
+})
+
+/** Waits for `wrangler dev` to answer /health, then runs the provider sync once (the cron would in ≤ 15 min). */
+async function syncProvidersOnce() {
+  const deadline = Date.now() + 120_000
+  while (!exited && Date.now() < deadline) {
+    try {
+      const res = await fetch(`${URL}/health`, { signal: AbortSignal.timeout(2000) })
+      if (res.ok) break
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  if (exited) return
+  try {
+    const res = await fetch(`${URL}/__scheduled?cron=*/15+*+*+*+*`, { signal: AbortSignal.timeout(60_000) })
+    console.log(
+      res.ok
+        ? `\n  Provider sync ran (offers, prices, stock, DID inventory): see GET ${URL}/api/admin/providers as ${ADMIN.email}\n`
+        : `\n  Provider sync answered HTTP ${res.status}; run it again with: curl "${URL}/__scheduled?cron=*/15+*+*+*+*"\n`,
+    )
+  } catch (e) {
+    console.log(`\n  Provider sync could not run (${e.message}); run it with: curl "${URL}/__scheduled?cron=*/15+*+*+*+*"\n`)
+  }
+}
+syncProvidersOnce()

@@ -1,7 +1,8 @@
 /**
  * createApp(): the Hono app with its middleware, the single onError, notFound, the OpenAPI
  * document and the docs page. Middleware order matters:
- *   request id → metrics timing → secure headers → services → CORS → body limit → authenticate → rate limit → idempotency
+ *   request id → metrics timing → secure headers → services → CORS → body limit → authenticate →
+ *   rate limit → idempotency → outbox drain (after the handler)
  */
 import { swaggerUI } from '@hono/swagger-ui'
 import type { Context } from 'hono'
@@ -31,6 +32,8 @@ import { registerProviders } from './modules/providers'
 import { registerInboundSms } from './modules/sms'
 import { registerWallet } from './modules/wallet'
 import { idempotency } from './middleware/idempotency'
+import { drainOutboxAfter } from './middleware/drain-outbox'
+import { registerWebhooks } from './modules/webhooks'
 import { createServices } from './services'
 
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -70,7 +73,7 @@ export function createApp(): Router {
     cors({
       origin: (origin, c: Context<AppEnv>) => (c.var.services.config.corsOrigins.includes(origin) ? origin : null),
       allowHeaders: ['Authorization', 'Content-Type', 'X-API-Key', 'X-Request-Id', 'Idempotency-Key'],
-      exposeHeaders: ['X-Request-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Retry-After'],
+      exposeHeaders: ['X-Request-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Retry-After', 'Idempotent-Replayed'],
       maxAge: 600,
     }),
   )
@@ -86,6 +89,7 @@ export function createApp(): Router {
   app.use('*', authenticate)
   app.use('*', rateLimit)
   app.use('*', idempotency)
+  app.use('*', drainOutboxAfter)
 
   registerHealth(app)
   registerMetrics(app)
@@ -101,6 +105,7 @@ export function createApp(): Router {
   registerDids(app)
   registerOrders(app)
   registerProviders(app)
+  registerWebhooks(app)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' })

@@ -4,11 +4,52 @@
  * them (webhooks, messaging, billing jobs) register their consumer here.
  */
 import type { Env } from './env'
+import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
 import { createServices, type Services } from './services'
+import { eventsConsumer, webhooksConsumer, webhooksDlqConsumer } from './modules/webhooks/webhooks.consumer'
 
 export type Consumer = (batch: MessageBatch<unknown>, services: Services) => Promise<void>
 
-export const CONSUMERS: Record<string, Consumer> = {}
+/** A handler of one `type` of message on the `jobs` queue: resolves when done, throws to be retried. */
+export type JobHandler = (body: unknown, services: Services) => Promise<void>
+
+/** `jobs` messages are `{ type, … }`; each feature registers its types here. */
+export const JOB_HANDLERS: Record<string, JobHandler> = {
+  'sandbox.sms': runSandboxSmsJob,
+}
+
+/** Retry delay after `attempts` failed deliveries: 10 s, 20 s, 40 s … capped at 10 minutes. */
+export function jobBackoffSeconds(attempts: number): number {
+  return Math.min(600, 10 * 2 ** Math.max(0, attempts - 1))
+}
+
+/** The `jobs` queue: one message at a time, dispatched by `type`; ack on success, retry with backoff. */
+async function jobs(batch: MessageBatch<unknown>, services: Services): Promise<void> {
+  for (const message of batch.messages) {
+    const type = (message.body as { type?: unknown } | null)?.type
+    const handler = typeof type === 'string' ? JOB_HANDLERS[type] : undefined
+    if (!handler) {
+      // A type whose feature is not deployed (yet): keep it rather than drop it.
+      console.error(JSON.stringify({ level: 'error', message: 'jobs: no handler for message type', type, id: message.id }))
+      message.retry({ delaySeconds: 300 })
+      continue
+    }
+    try {
+      await handler(message.body, services)
+      message.ack()
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'error', message: 'jobs: handler failed; retrying', type, id: message.id, attempts: message.attempts, error: (e as Error).message }))
+      message.retry({ delaySeconds: jobBackoffSeconds(message.attempts) })
+    }
+  }
+}
+
+export const CONSUMERS: Record<string, Consumer> = {
+  jobs,
+  events: eventsConsumer,
+  webhooks: webhooksConsumer,
+  'webhooks-dlq': webhooksDlqConsumer,
+}
 
 /** Queue names in wrangler.toml may carry an environment suffix (`events-staging`). */
 function baseName(queue: string): string {

@@ -5,12 +5,14 @@
  */
 import type { Env } from './env'
 import { runSweeper } from './modules/maintenance/sweeper.job'
+import { syncProviders } from './modules/providers/provider-sync.job'
 import { createServices, type Services } from './services'
 
 export type Job = (services: Services, scheduledTime: number) => Promise<unknown>
 
 export const CRONS: Record<string, { name: string; run: Job }> = {
   '* * * * *': { name: 'sweeper', run: runSweeper },
+  '*/15 * * * *': { name: 'provider-sync', run: syncProviders },
 }
 
 export async function scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {

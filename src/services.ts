@@ -16,8 +16,9 @@ import { resolveLimits } from './modules/rate-limit/limits'
 import { WalletService } from './modules/wallet/wallet.service'
 import { NumberLockService } from './modules/numbers/number-lock.service'
 import { ProvidersService } from './modules/providers/providers.service'
+import { WebhooksService } from './modules/webhooks/webhooks.service'
 
-export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>) {
+function createCore(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>) {
   const config = readConfig(env)
   const db = createDb(env.DB)
   const defer = (p: Promise<unknown>) => ctx.waitUntil(p.catch((e) => console.error('deferred task failed', e)))
@@ -45,11 +46,24 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     health: new HealthService(env, db),
     wallet: new WalletService(env.WALLET),
     numberLocks: new NumberLockService(env.NUMBER_LOCK),
+    /** Outbound HTTP to partners (webhook deliveries); tests replace it. */
+    fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init),
     providers: new ProvidersService(db, {
       fetch: (input, init) => fetch(input, init),
-      secret: (name) => (env as unknown as Record<string, unknown>)[name] as string | undefined,
+      secret: (name) => {
+        const value = (env as unknown as Record<string, unknown>)[name]
+        return typeof value === 'string' ? value : undefined
+      },
     }),
   }
+}
+
+/** The services that depend on nothing but bindings and config. */
+export type CoreServices = ReturnType<typeof createCore>
+
+export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>) {
+  const core = createCore(env, ctx)
+  return { ...core, webhooks: new WebhooksService(core) }
 }
 
 export type Services = ReturnType<typeof createServices>

@@ -234,6 +234,7 @@ export const activations = sqliteTable(
   },
   (t) => [
     index('activations_user_created_idx').on(t.userId, t.createdAt),
+    index('activations_user_status_created_idx').on(t.userId, t.status, t.createdAt),
     index('activations_status_expires_idx').on(t.status, t.expiresAt),
     uniqueIndex('activations_upstream_uq').on(t.providerId, t.upstreamId),
     uniqueIndex('activations_hold_uq').on(t.holdId),
@@ -319,6 +320,7 @@ export const orders = sqliteTable(
     uniqueIndex('orders_number_uq').on(t.orderNumber),
     index('orders_user_created_idx').on(t.userId, t.createdAt),
     index('orders_user_status_idx').on(t.userId, t.status),
+    index('orders_user_total_idx').on(t.userId, t.total),
     index('orders_status_updated_idx').on(t.status, t.updatedAt),
   ],
 )
@@ -400,6 +402,7 @@ export const phoneNumbers = sqliteTable(
     index('phone_numbers_user_status_idx').on(t.userId, t.status),
     index('phone_numbers_user_number_idx').on(t.userId, t.phoneNumber),
     index('phone_numbers_user_price_idx').on(t.userId, t.monthlyPrice),
+    index('phone_numbers_user_last_used_idx').on(t.userId, t.lastUsedAt),
     // At most one account holds a number at a time (NumberLock serializes; D1 refuses a second owner).
     uniqueIndex('phone_numbers_live_number_uq').on(t.phoneNumber).where(sql`status <> 'released'`),
     index('phone_numbers_release_idx').on(t.releaseAt),
@@ -505,6 +508,88 @@ export const outbox = sqliteTable(
   (t) => [index('outbox_unsent_idx').on(t.sentAt, t.createdAt)],
 )
 
+// ---- Partner webhooks --------------------------------------------------------------------
+
+export const webhookEndpoints = sqliteTable(
+  'webhook_endpoints',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    url: text('url').notNull(),
+    description: text('description'),
+    /** Event names, or `*` for all. */
+    events: text('events', { mode: 'json' }).$type<string[]>().notNull(),
+    isActive: integer('is_active', { mode: 'boolean' }).notNull().default(true),
+    timeoutMs: integer('timeout_ms').notNull().default(10_000),
+    retryPolicy: text('retry_policy', { mode: 'json' }).$type<{ maxAttempts: number }>().notNull(),
+    /** `whsec_…`, sealed with ENCRYPTION_KEY (src/lib/secret-box.ts). */
+    secretSealed: text('secret_sealed').notNull(),
+    /** The secret before the last rotation; both sign until `previousSecretExpiresAt`. */
+    previousSecretSealed: text('previous_secret_sealed'),
+    previousSecretExpiresAt: ms('previous_secret_expires_at'),
+    lastDeliveryAt: ms('last_delivery_at'),
+    lastStatus: text('last_status'),
+    deliveryCount: integer('delivery_count').notNull().default(0),
+    failureCount: integer('failure_count').notNull().default(0),
+    /** First failure since the last success; five days of failures disable the endpoint. */
+    failingSince: ms('failing_since'),
+    disabledReason: text('disabled_reason'),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [index('webhook_endpoints_user_idx').on(t.userId, t.isActive)],
+)
+
+/** One event to one endpoint (or a number's smsUrl); retried under the same event id. */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    endpointId: text('endpoint_id').references(() => webhookEndpoints.id),
+    /** The endpoint id, or `sms_url:<number id>` for a number's own smsUrl: one delivery per target and event. */
+    target: text('target').notNull(),
+    /** Where it goes (copied at fan-out, so a later URL change does not redirect a retry). */
+    url: text('url').notNull(),
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    /** The exact body sent on every attempt. */
+    payload: text('payload').notNull(),
+    status: text('status', { enum: ['pending', 'retrying', 'succeeded', 'failed'] }).notNull(),
+    attemptCount: integer('attempt_count').notNull().default(0),
+    httpStatus: integer('http_status'),
+    responseTimeMs: integer('response_time_ms'),
+    errorMessage: text('error_message'),
+    payloadSize: integer('payload_size').notNull(),
+    nextRetryAt: ms('next_retry_at'),
+    deliveredAt: ms('delivered_at'),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('webhook_deliveries_target_event_uq').on(t.target, t.eventId),
+    index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.createdAt),
+    index('webhook_deliveries_status_idx').on(t.endpointId, t.status, t.createdAt),
+  ],
+)
+
+export const webhookAttempts = sqliteTable(
+  'webhook_attempts',
+  {
+    id: text('id').primaryKey(),
+    deliveryId: text('delivery_id').notNull().references(() => webhookDeliveries.id),
+    attempt: integer('attempt').notNull(),
+    status: text('status', { enum: ['success', 'failure'] }).notNull(),
+    httpStatus: integer('http_status'),
+    responseTimeMs: integer('response_time_ms'),
+    error: text('error'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('webhook_attempts_delivery_attempt_uq').on(t.deliveryId, t.attempt)],
+)
+
+export type WebhookEndpoint = typeof webhookEndpoints.$inferSelect
+export type WebhookDelivery = typeof webhookDeliveries.$inferSelect
 export type User = typeof users.$inferSelect
 export type ApiKey = typeof apiKeys.$inferSelect
 export type Provider = typeof providers.$inferSelect

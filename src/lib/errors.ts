@@ -4,6 +4,7 @@
  * Codes and statuses are the documented ones; the most specific documented code wins.
  */
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { fromMicros } from './money'
 
 export class AppError extends Error {
   constructor(
@@ -78,9 +79,15 @@ export class PayloadTooLarge extends AppError {
   }
 }
 
+/** `required` and `available` are micro-units; the answer shows them as decimals, like every amount. */
 export class InsufficientBalance extends AppError {
-  constructor(required: number, available: number) {
-    super(400, 'INSUFFICIENT_BALANCE', 'Not enough funds to complete purchase', { required, available })
+  constructor(required: number, available: number, extra: Record<string, unknown> = {}) {
+    super(400, 'INSUFFICIENT_BALANCE', 'Not enough funds to complete purchase', {
+      required: fromMicros(required),
+      available: fromMicros(available),
+      currency: 'USD',
+      ...extra,
+    })
   }
 }
 

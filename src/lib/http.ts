@@ -105,3 +105,11 @@ export function pagePagination(page: number, limit: number, total: number): z.in
   const totalPages = Math.max(1, Math.ceil(total / limit))
   return { page, limit, total, totalPages, hasNext: page < totalPages, hasPrevious: page > 1 }
 }
+
+// ---- OpenAPI security requirements (typed: inline `[]` literals break the route input types) --
+
+type Security = Record<string, string[]>[]
+/** A user session (JWT) only. */
+export const sessionSecurity: Security = [{ bearerAuth: [] }]
+/** A user session or an API key (header, bearer or query). */
+export const keySecurity: Security = [{ bearerAuth: [] }, { apiKeyHeader: [] }, { apiKeyQuery: [] }]

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, errorResponses, ok } from '../../lib/http'
+import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { iso } from '../../lib/time'
 import { requireAuth } from '../../middleware/authenticate'
@@ -31,7 +31,7 @@ export const registerGetUser = (r: Router) => {
       tags: ['admin'],
       summary: 'User details, statistics and recent activity',
       middleware: [requireAuth({ admin: true })] as const,
-      security: [{ bearerAuth: [] }],
+      security: sessionSecurity,
       request: { params: UserIdParam },
       responses: { 200: ok(Details, 'The user'), ...errorResponses },
     })

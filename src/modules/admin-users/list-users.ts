@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { requireAuth } from '../../middleware/authenticate'
 import { AdminUserSummary, adminUserSummary, USER_PREFIXES } from './schemas'
@@ -29,7 +29,7 @@ export const registerListUsers = (r: Router) => {
       tags: ['admin'],
       summary: 'List users',
       middleware: [requireAuth({ admin: true })] as const,
-      security: [{ bearerAuth: [] }],
+      security: sessionSecurity,
       request: { query: Query },
       responses: { 200: okList(AdminUserSummary, PagePagination, 'Users'), ...errorResponses },
     })

@@ -5,7 +5,7 @@
 import { createRoute, type z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { User } from '../../db/schema'
-import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
+import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
 import type { AppEnv, Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import type { AuditContext } from '../audit/audit.service'
@@ -35,7 +35,7 @@ export function registerUserAction<B extends z.ZodType>(
       summary: spec.summary,
       description: `${spec.description} Recorded in the audit log. Admins cannot act on their own account (403).`,
       middleware: [requireAuth({ admin: true })] as const,
-      security: [{ bearerAuth: [] }],
+      security: sessionSecurity,
       request: { params: UserIdParam, body: jsonBody(spec.body) },
       responses: { 200: ok(AdminUser, 'The updated user'), ...errorResponses, 409: err('Not possible in the user\'s state (`USER_BANNED`)') },
     })

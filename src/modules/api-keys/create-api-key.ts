@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
+import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { PERMISSIONS } from '../auth/principal'
@@ -28,7 +28,7 @@ const route = createRoute({
     'Seed 001 §9.2 defines the key but no path; this is it. The plain `key` is returned once. Keys are accepted as ' +
     '`X-API-Key`, `Authorization: Bearer sk_…` or `?api_key=`. Managing keys needs a user session, not a key.',
   middleware: [requireAuth({ sessionOnly: true })] as const,
-  security: [{ bearerAuth: [] }],
+  security: sessionSecurity,
   request: { body: jsonBody(Body) },
   responses: { 201: ok(CreatedApiKey, 'Key created'), ...errorResponses, 409: err('Too many active keys (`API_KEY_LIMIT_REACHED`)') },
 })

@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
-import { envelope, errorResponses, ok } from '../../lib/http'
+import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { ApiKeyView, apiKeyView, KeyIdParam } from './schemas'
@@ -10,7 +10,7 @@ const route = createRoute({
   tags: ['api-keys'],
   summary: 'One of your API keys',
   middleware: [requireAuth({ sessionOnly: true })] as const,
-  security: [{ bearerAuth: [] }],
+  security: sessionSecurity,
   request: { params: KeyIdParam },
   responses: { 200: ok(ApiKeyView, 'The key'), ...errorResponses },
 })

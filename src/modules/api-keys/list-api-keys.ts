@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { ApiKeyView, apiKeyView } from './schemas'
@@ -10,7 +10,7 @@ const route = createRoute({
   tags: ['api-keys'],
   summary: 'List your API keys (newest first; the plain key is never shown again)',
   middleware: [requireAuth({ sessionOnly: true })] as const,
-  security: [{ bearerAuth: [] }],
+  security: sessionSecurity,
   request: { query: z.object(PageQuery) },
   responses: { 200: okList(ApiKeyView, PagePagination, 'Keys'), ...errorResponses },
 })

@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
-import { envelope, errorResponses, ok } from '../../lib/http'
+import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { ApiKeyView, apiKeyView, KeyIdParam } from './schemas'
@@ -11,7 +11,7 @@ const route = createRoute({
   summary: 'Revoke an API key',
   description: 'Takes effect on the next request made with the key. Idempotent.',
   middleware: [requireAuth({ sessionOnly: true })] as const,
-  security: [{ bearerAuth: [] }],
+  security: sessionSecurity,
   request: { params: KeyIdParam },
   responses: { 200: ok(ApiKeyView, 'The revoked key'), ...errorResponses },
 })

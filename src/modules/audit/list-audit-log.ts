@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, desc, eq, type SQL } from 'drizzle-orm'
 import { auditLog } from '../../db/schema'
-import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { iso } from '../../lib/time'
 import { requireAuth } from '../../middleware/authenticate'
@@ -27,7 +27,7 @@ const route = createRoute({
   tags: ['admin'],
   summary: 'The audit log of admin actions (newest first)',
   middleware: [requireAuth({ admin: true })] as const,
-  security: [{ bearerAuth: [] }],
+  security: sessionSecurity,
   request: {
     query: z.object({
       ...PageQuery,

@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
-import { envelope, errorResponses, ok } from '../../lib/http'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { UserView, userView } from './schemas'
@@ -15,7 +15,7 @@ const route = createRoute({
     'Seeds 002 and 004 define this route: seed 002 answers the profile itself (`username`, `full_name`, `is_active`, ' +
     '`created_at`), seed 004 wraps it in `user` (`name`, `createdAt`, `lastLogin`). The answer carries both.',
   middleware: [requireAuth({ permission: 'account:read' })] as const,
-  security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+  security: keySecurity,
   responses: { 200: ok(Me, 'The profile'), ...errorResponses },
 })
 

@@ -1,6 +1,11 @@
 import type { Services } from '../../services'
+import { didsOf } from './deps'
 
-/** Sweeper step: release numbers whose scheduled release date has passed. */
-export async function releaseScheduledNumbers(_services: Services, _now: number) {
-  return { released: 0 }
+/**
+ * Sweeper step: release numbers whose scheduled release date has passed. One select (on
+ * phone_numbers_release_idx), upstream releases number by number, one batch; idempotent — a
+ * released number is never selected again and its event id is fixed.
+ */
+export async function releaseScheduledNumbers(services: Services, now: number) {
+  return didsOf(services).releaseDue(now)
 }

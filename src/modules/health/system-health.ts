@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { inArray } from 'drizzle-orm'
 import { providers } from '../../db/schema'
-import { envelope, errorResponses, ok } from '../../lib/http'
+import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { requireAuth } from '../../middleware/authenticate'
 import { flush, metricsStub } from '../metrics/recorder'
@@ -47,7 +47,7 @@ const route = createRoute({
     'healthy: every internal dependency answers; unhealthy: D1 fails; degraded: a Durable Object namespace or a configured ' +
     'upstream fails. Upstreams that are not configured show `configured: false` and do not degrade the status.',
   middleware: [requireAuth({ admin: true })] as const,
-  security: [{ bearerAuth: [] }],
+  security: sessionSecurity,
   responses: { 200: ok(SystemHealth, 'System health'), ...errorResponses },
 })
 

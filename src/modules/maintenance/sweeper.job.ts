@@ -7,6 +7,8 @@ import { authTokens, refreshTokens, sessions, users } from '../../db/schema'
 import type { Services } from '../../services'
 import { expireActivations } from '../activations/expiry.job'
 import { releaseScheduledNumbers } from '../dids/release.job'
+import { purgeIdempotencyKeys } from './idempotency.job'
+import { drainOutbox } from '../events/outbox'
 
 /** Revoked or expired sessions (and their tokens) are kept this long for audit, then deleted. */
 const SESSION_RETENTION_MS = 30 * 86_400_000
@@ -16,6 +18,8 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     auth: () => sweepAuth(services, scheduledTime),
     activations: () => expireActivations(services, scheduledTime),
     releases: () => releaseScheduledNumbers(services, scheduledTime),
+    idempotency: () => purgeIdempotencyKeys(services, scheduledTime),
+    outbox: () => drainOutbox(services),
   }
   const out: Record<string, unknown> = {}
   for (const [name, step] of Object.entries(steps)) {

@@ -1,3 +1,6 @@
 import type { Router } from '../../lib/router'
+import { registerSearchOffers } from './search-offers'
 
-export function registerOffers(_r: Router) {}
+export function registerOffers(r: Router) {
+  registerSearchOffers(r)
+}

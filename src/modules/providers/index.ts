@@ -1,3 +1,8 @@
 import type { Router } from '../../lib/router'
+import { registerListProviders } from './list-providers'
+import { registerSyncProvider } from './sync-provider'
 
-export function registerProviders(_r: Router) {}
+export function registerProviders(r: Router) {
+  registerListProviders(r)
+  registerSyncProvider(r)
+}

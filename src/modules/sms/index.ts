@@ -1,3 +1,8 @@
 import type { Router } from '../../lib/router'
+import { registerReceiveSmsWebhook } from './receive-sms-webhook'
+import { registerSendSandboxSms } from './send-sandbox-sms'
 
-export function registerInboundSms(_r: Router) {}
+export function registerInboundSms(r: Router) {
+  registerReceiveSmsWebhook(r)
+  registerSendSandboxSms(r)
+}

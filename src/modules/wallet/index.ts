@@ -1,3 +1,10 @@
 import type { Router } from '../../lib/router'
+import { registerGetBalance } from './get-balance'
+import { registerListTransactions } from './list-transactions'
+import { registerTopUpWallet } from './top-up-wallet'
 
-export function registerWallet(_r: Router) {}
+export function registerWallet(r: Router) {
+  registerGetBalance(r)
+  registerListTransactions(r)
+  registerTopUpWallet(r)
+}

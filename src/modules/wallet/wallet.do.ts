@@ -7,14 +7,18 @@
  * - Every balance change has exactly one ledger entry (credit +, debit −, capture −), and the
  *   ledger sums to the balance. Holds move no money; they reserve it.
  * - Every operation carries a caller-chosen id; a replay returns the first result and moves
- *   nothing. Each operation's reads and writes are synchronous SQLite in one transaction, so two
- *   operations never interleave.
+ *   nothing. Ids are per kind of operation (`hold:X` and `capture:X` are two operations), so a
+ *   caller may capture or void a hold with the hold's own id as the operation id. Refusals are not
+ *   recorded: the same id may succeed later (after funding). Each operation's reads and writes
+ *   are synchronous SQLite in one transaction, so two operations never interleave.
  * - A hold that reaches its expiry is settled by the alarm: captured when the flow that owns it
- *   recorded a `capture` outcome in D1 (`hold_outcomes`, written in the same batch as the flow's
- *   result), otherwise voided. A purchase that crashed between "number assigned" and "capture"
- *   therefore ends captured — not free, not charged twice.
+ *   recorded a `capture` outcome in D1 (`hold_outcomes` of this account, written in the same batch
+ *   as the flow's result), otherwise voided. A purchase that crashed between "number assigned" and
+ *   "capture" therefore ends captured — not free, not charged twice. When D1 cannot be read the
+ *   hold stays active and the alarm comes back: never void blindly.
  * - Ledger entries are copied to D1 (`wallet_ledger`) idempotently by entry id, after each
- *   operation and again by the alarm until every entry is copied.
+ *   operation and again by the alarm until every entry is copied. The ledger's order is the order
+ *   of writing (SQLite rowid): entries written in one millisecond keep their order.
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../../env'
@@ -26,6 +30,7 @@ export type WalletFailure =
   | 'HOLD_NOT_FOUND'
   | 'HOLD_NOT_ACTIVE'
   | 'AMOUNT_EXCEEDS_HOLD'
+  | 'INVALID_OPERATION_ID'
 
 export type WalletResult<T> = ({ ok: true; replayed: boolean } & T) | { ok: false; reason: WalletFailure; available?: number }
 
@@ -69,11 +74,19 @@ export interface Balance {
 }
 
 const LEDGER_COPY_RETRY_MS = 30_000
+/** Ledger entries per D1 batch when copying. */
+const COPY_BATCH = 50
+/** Hold ids per D1 query when reading outcomes (D1 binds at most 100 parameters per statement). */
+const OUTCOME_CHUNK = 90
+
+type OpKind = 'credit' | 'debit' | 'hold' | 'capture' | 'void'
 
 type Row = Record<string, SqlStorageValue>
 
 export class Wallet extends DurableObject<Env> {
   private readonly sql: SqlStorage
+  /** A copy to D1 is running; it re-reads until nothing is left, so nobody needs to start another. */
+  private copying = false
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -84,7 +97,6 @@ export class Wallet extends DurableObject<Env> {
         id TEXT PRIMARY KEY, type TEXT NOT NULL, amount INTEGER NOT NULL, balance_after INTEGER NOT NULL,
         op_id TEXT NOT NULL, hold_id TEXT, reference_type TEXT, reference_id TEXT, description TEXT,
         created_at INTEGER NOT NULL, copied INTEGER NOT NULL DEFAULT 0)`)
-      this.sql.exec(`CREATE INDEX IF NOT EXISTS ledger_created ON ledger (created_at, id)`)
       this.sql.exec(`CREATE INDEX IF NOT EXISTS ledger_uncopied ON ledger (copied)`)
       this.sql.exec(`CREATE TABLE IF NOT EXISTS holds (
         id TEXT PRIMARY KEY, amount INTEGER NOT NULL, status TEXT NOT NULL, captured_amount INTEGER NOT NULL DEFAULT 0,
@@ -102,7 +114,7 @@ export class Wallet extends DurableObject<Env> {
   // ---- operations -----------------------------------------------------------------------
 
   credit(account: string, op: { opId: string; amount: number; reference?: Reference; description?: string }): WalletResult<{ entry: LedgerEntry; balance: Balance }> {
-    return this.once(account, op.opId, () => {
+    return this.once(account, 'credit', op.opId, () => {
       if (!validAmount(op.amount)) return { ok: false, reason: 'INVALID_AMOUNT' }
       const entry = this.post('credit', op.amount, op.opId, null, op.reference, op.description)
       return { ok: true, replayed: false, entry, balance: this.balanceNow() }
@@ -110,7 +122,7 @@ export class Wallet extends DurableObject<Env> {
   }
 
   debit(account: string, op: { opId: string; amount: number; reference?: Reference; description?: string }): WalletResult<{ entry: LedgerEntry; balance: Balance }> {
-    return this.once(account, op.opId, () => {
+    return this.once(account, 'debit', op.opId, () => {
       if (!validAmount(op.amount)) return { ok: false, reason: 'INVALID_AMOUNT' }
       const available = this.balanceNow().available
       if (op.amount > available) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available }
@@ -121,8 +133,8 @@ export class Wallet extends DurableObject<Env> {
 
   /** Reserves `amount` until `ttlMs` from now. The hold's id is the operation id. */
   hold(account: string, op: { opId: string; amount: number; ttlMs: number; reference?: Reference; description?: string }): WalletResult<{ hold: Hold; balance: Balance }> {
-    return this.once(account, op.opId, () => {
-      if (!validAmount(op.amount) || !(op.ttlMs > 0)) return { ok: false, reason: 'INVALID_AMOUNT' }
+    return this.once(account, 'hold', op.opId, () => {
+      if (!validAmount(op.amount) || !validAmount(op.ttlMs)) return { ok: false, reason: 'INVALID_AMOUNT' }
       const available = this.balanceNow().available
       if (op.amount > available) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available }
       const now = Date.now()
@@ -137,12 +149,12 @@ export class Wallet extends DurableObject<Env> {
 
   /** Takes `amount` (default: all) of an active hold; the rest of the hold is released. */
   capture(account: string, op: { opId: string; holdId: string; amount?: number; description?: string }): WalletResult<{ entry: LedgerEntry | null; hold: Hold; balance: Balance }> {
-    return this.once(account, op.opId, () => this.settle(op.opId, op.holdId, op.amount, op.description))
+    return this.once(account, 'capture', op.opId, () => this.settle(op.opId, op.holdId, op.amount, op.description))
   }
 
   /** Releases an active hold; nothing is charged. */
   void(account: string, op: { opId: string; holdId: string }): WalletResult<{ hold: Hold; balance: Balance }> {
-    return this.once(account, op.opId, () => {
+    return this.once(account, 'void', op.opId, () => {
       const hold = this.getHold(op.holdId)
       if (!hold) return { ok: false, reason: 'HOLD_NOT_FOUND' }
       if (hold.status !== 'active') return { ok: false, reason: 'HOLD_NOT_ACTIVE' }
@@ -162,7 +174,7 @@ export class Wallet extends DurableObject<Env> {
     this.bind(account)
     const total = Number(this.sql.exec(`SELECT COUNT(*) AS n FROM ledger`).one().n)
     const entries = this.sql
-      .exec(`SELECT * FROM ledger ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, limit, (page - 1) * limit)
+      .exec(`SELECT * FROM ledger ORDER BY rowid DESC LIMIT ? OFFSET ?`, limit, (page - 1) * limit)
       .toArray()
       .map(toEntry)
     return { entries, total }
@@ -197,14 +209,15 @@ export class Wallet extends DurableObject<Env> {
             const hold = this.getHold(holdId)
             if (!hold || hold.status !== 'active') return
             if (outcome?.outcome === 'capture') {
-              this.settle(`expire_${holdId}`, holdId, Math.min(outcome.amount, hold.amount), 'Captured at hold expiry: the purchase completed')
+              // Clamped to the hold, so a bad outcome row can neither overcharge nor leave the hold stuck.
+              const take = Math.min(hold.amount, Math.max(0, Math.round(Number(outcome.amount) || 0)))
+              this.settle(`expire_${holdId}`, holdId, take, 'Captured at hold expiry: the purchase completed')
             } else {
               this.sql.exec(`UPDATE holds SET status = 'voided', settled_at = ? WHERE id = ?`, now, holdId)
             }
           })
         }
       }
-      // When D1 could not be read the holds stay active and the alarm comes back: never void blindly.
     }
     await this.copyLedger()
     this.scheduleAlarm()
@@ -212,15 +225,17 @@ export class Wallet extends DurableObject<Env> {
 
   // ---- internals --------------------------------------------------------------------------
 
-  /** Runs `fn` once per operation id, in one transaction; a replay returns the stored result. */
-  private once<T extends { ok: boolean }>(account: string, opId: string, fn: () => T): T {
+  /** Runs `fn` once per (kind, operation id), in one transaction; a replay returns the stored result. */
+  private once<T extends { ok: boolean }>(account: string, kind: OpKind, opId: string, fn: () => T): T {
     this.bind(account)
+    if (typeof opId !== 'string' || opId.length === 0 || opId.length > 255) return { ok: false, reason: 'INVALID_OPERATION_ID' } as unknown as T
+    const key = `${kind}:${opId}`
     const result = this.ctx.storage.transactionSync(() => {
-      const prior = this.sql.exec(`SELECT result FROM ops WHERE id = ?`, opId).toArray()[0]
+      const prior = this.sql.exec(`SELECT result FROM ops WHERE id = ?`, key).toArray()[0]
       if (prior) return { ...(JSON.parse(String(prior.result)) as T), replayed: true }
       const r = fn()
       // Refusals are not recorded: a caller may retry the same id once the wallet can pay.
-      if (r.ok) this.sql.exec(`INSERT INTO ops (id, result, created_at) VALUES (?, ?, ?)`, opId, JSON.stringify(r), Date.now())
+      if (r.ok) this.sql.exec(`INSERT INTO ops (id, result, created_at) VALUES (?, ?, ?)`, key, JSON.stringify(r), Date.now())
       return r
     })
     if (result.ok && !('replayed' in result && result.replayed)) this.ctx.waitUntil(this.copyLedger())
@@ -303,39 +318,55 @@ export class Wallet extends DurableObject<Env> {
     if (at !== undefined) void this.ctx.storage.setAlarm(at)
   }
 
-  /** The recorded outcomes of these holds, or null when D1 cannot be read right now. */
+  /** The recorded outcomes of this account's holds, or null when D1 cannot be read right now. */
   private async outcomesOf(holdIds: string[]): Promise<Map<string, { outcome: string; amount: number }> | null> {
+    const account = this.account()
+    if (!account) return new Map()
     try {
-      const placeholders = holdIds.map(() => '?').join(', ')
-      const rows = await this.env.DB.prepare(`SELECT hold_id, outcome, amount FROM hold_outcomes WHERE hold_id IN (${placeholders})`)
-        .bind(...holdIds)
-        .all<{ hold_id: string; outcome: string; amount: number }>()
-      return new Map(rows.results.map((r) => [r.hold_id, { outcome: r.outcome, amount: r.amount }]))
+      const out = new Map<string, { outcome: string; amount: number }>()
+      for (let i = 0; i < holdIds.length; i += OUTCOME_CHUNK) {
+        const chunk = holdIds.slice(i, i + OUTCOME_CHUNK)
+        const placeholders = chunk.map(() => '?').join(', ')
+        const rows = await this.env.DB.prepare(`SELECT hold_id, outcome, amount FROM hold_outcomes WHERE user_id = ? AND hold_id IN (${placeholders})`)
+          .bind(account, ...chunk)
+          .all<{ hold_id: string; outcome: string; amount: number }>()
+        for (const r of rows.results) out.set(r.hold_id, { outcome: r.outcome, amount: r.amount })
+      }
+      return out
     } catch (e) {
       console.error(JSON.stringify({ level: 'error', message: 'wallet: hold outcomes unreadable', error: (e as Error).message }))
       return null
     }
   }
 
-  /** Copies entries not yet in D1; INSERT OR IGNORE by entry id makes a repeated copy harmless. */
+  /**
+   * Copies entries not yet in D1, batch after batch until none is left (entries written meanwhile
+   * included); INSERT OR IGNORE by entry id makes a repeated copy harmless. One copy runs at a
+   * time: a call during a running copy returns at once, the running copy picks its entries up.
+   */
   private async copyLedger(): Promise<void> {
     const account = this.account()
-    if (!account) return
-    const rows = this.sql.exec(`SELECT * FROM ledger WHERE copied = 0 ORDER BY created_at LIMIT 50`).toArray()
-    if (!rows.length) return
+    if (!account || this.copying) return
+    this.copying = true
     try {
-      await this.env.DB.batch(
-        rows.map((r) =>
-          this.env.DB.prepare(
-            `INSERT OR IGNORE INTO wallet_ledger (id, user_id, type, amount, balance_after, op_id, hold_id, reference_type, reference_id, description, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).bind(r.id, account, r.type, r.amount, r.balance_after, r.op_id, r.hold_id, r.reference_type, r.reference_id, r.description, r.created_at),
-        ),
-      )
-      for (const r of rows) this.sql.exec(`UPDATE ledger SET copied = 1 WHERE id = ?`, r.id)
+      for (;;) {
+        const rows = this.sql.exec(`SELECT * FROM ledger WHERE copied = 0 ORDER BY rowid LIMIT ?`, COPY_BATCH).toArray()
+        if (!rows.length) return
+        await this.env.DB.batch(
+          rows.map((r) =>
+            this.env.DB.prepare(
+              `INSERT OR IGNORE INTO wallet_ledger (id, user_id, type, amount, balance_after, op_id, hold_id, reference_type, reference_id, description, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            ).bind(r.id, account, r.type, r.amount, r.balance_after, r.op_id, r.hold_id, r.reference_type, r.reference_id, r.description, r.created_at),
+          ),
+        )
+        for (const r of rows) this.sql.exec(`UPDATE ledger SET copied = 1 WHERE id = ?`, r.id)
+      }
     } catch (e) {
       console.error(JSON.stringify({ level: 'error', message: 'wallet: ledger copy failed; the alarm retries', error: (e as Error).message }))
       this.scheduleAlarm()
+    } finally {
+      this.copying = false
     }
   }
 }

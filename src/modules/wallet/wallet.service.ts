@@ -2,9 +2,16 @@
  * The Wallet Durable Object seen from the Worker: one object per account, reached by account id.
  * Refusals come back as results; `hold`, `debit` turn INSUFFICIENT_BALANCE into the 400 error.
  */
+import { and, eq, sql } from 'drizzle-orm'
+import type { Db } from '../../db/client'
+import { auditLog, users } from '../../db/schema'
 import type { Env } from '../../env'
-import { InsufficientBalance } from '../../lib/errors'
-import type { Reference } from './wallet.do'
+import { sha256Hex } from '../../lib/crypto'
+import { InsufficientBalance, NotFound } from '../../lib/errors'
+import { newId } from '../../lib/ids'
+import { fromMicros } from '../../lib/money'
+import type { AuditContext, AuditService } from '../audit/audit.service'
+import type { Balance, Hold, LedgerEntry, Reference, WalletResult } from './wallet.do'
 
 export class WalletService {
   constructor(private readonly ns: Env['WALLET']) {}
@@ -13,15 +20,15 @@ export class WalletService {
     return this.ns.get(this.ns.idFromName(userId))
   }
 
-  balance(userId: string) {
+  async balance(userId: string): Promise<Balance> {
     return this.stub(userId).balance(userId)
   }
 
-  history(userId: string, page: number, limit: number) {
+  async history(userId: string, page: number, limit: number): Promise<{ entries: LedgerEntry[]; total: number }> {
     return this.stub(userId).history(userId, page, limit)
   }
 
-  credit(userId: string, op: { opId: string; amount: number; reference?: Reference; description?: string }) {
+  async credit(userId: string, op: { opId: string; amount: number; reference?: Reference; description?: string }): Promise<WalletResult<{ entry: LedgerEntry; balance: Balance }>> {
     return this.stub(userId).credit(userId, op)
   }
 
@@ -41,11 +48,54 @@ export class WalletService {
     return r
   }
 
-  capture(userId: string, op: { opId: string; holdId: string; amount?: number; description?: string }) {
+  async capture(userId: string, op: { opId: string; holdId: string; amount?: number; description?: string }): Promise<WalletResult<{ entry: LedgerEntry | null; hold: Hold; balance: Balance }>> {
     return this.stub(userId).capture(userId, op)
   }
 
-  void(userId: string, op: { opId: string; holdId: string }) {
+  async void(userId: string, op: { opId: string; holdId: string }): Promise<WalletResult<{ hold: Hold; balance: Balance }>> {
     return this.stub(userId).void(userId, op)
   }
+}
+
+export interface TopUpInput {
+  userId: string
+  /** Micro-units, > 0. */
+  amount: number
+  reason: string
+  /** The request's Idempotency-Key, when it has one. */
+  idempotencyKey?: string
+}
+
+/**
+ * An admin credits a user's wallet (seed 000 "Top Up (Admin)").
+ *
+ * The credit and its audit entry cannot share a D1 batch (the money lives in the Wallet object),
+ * so the credit goes first and the audit entry second. A failure between them leaves money
+ * credited without its entry — and the retry with the same Idempotency-Key derives the same
+ * operation id, so the Wallet replays the credit (no second credit) and the missing entry is
+ * written then. Auditing first would instead leave entries for money that never moved.
+ * Without an Idempotency-Key every call is a new credit.
+ */
+export async function topUp(deps: { db: Db; audit: AuditService; wallet: WalletService }, ctx: AuditContext, input: TopUpInput) {
+  const { db, audit, wallet } = deps
+  const user = await db.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).get()
+  if (!user) throw new NotFound('User')
+
+  // The same admin, key and request → the same operation (also after the 24 h of the key's record).
+  const opId = input.idempotencyKey
+    ? `topup_${(await sha256Hex([ctx.principal.userId, input.idempotencyKey, input.userId, input.amount, input.reason].join('\n'))).slice(0, 40)}`
+    : newId('topup')
+  const r = await wallet.credit(input.userId, { opId, amount: input.amount, description: `Top-up: ${input.reason}` })
+  if (!r.ok) throw new Error(`wallet credit refused: ${r.reason}`)
+
+  const details = { amount: fromMicros(input.amount), amountMicros: input.amount, reason: input.reason, entryId: r.entry.id }
+  const audited =
+    r.replayed &&
+    (await db
+      .select({ id: auditLog.id })
+      .from(auditLog)
+      .where(and(eq(auditLog.action, 'wallet.topup'), eq(auditLog.targetType, 'user'), eq(auditLog.targetId, input.userId), sql`json_extract(${auditLog.details}, '$.entryId') = ${r.entry.id}`))
+      .get())
+  if (!audited) await audit.entry(ctx, 'wallet.topup', 'user', input.userId, details)
+  return { entry: r.entry, balance: r.balance }
 }

@@ -44,7 +44,8 @@ export const SandboxConfig = z.object({
   did: z
     .object({
       countries: z.array(z.string()).optional(),
-      perCountry: z.number().int().min(1).max(20_000).optional(),
+      /** At most 9,000: the generated subscriber numbers repeat after that. */
+      perCountry: z.number().int().min(1).max(9_000).optional(),
       failure: Failure,
       failNumbers: z.array(z.string()).optional(),
       pendingNumbers: z.array(z.string()).optional(),
@@ -132,6 +133,10 @@ export class SandboxActivations implements ActivationProvider {
   async listOffers(): Promise<ActivationOffer[]> {
     await sleep(this.config.latencyMs ?? 0)
     if (this.config.failure === 'upstream_error') throw new UpstreamError('sandbox', 'simulated upstream failure')
+    return this.offers()
+  }
+
+  private offers(): ActivationOffer[] {
     if (!this.config.offers) return defaultOffers()
     return this.config.offers.map((o) => ({
       serviceCode: o.service,
@@ -150,7 +155,7 @@ export class SandboxActivations implements ActivationProvider {
     if (this.config.failure === 'no_numbers') throw new NoNumbersAvailable('sandbox: no numbers')
     if (this.config.failure === 'upstream_error') throw new UpstreamError('sandbox', 'simulated upstream failure (HTTP 500)')
     if (this.config.failEvery && purchases % this.config.failEvery === 0) throw new NoNumbersAvailable('sandbox: no numbers')
-    const offer = (await this.listOffers()).find((o) => o.serviceCode === req.serviceCode && o.countryCode === req.countryCode)
+    const offer = this.offers().find((o) => o.serviceCode === req.serviceCode && o.countryCode === req.countryCode)
     if (!offer || offer.stock === 0) throw new NoNumbersAvailable('sandbox: no numbers')
     const upstreamId = newId('sbx')
     return { upstreamId, phone: sandboxPhone(req.countryCode, upstreamId) }
@@ -214,7 +219,15 @@ export class SandboxDids implements DidProvider {
       .filter((n) => !q.areaCode || n.areaCode === q.areaCode)
       .filter((n) => !q.numberType || n.numberType === q.numberType)
       .filter((n) => !q.contains || matchesPattern(n.phoneNumber, q.contains))
+      .filter((n) => !q.capabilities || q.capabilities.every((c) => n.capabilities.includes(c)))
       .slice(0, q.limit)
+  }
+
+  /** One search per country it serves, each large enough for the whole country: the full inventory. */
+  inventoryQueries(): DidSearch[] {
+    const wanted = this.config.countries ?? COUNTRIES.map((c) => c.code)
+    const perCountry = this.config.perCountry ?? 40
+    return COUNTRIES.filter((c) => wanted.includes(c.code)).map((c) => ({ countryCode: c.code, limit: perCountry }))
   }
 
   async purchase(phoneNumber: string) {

@@ -58,6 +58,8 @@ export interface DidSearch {
   /** Twilio-style pattern: digits, `*` for any one digit. */
   contains?: string
   numberType?: NumberType
+  /** Only numbers that have all of these. */
+  capabilities?: Capability[]
   limit: number
 }
 
@@ -67,6 +69,8 @@ export interface DidProvider {
   search(q: DidSearch): Promise<AvailableDid[]>
   purchase(phoneNumber: string, config: { smsUrl?: string; voiceUrl?: string; friendlyName?: string }): Promise<DidPurchase>
   release(upstreamId: string): Promise<void>
+  /** The searches whose results make up this provider's DID inventory (the provider sync runs them). */
+  inventoryQueries?(): DidSearch[]
 }
 
 export interface ProviderAdapters {

@@ -1,0 +1,462 @@
+/**
+ * SMS activations (seed 000): purchase, cancel, complete, and the caller's view of them.
+ *
+ * Invariants:
+ * - Money moves only through the Wallet DO. A purchase holds the price before buying upstream and
+ *   writes the activation row together with a `capture` hold outcome in ONE D1 batch, then
+ *   captures. If the capture is lost (crash, DO unreachable) the Wallet's alarm captures the hold
+ *   at its expiry from that outcome: the number is never free and never charged twice.
+ * - A purchase that fails upstream (no numbers, 5xx) voids its hold and writes nothing.
+ * - Refunds are credits with op id `refund_<activation id>`: whoever issues one (cancel, expiry,
+ *   the refund retry, a late SMS) issues the same one, so a refund happens at most once. The D1
+ *   state change (`status = 'active'` → cancelled/expired, a conditional update) comes first, so
+ *   of two concurrent cancels exactly one refunds; an SMS racing a cancel sees the refund.
+ * - Every query is scoped to the owner: another account's activation is a 404.
+ */
+import { and, asc, count, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
+import type { Db } from '../../db/client'
+import { activations, holdOutcomes, offers, providers, smsMessages, type Activation, type Offer, type Provider } from '../../db/schema'
+import { sha256Hex } from '../../lib/crypto'
+import { AppError, Conflict, NoNumbersAvailable, NotFound, UpstreamError } from '../../lib/errors'
+import { newId } from '../../lib/ids'
+import { fromMicros } from '../../lib/money'
+import type { ActivationProvider } from '../../providers/numbers/types'
+import type { Services } from '../../services'
+import { outboxInsert } from '../events/outbox'
+import type { WalletService } from '../wallet/wallet.service'
+import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
+
+/** How long a number stays the buyer's (seed 000 activations last ~20 minutes upstream). */
+export const ACTIVATION_TTL_MS = 20 * 60_000
+/** The purchase's hold outlives any upstream call; its expiry is when the Wallet heals a lost capture. */
+export const HOLD_TTL_MS = 120_000
+
+export type WalletPort = Pick<WalletService, 'hold' | 'capture' | 'void' | 'credit' | 'debit' | 'stub'>
+
+export interface ActivationDeps {
+  db: Db
+  wallet: WalletPort
+  /** Builds a provider row's adapters (ProvidersService.adapters). */
+  adapters: (p: Provider) => { activation?: ActivationProvider }
+  /** Runs after a successful purchase (the sandbox's automatic SMS in local dev). Must not throw. */
+  afterPurchase?: (a: ActivationRecord, p: Provider) => void
+  now?: () => number
+}
+
+export interface PurchaseInput {
+  countryCode: string
+  serviceCode: string
+  provider?: string
+}
+
+export interface PurchaseOptions {
+  /**
+   * `Idempotency-Key` with the scope of the credential that sent it. The activation id is derived
+   * from it, so a retry that runs again (the middleware hands a key over after a crashed request's
+   * lease) finds the number the first run bought instead of buying a second one.
+   */
+  idempotency?: { scope: string; key: string }
+}
+
+type Attempt = { provider: string; code: string; message: string }
+
+export function log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) {
+  const line = JSON.stringify({ level, module: 'activations', message, ...fields })
+  if (level === 'error') console.error(line)
+  else if (level === 'warn') console.warn(line)
+  else console.log(line)
+}
+
+export function activationAdapter(adapters: ActivationDeps['adapters'], p: Provider): ActivationProvider {
+  const a = adapters(p).activation
+  if (!a) throw new UpstreamError(p.code, 'provider has no activation adapter')
+  return a
+}
+
+const refundOp = (activationId: string) => `refund_${activationId}`
+
+export class ActivationsService {
+  private readonly now: () => number
+
+  constructor(private readonly deps: ActivationDeps) {
+    this.now = deps.now ?? Date.now
+  }
+
+  // ---- purchase ---------------------------------------------------------------------------
+
+  async purchase(userId: string, input: PurchaseInput, opts: PurchaseOptions = {}): Promise<ActivationRecord> {
+    const { db } = this.deps
+    const activationId = opts.idempotency ? `num_${(await sha256Hex(`${opts.idempotency.scope}\n${opts.idempotency.key}`)).slice(0, 26)}` : newId('num')
+    if (opts.idempotency) {
+      const done = await db
+        .select({ activation: activations, providerCode: providers.code })
+        .from(activations)
+        .innerJoin(providers, eq(providers.id, activations.providerId))
+        .where(and(eq(activations.id, activationId), eq(activations.userId, userId)))
+        .get()
+      if (done) return { ...done.activation, providerCode: done.providerCode }
+    }
+    const serviceCode = input.serviceCode.trim().toLowerCase()
+    const countryCode = input.countryCode.trim().toLowerCase()
+    const named = input.provider?.trim()
+    // One query: every provider's offer for (service, country), cheapest first (offers_service_country_price_idx).
+    const rows = await db
+      .select({ offer: offers, provider: providers })
+      .from(offers)
+      .innerJoin(providers, eq(providers.id, offers.providerId))
+      .where(and(eq(offers.serviceCode, serviceCode), eq(offers.countryCode, countryCode)))
+      .orderBy(asc(offers.price), asc(providers.priority), asc(providers.code))
+      .all()
+    const scoped = named ? rows.filter((r) => r.provider.code === named || r.provider.id === named) : rows
+    if (!scoped.length) {
+      throw new NotFound(named ? `Offer for '${serviceCode}' in '${countryCode}' from provider '${named}'` : `Offer for '${serviceCode}' in '${countryCode}'`)
+    }
+    const candidates = scoped.filter((r) => r.provider.status === 'active' && r.provider.healthy && r.offer.stock > 0)
+    if (!candidates.length) {
+      throw new NoNumbersAvailable(`No numbers available for '${serviceCode}' in '${countryCode}'`, { serviceCode, countryCode })
+    }
+
+    const attempts: Attempt[] = []
+    for (const { offer, provider } of candidates) {
+      const bought = await this.tryProvider(userId, activationId, offer, provider, attempts)
+      if (bought) return bought
+    }
+    // Every candidate failed and left nothing behind: no hold, no row.
+    const noNumbers = attempts.some((a) => a.code === 'NO_NUMBERS_AVAILABLE')
+    if (noNumbers) throw new NoNumbersAvailable(`No numbers available for '${serviceCode}' in '${countryCode}'`, { attempts })
+    throw new UpstreamError(attempts.map((a) => a.provider).join(', '), 'every provider failed', { attempts })
+  }
+
+  /** One provider: hold → buy → record → capture. Null when the provider failed (nothing left behind). */
+  private async tryProvider(userId: string, activationId: string, offer: Offer, provider: Provider, attempts: Attempt[]): Promise<ActivationRecord | null> {
+    const { wallet } = this.deps
+    let adapter: ActivationProvider
+    try {
+      adapter = activationAdapter(this.deps.adapters, provider)
+    } catch (e) {
+      attempts.push(attemptOf(provider, e))
+      return null
+    }
+    const holdId = newId('hld')
+    const reference = { type: 'activation', id: activationId }
+    // INSUFFICIENT_BALANCE (400) propagates: the wallet refused, so there is no hold to undo.
+    await wallet.hold(userId, {
+      opId: holdId,
+      amount: offer.price,
+      ttlMs: HOLD_TTL_MS,
+      reference,
+      description: `Number for ${offer.serviceName} (${offer.countryCode.toUpperCase()})`,
+    })
+
+    let bought: { upstreamId: string; phone: string }
+    try {
+      bought = await adapter.buy({
+        serviceCode: offer.serviceCode,
+        countryCode: offer.countryCode,
+        upstreamService: offer.upstreamService ?? undefined,
+        upstreamCountry: offer.upstreamCountry ?? undefined,
+        maxCost: offer.cost,
+      })
+    } catch (e) {
+      await this.voidHold(userId, holdId)
+      attempts.push(attemptOf(provider, e))
+      log('warn', 'purchase: provider failed, trying the next', { provider: provider.code, error: (e as Error).message })
+      return null
+    }
+
+    const now = this.now()
+    const row: Activation = {
+      id: activationId,
+      userId,
+      providerId: provider.id,
+      offerId: offer.id,
+      upstreamId: bought.upstreamId,
+      phone: bought.phone,
+      countryCode: offer.countryCode,
+      serviceCode: offer.serviceCode,
+      price: offer.price,
+      status: 'active',
+      billing: 'captured',
+      holdId,
+      expiresAt: new Date(now + ACTIVATION_TTL_MS),
+      createdAt: new Date(now),
+      updatedAt: new Date(now),
+    }
+    await this.record(row, adapter)
+    await this.capture(row)
+    const record = { ...row, providerCode: provider.code }
+    this.deps.afterPurchase?.(record, provider)
+    return record
+  }
+
+  /** The activation, its hold outcome and its event: one D1 batch, so they exist together or not at all. */
+  private async record(row: Activation, adapter: ActivationProvider) {
+    const { db } = this.deps
+    try {
+      await db.batch([
+        db.insert(activations).values(row),
+        db.insert(holdOutcomes).values({ holdId: row.holdId, userId: row.userId, outcome: 'capture', amount: row.price, createdAt: row.createdAt }),
+        outboxInsert(
+          db,
+          {
+            type: 'activation.created',
+            userId: row.userId,
+            data: {
+              numberId: row.id,
+              phone: row.phone,
+              serviceCode: row.serviceCode,
+              countryCode: row.countryCode,
+              price: fromMicros(row.price),
+              expiresAt: row.expiresAt.toISOString(),
+            },
+          },
+          row.createdAt,
+        ),
+      ])
+    } catch (e) {
+      // The batch may have committed before the error reached us: look before undoing anything.
+      const present = await db
+        .select({ id: activations.id })
+        .from(activations)
+        .where(eq(activations.id, row.id))
+        .get()
+        .then((r) => (r ? 'yes' : 'no'), () => 'unknown')
+      if (present === 'yes') return
+      if (present === 'no') {
+        await this.voidHold(row.userId, row.holdId)
+        await adapter.cancel(row.upstreamId).catch((err) => log('warn', 'purchase: upstream cancel after a failed write failed', { error: (err as Error).message }))
+      }
+      // 'unknown': the hold stays; at its expiry the wallet captures it iff the outcome row exists.
+      log('error', 'purchase: recording the activation failed', { activationId: row.id, holdId: row.holdId, present, error: (e as Error).message })
+      throw e
+    }
+  }
+
+  /**
+   * Takes the held price. A lost capture is healed by the wallet alarm (the outcome row says
+   * `capture`), so a failure here is logged, not returned: the number is the buyer's.
+   */
+  private async capture(row: Activation) {
+    const { wallet } = this.deps
+    try {
+      const r = await wallet.capture(row.userId, { opId: `cap_${row.holdId}`, holdId: row.holdId, description: `Number ${row.phone}` })
+      if (r.ok) return
+      // The hold is gone: captured by the alarm already (fine) or voided by it (the buy outlived the hold).
+      const hold = await wallet.stub(row.userId).getHoldById(row.holdId)
+      if (hold?.status === 'captured') return
+      log('error', 'purchase: hold was not capturable; charging directly', { activationId: row.id, reason: r.reason, hold: hold?.status ?? null })
+      await this.chargeOrMarkUnbilled(row)
+    } catch (e) {
+      log('error', 'purchase: capture failed; the wallet captures at hold expiry', { activationId: row.id, holdId: row.holdId, error: (e as Error).message })
+    }
+  }
+
+  private async chargeOrMarkUnbilled(row: Activation) {
+    const { db, wallet } = this.deps
+    try {
+      const r = await wallet.debit(row.userId, { opId: `charge_${row.id}`, amount: row.price, reference: { type: 'activation', id: row.id } })
+      if (r.ok) return
+    } catch (e) {
+      log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: (e as Error).message })
+    }
+    await db.update(activations).set({ billing: 'unbilled', updatedAt: new Date(this.now()) }).where(eq(activations.id, row.id))
+  }
+
+  private async voidHold(userId: string, holdId: string) {
+    try {
+      const r = await this.deps.wallet.void(userId, { opId: `void_${holdId}`, holdId })
+      if (!r.ok) log('warn', 'purchase: void refused', { holdId, reason: r.reason })
+    } catch (e) {
+      // The hold has no outcome row: the wallet alarm voids it at its expiry.
+      log('error', 'purchase: void failed; the wallet voids at hold expiry', { holdId, error: (e as Error).message })
+    }
+  }
+
+  // ---- cancel / complete ----------------------------------------------------------------
+
+  /** Cancels an activation that has no SMS: upstream first, then the state, then the refund. */
+  async cancel(userId: string, id: string): Promise<ActivationRecord> {
+    const { db } = this.deps
+    const { activation: a, provider } = await this.owned(userId, id)
+    assertCancellable(a)
+    // An upstream that refuses (an early cancel, 5xx) leaves everything as it was.
+    await activationAdapter(this.deps.adapters, provider).cancel(a.upstreamId)
+    const now = new Date(this.now())
+    const changed = await db
+      .update(activations)
+      .set({ status: 'cancelled', billing: 'refunded', updatedAt: now })
+      .where(and(eq(activations.id, a.id), eq(activations.userId, userId), eq(activations.status, 'active')))
+      .returning({ id: activations.id })
+    if (!changed.length) {
+      // An SMS or another cancel got there first.
+      assertCancellable((await this.owned(userId, id)).activation)
+      throw new Conflict('ACTIVATION_NOT_ACTIVE', 'The activation is no longer active')
+    }
+    await refund(this.deps.wallet, a)
+    return { ...a, status: 'cancelled', billing: 'refunded', updatedAt: now, providerCode: provider.code }
+  }
+
+  /** Marks an activation whose SMS arrived as done (seed 000 names no route; ours is POST /api/numbers/{id}/complete). */
+  async complete(userId: string, id: string): Promise<ActivationRecord> {
+    const { db } = this.deps
+    const { activation: a, provider } = await this.owned(userId, id)
+    if (a.status === 'completed') return { ...a, providerCode: provider.code }
+    if (a.status === 'active') throw new Conflict('ACTIVATION_NO_SMS', 'No SMS has arrived yet: wait for it, or cancel the number for a refund')
+    if (a.status !== 'sms_received') throw new Conflict('ACTIVATION_NOT_ACTIVE', `The activation is ${a.status}`, { status: a.status })
+    // Completing upstream only closes the activation there early; it moves no money.
+    await activationAdapter(this.deps.adapters, provider)
+      .complete(a.upstreamId)
+      .catch((e) => log('warn', 'complete: upstream complete failed', { activationId: a.id, error: (e as Error).message }))
+    const now = new Date(this.now())
+    await db
+      .update(activations)
+      .set({ status: 'completed', updatedAt: now })
+      .where(and(eq(activations.id, a.id), eq(activations.userId, userId), eq(activations.status, 'sms_received')))
+    return { ...a, status: 'completed', updatedAt: now, providerCode: provider.code }
+  }
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  async list(userId: string, q: { page: number; limit: number; status?: Activation['status'] }) {
+    const { db } = this.deps
+    const where = and(eq(activations.userId, userId), q.status ? eq(activations.status, q.status) : undefined)
+    const [rows, total] = await db.batch([
+      db
+        .select({ activation: activations, providerCode: providers.code })
+        .from(activations)
+        .innerJoin(providers, eq(providers.id, activations.providerId))
+        .where(where)
+        .orderBy(desc(activations.createdAt), desc(activations.id))
+        .limit(q.limit)
+        .offset((q.page - 1) * q.limit),
+      db.select({ n: count() }).from(activations).where(where),
+    ])
+    const codes = new Map<string, string>()
+    if (rows.length) {
+      // One query for the latest code of every listed activation.
+      const sms = await db
+        .select({ activationId: smsMessages.activationId, code: smsMessages.code })
+        .from(smsMessages)
+        .where(and(inArray(smsMessages.activationId, rows.map((r) => r.activation.id)), ownedSms(userId), isNotNull(smsMessages.code)))
+        .orderBy(asc(smsMessages.receivedAt), asc(smsMessages.id))
+        .all()
+      for (const s of sms) codes.set(s.activationId!, s.code!)
+    }
+    return {
+      rows: rows.map((r) => ({ record: { ...r.activation, providerCode: r.providerCode }, code: codes.get(r.activation.id) ?? null })),
+      total: total[0]?.n ?? 0,
+    }
+  }
+
+  /** The caller's activation and its SMS, oldest first. */
+  async get(userId: string, id: string): Promise<{ record: ActivationRecord; sms: SmsRecord[]; code: string | null }> {
+    const { db } = this.deps
+    const [found, sms] = await db.batch([
+      db
+        .select({ activation: activations, providerCode: providers.code })
+        .from(activations)
+        .innerJoin(providers, eq(providers.id, activations.providerId))
+        .where(and(eq(activations.id, id), eq(activations.userId, userId))),
+      db
+        .select({ id: smsMessages.id, code: smsMessages.code, text: smsMessages.text, sender: smsMessages.sender, receivedAt: smsMessages.receivedAt })
+        .from(smsMessages)
+        .where(and(eq(smsMessages.activationId, id), ownedSms(userId)))
+        .orderBy(asc(smsMessages.receivedAt), asc(smsMessages.id)),
+    ])
+    const row = found[0]
+    if (!row) throw new NotFound('Number')
+    return { record: { ...row.activation, providerCode: row.providerCode }, sms, code: latestCode(sms) }
+  }
+
+  private async owned(userId: string, id: string): Promise<{ activation: Activation; provider: Provider }> {
+    const row = await this.deps.db
+      .select({ activation: activations, provider: providers })
+      .from(activations)
+      .innerJoin(providers, eq(providers.id, activations.providerId))
+      .where(and(eq(activations.id, id), eq(activations.userId, userId)))
+      .get()
+    if (!row) throw new NotFound('Number')
+    return row
+  }
+}
+
+/**
+ * The owner scope of an SMS query by activation. The unary `+` keeps SQLite on
+ * sms_activation_idx (a few rows) rather than sms_user_idx (all of the user's SMS).
+ */
+const ownedSms = (userId: string) => sql`+${smsMessages.userId} = ${userId}`
+
+function assertCancellable(a: Activation) {
+  if (a.status === 'active') return
+  if (a.status === 'sms_received' || a.status === 'completed') {
+    throw new Conflict('ACTIVATION_HAS_SMS', 'An SMS has already arrived on this number: it can no longer be cancelled', { status: a.status })
+  }
+  throw new Conflict('ACTIVATION_NOT_ACTIVE', `The activation is already ${a.status}`, { status: a.status })
+}
+
+/**
+ * The refund of an activation's price. Idempotent by op id: `replayed` when it had been made
+ * before. A failure is logged (and re-driven by the sweeper for refunded activations).
+ */
+export async function refund(wallet: Pick<WalletService, 'credit'>, a: Pick<Activation, 'id' | 'userId' | 'price' | 'phone'>): Promise<'credited' | 'replayed' | 'failed'> {
+  try {
+    const r = await wallet.credit(a.userId, {
+      opId: refundOp(a.id),
+      amount: a.price,
+      reference: { type: 'activation', id: a.id },
+      description: `Refund: number ${a.phone}`,
+    })
+    if (!r.ok) {
+      log('error', 'refund refused', { activationId: a.id, reason: r.reason })
+      return 'failed'
+    }
+    return r.replayed ? 'replayed' : 'credited'
+  } catch (e) {
+    log('error', 'refund failed; the sweeper retries it', { activationId: a.id, error: (e as Error).message })
+    return 'failed'
+  }
+}
+
+function attemptOf(p: Provider, e: unknown): Attempt {
+  if (e instanceof AppError) return { provider: p.code, code: e.code, message: e.message }
+  return { provider: p.code, code: 'UPSTREAM_ERROR', message: `${p.code}: ${(e as Error)?.message ?? 'failed'}` }
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
+
+const built = new WeakMap<Services, ActivationsService>()
+
+/** The service for this invocation's services (built once per request/job). */
+export function activationsOf(s: Services): ActivationsService {
+  let svc = built.get(s)
+  if (!svc) {
+    svc = new ActivationsService({
+      db: s.db,
+      wallet: s.wallet,
+      adapters: (p) => s.providers.adapters(p),
+      afterPurchase: (a, p) => scheduleSandboxSms(s, a, p),
+    })
+    built.set(s, svc)
+  }
+  return svc
+}
+
+/** Message on the `jobs` queue that makes the sandbox deliver an SMS (local dev only). */
+export interface SandboxSmsJobBody {
+  type: 'sandbox.sms'
+  activationId: string
+  messageId: string
+}
+
+/**
+ * In local dev (`ENVIRONMENT=development`), a sandbox provider whose config has
+ * `activation.autoSmsSeconds` sends an SMS that many seconds after each purchase, as a real
+ * upstream's webhook would. The message id makes a redelivered job store the SMS once.
+ */
+function scheduleSandboxSms(s: Services, a: ActivationRecord, p: Provider) {
+  if (s.config.ENVIRONMENT !== 'development' || p.adapter !== 'sandbox') return
+  const seconds = (p.config as { activation?: { autoSmsSeconds?: unknown } }).activation?.autoSmsSeconds
+  if (typeof seconds !== 'number' || !(seconds > 0)) return
+  const body: SandboxSmsJobBody = { type: 'sandbox.sms', activationId: a.id, messageId: `auto_${a.id}` }
+  s.defer(s.env.JOBS.send(body, { delaySeconds: Math.min(Math.round(seconds), 600) }))
+}

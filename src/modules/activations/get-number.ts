@@ -1,0 +1,23 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { activationsOf } from './activations.service'
+import { ActivationDetail, NumberIdParam, activationView, smsView } from './schemas'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/numbers/{id}',
+  tags: ['numbers'],
+  summary: 'One of your numbers, with the SMS it received',
+  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  security: keySecurity,
+  request: { params: NumberIdParam },
+  responses: { 200: ok(ActivationDetail, 'The number'), ...errorResponses },
+})
+
+export const registerGetNumber = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const { record, sms, code } = await activationsOf(c.var.services).get(principalOf(c).userId, c.req.valid('param').id)
+    return c.json(envelope(c, { ...activationView(record, code), sms: sms.map(smsView) }), 200)
+  })

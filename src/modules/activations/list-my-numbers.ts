@@ -1,0 +1,30 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { activationsOf } from './activations.service'
+import { ACTIVATION_STATUSES, ActivationView, activationView } from './schemas'
+
+const Query = z.object({
+  ...PageQuery,
+  status: z.enum(ACTIVATION_STATUSES).optional().openapi({ description: 'Only numbers in this state' }),
+})
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/numbers/my',
+  tags: ['numbers'],
+  summary: 'Your activation numbers, newest first',
+  description: 'Paginated with `page`/`limit` (seed 001 style). `code` is the code of the latest SMS, or null.',
+  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  security: keySecurity,
+  request: { query: Query },
+  responses: { 200: okList(ActivationView, PagePagination, 'Numbers'), ...errorResponses },
+})
+
+export const registerListMyNumbers = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const q = c.req.valid('query')
+    const { rows, total } = await activationsOf(c.var.services).list(principalOf(c).userId, q)
+    return c.json(listEnvelope(c, rows.map((r) => activationView(r.record, r.code)), pagePagination(q.page, q.limit, total)), 200)
+  })

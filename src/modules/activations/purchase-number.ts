@@ -1,0 +1,61 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { IdempotencyKeyHeader, idempotencyErrorResponses, idempotencyScope } from '../../middleware/idempotency'
+import { activationsOf } from './activations.service'
+import { ActivationView, PurchaseBody, activationView } from './schemas'
+
+const responses = {
+  201: ok(ActivationView, 'The number is yours until `expiresAt`; its price has been charged'),
+  ...errorResponses,
+  400: err('Invalid input (`VALIDATION_ERROR`) or not enough funds (`INSUFFICIENT_BALANCE`, `details: {required, available}` in micro-units)'),
+  404: err('No offer for this service and country (from the named provider) (`NOT_FOUND`)'),
+  502: err('Every provider tried failed (`UPSTREAM_ERROR`, `details.attempts`)'),
+  503: err('No provider has numbers right now (`NO_NUMBERS_AVAILABLE`, `details.attempts`)'),
+  ...idempotencyErrorResponses,
+}
+
+const description =
+  'Buys a short-lived SMS-activation number (seed 000). Without `provider`, the cheapest healthy provider with stock is used; ' +
+  'when it has no numbers (or fails), the next one is tried. The price is held in the wallet before the upstream purchase and ' +
+  'captured after it; a failed purchase leaves no hold and no number. The number expires after 20 minutes; cancel it before an ' +
+  'SMS arrives for a refund (`POST /api/numbers/cancel`), or it is refunded at expiry. Send `Idempotency-Key` to make a ' +
+  'retry safe: the same key and body answer the first purchase again and never buy a second number.'
+
+const routes = [
+  createRoute({
+    method: 'post',
+    path: '/api/numbers/purchase',
+    tags: ['numbers'],
+    summary: 'Purchase an activation number',
+    description,
+    middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+    security: keySecurity,
+    request: { headers: IdempotencyKeyHeader, body: jsonBody(PurchaseBody) },
+    responses,
+  }),
+  createRoute({
+    method: 'post',
+    path: '/api/v1/numbers',
+    tags: ['numbers', 'public-v1'],
+    summary: 'Get a number (public v1; same as POST /api/numbers/purchase)',
+    description: `${description} Thin alias of \`POST /api/numbers/purchase\` for API-key clients.`,
+    middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+    security: keySecurity,
+    request: { headers: IdempotencyKeyHeader, body: jsonBody(PurchaseBody) },
+    responses,
+  }),
+]
+
+export const registerPurchaseNumber = (r: Router) => {
+  for (const route of routes) {
+    r.openapi(route, async (c) => {
+      const p = principalOf(c)
+      const key = c.req.header('idempotency-key')
+      const idempotency = key ? { scope: idempotencyScope(p), key } : undefined
+      const record = await activationsOf(c.var.services).purchase(p.userId, c.req.valid('json'), { idempotency })
+      return c.json(envelope(c, activationView(record)), 201)
+    })
+  }
+}

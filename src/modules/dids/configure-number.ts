@@ -1,0 +1,26 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { didsOf } from './deps'
+import { ConfigureNumberBody, NumberConfigurationView, NumberIdParam } from './schemas'
+
+const route = createRoute({
+  method: 'post',
+  path: '/api/v1/numbers/{id}/configure',
+  tags: ['numbers'],
+  summary: 'Add a routing configuration to a number',
+  description:
+    'Seed 001 ConfigureNumberRequest. Adds a named configuration (routing rules, optional schedule, features). With `makeDefault: true` ' +
+    'it becomes the number\'s only active configuration and its features become the number\'s — all in one atomic write.',
+  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  security: keySecurity,
+  request: { params: NumberIdParam, body: jsonBody(ConfigureNumberBody) },
+  responses: { 201: ok(NumberConfigurationView, 'The configuration'), ...errorResponses, 409: err('The number is released (`NUMBER_RELEASED`)') },
+})
+
+export const registerConfigureNumber = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const cfg = await didsOf(c.var.services).configure(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json'))
+    return c.json(envelope(c, cfg), 201)
+  })

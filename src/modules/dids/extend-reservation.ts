@@ -1,0 +1,26 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { reservationsOf } from './deps'
+import { ReservationIdParam, ReservationView } from './schemas'
+
+const route = createRoute({
+  method: 'post',
+  path: '/api/v1/numbers/reservations/{id}/extend',
+  tags: ['numbers'],
+  summary: 'Extend a reservation',
+  description:
+    'Like Telnyx\'s extend action: every still-held number of the reservation (or just the number whose id is given) is held for ' +
+    'another 30 minutes from now. An expired, released or purchased reservation answers 409 RESERVATION_NOT_ACTIVE.',
+  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  security: keySecurity,
+  request: { params: ReservationIdParam },
+  responses: { 200: ok(ReservationView, 'The reservation'), ...errorResponses, 409: err('Nothing left to extend (`RESERVATION_NOT_ACTIVE`)') },
+})
+
+export const registerExtendReservation = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const v = await reservationsOf(c.var.services).extend(principalOf(c).userId, c.req.valid('param').id)
+    return c.json(envelope(c, v), 200)
+  })

@@ -1,0 +1,24 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { reservationsOf } from './deps'
+import { ReservationIdParam, ReservationView } from './schemas'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/numbers/reservations/{id}',
+  tags: ['numbers'],
+  summary: 'One reservation',
+  description: 'By the reservation id or one of its numbers\' ids; every number with its state (reserved, expired, released, purchased).',
+  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  security: keySecurity,
+  request: { params: ReservationIdParam },
+  responses: { 200: ok(ReservationView, 'The reservation'), ...errorResponses },
+})
+
+export const registerGetReservation = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const v = await reservationsOf(c.var.services).get(principalOf(c).userId, c.req.valid('param').id)
+    return c.json(envelope(c, v), 200)
+  })

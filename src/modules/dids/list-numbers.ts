@@ -1,0 +1,31 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { errorResponses, Meta, meta, PagePagination, pagePagination, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { didsOf } from './deps'
+import { ListNumbersQuery, NumbersSummary, UserNumber } from './schemas'
+
+const Response = z.object({ success: z.literal(true), data: z.array(UserNumber), pagination: PagePagination, summary: NumbersSummary, meta: Meta })
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/numbers',
+  tags: ['numbers'],
+  summary: 'Your numbers',
+  description:
+    'Seed 001 §4.3 GetNumbersResponse: `data` and `pagination` as every list, and `summary` beside them (top level of the envelope) — ' +
+    'the account\'s live numbers whatever the filters (count, active count, monthly total). Released numbers are listed only when ' +
+    '`status` asks for them. `status`, `numberType` and `tags` take repeated parameters or commas; `tags` keeps numbers carrying every ' +
+    'tag given; `search` matches part of the number or the friendly name. Default sort: createdAt desc.',
+  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  security: keySecurity,
+  request: { query: ListNumbersQuery },
+  responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'Numbers' }, ...errorResponses },
+})
+
+export const registerListNumbers = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const q = c.req.valid('query')
+    const { rows, total, summary } = await didsOf(c.var.services).list(principalOf(c).userId, q)
+    return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
+  })

@@ -1,0 +1,23 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { reservationsOf } from './deps'
+import { ReservationView } from './schemas'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/numbers/reservations',
+  tags: ['numbers'],
+  summary: 'Your active reservations',
+  description: 'Reservations that still hold at least one number, newest first, each with its still-held numbers (at most 200 numbers).',
+  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  security: keySecurity,
+  responses: { 200: ok(z.array(ReservationView), 'Reservations'), ...errorResponses },
+})
+
+export const registerListReservations = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const list = await reservationsOf(c.var.services).list(principalOf(c).userId)
+    return c.json(envelope(c, list), 200)
+  })

@@ -1,0 +1,42 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { purchaseOf } from '../orders/deps'
+import { PurchaseBody, PurchaseResult } from './schemas'
+
+const route = createRoute({
+  method: 'post',
+  path: '/api/v1/numbers/purchase',
+  tags: ['numbers'],
+  summary: 'Buy numbers',
+  description:
+    'Seed 001 §4.2. Each number is reserved for this account (NumberLock, 5 minutes), the total (setup + first month of the reserved ' +
+    'numbers) is held in the wallet, then the numbers are bought upstream one by one. Each result is `SUCCESS` (active), `PENDING` (the ' +
+    'upstream accepted it and activates it later — charged like a success) or `FAILED` (not for sale, reserved by another account, ' +
+    'upstream refusal — not charged). Only SUCCESS and PENDING numbers are charged; the rest of the hold is released. The answer always ' +
+    'names the order (`status` completed, partially_completed or failed) with its timeline at GET /api/v1/orders/{id}.\n\n' +
+    'When none of the numbers can be reserved: 409 `NUMBER_NOT_AVAILABLE` (details.results), no order. When the wallet cannot pay: 400 ' +
+    '`INSUFFICIENT_BALANCE` (details: required, available, orderId) — the order is kept as `payment_failed` and can be paid with ' +
+    'POST /api/v1/orders/{id}/retry-payment. `billing.paymentMethodId` is accepted; orders are paid from the wallet. ' +
+    '`configuration.defaultRouting` applies to every number unless its own `configuration` says otherwise. Rate class `purchase`.',
+  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  security: keySecurity,
+  request: { body: jsonBody(PurchaseBody) },
+  responses: {
+    201: ok(PurchaseResult, 'Order written; per-number results'),
+    ...errorResponses,
+    400: err('Invalid input (`VALIDATION_ERROR`) or not enough money (`INSUFFICIENT_BALANCE`)'),
+    409: err('None of the numbers can be bought (`NUMBER_NOT_AVAILABLE`)'),
+  },
+})
+
+export const registerPurchaseNumbers = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const body = c.req.valid('json')
+    const result = await purchaseOf(c.var.services).place(principalOf(c).userId, body.numbers, {
+      billing: body.billing,
+      defaultRouting: body.configuration?.defaultRouting,
+    })
+    return c.json(envelope(c, result), 201)
+  })

@@ -1,0 +1,40 @@
+import { createRoute } from '@hono/zod-openapi'
+import { AppError } from '../../lib/errors'
+import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { didsOf } from './deps'
+import { NumberIdParam, ReleaseNumberBody, UserNumber } from './schemas'
+
+const route = createRoute({
+  method: 'delete',
+  path: '/api/v1/numbers/{id}',
+  tags: ['numbers'],
+  summary: 'Release a number (now or at a date)',
+  description:
+    'Seed 001 ReleaseNumberRequest, as an optional JSON body. A `releaseDate` in the future schedules the release (`scheduledReleaseAt`; ' +
+    'the per-minute sweeper releases it then); otherwise the number is released now: upstream first, then `status: released`, ' +
+    'a NUMBER_RELEASED event, and the number is free for others. Releasing a released number answers it unchanged. `transferTo` is not ' +
+    'supported (400 TRANSFER_NOT_SUPPORTED). An upstream failure is a 502 and changes nothing.',
+  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  security: keySecurity,
+  request: { params: NumberIdParam, body: { content: { 'application/json': { schema: ReleaseNumberBody } }, required: false } },
+  responses: {
+    200: ok(UserNumber, 'The number, released or scheduled'),
+    ...errorResponses,
+    400: err('Invalid input (`VALIDATION_ERROR`) or `TRANSFER_NOT_SUPPORTED`'),
+    415: err('A body that is not JSON (`UNSUPPORTED_MEDIA_TYPE`): nothing is released'),
+    502: err('The provider refused the release (`UPSTREAM_ERROR`)'),
+  },
+})
+
+export const registerReleaseNumber = (r: Router) =>
+  r.openapi(route, async (c) => {
+    // The body is optional, so a non-JSON one would be skipped — and a scheduled release become an immediate one.
+    const length = Number(c.req.header('content-length') ?? '0')
+    if ((length > 0 || c.req.header('transfer-encoding')) && !/^application\/(.+\+)?json\b/i.test(c.req.header('content-type') ?? '')) {
+      throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON with Content-Type: application/json')
+    }
+    const n = await didsOf(c.var.services).release(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json') ?? {})
+    return c.json(envelope(c, n), 200)
+  })

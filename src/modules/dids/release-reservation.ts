@@ -1,0 +1,24 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { reservationsOf } from './deps'
+import { ReservationIdParam, ReservationView } from './schemas'
+
+const route = createRoute({
+  method: 'delete',
+  path: '/api/v1/numbers/reservations/{id}',
+  tags: ['numbers'],
+  summary: 'Release a reservation',
+  description: 'Lets every still-held number of the reservation (or just the one named) go now. Idempotent: what is no longer held stays as it is.',
+  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  security: keySecurity,
+  request: { params: ReservationIdParam },
+  responses: { 200: ok(ReservationView, 'The reservation'), ...errorResponses },
+})
+
+export const registerReleaseReservation = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const v = await reservationsOf(c.var.services).release(principalOf(c).userId, c.req.valid('param').id)
+    return c.json(envelope(c, v), 200)
+  })

@@ -1,0 +1,29 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { didsOf } from './deps'
+import { NumberSearchResponse, SearchQuery } from './schemas'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/numbers/search',
+  tags: ['numbers'],
+  summary: 'Search numbers for sale',
+  description:
+    'Seed 001 §4.1. Searches the DID inventory the provider sync keeps (numbers `available` for sale). `countryCode` is required; ' +
+    '`contains` is Twilio\'s pattern (`*` = one digit, letters = keypad digits); `capabilities` must all be present; `priceMax` caps the ' +
+    'monthly price. Numbers another account has reserved (POST /api/v1/numbers/reservations) are left out; a purchase in flight is not ' +
+    'visible here — the purchase itself refuses a second buyer. When nothing matches, `suggestions` names other area codes and regions ' +
+    'of the country that have numbers. Rate class `search`.',
+  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  security: keySecurity,
+  request: { query: SearchQuery },
+  responses: { 200: ok(NumberSearchResponse, 'Matching numbers'), ...errorResponses },
+})
+
+export const registerSearchNumbers = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const result = await didsOf(c.var.services).search(principalOf(c).userId, c.req.valid('query'))
+    return c.json(envelope(c, result), 200)
+  })

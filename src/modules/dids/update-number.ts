@@ -1,0 +1,28 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { didsOf } from './deps'
+import { NumberDetails, NumberIdParam, UpdateNumberBody } from './schemas'
+
+const route = createRoute({
+  method: 'put',
+  path: '/api/v1/numbers/{id}',
+  tags: ['numbers'],
+  summary: 'Change a number\'s settings',
+  description:
+    'Seed 001 UpdateNumberRequest. Only its fields are writable: friendlyName, voiceUrl, voiceMethod, voiceFallbackUrl, smsUrl, ' +
+    'statusCallback, tags, notes, configuration. Any other field (status, prices, phoneNumber…) is refused with 400 VALIDATION_ERROR ' +
+    'rather than silently ignored. URLs must be http(s); `null` clears a field. `configuration` flags merge into the number\'s ' +
+    '`features`; `tags` replaces the list. A released number answers 409 NUMBER_RELEASED.',
+  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  security: keySecurity,
+  request: { params: NumberIdParam, body: jsonBody(UpdateNumberBody) },
+  responses: { 200: ok(NumberDetails, 'The number'), ...errorResponses, 409: err('The number is released (`NUMBER_RELEASED`)') },
+})
+
+export const registerUpdateNumber = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const n = await didsOf(c.var.services).update(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json'))
+    return c.json(envelope(c, n), 200)
+  })

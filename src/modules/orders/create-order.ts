@@ -1,0 +1,42 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { PurchaseResult } from '../dids/schemas'
+import { ordersOf } from './deps'
+import { CreateOrderBody, OrderDetails } from './schemas'
+
+const Created = OrderDetails.extend({
+  results: PurchaseResult.shape.results.optional(),
+  summary: PurchaseResult.shape.summary.optional(),
+}).openapi('CreatedOrder')
+
+const route = createRoute({
+  method: 'post',
+  path: '/api/v1/orders',
+  tags: ['orders'],
+  summary: 'Create an order',
+  description:
+    'Seed 001 CreateOrderRequest. Each item buys one number: `itemId` is the E.164 number or its inventory id, `quantity` is 1, ' +
+    '`metadata.friendlyName` / `metadata.configuration` set the number up. With `autoComplete` (default true) the order runs the same ' +
+    'flow as POST /api/v1/numbers/purchase (reserve, hold, buy, charge only what was bought) and the answer adds the per-number ' +
+    '`results` and `summary`; with `autoComplete: false` it waits unpaid (`pending`) until POST /api/v1/orders/{id}/retry-payment. ' +
+    '`customPrice` (the whole first charge) is for admins only (403 otherwise). Errors as the purchase: 409 NUMBER_NOT_AVAILABLE, ' +
+    '400 INSUFFICIENT_BALANCE (the order is kept as payment_failed). Rate class `purchase`.',
+  middleware: [requireAuth({ permission: 'orders:write' })] as const,
+  security: keySecurity,
+  request: { body: jsonBody(CreateOrderBody) },
+  responses: {
+    201: ok(Created, 'The order'),
+    ...errorResponses,
+    400: err('Invalid input (`VALIDATION_ERROR`) or not enough money (`INSUFFICIENT_BALANCE`)'),
+    409: err('None of the numbers can be bought (`NUMBER_NOT_AVAILABLE`)'),
+  },
+})
+
+export const registerCreateOrder = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const { order, result } = await ordersOf(c.var.services).create(principalOf(c), c.req.valid('json'))
+    const body: z.infer<typeof Created> = result ? { ...order, results: result.results, summary: result.summary } : order
+    return c.json(envelope(c, body), 201)
+  })

@@ -1,0 +1,734 @@
+/**
+ * The DID order flow (DESIGN.md "Core flows: DID order"), shared by POST /api/v1/numbers/purchase,
+ * POST /api/v1/orders and POST /api/v1/orders/{id}/retry-payment:
+ *
+ *   inventory check → NumberLock reserve (holder = account, 5 min) → wallet hold of
+ *   Σ(setup + first month) of the reserved numbers → order + items + timeline (one batch) →
+ *   upstream purchase number by number → ONE batch with every result (numbers, items, order,
+ *   timeline, inventory, hold outcome, outbox) → capture of what was bought (void when nothing)
+ *   → NumberLock confirm for bought numbers, release for the rest.
+ *
+ * Invariants:
+ * - A number is bought upstream only while this account holds its NumberLock, so two accounts
+ *   never both buy it. D1's partial unique index (phone_numbers_live_number_uq) is the last line of
+ *   defence: when it refuses a row (the same account racing itself), that number becomes FAILED
+ *   and the result batch is written once more.
+ * - Money: one hold per payment attempt. Only SUCCESS and PENDING numbers are charged (the
+ *   upstream accepted a PENDING order; it activates later). `hold_outcomes` is written in the same
+ *   batch as the results, so a crash before the capture ends captured by the wallet's alarm for
+ *   exactly the charged amount — never free, never twice.
+ * - A number the account had reserved itself (POST /numbers/reservations) keeps its reservation
+ *   when its purchase fails; every other lock this flow took is released.
+ * - Nothing reservable → 409 NUMBER_NOT_AVAILABLE and no order. Not enough money → the order is
+ *   written as `payment_failed` (retry-payment can pay it later), the locks are released, 400
+ *   INSUFFICIENT_BALANCE.
+ */
+import { and, eq, gt, inArray, ne } from 'drizzle-orm'
+import type { Db } from '../../db/client'
+import {
+  didInventory,
+  holdOutcomes,
+  numberReservations,
+  orderEvents,
+  orderItems,
+  orders,
+  outbox,
+  phoneNumbers,
+  providers,
+  type DidInventory,
+  type Order,
+  type OrderItem,
+  type Provider,
+} from '../../db/schema'
+import { AppError, Conflict, InsufficientBalance, NotFound, UpstreamError, ValidationError } from '../../lib/errors'
+import { newId } from '../../lib/ids'
+import { fromMicros, toMicros } from '../../lib/money'
+import type { DidProvider } from '../../providers/numbers/types'
+import { errorText, insertChunks, runBatch, type Stmt } from '../dids/batch'
+import type { PurchaseResult } from '../dids/schemas'
+import type { NumberLockService } from '../numbers/number-lock.service'
+import type { ProvidersService } from '../providers/providers.service'
+import type { WalletService } from '../wallet/wallet.service'
+
+/** How long a purchase holds each number's lock: long enough for the upstream calls. */
+export const PURCHASE_LOCK_MS = 5 * 60_000
+/** The wallet hold outlives the locks; if the flow dies, the alarm settles it from hold_outcomes. */
+export const PURCHASE_HOLD_TTL_MS = 15 * 60_000
+/** What a PENDING number's `estimatedActivation` promises. */
+const PENDING_ACTIVATION_MS = 24 * 3_600_000
+
+export interface NumberRequest {
+  phoneNumber: string
+  friendlyName?: string
+  configuration?: { voiceUrl?: string; voiceMethod?: string; smsUrl?: string; statusCallback?: string }
+  /** Admin-only price of the whole first charge (setup + first month), micro-units. */
+  customPrice?: number
+  metadata?: Record<string, unknown>
+  /** The order's defaultRouting, kept with each item so that a payment retry applies it too. */
+  defaultRouting?: DefaultRouting
+}
+
+export interface DefaultRouting {
+  voiceUrl: string
+  voiceMethod: string
+  voiceFallbackUrl?: string
+  statusCallback?: string
+  recordCalls?: boolean
+  transcribeCalls?: boolean
+  callScreening?: boolean
+}
+
+export interface PlaceOptions {
+  billing?: Record<string, unknown>
+  defaultRouting?: DefaultRouting
+  notes?: string
+}
+
+export interface PurchaseDeps {
+  db: Db
+  wallet: WalletService
+  locks: NumberLockService
+  providers: ProvidersService
+  appUrl: string
+}
+
+type ResultStatus = 'SUCCESS' | 'FAILED' | 'PENDING'
+type Outcome = PurchaseResult['results'][number]
+
+/** One requested number on its way through the flow. */
+interface Line {
+  itemId: string
+  req: NumberRequest
+  inv: DidInventory | null
+  /** What this order charges for it: setup + first month (a customPrice is all setup). */
+  setup: number
+  monthly: number
+  ownReservation: boolean
+  reserved: boolean
+  /** Bought upstream but refused by D1 (another live row holds it): never released upstream. */
+  conflict: boolean
+  goneUpstream: boolean
+  upstreamId?: string
+  numberId?: string
+  result?: Outcome
+}
+
+interface OrderRef {
+  id: string
+  orderNumber: string
+  holdId: string
+  /** False when nothing had to be paid (a zero total): there is no hold to settle. */
+  held: boolean
+  currency: string
+}
+
+const failed = (phoneNumber: string, error: string, message: string): Outcome => ({ phoneNumber, status: 'FAILED', error, message })
+const price = (l: Line) => l.setup + l.monthly
+const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`
+
+/** The same day next month (the month's last day when it has fewer days): the first renewal. */
+export function addMonth(now: number): Date {
+  const d = new Date(now)
+  const target = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1, d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds()))
+  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate()
+  target.setUTCDate(Math.min(d.getUTCDate(), lastDay))
+  return target
+}
+
+export function newOrderNumber(now: number): string {
+  const d = new Date(now).toISOString().slice(0, 10).replace(/-/g, '')
+  return `ORD-${d}-${newId('x', now).slice(-8).toUpperCase()}`
+}
+
+/** `CODE: message` as stored in order_items.error. */
+export function splitItemError(error: string | null): { error?: string; message?: string } {
+  if (!error) return {}
+  const i = error.indexOf(': ')
+  return i < 0 ? { error } : { error: error.slice(0, i), message: error.slice(i + 2) }
+}
+
+export class PurchaseService {
+  constructor(private readonly deps: PurchaseDeps) {}
+
+  private get db() {
+    return this.deps.db
+  }
+
+  /** Places a new order for `requests` and runs it to the end. */
+  async place(userId: string, requests: NumberRequest[], opts: PlaceOptions = {}): Promise<PurchaseResult> {
+    const now = Date.now()
+    const phones = requests.map((r) => r.phoneNumber)
+    const dup = phones.find((p, i) => phones.indexOf(p) !== i)
+    if (dup) throw ValidationError.field('numbers', `${dup} is requested twice`)
+
+    const withRouting = opts.defaultRouting ? requests.map((r) => ({ ...r, defaultRouting: opts.defaultRouting })) : requests
+    const { lines, providerRows } = await this.loadLines(userId, withRouting, now)
+    await this.reserveAll(userId, lines)
+    const reserved = lines.filter((l) => l.reserved)
+    if (!reserved.length) {
+      throw new Conflict('NUMBER_NOT_AVAILABLE', 'None of the requested numbers can be bought now', { results: lines.map((l) => l.result) })
+    }
+
+    const orderId = newId('ord', now)
+    const orderNumber = newOrderNumber(now)
+    const total = reserved.reduce((s, l) => s + price(l), 0)
+    const holdId = newId('hold', now)
+    const billing = opts.billing ?? {}
+    const orderRow = (status: Order['status'], paymentStatus: Order['paymentStatus'], hold: string | null) => ({
+      id: orderId,
+      orderNumber,
+      userId,
+      type: 'number_purchase' as const,
+      status,
+      paymentStatus,
+      total,
+      charged: 0,
+      refunded: 0,
+      currency: 'USD',
+      holdId: hold,
+      billing,
+      notes: opts.notes ?? null,
+      createdAt: new Date(now),
+      updatedAt: new Date(now),
+      completedAt: null,
+    })
+
+    try {
+      if (total > 0) {
+        await this.deps.wallet.hold(userId, {
+          opId: holdId,
+          amount: total,
+          ttlMs: PURCHASE_HOLD_TTL_MS,
+          reference: { type: 'order', id: orderId },
+          description: `Order ${orderNumber}: ${reserved.length} number(s)`,
+        })
+      }
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'INSUFFICIENT_BALANCE') {
+        // The error shows decimals; the order timeline works in micro-units.
+        const available = toMicros(Number((e.details as { available?: number } | undefined)?.available ?? 0))
+        await runBatch(this.db, [
+          this.db.insert(orders).values(orderRow('payment_failed', 'failed', null)),
+          ...this.itemInserts(orderId, userId, lines, now),
+          ...this.events(orderId, now, [
+            ['pending', `Order placed for ${lines.length} number(s)`],
+            ['payment_failed', `Insufficient balance: ${usd(total)} needed, ${usd(available)} available`],
+          ]),
+        ]).catch((err) => console.error(JSON.stringify({ level: 'error', message: 'purchase: payment_failed order not written', orderId, error: errorText(err) })))
+        await this.releaseLocks(userId, reserved.filter((l) => !l.ownReservation))
+        throw insufficient(total, available, { orderId, orderNumber })
+      }
+      await this.releaseLocks(userId, reserved.filter((l) => !l.ownReservation))
+      throw e
+    }
+
+    try {
+      await runBatch(this.db, [
+        this.db.insert(orders).values(orderRow('processing', 'held', holdId)),
+        ...this.itemInserts(orderId, userId, lines, now),
+        ...this.events(orderId, now, [
+          ['pending', `Order placed for ${lines.length} number(s)`],
+          ['processing', `${usd(total)} held for ${reserved.length} reserved number(s)`],
+        ]),
+      ])
+    } catch (e) {
+      if (total > 0) await this.settleHold(userId, holdId, 0)
+      await this.releaseLocks(userId, reserved.filter((l) => !l.ownReservation))
+      throw e
+    }
+
+    return this.fulfil(userId, { id: orderId, orderNumber, holdId, held: total > 0, currency: 'USD' }, lines, providerRows)
+  }
+
+  /**
+   * An unpaid order (POST /orders with autoComplete: false): priced items, no reservation, no
+   * hold. retry-payment pays it. Returns the order id.
+   */
+  async open(userId: string, requests: NumberRequest[], opts: PlaceOptions = {}): Promise<string> {
+    const now = Date.now()
+    const phones = requests.map((r) => r.phoneNumber)
+    const dup = phones.find((p, i) => phones.indexOf(p) !== i)
+    if (dup) throw ValidationError.field('items', `${dup} is requested twice`)
+    const { lines } = await this.loadLines(userId, requests, now)
+    const ok = lines.filter((l) => l.inv)
+    if (!ok.length) {
+      throw new Conflict('NUMBER_NOT_AVAILABLE', 'None of the requested numbers can be bought now', { results: lines.map((l) => l.result) })
+    }
+    const orderId = newId('ord', now)
+    const total = ok.reduce((s, l) => s + price(l), 0)
+    await runBatch(this.db, [
+      this.db.insert(orders).values({
+        id: orderId,
+        orderNumber: newOrderNumber(now),
+        userId,
+        type: 'number_purchase',
+        status: 'pending',
+        paymentStatus: 'pending',
+        total,
+        charged: 0,
+        refunded: 0,
+        currency: 'USD',
+        holdId: null,
+        billing: opts.billing ?? {},
+        notes: opts.notes ?? null,
+        createdAt: new Date(now),
+        updatedAt: new Date(now),
+        completedAt: null,
+      }),
+      ...this.itemInserts(orderId, userId, lines, now),
+      ...this.events(orderId, now, [['pending', `Order created for ${lines.length} number(s); ${usd(total)} due`]]),
+    ])
+    return orderId
+  }
+
+  /** Pays a `payment_failed` (or unpaid `pending`) order again: its pending items run the whole flow. */
+  async retry(userId: string, orderId: string): Promise<PurchaseResult> {
+    const now = Date.now()
+    // Claiming the order first makes concurrent retries (and a cancel) see it as taken.
+    const claimed = await this.db
+      .update(orders)
+      .set({ status: 'processing', updatedAt: new Date(now) })
+      .where(and(eq(orders.id, orderId), eq(orders.userId, userId), inArray(orders.status, ['payment_failed', 'pending'])))
+      .returning()
+      .get()
+    if (!claimed) {
+      const o = await this.db.select({ status: orders.status }).from(orders).where(and(eq(orders.id, orderId), eq(orders.userId, userId))).get()
+      if (!o) throw new NotFound('Order')
+      throw new Conflict('ORDER_NOT_RETRYABLE', `The order is ${o.status}; only pending or payment_failed orders can be paid`, { status: o.status })
+    }
+    // An unpaid order (autoComplete: false) still says payment `pending`; a refused one `failed`.
+    const previous = claimed.paymentStatus === 'pending' ? ('pending' as const) : ('payment_failed' as const)
+    const pendingItems = this.db
+      .select({ phoneNumber: orderItems.phoneNumber })
+      .from(orderItems)
+      .where(and(eq(orderItems.orderId, orderId), eq(orderItems.status, 'pending')))
+    const [items, inv, provs, own] = await this.db.batch([
+      this.db.select().from(orderItems).where(and(eq(orderItems.orderId, orderId), eq(orderItems.status, 'pending'))).orderBy(orderItems.id),
+      this.db.select().from(didInventory).where(inArray(didInventory.phoneNumber, pendingItems)),
+      this.db.select().from(providers).where(inArray(providers.id, this.db.select({ id: didInventory.providerId }).from(didInventory).where(inArray(didInventory.phoneNumber, pendingItems)))),
+      this.db
+        .select({ phoneNumber: numberReservations.phoneNumber })
+        .from(numberReservations)
+        .where(and(eq(numberReservations.userId, userId), inArray(numberReservations.phoneNumber, pendingItems), eq(numberReservations.status, 'active'), gt(numberReservations.expiresAt, new Date(now)))),
+    ])
+    const lines = this.linesOf(
+      items.map((it) => ({ req: it.request as unknown as NumberRequest, item: it })),
+      inv,
+      new Set(own.map((r) => r.phoneNumber)),
+    )
+    await this.reserveAll(userId, lines)
+    const reserved = lines.filter((l) => l.reserved)
+    const failedLines = lines.filter((l) => !l.reserved)
+
+    if (!reserved.length) {
+      await runBatch(this.db, [
+        ...this.itemFailures(failedLines, now),
+        this.db.update(orders).set({ status: 'failed', paymentStatus: 'failed', updatedAt: new Date(now) }).where(eq(orders.id, orderId)),
+        ...this.events(orderId, now, [['failed', 'Payment retry: none of the numbers can be bought any more']]),
+      ])
+      throw new Conflict('NUMBER_NOT_AVAILABLE', 'None of the order\'s numbers can be bought any more; the order has failed', {
+        orderId,
+        status: 'failed',
+        results: lines.map((l) => l.result),
+      })
+    }
+
+    const total = reserved.reduce((s, l) => s + price(l), 0)
+    const holdId = newId('hold', now)
+    try {
+      if (total > 0) {
+        await this.deps.wallet.hold(userId, {
+          opId: holdId,
+          amount: total,
+          ttlMs: PURCHASE_HOLD_TTL_MS,
+          reference: { type: 'order', id: orderId },
+          description: `Order ${claimed.orderNumber}: ${reserved.length} number(s)`,
+        })
+      }
+    } catch (e) {
+      const isFunds = e instanceof AppError && e.code === 'INSUFFICIENT_BALANCE'
+      const available = toMicros(Number((isFunds && (e.details as { available?: number } | undefined)?.available) || 0))
+      await runBatch(this.db, [
+        this.db
+          .update(orders)
+          .set({ status: isFunds ? 'payment_failed' : previous, paymentStatus: isFunds ? 'failed' : claimed.paymentStatus, updatedAt: new Date(now) })
+          .where(eq(orders.id, orderId)),
+        ...(isFunds ? this.events(orderId, now, [['payment_failed', `Payment retry: ${usd(total)} needed, ${usd(available)} available`]]) : []),
+      ])
+      await this.releaseLocks(userId, reserved.filter((l) => !l.ownReservation))
+      if (isFunds) throw insufficient(total, available, { orderId, orderNumber: claimed.orderNumber })
+      throw e
+    }
+
+    try {
+      await runBatch(this.db, [
+        ...this.itemFailures(failedLines, now),
+        this.db.update(orders).set({ paymentStatus: 'held', holdId, total, updatedAt: new Date(now) }).where(eq(orders.id, orderId)),
+        ...this.events(orderId, now, [['processing', `${usd(total)} held for ${reserved.length} reserved number(s)`]]),
+      ])
+    } catch (e) {
+      if (total > 0) await this.settleHold(userId, holdId, 0)
+      await this.releaseLocks(userId, reserved.filter((l) => !l.ownReservation))
+      throw e
+    }
+    return this.fulfil(userId, { id: orderId, orderNumber: claimed.orderNumber, holdId, held: total > 0, currency: claimed.currency }, lines, provs)
+  }
+
+  // ---- steps ----------------------------------------------------------------------------
+
+  /** Inventory rows, their providers and the account's own reservations, in one batch. */
+  private async loadLines(userId: string, requests: NumberRequest[], now: number) {
+    const phones = requests.map((r) => r.phoneNumber)
+    const [inv, providerRows, own] = await this.db.batch([
+      this.db.select().from(didInventory).where(inArray(didInventory.phoneNumber, phones)),
+      this.db
+        .select()
+        .from(providers)
+        .where(inArray(providers.id, this.db.select({ id: didInventory.providerId }).from(didInventory).where(inArray(didInventory.phoneNumber, phones)))),
+      this.db
+        .select({ phoneNumber: numberReservations.phoneNumber })
+        .from(numberReservations)
+        .where(and(eq(numberReservations.userId, userId), inArray(numberReservations.phoneNumber, phones), eq(numberReservations.status, 'active'), gt(numberReservations.expiresAt, new Date(now)))),
+    ])
+    const lines = this.linesOf(
+      requests.map((req) => ({ req, item: null })),
+      inv,
+      new Set(own.map((r) => r.phoneNumber)),
+    )
+    return { lines, providerRows }
+  }
+
+  private linesOf(entries: { req: NumberRequest; item: OrderItem | null }[], inv: DidInventory[], own: Set<string>): Line[] {
+    const byPhone = new Map(inv.map((r) => [r.phoneNumber, r]))
+    const t = Date.now()
+    // Item ids carry increasing times, so the order's items sort as they were requested.
+    return entries.map(({ req, item }, i) => {
+      const row = byPhone.get(req.phoneNumber)
+      const available = row && row.status === 'available' ? row : null
+      const custom = req.customPrice
+      const line: Line = {
+        itemId: item?.id ?? newId('oit', t + i),
+        req,
+        inv: available,
+        setup: item ? item.setupPrice : custom !== undefined ? custom : (available?.setupPrice ?? 0),
+        monthly: item ? item.monthlyPrice : custom !== undefined ? 0 : (available?.monthlyPrice ?? 0),
+        ownReservation: own.has(req.phoneNumber),
+        reserved: false,
+        conflict: false,
+        goneUpstream: false,
+      }
+      if (!available) line.result = failed(req.phoneNumber, 'NUMBER_NOT_AVAILABLE', row ? 'The number has already been sold' : 'The number is not in the inventory')
+      return line
+    })
+  }
+
+  /** NumberLock reserve for every available line, all at once (one object per number). */
+  private async reserveAll(userId: string, lines: Line[]) {
+    await Promise.all(
+      lines
+        .filter((l) => l.inv)
+        .map(async (l) => {
+          try {
+            // An own reservation may have more than 5 minutes left; renewing keeps the longer of the two.
+            const state = l.ownReservation ? await this.deps.locks.of(l.req.phoneNumber).state() : null
+            const left = state && state.holder === userId && state.expiresAt ? state.expiresAt - Date.now() : 0
+            const r = await this.deps.locks.of(l.req.phoneNumber).reserve(userId, Math.max(PURCHASE_LOCK_MS, left))
+            if (r.ok) l.reserved = true
+            else {
+              l.ownReservation = false
+              l.result = failed(l.req.phoneNumber, 'NUMBER_NOT_AVAILABLE', 'The number is reserved by another account')
+            }
+          } catch (e) {
+            console.error(JSON.stringify({ level: 'error', message: 'purchase: number lock unreachable', phoneNumber: l.req.phoneNumber, error: errorText(e) }))
+            l.result = failed(l.req.phoneNumber, 'NUMBER_NOT_AVAILABLE', 'The number could not be reserved; try again')
+          }
+        }),
+    )
+  }
+
+  /** Upstream purchases, the result batch, the money, the locks. */
+  private async fulfil(userId: string, order: OrderRef, lines: Line[], providerRows: Provider[]): Promise<PurchaseResult> {
+    const buying = lines.filter((l) => l.reserved)
+    const byId = new Map(providerRows.map((p) => [p.id, p]))
+    const adapters = new Map<string, DidProvider | undefined>()
+    for (const l of buying) {
+      const p = byId.get(l.inv!.providerId)
+      if (!p || p.status !== 'active') {
+        l.result = failed(l.req.phoneNumber, 'PROVIDER_UNAVAILABLE', 'The number\'s provider is not available')
+        continue
+      }
+      try {
+        if (!adapters.has(p.id)) adapters.set(p.id, this.deps.providers.adapters(p).did)
+        const did = adapters.get(p.id)
+        if (!did) throw new UpstreamError(p.code, 'provider sells no DIDs')
+        const routing = { ...l.req.defaultRouting, ...l.req.configuration }
+        const r = await did.purchase(l.req.phoneNumber, { smsUrl: routing.smsUrl, voiceUrl: routing.voiceUrl, friendlyName: l.req.friendlyName })
+        l.upstreamId = r.upstreamId
+        l.numberId = newId('pn')
+        l.result =
+          r.status === 'active'
+            ? { phoneNumber: l.req.phoneNumber, status: 'SUCCESS', numberId: l.numberId }
+            : { phoneNumber: l.req.phoneNumber, status: 'PENDING', numberId: l.numberId, estimatedActivation: new Date(Date.now() + PENDING_ACTIVATION_MS).toISOString() }
+      } catch (e) {
+        const gone = e instanceof AppError && e.code === 'NO_NUMBERS_AVAILABLE'
+        l.goneUpstream = gone
+        l.result = failed(l.req.phoneNumber, gone ? 'NUMBER_NOT_AVAILABLE' : 'UPSTREAM_ERROR', e instanceof AppError ? e.message : 'The provider failed')
+      }
+    }
+
+    const now = Date.now()
+    let written: { charged: number; status: Order['status'] } | null = null
+    for (let attempt = 0; !written; attempt++) {
+      const final = this.finalStatements(userId, order, lines, now)
+      try {
+        await runBatch(this.db, final.stmts)
+        written = final
+      } catch (e) {
+        const bought = lines.filter((l) => l.result?.status !== 'FAILED' && l.reserved)
+        const live =
+          attempt === 0 && /UNIQUE/i.test(errorText(e)) && bought.length
+            ? await this.db
+                .select({ phoneNumber: phoneNumbers.phoneNumber })
+                .from(phoneNumbers)
+                .where(and(inArray(phoneNumbers.phoneNumber, bought.map((l) => l.req.phoneNumber)), ne(phoneNumbers.status, 'released')))
+                .all()
+            : []
+        if (!live.length) {
+          console.error(JSON.stringify({ level: 'error', message: 'purchase: result batch failed; the hold is voided', orderId: order.id, error: errorText(e) }))
+          if (order.held) await this.settleHold(userId, order.holdId, 0)
+          await this.releaseLocks(userId, buying.filter((l) => !l.ownReservation))
+          throw e
+        }
+        const taken = new Set(live.map((r) => r.phoneNumber))
+        for (const l of bought.filter((x) => taken.has(x.req.phoneNumber))) {
+          l.conflict = true
+          l.numberId = undefined
+          l.result = failed(l.req.phoneNumber, 'NUMBER_NOT_AVAILABLE', 'The number was bought by another order meanwhile')
+        }
+      }
+    }
+
+    if (order.held) await this.settleHold(userId, order.holdId, written.charged)
+    await this.settleLocks(userId, buying)
+
+    const results = lines.map((l) => l.result!)
+    const count = (s: ResultStatus) => results.filter((r) => r.status === s).length
+    const firstId = results.find((r) => r.numberId)?.numberId
+    return {
+      order: { id: order.id, orderNumber: order.orderNumber, status: written.status, totalAmount: fromMicros(written.charged), currency: order.currency },
+      results,
+      summary: { totalRequested: results.length, successful: count('SUCCESS'), failed: count('FAILED'), pending: count('PENDING') },
+      nextSteps: {
+        configurationUrl: `${this.deps.appUrl}/api/v1/numbers${firstId ? `/${firstId}/configure` : ''}`,
+        documentationUrl: `${this.deps.appUrl}/docs`,
+      },
+    }
+  }
+
+  /** Every effect of the upstream results, as one atomic batch. */
+  private finalStatements(userId: string, order: OrderRef, lines: Line[], now: number) {
+    const at = new Date(now)
+    const bought = lines.filter((l) => l.reserved && l.result?.status !== 'FAILED')
+    const failedBuys = lines.filter((l) => l.reserved && l.result?.status === 'FAILED')
+    const charged = bought.reduce((s, l) => s + price(l), 0)
+    const anyFailed = lines.some((l) => l.result?.status === 'FAILED')
+    const status: Order['status'] = !bought.length ? 'failed' : anyFailed ? 'partially_completed' : 'completed'
+    const numberRows = bought.map((l) => {
+      const inv = l.inv!
+      const routing = l.req.defaultRouting
+      const features: Record<string, boolean> = {}
+      for (const k of ['recordCalls', 'transcribeCalls', 'callScreening'] as const) if (routing?.[k] !== undefined) features[k] = routing[k]!
+      const cfg = { ...routing, ...l.req.configuration }
+      return {
+        id: l.numberId!,
+        userId,
+        providerId: inv.providerId,
+        upstreamId: l.upstreamId ?? null,
+        phoneNumber: inv.phoneNumber,
+        friendlyName: l.req.friendlyName ?? null,
+        countryCode: inv.countryCode,
+        region: inv.region,
+        locality: inv.locality,
+        areaCode: inv.areaCode,
+        numberType: inv.numberType,
+        capabilities: inv.capabilities,
+        status: l.result!.status === 'SUCCESS' ? ('active' as const) : ('pending' as const),
+        voiceUrl: cfg.voiceUrl ?? null,
+        voiceMethod: cfg.voiceMethod ?? (cfg.voiceUrl ? 'POST' : null),
+        voiceFallbackUrl: routing?.voiceFallbackUrl ?? null,
+        smsUrl: cfg.smsUrl ?? null,
+        statusCallback: cfg.statusCallback ?? null,
+        features,
+        monthlyPrice: inv.monthlyPrice,
+        setupPrice: l.req.customPrice ?? inv.setupPrice,
+        currency: 'USD',
+        tags: [],
+        notes: null,
+        orderId: order.id,
+        purchasedAt: at,
+        nextRenewalAt: addMonth(now),
+        releaseAt: null,
+        releaseReason: null,
+        releasedAt: null,
+        lastUsedAt: null,
+        createdAt: at,
+        updatedAt: at,
+      }
+    })
+
+    const stmts: Stmt[] = []
+    for (const chunk of insertChunks(phoneNumbers, numberRows)) stmts.push(this.db.insert(phoneNumbers).values(chunk))
+    for (const l of bought) {
+      stmts.push(this.db.update(orderItems).set({ status: 'success', phoneNumberId: l.numberId!, error: null, updatedAt: at }).where(eq(orderItems.id, l.itemId)))
+    }
+    stmts.push(...this.itemFailures(failedBuys, now))
+    stmts.push(
+      this.db
+        .update(orders)
+        .set({ status, paymentStatus: bought.length ? 'paid' : 'refunded', charged, updatedAt: at, completedAt: bought.length ? at : null })
+        .where(eq(orders.id, order.id)),
+    )
+    const note =
+      `${bought.length} of ${lines.length} number(s) purchased` +
+      (bought.some((l) => l.result!.status === 'PENDING') ? ' (some pending activation upstream)' : '') +
+      `; ${usd(charged)} charged` +
+      (failedBuys.length ? `, ${usd(failedBuys.reduce((s, l) => s + price(l), 0))} released` : '')
+    stmts.push(...this.events(order.id, now, [[status, note]]))
+    if (bought.length) {
+      stmts.push(this.db.update(didInventory).set({ status: 'sold', updatedAt: at }).where(inArray(didInventory.phoneNumber, bought.map((l) => l.req.phoneNumber))))
+      stmts.push(
+        this.db
+          .update(numberReservations)
+          .set({ status: 'purchased', updatedAt: at })
+          .where(and(eq(numberReservations.userId, userId), inArray(numberReservations.phoneNumber, bought.map((l) => l.req.phoneNumber)), eq(numberReservations.status, 'active'))),
+      )
+    }
+    const gone = failedBuys.filter((l) => l.goneUpstream)
+    if (gone.length) {
+      stmts.push(this.db.update(didInventory).set({ status: 'gone', updatedAt: at }).where(inArray(didInventory.phoneNumber, gone.map((l) => l.req.phoneNumber))))
+    }
+    stmts.push(
+      this.db
+        .insert(holdOutcomes)
+        .values({ holdId: order.holdId, userId, outcome: charged > 0 ? 'capture' : 'void', amount: charged, createdAt: at })
+        .onConflictDoNothing(),
+    )
+    const events = numberRows.map((n, i) => ({
+      id: newId('evt', now + i),
+      type: 'NUMBER_PURCHASED',
+      userId,
+      payload: {
+        numberId: n.id,
+        phoneNumber: n.phoneNumber,
+        numberType: n.numberType,
+        status: n.status,
+        orderId: order.id,
+        cost: fromMicros(price(bought[i]!)),
+        currency: 'USD',
+      },
+      createdAt: at,
+      sentAt: null,
+    }))
+    for (const chunk of insertChunks(outbox, events)) stmts.push(this.db.insert(outbox).values(chunk))
+    return { stmts, charged, status }
+  }
+
+  // ---- pieces -----------------------------------------------------------------------------
+
+  private itemInserts(orderId: string, userId: string, lines: Line[], now: number): Stmt[] {
+    const at = new Date(now)
+    const rows = lines.map((l) => ({
+      id: l.itemId,
+      orderId,
+      userId,
+      phoneNumber: l.req.phoneNumber,
+      providerId: l.inv?.providerId ?? null,
+      status: l.result?.status === 'FAILED' ? ('failed' as const) : ('pending' as const),
+      phoneNumberId: null,
+      setupPrice: l.setup,
+      monthlyPrice: l.monthly,
+      error: l.result?.status === 'FAILED' ? `${l.result.error}: ${l.result.message}` : null,
+      request: l.req as unknown as Record<string, unknown>,
+      createdAt: at,
+      updatedAt: at,
+    }))
+    return insertChunks(orderItems, rows).map((chunk) => this.db.insert(orderItems).values(chunk))
+  }
+
+  private itemFailures(lines: Line[], now: number): Stmt[] {
+    return lines.map((l) =>
+      this.db
+        .update(orderItems)
+        .set({ status: 'failed', error: `${l.result?.error ?? 'FAILED'}: ${l.result?.message ?? ''}`, updatedAt: new Date(now) })
+        .where(eq(orderItems.id, l.itemId)),
+    )
+  }
+
+  /** Timeline rows; ids carry increasing times so that rows of one instant keep their order. */
+  events(orderId: string, now: number, entries: [string, string][]): Stmt[] {
+    if (!entries.length) return []
+    const rows = entries.map(([status, message], i) => ({ id: newId('oev', now + i), orderId, status, message, createdAt: new Date(now) }))
+    return [this.db.insert(orderEvents).values(rows)]
+  }
+
+  /** Capture what was bought, or release the whole hold. Failures are logged: the alarm settles from hold_outcomes. */
+  private async settleHold(userId: string, holdId: string, charged: number) {
+    try {
+      const r =
+        charged > 0
+          ? await this.deps.wallet.capture(userId, { opId: `capture_${holdId}`, holdId, amount: charged })
+          : await this.deps.wallet.void(userId, { opId: `void_${holdId}`, holdId })
+      if (!r.ok) console.error(JSON.stringify({ level: 'error', message: 'purchase: hold not settled', holdId, reason: r.reason }))
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'error', message: 'purchase: wallet unreachable while settling', holdId, error: errorText(e) }))
+    }
+  }
+
+  /** Bought numbers stay held for good; the others are let go, unless still the account's (own reservation, or live in D1). */
+  private async settleLocks(userId: string, buying: Line[]) {
+    const bought = buying.filter((l) => l.result?.status !== 'FAILED')
+    let toRelease = buying.filter((l) => l.result?.status === 'FAILED' && !l.ownReservation && !l.conflict)
+    if (toRelease.length) {
+      const live = await this.db
+        .select({ phoneNumber: phoneNumbers.phoneNumber })
+        .from(phoneNumbers)
+        .where(and(eq(phoneNumbers.userId, userId), inArray(phoneNumbers.phoneNumber, toRelease.map((l) => l.req.phoneNumber)), ne(phoneNumbers.status, 'released')))
+        .all()
+      const owned = new Set(live.map((r) => r.phoneNumber))
+      toRelease = toRelease.filter((l) => !owned.has(l.req.phoneNumber))
+    }
+    await Promise.all([
+      ...bought.map(async (l) => {
+        const lock = this.deps.locks.of(l.req.phoneNumber)
+        try {
+          let r = await lock.confirm(userId)
+          // The 5-minute hold ran out during a slow purchase: take it again, then keep it.
+          if (!r.ok && r.reason === 'NOT_HELD') {
+            const again = await lock.reserve(userId, PURCHASE_LOCK_MS)
+            if (again.ok) r = await lock.confirm(userId)
+          }
+          if (!r.ok) console.error(JSON.stringify({ level: 'error', message: 'purchase: bought number lock not confirmed', phoneNumber: l.req.phoneNumber, reason: r.reason }))
+        } catch (e) {
+          console.error(JSON.stringify({ level: 'error', message: 'purchase: number lock unreachable', phoneNumber: l.req.phoneNumber, error: errorText(e) }))
+        }
+      }),
+      this.releaseLocks(userId, toRelease),
+    ])
+  }
+
+  private async releaseLocks(userId: string, lines: Line[]) {
+    await Promise.all(
+      lines.map((l) =>
+        this.deps.locks
+          .of(l.req.phoneNumber)
+          .release(userId)
+          .catch((e: unknown) => console.error(JSON.stringify({ level: 'error', message: 'purchase: lock release failed', phoneNumber: l.req.phoneNumber, error: errorText(e) }))),
+      ),
+    )
+  }
+}
+
+/** 400 INSUFFICIENT_BALANCE (amounts shown as decimals) and the order that waits for the money. */
+export function insufficient(required: number, available: number, extra: Record<string, unknown>) {
+  return new InsufficientBalance(required, available, extra)
+}

@@ -1,0 +1,34 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { balanceView, WalletBalance } from './schemas'
+
+/** Seed 000's wallet route and its public v1 twin (contract rule 5: one service, two paths). */
+const PATHS = [
+  { path: '/api/wallet/balance', tags: ['wallet'], doc: 'Seed 000 "Wallet › Get Balance".' },
+  { path: '/api/v1/balance', tags: ['public-v1', 'wallet'], doc: 'Seed 000 "Public API (v1) › Get Balance", the same answer as `GET /api/wallet/balance`.' },
+] as const
+
+export const registerGetBalance = (r: Router) => {
+  for (const p of PATHS) {
+    const route = createRoute({
+      method: 'get',
+      path: p.path,
+      tags: [...p.tags],
+      summary: 'Your wallet balance',
+      description:
+        `${p.doc} Amounts are decimals in \`currency\` (stored exactly as micro-units). \`balance\` is the ledger ` +
+        'balance and includes `reserved`, the money held by purchases in progress; `available` = `balance − reserved` ' +
+        'is what a new purchase can spend. Always the caller\'s own wallet. A user session or an API key with `wallet:read`.',
+      middleware: [requireAuth({ permission: 'wallet:read' })] as const,
+      security: keySecurity,
+      responses: { 200: ok(WalletBalance, 'The balance'), ...errorResponses },
+    })
+    r.openapi(route, async (c) => {
+      const { userId } = principalOf(c)
+      const balance = await c.var.services.wallet.balance(userId)
+      return c.json(envelope(c, balanceView(balance)), 200)
+    })
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The one event catalogue partners subscribe to, with the documented names: seed 000
+ * (`sms.received`), seed 001 (calls, SMS, numbers, payments), seed 002 (SIMs, quotas,
+ * connectivity), seed 003 (usage, invoices, subscriptions), and our own.
+ */
+export const EVENT_TYPES = [
+  // seed 000 and seed 002
+  'sms.received',
+  // seed 001 §7.2
+  'CALL_STARTED',
+  'CALL_ANSWERED',
+  'CALL_COMPLETED',
+  'CALL_FAILED',
+  'SMS_RECEIVED',
+  'SMS_SENT',
+  'SMS_DELIVERED',
+  'SMS_FAILED',
+  'NUMBER_PURCHASED',
+  'NUMBER_RELEASED',
+  'PAYMENT_SUCCEEDED',
+  'PAYMENT_FAILED',
+  // seed 002
+  'sim.activated',
+  'sim.suspended',
+  'quota.threshold_reached',
+  'quota.depleted',
+  'connectivity.lost',
+  'connectivity.restored',
+  // seed 003
+  'usage.recorded',
+  'invoice.generated',
+  'invoice.paid',
+  'subscription.updated',
+  // Switchboard
+  'activation.created',
+  'webhook.endpoint.disabled',
+] as const
+
+export type EventType = (typeof EVENT_TYPES)[number]
+
+export function isEventType(s: string): s is EventType {
+  return (EVENT_TYPES as readonly string[]).includes(s)
+}
+
+/** Example data for test sends, in each document's payload shape. */
+export function sampleData(event: string): Record<string, unknown> {
+  const now = new Date().toISOString()
+  if (event === 'sms.received') {
+    return { numberId: 'num_example', phone: '+12025551234', code: '123456', text: 'Your code is 123456', sender: 'Telegram', receivedAt: now }
+  }
+  if (event.startsWith('SMS_')) {
+    return { messageId: 'sms_example', messageSid: 'SMexample', numberId: 'pn_example', phoneNumber: '+12025551234', from: '+15555550100', to: '+12025551234', body: 'Hello', direction: 'inbound', status: 'received' }
+  }
+  if (event.startsWith('CALL_')) {
+    return { callId: 'call_example', callSid: 'CAexample', numberId: 'pn_example', phoneNumber: '+12025551234', from: '+15555550100', to: '+12025551234', direction: 'inbound', status: 'completed', duration: 42 }
+  }
+  if (event.startsWith('NUMBER_')) return { numberId: 'pn_example', phoneNumber: '+12025551234', numberType: 'LOCAL', orderId: 'ord_example', cost: 2.15, currency: 'USD' }
+  if (event.startsWith('PAYMENT_')) return { paymentId: 'pay_example', amount: 10, currency: 'USD', status: event === 'PAYMENT_FAILED' ? 'failed' : 'succeeded', paymentMethod: 'wallet' }
+  if (event.startsWith('quota.')) return { iccid: '8988228666000000001', quota_type: 'data', threshold: 80, current_usage: 419430400, total_quota: 524288000 }
+  if (event.startsWith('sim.') || event.startsWith('connectivity.')) return { iccid: '8988228666000000001', status: event }
+  return { example: true }
+}

@@ -1,0 +1,31 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { envelope, err, errorResponses, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { DeliveryView, deliveryView } from './schemas'
+
+const route = createRoute({
+  method: 'post',
+  path: '/api/v1/webhooks/{id}/retry/{deliveryId}',
+  tags: ['webhooks'],
+  summary: 'Retry a delivery now',
+  description:
+    'Queues the delivery again with the same event id (`webhook-id`). A delivery that succeeded is not sent again ' +
+    '(409 `DELIVERY_SUCCEEDED`); a disabled endpoint must be re-enabled first (409 `ENDPOINT_DISABLED`).',
+  middleware: [requireAuth({ permission: 'webhooks:write' })] as const,
+  security: keySecurity,
+  request: {
+    params: z.object({
+      id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }),
+      deliveryId: z.string().min(1).max(64).openapi({ param: { name: 'deliveryId', in: 'path' } }),
+    }),
+  },
+  responses: { 202: ok(DeliveryView, 'Queued'), ...errorResponses, 409: err('Already delivered (`DELIVERY_SUCCEEDED`), or the endpoint is disabled (`ENDPOINT_DISABLED`)') },
+})
+
+export const registerRetryDelivery = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const { id, deliveryId } = c.req.valid('param')
+    const d = await c.var.services.webhooks.retry(principalOf(c).userId, id, deliveryId)
+    return c.json(envelope(c, deliveryView(d)), 202)
+  })

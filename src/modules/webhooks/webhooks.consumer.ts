@@ -1,0 +1,69 @@
+/**
+ * The three consumers of the webhook pipeline. Each handles messages one by one, acks what is
+ * done and retries what failed, and is idempotent by event or delivery id.
+ *   events        → fan-out (one `webhooks` message per delivery)
+ *   webhooks      → one attempt; a failure is retried on the delivery schedule
+ *   webhooks-dlq  → a delivery whose messages kept crashing the consumer is marked failed
+ */
+import { and, eq, notInArray } from 'drizzle-orm'
+import { z } from 'zod'
+import { webhookDeliveries } from '../../db/schema'
+import type { Consumer } from '../../queue'
+import { attemptDelivery } from './delivery'
+import { fanOut } from './fan-out'
+
+const EventMessage = z.object({ eventId: z.string().min(1) })
+const DeliveryMessage = z.object({ deliveryId: z.string().min(1) })
+
+/** Backoff for a consumer's own failures (D1 or queue errors), not for partners' answers. */
+const backoff = (attempts: number) => Math.min(600, 5 * 2 ** Math.max(0, attempts - 1))
+
+export const eventsConsumer: Consumer = async (batch, services) => {
+  for (const msg of batch.messages) {
+    const body = EventMessage.safeParse(msg.body)
+    if (!body.success) {
+      console.error(JSON.stringify({ level: 'error', queue: 'events', message: 'malformed message dropped', id: msg.id }))
+      msg.ack()
+      continue
+    }
+    try {
+      await fanOut(services, body.data.eventId)
+      msg.ack()
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'error', queue: 'events', eventId: body.data.eventId, error: (e as Error).message }))
+      msg.retry({ delaySeconds: backoff(msg.attempts) })
+    }
+  }
+}
+
+export const webhooksConsumer: Consumer = async (batch, services) => {
+  for (const msg of batch.messages) {
+    const body = DeliveryMessage.safeParse(msg.body)
+    if (!body.success) {
+      msg.ack()
+      continue
+    }
+    try {
+      const outcome = await attemptDelivery(services, body.data.deliveryId)
+      if (outcome.kind === 'retry') msg.retry({ delaySeconds: outcome.delaySeconds })
+      else msg.ack()
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'error', queue: 'webhooks', deliveryId: body.data.deliveryId, error: (e as Error).message }))
+      msg.retry({ delaySeconds: backoff(msg.attempts) })
+    }
+  }
+}
+
+export const webhooksDlqConsumer: Consumer = async (batch, services) => {
+  for (const msg of batch.messages) {
+    const body = DeliveryMessage.safeParse(msg.body)
+    if (body.success) {
+      await services.db
+        .update(webhookDeliveries)
+        .set({ status: 'failed', errorMessage: 'dead-lettered: the delivery could not be processed', nextRetryAt: null, updatedAt: new Date() })
+        .where(and(eq(webhookDeliveries.id, body.data.deliveryId), notInArray(webhookDeliveries.status, ['succeeded', 'failed'])))
+        .run()
+    }
+    msg.ack()
+  }
+}

@@ -1,0 +1,150 @@
+import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test'
+import { describe, expect, it } from 'vitest'
+import type { Env } from '../../../src/env'
+import worker from '../../../src/index'
+import { expireActivations } from '../../../src/modules/activations/expiry.job'
+import { WalletService } from '../../../src/modules/wallet/wallet.service'
+import { createServices } from '../../../src/services'
+import { call, registerUser } from '../../helpers/api'
+import { activationRow, expireNow, purchase, sellingProvider, smsRows, smsWebhook, uniqueService, walletStub } from '../../helpers/activations'
+import { fund, walletAudit } from '../../helpers/catalog'
+
+async function runCron(scheduledTime = Date.now()) {
+  const ctx = createExecutionContext()
+  await worker.scheduled(createScheduledController({ cron: '* * * * *', scheduledTime }), env, ctx)
+  await waitOnExecutionContext(ctx)
+}
+
+async function boughtNumber(fundUsd = 2) {
+  const offer = await sellingProvider({ serviceCode: uniqueService('exp'), costUsd: 0.5 })
+  const u = await registerUser()
+  await fund(u.id, fundUsd)
+  const res = await purchase(u, { countryCode: 'us', serviceCode: offer.serviceCode })
+  expect(res.status, res.text).toBe(201)
+  return { offer, u, id: res.body.data.id as string }
+}
+
+const refundsOf = async (userId: string, id: string) =>
+  (await walletStub(userId).history(userId, 1, 100)).entries.filter((e) => e.type === 'credit' && e.referenceId === id)
+
+describe('expiry (per-minute sweeper)', () => {
+  it('expires an activation with no SMS and refunds it once, even when the sweeper runs twice', async () => {
+    const { offer, u, id } = await boughtNumber()
+    const { id: fresh, u: freshOwner } = await boughtNumber()
+    await expireNow(id)
+    await runCron()
+    expect(await activationRow(id)).toMatchObject({ status: 'expired', billing: 'refunded' })
+    expect(await activationRow(fresh), 'not yet due').toMatchObject({ status: 'active', billing: 'captured' })
+    const audit = await walletAudit(u.id)
+    expect(audit, JSON.stringify(audit)).toMatchObject({ balance: 2_000_000, ledgerSum: 2_000_000, activeHolds: 0, entries: 3 })
+    expect(await refundsOf(u.id, id)).toHaveLength(1)
+
+    await runCron()
+    await runCron(Date.now() + 120_000) // also past the window where unconfirmed refunds are re-driven
+    expect(await walletAudit(u.id)).toEqual(audit)
+    expect(await refundsOf(u.id, id)).toHaveLength(1)
+    expect((await walletAudit(freshOwner.id)).balance).toBe(2_000_000 - offer.price)
+  })
+
+  it('cancels each expired activation upstream — an upstream error does not stop the refund', async () => {
+    const a = await boughtNumber()
+    const b = await boughtNumber()
+    await expireNow(a.id)
+    await expireNow(b.id)
+    const rowA = (await activationRow(a.id))!
+    const rowB = (await activationRow(b.id))!
+    const cancelled: string[] = []
+    const upstream = {
+      cancel: async (upstreamId: string) => {
+        cancelled.push(upstreamId)
+        if (upstreamId === rowB.upstream_id) throw new Error('upstream 500')
+      },
+    }
+    const ctx = createExecutionContext()
+    const services = createServices(env as unknown as Env, ctx)
+    const result = await expireActivations({ ...services, providers: { adapters: () => ({ activation: upstream as never }) } }, Date.now())
+    expect(result).toMatchObject({ expired: 2, refunded: 2 })
+    expect(cancelled.sort()).toEqual([rowA.upstream_id, rowB.upstream_id].sort())
+    expect(await activationRow(b.id)).toMatchObject({ status: 'expired', billing: 'refunded' })
+    expect((await walletAudit(b.u.id)).balance).toBe(2_000_000)
+    await waitOnExecutionContext(ctx)
+  })
+
+  it('completes a number whose SMS arrived when its time is up; it stays paid', async () => {
+    const { offer, u, id } = await boughtNumber()
+    expect((await smsWebhook(offer.provider.code, { activationId: id, text: 'code 3141' })).status).toBe(200)
+    await expireNow(id)
+    await runCron()
+    expect(await activationRow(id)).toMatchObject({ status: 'completed', billing: 'captured' })
+    expect((await walletAudit(u.id)).balance).toBe(2_000_000 - offer.price)
+  })
+
+  it('a refund whose credit was lost (crash after the D1 update) is credited by a later run — once', async () => {
+    const { u, id } = await boughtNumber()
+    await expireNow(id)
+    class CreditLost extends WalletService {
+      override async credit(): Promise<never> {
+        throw new Error('simulated crash before the refund credit')
+      }
+    }
+    const ctx = createExecutionContext()
+    const services = createServices(env as unknown as Env, ctx)
+    const first = await expireActivations({ ...services, wallet: new CreditLost(env.WALLET) }, Date.now())
+    expect(first).toMatchObject({ expired: 1, refunded: 0 })
+    expect(await activationRow(id)).toMatchObject({ status: 'expired', billing: 'refunded' })
+    expect((await walletAudit(u.id)).balance, 'not refunded yet').toBe(1_500_000)
+
+    const later = await expireActivations(services, Date.now() + 120_000)
+    expect(later.refundsRetried, JSON.stringify(later)).toBeGreaterThanOrEqual(1)
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 2_000_000, ledgerSum: 2_000_000 })
+    await expireActivations(services, Date.now() + 180_000)
+    expect(await refundsOf(u.id, id)).toHaveLength(1)
+    await waitOnExecutionContext(ctx)
+  })
+})
+
+describe('an SMS after the refund is never free and never lost', () => {
+  it('charges the price again when the wallet can pay (billing captured), and stores the SMS and its event', async () => {
+    const { offer, u, id } = await boughtNumber()
+    await expireNow(id)
+    await runCron()
+    expect((await walletAudit(u.id)).balance).toBe(2_000_000)
+
+    const res = await smsWebhook(offer.provider.code, { activationId: id, text: 'Late code 8080' })
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.data).toMatchObject({ duplicate: false, code: '8080', status: 'expired', billing: 'captured' })
+    expect(await activationRow(id)).toMatchObject({ status: 'expired', billing: 'captured' })
+    expect(await smsRows(id)).toHaveLength(1)
+    const audit = await walletAudit(u.id)
+    expect(audit).toMatchObject({ balance: 2_000_000 - offer.price, ledgerSum: 2_000_000 - offer.price, activeHolds: 0 })
+
+    // A second late SMS is stored too, but charges nothing more.
+    expect((await smsWebhook(offer.provider.code, { activationId: id, text: 'Another 9090' })).body.data.billing).toBe('captured')
+    expect(await smsRows(id)).toHaveLength(2)
+    expect((await walletAudit(u.id)).balance).toBe(2_000_000 - offer.price)
+  })
+
+  it('marks the activation unbilled when the wallet cannot pay — the SMS is still stored and announced', async () => {
+    const { offer, u, id } = await boughtNumber(0.5)
+    const cancelled = await call('/api/numbers/cancel', { token: u.accessToken, body: { numberId: id } })
+    expect(cancelled.status, cancelled.text).toBe(200)
+    // The refunded money is spent elsewhere.
+    const spent = await walletStub(u.id).debit(u.id, { opId: `spend_${id}`, amount: 500_000 })
+    expect(spent.ok).toBe(true)
+
+    const res = await smsWebhook(offer.provider.code, { activationId: id, text: 'Late code 7070' })
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.data).toMatchObject({ status: 'cancelled', billing: 'unbilled', code: '7070' })
+    expect(await activationRow(id)).toMatchObject({ status: 'cancelled', billing: 'unbilled' })
+    expect(await smsRows(id)).toHaveLength(1)
+    const events = await env.DB.prepare(`SELECT COUNT(*) AS n FROM outbox WHERE type = 'sms.received' AND json_extract(payload, '$.numberId') = ?`).bind(id).first<{ n: number }>()
+    expect(events!.n).toBe(1)
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 0, ledgerSum: 0 })
+
+    // Once there is money, the next SMS on it charges it.
+    await fund(u.id, 1)
+    const next = await smsWebhook(offer.provider.code, { activationId: id, text: 'code 6060' })
+    expect(next.body.data.billing, next.text).toBe('captured')
+    expect((await walletAudit(u.id)).balance).toBe(1_000_000 - offer.price)
+  })
+})

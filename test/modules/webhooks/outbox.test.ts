@@ -1,0 +1,134 @@
+/**
+ * Outbox → events queue → fan-out → webhooks queue → partner, end to end, with the queues
+ * replaced by recording fakes and each consumer driven by hand.
+ */
+import { env } from 'cloudflare:test'
+import { Webhook } from 'standardwebhooks'
+import { describe, expect, it } from 'vitest'
+import { createDb } from '../../../src/db/client'
+import { drainOutbox } from '../../../src/modules/events/outbox'
+import { registerUser } from '../../helpers/api'
+import { sellingProvider, uniqueService } from '../../helpers/activations'
+import { callApp } from '../../helpers/app'
+import { fund } from '../../helpers/catalog'
+import { answers, createEndpoint, deliveriesOf, emitEvent, fakeQueue, harness, runEvents, runWebhooks } from '../../helpers/webhooks'
+
+const db = () => createDb(env.DB)
+
+async function sentAt(id: string) {
+  return (await env.DB.prepare(`SELECT sent_at FROM outbox WHERE id = ?`).bind(id).first<{ sent_at: number | null }>())!.sent_at
+}
+
+async function unsentCount() {
+  return (await env.DB.prepare(`SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL`).first<{ n: number }>())!.n
+}
+
+describe('drainOutbox', () => {
+  it('sends unsent rows to the events queue, oldest first, and marks them; a second drain sends nothing', async () => {
+    const u = await registerUser()
+    const ids = [await emitEvent(u.id, 'SMS_SENT', { n: 1 }, { unsent: true }), await emitEvent(u.id, 'SMS_SENT', { n: 2 }, { unsent: true })]
+    const already = await emitEvent(u.id, 'SMS_SENT', { n: 0 }) // sent before
+    const queue = fakeQueue()
+    const before = Date.now()
+    expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(2)
+    expect(queue.sent).toEqual(ids.map((eventId) => ({ eventId })))
+    expect(queue.sent).not.toContainEqual({ eventId: already })
+    for (const id of ids) expect(await sentAt(id)).toBeGreaterThanOrEqual(before)
+
+    expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(0)
+    expect(queue.sent).toHaveLength(2)
+  })
+
+  it('leaves the rows unsent when the queue refuses them, for the next drain to send', async () => {
+    const u = await registerUser()
+    const id = await emitEvent(u.id, 'SMS_SENT', {}, { unsent: true })
+    const queue = fakeQueue()
+    queue.failWith = () => new Error('Queue send failed')
+    await expect(drainOutbox({ db: db(), env: { EVENTS: queue } })).rejects.toThrow(/Queue send failed/)
+    expect(await sentAt(id)).toBeNull()
+    queue.failWith = undefined
+    expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(1)
+    expect(queue.sent).toEqual([{ eventId: id }])
+  })
+
+  it('drains a backlog larger than one queue batch, marking within D1’s 100-parameter limit', async () => {
+    const u = await registerUser()
+    const ids: string[] = []
+    for (let i = 0; i < 230; i++) ids.push(await emitEvent(u.id, 'usage.recorded', { i }, { unsent: true }))
+    const queue = fakeQueue()
+    const batchSizes: number[] = []
+    const sendBatch = queue.sendBatch.bind(queue)
+    queue.sendBatch = async (msgs) => {
+      const list = [...msgs]
+      batchSizes.push(list.length)
+      return sendBatch(list)
+    }
+    expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(230)
+    expect(batchSizes).toEqual([100, 100, 30])
+    expect(new Set(queue.sent.map((m) => (m as { eventId: string }).eventId))).toEqual(new Set(ids))
+    expect(await unsentCount()).toBe(0)
+    // a bounded drain leaves the rest for the next one
+    for (let i = 0; i < 5; i++) await emitEvent(u.id, 'usage.recorded', { i }, { unsent: true })
+    expect(await drainOutbox({ db: db(), env: { EVENTS: queue } }, 3)).toBe(3)
+    expect(await unsentCount()).toBe(2)
+    expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(2)
+  })
+
+  it('an event id never changes: a row sent twice (a drain that crashed before marking) fans out once', async () => {
+    const u = await registerUser()
+    await createEndpoint(u)
+    const id = await emitEvent(u.id, 'SMS_SENT', {}, { unsent: true })
+    const queue = fakeQueue()
+    await drainOutbox({ db: db(), env: { EVENTS: queue } })
+    await env.DB.prepare(`UPDATE outbox SET sent_at = NULL WHERE id = ?`).bind(id).run()
+    await drainOutbox({ db: db(), env: { EVENTS: queue } })
+    expect(queue.sent).toEqual([{ eventId: id }, { eventId: id }])
+    const h = harness()
+    await runEvents(h, queue.sent.map((m) => (m as { eventId: string }).eventId))
+    expect(await deliveriesOf(id)).toHaveLength(1)
+  })
+})
+
+describe('an API action, end to end', () => {
+  it('buying a number writes activation.created with the change; the request drains it; the partner receives it signed', async () => {
+    const offer = await sellingProvider({ serviceCode: uniqueService('whk'), costUsd: 0.5 })
+    const u = await registerUser()
+    await fund(u.id, 5)
+    const e = await createEndpoint(u, { events: ['activation.created'] })
+    const events = fakeQueue()
+    const res = await callApp('/api/numbers/purchase', {
+      token: u.accessToken,
+      body: { countryCode: 'US', serviceCode: offer.serviceCode },
+      env: { EVENTS: events },
+    })
+    expect(res.status, res.text).toBe(201)
+    // the drain ran after the response (waitUntil), to the events queue
+    const row = await env.DB.prepare(`SELECT * FROM outbox WHERE type = 'activation.created' AND user_id = ?`).bind(u.id).first<{ id: string; sent_at: number | null }>()
+    expect(row, 'the purchase wrote its event').not.toBeNull()
+    expect(row!.sent_at).not.toBeNull()
+    expect(events.sent).toContainEqual({ eventId: row!.id })
+
+    const h = harness(answers(200))
+    await runEvents(h, [row!.id])
+    const [d] = await deliveriesOf(row!.id)
+    expect(d).toMatchObject({ endpoint_id: e.id, event_type: 'activation.created' })
+    await runWebhooks(h, [d!.id])
+    const req = h.receiver.last
+    const payload = new Webhook(e.secret).verify(req.body, Object.fromEntries(req.headers.entries())) as Record<string, any>
+    expect(payload).toMatchObject({ id: row!.id, event: 'activation.created', account: { id: u.id, email: u.email }, data: { numberId: res.body.data.id, phone: res.body.data.phone } })
+    expect(req.headers.get('webhook-id')).toBe(row!.id)
+  })
+
+  it('a failed request (4xx) drains nothing', async () => {
+    const u = await registerUser()
+    await emitEvent(u.id, 'SMS_SENT', {}, { unsent: true })
+    const events = fakeQueue()
+    const res = await callApp('/api/v1/webhooks', { token: u.accessToken, body: { url: 'https://127.0.0.1/', events: ['*'] }, env: { EVENTS: events } })
+    expect(res.status, res.text).toBe(400)
+    expect(events.sent).toEqual([])
+    const ok = await callApp('/api/v1/webhooks', { token: u.accessToken, body: { url: 'https://hooks.partner.example/', events: ['*'] }, env: { EVENTS: events } })
+    expect(ok.status, ok.text).toBe(201)
+    expect(events.sent.length).toBeGreaterThanOrEqual(1)
+    expect(await unsentCount()).toBe(0)
+  })
+})

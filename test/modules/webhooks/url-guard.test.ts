@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest'
+import { checkWebhookUrl } from '../../../src/modules/webhooks/url-guard'
+import { call, expectErrorEnvelope, registerUser } from '../../helpers/api'
+import { callApp } from '../../helpers/app'
+import { createEndpoint } from '../../helpers/webhooks'
+
+/** Every spelling of an address inside a network (SSRF), each refused over https and http alike. */
+const REFUSED = [
+  // IPv4 loopback, private, link-local, metadata, unspecified
+  'https://127.0.0.1/hook',
+  'https://127.0.0.1:8443/hook',
+  'https://10.0.0.1/',
+  'https://172.16.0.1/',
+  'https://172.31.255.254/',
+  'https://192.168.1.1/',
+  'https://169.254.169.254/latest/meta-data/',
+  'https://0.0.0.0/',
+  'https://0/',
+  'https://100.64.0.1/', // carrier-grade NAT
+  'https://224.0.0.1/', // multicast
+  'https://255.255.255.255/',
+  // the same addresses in other IPv4 spellings
+  'https://2130706433/', // decimal 127.0.0.1
+  'https://0x7f000001/', // hex
+  'https://0x7F.0x0.0x0.0x1/',
+  'https://0177.0.0.1/', // octal
+  'https://127.1/', // short
+  'https://127.0.1/',
+  'https://2852039166/', // decimal 169.254.169.254
+  'https://0xa9fea9fe/', // hex 169.254.169.254
+  'https://012.0.0.1/', // octal 10.0.0.1
+  'https://%31%32%37.0.0.1/', // percent-encoded
+  'https://１２７.0.0.1/', // fullwidth digits
+  'https://127.0.0.1./', // trailing dot
+  // IPv6
+  'https://[::1]/',
+  'https://[0:0:0:0:0:0:0:1]/',
+  'https://[::]/',
+  'https://[::ffff:127.0.0.1]/',
+  'https://[::ffff:7f00:1]/',
+  'https://[::ffff:169.254.169.254]/',
+  'https://[::ffff:a9fe:a9fe]/',
+  'https://[::ffff:10.0.0.1]/',
+  'https://[::127.0.0.1]/', // IPv4-compatible
+  'https://[::ffff:0:127.0.0.1]/', // IPv4-translated
+  'https://[64:ff9b::127.0.0.1]/', // NAT64
+  'https://[2002:7f00:1::]/', // 6to4 of 127.0.0.1
+  'https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/', // Teredo
+  'https://[fe80::1]/',
+  'https://[fd00::1]/',
+  'https://[fd00:ec2::254]/', // AWS IPv6 metadata
+  'https://[fc00::1]/',
+  'https://[ff02::1]/',
+  // names
+  'https://localhost/',
+  'https://LOCALHOST./',
+  'https://localhost../',
+  'https://foo.localhost/',
+  'https://localhost.localdomain/',
+  'https://ip6-localhost/',
+  'https://metadata.google.internal/computeMetadata/v1/',
+  'https://metadata/',
+  'https://instance-data/',
+  'https://api.internal/',
+  'https://printer.local/',
+  'https://router.lan/',
+  'https://nas.home.arpa/',
+  'https://intranet/', // single label
+  // credentials in the URL (userinfo), which also hides the real host from a reader
+  'https://user:pass@hooks.partner.example/',
+  'https://hooks.partner.example@127.0.0.1/',
+  'https://token@hooks.partner.example/',
+  // not a URL at all, or not http(s)
+  'not a url',
+  '/relative/path',
+  'ftp://hooks.partner.example/',
+  'file:///etc/passwd',
+  'javascript:alert(1)',
+  'gopher://hooks.partner.example/',
+]
+
+const ALLOWED = [
+  'https://hooks.partner.example/switchboard',
+  'https://example.com/hook?token=abc#frag',
+  'https://api.partner.io:8443/v1/events',
+  'https://8.8.8.8/hook',
+  'https://93.184.216.34/',
+  'https://172.32.0.1/', // just outside 172.16.0.0/12
+  'https://[2606:4700:4700::1111]/hook',
+  'https://[::ffff:8.8.8.8]/', // IPv4-mapped public address
+  'https://xn--bcher-kva.example/', // IDN
+]
+
+describe('checkWebhookUrl', () => {
+  it.each(REFUSED)('refuses %s', (url) => {
+    const https = checkWebhookUrl(url, { allowHttp: false })
+    expect(https.ok, `${url}: ${JSON.stringify(https)}`).toBe(false)
+    const http = checkWebhookUrl(url.replace(/^https:/, 'http:'), { allowHttp: true })
+    expect(http.ok, `${url} over http in local dev: ${JSON.stringify(http)}`).toBe(false)
+  })
+
+  it.each(ALLOWED)('allows %s', (url) => {
+    const v = checkWebhookUrl(url, { allowHttp: false })
+    expect(v.ok, `${url}: ${JSON.stringify(v)}`).toBe(true)
+  })
+
+  it('refuses plain http unless allowed (local dev), and says why', () => {
+    const prod = checkWebhookUrl('http://hooks.partner.example/', { allowHttp: false })
+    expect(prod).toEqual({ ok: false, reason: 'must use https' })
+    expect(checkWebhookUrl('http://hooks.partner.example/', { allowHttp: true }).ok).toBe(true)
+    // local dev still refuses loopback: a dev server's own admin ports are a target too
+    expect(checkWebhookUrl('http://127.0.0.1:8787/', { allowHttp: true }).ok).toBe(false)
+  })
+
+  it('answers the normalised URL, so what is stored is what was checked', () => {
+    const v = checkWebhookUrl('HTTPS://Hooks.Partner.EXAMPLE:443/a/../b', { allowHttp: false })
+    expect(v.ok && v.url.toString()).toBe('https://hooks.partner.example/b')
+  })
+
+  it('names the reason of a refusal', () => {
+    expect(checkWebhookUrl('https://10.0.0.1/', { allowHttp: false })).toMatchObject({ ok: false, reason: expect.stringMatching(/private|loopback/) })
+    expect(checkWebhookUrl('https://localhost/', { allowHttp: false })).toMatchObject({ ok: false, reason: expect.stringMatching(/local/) })
+    expect(checkWebhookUrl('https://a:b@example.com/', { allowHttp: false })).toMatchObject({ ok: false, reason: expect.stringMatching(/credentials/) })
+  })
+})
+
+describe('webhook URLs over HTTP', () => {
+  it.each(REFUSED)('POST /api/v1/webhooks refuses %s with 400 VALIDATION_ERROR on `url`', async (url) => {
+    const u = await registerUser()
+    const res = await call('/api/v1/webhooks', { token: u.accessToken, body: { url, events: ['*'] } })
+    expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
+    expect(res.body.error.field, res.text).toBe('url')
+  })
+
+  it('PUT /api/v1/webhooks/:id refuses an SSRF URL and keeps the old one', async () => {
+    const u = await registerUser()
+    const e = await createEndpoint(u)
+    for (const url of ['https://169.254.169.254/', 'https://[::ffff:127.0.0.1]/', 'https://0x7f000001/']) {
+      const res = await call(`/api/v1/webhooks/${e.id}`, { method: 'PUT', token: u.accessToken, body: { url } })
+      expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
+      expect(res.body.error.field, res.text).toBe('url')
+    }
+    const got = await call(`/api/v1/webhooks/${e.id}`, { token: u.accessToken })
+    expect(got.body.data.url, got.text).toBe(e.url)
+  })
+
+  it('allows http:// in local dev and tests (ENVIRONMENT=test)', async () => {
+    const u = await registerUser()
+    const res = await call('/api/v1/webhooks', { token: u.accessToken, body: { url: 'http://hooks.partner.example/dev', events: ['*'] } })
+    expect(res.status, res.text).toBe(201)
+    expect(res.body.data.url).toBe('http://hooks.partner.example/dev')
+  })
+
+  it('requires https in production: http:// is a 400 on create and update', async () => {
+    const u = await registerUser()
+    const production = { ENVIRONMENT: 'production' }
+    const created = await callApp('/api/v1/webhooks', { env: production, token: u.accessToken, body: { url: 'http://hooks.partner.example/x', events: ['*'] } })
+    expectErrorEnvelope(created, 400, 'VALIDATION_ERROR')
+    expect(created.body.error.field, created.text).toBe('url')
+    expect(created.body.error.message, created.text).toMatch(/https/)
+
+    const ok = await callApp('/api/v1/webhooks', { env: production, token: u.accessToken, body: { url: 'https://hooks.partner.example/x', events: ['*'] } })
+    expect(ok.status, ok.text).toBe(201)
+    const updated = await callApp(`/api/v1/webhooks/${ok.body.data.id}`, {
+      env: production,
+      method: 'PUT',
+      token: u.accessToken,
+      body: { url: 'http://hooks.partner.example/y' },
+    })
+    expectErrorEnvelope(updated, 400, 'VALIDATION_ERROR')
+    expect(updated.body.error.field, updated.text).toBe('url')
+  })
+})
