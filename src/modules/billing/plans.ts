@@ -1,0 +1,70 @@
+/**
+ * Plans and usage rates (seed 003 "Pricing Reference"), in micro-units.
+ *
+ * Rates: call minute $0.05, SMS $0.01, API call $0.001. Monthly fees: basic $9.99, pro $29.99,
+ * enterprise $99.99.
+ *
+ * Included usage is ours to choose — seed 003 names none — but its worked example fixes the pro
+ * plan: 425 call minutes, 1,150 SMS and 5,900 API calls cost a usage fee of $29.75, while the bare
+ * rates give $38.65. Pro therefore includes API calls without limit and 300 SMS a month:
+ * 425 × 0.05 + (1,150 − 300) × 0.01 = 21.25 + 8.50 = 29.75, and with the fee 59.74.
+ * Enterprise includes more; basic includes nothing.
+ */
+import { toMicros } from '../../lib/money'
+
+export type PlanCode = 'basic' | 'pro' | 'enterprise'
+export type Metric = 'callMinutes' | 'smsCount' | 'apiCalls'
+
+export const RATES: Record<Metric, number> = {
+  callMinutes: toMicros(0.05),
+  smsCount: toMicros(0.01),
+  apiCalls: toMicros(0.001),
+}
+
+/** Units included each month; `Infinity` means the metric is not charged on that plan. */
+export interface Plan {
+  code: PlanCode
+  name: string
+  monthlyFee: number
+  included: Record<Metric, number>
+}
+
+export const PLANS: Record<PlanCode, Plan> = {
+  basic: { code: 'basic', name: 'Basic', monthlyFee: toMicros(9.99), included: { callMinutes: 0, smsCount: 0, apiCalls: 0 } },
+  pro: { code: 'pro', name: 'Pro', monthlyFee: toMicros(29.99), included: { callMinutes: 0, smsCount: 300, apiCalls: Infinity } },
+  enterprise: {
+    code: 'enterprise',
+    name: 'Enterprise',
+    monthlyFee: toMicros(99.99),
+    included: { callMinutes: 500, smsCount: 2000, apiCalls: Infinity },
+  },
+}
+
+export type Usage = Record<Metric, number>
+
+export interface UsageCharge {
+  metric: Metric
+  quantity: number
+  included: number
+  billable: number
+  unitPrice: number
+  total: number
+}
+
+/** The usage part of a month's bill on `plan` (no plan: every unit at the bare rate). */
+export function usageCharges(usage: Usage, plan: Plan | null): { lines: UsageCharge[]; total: number } {
+  const lines = (Object.keys(RATES) as Metric[]).map((metric) => {
+    const quantity = usage[metric]
+    const included = plan?.included[metric] ?? 0
+    const billable = Math.max(0, quantity - Math.min(quantity, included))
+    return { metric, quantity, included: Math.min(quantity, included), billable, unitPrice: RATES[metric], total: billable * RATES[metric] }
+  })
+  return { lines, total: lines.reduce((s, l) => s + l.total, 0) }
+}
+
+/** Subscription fee + usage, the two figures of seed 003's invoice (`subscriptionFee`, `usageFee`, `amount`). */
+export function monthlyBill(usage: Usage, plan: Plan | null) {
+  const usageFee = usageCharges(usage, plan).total
+  const subscriptionFee = plan?.monthlyFee ?? 0
+  return { subscriptionFee, usageFee, amount: subscriptionFee + usageFee }
+}
