@@ -25,6 +25,10 @@ import type { Services } from '../../services'
 import { outboxInsert } from '../events/outbox'
 import type { WalletService } from '../wallet/wallet.service'
 import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
+import { IDEMPOTENCY_TTL_MS } from '../../middleware/idempotency'
+
+/** SET value for cancel/expiry: captured money becomes refunded; an unbilled activation stays unbilled. */
+export const refundIfCaptured = sql<'captured' | 'refunded' | 'unbilled'>`CASE WHEN ${activations.billing} = 'captured' THEN 'refunded' ELSE ${activations.billing} END`
 
 /** How long a number stays the buyer's (seed 000 activations last ~20 minutes upstream). */
 export const ACTIVATION_TTL_MS = 20 * 60_000
@@ -86,15 +90,15 @@ export class ActivationsService {
 
   async purchase(userId: string, input: PurchaseInput, opts: PurchaseOptions = {}): Promise<ActivationRecord> {
     const { db } = this.deps
-    const activationId = opts.idempotency ? `num_${(await sha256Hex(`${opts.idempotency.scope}\n${opts.idempotency.key}`)).slice(0, 26)}` : newId('num')
+    // With an Idempotency-Key the id derives from it, so a second run of the same request finds the
+    // first one's number instead of buying another. Keys live 24 hours (the middleware's window):
+    // a key reused after that buys anew, under a fresh id.
+    let activationId = newId('num')
     if (opts.idempotency) {
-      const done = await db
-        .select({ activation: activations, providerCode: providers.code })
-        .from(activations)
-        .innerJoin(providers, eq(providers.id, activations.providerId))
-        .where(and(eq(activations.id, activationId), eq(activations.userId, userId)))
-        .get()
-      if (done) return { ...done.activation, providerCode: done.providerCode }
+      const derived = `num_${(await sha256Hex(`${opts.idempotency.scope}\n${opts.idempotency.key}`)).slice(0, 26)}`
+      const done = await this.existing(userId, derived)
+      if (done && done.createdAt.getTime() > this.now() - IDEMPOTENCY_TTL_MS) return done
+      if (!done) activationId = derived
     }
     const serviceCode = input.serviceCode.trim().toLowerCase()
     const countryCode = input.countryCode.trim().toLowerCase()
@@ -182,7 +186,12 @@ export class ActivationsService {
       createdAt: new Date(now),
       updatedAt: new Date(now),
     }
-    await this.record(row, adapter)
+    if ((await this.record(row, adapter)) === 'taken') {
+      // A concurrent run with the same Idempotency-Key recorded first: its number is the answer.
+      const winner = await this.existing(userId, activationId)
+      if (winner) return winner
+      throw new Conflict('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress')
+    }
     await this.capture(row)
     const record = { ...row, providerCode: provider.code }
     this.deps.afterPurchase?.(record, provider)
@@ -190,7 +199,7 @@ export class ActivationsService {
   }
 
   /** The activation, its hold outcome and its event: one D1 batch, so they exist together or not at all. */
-  private async record(row: Activation, adapter: ActivationProvider) {
+  private async record(row: Activation, adapter: ActivationProvider): Promise<'recorded' | 'taken'> {
     const { db } = this.deps
     try {
       await db.batch([
@@ -213,19 +222,22 @@ export class ActivationsService {
           row.createdAt,
         ),
       ])
+      return 'recorded'
     } catch (e) {
       // The batch may have committed before the error reached us: look before undoing anything.
+      // 'other': a concurrent run with the same Idempotency-Key recorded this id with its own hold.
       const present = await db
-        .select({ id: activations.id })
+        .select({ holdId: activations.holdId })
         .from(activations)
         .where(eq(activations.id, row.id))
         .get()
-        .then((r) => (r ? 'yes' : 'no'), () => 'unknown')
-      if (present === 'yes') return
-      if (present === 'no') {
+        .then((r) => (r ? (r.holdId === row.holdId ? 'yes' : 'other') : 'no'), () => 'unknown')
+      if (present === 'yes') return 'recorded'
+      if (present === 'no' || present === 'other') {
         await this.voidHold(row.userId, row.holdId)
         await adapter.cancel(row.upstreamId).catch((err) => log('warn', 'purchase: upstream cancel after a failed write failed', { error: (err as Error).message }))
       }
+      if (present === 'other') return 'taken'
       // 'unknown': the hold stays; at its expiry the wallet captures it iff the outcome row exists.
       log('error', 'purchase: recording the activation failed', { activationId: row.id, holdId: row.holdId, present, error: (e as Error).message })
       throw e
@@ -272,6 +284,17 @@ export class ActivationsService {
     }
   }
 
+  /** An activation of this user by id, with its provider code (an Idempotency-Key's earlier answer). */
+  private async existing(userId: string, id: string): Promise<ActivationRecord | null> {
+    const done = await this.deps.db
+      .select({ activation: activations, providerCode: providers.code })
+      .from(activations)
+      .innerJoin(providers, eq(providers.id, activations.providerId))
+      .where(and(eq(activations.id, id), eq(activations.userId, userId)))
+      .get()
+    return done ? { ...done.activation, providerCode: done.providerCode } : null
+  }
+
   // ---- cancel / complete ----------------------------------------------------------------
 
   /** Cancels an activation that has no SMS: upstream first, then the state, then the refund. */
@@ -284,16 +307,18 @@ export class ActivationsService {
     const now = new Date(this.now())
     const changed = await db
       .update(activations)
-      .set({ status: 'cancelled', billing: 'refunded', updatedAt: now })
+      .set({ status: 'cancelled', billing: refundIfCaptured, updatedAt: now })
       .where(and(eq(activations.id, a.id), eq(activations.userId, userId), eq(activations.status, 'active')))
-      .returning({ id: activations.id })
+      .returning({ id: activations.id, billing: activations.billing })
     if (!changed.length) {
       // An SMS or another cancel got there first.
       assertCancellable((await this.owned(userId, id)).activation)
       throw new Conflict('ACTIVATION_NOT_ACTIVE', 'The activation is no longer active')
     }
-    await refund(this.deps.wallet, a)
-    return { ...a, status: 'cancelled', billing: 'refunded', updatedAt: now, providerCode: provider.code }
+    // Only money that was taken comes back: an `unbilled` number is cancelled without a refund.
+    const billing = changed[0]!.billing
+    if (billing === 'refunded') await refund(this.deps.wallet, a)
+    return { ...a, status: 'cancelled', billing, updatedAt: now, providerCode: provider.code }
   }
 
   /** Marks an activation whose SMS arrived as done (seed 000 names no route; ours is POST /api/numbers/{id}/complete). */
@@ -333,14 +358,19 @@ export class ActivationsService {
     ])
     const codes = new Map<string, string>()
     if (rows.length) {
-      // One query for the latest code of every listed activation.
-      const sms = await db
-        .select({ activationId: smsMessages.activationId, code: smsMessages.code })
-        .from(smsMessages)
-        .where(and(inArray(smsMessages.activationId, rows.map((r) => r.activation.id)), ownedSms(userId), isNotNull(smsMessages.code)))
-        .orderBy(asc(smsMessages.receivedAt), asc(smsMessages.id))
-        .all()
-      for (const s of sms) codes.set(s.activationId!, s.code!)
+      // One batch for the latest code of every listed activation, in chunks under D1's 100-parameter limit.
+      const ids = rows.map((r) => r.activation.id)
+      const chunks: string[][] = []
+      for (let i = 0; i < ids.length; i += 90) chunks.push(ids.slice(i, i + 90))
+      const queries = chunks.map((chunk) =>
+        db
+          .select({ activationId: smsMessages.activationId, code: smsMessages.code })
+          .from(smsMessages)
+          .where(and(inArray(smsMessages.activationId, chunk), ownedSms(userId), isNotNull(smsMessages.code)))
+          .orderBy(asc(smsMessages.receivedAt), asc(smsMessages.id)),
+      )
+      const results = await db.batch(queries as [(typeof queries)[0], ...typeof queries])
+      for (const sms of results) for (const s of sms) codes.set(s.activationId!, s.code!)
     }
     return {
       rows: rows.map((r) => ({ record: { ...r.activation, providerCode: r.providerCode }, code: codes.get(r.activation.id) ?? null })),

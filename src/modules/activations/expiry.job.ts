@@ -12,6 +12,7 @@ import { and, eq, gt, inArray, lt, lte } from 'drizzle-orm'
 import { activations, providers, type Activation, type Provider } from '../../db/schema'
 import type { Services } from '../../services'
 import { activationAdapter, log, refund } from './activations.service'
+import { refundIfCaptured } from './activations.service'
 
 /** Activations expired per run; the rest wait for the next minute. */
 const BATCH = 200
@@ -52,16 +53,23 @@ export async function expireActivations(services: Deps, now: number) {
     ...chunks.map((ids) =>
       db
         .update(activations)
-        .set({ status: 'expired', billing: 'refunded', updatedAt: at })
+        // Only money that was taken comes back: an `unbilled` number expires unbilled.
+        .set({ status: 'expired', billing: refundIfCaptured, updatedAt: at })
         .where(and(inArray(activations.id, ids), eq(activations.status, 'active')))
-        .returning({ id: activations.id }),
+        .returning({ id: activations.id, billing: activations.billing }),
     ),
   ])
   const [completed, ...updates] = results
-  for (const rows of updates as { id: string }[][]) for (const r of rows) expired.push(byId.get(r.id)!)
+  const owed: Activation[] = []
+  for (const rows of updates as { id: string; billing: string }[][]) {
+    for (const r of rows) {
+      expired.push(byId.get(r.id)!)
+      if (r.billing === 'refunded') owed.push(byId.get(r.id)!)
+    }
+  }
 
   let refunded = 0
-  for (const a of expired) if ((await refund(services.wallet, a)) !== 'failed') refunded++
+  for (const a of owed) if ((await refund(services.wallet, a)) !== 'failed') refunded++
 
   const retried = await retryRefunds(services, now, new Set(expired.map((a) => a.id)))
   return { expired: expired.length, refunded, completed: (completed as D1Result).meta?.changes ?? 0, refundsRetried: retried }

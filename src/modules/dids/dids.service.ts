@@ -26,7 +26,7 @@ import { iso } from '../../lib/time'
 import type { DidProvider } from '../../providers/numbers/types'
 import type { NumberLockService } from '../numbers/number-lock.service'
 import type { ProvidersService } from '../providers/providers.service'
-import { errorText, likeEscape, runBatch, type Stmt } from './batch'
+import { errorText, insertChunks, likeEscape, runBatch, type Stmt } from './batch'
 import {
   availableNumberView,
   userNumberView,
@@ -382,17 +382,24 @@ export class DidsService {
     }
     if (released.length) {
       const at = new Date(now)
+      // Locks first: if the batch below fails, the inventory stays `sold` and nobody can buy the
+      // number; the other way round, a crash in between would leave a confirmed lock on a released
+      // number forever.
+      await Promise.all(
+        released.map((r) =>
+          this.deps.locks
+            .of(r.phoneNumber)
+            .release(r.userId)
+            .catch((e: unknown) => console.error(JSON.stringify({ level: 'error', message: 'release: lock release failed', phoneNumber: r.phoneNumber, error: errorText(e) }))),
+        ),
+      )
       const stmts: Stmt[] = released.map((r) =>
         this.db
           .update(phoneNumbers)
           .set({ status: 'released', releasedAt: at, releaseAt: null, releaseReason: reason ?? r.releaseReason ?? null, nextRenewalAt: null, updatedAt: at })
           .where(and(eq(phoneNumbers.id, r.id), LIVE)),
       )
-      stmts.push(
-        this.db
-          .insert(outbox)
-          .values(
-            released.map((r) => ({
+      const events = released.map((r) => ({
               id: releaseEventId(r.id),
               type: 'NUMBER_RELEASED',
               userId: r.userId,
@@ -406,26 +413,20 @@ export class DidsService {
               },
               createdAt: at,
               sentAt: null,
-            })),
-          )
-          .onConflictDoNothing(),
-      )
+            }))
+      // Chunked: one statement may bind at most 100 parameters.
+      for (const chunk of insertChunks(outbox, events)) stmts.push(this.db.insert(outbox).values(chunk).onConflictDoNothing())
       // Back on sale: the provider sync never revives a `sold` row, and retires it if the upstream stops listing it.
-      stmts.push(
-        this.db
-          .update(didInventory)
-          .set({ status: 'available', updatedAt: at })
-          .where(and(inArray(didInventory.phoneNumber, released.map((r) => r.phoneNumber)), eq(didInventory.status, 'sold'))),
-      )
+      const phones = released.map((r) => r.phoneNumber)
+      for (let i = 0; i < phones.length; i += 90) {
+        stmts.push(
+          this.db
+            .update(didInventory)
+            .set({ status: 'available', updatedAt: at })
+            .where(and(inArray(didInventory.phoneNumber, phones.slice(i, i + 90)), eq(didInventory.status, 'sold'))),
+        )
+      }
       await runBatch(this.db, stmts)
-      await Promise.all(
-        released.map((r) =>
-          this.deps.locks
-            .of(r.phoneNumber)
-            .release(r.userId)
-            .catch((e: unknown) => console.error(JSON.stringify({ level: 'error', message: 'release: lock release failed', phoneNumber: r.phoneNumber, error: errorText(e) }))),
-        ),
-      )
     }
     return { released, failed }
   }

@@ -16,7 +16,7 @@
 import { and, asc, count, desc, eq, gte, inArray, lt, ne, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { didInventory, orderEvents, orderItems, orders, phoneNumbers, type Order, type OrderItem } from '../../db/schema'
-import { Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
+import { AppError, Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
 import { fromMicros, toMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { Principal } from '../auth/principal'
@@ -278,7 +278,7 @@ export class OrdersService {
         reference: { type: 'order', id },
         description: `Refund of order ${o.orderNumber}`,
       })
-      if (!r.ok) throw new Error(`refund refused by the wallet: ${r.reason}`)
+      if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The refund could not be booked; try again', { reason: r.reason })
     }
     // 3. The record.
     await runBatch(this.db, [

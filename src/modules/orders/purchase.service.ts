@@ -462,7 +462,10 @@ export class PurchaseService {
         const did = adapters.get(p.id)
         if (!did) throw new UpstreamError(p.code, 'provider sells no DIDs')
         const routing = { ...l.req.defaultRouting, ...l.req.configuration }
-        const r = await did.purchase(l.req.phoneNumber, { smsUrl: routing.smsUrl, voiceUrl: routing.voiceUrl, friendlyName: l.req.friendlyName })
+        // The upstream sends the number's SMS to us (stored, billed, turned into events); the
+        // customer's own smsUrl is reached from there, by the webhook fan-out.
+        const inbound = `${this.deps.appUrl}/api/v1/webhooks/sms?provider=${encodeURIComponent(p.code)}`
+        const r = await did.purchase(l.req.phoneNumber, { smsUrl: inbound, voiceUrl: routing.voiceUrl, friendlyName: l.req.friendlyName })
         l.upstreamId = r.upstreamId
         l.numberId = newId('pn')
         l.result =
@@ -494,9 +497,11 @@ export class PurchaseService {
                 .all()
             : []
         if (!live.length) {
-          console.error(JSON.stringify({ level: 'error', message: 'purchase: result batch failed; the hold is voided', orderId: order.id, error: errorText(e) }))
-          if (order.held) await this.settleHold(userId, order.holdId, 0)
-          await this.releaseLocks(userId, buying.filter((l) => !l.ownReservation))
+          // The batch may have committed before its error reached us, and numbers were bought
+          // upstream: voiding here could hand them out free. The hold is left to the Wallet's
+          // alarm, which captures it iff the batch wrote its `hold_outcomes` row; the timed locks
+          // lapse by themselves.
+          console.error(JSON.stringify({ level: 'error', message: 'purchase: result batch failed; the hold settles at expiry', orderId: order.id, holdId: order.holdId, error: errorText(e) }))
           throw e
         }
         const taken = new Set(live.map((r) => r.phoneNumber))
@@ -605,7 +610,8 @@ export class PurchaseService {
     }
     const gone = failedBuys.filter((l) => l.goneUpstream)
     if (gone.length) {
-      stmts.push(this.db.update(didInventory).set({ status: 'gone', updatedAt: at }).where(inArray(didInventory.phoneNumber, gone.map((l) => l.req.phoneNumber))))
+      // Only an available row: a concurrent order that did buy the number has marked it sold.
+      stmts.push(this.db.update(didInventory).set({ status: 'gone', updatedAt: at }).where(and(inArray(didInventory.phoneNumber, gone.map((l) => l.req.phoneNumber)), eq(didInventory.status, 'available'))))
     }
     stmts.push(
       this.db

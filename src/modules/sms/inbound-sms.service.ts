@@ -214,7 +214,7 @@ export function parseInstant(value: string | null | undefined): Date | null {
   return Number.isFinite(t) ? new Date(t) : null
 }
 
-function isUniqueViolation(e: unknown): boolean {
+export function isUniqueViolation(e: unknown): boolean {
   for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
     if (/UNIQUE constraint failed/i.test(String((x as Error).message ?? ''))) return true
   }

@@ -7,7 +7,7 @@ import type { Db } from '../../db/client'
 import { auditLog, users } from '../../db/schema'
 import type { Env } from '../../env'
 import { sha256Hex } from '../../lib/crypto'
-import { InsufficientBalance, NotFound } from '../../lib/errors'
+import { AppError, InsufficientBalance, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import type { AuditContext, AuditService } from '../audit/audit.service'
@@ -43,7 +43,8 @@ export class WalletService {
     const r = await this.stub(userId).hold(userId, op)
     if (!r.ok) {
       if (r.reason === 'INSUFFICIENT_BALANCE') throw new InsufficientBalance(op.amount, r.available ?? 0)
-      throw new Error(`wallet hold refused: ${r.reason}`)
+      // INVALID_AMOUNT and the like: the caller's arithmetic, not the client's input.
+      throw new AppError(500, 'INTERNAL_ERROR', 'The payment could not be reserved', { reason: r.reason })
     }
     return r
   }
@@ -86,7 +87,7 @@ export async function topUp(deps: { db: Db; audit: AuditService; wallet: WalletS
     ? `topup_${(await sha256Hex([ctx.principal.userId, input.idempotencyKey, input.userId, input.amount, input.reason].join('\n'))).slice(0, 40)}`
     : newId('topup')
   const r = await wallet.credit(input.userId, { opId, amount: input.amount, description: `Top-up: ${input.reason}` })
-  if (!r.ok) throw new Error(`wallet credit refused: ${r.reason}`)
+  if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The credit could not be booked', { reason: r.reason })
 
   const details = { amount: fromMicros(input.amount), amountMicros: input.amount, reason: input.reason, entryId: r.entry.id }
   const audited =

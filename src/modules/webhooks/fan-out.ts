@@ -1,8 +1,12 @@
 /**
  * Fan-out of one domain event: one delivery per active endpoint of the account that subscribes
- * to the event (or to `*`), plus the number's own smsUrl for SMS events, each enqueued on
+ * to the event (or to `*`), plus the number's own smsUrl for `SMS_RECEIVED`, each enqueued on
  * `webhooks`. Deliveries are unique per (target, event), so a redelivered event message creates
  * nothing twice and only re-enqueues deliveries that never had an attempt.
+ *
+ * An SMS to an owned number writes two events (seed 001's `SMS_RECEIVED` and seed 000's
+ * `sms.received`, both with `phoneNumberId`); the smsUrl — a seed 001 number setting — gets only
+ * the first, so it receives one delivery per SMS, in seed 001's shape.
  */
 import { and, eq } from 'drizzle-orm'
 import { outbox, phoneNumbers, users, webhookDeliveries, webhookEndpoints } from '../../db/schema'
@@ -10,7 +14,8 @@ import { newId } from '../../lib/ids'
 import type { CoreServices as Services } from '../../services'
 import { pendingOf } from './delivery'
 
-const SMS_EVENTS = new Set(['sms.received', 'SMS_RECEIVED'])
+/** The events a number's own smsUrl receives (one per SMS: see above). */
+const SMS_URL_EVENTS = new Set(['SMS_RECEIVED'])
 
 export async function fanOut(services: Services, eventId: string): Promise<{ deliveries: number }> {
   const { db } = services
@@ -32,7 +37,7 @@ export async function fanOut(services: Services, eventId: string): Promise<{ del
     .filter((e) => e.events.includes('*') || e.events.includes(event.type))
     .map((e) => ({ target: e.id, endpointId: e.id, url: e.url }))
   const numberId = typeof event.payload.phoneNumberId === 'string' ? event.payload.phoneNumberId : null
-  if (SMS_EVENTS.has(event.type) && numberId) {
+  if (SMS_URL_EVENTS.has(event.type) && numberId) {
     const number = await db
       .select({ smsUrl: phoneNumbers.smsUrl })
       .from(phoneNumbers)

@@ -15,8 +15,14 @@
  * quote Twilio's own message with the credentials cut out.
  * Twilio's search answers carry no prices, so setup/monthly prices come from the provider's
  * config (`prices`, USD), with Twilio's US list prices as defaults.
+ *
+ * Inbound webhooks (an SMS to one of our numbers) are form posts signed with `X-Twilio-Signature`:
+ * base64(HMAC-SHA1(authToken, fullUrl + every POST param name+value, sorted by name)), the URL
+ * being exactly the one configured in Twilio (scheme, host, path and query). `verifyWebhook`
+ * checks it in constant time; see `twilioSignature`.
  */
 import { z } from 'zod'
+import { timingSafeEqual, toBase64 } from '../../lib/crypto'
 import { NoNumbersAvailable, UpstreamError } from '../../lib/errors'
 import { toMicros } from '../../lib/money'
 import { DEFAULT_TIMEOUT_MS, parseJson, quote, upstreamRequest, type UpstreamAnswer } from './http'
@@ -118,6 +124,16 @@ export class TwilioDids implements DidProvider {
     return out.slice(0, q.limit)
   }
 
+  /** The account whose numbers this adapter manages (inbound webhooks carry it as `AccountSid`). */
+  get accountSid(): string {
+    return this.opts.config.accountSid
+  }
+
+  /** Whether `signature` (X-Twilio-Signature) signs this webhook request with our auth token. */
+  verifyWebhook(signature: string | null | undefined, url: string, params: Iterable<[string, string]>): Promise<boolean> {
+    return validTwilioSignature(this.opts.authToken, signature, url, params)
+  }
+
   async purchase(phoneNumber: string, config: { smsUrl?: string; voiceUrl?: string; friendlyName?: string }): Promise<DidPurchase> {
     const form = new URLSearchParams({ PhoneNumber: phoneNumber })
     if (config.smsUrl) form.set('SmsUrl', config.smsUrl)
@@ -176,6 +192,59 @@ export class TwilioDids implements DidProvider {
   private secrets() {
     return [this.opts.authToken, this.authorization.slice('Basic '.length)]
   }
+}
+
+/**
+ * Twilio's request signature ("Validating requests are coming from Twilio"): the full URL, then each
+ * POST parameter's name and value with no separators, by name (code-unit order, as Twilio's own
+ * libraries sort); a name sent several times contributes each distinct value, sorted. HMAC-SHA1
+ * keyed by the auth token, base64.
+ */
+export async function twilioSignature(authToken: string, url: string, params: Iterable<[string, string]>): Promise<string> {
+  const byName = new Map<string, Set<string>>()
+  for (const [k, v] of params) {
+    const values = byName.get(k) ?? new Set<string>()
+    values.add(v)
+    byName.set(k, values)
+  }
+  let data = url
+  for (const k of [...byName.keys()].sort()) for (const v of [...byName.get(k)!].sort()) data += k + v
+  const enc = new TextEncoder()
+  const key = await crypto.subtle.importKey('raw', enc.encode(authToken), { name: 'HMAC', hash: 'SHA-1' }, false, ['sign'])
+  return toBase64(await crypto.subtle.sign('HMAC', key, enc.encode(data)))
+}
+
+/**
+ * Constant-time check of `X-Twilio-Signature`. Twilio is inconsistent about default ports
+ * (`https://host:443/…` vs `https://host/…`), so, as its libraries do, both spellings of the URL
+ * are accepted. Every candidate is always computed and compared, valid or not.
+ */
+export async function validTwilioSignature(authToken: string, signature: string | null | undefined, url: string, params: Iterable<[string, string]>): Promise<boolean> {
+  if (!authToken) return false
+  const list = [...params]
+  const candidates = urlSpellings(url)
+  const expected = await Promise.all(candidates.map((u) => twilioSignature(authToken, u, list)))
+  let ok = false
+  for (const e of expected) ok = timingSafeEqual(signature ?? '', e) || ok
+  return ok && !!signature
+}
+
+/** The URL as given, and with its default port added or removed. */
+function urlSpellings(url: string): string[] {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return [url]
+  }
+  const port = u.protocol === 'https:' ? '443' : u.protocol === 'http:' ? '80' : ''
+  // The parser drops a default port, so a port still there is another one, and part of the URL.
+  if (!port || u.port) return [url]
+  const auth = u.username || u.password ? `${u.username}${u.password ? `:${u.password}` : ''}@` : ''
+  const tail = `${u.pathname}${u.search}${u.hash}`
+  const without = `${u.protocol}//${auth}${u.host}${tail}`
+  const withPort = `${u.protocol}//${auth}${u.host}:${port}${tail}`
+  return [...new Set([url, without, withPort])]
 }
 
 function capabilities(raw: unknown): Capability[] {

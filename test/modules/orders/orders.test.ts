@@ -215,6 +215,19 @@ describe('PUT /api/v1/orders/:id/cancel', () => {
     expect(await walletAudit(u.id)).toMatchObject({ balance: micros(10), entries: 3 })
   })
 
+  it('a 20-number order cancels in one go (statements stay under D1\'s 100-parameter limit)', async () => {
+    const phones = await seedDids(p, Array.from({ length: 20 }, () => ({ setup: 0.5, monthly: 0.5 })))
+    const u = await fundedUser(30)
+    const placed = await purchase(u, phones)
+    expect(placed.status, placed.text).toBe(201)
+    expect(placed.body.data.summary.successful, placed.text).toBe(20)
+    const res = await cancel(u, placed.body.data.order.id, { reason: 'bulk mistake' })
+    expect(res.status, res.text.slice(0, 500)).toBe(200)
+    expect(res.body.data.numbers.every((n: { status: string }) => n.status === 'released'), res.text.slice(0, 500)).toBe(true)
+    expect((await outboxEvents('NUMBER_RELEASED', u.id)).length).toBe(20)
+    expect(await walletAudit(u.id)).toMatchObject({ balance: micros(30), activeHolds: 0 })
+  })
+
   it('refundRequested false releases the numbers and keeps the charge', async () => {
     const [n] = await seedDids(p, [{ setup: 1, monthly: 1 }])
     const u = await fundedUser(10)
