@@ -1,12 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { ValidationError } from '../../lib/errors'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import { newId } from '../../lib/ids'
-import { issuesOf, type Router } from '../../lib/router'
+import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { didSmsOf } from './did-sms.service'
 import { DidDeliveredView, didDeliveredView } from './schemas'
 import { DEFAULT_SANDBOX_TEXT } from './send-sandbox-sms'
+import { optionalJsonBody } from '../../lib/optional-body'
 
 const DEFAULT_FROM = '+15005550006'
 
@@ -44,16 +44,7 @@ export const registerSendSandboxNumberSms = (r: Router) =>
     const s = c.var.services
     const number = await didSmsOf(s).sandboxNumber(principalOf(c).userId, c.req.valid('param').id)
     // The body is optional: none (or an empty one) means the default message.
-    const raw = (await c.req.text()).trim()
-    let json: unknown = {}
-    try {
-      json = raw ? JSON.parse(raw) : {}
-    } catch {
-      throw new ValidationError('Malformed JSON body', [{ field: '(body)', message: 'Malformed JSON' }])
-    }
-    const parsed = Body.safeParse(json ?? {})
-    if (!parsed.success) throw new ValidationError('Request validation failed', issuesOf(parsed.error))
-    const input = parsed.data
+    const input = await optionalJsonBody(c, Body)
     const delivered = await didSmsOf(s).deliver(number, {
       to: number.phoneNumber,
       from: input.from ?? DEFAULT_FROM,

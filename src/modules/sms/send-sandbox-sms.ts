@@ -1,14 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, eq } from 'drizzle-orm'
 import { activations, providers } from '../../db/schema'
-import { Conflict, NotFound, ValidationError } from '../../lib/errors'
+import { Conflict, NotFound } from '../../lib/errors'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import { newId } from '../../lib/ids'
-import { issuesOf, type Router } from '../../lib/router'
+import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import type { Services } from '../../services'
 import { inboundSmsOf } from './inbound-sms.service'
 import { DeliveredView, deliveredView } from './schemas'
+import { optionalJsonBody } from '../../lib/optional-body'
 
 export const DEFAULT_SANDBOX_TEXT = 'Your code is 123456'
 
@@ -54,16 +55,7 @@ export const registerSendSandboxSms = (r: Router) =>
     const s = c.var.services
     const activation = await sandboxActivation(s, c.req.valid('param').id, principalOf(c).userId)
     // The body is optional: none (or an empty one) means the default message.
-    const raw = (await c.req.text()).trim()
-    let json: unknown = {}
-    try {
-      json = raw ? JSON.parse(raw) : {}
-    } catch {
-      throw new ValidationError('Malformed JSON body', [{ field: '(body)', message: 'Malformed JSON' }])
-    }
-    const parsed = Body.safeParse(json ?? {})
-    if (!parsed.success) throw new ValidationError('Request validation failed', issuesOf(parsed.error))
-    const input = parsed.data
+    const input = await optionalJsonBody(c, Body)
     const delivered = await inboundSmsOf(s).deliver(activation, {
       text: input.text ?? DEFAULT_SANDBOX_TEXT,
       sender: input.sender ?? 'Sandbox',
