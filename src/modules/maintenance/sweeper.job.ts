@@ -9,6 +9,7 @@ import { expireActivations } from '../activations/expiry.job'
 import { releaseScheduledNumbers } from '../dids/release.job'
 import { purgeIdempotencyKeys } from './idempotency.job'
 import { drainOutbox } from '../events/outbox'
+import { reconcileStuckOrders } from '../orders/stuck-orders.job'
 
 /** Revoked or expired sessions (and their tokens) are kept this long for audit, then deleted. */
 const SESSION_RETENTION_MS = 30 * 86_400_000
@@ -18,6 +19,7 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     auth: () => sweepAuth(services, scheduledTime),
     activations: () => expireActivations(services, scheduledTime),
     releases: () => releaseScheduledNumbers(services, scheduledTime),
+    stuckOrders: () => reconcileStuckOrders(services, scheduledTime),
     idempotency: () => purgeIdempotencyKeys(services, scheduledTime),
     outbox: () => drainOutbox(services),
   }
