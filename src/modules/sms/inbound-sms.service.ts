@@ -96,7 +96,18 @@ export class InboundSmsService {
     const { db } = this.deps
     const key = sms.messageId ? `msg:${sms.messageId}` : `sha256:${await sha256Hex([a.id, sms.text, sms.receivedAt ?? ''].join('\n'))}`
     const seen = await this.stored(a.providerId, key)
-    if (seen) return { duplicate: true, smsId: seen.id, activationId: a.id, code: seen.code, status: a.status, billing: a.billing }
+    if (seen) {
+      // Stored, but a crash may have come before its late charge: charge now (idempotent by op id).
+      let billing = a.billing
+      if (LATE_STATES.includes(a.status) && a.billing !== 'captured') {
+        billing = await this.chargeLate(a)
+        await db
+          .update(activations)
+          .set({ billing, updatedAt: new Date(this.now()) })
+          .where(and(eq(activations.id, a.id), inArray(activations.status, LATE_STATES)))
+      }
+      return { duplicate: true, smsId: seen.id, activationId: a.id, code: seen.code, status: a.status, billing }
+    }
 
     const code = normalizeCode(sms.code) ?? extractCode(sms.text)
     const receivedAt = parseInstant(sms.receivedAt) ?? new Date(this.now())

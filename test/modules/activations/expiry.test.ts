@@ -124,6 +124,25 @@ describe('an SMS after the refund is never free and never lost', () => {
     expect((await walletAudit(u.id)).balance).toBe(2_000_000 - offer.price)
   })
 
+  it('a redelivered late SMS whose charge a crash cut off is charged then — once', async () => {
+    const { offer, u, id } = await boughtNumber()
+    await expireNow(id)
+    await runCron()
+    expect((await walletAudit(u.id)).balance).toBe(2_000_000)
+    // The Worker stored the late SMS, then died before charging it.
+    await env.DB.prepare(
+      `INSERT INTO sms_messages (id, user_id, provider_id, upstream_message_id, activation_id, phone, sender, text, code, received_at, created_at)
+       SELECT ?, user_id, provider_id, ?, id, phone, 'X', 'Late code 4040', '4040', ?, ? FROM activations WHERE id = ?`,
+    ).bind(`sms_crash_${id}`, `msg:m_${id}`, Date.now(), Date.now(), id).run()
+    const again = await smsWebhook(offer.provider.code, { activationId: id, text: 'Late code 4040', messageId: `m_${id}` })
+    expect(again.body.data, again.text).toMatchObject({ duplicate: true, billing: 'captured' })
+    expect(await activationRow(id)).toMatchObject({ status: 'expired', billing: 'captured' })
+    expect((await walletAudit(u.id)).balance).toBe(2_000_000 - offer.price)
+    // A further redelivery charges nothing more.
+    await smsWebhook(offer.provider.code, { activationId: id, text: 'Late code 4040', messageId: `m_${id}` })
+    expect((await walletAudit(u.id)).balance).toBe(2_000_000 - offer.price)
+  })
+
   it('marks the activation unbilled when the wallet cannot pay — the SMS is still stored and announced', async () => {
     const { offer, u, id } = await boughtNumber(0.5)
     const cancelled = await call('/api/numbers/cancel', { token: u.accessToken, body: { numberId: id } })
