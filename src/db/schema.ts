@@ -595,7 +595,6 @@ export type ApiKey = typeof apiKeys.$inferSelect
 export type Provider = typeof providers.$inferSelect
 export type Offer = typeof offers.$inferSelect
 export type Activation = typeof activations.$inferSelect
-export type SmsMessage = typeof smsMessages.$inferSelect
 export type DidInventory = typeof didInventory.$inferSelect
 export type PhoneNumber = typeof phoneNumbers.$inferSelect
 export type Order = typeof orders.$inferSelect

@@ -3,7 +3,3 @@ export function iso(value: Date | number | null | undefined): string | null {
   if (value === null || value === undefined) return null
   return new Date(value).toISOString()
 }
-
-export function isoNow(): string {
-  return new Date().toISOString()
-}

@@ -244,3 +244,11 @@ describe('CORS', () => {
     expect(res.headers.get('access-control-allow-origin'), res.text).toBeNull()
   })
 })
+
+describe('configuration', () => {
+  it('refuses to run with a weak secret: 500 in the envelope, never showing the value', async () => {
+    const res = await callApp('/health', { env: { JWT_SECRET: 'short-secret' } })
+    expectErrorEnvelope(res, 500, 'INTERNAL_ERROR')
+    expect(res.text).not.toContain('short-secret')
+  })
+})

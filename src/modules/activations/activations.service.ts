@@ -26,6 +26,7 @@ import { outboxInsert } from '../events/outbox'
 import type { WalletService } from '../wallet/wallet.service'
 import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
 import { IDEMPOTENCY_TTL_MS } from '../../middleware/idempotency'
+import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 
 /** SET value for cancel/expiry: captured money becomes refunded; an unbilled activation stays unbilled. */
 export const refundIfCaptured = sql<'captured' | 'refunded' | 'unbilled'>`CASE WHEN ${activations.billing} = 'captured' THEN 'refunded' ELSE ${activations.billing} END`
@@ -360,13 +361,11 @@ export class ActivationsService {
     if (rows.length) {
       // One batch for the latest code of every listed activation, in chunks under D1's 100-parameter limit.
       const ids = rows.map((r) => r.activation.id)
-      const chunks: string[][] = []
-      for (let i = 0; i < ids.length; i += 90) chunks.push(ids.slice(i, i + 90))
-      const queries = chunks.map((chunk) =>
+      const queries = chunk(ids, IDS_PER_STATEMENT).map((part) =>
         db
           .select({ activationId: smsMessages.activationId, code: smsMessages.code })
           .from(smsMessages)
-          .where(and(inArray(smsMessages.activationId, chunk), ownedSms(userId), isNotNull(smsMessages.code)))
+          .where(and(inArray(smsMessages.activationId, part), ownedSms(userId), isNotNull(smsMessages.code)))
           .orderBy(asc(smsMessages.receivedAt), asc(smsMessages.id)),
       )
       const results = await db.batch(queries as [(typeof queries)[0], ...typeof queries])

@@ -13,11 +13,10 @@ import { activations, providers, type Activation, type Provider } from '../../db
 import type { Services } from '../../services'
 import { activationAdapter, log, refund } from './activations.service'
 import { refundIfCaptured } from './activations.service'
+import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 
 /** Activations expired per run; the rest wait for the next minute. */
 const BATCH = 200
-/** D1 allows 100 bound parameters per statement. */
-const IDS_PER_STATEMENT = 90
 /** Refund credits are re-driven for activations refunded between these ages. */
 const REFUND_RETRY_MIN_AGE_MS = 60_000
 const REFUND_RETRY_MAX_AGE_MS = 10 * 60_000
@@ -109,10 +108,4 @@ async function retryRefunds(services: Deps, now: number, skip: Set<string>) {
   // Counts only refunds that had been lost: a replay moves nothing.
   for (const a of rows) if (!skip.has(a.id) && (await refund(services.wallet, a)) === 'credited') n++
   return n
-}
-
-function chunk<T>(items: T[], size: number): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
 }

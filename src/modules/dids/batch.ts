@@ -2,14 +2,12 @@
  * D1 batches built from drizzle statements. A batch is atomic; D1 binds at most 100 parameters
  * per statement, so multi-row inserts are cut into chunks that stay under it.
  */
-import { getTableColumns } from 'drizzle-orm'
 import type { BatchItem } from 'drizzle-orm/batch'
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core'
 import type { Db } from '../../db/client'
+import { chunk, rowsPerInsert } from '../../db/chunk'
 
 export type Stmt = BatchItem<'sqlite'>
-
-export const MAX_BOUND_PARAMS = 100
 
 /** Runs the statements as one atomic batch (nothing to do for none). */
 export async function runBatch(db: Db, stmts: Stmt[]): Promise<unknown[]> {
@@ -19,11 +17,7 @@ export async function runBatch(db: Db, stmts: Stmt[]): Promise<unknown[]> {
 
 /** Splits rows so that each INSERT of `table` binds at most 100 parameters (one per column and row). */
 export function insertChunks<T>(table: SQLiteTable, rows: T[]): T[][] {
-  const perRow = Math.max(1, Object.keys(getTableColumns(table)).length)
-  const size = Math.max(1, Math.floor(MAX_BOUND_PARAMS / perRow))
-  const out: T[][] = []
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
-  return out
+  return chunk(rows, rowsPerInsert(table))
 }
 
 /** The message of an error and of its causes (drizzle wraps D1's errors). */

@@ -36,6 +36,7 @@ import {
   type SearchQuery,
   type UpdateNumberBody,
 } from './schemas'
+import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 
 export interface DidsDeps {
   db: Db
@@ -417,13 +418,12 @@ export class DidsService {
       // Chunked: one statement may bind at most 100 parameters.
       for (const chunk of insertChunks(outbox, events)) stmts.push(this.db.insert(outbox).values(chunk).onConflictDoNothing())
       // Back on sale: the provider sync never revives a `sold` row, and retires it if the upstream stops listing it.
-      const phones = released.map((r) => r.phoneNumber)
-      for (let i = 0; i < phones.length; i += 90) {
+      for (const phones of chunk(released.map((r) => r.phoneNumber), IDS_PER_STATEMENT)) {
         stmts.push(
           this.db
             .update(didInventory)
             .set({ status: 'available', updatedAt: at })
-            .where(and(inArray(didInventory.phoneNumber, phones.slice(i, i + 90)), eq(didInventory.status, 'sold'))),
+            .where(and(inArray(didInventory.phoneNumber, phones), eq(didInventory.status, 'sold'))),
         )
       }
       await runBatch(this.db, stmts)

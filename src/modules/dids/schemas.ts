@@ -11,9 +11,6 @@ import { checkWebhookUrl } from '../webhooks/url-guard'
 export const NUMBER_TYPES = ['LOCAL', 'TOLL_FREE', 'MOBILE', 'NATIONAL'] as const
 export const CAPABILITIES = ['VOICE', 'SMS', 'MMS', 'FAX'] as const
 export const NUMBER_STATUSES = ['active', 'pending', 'suspended', 'released'] as const
-export type NumberTypeT = (typeof NUMBER_TYPES)[number]
-export type CapabilityT = (typeof CAPABILITIES)[number]
-export type NumberStatusT = (typeof NUMBER_STATUSES)[number]
 
 export const E164 = z
   .string()

@@ -7,6 +7,7 @@ import { asc, inArray, isNull } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { outbox } from '../../db/schema'
 import { newId } from '../../lib/ids'
+import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 
 export interface DomainEvent {
   /** Catalogue name, e.g. `sms.received`, `NUMBER_PURCHASED`. */
@@ -22,8 +23,6 @@ export function outboxInsert(db: Db, event: DomainEvent, now = new Date()) {
 
 /** A queue batch holds at most 100 messages. */
 const PAGE = 100
-/** D1 binds at most 100 parameters per statement (the ids marked sent, plus `sent_at`). */
-const MARK_CHUNK = 90
 
 /**
  * Sends unsent outbox rows to the `events` queue, oldest first, and marks them sent, page by page
@@ -42,7 +41,7 @@ export async function drainOutbox({ db, env }: { db: Db; env: { EVENTS: Queue } 
     const at = new Date()
     const ids = rows.map((r) => r.id)
     const marks = []
-    for (let i = 0; i < ids.length; i += MARK_CHUNK) marks.push(db.update(outbox).set({ sentAt: at }).where(inArray(outbox.id, ids.slice(i, i + MARK_CHUNK))))
+    for (const part of chunk(ids, IDS_PER_STATEMENT)) marks.push(db.update(outbox).set({ sentAt: at }).where(inArray(outbox.id, part)))
     await db.batch(marks as [(typeof marks)[0], ...typeof marks])
     sent += rows.length
     if (rows.length < limit) break

@@ -194,15 +194,7 @@ export class PurchaseService {
     })
 
     try {
-      if (total > 0) {
-        await this.deps.wallet.hold(userId, {
-          opId: holdId,
-          amount: total,
-          ttlMs: PURCHASE_HOLD_TTL_MS,
-          reference: { type: 'order', id: orderId },
-          description: `Order ${orderNumber}: ${reserved.length} number(s)`,
-        })
-      }
+      await this.holdFor(userId, { orderId, orderNumber, holdId, total, count: reserved.length })
     } catch (e) {
       if (e instanceof AppError && e.code === 'INSUFFICIENT_BALANCE') {
         // The error shows decimals; the order timeline works in micro-units.
@@ -336,15 +328,7 @@ export class PurchaseService {
     const total = reserved.reduce((s, l) => s + price(l), 0)
     const holdId = newId('hold', now)
     try {
-      if (total > 0) {
-        await this.deps.wallet.hold(userId, {
-          opId: holdId,
-          amount: total,
-          ttlMs: PURCHASE_HOLD_TTL_MS,
-          reference: { type: 'order', id: orderId },
-          description: `Order ${claimed.orderNumber}: ${reserved.length} number(s)`,
-        })
-      }
+      await this.holdFor(userId, { orderId, orderNumber: claimed.orderNumber, holdId, total, count: reserved.length })
     } catch (e) {
       const isFunds = e instanceof AppError && e.code === 'INSUFFICIENT_BALANCE'
       const available = toMicros(Number((isFunds && (e.details as { available?: number } | undefined)?.available) || 0))
@@ -668,6 +652,18 @@ export class PurchaseService {
         .set({ status: 'failed', error: `${l.result?.error ?? 'FAILED'}: ${l.result?.message ?? ''}`, updatedAt: new Date(now) })
         .where(eq(orderItems.id, l.itemId)),
     )
+  }
+
+  /** Reserves an order's total in the wallet (nothing for a free order). Throws INSUFFICIENT_BALANCE. */
+  private async holdFor(userId: string, o: { orderId: string; orderNumber: string; holdId: string; total: number; count: number }) {
+    if (o.total <= 0) return
+    await this.deps.wallet.hold(userId, {
+      opId: o.holdId,
+      amount: o.total,
+      ttlMs: PURCHASE_HOLD_TTL_MS,
+      reference: { type: 'order', id: o.orderId },
+      description: `Order ${o.orderNumber}: ${o.count} number(s)`,
+    })
   }
 
   /** Timeline rows; ids carry increasing times so that rows of one instant keep their order. */

@@ -12,6 +12,7 @@ import { holdOutcomes, orderEvents, orderItems, orders } from '../../db/schema'
 import { newId } from '../../lib/ids'
 import type { Services } from '../../services'
 import { PURCHASE_HOLD_TTL_MS } from './purchase.service'
+import { chunk, rowsPerInsert } from '../../db/chunk'
 
 /** Past the hold's expiry, with a minute for the Wallet's alarm to settle it. */
 const STUCK_AFTER_MS = PURCHASE_HOLD_TTL_MS + 60_000
@@ -52,9 +53,7 @@ export async function reconcileStuckOrders({ db }: Services, scheduledTime: numb
       message: 'The purchase was interrupted and did not finish; the payment hold was released and nothing was charged',
       createdAt: now,
     }))
-    // 5 columns a row: 20 rows a statement stay within D1's 100 bound parameters.
-    const inserts = []
-    for (let i = 0; i < events.length; i += 20) inserts.push(db.insert(orderEvents).values(events.slice(i, i + 20)))
+    const inserts = chunk(events, rowsPerInsert(orderEvents)).map((rows) => db.insert(orderEvents).values(rows))
     await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])
     console.error(JSON.stringify({ level: 'warn', job: 'sweeper', step: 'stuck-orders', message: 'orders closed as failed; check upstream for numbers bought before the interruption', orders: closed.map((o) => o.id) }))
   }

@@ -15,7 +15,7 @@
  * - Re-running changes nothing but timestamps (idempotent). Sold numbers are never touched, and a
  *   number another provider lists as available stays with that provider.
  */
-import { and, asc, eq, getTableColumns, lt, ne, sql } from 'drizzle-orm'
+import { and, asc, eq, lt, ne, sql } from 'drizzle-orm'
 import type { BatchItem } from 'drizzle-orm/batch'
 import { didInventory, offers, providers, type Provider } from '../../db/schema'
 import { AppError } from '../../lib/errors'
@@ -23,9 +23,8 @@ import { newId } from '../../lib/ids'
 import type { ActivationOffer, AvailableDid, DidProvider } from '../../providers/numbers/types'
 import type { Services } from '../../services'
 import { priceFor } from './pricing'
+import { chunk, rowsPerInsert } from '../../db/chunk'
 
-/** D1 refuses a statement with more than 100 bound parameters. */
-const MAX_PARAMS = 100
 /** Providers synced at once by the cron; upstream calls dominate, D1 writes are batched. */
 const CONCURRENCY = 3
 /** The number kinds this job syncs; providers of other kinds only (SIMs, messaging) are left alone. */
@@ -150,16 +149,6 @@ function uniqueOffers(list: ActivationOffer[]): ActivationOffer[] {
   return [...seen.values()]
 }
 
-function rowsPerStatement(table: typeof offers | typeof didInventory): number {
-  return Math.floor(MAX_PARAMS / Object.keys(getTableColumns(table)).length)
-}
-
-function chunks<T>(rows: T[], size: number): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
-  return out
-}
-
 function offerUpserts({ db }: Services, p: Provider, list: ActivationOffer[], at: Date) {
   const values = list.map((o) => ({
     id: newId('ofr'),
@@ -175,7 +164,7 @@ function offerUpserts({ db }: Services, p: Provider, list: ActivationOffer[], at
     stock: o.stock,
     updatedAt: at,
   }))
-  return chunks(values, rowsPerStatement(offers)).map((rows) =>
+  return chunk(values, rowsPerInsert(offers)).map((rows) =>
     db
       .insert(offers)
       .values(rows)
@@ -212,7 +201,7 @@ function inventoryUpserts({ db }: Services, p: Provider, list: AvailableDid[], a
     status: 'available' as const,
     updatedAt: at,
   }))
-  return chunks(values, rowsPerStatement(didInventory)).map((rows) =>
+  return chunk(values, rowsPerInsert(didInventory)).map((rows) =>
     db
       .insert(didInventory)
       .values(rows)

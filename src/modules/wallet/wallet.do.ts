@@ -23,6 +23,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../../env'
 import { newId } from '../../lib/ids'
+import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 
 export type WalletFailure =
   | 'INSUFFICIENT_BALANCE'
@@ -76,8 +77,6 @@ export interface Balance {
 const LEDGER_COPY_RETRY_MS = 30_000
 /** Ledger entries per D1 batch when copying. */
 const COPY_BATCH = 50
-/** Hold ids per D1 query when reading outcomes (D1 binds at most 100 parameters per statement). */
-const OUTCOME_CHUNK = 90
 
 type OpKind = 'credit' | 'debit' | 'hold' | 'capture' | 'void'
 
@@ -324,11 +323,10 @@ export class Wallet extends DurableObject<Env> {
     if (!account) return new Map()
     try {
       const out = new Map<string, { outcome: string; amount: number }>()
-      for (let i = 0; i < holdIds.length; i += OUTCOME_CHUNK) {
-        const chunk = holdIds.slice(i, i + OUTCOME_CHUNK)
-        const placeholders = chunk.map(() => '?').join(', ')
+      for (const part of chunk(holdIds, IDS_PER_STATEMENT)) {
+        const placeholders = part.map(() => '?').join(', ')
         const rows = await this.env.DB.prepare(`SELECT hold_id, outcome, amount FROM hold_outcomes WHERE user_id = ? AND hold_id IN (${placeholders})`)
-          .bind(account, ...chunk)
+          .bind(account, ...part)
           .all<{ hold_id: string; outcome: string; amount: number }>()
         for (const r of rows.results) out.set(r.hold_id, { outcome: r.outcome, amount: r.amount })
       }

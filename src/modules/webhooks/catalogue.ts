@@ -36,12 +36,6 @@ export const EVENT_TYPES = [
   'webhook.endpoint.disabled',
 ] as const
 
-export type EventType = (typeof EVENT_TYPES)[number]
-
-export function isEventType(s: string): s is EventType {
-  return (EVENT_TYPES as readonly string[]).includes(s)
-}
-
 /** Example data for test sends, in each document's payload shape. */
 export function sampleData(event: string): Record<string, unknown> {
   const now = new Date().toISOString()

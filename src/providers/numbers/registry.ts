@@ -13,7 +13,6 @@ import { TwilioConfig, TwilioDids } from './twilio'
 import type { ProviderAdapters, ProviderDeps } from './types'
 
 export const ADAPTERS = ['sandbox', 'herosms', 'twilio'] as const
-export type AdapterName = (typeof ADAPTERS)[number]
 
 export function numberAdapters(p: Provider, deps: ProviderDeps): ProviderAdapters {
   switch (p.adapter) {
