@@ -393,6 +393,9 @@ export const phoneNumbers = sqliteTable(
     releaseAt: ms('release_at'),
     releaseReason: text('release_reason'),
     releasedAt: ms('released_at'),
+    /** Set when a monthly renewal could not be charged; the number is suspended once it passes. */
+    renewalGraceUntil: ms('renewal_grace_until'),
+    suspendedAt: ms('suspended_at'),
     lastUsedAt: ms('last_used_at'),
     createdAt: createdAt(),
     updatedAt: ms('updated_at').notNull(),
@@ -406,6 +409,7 @@ export const phoneNumbers = sqliteTable(
     // At most one account holds a number at a time (NumberLock serializes; D1 refuses a second owner).
     uniqueIndex('phone_numbers_live_number_uq').on(t.phoneNumber).where(sql`status <> 'released'`),
     index('phone_numbers_release_idx').on(t.releaseAt),
+    index('phone_numbers_renewal_idx').on(t.status, t.nextRenewalAt),
   ],
 )
 
@@ -599,3 +603,245 @@ export type DidInventory = typeof didInventory.$inferSelect
 export type PhoneNumber = typeof phoneNumbers.$inferSelect
 export type Order = typeof orders.$inferSelect
 export type OrderItem = typeof orderItems.$inferSelect
+
+// ---------------------------------------------------------------------------------------------
+// Billing (seed 001 §6, seed 003): usage, subscriptions, invoices, payments, payment methods,
+// billing accounts, DID renewals.
+// ---------------------------------------------------------------------------------------------
+
+/** What a usage row counts. The first three are seed 003's metrics; the rest are product meters. */
+export const USAGE_TYPES = ['call_minutes', 'sms', 'api_calls', 'activation', 'did_purchase', 'did_monthly', 'subscription_proration'] as const
+export type UsageType = (typeof USAGE_TYPES)[number]
+
+/**
+ * One metered quantity. Reported usage (POST /api/usage) writes one row per non-zero metric, all
+ * sharing `reportId`; product actions write their own rows (an activation, a DID fee) and API
+ * calls are one row per key per day whose quantity grows. `transactionId` is the natural key
+ * that makes every writer idempotent (unique per account). `totalCost` is at the bare rate;
+ * invoices apply the plan's included units. `prepaid` rows were already paid from the wallet.
+ */
+export const usageRecords = sqliteTable(
+  'usage_records',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    resourceType: text('resource_type', { enum: USAGE_TYPES }).notNull(),
+    resourceId: text('resource_id'),
+    quantity: integer('quantity').notNull(),
+    unit: text('unit').notNull(),
+    unitPrice: integer('unit_price').notNull(),
+    totalCost: integer('total_cost').notNull(),
+    currency: text('currency').notNull().default('USD'),
+    prepaid: integer('prepaid', { mode: 'boolean' }).notNull().default(false),
+    description: text('description'),
+    /** `YYYY-MM` (UTC) the usage belongs to. */
+    month: text('month').notNull(),
+    occurredAt: ms('occurred_at').notNull(),
+    transactionId: text('transaction_id'),
+    reportId: text('report_id'),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('usage_records_txn_uq').on(t.userId, t.transactionId),
+    index('usage_records_user_occurred_idx').on(t.userId, t.occurredAt),
+    index('usage_records_user_month_idx').on(t.userId, t.month, t.resourceType),
+    index('usage_records_report_idx').on(t.reportId),
+    index('usage_records_month_idx').on(t.month),
+  ],
+)
+
+export const PLAN_CODES = ['basic', 'pro', 'enterprise'] as const
+
+/** One subscription per account (re-subscribing reuses it). Periods are calendar months (UTC). */
+export const subscriptions = sqliteTable(
+  'subscriptions',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    plan: text('plan', { enum: PLAN_CODES }).notNull(),
+    status: text('status', { enum: ['active', 'cancelled', 'past_due'] }).notNull(),
+    startDate: ms('start_date').notNull(),
+    currentPeriodStart: ms('current_period_start').notNull(),
+    currentPeriodEnd: ms('current_period_end').notNull(),
+    cancelledAt: ms('cancelled_at'),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('subscriptions_user_uq').on(t.userId), index('subscriptions_status_idx').on(t.status)],
+)
+
+/** Every plan or status change, so an invoice can tell which plan was in force when. */
+export const subscriptionChanges = sqliteTable(
+  'subscription_changes',
+  {
+    id: text('id').primaryKey(),
+    subscriptionId: text('subscription_id').notNull().references(() => subscriptions.id),
+    userId: text('user_id').notNull().references(() => users.id),
+    fromPlan: text('from_plan', { enum: PLAN_CODES }),
+    toPlan: text('to_plan', { enum: PLAN_CODES }).notNull(),
+    fromStatus: text('from_status'),
+    toStatus: text('to_status').notNull(),
+    /** Micro-units charged for the rest of the period on an upgrade (0 otherwise). */
+    proration: integer('proration').notNull().default(0),
+    at: ms('at').notNull(),
+  },
+  (t) => [index('subscription_changes_sub_idx').on(t.subscriptionId, t.at)],
+)
+
+export const billingAccounts = sqliteTable('billing_accounts', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => users.id),
+  id: text('id').notNull(),
+  company: text('company'),
+  taxId: text('tax_id'),
+  billingAddress: text('billing_address', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
+  creditLimit: integer('credit_limit'),
+  currency: text('currency').notNull().default('USD'),
+  autoPayEnabled: integer('auto_pay_enabled', { mode: 'boolean' }).notNull().default(false),
+  billingCycle: text('billing_cycle').notNull().default('MONTHLY'),
+  stripeCustomerId: text('stripe_customer_id'),
+  paypalCustomerId: text('paypal_customer_id'),
+  createdAt: createdAt(),
+  updatedAt: ms('updated_at').notNull(),
+})
+
+export const paymentMethods = sqliteTable(
+  'payment_methods',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    type: text('type').notNull(),
+    processor: text('processor').notNull(),
+    /** The processor's id for the method (Stripe `pm_…`, sandbox `pm_sandbox_…`). */
+    processorRef: text('processor_ref').notNull(),
+    last4: text('last4'),
+    brand: text('brand'),
+    expiryMonth: integer('expiry_month'),
+    expiryYear: integer('expiry_year'),
+    bankName: text('bank_name'),
+    accountType: text('account_type'),
+    billingAddress: text('billing_address', { mode: 'json' }).$type<Record<string, unknown>>(),
+    isDefault: integer('is_default', { mode: 'boolean' }).notNull().default(false),
+    isVerified: integer('is_verified', { mode: 'boolean' }).notNull().default(false),
+    isActive: integer('is_active', { mode: 'boolean' }).notNull().default(true),
+    deletedAt: ms('deleted_at'),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    index('payment_methods_user_idx').on(t.userId, t.createdAt),
+    // At most one default per account.
+    uniqueIndex('payment_methods_default_uq').on(t.userId).where(sql`is_default = 1 and deleted_at is null`),
+  ],
+)
+
+export const INVOICE_STATUSES = ['draft', 'pending', 'partially_paid', 'paid', 'overdue', 'void'] as const
+
+/** One invoice per account and closed month: the unique index is what makes a rerun create nothing. */
+export const invoices = sqliteTable(
+  'invoices',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    invoiceNumber: text('invoice_number').notNull(),
+    /** `YYYY-MM` the invoice covers. */
+    month: text('month').notNull(),
+    status: text('status', { enum: INVOICE_STATUSES }).notNull(),
+    currency: text('currency').notNull().default('USD'),
+    subtotal: integer('subtotal').notNull(),
+    tax: integer('tax').notNull().default(0),
+    discount: integer('discount').notNull().default(0),
+    total: integer('total').notNull(),
+    amountPaid: integer('amount_paid').notNull().default(0),
+    /** Payments made so far; a payment claims `paymentSeq` + 1 (compare-and-set), so two concurrent payers cannot both land. */
+    paymentSeq: integer('payment_seq').notNull().default(0),
+    subscriptionFee: integer('subscription_fee').notNull().default(0),
+    usageFee: integer('usage_fee').notNull().default(0),
+    /** Seed 003 `breakdown`: callMinutes, smsCount, apiCalls. */
+    breakdown: text('breakdown', { mode: 'json' }).$type<Record<string, number>>().notNull(),
+    billingAddress: text('billing_address', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
+    periodStart: ms('period_start').notNull(),
+    periodEnd: ms('period_end').notNull(),
+    issueDate: ms('issue_date').notNull(),
+    dueDate: ms('due_date').notNull(),
+    paidAt: ms('paid_at'),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('invoices_user_month_uq').on(t.userId, t.month),
+    uniqueIndex('invoices_number_uq').on(t.invoiceNumber),
+    index('invoices_user_issue_idx').on(t.userId, t.issueDate),
+    index('invoices_user_status_idx').on(t.userId, t.status),
+    index('invoices_status_due_idx').on(t.status, t.dueDate),
+  ],
+)
+
+export const invoiceLineItems = sqliteTable(
+  'invoice_line_items',
+  {
+    id: text('id').primaryKey(),
+    invoiceId: text('invoice_id').notNull().references(() => invoices.id),
+    userId: text('user_id').notNull().references(() => users.id),
+    position: integer('position').notNull(),
+    type: text('type', { enum: ['usage', 'subscription', 'one_time', 'tax', 'discount'] }).notNull(),
+    description: text('description').notNull(),
+    quantity: integer('quantity').notNull(),
+    unitPrice: integer('unit_price').notNull(),
+    totalPrice: integer('total_price').notNull(),
+    periodStart: ms('period_start'),
+    periodEnd: ms('period_end'),
+    details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
+  },
+  (t) => [index('invoice_line_items_invoice_idx').on(t.invoiceId, t.position)],
+)
+
+/** Money received: invoice payments (wallet or payment method) and wallet top-ups by payment method. */
+export const payments = sqliteTable(
+  'payments',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    purpose: text('purpose', { enum: ['invoice', 'wallet_topup'] }).notNull(),
+    invoiceId: text('invoice_id'),
+    amount: integer('amount').notNull(),
+    currency: text('currency').notNull().default('USD'),
+    status: text('status', { enum: ['pending', 'succeeded', 'failed', 'refunded'] }).notNull(),
+    processor: text('processor').notNull(),
+    paymentMethodId: text('payment_method_id'),
+    processorRef: text('processor_ref'),
+    failureReason: text('failure_reason'),
+    /** Natural key of the attempt (e.g. `invpay_<invoice>_<seq>`); a retry finds the first row. */
+    attemptKey: text('attempt_key').notNull(),
+    processedAt: ms('processed_at'),
+    createdAt: createdAt(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('payments_attempt_uq').on(t.attemptKey),
+    index('payments_user_created_idx').on(t.userId, t.createdAt),
+    index('payments_invoice_idx').on(t.invoiceId),
+  ],
+)
+
+/** One row per DID and monthly period: the anniversary charge, or its failure. Unique, so a rerun charges nothing twice. */
+export const didRenewals = sqliteTable(
+  'did_renewals',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    phoneNumberId: text('phone_number_id').notNull().references(() => phoneNumbers.id),
+    /** The anniversary this renewal pays for (start of the new month of service). */
+    periodStart: ms('period_start').notNull(),
+    periodEnd: ms('period_end').notNull(),
+    amount: integer('amount').notNull(),
+    status: text('status', { enum: ['charged', 'failed'] }).notNull(),
+    attempts: integer('attempts').notNull().default(1),
+    lastAttemptAt: ms('last_attempt_at').notNull(),
+    chargedAt: ms('charged_at'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('did_renewals_period_uq').on(t.phoneNumberId, t.periodStart), index('did_renewals_user_idx').on(t.userId, t.createdAt)],
+)
