@@ -23,6 +23,7 @@ import { fromMicros } from '../../lib/money'
 import type { ActivationProvider } from '../../providers/numbers/types'
 import type { Services } from '../../services'
 import { outboxInsert } from '../events/outbox'
+import { activationPurchaseMeter, activationRefundMeter, activationUnbilledMeter } from '../usage/product-meters'
 import type { WalletService } from '../wallet/wallet.service'
 import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
 import { IDEMPOTENCY_TTL_MS } from '../../middleware/idempotency'
@@ -206,6 +207,7 @@ export class ActivationsService {
       await db.batch([
         db.insert(activations).values(row),
         db.insert(holdOutcomes).values({ holdId: row.holdId, userId: row.userId, outcome: 'capture', amount: row.price, createdAt: row.createdAt }),
+        activationPurchaseMeter(db, row, row.createdAt),
         outboxInsert(
           db,
           {
@@ -272,7 +274,9 @@ export class ActivationsService {
     } catch (e) {
       log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: (e as Error).message })
     }
-    await db.update(activations).set({ billing: 'unbilled', updatedAt: new Date(this.now()) }).where(eq(activations.id, row.id))
+    const at = new Date(this.now())
+    // No money was taken: the purchase's usage row is reversed in the same batch.
+    await db.batch([db.update(activations).set({ billing: 'unbilled', updatedAt: at }).where(eq(activations.id, row.id)), activationUnbilledMeter(db, row, at)])
   }
 
   private async voidHold(userId: string, holdId: string) {
@@ -306,11 +310,15 @@ export class ActivationsService {
     // An upstream that refuses (an early cancel, 5xx) leaves everything as it was.
     await activationAdapter(this.deps.adapters, provider).cancel(a.upstreamId)
     const now = new Date(this.now())
-    const changed = await db
-      .update(activations)
-      .set({ status: 'cancelled', billing: refundIfCaptured, updatedAt: now })
-      .where(and(eq(activations.id, a.id), eq(activations.userId, userId), eq(activations.status, 'active')))
-      .returning({ id: activations.id, billing: activations.billing })
+    const [changed] = await db.batch([
+      db
+        .update(activations)
+        .set({ status: 'cancelled', billing: refundIfCaptured, updatedAt: now })
+        .where(and(eq(activations.id, a.id), eq(activations.userId, userId), eq(activations.status, 'active')))
+        .returning({ id: activations.id, billing: activations.billing }),
+      // The refund's usage row, iff this cancel (or a concurrent one) refunded it.
+      activationRefundMeter(db, and(eq(activations.id, a.id), eq(activations.userId, userId), eq(activations.status, 'cancelled'))!, now, 'cancelled'),
+    ])
     if (!changed.length) {
       // An SMS or another cancel got there first.
       assertCancellable((await this.owned(userId, id)).activation)

@@ -13,6 +13,7 @@ import { activations, providers, type Activation, type Provider } from '../../db
 import type { Services } from '../../services'
 import { activationAdapter, log, refund } from './activations.service'
 import { refundIfCaptured } from './activations.service'
+import { activationRefundMeter } from '../usage/product-meters'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 
 /** Activations expired per run; the rest wait for the next minute. */
@@ -57,8 +58,11 @@ export async function expireActivations(services: Deps, now: number) {
         .where(and(inArray(activations.id, ids), eq(activations.status, 'active')))
         .returning({ id: activations.id, billing: activations.billing }),
     ),
+    // The refunds' usage rows (after every update above: only rows they refunded match).
+    ...chunks.map((ids) => activationRefundMeter(db, and(inArray(activations.id, ids), eq(activations.status, 'expired'))!, at, 'expired')),
   ])
-  const [completed, ...updates] = results
+  const [completed, ...rest] = results
+  const updates = rest.slice(0, chunks.length)
   const owed: Activation[] = []
   for (const rows of updates as { id: string; billing: string }[][]) {
     for (const r of rows) {

@@ -23,6 +23,7 @@ import type { Principal } from '../auth/principal'
 import { runBatch } from '../dids/batch'
 import type { DidsService } from '../dids/dids.service'
 import type { WalletService } from '../wallet/wallet.service'
+import { didRefundMeter } from '../usage/product-meters'
 import type { NumberRequest, PurchaseService } from './purchase.service'
 import { splitItemError } from './purchase.service'
 import { ITEM_TYPE, orderTotal, type CreateOrderBody, type ListOrdersQuery, type OrderDetails } from './schemas'
@@ -290,6 +291,8 @@ export class OrdersService {
           ...(refund > 0 ? { refunded: o.refunded + refund, paymentStatus: 'refunded' as const } : {}),
         })
         .where(and(eq(orders.id, id), inArray(orders.status, ['completed', 'partially_completed']))),
+      // The refunded numbers' usage reversals: before the items move on from `success`.
+      ...(refund > 0 ? [didRefundMeter(this.db, id, at)] : []),
       this.db
         .update(orderItems)
         .set({ status: refund > 0 ? 'refunded' : 'cancelled', updatedAt: at })

@@ -35,6 +35,7 @@ import {
   outbox,
   phoneNumbers,
   providers,
+  usageRecords,
   type DidInventory,
   type Order,
   type OrderItem,
@@ -49,6 +50,7 @@ import type { PurchaseResult } from '../dids/schemas'
 import type { NumberLockService } from '../numbers/number-lock.service'
 import type { ProvidersService } from '../providers/providers.service'
 import type { WalletService } from '../wallet/wallet.service'
+import { didPurchaseRows } from '../usage/product-meters'
 
 /** How long a purchase holds each number's lock: long enough for the upstream calls. */
 export const PURCHASE_LOCK_MS = 5 * 60_000
@@ -603,6 +605,12 @@ export class PurchaseService {
         .values({ holdId: order.holdId, userId, outcome: charged > 0 ? 'capture' : 'void', amount: charged, createdAt: at })
         .onConflictDoNothing(),
     )
+    // One usage row per charged number, for what this batch captures for it.
+    const meters = didPurchaseRows(
+      bought.filter((l) => price(l) > 0).map((l) => ({ userId, numberId: l.numberId!, phoneNumber: l.req.phoneNumber, amount: price(l), orderId: order.id })),
+      at,
+    )
+    for (const chunk of insertChunks(usageRecords, meters)) stmts.push(this.db.insert(usageRecords).values(chunk).onConflictDoNothing())
     const events = numberRows.map((n, i) => ({
       id: newId('evt', now + i),
       type: 'NUMBER_PURCHASED',

@@ -22,6 +22,7 @@ import { newId } from '../../lib/ids'
 import type { Services } from '../../services'
 import { log, refund } from '../activations/activations.service'
 import { outboxInsert } from '../events/outbox'
+import { activationRechargeMeter } from '../usage/product-meters'
 import type { WalletService } from '../wallet/wallet.service'
 import { extractCode, normalizeCode } from './sms-code'
 
@@ -101,10 +102,11 @@ export class InboundSmsService {
       let billing = a.billing
       if (LATE_STATES.includes(a.status) && a.billing !== 'captured') {
         billing = await this.chargeLate(a)
-        await db
-          .update(activations)
-          .set({ billing, updatedAt: new Date(this.now()) })
-          .where(and(eq(activations.id, a.id), inArray(activations.status, LATE_STATES)))
+        const at = new Date(this.now())
+        await db.batch([
+          db.update(activations).set({ billing, updatedAt: at }).where(and(eq(activations.id, a.id), inArray(activations.status, LATE_STATES))),
+          ...(billing === 'captured' ? [activationRechargeMeter(db, a, at)] : []),
+        ])
       }
       return { duplicate: true, smsId: seen.id, activationId: a.id, code: seen.code, status: a.status, billing }
     }
@@ -160,6 +162,8 @@ export class InboundSmsService {
             .update(activations)
             .set({ billing, updatedAt: now })
             .where(and(eq(activations.id, a.id), inArray(activations.status, LATE_STATES))),
+          // The late charge went through: it is metered with the change it causes.
+          ...(billing === 'captured' ? [activationRechargeMeter(db, a, now)] : []),
         ])
       } else {
         await db.batch([...statements])
@@ -181,19 +185,22 @@ export class InboundSmsService {
       billing = current?.billing ?? a.billing
       if (current && LATE_STATES.includes(current.status) && current.billing !== 'captured') {
         billing = await this.chargeLate(current)
-        await db
-          .update(activations)
-          .set({ billing, updatedAt: new Date(this.now()) })
-          .where(and(eq(activations.id, a.id), inArray(activations.status, LATE_STATES)))
+        const at = new Date(this.now())
+        await db.batch([
+          db.update(activations).set({ billing, updatedAt: at }).where(and(eq(activations.id, a.id), inArray(activations.status, LATE_STATES))),
+          ...(billing === 'captured' ? [activationRechargeMeter(db, current, at)] : []),
+        ])
       }
     }
     return { duplicate: false, smsId, activationId: a.id, code, status, billing }
   }
 
-  /** Charges a refunded activation again: `captured` when the wallet paid, else `unbilled`. */
+  /** Charges a refunded or never-charged activation: `captured` when the wallet paid, else `unbilled`. */
   private async chargeLate(a: Activation): Promise<'captured' | 'unbilled'> {
-    // The refund first (a replay when it went through): charging for a refund that never happened would charge twice.
-    if ((await refund(this.deps.wallet, a)) === 'failed') return 'unbilled'
+    // A refunded activation: the refund first (a replay when it went through) — charging for a refund
+    // that never happened would charge twice. An `unbilled` one either was never charged or had its
+    // refund made before a late charge failed: crediting it again would make the number free.
+    if (a.billing === 'refunded' && (await refund(this.deps.wallet, a)) === 'failed') return 'unbilled'
     try {
       const r = await this.deps.wallet.debit(a.userId, {
         opId: `late_${a.id}`,

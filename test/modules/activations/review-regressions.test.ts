@@ -9,7 +9,7 @@ import { ActivationsService } from '../../../src/modules/activations/activations
 import { runSweeper } from '../../../src/modules/maintenance/sweeper.job'
 import { createServices } from '../../../src/services'
 import { call, registerUser } from '../../helpers/api'
-import { activationRow, expireNow, purchase, sellingProvider, uniqueService } from '../../helpers/activations'
+import { activationRow, expireNow, purchase, sellingProvider, smsWebhook, uniqueService } from '../../helpers/activations'
 import { fund, walletAudit } from '../../helpers/catalog'
 
 async function buyUnbilled() {
@@ -22,7 +22,7 @@ async function buyUnbilled() {
   const before = await walletAudit(u.id)
   await env.DB.prepare(`UPDATE activations SET billing = 'unbilled' WHERE id = ?`).bind(res.body.data.id).run()
   await fund(u.id, 0.5) // put back what the purchase took, so "never charged" is the state to keep
-  return { u, id: res.body.data.id as string, balance: (await walletAudit(u.id)).balance, before }
+  return { offer, u, id: res.body.data.id as string, balance: (await walletAudit(u.id)).balance, before }
 }
 
 describe('an unbilled activation is never refunded', () => {
@@ -43,6 +43,21 @@ describe('an unbilled activation is never refunded', () => {
     const row = await activationRow(id)
     expect([row?.status, row?.billing]).toEqual(['expired', 'unbilled'])
     expect((await walletAudit(u.id)).balance).toBe(balance)
+  })
+
+  it('a late SMS charges it once — no refund credit for money that was never taken', async () => {
+    const { offer, u, id, balance } = await buyUnbilled()
+    const cancelled = await call('/api/numbers/cancel', { token: u.accessToken, body: { numberId: id } })
+    expect(cancelled.status, cancelled.text).toBe(200)
+    const row = await activationRow(id)
+    const sms = await smsWebhook(offer.provider.code, { activationId: id, text: 'Late code 5151' })
+    expect(sms.status, sms.text).toBe(200)
+    expect(sms.body.data, sms.text).toMatchObject({ status: 'cancelled', billing: 'captured' })
+    const audit = await walletAudit(u.id)
+    expect(audit.balance).toBe(balance - row!.price)
+    expect(audit.ledgerSum).toBe(audit.balance)
+    const credits = await env.DB.prepare(`SELECT COUNT(*) AS n FROM wallet_ledger WHERE reference_id = ? AND amount > 0`).bind(id).first<{ n: number }>()
+    expect(credits!.n).toBe(0)
   })
 })
 

@@ -1,0 +1,53 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import { ValidationError } from '../../lib/errors'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { GetUsageQuery, isDay, UsageResponse } from './schemas'
+import { MAX_BUCKETS, usageOf, UsageService } from './usage.service'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/billing/usage',
+  tags: ['billing'],
+  summary: 'Usage and its cost over a date range (seed 001)',
+  description:
+    'Seed 001 §6.3 GetUsageQuery → UsageResponse, for the caller\'s own account. `startDate` and `endDate` are required: a ' +
+    'date (`YYYY-MM-DD`, UTC; as `endDate` it covers its whole day) or an ISO 8601 date-time (`endDate` inclusive); an end ' +
+    'before the start is a 400. `resourceType` (repeat it or separate with commas) keeps only those usage types: ' +
+    '`call_minutes`, `sms`, `api_calls` (reported usage and the per-key daily API-call meter), `activation` (activation ' +
+    'numbers: +1 at the price charged, −1 when refunded, +1 again when a late SMS was charged), `did_purchase` (a DID\'s setup ' +
+    'and first month, −1 when its order was refunded), `did_monthly` (DID renewals), `subscription_proration`. `resourceId` ' +
+    'keeps one resource. `usage[]` has one record per bucket (`groupBy` day — the default —, week from Monday, or month; ' +
+    '`date` is the bucket\'s first day), usage type and resource, with the quantity and cost summed (`unitPrice` is the ' +
+    'price per unit; the average paid when prices differed within the record). `summary` totals the range (`totalQuantity` ' +
+    'adds all units together; use `breakdown` per type), `period` is the range as understood. `trends` has every bucket of ' +
+    'the range, 0 where there was no usage. A range of more than 1000 buckets is a 400 (choose a coarser groupBy). Usage ' +
+    'paid upfront from the wallet (activations, DIDs) is included in the costs. A user session or an API key with ' +
+    '`billing:read`.',
+  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  security: keySecurity,
+  request: { query: GetUsageQuery },
+  responses: { 200: ok(UsageResponse, 'Usage of the range'), ...errorResponses },
+})
+
+const DAY_MS = 86_400_000
+
+export const registerGetBillingUsage = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const q = c.req.valid('query')
+    const start = isDay(q.startDate) ? Date.parse(`${q.startDate}T00:00:00Z`) : Date.parse(q.startDate)
+    const end = isDay(q.endDate) ? Date.parse(`${q.endDate}T00:00:00Z`) + DAY_MS : Date.parse(q.endDate) + 1
+    if (end <= start) throw ValidationError.field('endDate', 'endDate must not be before startDate')
+    if (UsageService.bucketCount(start, end, q.groupBy) > MAX_BUCKETS) {
+      throw ValidationError.field('groupBy', `The range has more than ${MAX_BUCKETS} ${q.groupBy} buckets; use a shorter range or a coarser groupBy`)
+    }
+    const data = await usageOf(c.var.services).range(principalOf(c).userId, {
+      start,
+      end,
+      groupBy: q.groupBy,
+      resourceTypes: q.resourceType,
+      resourceId: q.resourceId,
+    })
+    return c.json(envelope(c, data), 200)
+  })

@@ -1,0 +1,168 @@
+/**
+ * API-call metering: every request authenticated by an API key counts 1 into one usage row per
+ * key and UTC day (`api_calls`, resourceId = key id, transactionId `api:<keyId>:<YYYY-MM-DD>`),
+ * grown by an upsert (quantity += n, total_cost += n × rate).
+ *
+ * Invariants:
+ * - No latency: a request only adds to a per-isolate pending map (synchronous); the D1 write
+ *   happens after the response, inside `services.defer` (waitUntil).
+ * - Coalesced: at most one flush runs per isolate. It takes the whole map, writes one upsert per
+ *   key-day in one batch, and loops until the map is empty, so a burst of N requests costs a few
+ *   statements, not N. Every request's waitUntil awaits the flush that will carry its count
+ *   (starting another one if the running flush stopped at its round limit), so no count is lost
+ *   while the isolate lives; a failed write puts its counts back for the next flush.
+ * - Counted: requests whose API key was accepted (a principal with `via: 'api_key'`), whatever
+ *   the route answers. Not counted: requests whose credentials were refused, requests refused by
+ *   the rate limiter (they stop before this middleware), user sessions, and POST /api/usage — the
+ *   usage-report channel itself, so that reporting usage never adds usage of its own.
+ */
+import { sql } from 'drizzle-orm'
+import type { MiddlewareHandler } from 'hono'
+import type { Db } from '../../db/client'
+import { usageRecords } from '../../db/schema'
+import { newId } from '../../lib/ids'
+import type { AppEnv } from '../../lib/router'
+import { RATES } from '../billing/plans'
+import { monthOf, UNITS } from './product-meters'
+
+interface Pending {
+  userId: string
+  keyId: string
+  day: string
+  count: number
+  /** Failed writes of this entry so far (a row that can never be written is dropped after MAX_FAILURES). */
+  failures: number
+}
+
+/** Rounds per flush: bounds how long one request's waitUntil keeps working under a steady stream. */
+const MAX_ROUNDS = 20
+const MAX_FAILURES = 5
+
+const pending = new Map<string, Pending>()
+let running: Promise<void> | null = null
+
+/** Routes whose calls are not metered (see the module comment). */
+function unmetered(method: string, path: string) {
+  return method === 'POST' && (path === '/api/usage' || path === '/api/usage/')
+}
+
+function add(userId: string, keyId: string, day: string, count: number, failures = 0) {
+  const k = `${userId}\n${keyId}\n${day}`
+  const e = pending.get(k)
+  if (e) {
+    e.count += count
+    e.failures = Math.max(e.failures, failures)
+  } else pending.set(k, { userId, keyId, day, count, failures })
+}
+
+/** Counts one API-key request for its key and UTC day. Exported for tests of the flush itself. */
+export function countApiCall(userId: string, keyId: string, at = Date.now()) {
+  add(userId, keyId, new Date(at).toISOString().slice(0, 10), 1)
+}
+
+function upsert(db: Db, e: Pending, now: Date) {
+  const cost = e.count * RATES.apiCalls
+  return db
+    .insert(usageRecords)
+    .values({
+      id: newId('usg', now.getTime()),
+      userId: e.userId,
+      resourceType: 'api_calls',
+      resourceId: e.keyId,
+      quantity: e.count,
+      unit: UNITS.api_calls,
+      unitPrice: RATES.apiCalls,
+      totalCost: cost,
+      currency: 'USD',
+      prepaid: false,
+      description: `API requests with key ${e.keyId} on ${e.day}`,
+      month: monthOf(Date.parse(`${e.day}T00:00:00.000Z`)),
+      occurredAt: new Date(`${e.day}T00:00:00.000Z`),
+      transactionId: `api:${e.keyId}:${e.day}`,
+      reportId: null,
+      createdAt: now,
+      updatedAt: now,
+    })
+    .onConflictDoUpdate({
+      target: [usageRecords.userId, usageRecords.transactionId],
+      set: {
+        quantity: sql`${usageRecords.quantity} + excluded.quantity`,
+        totalCost: sql`${usageRecords.totalCost} + excluded.total_cost`,
+        updatedAt: sql`excluded.updated_at`,
+      },
+    })
+}
+
+/** Puts an entry that was not written back into the map, or drops it after MAX_FAILURES tries. */
+function requeue(e: Pending, error: unknown) {
+  if (e.failures + 1 >= MAX_FAILURES) {
+    console.error(JSON.stringify({ level: 'error', module: 'usage', message: 'api-call meter: dropping an entry that cannot be written', entry: e, error: String(error) }))
+  } else add(e.userId, e.keyId, e.day, e.count, e.failures + 1)
+}
+
+/** One upsert per key-day, batched. False when something was not written (it is back in the map). */
+async function write(db: Db, entries: Pending[]): Promise<boolean> {
+  const now = new Date()
+  try {
+    const stmts = entries.map((e) => upsert(db, e, now))
+    await db.batch(stmts as [(typeof stmts)[0], ...typeof stmts])
+    return true
+  } catch (e) {
+    console.error(JSON.stringify({ level: 'warn', module: 'usage', message: 'api-call meter: batch failed', entries: entries.length, error: (e as Error).message }))
+    if (entries.length === 1) {
+      requeue(entries[0]!, e)
+      return false
+    }
+  }
+  // One bad entry (say, a key whose account is gone) must not hold back the others.
+  let ok = true
+  for (const entry of entries) {
+    try {
+      await upsert(db, entry, now).run()
+    } catch (e) {
+      ok = false
+      requeue(entry, e)
+    }
+  }
+  return ok
+}
+
+async function loop(db: Db) {
+  // Yield once, so that `running` is assigned before this can end.
+  await Promise.resolve()
+  try {
+    for (let round = 0; round < MAX_ROUNDS && pending.size; round++) {
+      const entries = [...pending.values()]
+      pending.clear()
+      // A failure stops this flush; the counts wait in the map for the next one.
+      if (!(await write(db, entries))) return
+    }
+  } finally {
+    // In the same turn as the last look at the map: a count added after it finds no flush running and starts one.
+    running = null
+  }
+}
+
+/** The running flush, or a new one. */
+export function flushApiCalls(db: Db): Promise<void> {
+  if (!running) running = loop(db)
+  return running
+}
+
+/** What a request waits for after its response: the flush carrying its count (and one more if that one stopped early). */
+async function settle(db: Db) {
+  await flushApiCalls(db)
+  if (pending.size) await flushApiCalls(db)
+}
+
+export const meterApiCalls: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const p = c.get('principal')
+  if (p?.via !== 'api_key' || !p.apiKeyId || unmetered(c.req.method, c.req.path)) return next()
+  countApiCall(p.userId, p.apiKeyId)
+  try {
+    await next()
+  } finally {
+    // After the handler: the write never competes with the request it counts.
+    c.var.services.defer(settle(c.var.services.db))
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Usage schemas: seed 003 (`/api/usage`: one report / one month of usage) and seed 001 §6.3
+ * (`/api/v1/billing/usage`: GetUsageQuery → UsageResponse). Amounts are decimals in USD.
+ */
+import { z } from '@hono/zod-openapi'
+import { USAGE_TYPES } from '../../db/schema'
+import { listParam } from '../dids/schemas'
+
+const MAX_COUNT = 1_000_000_000
+
+const Count = (what: string) =>
+  z.number().int().min(0).max(MAX_COUNT).default(0).openapi({ example: 350, description: `${what}; a non-negative integer (0 when omitted)` })
+
+export const ReportUsageBody = z
+  .object({
+    userId: z.string().min(1).max(64).optional().openapi({
+      example: 'usr_01jd6q0000a1b2c3d4e5f6g7h8',
+      description: "The account the usage belongs to. Defaults to the caller's own; only an admin may name another account.",
+    }),
+    month: z
+      .string()
+      .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'month must be YYYY-MM')
+      .openapi({ example: '2024-12', description: 'The month (UTC) the usage belongs to, `YYYY-MM`' }),
+    callMinutes: Count('Call minutes'),
+    smsCount: Count('SMS messages'),
+    apiCalls: Count('API calls'),
+    transactionId: z
+      .string()
+      .trim()
+      .min(1)
+      .max(128)
+      .regex(/^[\x21-\x7e]+$/, 'transactionId is printable ASCII without spaces')
+      .optional()
+      .openapi({
+        example: 'cdr-batch-2024-12-001',
+        description: 'Makes the report idempotent: the same transactionId again answers the first report (200) and records nothing.',
+      }),
+  })
+  .openapi('ReportUsageRequest')
+export type ReportUsageBody = z.infer<typeof ReportUsageBody>
+
+export const UsageReport = z
+  .object({
+    id: z.string().openapi({ example: 'usg_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    userId: z.string(),
+    month: z.string().openapi({ example: '2024-12' }),
+    callMinutes: z.number().int().openapi({ example: 350 }),
+    smsCount: z.number().int().openapi({ example: 900 }),
+    apiCalls: z.number().int().openapi({ example: 5000 }),
+    recordedAt: z.string().openapi({ example: '2024-12-01T00:00:00.000Z' }),
+  })
+  .openapi('UsageReport')
+
+export const UsageHistoryQuery = z.object({
+  userId: z.string().min(1).max(64).optional().openapi({ description: "Whose usage; defaults to the caller's own (another account: admins only)" }),
+  limit: z.coerce.number().int().min(1).max(1200).optional().openapi({ example: 6, description: 'Most months to return, newest first (default: all)' }),
+})
+
+export const StatsQuery = z.object({
+  userId: z.string().min(1).max(64).optional().openapi({ description: "Whose statistics; defaults to the caller's own (another account: admins only)" }),
+})
+
+// ---- seed 001 §6.3 ---------------------------------------------------------------------------
+
+/** `YYYY-MM-DD` alone (a whole day). */
+export const isDay = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s)
+/** A real calendar day (2026-02-30 is not). */
+const validDay = (s: string) => {
+  const t = Date.parse(`${s}T00:00:00Z`)
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s
+}
+
+const DateOrInstant = (name: string, description: string) =>
+  z
+    .string()
+    .refine((s) => (isDay(s) ? validDay(s) : /^\d{4}-\d{2}-\d{2}T/.test(s) && validDay(s.slice(0, 10)) && !Number.isNaN(Date.parse(s))), {
+      message: `${name} must be an ISO 8601 date (YYYY-MM-DD) or date-time`,
+    })
+    .openapi({ example: name === 'startDate' ? '2026-11-01' : '2026-11-30', description })
+
+export const GetUsageQuery = z.object({
+  startDate: DateOrInstant('startDate', 'Start of the range: a date (its first instant, UTC) or an ISO 8601 date-time. Required.'),
+  endDate: DateOrInstant('endDate', 'End of the range, inclusive: a date (its whole day, UTC) or an ISO 8601 date-time. Required; not before startDate.'),
+  groupBy: z.enum(['day', 'week', 'month']).default('day').openapi({ description: 'Bucket of `usage[].date` and `trends[]` (default day; weeks start on Monday, UTC)' }),
+  resourceType: listParam(USAGE_TYPES),
+  resourceId: z.string().min(1).max(128).optional().openapi({ description: 'Only this resource (an activation id, a phone number id, an API key id)' }),
+})
+export type GetUsageQuery = z.infer<typeof GetUsageQuery>
+
+const UsageTypeEnum = z.enum(USAGE_TYPES)
+
+export const UsageRecordView = z
+  .object({
+    date: z.string().openapi({ example: '2026-11-22', description: 'First day (UTC) of the bucket the quantities fall into' }),
+    resourceType: UsageTypeEnum,
+    resourceId: z.string().nullable(),
+    quantity: z.number().int(),
+    unit: z.string().openapi({ example: 'request' }),
+    unitPrice: z.number().openapi({ example: 0.001 }),
+    totalCost: z.number().openapi({ example: 0.007 }),
+    currency: z.string().openapi({ example: 'USD' }),
+    description: z.string().nullable(),
+  })
+  .openapi('UsageRecord')
+
+const Breakdown = z.object({ quantity: z.number().int(), cost: z.number(), unit: z.string() })
+
+export const UsageResponse = z
+  .object({
+    usage: z.array(UsageRecordView),
+    summary: z.object({
+      totalCost: z.number(),
+      totalQuantity: z.number().int(),
+      period: z.object({ start: z.string(), end: z.string() }),
+      breakdown: z.object(Object.fromEntries(USAGE_TYPES.map((t) => [t, Breakdown.optional()])) as Record<(typeof USAGE_TYPES)[number], z.ZodOptional<typeof Breakdown>>),
+    }),
+    trends: z.array(z.object({ date: z.string(), cost: z.number(), quantity: z.number().int() })),
+  })
+  .openapi('UsageResponse')
