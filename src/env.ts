@@ -33,6 +33,12 @@ export interface Env {
   RATE_LIMITS?: string
   /** When set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
   METRICS_TOKEN?: string
+  /** Tax added to every invoice, in percent of its subtotal (default 0: no tax line). */
+  BILLING_TAX_RATE_PERCENT?: string
+  /** Stripe API base URL (default https://api.stripe.com); tests point it at a fake. */
+  STRIPE_API_BASE?: string
+  /** Secret: Stripe secret key `sk_…`. Without it the `stripe` payment processor is refused (400). */
+  STRIPE_SECRET_KEY?: string
 
   JWT_SECRET: string
   ENCRYPTION_KEY: string
@@ -68,6 +74,16 @@ const ConfigSchema = z.object({
       }
     }),
   METRICS_TOKEN: z.string().optional(),
+  BILLING_TAX_RATE_PERCENT: z
+    .string()
+    .optional()
+    .transform((s) => (s ? Number(s) : 0))
+    .pipe(z.number().min(0).max(100)),
+  STRIPE_API_BASE: z.url().default('https://api.stripe.com'),
+  STRIPE_SECRET_KEY: z
+    .string()
+    .optional()
+    .transform((s) => (s ? s : undefined)),
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters'),
   ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters'),
   PROVIDER_WEBHOOK_SECRET: z.string().min(24, 'PROVIDER_WEBHOOK_SECRET must be at least 24 characters'),

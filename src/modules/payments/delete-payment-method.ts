@@ -1,0 +1,37 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { PaymentMethodsService } from './payment-methods.service'
+import { PaymentMethodIdParam } from './schemas'
+
+const Deleted = z
+  .object({
+    id: z.string(),
+    deleted: z.literal(true),
+    defaultPaymentMethod: z.string().nullable().openapi({ description: 'The account\'s default payment method after the deletion' }),
+  })
+  .openapi('PaymentMethodDeleted')
+
+const route = createRoute({
+  method: 'delete',
+  path: '/api/v1/billing/payment-methods/{id}',
+  tags: ['billing'],
+  summary: 'Remove a payment method',
+  description:
+    'Seed 001 §6.1. Detaches the method at its processor, then removes it (kept as a deleted record for past payments; it is ' +
+    'no longer listed or charged). When it was the default, the newest remaining method becomes the default. 404 for an ' +
+    'unknown, already deleted or another account\'s method; 502 when the processor cannot be reached (nothing changes). ' +
+    'A user session or an API key with `billing:write`.',
+  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  security: keySecurity,
+  request: { params: PaymentMethodIdParam },
+  responses: { 200: ok(Deleted, 'Removed'), ...errorResponses },
+})
+
+export const registerDeletePaymentMethod = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const { id } = c.req.valid('param')
+    const { defaultPaymentMethod } = await new PaymentMethodsService(c.var.services).remove(principalOf(c).userId, id)
+    return c.json(envelope(c, { id, deleted: true as const, defaultPaymentMethod }), 200)
+  })

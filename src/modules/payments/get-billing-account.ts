@@ -1,0 +1,29 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { BillingAccountService } from './billing-account.service'
+import { BillingAccountView } from './schemas'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/billing/account',
+  tags: ['billing'],
+  summary: 'Your billing account',
+  description:
+    'Seed 001 §6.1 BillingAccountResponse. Created on first read with the defaults: `billingCycle` MONTHLY, `currency` USD, ' +
+    '`autoPayEnabled` false, no address. `accountBalance` is the wallet balance (GET /api/wallet/balance `balance`); ' +
+    '`defaultPaymentMethod` the id of the default payment method (null without one); `nextBillingDate` the 1st of next month ' +
+    '(UTC), when the monthly invoice is made; `isActive`/`isSuspended`/`suspensionReason` follow the account\'s status. ' +
+    '`creditLimit` is null (no credit is extended); `stripeCustomerId` is set once a Stripe payment method is added. ' +
+    'A user session or an API key with `billing:read`.',
+  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  security: keySecurity,
+  responses: { 200: ok(BillingAccountView, 'The billing account'), ...errorResponses },
+})
+
+export const registerGetBillingAccount = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const view = await new BillingAccountService(c.var.services).view(principalOf(c).userId)
+    return c.json(envelope(c, view), 200)
+  })

@@ -1,0 +1,27 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { PaymentMethodsService } from './payment-methods.service'
+import { PaymentMethodIdParam, PaymentMethodView, paymentMethodView } from './schemas'
+
+const route = createRoute({
+  method: 'put',
+  path: '/api/v1/billing/payment-methods/{id}/default',
+  tags: ['billing'],
+  summary: 'Make a payment method the default',
+  description:
+    'Seed 001 §6.1. The method becomes the account\'s default and the previous default stops being one, in one transaction ' +
+    '(an account never has two defaults). 404 for an unknown, deleted or another account\'s method. No body. ' +
+    'A user session or an API key with `billing:write`.',
+  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  security: keySecurity,
+  request: { params: PaymentMethodIdParam },
+  responses: { 200: ok(PaymentMethodView, 'The new default'), ...errorResponses },
+})
+
+export const registerSetDefaultPaymentMethod = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const row = await new PaymentMethodsService(c.var.services).setDefault(principalOf(c).userId, c.req.valid('param').id)
+    return c.json(envelope(c, paymentMethodView(row)), 200)
+  })

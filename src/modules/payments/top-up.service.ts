@@ -1,0 +1,179 @@
+/**
+ * Wallet top-up paid by a payment method.
+ *
+ * Steps, each safe to repeat:
+ *   1. The attempt is recorded as a `payments` row (`wallet_topup`, `pending`) under its
+ *      attemptKey: derived from the account and the request's Idempotency-Key when there is one
+ *      (a retry finds the same row), else a new id.
+ *   2. The method is charged with the attemptKey as the processor's idempotency key (a retry
+ *      gets the first charge's result, never a second charge).
+ *   3. On success the wallet is credited with opId `topup_pay_<paymentId>`: a retry after a crash
+ *      between charge and credit replays the credit instead of crediting twice.
+ *   4. One batch marks the row `succeeded` (or `failed` with the reason) and writes
+ *      `PAYMENT_SUCCEEDED` (or `PAYMENT_FAILED`) into the outbox; the event is guarded by the row
+ *      still being `pending`, so it is written once.
+ * A processor that cannot be reached leaves the row `pending` and answers 502: retrying with the
+ * same Idempotency-Key finishes it (the processor replays its answer for the same key).
+ */
+import { and, eq, sql } from 'drizzle-orm'
+import { outbox, paymentMethods, payments } from '../../db/schema'
+import { sha256Hex } from '../../lib/crypto'
+import { AppError, NotFound } from '../../lib/errors'
+import { newId } from '../../lib/ids'
+import { fromMicros } from '../../lib/money'
+import type { CoreServices } from '../../services'
+import { runBatch } from '../dids/batch'
+import { insertWhere } from '../subscriptions/guarded-insert'
+import type { Balance } from '../wallet/wallet.do'
+import { PaymentMethodsService, type PaymentMethodRow } from './payment-methods.service'
+import { paymentView } from './schemas'
+
+export type PaymentRow = typeof payments.$inferSelect
+
+export interface TopUpInput {
+  /** Micro-units, whole cents. */
+  amount: number
+  paymentMethodId?: string
+  /** The request's Idempotency-Key, when it has one. */
+  idempotencyKey?: string
+}
+
+export class TopUpService {
+  private readonly methods: PaymentMethodsService
+
+  constructor(private readonly services: CoreServices) {
+    this.methods = new PaymentMethodsService(services)
+  }
+
+  private get db() {
+    return this.services.db
+  }
+
+  /** The attempt's natural key: the same account and Idempotency-Key give the same key. */
+  static async attemptKey(userId: string, idempotencyKey?: string): Promise<string> {
+    if (!idempotencyKey) return newId('topup')
+    return `topup_${(await sha256Hex(`${userId}\n${idempotencyKey}`)).slice(0, 48)}`
+  }
+
+  async topUp(userId: string, input: TopUpInput): Promise<{ payment: PaymentRow; balance: Balance }> {
+    const attemptKey = await TopUpService.attemptKey(userId, input.idempotencyKey)
+    let { payment, method } = await this.attempt(userId, attemptKey, input)
+    let balance: Balance | undefined
+
+    if (payment.status === 'pending') {
+      const charged = await this.methods.chargeDetailed(
+        userId,
+        { amount: payment.amount, currency: payment.currency, attemptKey, description: `Wallet top-up ${payment.id}` },
+        method,
+      )
+      const now = new Date()
+      const stillPending = sql`exists (select 1 from ${payments} where ${and(eq(payments.id, payment.id), eq(payments.status, 'pending'))})`
+      const pendingRow = and(eq(payments.id, payment.id), eq(payments.status, 'pending'))
+      if (charged.result.ok) {
+        balance = await this.credit(payment, method)
+        await runBatch(this.db, [
+          insertWhere(this.db, outbox, event('PAYMENT_SUCCEEDED', payment, method, now), stillPending),
+          this.db
+            .update(payments)
+            .set({ status: 'succeeded', processorRef: charged.result.processorRef, processedAt: now, updatedAt: now })
+            .where(pendingRow),
+        ])
+      } else {
+        const failureReason = charged.result.failureReason
+        await runBatch(this.db, [
+          insertWhere(this.db, outbox, event('PAYMENT_FAILED', payment, method, now, failureReason), stillPending),
+          this.db.update(payments).set({ status: 'failed', failureReason, processedAt: now, updatedAt: now }).where(pendingRow),
+        ])
+      }
+      payment = (await this.db.select().from(payments).where(eq(payments.id, payment.id)).get())!
+      if (payment.status === 'failed') throw paymentFailed(payment, charged.code, charged.declineCode)
+    }
+
+    if (payment.status === 'failed') throw paymentFailed(payment)
+    if (payment.status !== 'succeeded') throw new AppError(409, 'CONFLICT', `The payment is ${payment.status}`, { paymentId: payment.id })
+    // A retry of a finished top-up replays the credit (same opId): the balance, nothing moved twice.
+    balance ??= await this.credit(payment, method)
+    return { payment, balance }
+  }
+
+  /** The attempt's row (created `pending` on first sight) and the method it charges. */
+  private async attempt(userId: string, attemptKey: string, input: TopUpInput): Promise<{ payment: PaymentRow; method: PaymentMethodRow }> {
+    const byKey = and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId))
+    const existing = await this.db.select().from(payments).where(byKey).get()
+    if (existing) {
+      if (existing.amount !== input.amount || (input.paymentMethodId !== undefined && input.paymentMethodId !== existing.paymentMethodId)) {
+        throw new AppError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different top-up; use a new key for a new request', {
+          paymentId: existing.id,
+        })
+      }
+      // The first attempt's method, even if it was deleted since: the retry finishes that attempt.
+      const method = await this.db
+        .select()
+        .from(paymentMethods)
+        .where(and(eq(paymentMethods.userId, userId), eq(paymentMethods.id, existing.paymentMethodId ?? '')))
+        .get()
+      if (!method) throw new NotFound('Payment method')
+      return { payment: existing, method }
+    }
+    const method = await this.methods.resolve(userId, input.paymentMethodId)
+    const now = new Date()
+    await this.db
+      .insert(payments)
+      .values({
+        id: newId('pay', now.getTime()),
+        userId,
+        purpose: 'wallet_topup',
+        amount: input.amount,
+        currency: 'USD',
+        status: 'pending',
+        processor: method.processor,
+        paymentMethodId: method.id,
+        attemptKey,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .onConflictDoNothing({ target: payments.attemptKey })
+      .run()
+    const payment = await this.db.select().from(payments).where(byKey).get()
+    if (!payment) throw new AppError(500, 'INTERNAL_ERROR', 'The payment could not be recorded')
+    return { payment, method }
+  }
+
+  private async credit(payment: PaymentRow, method: PaymentMethodRow): Promise<Balance> {
+    const what = method.last4 ? `${method.brand ?? method.bankName ?? method.type} •••• ${method.last4}` : method.type
+    const r = await this.services.wallet.credit(payment.userId, {
+      opId: `topup_pay_${payment.id}`,
+      amount: payment.amount,
+      reference: { type: 'payment', id: payment.id },
+      description: `Top-up by ${what}`,
+    })
+    if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The credit could not be booked', { reason: r.reason, paymentId: payment.id })
+    return r.balance
+  }
+}
+
+/** Seed 001 PaymentWebhookPayload data. */
+function event(type: 'PAYMENT_SUCCEEDED' | 'PAYMENT_FAILED', p: PaymentRow, m: PaymentMethodRow, now: Date, failureReason?: string) {
+  const data: Record<string, unknown> = {
+    paymentId: p.id,
+    purpose: p.purpose,
+    amount: fromMicros(p.amount),
+    currency: p.currency,
+    status: type === 'PAYMENT_SUCCEEDED' ? 'succeeded' : 'failed',
+    paymentMethod: m.id,
+    processor: m.processor,
+  }
+  if (failureReason) data.failureReason = failureReason
+  return { id: newId('evt', now.getTime()), type, userId: p.userId, payload: data, createdAt: now }
+}
+
+function paymentFailed(p: PaymentRow, code?: string, declineCode?: string): AppError {
+  return new AppError(402, 'PAYMENT_FAILED', `The payment was declined: ${p.failureReason ?? 'declined'}`, {
+    paymentId: p.id,
+    paymentMethodId: p.paymentMethodId,
+    failureReason: p.failureReason,
+    ...(code ? { code } : {}),
+    ...(declineCode ? { declineCode } : {}),
+    payment: paymentView(p),
+  })
+}

@@ -1,0 +1,31 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { BillingAccountService } from './billing-account.service'
+import { BillingAccountView, UpdateBillingAccountBody } from './schemas'
+
+const route = createRoute({
+  method: 'put',
+  path: '/api/v1/billing/account',
+  tags: ['billing'],
+  summary: 'Change your billing details',
+  description:
+    'Seed 001 §6.1 UpdateBillingAccountRequest. Only `company`, `taxId`, `billingAddress`, `autoPayEnabled` and `billingCycle` ' +
+    'are writable, and only the fields sent change (`null` or "" clears `company`/`taxId`; `billingAddress` replaces the whole ' +
+    'address). Any other field — the balance, the credit limit, customer ids — is refused with 400 `VALIDATION_ERROR` naming it, ' +
+    'rather than silently ignored. `billingCycle` accepts `MONTHLY` (any case) only: invoices are monthly. ' +
+    'Answers the whole account. A user session or an API key with `billing:write`.',
+  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  security: keySecurity,
+  request: { body: jsonBody(UpdateBillingAccountBody) },
+  responses: { 200: ok(BillingAccountView, 'The billing account'), ...errorResponses },
+})
+
+export const registerUpdateBillingAccount = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const service = new BillingAccountService(c.var.services)
+    const { userId } = principalOf(c)
+    await service.update(userId, c.req.valid('json'))
+    return c.json(envelope(c, await service.view(userId)), 200)
+  })

@@ -1,0 +1,31 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { SubscriptionView, UserIdQuery } from './schemas'
+import { subscriptionView, SubscriptionsService } from './subscriptions.service'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/subscription',
+  tags: ['subscriptions'],
+  summary: 'The account\'s subscription',
+  description:
+    'Seed 003 "GET /api/subscription". `userId` defaults to the caller; an admin may read anyone\'s, anyone else gets 404 ' +
+    'for another account. 404 when the account has no subscription. Periods are calendar months (UTC): ' +
+    '`currentPeriodStart` is the 1st at 00:00, `currentPeriodEnd` the last day of the month at 00:00 (seed 003\'s format); ' +
+    'an active subscription read after its period ended shows (and stores) the period of today. ' +
+    'Extra fields beyond seed 003: `currentPeriodStart`, `cancelledAt`. A user session or an API key with `billing:read`.',
+  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  security: keySecurity,
+  request: { query: UserIdQuery },
+  responses: { 200: ok(SubscriptionView, 'The subscription'), ...errorResponses },
+})
+
+export const registerGetSubscription = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const service = new SubscriptionsService(c.var.services)
+    const userId = await service.owner(principalOf(c), c.req.valid('query').userId)
+    const sub = await service.get(userId)
+    return c.json(envelope(c, subscriptionView(sub)), 200)
+  })

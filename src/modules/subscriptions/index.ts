@@ -1,0 +1,10 @@
+import type { Router } from '../../lib/router'
+import { registerCreateSubscription } from './create-subscription'
+import { registerGetSubscription } from './get-subscription'
+import { registerUpdateSubscription } from './update-subscription'
+
+export function registerSubscriptions(r: Router): void {
+  registerGetSubscription(r)
+  registerCreateSubscription(r)
+  registerUpdateSubscription(r)
+}

@@ -1,0 +1,35 @@
+import { z } from '@hono/zod-openapi'
+import { Meta } from '../../lib/http'
+import { PLAN_CODES } from '../../db/schema'
+
+export const PlanCode = z.enum(PLAN_CODES).openapi({ description: 'basic $9.99, pro $29.99, enterprise $99.99 a month' })
+
+export const SubscriptionView = z
+  .object({
+    id: z.string().openapi({ example: 'sub_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    userId: z.string(),
+    plan: PlanCode,
+    status: z.enum(['active', 'cancelled', 'past_due']),
+    startDate: z.string().openapi({ example: '2024-01-01T00:00:00.000Z', description: 'When the account first subscribed (kept when it re-subscribes)' }),
+    currentPeriodStart: z.string().openapi({ example: '2025-11-01T00:00:00.000Z', description: 'The 1st of the current month, 00:00 UTC' }),
+    currentPeriodEnd: z.string().openapi({ example: '2025-11-30T00:00:00.000Z', description: 'The last day of the current month, 00:00 UTC (seed 003 format); the period lasts to the end of that day' }),
+    cancelledAt: z.string().nullable(),
+    monthlyFee: z.number().openapi({ example: 29.99 }),
+  })
+  .openapi('Subscription')
+
+export const SubscriptionChange = SubscriptionView.extend({
+  proration: z.number().openapi({ example: 13.42, description: 'Charged by this change for the rest of the period (an upgrade); 0 otherwise' }),
+}).openapi('SubscriptionChange')
+
+/** The seed 003 envelope with its top-level `message`. */
+export function okWithMessage<T extends z.ZodType>(schema: T, description: string) {
+  return {
+    content: { 'application/json': { schema: z.object({ success: z.literal(true), data: schema, message: z.string(), meta: Meta }) } },
+    description,
+  }
+}
+
+export const UserIdQuery = z.object({
+  userId: z.string().min(1).max(64).optional().openapi({ description: 'Default: the caller. Another account only for an admin (else 404).' }),
+})
