@@ -17,6 +17,10 @@ export const EVENT_TYPES = [
   'SMS_FAILED',
   'NUMBER_PURCHASED',
   'NUMBER_RELEASED',
+  // Switchboard: DID monthly renewals (src/modules/dids/renewals.job.ts)
+  'NUMBER_RENEWED',
+  'NUMBER_RENEWAL_FAILED',
+  'NUMBER_SUSPENDED',
   'PAYMENT_SUCCEEDED',
   'PAYMENT_FAILED',
   // seed 002
@@ -47,6 +51,15 @@ export function sampleData(event: string): Record<string, unknown> {
   }
   if (event.startsWith('CALL_')) {
     return { callId: 'call_example', callSid: 'CAexample', numberId: 'pn_example', phoneNumber: '+12025551234', from: '+15555550100', to: '+12025551234', direction: 'inbound', status: 'completed', duration: 42 }
+  }
+  if (event === 'NUMBER_RENEWED') {
+    return { numberId: 'pn_example', phoneNumber: '+12025551234', amount: 1.15, currency: 'USD', periodStart: now, periodEnd: now }
+  }
+  if (event === 'NUMBER_RENEWAL_FAILED') {
+    return { numberId: 'pn_example', phoneNumber: '+12025551234', amount: 1.15, currency: 'USD', periodStart: now, graceUntil: now, reason: 'INSUFFICIENT_BALANCE' }
+  }
+  if (event === 'NUMBER_SUSPENDED') {
+    return { numberId: 'pn_example', phoneNumber: '+12025551234', amount: 1.15, currency: 'USD', periodStart: now, suspendedAt: now, releaseAfter: now, reason: 'renewal_unpaid' }
   }
   if (event.startsWith('NUMBER_')) return { numberId: 'pn_example', phoneNumber: '+12025551234', numberType: 'LOCAL', orderId: 'ord_example', cost: 2.15, currency: 'USD' }
   if (event.startsWith('PAYMENT_')) return { paymentId: 'pay_example', amount: 10, currency: 'USD', status: event === 'PAYMENT_FAILED' ? 'failed' : 'succeeded', paymentMethod: 'wallet' }

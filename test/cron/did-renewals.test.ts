@@ -1,0 +1,400 @@
+import { createExecutionContext, env } from 'cloudflare:test'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createDb } from '../../src/db/client'
+import { phoneNumbers } from '../../src/db/schema'
+import { newId } from '../../src/lib/ids'
+import { anniversary, dueNumbersQuery, periodEndFor, RENEWAL_PAGE, renewalOpId, runDidRenewals } from '../../src/modules/dids/renewals.job'
+import { addMonth } from '../../src/modules/orders/purchase.service'
+import { createServices } from '../../src/services'
+import { call, registerUser } from '../helpers/api'
+import { fund, sandboxProvider, walletAudit, type TestProvider } from '../helpers/catalog'
+import { buy, fundedUser, inventoryStatus, lockState, micros, numberRows, outboxEvents, purchase, seedDids } from '../helpers/dids'
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+const iso = (t: number) => new Date(t).toISOString()
+
+let p: TestProvider
+
+beforeAll(async () => {
+  p = await sandboxProvider()
+})
+
+// D1 is shared by the whole file and a run renews every account's due numbers: each test's
+// numbers leave the renewal schedule afterwards, so the counts of the next test are its own.
+afterEach(async () => {
+  await env.DB.prepare(`UPDATE phone_numbers SET next_renewal_at = NULL`).run()
+})
+
+const services = () => createServices(env, createExecutionContext())
+const run = (at: number) => runDidRenewals(services(), new Date(at))
+
+/**
+ * A number bought through the real purchase path (setup $1 + first month `monthly`), then moved
+ * to a fixed purchase time so that the dates of the test are deterministic: purchased at
+ * `purchasedAt`, first renewal on its first anniversary.
+ */
+async function owned(opts: { usd: number; monthly?: number; purchasedAt: number }) {
+  const monthly = opts.monthly ?? 2
+  const [phone] = await seedDids(p, [{ setup: 1, monthly }])
+  const u = await fundedUser(opts.usd)
+  const id = (await buy(u, [phone!]))[phone!]!
+  const first = anniversary(opts.purchasedAt, 1).getTime()
+  await env.DB.prepare(`UPDATE phone_numbers SET purchased_at = ?, next_renewal_at = ? WHERE id = ?`).bind(opts.purchasedAt, first, id).run()
+  return { u, phone: phone!, id, first, monthly }
+}
+
+interface RenewalRow {
+  id: string
+  user_id: string
+  phone_number_id: string
+  period_start: number
+  period_end: number
+  amount: number
+  status: string
+  attempts: number
+  last_attempt_at: number
+  charged_at: number | null
+}
+
+async function renewals(numberId: string) {
+  const { results } = await env.DB.prepare(`SELECT * FROM did_renewals WHERE phone_number_id = ? ORDER BY period_start`).bind(numberId).all<RenewalRow>()
+  return results
+}
+
+async function usageRows(numberId: string) {
+  const { results } = await env.DB.prepare(`SELECT * FROM usage_records WHERE resource_id = ? AND resource_type = 'did_monthly' ORDER BY month`).bind(numberId).all<Record<string, unknown>>()
+  return results
+}
+
+async function numberRow(id: string) {
+  return env.DB.prepare(`SELECT * FROM phone_numbers WHERE id = ?`).bind(id).first<{
+    status: string
+    next_renewal_at: number | null
+    renewal_grace_until: number | null
+    suspended_at: number | null
+    released_at: number | null
+    release_reason: string | null
+  }>()
+}
+
+async function expectWalletSound(userId: string, balanceUsd: number) {
+  const w = await walletAudit(userId)
+  expect(w, JSON.stringify(w)).toMatchObject({ balance: micros(balanceUsd), ledgerSum: micros(balanceUsd), reserved: 0, activeHolds: 0, negativeAvailable: false })
+}
+
+describe('anniversaries', () => {
+  it('keep the purchase day of month, clamped to the month end, without drifting', () => {
+    const jan31 = Date.parse('2025-01-31T10:00:00.000Z')
+    expect([1, 2, 3, 4, 12, 13].map((n) => iso(anniversary(jan31, n).getTime()))).toEqual([
+      '2025-02-28T10:00:00.000Z',
+      '2025-03-31T10:00:00.000Z',
+      '2025-04-30T10:00:00.000Z',
+      '2025-05-31T10:00:00.000Z',
+      '2026-01-31T10:00:00.000Z',
+      '2026-02-28T10:00:00.000Z',
+    ])
+    const leap = Date.parse('2024-01-31T00:00:00.000Z')
+    expect(iso(anniversary(leap, 1).getTime())).toBe('2024-02-29T00:00:00.000Z')
+    // The first anniversary is the purchase path's own first renewal date.
+    expect(anniversary(jan31, 1).getTime()).toBe(addMonth(jan31).getTime())
+    // The period after the Feb 28 anniversary ends on Mar 31, not Mar 28.
+    expect(iso(periodEndFor(jan31, Date.parse('2025-02-28T10:00:00.000Z')).getTime())).toBe('2025-03-31T10:00:00.000Z')
+    expect(iso(periodEndFor(jan31, Date.parse('2025-12-31T10:00:00.000Z')).getTime())).toBe('2026-01-31T10:00:00.000Z')
+  })
+})
+
+describe('the due-numbers page query', () => {
+  it('reads a range of phone_numbers_renewal_idx, with and without a cursor', async () => {
+    const db = createDb(env.DB)
+    const now = new Date('2030-01-01T00:00:00.000Z')
+    for (const cursor of [null, { t: new Date('2029-12-01T00:00:00.000Z'), id: 'pn_x' }]) {
+      const { sql, params } = dueNumbersQuery(db, 'suspended', now, cursor).toSQL()
+      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...params)
+        .all<{ detail: string }>()
+      const lines = results.map((r) => r.detail)
+      expect(lines.some((l) => /SEARCH phone_numbers USING INDEX phone_numbers_renewal_idx \(status=\? AND next_renewal_at[<>=?]/.test(l)), lines.join('\n')).toBe(true)
+    }
+  })
+})
+
+describe('runDidRenewals — funded', () => {
+  it('charges once on the anniversary: ledger, did_renewals, usage row, next anniversary, event', async () => {
+    const P = Date.parse('2030-03-15T09:30:00.000Z')
+    const { u, phone, id, first } = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    await expectWalletSound(u.id, 7)
+
+    // Not due yet: nothing happens.
+    expect(await run(first - 1)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    expect(await renewals(id)).toEqual([])
+
+    const at = first + 2 * HOUR
+    expect(await run(at)).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    await expectWalletSound(u.id, 5)
+    const { entries } = await services().wallet.history(u.id, 1, 50)
+    const debits = entries.filter((e) => e.opId === renewalOpId(id, first))
+    expect(debits, JSON.stringify(entries)).toEqual([
+      expect.objectContaining({ type: 'debit', amount: -micros(2), referenceType: 'phone_number', referenceId: id, description: expect.stringContaining(phone) }),
+    ])
+
+    const second = anniversary(P, 2).getTime()
+    expect(await renewals(id)).toEqual([
+      expect.objectContaining({ user_id: u.id, period_start: first, period_end: second, amount: micros(2), status: 'charged', attempts: 1, last_attempt_at: at, charged_at: at }),
+    ])
+    expect(await usageRows(id)).toEqual([
+      expect.objectContaining({
+        user_id: u.id,
+        resource_type: 'did_monthly',
+        resource_id: id,
+        quantity: 1,
+        unit: 'month',
+        unit_price: micros(2),
+        total_cost: micros(2),
+        prepaid: 1,
+        month: '2030-04',
+        occurred_at: at,
+        transaction_id: `renewal:${id}:${first}`,
+        description: expect.stringContaining(phone),
+      }),
+    ])
+    expect(await numberRow(id)).toMatchObject({ status: 'active', next_renewal_at: second, renewal_grace_until: null, suspended_at: null })
+    const events = await outboxEvents('NUMBER_RENEWED', u.id)
+    expect(events.map((e) => e.payload), JSON.stringify(events)).toEqual([
+      expect.objectContaining({ numberId: id, phoneNumber: phone, amount: 2, currency: 'USD', periodStart: iso(first), periodEnd: iso(second) }),
+    ])
+    // The API shows the new renewal date.
+    const res = await call(`/api/v1/numbers/${id}`, { token: u.accessToken })
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.data.nextRenewalAt, res.text).toBe(iso(second))
+
+    // The same run again (an overlapping or repeated trigger): nothing moves.
+    expect(await run(at)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    await expectWalletSound(u.id, 5)
+    expect((await renewals(id)).length).toBe(1)
+    expect((await usageRows(id)).length).toBe(1)
+    expect((await outboxEvents('NUMBER_RENEWED', u.id)).length).toBe(1)
+
+    // The next month is charged on the next anniversary, into its own month.
+    expect(await run(second + HOUR)).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    await expectWalletSound(u.id, 3)
+    expect((await usageRows(id)).map((r) => r.month)).toEqual(['2030-04', '2030-05'])
+    expect((await numberRow(id))?.next_renewal_at).toBe(anniversary(P, 3).getTime())
+  })
+
+  it('a run that crashed after the debit replays it: the period is paid once', async () => {
+    const P = Date.parse('2030-06-10T12:00:00.000Z')
+    const { u, phone, id, first } = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    // The crashed run: the wallet debited, the D1 batch never ran.
+    const r = await services().wallet.debit(u.id, { opId: renewalOpId(id, first), amount: micros(2), reference: { type: 'phone_number', id }, description: `Monthly fee ${phone}` })
+    expect(r.ok).toBe(true)
+    await expectWalletSound(u.id, 5)
+
+    expect(await run(first + HOUR)).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    await expectWalletSound(u.id, 5)
+    expect(await renewals(id)).toEqual([expect.objectContaining({ status: 'charged', period_start: first })])
+    expect((await usageRows(id)).length).toBe(1)
+    expect((await numberRow(id))?.next_renewal_at).toBe(anniversary(P, 2).getTime())
+  })
+
+  it('renews every due number of every account, page after page, each once', async () => {
+    const users = [await registerUser(), await registerUser()]
+    for (const u of users) await fund(u.id, 10)
+    const due = Date.parse('2030-09-01T00:00:00.000Z')
+    const total = RENEWAL_PAGE + 5
+    const at = new Date(due - 31 * DAY)
+    // Rows as a purchase writes them, all due at the same instant (ties across page boundaries).
+    const rows = Array.from({ length: total }, (_, i) => ({
+      id: newId('pn'),
+      userId: users[i % 2]!.id,
+      providerId: p.id,
+      phoneNumber: `+1999${String(1_000_000 + i).padStart(7, '0')}`,
+      countryCode: 'us',
+      numberType: 'LOCAL' as const,
+      capabilities: ['SMS'],
+      status: 'active' as const,
+      monthlyPrice: micros(0.01),
+      purchasedAt: at,
+      nextRenewalAt: new Date(due),
+      createdAt: at,
+      updatedAt: at,
+    }))
+    const db = createDb(env.DB)
+    // 15 bound parameters a row: 6 rows stay under D1's 100 per statement.
+    for (let i = 0; i < rows.length; i += 6) await db.insert(phoneNumbers).values(rows.slice(i, i + 6))
+
+    expect(await run(due + HOUR)).toEqual({ charged: total, failed: 0, suspended: 0, released: 0 })
+    const { results } = await env.DB.prepare(`SELECT COUNT(*) AS n, COUNT(DISTINCT phone_number_id) AS d FROM did_renewals WHERE status = 'charged' AND period_start = ?`).bind(due).all<{ n: number; d: number }>()
+    expect(results[0]).toEqual({ n: total, d: total })
+    await expectWalletSound(users[0]!.id, 10 - 0.01 * Math.ceil(total / 2))
+    await expectWalletSound(users[1]!.id, 10 - 0.01 * Math.floor(total / 2))
+    // Again: nothing is due any more.
+    expect(await run(due + 2 * HOUR)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+  })
+})
+
+describe('runDidRenewals — unpaid', () => {
+  it('fails with a grace, suspends after 3 days, and a later payment re-activates', async () => {
+    const P = Date.parse('2030-01-20T08:00:00.000Z')
+    // $3 pays the purchase (setup 1 + month 2); nothing is left for the renewal.
+    const { u, phone, id, first } = await owned({ usd: 3, monthly: 2, purchasedAt: P })
+    await expectWalletSound(u.id, 0)
+    const grace = first + 3 * DAY
+
+    // Day 0: refused; still active, with a grace.
+    const t0 = first + HOUR
+    expect(await run(t0)).toEqual({ charged: 0, failed: 1, suspended: 0, released: 0 })
+    expect(await numberRow(id)).toMatchObject({ status: 'active', next_renewal_at: first, renewal_grace_until: grace, suspended_at: null })
+    expect(await renewals(id)).toEqual([expect.objectContaining({ status: 'failed', amount: micros(2), attempts: 1, last_attempt_at: t0, charged_at: null, period_end: anniversary(P, 2).getTime() })])
+    const failedEvents = await outboxEvents('NUMBER_RENEWAL_FAILED', u.id)
+    expect(failedEvents.map((e) => e.payload), JSON.stringify(failedEvents)).toEqual([
+      expect.objectContaining({ numberId: id, phoneNumber: phone, amount: 2, currency: 'USD', graceUntil: iso(grace), reason: 'INSUFFICIENT_BALANCE' }),
+    ])
+    expect(await usageRows(id)).toEqual([])
+    await expectWalletSound(u.id, 0)
+
+    // The same UTC day again: no second attempt.
+    expect(await run(t0 + 2 * HOUR)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    expect((await renewals(id))[0]?.attempts).toBe(1)
+
+    // Next day: one more attempt, still in the grace, no second failure event.
+    expect(await run(t0 + DAY)).toEqual({ charged: 0, failed: 1, suspended: 0, released: 0 })
+    expect(await renewals(id)).toEqual([expect.objectContaining({ status: 'failed', attempts: 2, last_attempt_at: t0 + DAY })])
+    expect((await numberRow(id))?.status).toBe('active')
+    expect((await outboxEvents('NUMBER_RENEWAL_FAILED', u.id)).length).toBe(1)
+
+    // After the grace: suspended.
+    const t3 = grace + HOUR
+    expect(await run(t3)).toEqual({ charged: 0, failed: 1, suspended: 1, released: 0 })
+    expect(await numberRow(id)).toMatchObject({ status: 'suspended', suspended_at: t3, next_renewal_at: first })
+    const suspended = await outboxEvents('NUMBER_SUSPENDED', u.id)
+    expect(suspended.map((e) => e.payload), JSON.stringify(suspended)).toEqual([
+      expect.objectContaining({ numberId: id, phoneNumber: phone, amount: 2, currency: 'USD', suspendedAt: iso(t3), releaseAfter: iso(t3 + 7 * DAY) }),
+    ])
+    const shown = await call(`/api/v1/numbers/${id}`, { token: u.accessToken })
+    expect(shown.status, shown.text).toBe(200)
+    expect(shown.body.data.status, shown.text).toBe('suspended')
+    // A rerun that day changes nothing.
+    expect(await run(t3 + HOUR)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    expect((await outboxEvents('NUMBER_SUSPENDED', u.id)).length).toBe(1)
+
+    // Topped up; the next day's run pays the same period and re-activates.
+    const credit = await services().wallet.credit(u.id, { opId: newId('op'), amount: micros(5), description: 'top-up' })
+    expect(credit.ok).toBe(true)
+    const t4 = t3 + DAY
+    expect(await run(t4)).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    const second = anniversary(P, 2).getTime()
+    expect(await numberRow(id)).toMatchObject({ status: 'active', suspended_at: null, renewal_grace_until: null, next_renewal_at: second })
+    expect(await renewals(id)).toEqual([expect.objectContaining({ status: 'charged', period_start: first, period_end: second, attempts: 4, charged_at: t4 })])
+    expect(await usageRows(id)).toEqual([expect.objectContaining({ month: '2030-02', total_cost: micros(2), transaction_id: `renewal:${id}:${first}` })])
+    const renewed = await outboxEvents('NUMBER_RENEWED', u.id)
+    expect(renewed.map((e) => e.payload), JSON.stringify(renewed)).toEqual([
+      expect.objectContaining({ numberId: id, amount: 2, periodStart: iso(first), periodEnd: iso(second), reactivated: true }),
+    ])
+    await expectWalletSound(u.id, 3)
+    expect((await call(`/api/v1/numbers/${id}`, { token: u.accessToken })).body.data.status).toBe('active')
+  })
+
+  it('unpaid for 3 + 7 days: released, NUMBER_RELEASED, the lock freed and the number on sale again', async () => {
+    const P = Date.parse('2030-02-05T16:00:00.000Z')
+    const { u, phone, id, first } = await owned({ usd: 3, monthly: 2, purchasedAt: P })
+    expect(await lockState(phone)).toEqual({ holder: u.id, expiresAt: null })
+
+    expect(await run(first + HOUR)).toEqual({ charged: 0, failed: 1, suspended: 0, released: 0 })
+    const suspendedAt = first + 3 * DAY + HOUR
+    expect(await run(suspendedAt)).toEqual({ charged: 0, failed: 1, suspended: 1, released: 0 })
+
+    // Six days later: still only suspended.
+    expect(await run(suspendedAt + 6 * DAY)).toEqual({ charged: 0, failed: 1, suspended: 0, released: 0 })
+    expect((await numberRow(id))?.status).toBe('suspended')
+    expect(await lockState(phone)).toEqual({ holder: u.id, expiresAt: null })
+
+    // Seven days after the suspension: released through the release path.
+    const tr = suspendedAt + 7 * DAY + HOUR
+    expect(await run(tr)).toEqual({ charged: 0, failed: 1, suspended: 0, released: 1 })
+    expect(await numberRow(id)).toMatchObject({ status: 'released', released_at: tr, release_reason: 'renewal_unpaid', next_renewal_at: null })
+    const released = await outboxEvents('NUMBER_RELEASED', u.id)
+    expect(released.map((e) => e.payload), JSON.stringify(released)).toEqual([expect.objectContaining({ numberId: id, phoneNumber: phone, reason: 'renewal_unpaid' })])
+    expect(await lockState(phone)).toBeNull()
+    expect(await inventoryStatus(phone)).toBe('available')
+    await expectWalletSound(u.id, 0)
+    expect(await renewals(id)).toEqual([expect.objectContaining({ status: 'failed', attempts: 4 })])
+
+    // Not renewed again; nothing happens on later runs.
+    expect(await run(tr + DAY)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    expect((await outboxEvents('NUMBER_RELEASED', u.id)).length).toBe(1)
+
+    // Someone else can buy it now.
+    const other = await fundedUser(10)
+    const again = await purchase(other, [phone])
+    expect(again.status, again.text).toBe(201)
+    expect(again.body.data.results[0].status, again.text).toBe('SUCCESS')
+    expect((await numberRows(phone)).map((r) => `${r.user_id === other.id ? 'other' : 'first'}:${r.status}`)).toEqual(['first:released', 'other:active'])
+  })
+})
+
+describe('runDidRenewals — calendar and releases', () => {
+  it('bought on Jan 31: renewed Feb 28, then Mar 31, then Apr 30', async () => {
+    const P = Date.parse('2031-01-31T10:00:00.000Z')
+    const { u, id, first } = await owned({ usd: 20, monthly: 2, purchasedAt: P })
+    expect(iso(first)).toBe('2031-02-28T10:00:00.000Z')
+
+    expect(await run(Date.parse('2031-02-28T12:00:00.000Z'))).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    expect(iso((await numberRow(id))!.next_renewal_at!)).toBe('2031-03-31T10:00:00.000Z')
+    // Mar 28 is no anniversary.
+    expect(await run(Date.parse('2031-03-28T12:00:00.000Z'))).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    expect(await run(Date.parse('2031-03-31T12:00:00.000Z'))).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    expect(iso((await numberRow(id))!.next_renewal_at!)).toBe('2031-04-30T10:00:00.000Z')
+
+    expect((await renewals(id)).map((r) => [iso(r.period_start), iso(r.period_end), r.status])).toEqual([
+      ['2031-02-28T10:00:00.000Z', '2031-03-31T10:00:00.000Z', 'charged'],
+      ['2031-03-31T10:00:00.000Z', '2031-04-30T10:00:00.000Z', 'charged'],
+    ])
+    expect((await usageRows(id)).map((r) => r.month)).toEqual(['2031-02', '2031-03'])
+    await expectWalletSound(u.id, 20 - 3 - 4)
+  })
+
+  it('a number months behind (the cron did not run) pays one period per run, oldest first', async () => {
+    const P = Date.parse('2030-04-30T06:00:00.000Z')
+    const { u, id, first } = await owned({ usd: 20, monthly: 2, purchasedAt: P })
+    const late = anniversary(P, 3).getTime() + HOUR
+    expect(await run(late)).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    expect((await numberRow(id))?.next_renewal_at).toBe(anniversary(P, 2).getTime())
+    expect(await run(late + DAY)).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    expect(await run(late + 2 * DAY)).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    expect(await run(late + 3 * DAY)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    expect((await renewals(id)).map((r) => r.period_start)).toEqual([first, anniversary(P, 2).getTime(), anniversary(P, 3).getTime()])
+    expect((await numberRow(id))?.next_renewal_at).toBe(anniversary(P, 4).getTime())
+    await expectWalletSound(u.id, 20 - 3 - 6)
+  })
+
+  it('a release scheduled before the end of the period: not charged; after it: charged; released: never', async () => {
+    const P = Date.parse('2030-11-12T07:00:00.000Z')
+    const early = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    const within = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    const later = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    const gone = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    const periodEnd = anniversary(P, 2).getTime()
+    const schedule = async (o: { u: { accessToken: string }; id: string }, at: number) => {
+      const res = await call(`/api/v1/numbers/${o.id}`, { method: 'DELETE', token: o.u.accessToken, body: { releaseDate: iso(at), reason: 'moving out' } })
+      expect(res.status, res.text).toBe(200)
+      expect(res.body.data.scheduledReleaseAt, res.text).toBe(iso(at))
+    }
+    await schedule(early, early.first - DAY)
+    await schedule(within, within.first + 10 * DAY)
+    await schedule(later, periodEnd + DAY)
+    const del = await call(`/api/v1/numbers/${gone.id}`, { method: 'DELETE', token: gone.u.accessToken })
+    expect(del.status, del.text).toBe(200)
+
+    expect(await run(early.first + HOUR)).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    for (const o of [early, within, gone]) {
+      expect(await renewals(o.id)).toEqual([])
+      await expectWalletSound(o.u.id, 7)
+      expect((await outboxEvents('NUMBER_RENEWED', o.u.id)).length).toBe(0)
+    }
+    expect((await numberRow(early.id))?.status).toBe('active')
+    expect((await numberRow(within.id))).toMatchObject({ status: 'active', next_renewal_at: within.first })
+    expect(await renewals(later.id)).toEqual([expect.objectContaining({ status: 'charged', period_start: later.first })])
+    await expectWalletSound(later.u.id, 5)
+  })
+})
