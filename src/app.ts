@@ -34,6 +34,12 @@ import { registerWallet } from './modules/wallet'
 import { idempotency } from './middleware/idempotency'
 import { drainOutboxAfter } from './middleware/drain-outbox'
 import { registerWebhooks } from './modules/webhooks'
+import { registerUsage } from './modules/usage'
+import { meterApiCalls } from './modules/usage/meter'
+import { registerAnalytics } from './modules/analytics'
+import { registerSubscriptions } from './modules/subscriptions'
+import { registerPayments } from './modules/payments'
+import { registerInvoices } from './modules/invoices'
 import { createServices } from './services'
 
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -88,6 +94,7 @@ export function createApp(): Router {
   )
   app.use('*', authenticate)
   app.use('*', rateLimit)
+  app.use('*', meterApiCalls)
   app.use('*', idempotency)
   app.use('*', drainOutboxAfter)
 
@@ -106,6 +113,11 @@ export function createApp(): Router {
   registerOrders(app)
   registerProviders(app)
   registerWebhooks(app)
+  registerUsage(app)
+  registerAnalytics(app)
+  registerSubscriptions(app)
+  registerPayments(app)
+  registerInvoices(app)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' })

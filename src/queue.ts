@@ -4,6 +4,7 @@
  * them (webhooks, messaging, billing jobs) register their consumer here.
  */
 import type { Env } from './env'
+import { runInvoiceJob } from './modules/billing/billing.job'
 import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
 import { createServices, type Services } from './services'
 import { eventsConsumer, webhooksConsumer, webhooksDlqConsumer } from './modules/webhooks/webhooks.consumer'
@@ -16,6 +17,7 @@ export type JobHandler = (body: unknown, services: Services) => Promise<void>
 /** `jobs` messages are `{ type, … }`; each feature registers its types here. */
 export const JOB_HANDLERS: Record<string, JobHandler> = {
   'sandbox.sms': runSandboxSmsJob,
+  'billing.invoice': runInvoiceJob,
 }
 
 /** Retry delay after `attempts` failed deliveries: 10 s, 20 s, 40 s … capped at 10 minutes. */

@@ -4,6 +4,7 @@
  * repeated or overlapping trigger changes nothing.
  */
 import type { Env } from './env'
+import { runBilling } from './modules/billing/billing.job'
 import { runSweeper } from './modules/maintenance/sweeper.job'
 import { syncProviders } from './modules/providers/provider-sync.job'
 import { createServices, type Services } from './services'
@@ -13,6 +14,7 @@ export type Job = (services: Services, scheduledTime: number) => Promise<unknown
 export const CRONS: Record<string, { name: string; run: Job }> = {
   '* * * * *': { name: 'sweeper', run: runSweeper },
   '*/15 * * * *': { name: 'provider-sync', run: syncProviders },
+  '0 3 * * *': { name: 'billing', run: runBilling },
 }
 
 export async function scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {

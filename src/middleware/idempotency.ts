@@ -44,6 +44,11 @@ export const IDEMPOTENT_POSTS = [
   '/api/v1/orders/:id/retry-payment',
   '/api/wallet/topup',
   '/api/v1/messages',
+  '/api/usage',
+  '/api/invoices',
+  '/api/v1/billing/invoices/:id/pay',
+  '/api/v1/billing/payment-methods',
+  '/api/v1/billing/top-up',
 ] as const
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000

@@ -220,7 +220,20 @@ describe('Idempotency-Key on POST /api/wallet/topup', () => {
 
   it('lists the documented POST routes in one constant', () => {
     expect([...IDEMPOTENT_POSTS].sort()).toEqual(
-      ['/api/numbers/purchase', '/api/v1/numbers', '/api/v1/numbers/purchase', '/api/v1/orders', '/api/v1/orders/:id/retry-payment', '/api/wallet/topup', '/api/v1/messages'].sort(),
+      [
+        '/api/numbers/purchase',
+        '/api/v1/numbers',
+        '/api/v1/numbers/purchase',
+        '/api/v1/orders',
+        '/api/v1/orders/:id/retry-payment',
+        '/api/wallet/topup',
+        '/api/v1/messages',
+        '/api/usage',
+        '/api/invoices',
+        '/api/v1/billing/invoices/:id/pay',
+        '/api/v1/billing/payment-methods',
+        '/api/v1/billing/top-up',
+      ].sort(),
     )
   })
 })

@@ -1,0 +1,121 @@
+/**
+ * The daily billing run (cron `0 3 * * *`), and the `billing.invoice` job it fans out.
+ *
+ * Each run, for the instant it was scheduled at:
+ *   1. DID monthly renewals (src/modules/dids/renewals.job.ts), charged to the wallet;
+ *   2. on the 1st of a month (UTC): one `jobs` message `{ type: 'billing.invoice', userId, month }`
+ *      per account that had usage rows in the month just closed or a subscription in force
+ *      during it and has no invoice for it yet; the job generates that invoice;
+ *   3. open invoices (pending, partially paid) from the day after their due date: `overdue`.
+ *
+ * Idempotent for its day: renewals are unique per number and period; invoices are unique per
+ * account and month (a second run enqueues only the accounts still without one, and a job for an
+ * invoice that exists writes nothing); the overdue UPDATE finds nothing left to mark. A step that
+ * fails does not stop the others; the run then throws so the failure is seen, and the next run
+ * (or a re-trigger) finishes the work.
+ */
+import { sql } from 'drizzle-orm'
+import { z } from 'zod'
+import { chunk } from '../../db/chunk'
+import { NotFound } from '../../lib/errors'
+import type { Services } from '../../services'
+import { runDidRenewals } from '../dids/renewals.job'
+import { drainOutbox } from '../events/outbox'
+import { monthOf, monthPeriod, previousMonth } from '../invoices/compose'
+import { invoicesOf } from '../invoices/deps'
+import { MONTH_FORMAT } from '../invoices/schemas'
+
+/** Accounts read per query when enqueueing a month's invoices. */
+export const ENQUEUE_PAGE = 500
+/** A queue batch holds at most 100 messages. */
+const SEND_BATCH = 100
+
+function log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) {
+  const line = JSON.stringify({ level, message, ...fields })
+  if (level === 'error') console.error(line)
+  else console.log(line)
+}
+
+/**
+ * Sends one `billing.invoice` job per account to invoice for `month`: usage rows in the month, or a
+ * subscription in force at some time of it (the job decides exactly; one with nothing to bill is
+ * dropped), and no invoice yet. Returns how many were sent.
+ */
+export async function enqueueInvoices(services: Services, month: string): Promise<number> {
+  const { start, end } = monthPeriod(month)
+  let cursor = ''
+  let sent = 0
+  for (;;) {
+    const rows = await services.db.all<{ user_id: string }>(sql`
+      select c.user_id from (
+        select user_id from usage_records where month = ${month}
+        union
+        select user_id from subscriptions
+          where start_date < ${end} and (status <> 'cancelled' or cancelled_at is null or cancelled_at > ${start})
+        union
+        select user_id from subscription_changes where at >= ${start} and at < ${end}
+      ) c
+      where c.user_id > ${cursor}
+        and not exists (select 1 from invoices i where i.user_id = c.user_id and i.month = ${month})
+      order by c.user_id
+      limit ${ENQUEUE_PAGE}`)
+    if (!rows.length) break
+    for (const part of chunk(rows, SEND_BATCH)) {
+      await services.env.JOBS.sendBatch(part.map((r) => ({ body: { type: 'billing.invoice', userId: r.user_id, month } })))
+      sent += part.length
+    }
+    cursor = rows[rows.length - 1]!.user_id
+    if (rows.length < ENQUEUE_PAGE) break
+  }
+  return sent
+}
+
+export async function runBilling(services: Services, scheduledTime: number) {
+  const now = new Date(scheduledTime)
+  const failures: string[] = []
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await fn()
+    } catch (e) {
+      failures.push(`${name}: ${(e as Error).message}`)
+      log('error', 'billing: step failed', { step: name, error: (e as Error).message })
+      return null
+    }
+  }
+
+  const renewals = await step('did-renewals', () => runDidRenewals(services, now))
+  const month = now.getUTCDate() === 1 ? previousMonth(monthOf(scheduledTime)) : null
+  const invoicesEnqueued = month ? await step('invoices', () => enqueueInvoices(services, month)) : 0
+  const overdue = await step('overdue', () => invoicesOf(services).markOverdue(scheduledTime))
+
+  const result = { renewals, invoiceMonth: month, invoicesEnqueued, overdue }
+  if (failures.length) throw new Error(`billing run incomplete (${failures.join('; ')})`)
+  return result
+}
+
+export const InvoiceJob = z.object({
+  type: z.literal('billing.invoice'),
+  userId: z.string().min(1).max(64),
+  month: z.string().regex(MONTH_FORMAT),
+})
+
+/** Generates the account's invoice for the month (nothing when it exists or there is nothing to bill); throws to be retried. */
+export async function runInvoiceJob(body: unknown, services: Services): Promise<void> {
+  const parsed = InvoiceJob.safeParse(body)
+  if (!parsed.success) {
+    log('error', 'billing.invoice: malformed job dropped', { issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) })
+    return
+  }
+  const { userId, month } = parsed.data
+  try {
+    const { invoice, created } = await invoicesOf(services).generate(userId, month)
+    if (created) {
+      log('info', 'billing.invoice: generated', { userId, month, invoiceId: invoice.id })
+      services.defer(drainOutbox(services))
+    }
+  } catch (e) {
+    // Nothing to bill for that month: retrying cannot change that.
+    if (e instanceof NotFound) return log('info', 'billing.invoice: nothing to invoice', { userId, month })
+    throw e
+  }
+}

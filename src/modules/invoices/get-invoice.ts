@@ -1,0 +1,31 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { invoicesOf } from './deps'
+import { InvoiceDetails, InvoiceIdParam } from './schemas'
+
+/** The API's own origin, for links in answers. */
+export const originOf = (url: string) => new URL(url).origin
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/billing/invoices/{id}',
+  tags: ['invoices'],
+  summary: 'One invoice with its lines and payments',
+  description:
+    'Seed 001 InvoiceDetailsResponse, plus seed 003 `subscriptionFee`, `usageFee`, `breakdown` and the `month`. Line items carry ' +
+    'their billing `period` and `details` (usage lines: `usageDetails` {quantity, included, billable}; DID fees: `resourceType` ' +
+    '`did_number` and the number id). `payments` lists every attempt, failed ones too; what prepaid purchases and DID fees took ' +
+    'from the wallet when they happened is one `wallet` payment. `downloadUrls` point at the download route (PDF, CSV).',
+  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  security: keySecurity,
+  request: { params: InvoiceIdParam },
+  responses: { 200: ok(InvoiceDetails, 'The invoice'), ...errorResponses },
+})
+
+export const registerGetInvoice = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const details = await invoicesOf(c.var.services).details(principalOf(c).userId, c.req.valid('param').id, originOf(c.req.url))
+    return c.json(envelope(c, details), 200)
+  })
