@@ -3,11 +3,14 @@
  * `Authorization: Bearer <jwt | sk_…>`, or `?api_key=` — and records the principal or the reason
  * it was refused. It never rejects by itself: public routes stay public even with a stale header.
  * `requireAuth` (per route) rejects with that reason, and checks role and API-key permission.
+ *
+ * Accepted API-key lookups are kept per isolate for a few seconds (modules/auth/authn.service.ts);
+ * revoking a key or an admin change of its account forgets them in that isolate at once.
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { AppError, Forbidden, Unauthorized } from '../lib/errors'
 import type { AppEnv } from '../lib/router'
-import type { Credential } from '../modules/auth/authn.service'
+import { apiKeyCache, type Credential } from '../modules/auth/authn.service'
 import { can, type Permission, type Principal } from '../modules/auth/principal'
 
 export function readCredential(c: Context<AppEnv>): Credential | null {
@@ -28,9 +31,10 @@ export function readCredential(c: Context<AppEnv>): Credential | null {
 
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   const cred = readCredential(c)
+  const { authn, config } = c.var.services
   if (cred) {
     try {
-      c.set('principal', await c.var.services.authn.resolve(cred))
+      c.set('principal', await authn.resolve(cred, { cacheTtlMs: apiKeyCache.ttlFor(config.ENVIRONMENT) }))
     } catch (e) {
       if (!(e instanceof AppError)) throw e
       c.set('authError', e)

@@ -3,6 +3,7 @@
  * written in one D1 batch. Admins cannot suspend, ban, reactivate or re-role themselves — that is
  * how the last admin would lock everyone out.
  */
+import { apiKeyCache } from '../auth/authn.service'
 import { and, asc, count, desc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm'
 import type { AnySQLiteColumn } from 'drizzle-orm/sqlite-core'
 import type { Db } from '../../db/client'
@@ -133,6 +134,8 @@ export class AdminUsersService {
       this.db.update(users).set({ ...set, updatedAt: now }).where(eq(users.id, id)).returning(),
       this.audit.entry(ctx, action, 'user', id, details),
     ])
+    // This isolate's kept API-key lookups of the account would carry its old status or role.
+    apiKeyCache.forget({ userId: id })
     if (notice) await this.mailer.send({ to: user.email, userId: id, kind: 'account_notice', ...notice })
     return updated[0]!
   }

@@ -9,6 +9,7 @@ import { apiKeys, type ApiKey } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
 import { Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
 import { newId, randomSecret } from '../../lib/ids'
+import { apiKeyCache } from '../auth/authn.service'
 import { PERMISSIONS, type Principal } from '../auth/principal'
 
 export const MAX_ACTIVE_KEYS = 100
@@ -89,7 +90,10 @@ export class ApiKeyService {
     return row
   }
 
-  /** Revoking is final and idempotent: a second call answers the key as already revoked. */
+  /**
+   * Revoking is final and idempotent: a second call answers the key as already revoked. The key is
+   * forgotten by this isolate's credential cache at once (other isolates: within its TTL).
+   */
   async revoke(userId: string, id: string): Promise<ApiKey> {
     const now = new Date()
     const row = await this.db
@@ -98,6 +102,7 @@ export class ApiKeyService {
       .where(and(eq(apiKeys.id, id), eq(apiKeys.userId, userId), isNull(apiKeys.projectId), isNull(apiKeys.revokedAt)))
       .returning()
       .get()
+    apiKeyCache.forget({ keyId: id })
     return row ?? this.get(userId, id)
   }
 }
