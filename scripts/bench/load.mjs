@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// The load driver: one HTTP load run with autocannon, in its own process (the runner starts one per
+// path, so the load generator never shares an event loop with the runner or workerd).
+//
+//   node scripts/bench/load.mjs '<json spec>'     → prints one JSON line with the figures
+//
+// spec: { url, method?, body?, headers?, keys?: [API key…] (rotated per request as X-API-Key),
+//         connections, duration (s), warmup (s), timeout (s) }
+import autocannon from 'autocannon'
+
+const spec = JSON.parse(process.argv[2] ?? '{}')
+const keys = spec.keys ?? []
+let n = 0
+
+const request = {
+  method: spec.method ?? 'GET',
+  headers: { ...(spec.body ? { 'content-type': 'application/json' } : {}), ...spec.headers },
+  ...(spec.body ? { body: JSON.stringify(spec.body) } : {}),
+}
+if (keys.length) {
+  // A different account on every request, round robin.
+  request.setupRequest = (req) => ({ ...req, headers: { ...req.headers, 'x-api-key': keys[n++ % keys.length] } })
+}
+
+const options = {
+  url: spec.url,
+  connections: spec.connections ?? 4,
+  duration: spec.duration ?? 5,
+  timeout: spec.timeout ?? 10,
+  requests: [request],
+}
+
+const codes = (r) => Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([code, v]) => [code, v.count]))
+
+let warmupCodes = {}
+if (spec.warmup > 0) {
+  // Not measured: wakes the isolate, the Durable Objects and SQLite's caches.
+  warmupCodes = codes(await autocannon({ ...options, duration: spec.warmup }))
+}
+const r = await autocannon(options)
+
+const statusCodes = codes(r)
+const responses = Object.values(statusCodes).reduce((a, b) => a + b, 0)
+process.stdout.write(
+  `${JSON.stringify({
+    duration: r.duration,
+    connections: r.connections,
+    requests: responses,
+    rps: responses / r.duration,
+    ok: r['2xx'],
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    statusCodes,
+    /** The warm-up's answers (not measured, but a POST's warm-up writes too). */
+    warmupCodes,
+    latency: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, mean: r.latency.average },
+  })}\n`,
+)

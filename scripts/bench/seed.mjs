@@ -1,0 +1,238 @@
+// What the bench needs in the database, written directly through the bindings of the running
+// Miniflare instance (never through `.wrangler/`): the migrations, accounts with API keys, money
+// in their Wallet objects, the sandbox provider with its offers (the project's own provider sync),
+// 10,000 + 100 numbers, and a webhook endpoint. Rows are shaped like src/db/schema.ts: string ids,
+// instants in epoch milliseconds, JSON as text, booleans as 0/1.
+import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { root } from '../seed.mjs'
+
+/** D1 binds at most 100 parameters per statement (src/db/chunk.ts). */
+const MAX_BOUND_PARAMS = 100
+/** Statements per db.batch call. */
+const STATEMENTS_PER_BATCH = 100
+const USD = 1_000_000
+
+/** Applies migrations/*.sql in order, the statements of each file in one batch. */
+export async function migrate(db) {
+  const dir = join(root, 'migrations')
+  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()
+  for (const file of files) {
+    const statements = readFileSync(join(dir, file), 'utf8')
+      .split('--> statement-breakpoint')
+      .map((s) => s.trim())
+      .filter(Boolean)
+    await db.batch(statements.map((s) => db.prepare(s)))
+  }
+  return files
+}
+
+/** Same format as src/lib/ids.ts: prefix, 10 chars of millisecond time, 16 random chars. */
+export function newId(prefix, now = Date.now()) {
+  const A = '0123456789abcdefghjkmnpqrstvwxyz'
+  let time = ''
+  for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = A[t % 32] + time
+  return `${prefix}_${time}${[...randomBytes(16)].map((b) => A[b & 31]).join('')}`
+}
+
+function apiKey() {
+  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+  return `sk_live_${[...randomBytes(43)].map((b) => chars[b % chars.length]).join('')}`
+}
+
+/** Multi-row INSERTs of `rows` (objects with the same keys), each under the parameter limit, run in batches. */
+export async function insertRows(db, table, rows) {
+  if (!rows.length) return
+  const cols = Object.keys(rows[0])
+  const perStatement = Math.max(1, Math.floor(MAX_BOUND_PARAMS / cols.length))
+  const statements = []
+  for (let i = 0; i < rows.length; i += perStatement) {
+    const part = rows.slice(i, i + perStatement)
+    const values = part.map(() => `(${cols.map(() => '?').join(', ')})`).join(', ')
+    statements.push(db.prepare(`INSERT INTO ${table} (${cols.join(', ')}) VALUES ${values}`).bind(...part.flatMap((r) => cols.map((c) => r[c]))))
+  }
+  for (let i = 0; i < statements.length; i += STATEMENTS_PER_BATCH) await db.batch(statements.slice(i, i + STATEMENTS_PER_BATCH))
+}
+
+/** Users with one all-permission API key each. Returns [{ userId, email, key }]. */
+export async function createAccounts(db, tags, { role = 'user' } = {}) {
+  const now = Date.now()
+  const accounts = tags.map((tag) => ({ userId: newId('usr', now), email: `${tag}@bench.example`, key: apiKey(), tag }))
+  await insertRows(
+    db,
+    'users',
+    accounts.map((a) => ({
+      id: a.userId,
+      email: a.email,
+      // Never used: the bench authenticates with API keys only.
+      password_hash: 'pbkdf2_sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+      first_name: 'Bench',
+      last_name: a.tag,
+      timezone: 'UTC',
+      role,
+      status: 'active',
+      email_verified: 1,
+      marketing_consent: 0,
+      preferences: '{}',
+      created_at: now,
+      updated_at: now,
+    })),
+  )
+  await insertRows(
+    db,
+    'api_keys',
+    accounts.map((a) => ({
+      id: newId('key', now),
+      user_id: a.userId,
+      name: 'bench',
+      key_hash: createHash('sha256').update(a.key).digest('hex'),
+      key_prefix: a.key.slice(0, 16),
+      mode: 'live',
+      permissions: '["*"]',
+      created_at: now,
+      updated_at: now,
+    })),
+  )
+  return accounts
+}
+
+/** Credits `usd` to each account's Wallet object (the Wallet DO's own RPC, as test/helpers/catalog.ts does). */
+export async function fund(mf, accounts, usd) {
+  const ns = await mf.getDurableObjectNamespace('WALLET')
+  for (const a of accounts) {
+    const r = await ns.get(ns.idFromName(a.userId)).credit(a.userId, { opId: `bench_fund_${a.userId}`, amount: Math.round(usd * USD), description: 'bench funding' })
+    if (!r.ok) throw new Error(`funding ${a.tag} failed: ${r.reason}`)
+  }
+  return Math.round(usd * USD)
+}
+
+/** `count` live DIDs of `userId`, inserted directly (the API would buy them one by one). */
+export async function seedNumbers(db, userId, providerId, count, phonePrefix) {
+  const now = Date.now()
+  const rows = []
+  for (let i = 0; i < count; i++) {
+    const at = now - (count - i) * 60_000 // one a minute, oldest first, so createdAt order is real
+    rows.push({
+      id: newId('pn', at),
+      user_id: userId,
+      provider_id: providerId,
+      phone_number: `${phonePrefix}${String(i).padStart(7, '0')}`,
+      country_code: 'us',
+      number_type: i % 10 === 0 ? 'TOLL_FREE' : 'LOCAL',
+      capabilities: '["VOICE","SMS"]',
+      status: i % 50 === 0 ? 'suspended' : 'active',
+      features: '{}',
+      monthly_price: 1_000_000 + (i % 7) * 250_000,
+      currency: 'USD',
+      tags: i % 3 === 0 ? '["bench"]' : '[]',
+      purchased_at: at,
+      created_at: at,
+      updated_at: at,
+    })
+  }
+  await insertRows(db, 'phone_numbers', rows)
+}
+
+const PROVIDER_ID = 'prv_bench_sandbox'
+
+/**
+ * Everything the app's paths need. `url` is the running app (for the one API call: creating the
+ * webhook endpoint, whose secret the app seals itself). Returns the fixtures.
+ */
+export async function seedApp({ mf, url, purchaseAccounts = 50, webhookUrl, log = () => {} }) {
+  const db = await mf.getD1Database('DB')
+  const files = await migrate(db)
+  log(`migrations applied: ${files.join(', ')}`)
+
+  // The sandbox provider without added latency, failures or the demo's automatic SMS.
+  const now = Date.now()
+  await db
+    .prepare(
+      `INSERT INTO providers (id, code, name, adapter, kinds, status, healthy, priority, config, created_at, updated_at)
+       VALUES (?, 'sandbox', 'Sandbox', 'sandbox', '["activation","did"]', 'active', 1, 100, '{"activation":{},"did":{}}', ?, ?)`,
+    )
+    .bind(PROVIDER_ID, now, now)
+    .run()
+  // The project's provider sync (the */15 cron) writes the offers and the DID inventory.
+  const worker = await mf.getWorker()
+  const sync = await worker.scheduled({ cron: '*/15 * * * *' })
+  if (sync.outcome !== 'ok') throw new Error(`provider sync failed: ${JSON.stringify(sync)}`)
+  const offer = await db
+    .prepare(`SELECT service_code AS serviceCode, country_code AS countryCode, price FROM offers WHERE provider_id = ? AND stock > 0 ORDER BY price, service_code, country_code LIMIT 1`)
+    .bind(PROVIDER_ID)
+    .first()
+  if (!offer) throw new Error('the provider sync wrote no offers')
+  log(`provider sync: offer ${offer.serviceCode}/${offer.countryCode} at ${offer.price / USD} USD`)
+
+  const [balance, numbers100, numbers10k, single, hooks, ...spread] = await createAccounts(db, [
+    'balance',
+    'numbers-100',
+    'numbers-10k',
+    'purchase-single',
+    'webhooks',
+    ...Array.from({ length: purchaseAccounts }, (_, i) => `purchase-${i + 1}`),
+  ])
+  // Enough that no purchase run can run out: the ledger check must see every purchase charged.
+  const singleFunding = await fund(mf, [single], 1_000_000)
+  const spreadFunding = await fund(mf, spread, 100_000)
+  await fund(mf, [balance], 100)
+  log(`accounts: ${5 + spread.length}, wallets funded`)
+
+  await seedNumbers(db, numbers10k.userId, PROVIDER_ID, 10_000, '+1555')
+  await seedNumbers(db, numbers100.userId, PROVIDER_ID, 100, '+1556')
+  log('numbers: 10,000 + 100 inserted')
+
+  let endpointId = null
+  if (webhookUrl) {
+    const res = await fetch(`${url}/api/v1/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': hooks.key },
+      body: JSON.stringify({ url: webhookUrl, events: ['*'], description: 'bench receiver' }),
+    })
+    const body = await res.json()
+    if (res.status !== 201) throw new Error(`creating the webhook endpoint failed: ${res.status} ${JSON.stringify(body)}`)
+    endpointId = body.data.id
+  }
+
+  return {
+    providerId: PROVIDER_ID,
+    offer: { serviceCode: offer.serviceCode, countryCode: offer.countryCode, price: offer.price },
+    balance,
+    numbers100,
+    numbers10k,
+    single: { ...single, funded: singleFunding },
+    spread: spread.map((a) => ({ ...a, funded: spreadFunding })),
+    hooks: { ...hooks, endpointId },
+  }
+}
+
+/** The floor's one D1 table, with the row its route reads among others. */
+export async function seedFloor(mf) {
+  const db = await mf.getD1Database('DB')
+  await db.prepare(`CREATE TABLE IF NOT EXISTS floor_kv (id TEXT PRIMARY KEY, value TEXT NOT NULL)`).run()
+  await insertRows(
+    db,
+    'floor_kv',
+    Array.from({ length: 1000 }, (_, i) => ({ id: `k${i + 1}`, value: `value ${i + 1}` })),
+  )
+}
+
+/**
+ * `count` events of the webhook account in the outbox, marked sent (so no drain or sweeper sends
+ * them too). Returns their ids; the bench puts them on the `events` queue itself.
+ */
+export async function seedEvents(mf, userId, count) {
+  const db = await mf.getD1Database('DB')
+  const now = Date.now()
+  const rows = Array.from({ length: count }, (_, i) => ({
+    id: newId('evt', now + i),
+    type: 'activation.created',
+    user_id: userId,
+    payload: JSON.stringify({ numberId: `num_bench_${i}`, phone: '+15550000000', serviceCode: 'telegram', countryCode: 'us', price: 0.36 }),
+    created_at: now + i,
+    sent_at: now + i,
+  }))
+  await insertRows(db, 'outbox', rows)
+  return rows.map((r) => r.id)
+}

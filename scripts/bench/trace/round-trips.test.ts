@@ -1,0 +1,182 @@
+/**
+ * The D1 statements, Durable Object calls and queue sends of each request the bench drives, in
+ * order, split into those before the answer and those after it (waitUntil). Printed, not asserted
+ * beyond "the request succeeded": it is the evidence behind BENCHMARKS.md's diagnosis.
+ *
+ *   npm run bench -- --trace
+ *
+ * API-key lookups are cached as in production (the second request of a key reads no D1 for it).
+ * Not seen here: what a Durable Object does itself (the Wallet copies ledger entries to D1 after
+ * each money operation), and the `events` consumer's work, which is traced separately below.
+ */
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createApp } from '../../../src/app'
+import { API_KEY_CACHE_TTL_MS, apiKeyCache } from '../../../src/modules/auth/authn.service'
+import type { Env } from '../../../src/env'
+import { newId } from '../../../src/lib/ids'
+import { queue as queueHandler } from '../../../src/queue'
+import { buildRequest, call, createApiKey, readResponse, registerUser, type TestUser } from '../../../test/helpers/api'
+import { fund, sandboxProvider, seedOffers } from '../../../test/helpers/catalog'
+
+interface Step {
+  kind: 'D1' | 'D1 batch' | 'DO' | 'queue'
+  what: string
+  after: boolean
+}
+
+/** The env with every binding the app uses wrapped to note each call in `steps`. */
+function tracedEnv(steps: Step[], state: { answered: boolean }): Env {
+  const note = (kind: Step['kind'], what: string) => steps.push({ kind, what, after: state.answered })
+  const short = (sql: string) => sql.replace(/\s+/g, ' ').replace(/"/g, '').slice(0, 110)
+  const meta = new WeakMap<object, { stmt: D1PreparedStatement; sql: string }>()
+  const wrap = (stmt: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    const w = {
+      bind: (...a: unknown[]) => wrap(stmt.bind(...a), sql),
+      first: (c?: string) => (note('D1', short(sql)), c === undefined ? stmt.first() : stmt.first(c)),
+      all: () => (note('D1', short(sql)), stmt.all()),
+      run: () => (note('D1', short(sql)), stmt.run()),
+      raw: (o?: { columnNames?: boolean }) => (note('D1', short(sql)), stmt.raw(o as { columnNames: true })),
+    }
+    meta.set(w, { stmt, sql })
+    return w as unknown as D1PreparedStatement
+  }
+  const DB = {
+    prepare: (sql: string) => wrap(env.DB.prepare(sql), sql),
+    batch: (stmts: D1PreparedStatement[]) => {
+      note('D1 batch', stmts.map((s) => short(meta.get(s)?.sql ?? '?').slice(0, 60)).join(' | '))
+      return env.DB.batch(stmts.map((s) => meta.get(s)?.stmt ?? s))
+    },
+    exec: (sql: string) => env.DB.exec(sql),
+  }
+  const namespace = (name: string, ns: DurableObjectNamespace) =>
+    new Proxy(ns, {
+      get(target, prop) {
+        if (prop !== 'get') return Reflect.get(target, prop).bind(target)
+        return (id: DurableObjectId) => {
+          const stub = target.get(id)
+          return new Proxy(stub, {
+            get(s, method) {
+              if (typeof method !== 'string' || method === 'then') return Reflect.get(s, method)
+              // An RPC stub answers every property with a callable; call it on the stub itself.
+              return (...args: unknown[]) => (note('DO', `${name}.${method}`), (s as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args))
+            },
+          })
+        }
+      },
+    })
+  const queue = (name: string, q: Queue) => ({
+    send: (body: unknown, o?: QueueSendOptions) => (note('queue', `${name}.send`), q.send(body, o)),
+    sendBatch: (m: Iterable<MessageSendRequest>, o?: QueueSendBatchOptions) => {
+      const list = [...m]
+      note('queue', `${name}.sendBatch(${list.length})`)
+      return q.sendBatch(list, o)
+    },
+  })
+  return {
+    ...env,
+    DB,
+    WALLET: namespace('WALLET', env.WALLET as unknown as DurableObjectNamespace),
+    NUMBER_LOCK: namespace('NUMBER_LOCK', env.NUMBER_LOCK as unknown as DurableObjectNamespace),
+    RATE_LIMITER: namespace('RATE_LIMITER', env.RATE_LIMITER as unknown as DurableObjectNamespace),
+    METRICS: namespace('METRICS', env.METRICS as unknown as DurableObjectNamespace),
+    EVENTS: queue('EVENTS', env.EVENTS),
+    WEBHOOKS: queue('WEBHOOKS', env.WEBHOOKS),
+    JOBS: queue('JOBS', env.JOBS),
+    MESSAGES: queue('MESSAGES', env.MESSAGES),
+  } as unknown as Env
+}
+
+function print(title: string, steps: Step[]) {
+  const count = (after: boolean) => {
+    const s = steps.filter((x) => x.after === after)
+    const n = (k: Step['kind']) => s.filter((x) => x.kind === k).length
+    return `${n('D1')} D1 + ${n('D1 batch')} D1 batch, ${n('DO')} DO, ${n('queue')} queue`
+  }
+  console.log(
+    `${title}\n  before the answer: ${count(false)}; after it (waitUntil): ${count(true)}\n` +
+      steps.map((s, i) => `  ${String(i + 1).padStart(2)} ${s.after ? 'after ' : 'before'} ${s.kind.padEnd(8)} ${s.what}`).join('\n'),
+  )
+}
+
+const app = createApp()
+
+/** One request through the app with traced bindings; the deferred work is awaited and traced too. */
+async function traced(title: string, path: string, opts: Parameters<typeof buildRequest>[1]) {
+  const steps: Step[] = []
+  const state = { answered: false }
+  const ctx = createExecutionContext()
+  const res = await readResponse(await app.fetch(buildRequest(path, opts), tracedEnv(steps, state), ctx))
+  state.answered = true
+  await new Promise((r) => setTimeout(r, 0))
+  await ctx.waitUntil(Promise.resolve())
+  const { waitOnExecutionContext } = await import('cloudflare:test')
+  await waitOnExecutionContext(ctx)
+  print(`${opts?.method ?? (opts?.body ? 'POST' : 'GET')} ${path} → ${res.status}`, steps)
+  return { res, steps }
+}
+
+describe('round trips per request (npm run bench -- --trace)', () => {
+  let user: TestUser
+  let key: string
+  // As in production: accepted API-key lookups kept per isolate (tests turn it off by default).
+  beforeAll(() => void (apiKeyCache.ttlMs = API_KEY_CACHE_TTL_MS))
+  afterAll(() => {
+    apiKeyCache.ttlMs = null
+    apiKeyCache.clear()
+  })
+
+  it('setup: an account with an API key, money and the sandbox offers', async () => {
+    user = await registerUser()
+    key = (await createApiKey(user)).key
+    await seedOffers(await sandboxProvider({ activation: {}, did: {} }))
+    await fund(user.id, 100)
+  })
+
+  it('GET /health', async () => {
+    const { res } = await traced('health', '/health', {})
+    expect(res.status, res.text).toBe(200)
+  })
+
+  it('GET /api/wallet/balance with an API key, twice (the second is what a client under load sees)', async () => {
+    for (let i = 0; i < 2; i++) {
+      const { res } = await traced(`balance #${i + 1}`, '/api/wallet/balance', { apiKey: key })
+      expect(res.status, res.text).toBe(200)
+    }
+  })
+
+  it('GET /api/v1/numbers', async () => {
+    const { res } = await traced('numbers', '/api/v1/numbers?page=1&limit=20', { apiKey: key })
+    expect(res.status, res.text).toBe(200)
+  })
+
+  it('POST /api/numbers/purchase', async () => {
+    const { res } = await traced('purchase', '/api/numbers/purchase', { apiKey: key, body: { serviceCode: 'telegram', countryCode: 'us' } })
+    expect(res.status, res.text).toBe(201)
+  })
+
+  it('the events consumer, per event (an account without endpoints, and one with an endpoint)', async () => {
+    for (const withEndpoint of [false, true]) {
+      const owner = await registerUser()
+      if (withEndpoint) {
+        const hook = await call('/api/v1/webhooks', { token: owner.accessToken, body: { url: 'https://hooks.example.com/trace', events: ['*'] } })
+        expect(hook.status, hook.text).toBe(201)
+      }
+      const id = newId('evt')
+      const now = Date.now()
+      await env.DB.prepare(`INSERT INTO outbox (id, type, user_id, payload, created_at, sent_at) VALUES (?, 'activation.created', ?, '{}', ?, ?)`).bind(id, owner.id, now, now).run()
+      const steps: Step[] = []
+      const state = { answered: false }
+      const traceEnv = tracedEnv(steps, state)
+      // The webhooks queue is replaced so nothing is delivered from this test.
+      const sent: unknown[] = []
+      const envNoDelivery = { ...traceEnv, WEBHOOKS: { send: async () => {}, sendBatch: async (m: Iterable<MessageSendRequest>) => void sent.push(...[...m]) } }
+      const ctx = createExecutionContext()
+      const batch = createMessageBatch('events', [{ id: `m-${id}`, timestamp: new Date(), attempts: 1, body: { eventId: id } }])
+      await queueHandler(batch, envNoDelivery as unknown as Env, ctx)
+      const result = await getQueueResult(batch, ctx)
+      expect(result.explicitAcks).toEqual([`m-${id}`])
+      print(`events consumer, one event, ${withEndpoint ? 'one endpoint' : 'no endpoint'} (${sent.length} delivery enqueued)`, steps)
+    }
+  })
+})
