@@ -23,6 +23,7 @@ import { registerApiKeys } from './modules/api-keys'
 import { registerListAuditLog } from './modules/audit/list-audit-log'
 import { registerAuth } from './modules/auth'
 import { registerHealth } from './modules/health'
+import { registerHealthCheck } from './modules/health/health'
 import { registerMetrics } from './modules/metrics'
 import { registerActivations } from './modules/activations'
 import { registerDids } from './modules/dids'
@@ -67,6 +68,8 @@ export function onError(e: Error, c: Context<AppEnv>) {
 export function createApp(): Router {
   const app = createRouter()
 
+  // Liveness answers before any middleware: a monitor's poll costs what a bare Worker's does.
+  registerHealthCheck(app)
   app.use('*', requestId)
   app.use('*', metrics)
   app.use('*', secureHeaders())

@@ -1,5 +1,6 @@
 import { createApp } from './app'
 import type { Env } from './env'
+import { isLivenessPath, liveness } from './modules/health/health'
 import { queue } from './queue'
 import { scheduled } from './scheduled'
 
@@ -11,7 +12,14 @@ export { Wallet } from './modules/wallet/wallet.do'
 const app = createApp()
 
 export default {
-  fetch: app.fetch,
+  fetch(request, env, ctx) {
+    // Liveness polls skip the router and its middleware (see modules/health/health.ts).
+    if (request.method === 'GET') {
+      const path = new URL(request.url).pathname
+      if (isLivenessPath(path)) return liveness(request, path, env, ctx)
+    }
+    return app.fetch(request, env, ctx)
+  },
   queue,
   scheduled,
 } satisfies ExportedHandler<Env>

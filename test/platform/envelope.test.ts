@@ -210,7 +210,7 @@ describe('CORS', () => {
   const overrides = { CORS_ORIGINS: `${allowed}, https://admin.example.com` }
 
   it('allows an origin listed in CORS_ORIGINS', async () => {
-    const res = await callApp('/health', { env: overrides, headers: { origin: allowed } })
+    const res = await callApp('/health/live', { env: overrides, headers: { origin: allowed } })
     expect(res.status, res.text).toBe(200)
     expect(res.headers.get('access-control-allow-origin'), res.text).toBe(allowed)
     expect(res.headers.get('access-control-expose-headers') ?? '', res.text).toMatch(/x-request-id/i)
@@ -247,7 +247,7 @@ describe('CORS', () => {
 
 describe('configuration', () => {
   it('refuses to run with a weak secret: 500 in the envelope, never showing the value', async () => {
-    const res = await callApp('/health', { env: { JWT_SECRET: 'short-secret' } })
+    const res = await callApp('/health/live', { env: { JWT_SECRET: 'short-secret' } })
     expectErrorEnvelope(res, 500, 'INTERNAL_ERROR')
     expect(res.text).not.toContain('short-secret')
   })

@@ -44,6 +44,30 @@ describe('basic health', () => {
     expect(Number.isNaN(Date.parse(res.body.data.timestamp)), res.text).toBe(false)
   })
 
+  it.each(['/health', '/api/health'])('%s, answered ahead of the router, carries what every answer carries', async (path) => {
+    const other = await call('/health/live', { headers: { 'x-request-id': 'probe-other-1' } })
+    const res = await call(path, { headers: { 'x-request-id': 'probe-health-1' } })
+    expect(res.status, res.text).toBe(200)
+    expect(res.headers.get('x-request-id')).toBe('probe-health-1')
+    expect(res.body.meta, res.text).toMatchObject({ requestId: 'probe-health-1', request_id: 'probe-health-1', version: 'v1' })
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/)
+    // The security headers of the middleware, exactly (CORS is not applied to liveness: documented).
+    const security = (h: Headers) =>
+      [...h.entries()].filter(([k]) => !['content-type', 'content-length', 'x-request-id', 'date', 'vary'].includes(k) && !k.startsWith('access-control-')).sort()
+    expect(security(res.headers)).toEqual(security(other.headers))
+    expect(security(res.headers).map(([k]) => k)).toEqual(expect.arrayContaining(['x-content-type-options', 'x-frame-options', 'strict-transport-security']))
+    // The same answer through the app's own route (the app called without the Worker's fetch).
+    const viaApp = await callApp(path)
+    expect(viaApp.status).toBe(200)
+    expect(security(viaApp.headers)).toEqual(security(other.headers))
+  })
+
+  it('counts liveness polls in /metrics', async () => {
+    for (let i = 0; i < 3; i++) expect((await call('/api/health')).status).toBe(200)
+    const metrics = await call('/metrics')
+    expect(metrics.text).toMatch(/http_requests_total\{method="GET",endpoint="\/api\/health",status="200"\} [1-9]/)
+  })
+
   it.each(['/health/live', '/api/health/live'])('%s answers {status: alive}', async (path) => {
     const res = await call(path)
     expect(res.status, res.text).toBe(200)

@@ -1,11 +1,10 @@
 import type { Router } from '../../lib/router'
-import { registerHealthCheck } from './health'
 import { registerLive } from './live'
 import { registerReady } from './ready'
 import { registerSystemHealth } from './system-health'
 
+/** The health routes but the liveness check, which src/app.ts registers ahead of the middleware. */
 export function registerHealth(r: Router) {
-  registerHealthCheck(r)
   registerLive(r)
   registerReady(r)
   registerSystemHealth(r)
