@@ -3,6 +3,11 @@
 // an API key, and the sandbox provider. Idempotent: rows that exist are left alone, and the demo API
 // key is printed only by the run that creates it.
 //
+// Billing of the demo user (see demoBilling below): the `pro` plan since the 1st of last month, a
+// default sandbox card (what POST /api/v1/billing/payment-methods {type:"card",token:"tok_visa"}
+// stores), and seed 003's worked example reported as last month's usage — so
+// POST /api/invoices {"month":"<last month>"} answers 59.74 at once.
+//
 //   node scripts/with-node22.mjs scripts/seed.mjs   (npm run db:seed; applies migrations first)
 //
 // Rows are written with `wrangler d1 execute DB --local`, shaped exactly like src/db/schema.ts:
@@ -75,6 +80,92 @@ function insert(table, row, { orIgnore = true } = {}) {
   return `INSERT ${orIgnore ? 'OR IGNORE ' : ''}INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((c) => q(row[c])).join(', ')})`
 }
 
+/** `YYYY-MM` (UTC) of an instant, and the first instant of that month. */
+const monthOf = (t) => new Date(t).toISOString().slice(0, 7)
+const monthStart = (t) => Date.UTC(new Date(t).getUTCFullYear(), new Date(t).getUTCMonth(), 1)
+
+/** Seed 003's worked example: the usage of its pro-plan invoice (29.99 + 29.75 = 59.74). */
+export const DEMO_USAGE = { callMinutes: 425, smsCount: 1150, apiCalls: 5900 }
+/** Rates of src/modules/billing/plans.ts (micro-units) and units of src/modules/usage/product-meters.ts. */
+const METERS = [
+  { metric: 'callMinutes', type: 'call_minutes', unit: 'minute', rate: 50_000 },
+  { metric: 'smsCount', type: 'sms', unit: 'message', rate: 10_000 },
+  { metric: 'apiCalls', type: 'api_calls', unit: 'request', rate: 1_000 },
+]
+
+/**
+ * The demo user's billing rows, each written only when missing, shaped as the features write them:
+ * - the subscription and its first `subscription_changes` row (fromPlan null, at = startDate), as
+ *   SubscriptionsService.subscribe writes them — dated the 1st of last month (00:00 UTC), so last
+ *   month's invoice carries the full pro fee. Only when the user has no subscription at all; the
+ *   change row only together with the subscription row this run created.
+ * - a default sandbox Visa (`pm_sandbox_visa_…`, 4242, 12/2034), as PaymentMethodsService.add
+ *   stores a `tok_visa` — only when the user has no live payment method.
+ * - last month's usage as one POST /api/usage report (three rows sharing the report id, dated the
+ *   month's last millisecond, transaction ids `<transactionId>:<type>`). The transactionId is fixed
+ *   per month (`demo-seed-003-YYYY-MM`): the unique (user_id, transaction_id) index makes a re-run
+ *   write nothing; a start in a later month adds that month's "last month", so the walk-through
+ *   keeps working.
+ * No outbox events: nothing happened live, and the demo has no webhook endpoints yet.
+ */
+function demoBilling(now) {
+  const thisMonth = monthStart(now)
+  const lastMonthStart = monthStart(thisMonth - 1)
+  const month = monthOf(lastMonthStart)
+  const demoUser = `FROM users u WHERE u.email = ${q(DEMO.email)}`
+
+  const subId = newId('sub', lastMonthStart)
+  const subAt = lastMonthStart
+  const subscription =
+    `INSERT OR IGNORE INTO subscriptions (id, user_id, plan, status, start_date, current_period_start, current_period_end, cancelled_at, created_at, updated_at) ` +
+    `SELECT ${q(subId)}, u.id, 'pro', 'active', ${subAt}, ${lastMonthStart}, ${thisMonth - 86_400_000}, NULL, ${subAt}, ${subAt} ${demoUser}`
+  const firstChange =
+    `INSERT INTO subscription_changes (id, subscription_id, user_id, from_plan, to_plan, from_status, to_status, proration, at) ` +
+    `SELECT ${q(newId('subchg', subAt))}, s.id, s.user_id, NULL, 'pro', NULL, 'active', 0, ${subAt} FROM subscriptions s WHERE s.id = ${q(subId)} ` +
+    `AND NOT EXISTS (SELECT 1 FROM subscription_changes c WHERE c.subscription_id = s.id)`
+
+  const pmId = newId('pm', now)
+  const card =
+    `INSERT INTO payment_methods (id, user_id, type, processor, processor_ref, last4, brand, expiry_month, expiry_year, bank_name, account_type, billing_address, is_default, is_verified, is_active, deleted_at, created_at, updated_at) ` +
+    `SELECT ${q(pmId)}, u.id, 'credit_card', 'sandbox', ${q(`pm_sandbox_visa_${randomAlnum(17)}`)}, '4242', 'visa', 12, 2034, NULL, NULL, NULL, 1, 1, 1, NULL, ${now}, ${now} ${demoUser} ` +
+    `AND NOT EXISTS (SELECT 1 FROM payment_methods p WHERE p.user_id = u.id AND p.deleted_at IS NULL)`
+
+  const transactionId = `demo-seed-003-${month}`
+  const reportId = newId('usg', now)
+  const occurredAt = thisMonth - 1 // POST /api/usage dates a past month's report at its last instant
+  const usage = METERS.map((m, i) => {
+    const qty = DEMO_USAGE[m.metric]
+    return (
+      `INSERT OR IGNORE INTO usage_records (id, user_id, resource_type, resource_id, quantity, unit, unit_price, total_cost, currency, prepaid, description, month, occurred_at, transaction_id, report_id, created_at, updated_at) ` +
+      `SELECT ${q(i === 0 ? reportId : newId('usg', now))}, u.id, ${q(m.type)}, NULL, ${qty}, ${q(m.unit)}, ${m.rate}, ${qty * m.rate}, 'USD', 0, ` +
+      `${q(`Reported usage for ${month}: ${qty} ${m.unit}${qty === 1 ? '' : 's'}`)}, ${q(month)}, ${occurredAt}, ${q(`${transactionId}:${m.type}`)}, ${q(reportId)}, ${now}, ${now} ${demoUser}`
+    )
+  })
+
+  return {
+    statements: [subscription, firstChange, card, ...usage],
+    selects: [
+      `SELECT s.id, s.plan, s.status FROM subscriptions s JOIN users u ON u.id = s.user_id WHERE u.email = ${q(DEMO.email)}`,
+      `SELECT p.id, p.brand, p.last4, p.is_default FROM payment_methods p JOIN users u ON u.id = p.user_id ` +
+        `WHERE u.email = ${q(DEMO.email)} AND p.deleted_at IS NULL ORDER BY p.is_default DESC, p.created_at DESC LIMIT 1`,
+      `SELECT r.report_id, r.resource_type, r.quantity FROM usage_records r JOIN users u ON u.id = r.user_id ` +
+        `WHERE u.email = ${q(DEMO.email)} AND r.transaction_id IN (${METERS.map((m) => q(`${transactionId}:${m.type}`)).join(', ')})`,
+    ],
+    report([subs, methods, usageRows], log) {
+      const sub = subs[0]
+      if (!sub) throw new Error('seed: the demo subscription is missing after the insert')
+      log(`  ${sub.id === subId ? 'created' : 'exists '}  subscription of ${DEMO.email}: ${sub.plan} (${sub.status})`)
+      const pm = methods[0]
+      if (!pm) throw new Error('seed: the demo payment method is missing after the insert')
+      log(`  ${pm.id === pmId ? 'created' : 'exists '}  payment method ${pm.id} (${pm.brand ?? 'bank'} …${pm.last4}${pm.is_default ? ', default' : ''})`)
+      if (usageRows.length !== METERS.length) throw new Error(`seed: the demo usage of ${month} is incomplete after the insert`)
+      const created = usageRows[0].report_id === reportId
+      log(`  ${created ? 'created' : 'exists '}  usage of ${month}: ${usageRows.map((r) => `${r.quantity} ${r.resource_type}`).join(', ')} (transactionId ${transactionId})`)
+      return { month }
+    },
+  }
+}
+
 /**
  * Writes the demo rows that are missing. Returns what exists afterwards; `apiKey` is the plain demo
  * key when this call created it (it is stored only as a hash, so it can never be shown again), else null.
@@ -120,16 +211,20 @@ export function seed({ log = console.log } = {}) {
     `FROM users u WHERE u.email = ${q(DEMO.email)} ` +
     `AND NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.name = ${q(DEMO_KEY_NAME)})`
 
+  const billing = demoBilling(now)
+
   const results = sqlLocal([
     ...users.map((u) => insert('users', u)),
     insert('providers', provider),
     insertKey,
+    ...billing.statements,
     `SELECT id, email, role FROM users WHERE email IN (${q(ADMIN.email)}, ${q(DEMO.email)})`,
     `SELECT id, code, created_at FROM providers WHERE code = 'sandbox'`,
     `SELECT k.id, k.key_prefix, k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id ` +
       `WHERE u.email = ${q(DEMO.email)} AND k.name = ${q(DEMO_KEY_NAME)} ORDER BY k.created_at LIMIT 1`,
+    ...billing.selects,
   ])
-  const [seededUsers, seededProviders, seededKeys] = results.slice(-3)
+  const [seededUsers, seededProviders, seededKeys] = results.slice(-3 - billing.selects.length, -billing.selects.length)
   for (const u of users) {
     const row = seededUsers.find((r) => r.email === u.email)
     if (!row) throw new Error(`seed: ${u.email} is missing after the insert`)
@@ -145,7 +240,8 @@ export function seed({ log = console.log } = {}) {
     log(`  exists   API key "${DEMO_KEY_NAME}" of ${DEMO.email} (${keyRow.key_prefix}…${keyRow.revoked_at ? ', revoked' : ''}); it was shown once, when it was created.`)
     log(`           Create another: POST /api/v1/api-keys {"name":"…","permissions":["*"]} with the demo user's Bearer token (from login).`)
   }
-  return { users: seededUsers, provider: seededProviders[0], apiKey: created ? key : null }
+  const { month: billingMonth } = billing.report(results.slice(-billing.selects.length), log)
+  return { users: seededUsers, provider: seededProviders[0], apiKey: created ? key : null, billingMonth }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

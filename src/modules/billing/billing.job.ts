@@ -5,7 +5,8 @@
  *   1. DID monthly renewals (src/modules/dids/renewals.job.ts), charged to the wallet;
  *   2. on the 1st of a month (UTC): one `jobs` message `{ type: 'billing.invoice', userId, month }`
  *      per account that had usage rows in the month just closed or a subscription in force
- *      during it and has no invoice for it yet; the job generates that invoice;
+ *      during it and has no invoice for it yet; the job generates that invoice and, with auto-pay on,
+ *      pays it (billing/autopay.ts);
  *   3. open invoices (pending, partially paid) from the day after their due date: `overdue`.
  *
  * Idempotent for its day: renewals are unique per number and period; invoices are unique per
@@ -24,6 +25,8 @@ import { drainOutbox } from '../events/outbox'
 import { monthOf, monthPeriod, previousMonth } from '../invoices/compose'
 import { invoicesOf } from '../invoices/deps'
 import { MONTH_FORMAT } from '../invoices/schemas'
+import type { InvoicesService } from '../invoices/invoices.service'
+import { autoPayInvoice, type AutoPayResult } from './autopay'
 
 /** Accounts read per query when enqueueing a month's invoices. */
 export const ENQUEUE_PAGE = 500
@@ -99,7 +102,11 @@ export const InvoiceJob = z.object({
   month: z.string().regex(MONTH_FORMAT),
 })
 
-/** Generates the account's invoice for the month (nothing when it exists or there is nothing to bill); throws to be retried. */
+/**
+ * Generates the account's invoice for the month (nothing when it exists or there is nothing to
+ * bill), then auto-pays it when the account has auto-pay on and something is due — also on a
+ * rerun for an invoice still unpaid, once per run (billing/autopay.ts). Throws to be retried.
+ */
 export async function runInvoiceJob(body: unknown, services: Services): Promise<void> {
   const parsed = InvoiceJob.safeParse(body)
   if (!parsed.success) {
@@ -107,15 +114,21 @@ export async function runInvoiceJob(body: unknown, services: Services): Promise<
     return
   }
   const { userId, month } = parsed.data
+  let generated: Awaited<ReturnType<InvoicesService['generate']>>
   try {
-    const { invoice, created } = await invoicesOf(services).generate(userId, month)
-    if (created) {
-      log('info', 'billing.invoice: generated', { userId, month, invoiceId: invoice.id })
-      services.defer(drainOutbox(services))
-    }
+    generated = await invoicesOf(services).generate(userId, month)
   } catch (e) {
     // Nothing to bill for that month: retrying cannot change that.
     if (e instanceof NotFound) return log('info', 'billing.invoice: nothing to invoice', { userId, month })
     throw e
+  }
+  const { invoice, created } = generated
+  if (created) log('info', 'billing.invoice: generated', { userId, month, invoiceId: invoice.id })
+  let autoPay: AutoPayResult | null = null
+  try {
+    autoPay = await autoPayInvoice(services, invoice)
+    if (autoPay.status !== 'skipped') log(autoPay.status === 'paid' ? 'info' : 'warn', 'billing.invoice: auto-pay', { userId, month, invoiceId: invoice.id, ...autoPay })
+  } finally {
+    if (created || (autoPay && autoPay.status !== 'skipped')) services.defer(drainOutbox(services))
   }
 }
