@@ -413,6 +413,19 @@ export const phoneNumbers = sqliteTable(
   ],
 )
 
+/**
+ * Each account's live numbers (status other than released): how many, how many active, and their
+ * monthly total. Kept by triggers on phone_numbers (migrations/0005), so every writer — purchase,
+ * release, renewal, suspension, a seed — keeps it exact, and the numbers list reads one row
+ * instead of aggregating every number the account owns.
+ */
+export const accountNumberStats = sqliteTable('account_number_stats', {
+  userId: text('user_id').primaryKey(),
+  live: integer('live').notNull().default(0),
+  active: integer('active').notNull().default(0),
+  monthlyTotal: integer('monthly_total').notNull().default(0),
+})
+
 /** Named routing configurations of a number (seed 001 ConfigureNumberRequest). */
 export const numberConfigurations = sqliteTable(
   'number_configurations',
@@ -508,6 +521,8 @@ export const outbox = sqliteTable(
     payload: text('payload', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
     createdAt: ms('created_at').notNull(),
     sentAt: ms('sent_at'),
+    /** A drain has taken the row to send until this instant; after it, another drain may take it. */
+    claimedUntil: ms('claimed_until'),
   },
   (t) => [index('outbox_unsent_idx').on(t.sentAt, t.createdAt)],
 )
@@ -572,6 +587,8 @@ export const webhookDeliveries = sqliteTable(
   },
   (t) => [
     uniqueIndex('webhook_deliveries_target_event_uq').on(t.target, t.eventId),
+    // The fan-out looks up an event's deliveries by event id (the unique index leads with target).
+    index('webhook_deliveries_event_idx').on(t.eventId),
     index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.createdAt),
     index('webhook_deliveries_status_idx').on(t.endpointId, t.status, t.createdAt),
   ],

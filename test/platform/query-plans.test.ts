@@ -380,7 +380,7 @@ interface CaseResult {
   plans: { bare: string[]; analyzed: string[] }[]
 }
 
-const AUTH_CASE: ListCase = { name: 'authentication (every request: session and API key)', path: '/health', as: 'user' }
+const AUTH_CASE: ListCase = { name: 'authentication (every request: session and API key)', path: '/health/live', as: 'user' }
 
 let results: CaseResult[] = []
 let analyzed = false
@@ -393,9 +393,9 @@ beforeAll(async () => {
   const fill = (path: string) => path.replace(/\{(\w+)\}/g, (_, k: string) => fx.vars[k] ?? `{${k}}`)
 
   // What authentication runs (a session, and an API key) on every request: checked once, left out of the cases.
-  const session = await record('/health', fx.user.accessToken)
+  const session = await record('/health/live', fx.user.accessToken)
   const rec = recordingDb(env.DB)
-  await send(createApp(), buildRequest('/health', { apiKey: key.key }), { DB: rec.db })
+  await send(createApp(), buildRequest('/health/live', { apiKey: key.key }), { DB: rec.db })
   const authStatements = [...session.statements, ...rec.statements].filter((s) => isRead(s.sql))
   const everyRequest = new Set(authStatements.map((s) => s.sql))
 

@@ -32,7 +32,7 @@ import type { Principal } from '../auth/principal'
 import { PLANS, type PlanCode } from '../billing/plans'
 import { runBatch, type Stmt } from '../dids/batch'
 import { isUniqueViolation } from '../sms/inbound-sms.service'
-import { insertWhere } from './guarded-insert'
+import { insertWhere } from '../../db/insert-where'
 import { periodOf, prorate } from './periods'
 
 export type Subscription = typeof subscriptions.$inferSelect

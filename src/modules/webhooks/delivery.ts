@@ -14,6 +14,7 @@
  *   retries there); every URL is checked against the SSRF rules again right before the request,
  *   which also covers numbers' own smsUrl, whose route does not apply them.
  */
+import { insertWhere } from '../../db/insert-where'
 import { and, eq, inArray, notInArray, sql } from 'drizzle-orm'
 import type { BatchItem } from 'drizzle-orm/batch'
 import { outbox, users, webhookAttempts, webhookDeliveries, webhookEndpoints, type WebhookDelivery, type WebhookEndpoint } from '../../db/schema'
@@ -230,18 +231,14 @@ function disableEndpoint(services: Services, e: WebhookEndpoint, reason: string,
     db.update(webhookEndpoints)
       .set({ isActive: false, disabledReason: reason, updatedAt: at })
       .where(and(eq(webhookEndpoints.id, e.id), eq(webhookEndpoints.isActive, true))),
-    // The columns of `outbox` in order: id, type, user_id, payload, created_at, sent_at.
-    db.insert(outbox).select(
-      sql`select ${newId('evt', at.getTime())}, ${'webhook.endpoint.disabled'}, ${e.userId}, ${JSON.stringify(data)}, ${at.getTime()}, null where changes() = 1`,
-    ),
+    insertWhere(db, outbox, { id: newId('evt', at.getTime()), type: 'webhook.endpoint.disabled', userId: e.userId, payload: data, createdAt: at }, sql`changes() = 1`),
   ]
 }
 
-/** Deliveries of an event still waiting for their first attempt (to enqueue after fan-out). */
-export function pendingOf(services: Services, eventId: string) {
+/** Deliveries of an event still waiting for their first attempt (to enqueue after fan-out); a query to run or batch. */
+export function pendingOf(services: Pick<Services, 'db'>, eventId: string) {
   return services.db
     .select({ id: webhookDeliveries.id })
     .from(webhookDeliveries)
     .where(and(eq(webhookDeliveries.eventId, eventId), inArray(webhookDeliveries.status, ['pending']), eq(webhookDeliveries.attemptCount, 0)))
-    .all()
 }

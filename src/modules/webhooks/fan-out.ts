@@ -8,7 +8,7 @@
  * `sms.received`, both with `phoneNumberId`); the smsUrl — a seed 001 number setting — gets only
  * the first, so it receives one delivery per SMS, in seed 001's shape.
  */
-import { and, eq } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { outbox, phoneNumbers, users, webhookDeliveries, webhookEndpoints } from '../../db/schema'
 import { newId } from '../../lib/ids'
 import type { CoreServices as Services } from '../../services'
@@ -19,20 +19,20 @@ const SMS_URL_EVENTS = new Set(['SMS_RECEIVED'])
 
 export async function fanOut(services: Services, eventId: string): Promise<{ deliveries: number }> {
   const { db } = services
-  const ev = await db
-    .select({ event: outbox, email: users.email })
-    .from(outbox)
-    .leftJoin(users, eq(users.id, outbox.userId))
-    .where(eq(outbox.id, eventId))
-    .get()
+  // One round trip for the reads: the event, its account's endpoints, and deliveries a previous
+  // run of this event left unattempted (most events have no endpoint: then that is all).
+  const [evRows, endpoints, pendingBefore] = await db.batch([
+    db.select({ event: outbox, email: users.email }).from(outbox).leftJoin(users, eq(users.id, outbox.userId)).where(eq(outbox.id, eventId)).limit(1),
+    db
+      .select({ id: webhookEndpoints.id, url: webhookEndpoints.url, events: webhookEndpoints.events })
+      .from(webhookEndpoints)
+      .where(and(eq(webhookEndpoints.userId, sql`(select o.user_id from outbox o where o.id = ${eventId})`), eq(webhookEndpoints.isActive, true))),
+    pendingOf(services, eventId),
+  ])
+  const ev = evRows[0]
   if (!ev?.event.userId) return { deliveries: 0 }
   const { event } = ev
   const userId = event.userId!
-  const endpoints = await db
-    .select({ id: webhookEndpoints.id, url: webhookEndpoints.url, events: webhookEndpoints.events })
-    .from(webhookEndpoints)
-    .where(and(eq(webhookEndpoints.userId, userId), eq(webhookEndpoints.isActive, true)))
-    .all()
   const targets: { target: string; endpointId: string | null; url: string }[] = endpoints
     .filter((e) => e.events.includes('*') || e.events.includes(event.type))
     .map((e) => ({ target: e.id, endpointId: e.id, url: e.url }))
@@ -76,7 +76,7 @@ export async function fanOut(services: Services, eventId: string): Promise<{ del
     )
     await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])
   }
-  const pending = await pendingOf(services, event.id)
+  const pending = targets.length ? await pendingOf(services, event.id).all() : pendingBefore
   if (pending.length) await services.env.WEBHOOKS.sendBatch(pending.map((p) => ({ body: { deliveryId: p.id } })))
   return { deliveries: pending.length }
 }

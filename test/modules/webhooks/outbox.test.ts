@@ -74,13 +74,41 @@ describe('drainOutbox', () => {
     expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(2)
   })
 
+  it('concurrent drains take disjoint rows: every event is sent once', async () => {
+    const u = await registerUser()
+    const ids: string[] = []
+    for (let i = 0; i < 60; i++) ids.push(await emitEvent(u.id, 'usage.recorded', { i }, { unsent: true }))
+    const queue = fakeQueue()
+    const counts = await Promise.all(Array.from({ length: 5 }, () => drainOutbox({ db: db(), env: { EVENTS: queue } }, 20)))
+    const sent = queue.sent.map((m) => (m as { eventId: string }).eventId)
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(sent.length)
+    expect(new Set(sent).size, 'an event sent twice').toBe(sent.length)
+    // Whatever the five bounded drains left, the next one sends; nothing twice.
+    await drainOutbox({ db: db(), env: { EVENTS: queue } })
+    const all = queue.sent.map((m) => (m as { eventId: string }).eventId)
+    expect(all.length).toBe(new Set(all).size)
+    expect(new Set(all)).toEqual(new Set(ids))
+  })
+
+  it('rows a drain claimed and never marked (it died) are sent once the claim lapses, not before', async () => {
+    const u = await registerUser()
+    const id = await emitEvent(u.id, 'SMS_SENT', {}, { unsent: true })
+    await env.DB.prepare(`UPDATE outbox SET claimed_until = ? WHERE id = ?`).bind(Date.now() + 30_000, id).run()
+    const queue = fakeQueue()
+    expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(0)
+    await env.DB.prepare(`UPDATE outbox SET claimed_until = ? WHERE id = ?`).bind(Date.now() - 1, id).run()
+    expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(1)
+    expect(queue.sent).toEqual([{ eventId: id }])
+  })
+
   it('an event id never changes: a row sent twice (a drain that crashed before marking) fans out once', async () => {
     const u = await registerUser()
     await createEndpoint(u)
     const id = await emitEvent(u.id, 'SMS_SENT', {}, { unsent: true })
     const queue = fakeQueue()
     await drainOutbox({ db: db(), env: { EVENTS: queue } })
-    await env.DB.prepare(`UPDATE outbox SET sent_at = NULL WHERE id = ?`).bind(id).run()
+    // The drain that crashed had claimed the row; its claim has lapsed.
+    await env.DB.prepare(`UPDATE outbox SET sent_at = NULL, claimed_until = ? WHERE id = ?`).bind(Date.now() - 1, id).run()
     await drainOutbox({ db: db(), env: { EVENTS: queue } })
     expect(queue.sent).toEqual([{ eventId: id }, { eventId: id }])
     const h = harness()

@@ -8,7 +8,7 @@
  */
 import { getTableColumns, is, SQL, sql } from 'drizzle-orm'
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core'
-import type { Db } from '../../db/client'
+import type { Db } from './client'
 
 export function insertWhere<T extends SQLiteTable>(db: Db, table: T, row: { [K in keyof T['$inferInsert']]?: T['$inferInsert'][K] | SQL }, guard: SQL) {
   const values = Object.entries(getTableColumns(table)).map(([key, col]) => {
