@@ -2,7 +2,7 @@
  * createApp(): the Hono app with its middleware, the single onError, notFound, the OpenAPI
  * document and the docs page. Middleware order matters:
  *   request id → metrics timing → secure headers → services → CORS → body limit → authenticate →
- *   rate limit → idempotency → outbox drain (after the handler)
+ *   rate limit → idempotency → event send (after the handler)
  */
 import { swaggerUI } from '@hono/swagger-ui'
 import type { Context } from 'hono'
@@ -33,7 +33,7 @@ import { registerProviders } from './modules/providers'
 import { registerInboundSms } from './modules/sms'
 import { registerWallet } from './modules/wallet'
 import { idempotency } from './middleware/idempotency'
-import { drainOutboxAfter } from './middleware/drain-outbox'
+import { sendEventsAfter } from './middleware/drain-outbox'
 import { registerWebhooks } from './modules/webhooks'
 import { registerUsage } from './modules/usage'
 import { meterApiCalls } from './modules/usage/meter'
@@ -99,7 +99,7 @@ export function createApp(): Router {
   app.use('*', rateLimit)
   app.use('*', meterApiCalls)
   app.use('*', idempotency)
-  app.use('*', drainOutboxAfter)
+  app.use('*', sendEventsAfter)
 
   registerHealth(app)
   registerMetrics(app)

@@ -1,16 +1,20 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../lib/router'
-import { drainOutbox } from '../modules/events/outbox'
+import { eventScope, sendEvents } from '../modules/events/outbox'
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /**
- * After a request that changed something, hand the events it wrote to the `events` queue, off the
- * response path. The per-minute sweeper catches whatever this misses.
+ * A request that changed something sends the events it wrote to the `events` queue after its
+ * answer (waitUntil), by id, without reading the outbox: the ids are collected while the handler
+ * runs (src/modules/events/outbox.ts). A failed answer sends nothing. Whatever is not sent — the
+ * send failed, the isolate died — the per-minute sweeper sends.
  */
-export const drainOutboxAfter: MiddlewareHandler<AppEnv> = async (c, next) => {
-  await next()
-  if (READS.has(c.req.method) || c.res.status >= 400) return
-  const { db, env, defer } = c.var.services
-  defer(drainOutbox({ db, env }))
+export const sendEventsAfter: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (READS.has(c.req.method)) return next()
+  const ids: string[] = []
+  await eventScope.run(ids, next)
+  if (c.res.status >= 400 || !ids.length) return
+  const { env, defer } = c.var.services
+  defer(sendEvents(env, ids))
 }

@@ -16,6 +16,7 @@
  *   account's client reservation (number_reservations); a purchase that is only in flight is
  *   not visible here — NumberLock refuses the second buyer at purchase time.
  */
+import { noteEvent } from '../events/outbox'
 import { and, asc, count, desc, eq, inArray, isNotNull, lte, ne, or, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { accountNumberStats, didInventory, numberConfigurations, numberReservations, outbox, phoneNumbers, providers, smsMessages, type PhoneNumber, type Provider } from '../../db/schema'
@@ -400,7 +401,7 @@ export class DidsService {
           .where(and(eq(phoneNumbers.id, r.id), LIVE)),
       )
       const events = released.map((r) => ({
-              id: releaseEventId(r.id),
+              id: noteEvent(releaseEventId(r.id)),
               type: 'NUMBER_RELEASED',
               userId: r.userId,
               payload: {

@@ -32,7 +32,7 @@ import { AppError, Conflict, NotFound, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros, toMicros } from '../../lib/money'
 import { runBatch, type Stmt } from '../dids/batch'
-import { outboxInsert } from '../events/outbox'
+import { outboxInsert, newEventId } from '../events/outbox'
 import type { ChargeInput, ChargeResult } from '../payments/payment-methods.service'
 import { insertWhere } from '../../db/insert-where'
 import type { WalletService } from '../wallet/wallet.service'
@@ -211,7 +211,7 @@ export class InvoicePaymentsService {
     const seqUnchanged = sql`exists (select 1 from invoices i where i.id = ${inv.id} and i.payment_seq = ${inv.paymentSeq})`
     const stmts: Stmt[] = events.map((e) =>
       guard
-        ? insertWhere(this.db, outbox, { id: newId('evt', now.getTime()), type: e.type, userId, payload: e.data, createdAt: now }, and(guard, seqUnchanged)!)
+        ? insertWhere(this.db, outbox, { id: newEventId(now), type: e.type, userId, payload: e.data, createdAt: now }, and(guard, seqUnchanged)!)
         : outboxInsert(this.db, { type: e.type, userId, data: e.data }, now),
     )
     if (succeeded) {

@@ -11,6 +11,9 @@ import { purgeIdempotencyKeys } from './idempotency.job'
 import { drainOutbox } from '../events/outbox'
 import { reconcileStuckOrders } from '../orders/stuck-orders.job'
 
+/** Outbox rows younger than this are left to the request that wrote them (it sends them after its answer). */
+export const OUTBOX_GRACE_MS = 30_000
+
 /** Revoked or expired sessions (and their tokens) are kept this long for audit, then deleted. */
 const SESSION_RETENTION_MS = 30 * 86_400_000
 
@@ -21,7 +24,8 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     releases: () => releaseScheduledNumbers(services, scheduledTime),
     stuckOrders: () => reconcileStuckOrders(services, scheduledTime),
     idempotency: () => purgeIdempotencyKeys(services, scheduledTime),
-    outbox: () => drainOutbox(services),
+    // Rows younger than the grace were just sent by the request that wrote them.
+    outbox: () => drainOutbox(services, 1000, OUTBOX_GRACE_MS),
   }
   const out: Record<string, unknown> = {}
   for (const [name, step] of Object.entries(steps)) {

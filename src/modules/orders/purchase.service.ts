@@ -23,6 +23,7 @@
  *   written as `payment_failed` (retry-payment can pay it later), the locks are released, 400
  *   INSUFFICIENT_BALANCE.
  */
+import { newEventId } from '../events/outbox'
 import { and, eq, gt, inArray, ne } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import {
@@ -612,7 +613,7 @@ export class PurchaseService {
     )
     for (const chunk of insertChunks(usageRecords, meters)) stmts.push(this.db.insert(usageRecords).values(chunk).onConflictDoNothing())
     const events = numberRows.map((n, i) => ({
-      id: newId('evt', now + i),
+      id: newEventId(now + i),
       type: 'NUMBER_PURCHASED',
       userId,
       payload: {

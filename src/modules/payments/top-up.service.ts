@@ -15,6 +15,7 @@
  * A processor that cannot be reached leaves the row `pending` and answers 502: retrying with the
  * same Idempotency-Key finishes it (the processor replays its answer for the same key).
  */
+import { newEventId } from '../events/outbox'
 import { and, eq, sql } from 'drizzle-orm'
 import { outbox, paymentMethods, payments } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
@@ -164,7 +165,7 @@ function event(type: 'PAYMENT_SUCCEEDED' | 'PAYMENT_FAILED', p: PaymentRow, m: P
     processor: m.processor,
   }
   if (failureReason) data.failureReason = failureReason
-  return { id: newId('evt', now.getTime()), type, userId: p.userId, payload: data, createdAt: now }
+  return { id: newEventId(now), type, userId: p.userId, payload: data, createdAt: now }
 }
 
 function paymentFailed(p: PaymentRow, code?: string, declineCode?: string): AppError {

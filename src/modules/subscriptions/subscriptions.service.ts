@@ -21,6 +21,7 @@
  *   period": not cancelled, or cancelled during the current period (so cancel-then-resume on a
  *   dearer plan still pays the difference).
  */
+import { newEventId } from '../events/outbox'
 import { and, eq, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { outbox, subscriptionChanges, subscriptions, usageRecords, users } from '../../db/schema'
@@ -275,7 +276,7 @@ export class SubscriptionsService {
 
 function eventRow(s: Subscription, fromPlan: PlanCode | null, fromStatus: string | null, proration: number, now: Date) {
   return {
-    id: newId('evt', now.getTime()),
+    id: newEventId(now),
     type: 'subscription.updated',
     userId: s.userId,
     payload: {

@@ -22,7 +22,7 @@ import { newId } from '../../lib/ids'
 import { open } from '../../lib/secret-box'
 import { signatureHeaders } from '../../lib/webhook-signature'
 import type { CoreServices as Services } from '../../services'
-import { drainOutbox } from '../events/outbox'
+import { drainOutbox, newEventId } from '../events/outbox'
 import { MAX_ATTEMPTS, RETRY_SCHEDULE_SECONDS } from './retry-schedule'
 import { checkWebhookUrl } from './url-guard'
 
@@ -231,7 +231,7 @@ function disableEndpoint(services: Services, e: WebhookEndpoint, reason: string,
     db.update(webhookEndpoints)
       .set({ isActive: false, disabledReason: reason, updatedAt: at })
       .where(and(eq(webhookEndpoints.id, e.id), eq(webhookEndpoints.isActive, true))),
-    insertWhere(db, outbox, { id: newId('evt', at.getTime()), type: 'webhook.endpoint.disabled', userId: e.userId, payload: data, createdAt: at }, sql`changes() = 1`),
+    insertWhere(db, outbox, { id: newEventId(at), type: 'webhook.endpoint.disabled', userId: e.userId, payload: data, createdAt: at }, sql`changes() = 1`),
   ]
 }
 

@@ -8,7 +8,7 @@
  * `sms.received`, both with `phoneNumberId`); the smsUrl — a seed 001 number setting — gets only
  * the first, so it receives one delivery per SMS, in seed 001's shape.
  */
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, isNull, sql } from 'drizzle-orm'
 import { outbox, phoneNumbers, users, webhookDeliveries, webhookEndpoints } from '../../db/schema'
 import { newId } from '../../lib/ids'
 import type { CoreServices as Services } from '../../services'
@@ -19,9 +19,11 @@ const SMS_URL_EVENTS = new Set(['SMS_RECEIVED'])
 
 export async function fanOut(services: Services, eventId: string): Promise<{ deliveries: number }> {
   const { db } = services
-  // One round trip for the reads: the event, its account's endpoints, and deliveries a previous
-  // run of this event left unattempted (most events have no endpoint: then that is all).
-  const [evRows, endpoints, pendingBefore] = await db.batch([
+  // One round trip: the event marked sent (it reached its consumer), the event, its account's
+  // endpoints, and deliveries a previous run of this event left unattempted (most events have no
+  // endpoint: then that is all).
+  const [, evRows, endpoints, pendingBefore] = await db.batch([
+    db.update(outbox).set({ sentAt: new Date() }).where(and(eq(outbox.id, eventId), isNull(outbox.sentAt))),
     db.select({ event: outbox, email: users.email }).from(outbox).leftJoin(users, eq(users.id, outbox.userId)).where(eq(outbox.id, eventId)).limit(1),
     db
       .select({ id: webhookEndpoints.id, url: webhookEndpoints.url, events: webhookEndpoints.events })

@@ -7,6 +7,7 @@ import { Webhook } from 'standardwebhooks'
 import { describe, expect, it } from 'vitest'
 import { createDb } from '../../../src/db/client'
 import { drainOutbox } from '../../../src/modules/events/outbox'
+import { OUTBOX_GRACE_MS } from '../../../src/modules/maintenance/sweeper.job'
 import { registerUser } from '../../helpers/api'
 import { sellingProvider, uniqueService } from '../../helpers/activations'
 import { callApp } from '../../helpers/app'
@@ -118,7 +119,7 @@ describe('drainOutbox', () => {
 })
 
 describe('an API action, end to end', () => {
-  it('buying a number writes activation.created with the change; the request drains it; the partner receives it signed', async () => {
+  it('buying a number writes activation.created with the change; the request sends it; the partner receives it signed', async () => {
     const offer = await sellingProvider({ serviceCode: uniqueService('whk'), costUsd: 0.5 })
     const u = await registerUser()
     await fund(u.id, 5)
@@ -130,14 +131,15 @@ describe('an API action, end to end', () => {
       env: { EVENTS: events },
     })
     expect(res.status, res.text).toBe(201)
-    // the drain ran after the response (waitUntil), to the events queue
+    // the request sent its event after the response (waitUntil), by id; the consumer marks it sent
     const row = await env.DB.prepare(`SELECT * FROM outbox WHERE type = 'activation.created' AND user_id = ?`).bind(u.id).first<{ id: string; sent_at: number | null }>()
     expect(row, 'the purchase wrote its event').not.toBeNull()
-    expect(row!.sent_at).not.toBeNull()
-    expect(events.sent).toContainEqual({ eventId: row!.id })
+    expect(events.sent).toEqual([{ eventId: row!.id }])
+    expect(row!.sent_at).toBeNull()
 
     const h = harness(answers(200))
     await runEvents(h, [row!.id])
+    expect(await sentAt(row!.id)).not.toBeNull()
     const [d] = await deliveriesOf(row!.id)
     expect(d).toMatchObject({ endpoint_id: e.id, event_type: 'activation.created' })
     await runWebhooks(h, [d!.id])
@@ -147,16 +149,30 @@ describe('an API action, end to end', () => {
     expect(req.headers.get('webhook-id')).toBe(row!.id)
   })
 
-  it('a failed request (4xx) drains nothing', async () => {
+  it('a failed request (4xx) sends nothing; a request sends only the events it wrote', async () => {
+    const offer = await sellingProvider({ serviceCode: uniqueService('own'), costUsd: 0.5 })
     const u = await registerUser()
-    await emitEvent(u.id, 'SMS_SENT', {}, { unsent: true })
+    await fund(u.id, 5)
+    const other = await emitEvent(u.id, 'SMS_SENT', {}, { unsent: true })
     const events = fakeQueue()
-    const res = await callApp('/api/v1/webhooks', { token: u.accessToken, body: { url: 'https://127.0.0.1/', events: ['*'] }, env: { EVENTS: events } })
-    expect(res.status, res.text).toBe(400)
+    const bad = await callApp('/api/numbers/purchase', { token: u.accessToken, body: { countryCode: 'US', serviceCode: 'no-such-service' }, env: { EVENTS: events } })
+    expect(bad.status, bad.text).toBeGreaterThanOrEqual(400)
     expect(events.sent).toEqual([])
-    const ok = await callApp('/api/v1/webhooks', { token: u.accessToken, body: { url: 'https://hooks.partner.example/', events: ['*'] }, env: { EVENTS: events } })
+    const ok = await callApp('/api/numbers/purchase', { token: u.accessToken, body: { countryCode: 'US', serviceCode: offer.serviceCode }, env: { EVENTS: events } })
     expect(ok.status, ok.text).toBe(201)
-    expect(events.sent.length).toBeGreaterThanOrEqual(1)
-    expect(await unsentCount()).toBe(0)
+    const mine = await env.DB.prepare(`SELECT id FROM outbox WHERE type = 'activation.created' AND json_extract(payload, '$.numberId') = ?`).bind(ok.body.data.id).first<{ id: string }>()
+    expect(events.sent).toEqual([{ eventId: mine!.id }])
+    // The row another writer left unsent is the sweeper's: after its grace, not before.
+    expect(await sentAt(other)).toBeNull()
+    expect(await drainOutbox({ db: db(), env: { EVENTS: events } }, 1000, OUTBOX_GRACE_MS)).toBe(0)
+    await env.DB.prepare(`UPDATE outbox SET created_at = ? WHERE id = ?`).bind(Date.now() - OUTBOX_GRACE_MS - 1, other).run()
+    expect(await drainOutbox({ db: db(), env: { EVENTS: events } }, 1000, OUTBOX_GRACE_MS)).toBeGreaterThanOrEqual(1)
+    expect(events.sent).toContainEqual({ eventId: other })
+  })
+
+  it('an id whose batch did not commit reaches the consumer and does nothing', async () => {
+    const h = harness(answers(200))
+    await runEvents(h, ['evt_never_written'])
+    expect(await deliveriesOf('evt_never_written')).toHaveLength(0)
   })
 })
