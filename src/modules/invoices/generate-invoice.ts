@@ -24,8 +24,8 @@ const route = createRoute({
     'one-time purchases (activations, DID purchases) net of refunds. Line totals are rounded half-up to whole cents. Purchases and ' +
     'DID fees already paid from the wallet count as paid (`amountPaid`); an invoice with nothing left to pay is `paid` at once, ' +
     'otherwise `pending`, due 7 days after the end of the period. One invoice per account and month: asking again answers 200 with ' +
-    'the existing invoice (nothing is recomputed — usage recorded for the month after its invoice is not billed). Any month up to ' +
-    'and including the current one may be invoiced; a future month is 400. `userId` is your own (the default); admins may name any ' +
+    'the existing invoice (nothing is recomputed — usage recorded for the month after its invoice is not billed). Only a closed ' +
+    'month may be invoiced: the current month is 400 (an invoice would freeze it before its usage is in), and so is a future one. `userId` is your own (the default); admins may name any ' +
     'account, anyone else naming another account gets 404. 404 also when the month has neither usage nor a subscription in force.',
   middleware: [requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
@@ -43,7 +43,7 @@ export const registerGenerateInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
     const userId = targetUser(principalOf(c), body.userId)
-    if (body.month > monthOf(Date.now())) throw ValidationError.field('month', 'month must not be in the future')
+    if (body.month >= monthOf(Date.now())) throw ValidationError.field('month', 'month must be a closed month (before the current one)')
     const { invoice, created } = await invoicesOf(c.var.services).generate(userId, body.month)
     const message = created ? 'Invoice generated successfully' : 'Invoice already exists for this month'
     return c.json({ success: true as const, data: seed003View(invoice), message, meta: meta(c) }, created ? 201 : 200)
