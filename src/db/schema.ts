@@ -136,6 +136,7 @@ export const auditLog = sqliteTable(
   },
   (t) => [
     index('audit_target_idx').on(t.targetType, t.targetId, t.createdAt),
+    index('audit_target_id_idx').on(t.targetId, t.createdAt),
     index('audit_actor_idx').on(t.actorId, t.createdAt),
     index('audit_created_idx').on(t.createdAt),
   ],
@@ -154,7 +155,7 @@ export const emails = sqliteTable(
     transport: text('transport').notNull(),
     createdAt: createdAt(),
   },
-  (t) => [index('emails_to_idx').on(t.to, t.createdAt), index('emails_created_idx').on(t.createdAt)],
+  (t) => [index('emails_to_idx').on(t.to, t.createdAt), index('emails_created_idx').on(t.createdAt), index('emails_kind_created_idx').on(t.kind, t.createdAt)],
 )
 
 /** Upstream providers (numbers, SIMs, messaging, payments). The numbers work extends it. */
@@ -208,6 +209,7 @@ export const offers = sqliteTable(
     uniqueIndex('offers_provider_service_country_uq').on(t.providerId, t.serviceCode, t.countryCode),
     index('offers_service_country_price_idx').on(t.serviceCode, t.countryCode, t.price),
     index('offers_country_idx').on(t.countryCode, t.price),
+    index('offers_price_idx').on(t.price, t.serviceCode, t.countryCode),
   ],
 )
 

@@ -61,7 +61,6 @@ const CASES: ListCase[] = [
     name: 'admin audit log: target id',
     path: '/api/v1/admin/audit-log?targetId={userId}',
     as: 'admin',
-    knownScan: { audit_log: 'audit_target_idx leads with target_type: targetId alone counts through the whole index (fix: index (target_id, created_at), or require targetType)' },
   },
   { name: 'admin emails', path: '/api/v1/admin/emails', as: 'admin' },
   { name: 'admin emails: to', path: '/api/v1/admin/emails?to={email}', as: 'admin' },
@@ -69,7 +68,6 @@ const CASES: ListCase[] = [
     name: 'admin emails: kind',
     path: '/api/v1/admin/emails?kind=verify_email',
     as: 'admin',
-    knownScan: { emails: 'no index leads with emails.kind: the count scans every mail (fix: index (kind, created_at))' },
   },
   { name: 'admin providers', path: '/api/v1/admin/providers', as: 'admin' },
 
@@ -80,7 +78,6 @@ const CASES: ListCase[] = [
     name: 'offers',
     path: '/api/search/offers',
     as: 'user',
-    knownScan: { offers: 'without a filter every in-stock offer is read and sorted by price for one page (fix: index (price, service_code, country_code), which hands the page over in order)' },
   },
   { name: 'offers: country code', path: '/api/search/offers?country=us', as: 'user' },
   { name: 'offers: text', path: '/api/search/offers?q=tele', as: 'user', allowScan: { offers: 'a substring search over service and country names' } },
@@ -461,8 +458,8 @@ describe('query plans of every list query, on large tables', () => {
     const indexed = { sql: 'SELECT * FROM phone_numbers WHERE user_id = ? ORDER BY created_at DESC LIMIT 20', params: ['x'] }
     expect(fullScans(await explain(indexed), indexed.sql)).toEqual([])
     // A filtered count that reads a whole index is a full scan too; a page walked in index order is not.
-    const count = { sql: 'SELECT count(*) FROM audit_log WHERE target_id = ?', params: ['x'] }
-    expect(fullScans(await explain(count), count.sql)).toEqual(['audit_log'])
+    const count = { sql: 'SELECT count(*) FROM phone_numbers WHERE monthly_price = ?', params: [1] }
+    expect(fullScans(await explain(count), count.sql)).toEqual(['phone_numbers'])
     const page = { sql: 'SELECT * FROM audit_log WHERE actor_type = ? ORDER BY created_at DESC LIMIT 20', params: ['user'] }
     expect(fullScans(await explain(page), page.sql)).toEqual([])
   })
