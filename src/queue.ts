@@ -5,6 +5,7 @@
  */
 import type { Env } from './env'
 import { runInvoiceJob } from './modules/billing/billing.job'
+import { eventScope, sendEvents } from './modules/events/outbox'
 import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
 import { createServices, type Services } from './services'
 import { eventsConsumer, webhooksConsumer, webhooksDlqConsumer } from './modules/webhooks/webhooks.consumer'
@@ -37,7 +38,10 @@ async function jobs(batch: MessageBatch<unknown>, services: Services): Promise<v
       continue
     }
     try {
-      await handler(message.body, services)
+      // Events the job wrote go to the `events` queue now, as a request's do (the sweeper is the fallback).
+      const events: string[] = []
+      await eventScope.run(events, () => handler(message.body, services))
+      if (events.length) await sendEvents(services.env, events).catch((e) => console.error(JSON.stringify({ level: 'warn', message: 'jobs: event send failed; the sweeper sends them', error: (e as Error).message })))
       message.ack()
     } catch (e) {
       console.error(JSON.stringify({ level: 'error', message: 'jobs: handler failed; retrying', type, id: message.id, attempts: message.attempts, error: (e as Error).message }))

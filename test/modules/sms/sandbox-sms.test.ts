@@ -20,10 +20,10 @@ async function boughtNumber(activation: Record<string, unknown> = {}) {
 
 const sandboxSms = (path: string, opts: Parameters<typeof call>[1]) => call(path, { method: 'POST', ...opts })
 
-async function runJobs(messages: { id: string; body: unknown; attempts?: number }[]) {
+async function runJobs(messages: { id: string; body: unknown; attempts?: number }[], events?: Queue) {
   const batch = createMessageBatch('jobs', messages.map((m) => ({ id: m.id, timestamp: new Date(), attempts: m.attempts ?? 1, body: m.body })))
   const ctx = createExecutionContext()
-  await worker.queue(batch, env, ctx)
+  await worker.queue(batch, events ? { ...env, EVENTS: events } : env, ctx)
   return getQueueResult(batch, ctx)
 }
 
@@ -82,7 +82,15 @@ describe('POST /api/v1/sandbox/activations/{id}/sms', () => {
 describe('automatic sandbox SMS in local dev (activation.autoSmsSeconds)', () => {
   function fakeQueue() {
     const sent: { body: any; options?: QueueSendOptions }[] = []
-    return { sent, queue: { send: async (body: unknown, options?: QueueSendOptions) => void sent.push({ body, options }), sendBatch: async () => {} } }
+    return {
+      sent,
+      queue: {
+        send: async (body: unknown, options?: QueueSendOptions) => void sent.push({ body, options }),
+        sendBatch: async (messages: Iterable<MessageSendRequest>) => {
+          for (const m of messages) sent.push({ body: m.body })
+        },
+      },
+    }
   }
 
   it('in development, a purchase schedules a sandbox.sms job after autoSmsSeconds; the jobs consumer delivers it once', async () => {
@@ -101,9 +109,13 @@ describe('automatic sandbox SMS in local dev (activation.autoSmsSeconds)', () =>
     expect(jobs.sent, JSON.stringify(jobs.sent)).toEqual([{ body: { type: 'sandbox.sms', activationId: id, messageId: `auto_${id}` }, options: { delaySeconds: 5 } }])
 
     const msg = { id: `job-${id}`, body: jobs.sent[0]!.body }
-    const first = await runJobs([msg])
+    const events = fakeQueue()
+    const first = await runJobs([msg], events.queue as unknown as Queue)
     expect(first.explicitAcks, JSON.stringify(first)).toEqual([msg.id])
     expect(await smsRows(id)).toHaveLength(1)
+    // The job sent the events it wrote, as a request does, without waiting for the sweeper.
+    const [event] = await outboxRows('sms.received', id)
+    expect(events.sent.map((m) => m.body)).toContainEqual({ eventId: event!.id })
     expect(await activationRow(id)).toMatchObject({ status: 'sms_received', billing: 'captured' })
     // Delivered again (at-least-once): acknowledged, nothing stored twice.
     const second = await runJobs([msg])
