@@ -140,6 +140,11 @@ export class StripePayments implements PaymentProcessor {
       throw new UpstreamError(PROVIDER, `${operation}: authentication with Stripe failed (check STRIPE_SECRET_KEY)`, { operation, status: res.status })
     }
     if (res.status === 429) throw new UpstreamError(PROVIDER, `${operation}: rate limited by Stripe`, { operation, status: 429 })
+    // 409: a request with this Idempotency-Key is still running at Stripe (idempotency_error). Not
+    // a decline — the first request may well charge — so the caller's attempt stays open.
+    if (res.status === 409 || (isRecord(body) && isRecord(body.error) && body.error.type === 'idempotency_error')) {
+      throw new UpstreamError(PROVIDER, `${operation}: a request with the same idempotency key is in progress at Stripe`, { operation, status: res.status })
+    }
     if (res.status >= 500 || !isRecord(body) || !isRecord(body.error)) {
       throw new UpstreamError(PROVIDER, `${operation}: HTTP ${res.status}`, { operation, status: res.status })
     }

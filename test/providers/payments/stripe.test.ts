@@ -237,6 +237,15 @@ describe('Stripe charges (PaymentIntents)', () => {
     expect(await stripe.charge(chargeReq)).toMatchObject({ ok: false, code: 'authentication_required' })
   })
 
+  it('409 idempotency_error (the same key still running at Stripe) is an UpstreamError, not a decline', async () => {
+    const { stripe } = adapter(() =>
+      json({ error: { type: 'idempotency_error', message: 'There is currently another in-progress request using this Stripe-Idempotency-Key.' } }, 409),
+    )
+    const e = await failure(stripe.charge(chargeReq))
+    expect(e).toBeInstanceOf(UpstreamError)
+    expect(e.status).toBe(502)
+  })
+
   it('500 is an UpstreamError (502) that does not leak the key', async () => {
     const { stripe } = adapter(() => json({ error: { type: 'api_error', message: `Internal error for key ${KEY}` } }, 500))
     const e = await failure(stripe.charge(chargeReq))
