@@ -29,7 +29,7 @@ import { Conflict, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
-import type { Principal } from '../auth/principal'
+import { can, type Principal } from '../auth/principal'
 import { PLANS, type PlanCode } from '../billing/plans'
 import { runBatch, type Stmt } from '../dids/batch'
 import { isUniqueViolation } from '../sms/inbound-sms.service'
@@ -88,7 +88,7 @@ export class SubscriptionsService {
    */
   async owner(principal: Principal, userId: string | undefined, what = 'Subscription'): Promise<string> {
     if (!userId || userId === principal.userId) return principal.userId
-    if (principal.role !== 'admin') throw new NotFound(what)
+    if (!can(principal, 'admin')) throw new NotFound(what)
     const u = await this.db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get()
     if (!u) throw new NotFound('User')
     return u.id
@@ -155,7 +155,7 @@ export class SubscriptionsService {
 
   /** PATCH: the subscription by id, the caller's own (an admin: anyone's). 404 for another account's. */
   async update(principal: Principal, input: { subscriptionId: string; plan?: PlanCode; status?: 'active' | 'cancelled' }, now = new Date()): Promise<ChangeOutcome> {
-    const scope = principal.role === 'admin' ? eq(subscriptions.id, input.subscriptionId) : and(eq(subscriptions.id, input.subscriptionId), eq(subscriptions.userId, principal.userId))
+    const scope = can(principal, 'admin') ? eq(subscriptions.id, input.subscriptionId) : and(eq(subscriptions.id, input.subscriptionId), eq(subscriptions.userId, principal.userId))
     const row = await this.db.select().from(subscriptions).where(scope).get()
     if (!row) throw new NotFound('Subscription')
     return this.change(row, { plan: input.plan, status: input.status }, now)

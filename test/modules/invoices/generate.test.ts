@@ -142,6 +142,13 @@ describe('POST /api/invoices (seed 003)', () => {
     expect((await call('/api/invoices', { apiKey: reader.key })).status).toBe(200)
     const writer = await createApiKey(other, ['billing:write'])
     expect((await call('/api/invoices', { apiKey: writer.key, body: { month: '2024-10' } })).status).toBe(201)
+
+    // An admin's API key acts for other accounts only when it holds the `admin` permission.
+    const adminBilling = await createApiKey(admin, ['billing:read', 'billing:write'])
+    expectErrorEnvelope(await call(`/api/invoices?userId=${other.id}`, { apiKey: adminBilling.key }), 404, 'NOT_FOUND')
+    expectErrorEnvelope(await call('/api/invoices', { apiKey: adminBilling.key, body: { month: '2024-09', userId: other.id } }), 404, 'NOT_FOUND')
+    const adminFull = await createApiKey(admin, ['billing:read', 'admin'])
+    expect((await call(`/api/invoices?userId=${other.id}`, { apiKey: adminFull.key })).status).toBe(200)
   })
 
   it('GET /api/invoices lists the account\'s invoices newest first in the seed 003 shape', async () => {

@@ -222,6 +222,13 @@ describe('PATCH validation, ownership and permissions', () => {
     expect((await read(u)).body.data.status).toBe('cancelled')
     expect(await events(u.id)).toHaveLength(2)
     expectErrorEnvelope(await read(admin, '?userId=usr_nobody'), 404, 'NOT_FOUND')
+
+    // An admin's API key without the `admin` permission acts for its own account only.
+    const key = await createApiKey(admin, ['billing:read', 'billing:write'])
+    expectErrorEnvelope(await call(`/api/subscription?userId=${u.id}`, { apiKey: key.key }), 404, 'NOT_FOUND')
+    const foreign = await call('/api/subscription', { method: 'PATCH', apiKey: key.key, body: { subscriptionId: created.body.data.id, status: 'active' } })
+    expectErrorEnvelope(foreign, 404, 'NOT_FOUND')
+    expect((await read(u)).body.data.status).toBe('cancelled')
   })
 
   it('GET needs billing:read, writes need billing:write; no credentials is 401', async () => {
