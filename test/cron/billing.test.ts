@@ -126,11 +126,25 @@ describe('billing cron (0 3 * * *)', () => {
     expect(await snapshot(users)).toEqual(after)
   })
 
+  it('a missed 1st is caught up within the first seven days; a later run invoices nothing', async () => {
+    const h = harness()
+    const u = await insertUser()
+    await addUsage(u, '2025-06', [{ type: 'sms', quantity: 4 }])
+    const third = await runDay(h, D(2025, 7, 3, 3))
+    expect(third.result.invoiceMonth).toBe('2025-06')
+    expect(third.bodies.map((b: any) => b.userId)).toContain(u)
+    const invoiced = async () => (await env.DB.prepare(`SELECT COUNT(*) AS n FROM invoices WHERE user_id = ? AND month = '2025-06'`).bind(u).first<{ n: number }>())!.n
+    expect(await invoiced()).toBe(1)
+    // The next catch-up day finds it invoiced and sends nothing for it.
+    expect((await runDay(h, D(2025, 7, 4, 3))).bodies.map((b: any) => b.userId)).not.toContain(u)
+    expect(await invoiced()).toBe(1)
+  })
+
   it('other days renew and mark overdue but invoice nothing; a job with nothing to bill or a malformed body is dropped', async () => {
     const h = harness()
     const u = await insertUser()
     await addUsage(u, '2025-02', [{ type: 'sms', quantity: 3 }])
-    const { result, bodies } = await runDay(h, D(2025, 3, 2, 3))
+    const { result, bodies } = await runDay(h, D(2025, 3, 8, 3))
     expect(result.invoiceMonth).toBeNull()
     expect(result.invoicesEnqueued).toBe(0)
     expect(bodies).toEqual([])

@@ -3,7 +3,7 @@
  *
  * Each run, for the instant it was scheduled at:
  *   1. DID monthly renewals (src/modules/dids/renewals.job.ts), charged to the wallet;
- *   2. on the 1st of a month (UTC): one `jobs` message `{ type: 'billing.invoice', userId, month }`
+ *   2. on the 1st of a month (UTC), and the six days after as a catch-up: one `jobs` message `{ type: 'billing.invoice', userId, month }`
  *      per account that had usage rows in the month just closed or a subscription in force
  *      during it and has no invoice for it yet; the job generates that invoice and, with auto-pay on,
  *      pays it (billing/autopay.ts);
@@ -27,6 +27,9 @@ import { invoicesOf } from '../invoices/deps'
 import { MONTH_FORMAT } from '../invoices/schemas'
 import type { InvoicesService } from '../invoices/invoices.service'
 import { autoPayInvoice, type AutoPayResult } from './autopay'
+
+/** Days at the start of a month on which the closed month's invoices are enqueued (the 1st, then catch-up). */
+export const INVOICE_CATCH_UP_DAYS = 7
 
 /** Accounts read per query when enqueueing a month's invoices. */
 export const ENQUEUE_PAGE = 500
@@ -87,7 +90,9 @@ export async function runBilling(services: Services, scheduledTime: number) {
   }
 
   const renewals = await step('did-renewals', () => runDidRenewals(services, now))
-  const month = now.getUTCDate() === 1 ? previousMonth(monthOf(scheduledTime)) : null
+  // On the 1st, and the next six days as a catch-up for a run that failed or did not fire (cron
+  // runs are not retried): accounts already invoiced for the month are skipped, so it costs little.
+  const month = now.getUTCDate() <= INVOICE_CATCH_UP_DAYS ? previousMonth(monthOf(scheduledTime)) : null
   const invoicesEnqueued = month ? await step('invoices', () => enqueueInvoices(services, month)) : 0
   const overdue = await step('overdue', () => invoicesOf(services).markOverdue(scheduledTime))
 
