@@ -28,7 +28,8 @@ const route = createRoute({
     '(GET /api/usage sums them). With `transactionId` the report is idempotent: the same transactionId again answers the ' +
     'first report with 200 (not 201) and records nothing, even if the figures differ. The answer is seed 003\'s shape with ' +
     '`message: "Usage recorded successfully"`; `recordedAt` is when the report was recorded. Calls to this route are not ' +
-    'counted as API usage themselves.',
+    'counted as API usage themselves. A month that already has its invoice is closed: reporting for it is 409 ' +
+    '`MONTH_INVOICED` (its usage would never be billed); report it in the current month instead.',
   middleware: [requireAuth()] as const,
   security: keySecurity,
   request: { body: jsonBody(ReportUsageBody) },

@@ -14,8 +14,8 @@
  */
 import { and, asc, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { USAGE_TYPES, usageRecords, users, type UsageType } from '../../db/schema'
-import { NotFound, ValidationError } from '../../lib/errors'
+import { invoices, USAGE_TYPES, usageRecords, users, type UsageType } from '../../db/schema'
+import { Conflict, NotFound, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import { can, type Principal } from '../auth/principal'
@@ -126,6 +126,11 @@ export class UsageService {
     if (input.transactionId) {
       const first = await this.findReport(input.userId, input.transactionId)
       if (first) return { report: first, created: false }
+    }
+    // An invoiced month is closed: usage reported for it now would never be billed.
+    const invoiced = await db.select({ id: invoices.id }).from(invoices).where(and(eq(invoices.userId, input.userId), eq(invoices.month, input.month))).get()
+    if (invoiced) {
+      throw new Conflict('MONTH_INVOICED', `${input.month} is already invoiced (${invoiced.id}); report its usage in the current month`, { month: input.month, invoiceId: invoiced.id })
     }
     const metrics = METRICS.filter((m) => input[m] > 0)
     if (!metrics.length) {

@@ -38,6 +38,19 @@ describe('POST /api/usage', () => {
     expect(await events(u.id)).toEqual([expect.objectContaining({ id: d.id, userId: u.id, month: '2024-12', callMinutes: 350 })])
   })
 
+  it('a month that has its invoice is closed: 409 MONTH_INVOICED, nothing written', async () => {
+    const admin = await registerAdmin()
+    const u = await registerUser()
+    expect((await report({ userId: u.id, month: '2024-10', smsCount: 10 }, as(admin))).status).toBe(201)
+    const inv = await call('/api/invoices', { token: admin.accessToken, body: { userId: u.id, month: '2024-10' } })
+    expect(inv.status, inv.text).toBe(201)
+    const late = await report({ userId: u.id, month: '2024-10', smsCount: 5 }, as(admin))
+    expectErrorEnvelope(late, 409, 'MONTH_INVOICED')
+    expect(late.body.error.details, late.text).toMatchObject({ month: '2024-10', invoiceId: inv.body.data.id })
+    expect((await usageRows(u.id)).filter((r) => r.month === '2024-10')).toHaveLength(1)
+    expect((await report({ userId: u.id, month: '2024-11', smsCount: 5 }, as(admin))).status).toBe(201)
+  })
+
   it('zero metrics write no row; omitted counts are 0', async () => {
     const admin = await registerAdmin()
     const u = await registerUser()
