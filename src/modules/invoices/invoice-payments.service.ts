@@ -5,30 +5,27 @@
  * Invariants:
  * - `payment_seq` is a compare-and-set claim. A payment reads the invoice at seq N and moves money
  *   under the natural key `invpay_<invoice>_<N+1>` (the wallet's opId, the processor's
- *   idempotency key); the batch that records it writes the payment row (attempt key unique),
- *   `UPDATE invoices … WHERE payment_seq = N` and its events together. Every seq bump comes with
- *   the payment row of that key (declines too), so a row with key N+1 exists once seq ≥ N+1: a
- *   writer that lost the race fails on the unique key and its whole batch rolls back.
- * - Wallet: the debit comes first, then the batch. Two wallet payers with the same seq share one
- *   opId, so the second debit is a replay of the first. The amount recorded is what the wallet
- *   actually debited (a replay returns the first caller's amount); a caller whose own amount
- *   differs gets 409. A crash between debit and batch heals on retry: the invoice still says seq
- *   N, the key is the same, the wallet replays, and the batch lands.
- * - Payment method: the key is claimed first (a `pending` payment row), and only the claimant
- *   charges, so a card is never charged for a payment that cannot be recorded. The claim is then
- *   settled by one batch guarded by "the row is still pending": the invoice's compare-and-set,
- *   the events, the row's final status. Whoever finds a pending claim (a double submit, a retry
- *   after a crash) settles it again with the claim's own method and amount — the processor
- *   answers the same key with the same charge — and the guards let only one settlement land.
- * - A wallet debit that loses to a claimed card payment under the same key is credited back
- *   (`<key>_returned`): money leaves the wallet only for a recorded payment.
- * - A claim stays pending while its processor cannot be reached; further payments of that invoice
- *   wait for it (each attempt tries to settle it first).
+ *   idempotency key). Every seq bump comes with the payment row of that key (declines too).
+ * - Claim first, then move money: the key is claimed by inserting a `pending` payment row (unique
+ *   attempt key), and only then is the wallet debited or the card charged. So money never moves
+ *   under a key that no row records — a crash after the debit or charge leaves the claim pending,
+ *   and the next attempt on the invoice settles it (a wallet debit under the same opId replays;
+ *   a processor answers the same key with the same charge) before anything else can be paid.
+ * - The claim is settled by one batch guarded by "the row is still pending": the invoice's
+ *   compare-and-set, the events, the row's final status. Whoever settles it (the claimant, a
+ *   double submit, a retry after a crash) lands at most once.
+ * - A card claim older than `STALE_CLAIM_MS` is not sent to the processor again: processors keep
+ *   idempotency keys about a day, after which the same key would charge anew. It answers 409
+ *   `PAYMENT_UNDER_REVIEW` until someone settles it by hand. A wallet claim never goes stale (the
+ *   wallet keeps its operation ids).
+ * - A wallet payment checks the available balance before claiming, so a wallet that cannot pay
+ *   is refused (400 INSUFFICIENT_BALANCE) with nothing recorded; if the balance fell in between,
+ *   the claim settles as failed and the answer is the same 400.
  */
 import { and, eq, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { invoices, outbox, payments } from '../../db/schema'
-import { AppError, Conflict, NotFound, ValidationError } from '../../lib/errors'
+import { AppError, Conflict, InsufficientBalance, NotFound, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros, toMicros } from '../../lib/money'
 import { runBatch, type Stmt } from '../dids/batch'
@@ -40,19 +37,21 @@ import { CENT } from './compose'
 import type { PayInvoiceBody } from './schemas'
 import { amountDue, paymentView, seed003View, summaryView, type Invoice, type Payment } from './views'
 
-/** PaymentMethodsService.charge: idempotent by `attemptKey`, writes nothing. */
-export type Charge = (userId: string, input: ChargeInput) => Promise<ChargeResult>
+/** PaymentMethodsService.chargeRecorded: idempotent by `attemptKey`, writes nothing; the method may have been deleted since the claim. */
+export type Charge = (userId: string, input: ChargeInput & { paymentMethodId: string }) => Promise<ChargeResult>
 
 export interface InvoicePaymentsDeps {
   db: Db
   wallet: WalletService
   /** The account's live payment method (throws 404 for an unknown, foreign or deleted one). */
   method: (userId: string, id: string) => Promise<{ id: string; processor: string }>
-  /** Charges a saved payment method (PaymentMethodsService.charge). */
+  /** Charges the claim's payment method (PaymentMethodsService.chargeRecorded). */
   charge: Charge
 }
 
 export const WALLET = 'wallet'
+/** A card claim older than this is not charged again under its key (processors forget keys after ~24 h). */
+export const STALE_CLAIM_MS = 23 * 3_600_000
 
 interface Outcome {
   status: 'succeeded' | 'failed'
@@ -98,39 +97,13 @@ export class InvoicePaymentsService {
     const attemptKey = `invpay_${inv.id}_${inv.paymentSeq + 1}`
     // Our read is stale (a payment took this seq already) or a claim waits to be settled.
     const prior = await this.paymentByKey(attemptKey)
-    if (prior) return this.afterOther(userId, inv, prior, null, amount, method)
-    return method === WALLET ? this.payFromWallet(userId, inv, amount, attemptKey, now) : this.payByMethod(userId, inv, amount, method, attemptKey, now)
-  }
-
-  // ---- wallet -------------------------------------------------------------------------------
-
-  private async payFromWallet(userId: string, inv: Invoice, amount: number, attemptKey: string, now: Date) {
-    const r = await this.deps.wallet.debit(userId, { opId: attemptKey, amount, reference: { type: 'invoice', id: inv.id }, description: `Invoice ${inv.invoiceNumber}` })
-    if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The wallet payment could not be booked', { reason: r.reason })
-    // A replay answers the first debit under this key, whoever asked for it.
-    const outcome: Outcome = { status: 'succeeded', amount: -r.entry.amount, processor: WALLET, paymentMethodId: WALLET, processorRef: r.entry.id, failureReason: null }
-    const row = paymentRow(userId, inv, attemptKey, outcome, now)
-    const { stmts, after } = this.settlement(userId, inv, row, outcome, now, null)
-    try {
-      await runBatch(this.db, [this.db.insert(payments).values(row), ...stmts])
-    } catch (e) {
-      const winner = await this.paymentByKey(attemptKey)
-      if (!winner) throw e
-      return this.afterOther(userId, inv, winner, outcome, amount, WALLET)
-    }
-    if (outcome.amount !== amount) {
-      throw new Conflict('PAYMENT_CONFLICT', 'Another payment of this invoice was in flight; it has been applied instead of yours. Read the invoice and pay what is still due.', {
-        appliedAmount: fromMicros(outcome.amount),
-        invoice: summaryView(after),
-      })
-    }
-    return { payment: paymentView(row), invoice: summaryView(after) }
-  }
-
-  // ---- payment method -----------------------------------------------------------------------
-
-  private async payByMethod(userId: string, inv: Invoice, amount: number, methodId: string, attemptKey: string, now: Date) {
-    const m = await this.deps.method(userId, methodId)
+    if (prior) return this.afterOther(userId, inv, prior, amount, method)
+    let m: { id: string; processor: string }
+    if (method === WALLET) {
+      const { available } = await this.deps.wallet.balance(userId)
+      if (available < amount) throw new InsufficientBalance(amount, available)
+      m = { id: WALLET, processor: WALLET }
+    } else m = await this.deps.method(userId, method)
     const claim = paymentRow(userId, inv, attemptKey, { status: 'succeeded', amount, processor: m.processor, paymentMethodId: m.id, processorRef: null, failureReason: null }, now)
     claim.status = 'pending'
     claim.processedAt = null
@@ -139,23 +112,16 @@ export class InvoicePaymentsService {
     } catch (e) {
       const other = await this.paymentByKey(attemptKey)
       if (!other) throw e
-      return this.afterOther(userId, inv, other, null, amount, m.id)
+      return this.afterOther(userId, inv, other, amount, m.id)
     }
     return this.settleClaim(userId, inv, claim, now)
   }
 
-  /** Charges a pending claim (again, for a claim found pending: same key, same charge) and records the outcome once. */
+  // ---- settling a claim ---------------------------------------------------------------------
+
+  /** Moves a pending claim's money (again, for a claim found pending: same key, so no second move) and records the outcome once. */
   private async settleClaim(userId: string, inv: Invoice, claim: Payment, now: Date) {
-    const r = await this.deps.charge(userId, {
-      paymentMethodId: claim.paymentMethodId ?? undefined,
-      amount: claim.amount,
-      currency: claim.currency,
-      attemptKey: claim.attemptKey,
-      description: `Invoice ${inv.invoiceNumber}`,
-    })
-    const outcome: Outcome = r.ok
-      ? { status: 'succeeded', amount: claim.amount, processor: r.processor, paymentMethodId: r.paymentMethodId, processorRef: r.processorRef, failureReason: null }
-      : { status: 'failed', amount: claim.amount, processor: r.processor, paymentMethodId: r.paymentMethodId, processorRef: null, failureReason: r.failureReason }
+    const outcome = claim.processor === WALLET ? await this.debitWallet(userId, inv, claim) : await this.chargeMethod(userId, inv, claim, now)
     const stillPending = sql`exists (select 1 from payments p where p.attempt_key = ${claim.attemptKey} and p.status = 'pending')`
     const { stmts, after } = this.settlement(userId, inv, claim, outcome, now, stillPending)
     const settle = this.db
@@ -174,6 +140,40 @@ export class InvoicePaymentsService {
     const row: Payment = { ...claim, status: outcome.status, processor: outcome.processor, processorRef: outcome.processorRef, failureReason: outcome.failureReason, processedAt: now, updatedAt: now }
     if (outcome.status === 'failed') throw declined(row)
     return { payment: paymentView(row), invoice: summaryView(after) }
+  }
+
+  /** The wallet side of a claim: a debit under the claim's key (a replay when it was made before). */
+  private async debitWallet(userId: string, inv: Invoice, claim: Payment): Promise<Outcome> {
+    const base = { amount: claim.amount, processor: WALLET, paymentMethodId: WALLET }
+    try {
+      const r = await this.deps.wallet.debit(userId, { opId: claim.attemptKey, amount: claim.amount, reference: { type: 'invoice', id: inv.id }, description: `Invoice ${inv.invoiceNumber}` })
+      if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The wallet payment could not be booked', { reason: r.reason })
+      // A replay answers the first debit under this key: record what actually moved.
+      return { ...base, amount: -r.entry.amount, status: 'succeeded', processorRef: r.entry.id, failureReason: null }
+    } catch (e) {
+      if (!(e instanceof InsufficientBalance)) throw e
+      return { ...base, status: 'failed', processorRef: null, failureReason: 'INSUFFICIENT_BALANCE' }
+    }
+  }
+
+  /** The card side of a claim: a charge under the claim's key, unless the key is too old to be safe to send again. */
+  private async chargeMethod(userId: string, inv: Invoice, claim: Payment, now: Date): Promise<Outcome> {
+    if (now.getTime() - claim.createdAt.getTime() > STALE_CLAIM_MS) {
+      throw new Conflict('PAYMENT_UNDER_REVIEW', 'An earlier payment of this invoice did not finish and is too old to retry safely; it is being reviewed', {
+        paymentId: claim.id,
+        invoiceId: inv.id,
+      })
+    }
+    const r = await this.deps.charge(userId, {
+      paymentMethodId: claim.paymentMethodId ?? '',
+      amount: claim.amount,
+      currency: claim.currency,
+      attemptKey: claim.attemptKey,
+      description: `Invoice ${inv.invoiceNumber}`,
+    })
+    return r.ok
+      ? { status: 'succeeded', amount: claim.amount, processor: r.processor, paymentMethodId: r.paymentMethodId, processorRef: r.processorRef, failureReason: null }
+      : { status: 'failed', amount: claim.amount, processor: r.processor, paymentMethodId: r.paymentMethodId, processorRef: null, failureReason: r.failureReason }
   }
 
   // ---- shared -------------------------------------------------------------------------------
@@ -237,20 +237,11 @@ export class InvoicePaymentsService {
   }
 
   /**
-   * Another payment holds this invoice's next key: settle it if it is a pending claim, give back a
-   * wallet debit of ours that moved apart from it, then answer with it when it was the same
-   * payment (same method and amount: a double submit or a retry) and 409 otherwise.
+   * Another payment holds this invoice's next key: settle it if it is a pending claim, then answer
+   * with it when it was the same payment (same method and amount: a double submit or a retry) and
+   * 409 otherwise.
    */
-  private async afterOther(userId: string, read: Invoice, other: Payment, ours: Outcome | null, amount: number, method: string) {
-    if (ours && ours.status === 'succeeded' && ours.processor === WALLET && other.processor !== WALLET) {
-      const back = await this.deps.wallet.credit(userId, {
-        opId: `${other.attemptKey}_returned`,
-        amount: ours.amount,
-        reference: { type: 'invoice', id: read.id },
-        description: `Invoice ${read.invoiceNumber}: payment returned (another payment came first)`,
-      })
-      if (!back.ok) throw new AppError(500, 'INTERNAL_ERROR', 'A wallet payment that lost a race could not be returned', { reason: back.reason })
-    }
+  private async afterOther(userId: string, read: Invoice, other: Payment, amount: number, method: string) {
     let final = other
     if (other.status === 'pending') {
       try {
@@ -292,7 +283,10 @@ function paymentRow(userId: string, inv: Invoice, attemptKey: string, o: Outcome
   }
 }
 
-function declined(p: Pick<Payment, 'failureReason' | 'processor' | 'paymentMethodId' | 'id'>) {
+function declined(p: Pick<Payment, 'failureReason' | 'processor' | 'paymentMethodId' | 'id' | 'amount'>) {
+  if (p.processor === WALLET) {
+    return new AppError(400, 'INSUFFICIENT_BALANCE', 'The wallet cannot pay this amount', { paymentId: p.id, required: fromMicros(p.amount) })
+  }
   return new AppError(402, 'PAYMENT_FAILED', `The payment was declined: ${p.failureReason ?? 'unknown reason'}`, {
     paymentId: p.id,
     failureReason: p.failureReason,

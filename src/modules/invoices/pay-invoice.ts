@@ -29,7 +29,10 @@ const route = createRoute({
     ...errorResponses,
     400: err('Invalid input (`VALIDATION_ERROR`: amount over the amount due, not whole cents) or not enough money (`INSUFFICIENT_BALANCE`)'),
     402: err('The payment method was declined (`PAYMENT_FAILED`)'),
-    409: err('`INVOICE_NOT_PAYABLE` (paid or void), `PAYMENT_CONFLICT` (another payment landed first), or `IDEMPOTENCY_KEY_IN_USE`'),
+    409: err(
+      '`INVOICE_NOT_PAYABLE` (paid or void), `PAYMENT_CONFLICT` (another payment landed first), `PAYMENT_UNDER_REVIEW` (an earlier card ' +
+        'payment did not finish and is too old to send to the processor again), or `IDEMPOTENCY_KEY_IN_USE`',
+    ),
     422: idempotencyErrorResponses[422],
   },
 })

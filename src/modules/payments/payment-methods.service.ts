@@ -193,6 +193,16 @@ export class PaymentMethodsService {
     return (await this.chargeDetailed(userId, input)).result
   }
 
+  /**
+   * Charges the account's method `paymentMethodId` even if it was deleted since: finishing an
+   * attempt that began with it (same key, so the processor answers with the first charge).
+   */
+  async chargeRecorded(userId: string, input: ChargeInput & { paymentMethodId: string }): Promise<ChargeResult> {
+    const m = await this.db.select().from(paymentMethods).where(and(eq(paymentMethods.userId, userId), eq(paymentMethods.id, input.paymentMethodId))).get()
+    if (!m) throw new NotFound('Payment method')
+    return (await this.chargeDetailed(userId, input, m)).result
+  }
+
   async chargeDetailed(userId: string, input: ChargeInput, method?: PaymentMethodRow): Promise<DetailedCharge> {
     const m = method ?? (await this.resolve(userId, input.paymentMethodId))
     const processor = this.processorFor(m)

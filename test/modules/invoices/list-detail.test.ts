@@ -155,7 +155,7 @@ describe('OpenAPI', () => {
     const res = await call('/openapi.json')
     expect(res.status, res.text.slice(0, 1000)).toBe(200)
     const paths = res.body.paths as Record<string, Record<string, any>>
-    expect(paths['/api/invoices']?.post?.description).toMatch(/up to and including the current one/)
+    expect(paths['/api/invoices']?.post?.description).toMatch(/Only a closed month may be invoiced/)
     expect(paths['/api/invoices']?.get).toBeTruthy()
     expect(paths['/api/v1/billing/invoices']?.get).toBeTruthy()
     expect(paths['/api/v1/billing/invoices/{id}']?.get).toBeTruthy()

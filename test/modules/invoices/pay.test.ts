@@ -1,7 +1,4 @@
-import { createExecutionContext, env } from 'cloudflare:test'
-import type { Env } from '../../../src/env'
-import { invoicePaymentsOf } from '../../../src/modules/invoices/deps'
-import { createServices } from '../../../src/services'
+import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { call, createApiKey, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
 import { fund, walletAudit } from '../../helpers/catalog'
@@ -122,9 +119,10 @@ describe('POST /api/v1/billing/invoices/{id}/pay — wallet', () => {
     expect((await walletAudit(u.id)).balance).toBe(0)
   })
 
-  it('heals a payment whose debit happened but whose record did not (crash): the retry replays, money moves once', async () => {
+  it('heals a payment whose debit happened but whose record did not (crash): the retry settles the claim, money moves once', async () => {
     const { u, id } = await invoiced(100)
-    // The debit of attempt 1 went through, then the worker died before the D1 batch.
+    // Attempt 1 claimed its key and debited the wallet, then the worker died before the D1 batch.
+    await insertClaim(u.id, id, 'wallet', 59_740_000, 'wallet')
     const debit = await wallet(u.id).debit(u.id, { opId: `invpay_${id}_1`, amount: 59_740_000, reference: { type: 'invoice', id } })
     expect(debit.ok).toBe(true)
     const retry = await pay(u, id)
@@ -133,9 +131,11 @@ describe('POST /api/v1/billing/invoices/{id}/pay — wallet', () => {
     const audit = await walletAudit(u.id)
     expect(audit.balance).toBe(100_000_000 - 59_740_000)
     expect(audit.entries).toBe(2)
+    expect((await paymentRows(id)).map((p) => p.status)).toEqual(['succeeded'])
 
-    // A crashed attempt of another amount: it is recorded as it happened, and the caller is told (409).
+    // A crashed attempt of another amount: it is settled as it was claimed, and the caller is told (409).
     const b = await invoiced(100, '2024-10')
+    await insertClaim(b.u.id, b.id, 'wallet', 10_000_000, 'wallet')
     await wallet(b.u.id).debit(b.u.id, { opId: `invpay_${b.id}_1`, amount: 10_000_000, reference: { type: 'invoice', id: b.id } })
     const other = await pay(b.u, b.id, { amount: 20 })
     expectErrorEnvelope(other, 409, 'PAYMENT_CONFLICT')
@@ -145,6 +145,17 @@ describe('POST /api/v1/billing/invoices/{id}/pay — wallet', () => {
     expect(next.status, next.text).toBe(200)
     expect(next.body.data.invoice.amountPaid, next.text).toBe(30)
     expect((await walletAudit(b.u.id)).balance).toBe(70_000_000)
+  })
+
+  it('a wallet claim whose debit never happened (crash before it) is debited by the next attempt, once', async () => {
+    const { u, id } = await invoiced(100)
+    await insertClaim(u.id, id, 'wallet', 59_740_000, 'wallet')
+    const [a, b] = await Promise.all([pay(u, id), pay(u, id)])
+    expect([a.status, b.status], a.text + b.text).toEqual([200, 200])
+    const audit = await walletAudit(u.id)
+    expect(audit.balance).toBe(100_000_000 - 59_740_000)
+    expect(audit.ledgerSum).toBe(audit.balance)
+    expect((await invoiceRow(id))!.status).toBe('paid')
   })
 
   it('an Idempotency-Key replays the first answer without paying twice', async () => {
@@ -296,41 +307,54 @@ describe('POST /api/v1/billing/invoices/{id}/pay — payment methods', () => {
     expect(await outboxOf(b.u.id, 'invoice.paid')).toHaveLength(1)
   })
 
-  it('a wallet debit that loses the race to a card claim is credited back', async () => {
+  it('a wallet payer that finds a card claim settles the card payment and takes no money from the wallet', async () => {
     const { u, id } = await invoiced(100)
     const card = await addCard(u, 'tok_visa')
-    const real = createServices(env as Env, createExecutionContext())
-    const service = invoicePaymentsOf({
-      ...real,
-      wallet: Object.assign(Object.create(real.wallet), {
-        // The card payer claims the key between our check and our debit.
-        debit: async (userId: string, op: Parameters<typeof real.wallet.debit>[1]) => {
-          await insertClaim(u.id, id, card, 59_740_000)
-          return real.wallet.debit(userId, op)
-        },
-      }),
-    } as typeof real)
-    const err = await service.pay(u.id, id, { paymentMethodId: 'wallet' }).catch((e) => e)
-    expect(err).toMatchObject({ status: 409, code: 'PAYMENT_CONFLICT' })
+    await insertClaim(u.id, id, card, 59_740_000)
+    const res = await pay(u, id, { paymentMethodId: 'wallet' })
+    expectErrorEnvelope(res, 409, 'PAYMENT_CONFLICT')
     const audit = await walletAudit(u.id)
     expect(audit.balance).toBe(100_000_000)
-    expect(audit.entries).toBe(3) // funding, the debit, its return
-    expect(audit.ledgerSum).toBe(audit.balance)
+    expect(audit.entries).toBe(1) // funding only
     const rows = await paymentRows(id)
     expect(rows.map((p) => [p.status, p.processor]), JSON.stringify(rows)).toEqual([['succeeded', 'sandbox']])
     expect((await invoiceRow(id))!.status).toBe('paid')
   })
+
+  it('a card claim whose method was deleted since is still settled with that method', async () => {
+    const { u, id } = await invoiced(100)
+    const card = await addCard(u, 'tok_visa')
+    await insertClaim(u.id, id, card, 59_740_000)
+    const del = await call(`/api/v1/billing/payment-methods/${card}`, { method: 'DELETE', token: u.accessToken })
+    expect(del.status, del.text).toBe(200)
+    const res = await pay(u, id, { paymentMethodId: 'wallet' })
+    expectErrorEnvelope(res, 409, 'PAYMENT_CONFLICT')
+    expect((await paymentRows(id)).map((p) => p.status)).toEqual(['succeeded'])
+    expect((await invoiceRow(id))!.status).toBe('paid')
+    expect((await walletAudit(u.id)).balance).toBe(100_000_000)
+  })
+
+  it('a card claim older than a day is not charged again (409 PAYMENT_UNDER_REVIEW), and nothing else is paid meanwhile', async () => {
+    const { u, id } = await invoiced(100)
+    const card = await addCard(u, 'tok_visa')
+    const claim = await insertClaim(u.id, id, card, 59_740_000)
+    await env.DB.prepare(`UPDATE payments SET created_at = ? WHERE id = ?`).bind(Date.now() - 24 * 3_600_000, claim).run()
+    expectErrorEnvelope(await pay(u, id, { paymentMethodId: card }), 409, 'PAYMENT_UNDER_REVIEW')
+    expectErrorEnvelope(await pay(u, id), 409, 'PAYMENT_UNDER_REVIEW')
+    expect((await paymentRows(id)).map((p) => p.status)).toEqual(['pending'])
+    expect((await walletAudit(u.id)).balance).toBe(100_000_000)
+  })
 })
 
 /** A pending claim of the invoice's first payment key, as a card payer that died after claiming leaves it. */
-async function insertClaim(userId: string, invoiceId: string, methodId: string, amount: number) {
+async function insertClaim(userId: string, invoiceId: string, methodId: string, amount: number, processor = 'sandbox') {
   const id = `pay_claim_${crypto.randomUUID().slice(0, 8)}`
   const now = Date.now()
   await env.DB.prepare(
     `INSERT INTO payments (id, user_id, purpose, invoice_id, amount, currency, status, processor, payment_method_id, attempt_key, created_at, updated_at)
-     VALUES (?, ?, 'invoice', ?, ?, 'USD', 'pending', 'sandbox', ?, ?, ?, ?)`,
+     VALUES (?, ?, 'invoice', ?, ?, 'USD', 'pending', ?, ?, ?, ?, ?)`,
   )
-    .bind(id, userId, invoiceId, amount, methodId, `invpay_${invoiceId}_1`, now, now)
+    .bind(id, userId, invoiceId, amount, processor, methodId, `invpay_${invoiceId}_1`, now, now)
     .run()
   return id
 }
