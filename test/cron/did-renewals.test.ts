@@ -3,7 +3,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createDb } from '../../src/db/client'
 import { phoneNumbers } from '../../src/db/schema'
 import { newId } from '../../src/lib/ids'
-import { anniversary, dueNumbersQuery, periodEndFor, RENEWAL_PAGE, renewalOpId, runDidRenewals } from '../../src/modules/dids/renewals.job'
+import { anniversary, dueNumbersQuery, periodEndFor, RENEWAL_PAGE, renewalOpId, renewalReturnOpId, runDidRenewals } from '../../src/modules/dids/renewals.job'
 import { addMonth } from '../../src/modules/orders/purchase.service'
 import { createServices } from '../../src/services'
 import { call, registerUser } from '../helpers/api'
@@ -396,5 +396,106 @@ describe('runDidRenewals — calendar and releases', () => {
     expect((await numberRow(within.id))).toMatchObject({ status: 'active', next_renewal_at: within.first })
     expect(await renewals(later.id)).toEqual([expect.objectContaining({ status: 'charged', period_start: later.first })])
     await expectWalletSound(later.u.id, 5)
+  })
+})
+
+describe('runDidRenewals — the number changes while the run charges', () => {
+  const MINUTE = 60_000
+
+  /** The user's ledger entries of a period's renewal: its debit and its return, if any. */
+  async function renewalEntries(userId: string, numberId: string, periodStart: number) {
+    const { entries } = await services().wallet.history(userId, 1, 100)
+    const ops = [renewalOpId(numberId, periodStart), renewalReturnOpId(numberId, periodStart)]
+    return entries.filter((e) => ops.includes(e.opId)).map((e) => ({ type: e.type, amount: e.amount, opId: e.opId }))
+  }
+
+  /** Services whose wallet runs `after(opId)` right after each real debit (before the job's batch). */
+  function servicesWithDebitHook(after: (opId: string) => Promise<void>) {
+    const s = services()
+    const debit = s.wallet.debit.bind(s.wallet)
+    s.wallet.debit = async (userId, op) => {
+      const r = await debit(userId, op)
+      await after(op.opId)
+      return r
+    }
+    return s
+  }
+
+  it('released (or its release scheduled) after the page was read: the debit is returned, nothing is recorded; a rerun changes nothing', async () => {
+    const P = Date.parse('2031-06-03T11:00:00.000Z')
+    // Due one after the other, in this order, in the same page.
+    const gone = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    const leaving = await owned({ usd: 10, monthly: 2, purchasedAt: P + MINUTE })
+    const skipped = await owned({ usd: 10, monthly: 2, purchasedAt: P + 2 * MINUTE })
+    const all = [gone, leaving, skipped]
+    for (const o of all) await expectWalletSound(o.u.id, 7)
+    const entriesBefore = await Promise.all(all.map(async (o) => (await walletAudit(o.u.id)).entries))
+
+    const releaseNow = async (o: typeof gone) => {
+      const res = await call(`/api/v1/numbers/${o.id}`, { method: 'DELETE', token: o.u.accessToken })
+      expect(res.status, res.text).toBe(200)
+    }
+    const s = servicesWithDebitHook(async (opId) => {
+      // Released through the release path right after its debit; `skipped` too, before its own.
+      if (opId === renewalOpId(gone.id, gone.first)) {
+        await releaseNow(gone)
+        await releaseNow(skipped)
+      }
+      // A release scheduled before the end of the period right after its debit.
+      if (opId === renewalOpId(leaving.id, leaving.first)) {
+        const res = await call(`/api/v1/numbers/${leaving.id}`, { method: 'DELETE', token: leaving.u.accessToken, body: { releaseDate: iso(leaving.first + 10 * DAY), reason: 'moving out' } })
+        expect(res.status, res.text).toBe(200)
+      }
+    })
+
+    const at = skipped.first + HOUR
+    expect(await runDidRenewals(s, new Date(at))).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0, returned: 2 })
+
+    const check = async () => {
+      for (const o of all) {
+        await expectWalletSound(o.u.id, 7)
+        expect(await renewals(o.id)).toEqual([])
+        expect(await usageRows(o.id)).toEqual([])
+        expect((await outboxEvents('NUMBER_RENEWED', o.u.id)).length).toBe(0)
+      }
+      // Debited and credited back, once each.
+      for (const o of [gone, leaving]) {
+        expect(await renewalEntries(o.u.id, o.id, o.first)).toEqual([
+          { type: 'credit', amount: micros(2), opId: renewalReturnOpId(o.id, o.first) },
+          { type: 'debit', amount: -micros(2), opId: renewalOpId(o.id, o.first) },
+        ])
+      }
+      // Seen released before its debit: never debited.
+      expect(await renewalEntries(skipped.u.id, skipped.id, skipped.first)).toEqual([])
+      expect((await Promise.all(all.map(async (o) => (await walletAudit(o.u.id)).entries)))).toEqual([entriesBefore[0]! + 2, entriesBefore[1]! + 2, entriesBefore[2]!])
+      expect(await numberRow(gone.id)).toMatchObject({ status: 'released', next_renewal_at: null })
+      expect(await numberRow(skipped.id)).toMatchObject({ status: 'released', next_renewal_at: null })
+      expect(await numberRow(leaving.id)).toMatchObject({ status: 'active', next_renewal_at: leaving.first })
+    }
+    await check()
+
+    // Rerun, plain and with the same hook: nothing moves, nothing is credited twice.
+    expect(await run(at)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    expect(await runDidRenewals(s, new Date(at + HOUR))).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    await check()
+  })
+
+  it('renewed by an overlapping run between the debit and the batch: charged once, nothing returned', async () => {
+    const P = Date.parse('2031-07-09T05:00:00.000Z')
+    const { u, id, first } = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    const at = first + HOUR
+    let inner: Awaited<ReturnType<typeof run>> | undefined
+    const s = servicesWithDebitHook(async (opId) => {
+      // The other run replays the same debit and renews the number first.
+      if (opId === renewalOpId(id, first)) inner = await run(at)
+    })
+    expect(await runDidRenewals(s, new Date(at))).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    expect(inner).toEqual({ charged: 1, failed: 0, suspended: 0, released: 0 })
+    await expectWalletSound(u.id, 5)
+    expect(await renewalEntries(u.id, id, first)).toEqual([{ type: 'debit', amount: -micros(2), opId: renewalOpId(id, first) }])
+    expect(await renewals(id)).toEqual([expect.objectContaining({ status: 'charged', period_start: first, attempts: 1 })])
+    expect((await usageRows(id)).length).toBe(1)
+    expect((await outboxEvents('NUMBER_RENEWED', u.id)).length).toBe(1)
+    expect((await numberRow(id))?.next_renewal_at).toBe(anniversary(P, 2).getTime())
   })
 })

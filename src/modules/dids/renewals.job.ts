@@ -26,16 +26,29 @@
  * release (release_at) comes before the end of the period — the sweeper releases it; if the
  * release is cancelled, the next run charges the period.
  *
+ * "Renewable for the period" = status `active` or `suspended`, next_renewal_at = periodStart and
+ * no release scheduled before the period end. The page is read once, then the numbers are charged
+ * one by one, so a number may stop being renewable in between (released, release scheduled…):
+ *   - each number's row is read again just before its debit; one no longer renewable is skipped;
+ *   - the success batch is a compare-and-set on that same condition: the did_renewals row
+ *     (charged), the prepaid usage row and NUMBER_RENEWED are written only while it holds
+ *     (guarded inserts / update placed before the phone_numbers update, in the same batch);
+ *   - when the phone_numbers update changed nothing and the period is not recorded as charged
+ *     (by an overlapping run, whose debit is this same operation), the debit is credited back
+ *     (operation id `renew_<numberId>_<periodStart ms>_returned`, counted in `returned`).
+ *
  * Idempotent: the debit's operation id is `renew_<numberId>_<periodStart ms>` (a rerun or a
- * retry after a crash replays it, never debits twice); the success batch is guarded by
- * `next_renewal_at = periodStart`, did_renewals is unique per (number, periodStart), the usage row
- * per (account, transaction id) and every event id derives from the number and the period.
+ * retry after a crash replays it, never debits twice), the credit back has its own operation id
+ * (never credited twice); the success batch is guarded by the condition above, did_renewals is
+ * unique per (number, periodStart), the usage row per (account, transaction id) and every event
+ * id derives from the number and the period.
  * Each number is handled at most once per run: a number several months behind (the cron did not
  * run) pays one period per run.
  */
-import { and, asc, eq, gt, gte, inArray, lte, or, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, gte, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import type { Db } from '../../db/client'
+import { insertWhere } from '../../db/insert-where'
 import { didRenewals, outbox, phoneNumbers, usageRecords, type PhoneNumber } from '../../db/schema'
 import { AppError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
@@ -59,6 +72,11 @@ export interface RenewalCounts {
   suspended: number
   /** Numbers released by this run. */
   released: number
+  /**
+   * Debits credited back: the number stopped being renewable between its debit and the batch.
+   * Present only when some were (the billing run's result keeps its shape otherwise).
+   */
+  returned?: number
 }
 
 type DidRenewal = typeof didRenewals.$inferSelect
@@ -90,6 +108,28 @@ const day = (t: number) => new Date(t).toISOString().slice(0, 10)
 const eventId = (kind: 'ren' | 'rnf' | 'sus', numberId: string, periodStart: number) => `evt_${kind}_${numberId}_${periodStart}`
 
 export const renewalOpId = (numberId: string, periodStart: number) => `renew_${numberId}_${periodStart}`
+export const renewalReturnOpId = (numberId: string, periodStart: number) => `${renewalOpId(numberId, periodStart)}_returned`
+
+const RENEWABLE = ['active', 'suspended'] as const
+
+/** Renewable for the period: live, still due at `periodStart`, no release scheduled before `periodEnd`. */
+function renewableNow(n: Pick<PhoneNumber, 'status' | 'nextRenewalAt' | 'releaseAt'>, periodStart: number, periodEnd: number): boolean {
+  return (
+    (RENEWABLE as readonly string[]).includes(n.status) &&
+    n.nextRenewalAt?.getTime() === periodStart &&
+    !(n.releaseAt && n.releaseAt.getTime() < periodEnd)
+  )
+}
+
+/** The same condition in SQL, on the number's row: the success batch's compare-and-set. */
+function renewableWhere(numberId: string, periodStart: number, periodEnd: number): SQL {
+  return and(
+    eq(phoneNumbers.id, numberId),
+    eq(phoneNumbers.nextRenewalAt, new Date(periodStart)),
+    inArray(phoneNumbers.status, [...RENEWABLE]),
+    or(isNull(phoneNumbers.releaseAt), gte(phoneNumbers.releaseAt, new Date(periodEnd))),
+  )!
+}
 
 type DueCursor = { t: Date; id: string }
 
@@ -167,9 +207,12 @@ async function renewPage(services: Services, page: PhoneNumber[], at: number, co
   const failedRows = await failedRenewals(db, work.map((w) => w.n.id))
   const toRelease: PhoneNumber[] = []
 
-  for (const { n, periodStart, periodEnd } of work) {
-    const prior = failedRows.get(`${n.id}:${periodStart}`)
+  for (const { n: read, periodStart, periodEnd } of work) {
+    const prior = failedRows.get(`${read.id}:${periodStart}`)
     try {
+      // The page may be old by now: the number as it is just before its debit.
+      const n = await db.select().from(phoneNumbers).where(eq(phoneNumbers.id, read.id)).get()
+      if (!n || !renewableNow(n, periodStart, periodEnd)) continue
       const triedToday = prior !== undefined && utcDay(prior.lastAttemptAt.getTime()) === utcDay(at)
       let paid = false
       if (!triedToday) {
@@ -177,8 +220,10 @@ async function renewPage(services: Services, page: PhoneNumber[], at: number, co
         if (!paid) counts.failed++
       }
       if (paid) {
-        await runBatch(db, successStatements(db, n, prior, periodStart, periodEnd, at))
-        counts.charged++
+        // The guarded statements first: the last one, the number's compare-and-set, renews it.
+        const results = await runBatch(db, successStatements(db, n, prior, periodStart, periodEnd, at))
+        if (((results.at(-1) as D1Result | undefined)?.meta.changes ?? 0) > 0) counts.charged++
+        else if (await returnCharge(services, n, periodStart, periodEnd)) counts.returned = (counts.returned ?? 0) + 1
         continue
       }
       const { stmts, suspends, releases } = failureStatements(db, n, prior, !triedToday, periodStart, at)
@@ -186,7 +231,7 @@ async function renewPage(services: Services, page: PhoneNumber[], at: number, co
       if (suspends) counts.suspended++
       if (releases) toRelease.push(n)
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', job: 'billing', step: 'did-renewals', numberId: n.id, periodStart: new Date(periodStart).toISOString(), error: errorText(e) }))
+      console.error(JSON.stringify({ level: 'error', job: 'billing', step: 'did-renewals', numberId: read.id, periodStart: new Date(periodStart).toISOString(), error: errorText(e) }))
     }
   }
 
@@ -217,14 +262,52 @@ async function charge(services: Services, n: PhoneNumber, periodStart: number, p
   }
 }
 
+/**
+ * The debit was made but the batch renewed nothing: the number stopped being renewable in between
+ * (or an overlapping run renewed it first). Unless the period is recorded as charged — then the
+ * debit, shared by operation id, paid that charge — the money goes back. True when credited now.
+ */
+async function returnCharge(services: Services, n: PhoneNumber, periodStart: number, periodEnd: number): Promise<boolean> {
+  if (n.monthlyPrice <= 0) return false
+  const done = await services.db
+    .select({ status: didRenewals.status })
+    .from(didRenewals)
+    .where(and(eq(didRenewals.phoneNumberId, n.id), eq(didRenewals.periodStart, new Date(periodStart))))
+    .get()
+  if (done?.status === 'charged') return false
+  const r = await services.wallet.credit(n.userId, {
+    opId: renewalReturnOpId(n.id, periodStart),
+    amount: n.monthlyPrice,
+    reference: { type: 'phone_number', id: n.id },
+    description: `Monthly fee returned ${n.phoneNumber} (${day(periodStart)} – ${day(periodEnd)}): the number is no longer renewed`,
+  })
+  if (!r.ok) throw new Error(`wallet refused the renewal return: ${r.reason}`)
+  return !r.replayed
+}
+
+/**
+ * The period paid: the did_renewals row charged (a failed one moved to charged), the prepaid usage
+ * row, NUMBER_RENEWED, then the number's compare-and-set. Every statement before it applies only
+ * while the number is renewable for the period (the compare-and-set's own condition), so either
+ * all of them apply or none does; the caller reads the last statement's changes.
+ */
 function successStatements(db: Db, n: PhoneNumber, prior: DidRenewal | undefined, periodStart: number, periodEnd: number, at: number): Stmt[] {
   const now = new Date(at)
   const start = new Date(periodStart)
   const end = new Date(periodEnd)
+  const renewable = renewableWhere(n.id, periodStart, periodEnd)
+  const guard = sql`exists (select 1 from ${phoneNumbers} where ${renewable})`
   return [
+    // A failed attempt of the period paid now.
     db
-      .insert(didRenewals)
-      .values({
+      .update(didRenewals)
+      .set({ status: 'charged', amount: n.monthlyPrice, periodEnd: end, attempts: sql`${didRenewals.attempts} + 1`, lastAttemptAt: now, chargedAt: now })
+      .where(and(eq(didRenewals.phoneNumberId, n.id), eq(didRenewals.periodStart, start), eq(didRenewals.status, 'failed'), guard)),
+    // Paid at the first attempt (a row that exists — the update above — is left alone).
+    insertWhere(
+      db,
+      didRenewals,
+      {
         id: newId('ren', at),
         userId: n.userId,
         phoneNumberId: n.id,
@@ -236,19 +319,13 @@ function successStatements(db: Db, n: PhoneNumber, prior: DidRenewal | undefined
         lastAttemptAt: now,
         chargedAt: now,
         createdAt: now,
-      })
-      .onConflictDoUpdate({
-        target: [didRenewals.phoneNumberId, didRenewals.periodStart],
-        set: { status: 'charged', amount: n.monthlyPrice, periodEnd: end, attempts: sql`${didRenewals.attempts} + 1`, lastAttemptAt: now, chargedAt: now },
-        setWhere: eq(didRenewals.status, 'failed'),
-      }),
-    db
-      .update(phoneNumbers)
-      .set({ status: 'active', nextRenewalAt: end, renewalGraceUntil: null, suspendedAt: null, updatedAt: now })
-      .where(and(eq(phoneNumbers.id, n.id), eq(phoneNumbers.nextRenewalAt, start), inArray(phoneNumbers.status, ['active', 'suspended']))),
-    db
-      .insert(usageRecords)
-      .values({
+      },
+      guard,
+    ).onConflictDoNothing(),
+    insertWhere(
+      db,
+      usageRecords,
+      {
         id: newId('usg', at),
         userId: n.userId,
         resourceType: 'did_monthly',
@@ -265,11 +342,13 @@ function successStatements(db: Db, n: PhoneNumber, prior: DidRenewal | undefined
         transactionId: `renewal:${n.id}:${periodStart}`,
         createdAt: now,
         updatedAt: now,
-      })
-      .onConflictDoNothing(),
-    db
-      .insert(outbox)
-      .values({
+      },
+      guard,
+    ).onConflictDoNothing(),
+    insertWhere(
+      db,
+      outbox,
+      {
         id: eventId('ren', n.id, periodStart),
         type: 'NUMBER_RENEWED',
         userId: n.userId,
@@ -287,8 +366,14 @@ function successStatements(db: Db, n: PhoneNumber, prior: DidRenewal | undefined
         },
         createdAt: now,
         sentAt: null,
-      })
-      .onConflictDoNothing(),
+      },
+      guard,
+    ).onConflictDoNothing(),
+    // Last: the caller reads its changes (0 = the number is no longer renewable for the period).
+    db
+      .update(phoneNumbers)
+      .set({ status: 'active', nextRenewalAt: end, renewalGraceUntil: null, suspendedAt: null, updatedAt: now })
+      .where(renewable),
   ]
 }
 
