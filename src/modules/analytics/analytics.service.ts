@@ -9,14 +9,18 @@
  *   invoices (written by the billing modules; read here only), phone_numbers, activations,
  *   sms_messages, payments, wallet_ledger (the D1 copy of the Wallet's ledger).
  * - We have no call records: a "call" is one `call_minutes` usage record and its minutes are the
- *   record's quantity (reported usage; outbound by convention, inbound 0).
+ *   record's quantity (reported usage; outbound by convention, inbound 0). Call analytics
+ *   (seed 001 GET /api/v1/analytics/calls) count them the same way, all `completed`; a record
+ *   belongs to a number when its `resource_id` is one of the account's phone_numbers.
  */
-import { and, desc, eq, gte, inArray, ne, or, isNull, notInArray, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gte, inArray, lt, ne, or, isNull, notInArray, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { activations, invoices, payments, phoneNumbers, smsMessages, subscriptions, usageRecords, walletLedger } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { PLANS } from '../billing/plans'
 import { monthOf } from '../usage/product-meters'
+import { bucketOf } from '../usage/usage.service'
+import { CALL_STATUSES, type CallStatus } from './schemas'
 
 const DAY_MS = 86_400_000
 /** Days of the dashboard's charts (callVolume, costTrend, numberUtilization). */
@@ -49,6 +53,38 @@ export interface ActivityItem {
   description: string
   timestamp: string
   amount?: number
+}
+
+// ---- GET /api/v1/analytics/calls -----------------------------------------------------------
+
+/** Most numbers in a call analytics' `topNumbers` (the most calls first). */
+export const TOP_NUMBERS = 10
+
+export interface CallAnalyticsInput {
+  /** Inclusive start and exclusive end, ms. */
+  start: number
+  end: number
+  numberId?: string
+  direction?: 'inbound' | 'outbound'
+  status?: CallStatus
+  groupBy: 'hour' | 'day' | 'week' | 'month'
+}
+
+/** The `byDay` bucket of a call analytics answer: `hour` keeps days (the hours are in `byHour`). */
+export const callBucket = (g: CallAnalyticsInput['groupBy']) => (g === 'hour' ? 'day' : g)
+
+/** SQL for the bucket (`YYYY-MM-DD` of its first day, UTC) of `occurred_at`, as usage's bucketOf computes it. */
+function callBucketSql(groupBy: 'day' | 'week' | 'month') {
+  const t = sql`${usageRecords.occurredAt} / 1000, 'unixepoch'`
+  if (groupBy === 'day') return sql<string>`strftime('%Y-%m-%d', ${t})`
+  if (groupBy === 'week') return sql<string>`date(${t}, 'weekday 0', '-6 days')`
+  return sql<string>`strftime('%Y-%m-01', ${t})`
+}
+
+function nextCallBucket(bucket: string, groupBy: 'day' | 'week' | 'month'): string {
+  const [y, m, d] = bucket.split('-').map(Number) as [number, number, number]
+  const next = groupBy === 'month' ? Date.UTC(y, m, 1) : Date.UTC(y, m - 1, d + (groupBy === 'week' ? 7 : 1))
+  return new Date(next).toISOString().slice(0, 10)
 }
 
 export class AnalyticsService {
@@ -320,6 +356,103 @@ export class AnalyticsService {
         })),
       },
       recentActivity: activity.slice(0, RECENT).map(({ ms: _ms, ...a }) => a),
+    }
+  }
+
+  // ---- GET /api/v1/analytics/calls ----------------------------------------------------------
+
+  /**
+   * The call_minutes records of the range that pass the filters. Reported usage is outbound and
+   * completed: asking for inbound calls or another status matches nothing.
+   */
+  private callFilter(userId: string, q: CallAnalyticsInput): SQL {
+    const none = q.direction === 'inbound' || (q.status !== undefined && q.status !== 'completed')
+    return and(
+      eq(usageRecords.userId, userId),
+      gte(usageRecords.occurredAt, new Date(q.start)),
+      lt(usageRecords.occurredAt, new Date(q.end)),
+      eq(usageRecords.resourceType, 'call_minutes'),
+      q.numberId !== undefined ? eq(usageRecords.resourceId, q.numberId) : undefined,
+      none ? sql`0` : undefined,
+    )!
+  }
+
+  callQueries(userId: string, q: CallAnalyticsInput) {
+    const { db } = this
+    const where = this.callFilter(userId, q)
+    const calls = sql<number>`count(*)`
+    const minutes = sql<number>`coalesce(sum(${usageRecords.quantity}), 0)`
+    const cost = sql<number>`coalesce(sum(${usageRecords.totalCost}), 0)`
+    const hour = sql<number>`cast(strftime('%H', ${usageRecords.occurredAt} / 1000, 'unixepoch') as integer)`
+    const bucket = callBucketSql(callBucket(q.groupBy))
+    // The account's own numbers only: a resource_id naming anyone else's number is not one of its numbers.
+    const onNumber = and(eq(phoneNumbers.id, usageRecords.resourceId), eq(phoneNumbers.userId, userId))
+    const country = sql<string>`upper(${phoneNumbers.countryCode})`
+    // All from usage_records_user_occurred_idx (user_id, occurred_at); the joins look numbers up by primary key.
+    return [
+      // 0. totals
+      db.select({ calls, minutes, cost }).from(usageRecords).where(where),
+      // 1. per hour of the day (UTC)
+      db.select({ hour, calls, minutes }).from(usageRecords).where(where).groupBy(hour),
+      // 2. per bucket
+      db.select({ date: bucket, calls, minutes }).from(usageRecords).where(where).groupBy(bucket),
+      // 3. per number of the account, most calls first
+      db
+        .select({ id: phoneNumbers.id, phoneNumber: phoneNumbers.phoneNumber, calls, minutes, cost })
+        .from(usageRecords)
+        .innerJoin(phoneNumbers, onNumber)
+        .where(where)
+        .groupBy(phoneNumbers.id)
+        .orderBy(desc(calls), desc(minutes), asc(phoneNumbers.phoneNumber))
+        .limit(TOP_NUMBERS),
+      // 4. per country of those numbers
+      db
+        .select({ country, calls, minutes })
+        .from(usageRecords)
+        .innerJoin(phoneNumbers, onNumber)
+        .where(where)
+        .groupBy(country)
+        .orderBy(desc(calls), asc(country)),
+    ] as const
+  }
+
+  async calls(userId: string, q: CallAnalyticsInput) {
+    const [totals, hours, buckets, numbers, countries] = await this.db.batch(this.callQueries(userId, q))
+    const calls = num(totals[0]?.calls)
+    const minutes = num(totals[0]?.minutes)
+    const cost = fromMicros(num(totals[0]?.cost))
+
+    const perHour = new Map(hours.map((h) => [num(h.hour), h]))
+    const perBucket = new Map(buckets.map((b) => [b.date, b]))
+    const g = callBucket(q.groupBy)
+    const byDay: { date: string; calls: number; minutes: number }[] = []
+    const last = bucketOf(q.end - 1, g)
+    for (let b = bucketOf(q.start, g); b <= last; b = nextCallBucket(b, g)) {
+      byDay.push({ date: b, calls: num(perBucket.get(b)?.calls), minutes: num(perBucket.get(b)?.minutes) })
+    }
+
+    return {
+      summary: {
+        totalCalls: calls,
+        totalMinutes: minutes,
+        averageDuration: calls ? round2(minutes / calls) : 0,
+        successRate: calls ? 100 : 0,
+        totalCost: cost,
+        currency: 'USD',
+      },
+      breakdown: {
+        byDirection: { inbound: { calls: 0, minutes: 0, cost: 0 }, outbound: { calls, minutes, cost } },
+        byStatus: Object.fromEntries(CALL_STATUSES.map((s) => [s, s === 'completed' ? calls : 0])) as Record<CallStatus, number>,
+        byHour: Array.from({ length: 24 }, (_, hour) => ({ hour, calls: num(perHour.get(hour)?.calls), minutes: num(perHour.get(hour)?.minutes) })),
+        byDay,
+      },
+      topNumbers: numbers.map((n) => ({ numberId: n.id, phoneNumber: n.phoneNumber, calls: num(n.calls), minutes: num(n.minutes), cost: fromMicros(num(n.cost)) })),
+      geographic: countries.map((c) => ({
+        country: c.country,
+        calls: num(c.calls),
+        minutes: num(c.minutes),
+        percentage: calls ? round2((num(c.calls) / calls) * 100) : 0,
+      })),
     }
   }
 }

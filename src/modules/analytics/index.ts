@@ -1,8 +1,10 @@
 import type { Router } from '../../lib/router'
+import { registerGetCalls } from './get-calls'
 import { registerGetDashboard } from './get-dashboard'
 import { registerGetStats } from './get-stats'
 
 export function registerAnalytics(r: Router): void {
   registerGetStats(r)
   registerGetDashboard(r)
+  registerGetCalls(r)
 }

@@ -1,7 +1,9 @@
 /**
- * Seed 003 Stats and seed 001 §6.3 DashboardAnalytics. Amounts are decimals in USD; instants ISO 8601.
+ * Seed 003 Stats and seed 001 §6.3 DashboardAnalytics, CallAnalyticsQuery → CallAnalyticsResponse.
+ * Amounts are decimals in USD; instants ISO 8601.
  */
 import { z } from '@hono/zod-openapi'
+import { isDay } from '../usage/schemas'
 
 export const Stats = z
   .object({
@@ -85,3 +87,76 @@ export const DashboardAnalytics = z
     ),
   })
   .openapi('DashboardAnalytics')
+
+// ---- GET /api/v1/analytics/calls (seed 001 §6.3 CallAnalyticsQuery → CallAnalyticsResponse) ----
+
+/** The call statuses `breakdown.byStatus` lists (each key always present). */
+export const CALL_STATUSES = ['completed', 'busy', 'failed', 'no-answer', 'canceled'] as const
+export type CallStatus = (typeof CALL_STATUSES)[number]
+export const CALL_DIRECTIONS = ['inbound', 'outbound'] as const
+export const CALL_GROUP_BY = ['hour', 'day', 'week', 'month'] as const
+
+/** A real calendar day (2026-02-30 is not). */
+const validDay = (s: string) => {
+  const t = Date.parse(`${s}T00:00:00Z`)
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s
+}
+
+const DateOrInstant = (name: string, description: string) =>
+  z
+    .string()
+    .refine((s) => (isDay(s) ? validDay(s) : /^\d{4}-\d{2}-\d{2}T/.test(s) && validDay(s.slice(0, 10)) && !Number.isNaN(Date.parse(s))), {
+      message: `${name} must be an ISO 8601 date (YYYY-MM-DD) or date-time`,
+    })
+    .openapi({ example: name === 'startDate' ? '2026-11-01' : '2026-11-30', description })
+
+export const CallAnalyticsQuery = z.object({
+  startDate: DateOrInstant('startDate', 'Start of the range: a date (its first instant, UTC) or an ISO 8601 date-time. Required.'),
+  endDate: DateOrInstant('endDate', 'End of the range, inclusive: a date (its whole day, UTC) or an ISO 8601 date-time. Required; not before startDate.'),
+  numberId: z.string().min(1).max(128).optional().openapi({ description: 'Only calls on this phone number (its id)' }),
+  direction: z.enum(CALL_DIRECTIONS).optional().openapi({ description: 'Only calls of this direction' }),
+  status: z.enum(CALL_STATUSES).optional().openapi({ description: 'Only calls of this status' }),
+  groupBy: z
+    .enum(CALL_GROUP_BY)
+    .default('day')
+    .openapi({ description: 'Bucket of `breakdown.byDay` (default day; weeks start on Monday, UTC; `hour` keeps days there, `byHour` has the hours)' }),
+})
+export type CallAnalyticsQuery = z.infer<typeof CallAnalyticsQuery>
+
+const DirectionFigures = z.object({ calls: z.number().int(), minutes: z.number().int(), cost: z.number() })
+
+export const CallAnalyticsResponse = z
+  .object({
+    summary: z.object({
+      totalCalls: z.number().int().openapi({ example: 42 }),
+      totalMinutes: z.number().int().openapi({ example: 315 }),
+      averageDuration: z.number().openapi({ example: 7.5, description: 'Minutes per call (2 decimals; 0 without calls)' }),
+      successRate: z.number().openapi({ example: 100, description: 'Percent (0–100) of the calls completed; 0 without calls' }),
+      totalCost: z.number().openapi({ example: 15.75 }),
+      currency: z.string().openapi({ example: 'USD' }),
+    }),
+    breakdown: z.object({
+      byDirection: z.object({ inbound: DirectionFigures, outbound: DirectionFigures }),
+      byStatus: z.object(Object.fromEntries(CALL_STATUSES.map((s) => [s, z.number().int()])) as Record<CallStatus, z.ZodNumber>),
+      byHour: z.array(z.object({ hour: z.number().int().openapi({ description: 'Hour of the day, 0–23 (UTC)' }), calls: z.number().int(), minutes: z.number().int() })),
+      byDay: z.array(
+        z.object({
+          date: z.string().openapi({ example: '2026-11-22', description: 'First day (UTC, YYYY-MM-DD) of the bucket' }),
+          calls: z.number().int(),
+          minutes: z.number().int(),
+        }),
+      ),
+    }),
+    topNumbers: z.array(
+      z.object({ numberId: z.string(), phoneNumber: z.string(), calls: z.number().int(), minutes: z.number().int(), cost: z.number() }),
+    ),
+    geographic: z.array(
+      z.object({
+        country: z.string().openapi({ example: 'US', description: 'ISO 3166-1 alpha-2 code of the number the calls were on' }),
+        calls: z.number().int(),
+        minutes: z.number().int(),
+        percentage: z.number().openapi({ description: "The country's share (0–100, 2 decimals) of all the calls of the answer" }),
+      }),
+    ),
+  })
+  .openapi('CallAnalyticsResponse')

@@ -1,0 +1,58 @@
+import { createRoute } from '@hono/zod-openapi'
+import { ValidationError } from '../../lib/errors'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../lib/router'
+import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { isDay } from '../usage/schemas'
+import { MAX_BUCKETS, UsageService } from '../usage/usage.service'
+import { analyticsOf, callBucket, TOP_NUMBERS } from './analytics.service'
+import { CallAnalyticsQuery, CallAnalyticsResponse } from './schemas'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/analytics/calls',
+  tags: ['analytics'],
+  summary: 'Call analytics over a date range (seed 001)',
+  description:
+    'Seed 001 §6.3 CallAnalyticsQuery → CallAnalyticsResponse for the caller\'s account. Switchboard has no call records: as ' +
+    'on the dashboard, a call is one reported `call_minutes` usage record, its minutes are that record\'s quantity and its ' +
+    'cost the record\'s cost; the records counted are those whose time (`occurred_at`) is in the range. `startDate` and ' +
+    '`endDate` are required: a date (`YYYY-MM-DD`, UTC; as `endDate` it covers its whole day) or an ISO 8601 date-time ' +
+    '(`endDate` inclusive); an end before the start is a 400. Reported usage has no direction and no outcome: every call is ' +
+    '`outbound` and `completed`, so `direction=inbound` or a `status` other than `completed` answers zeros, `byDirection.inbound` ' +
+    'is 0, `byStatus` lists every status (`completed`, `busy`, `failed`, `no-answer`, `canceled`) with all calls completed, ' +
+    'and `successRate` is 100 when there are calls (0 otherwise). `averageDuration` is in minutes per call (2 decimals). ' +
+    '`byHour` has the 24 hours of the day (UTC), `byDay` every bucket of the range, 0 where there were no calls: days, weeks ' +
+    '(from Monday) or months per `groupBy` (default day; `hour` keeps days, the hours being in `byHour`); `date` is the ' +
+    'bucket\'s first day. A range of more than 1000 buckets is a 400 (choose a coarser groupBy). A call is on a number when ' +
+    'its record\'s resource is one of the account\'s phone numbers; reported usage names none, so `numberId` (only the calls ' +
+    `on that number) usually answers zeros, and \`topNumbers\` (the ${TOP_NUMBERS} numbers with the most calls) and ` +
+    '`geographic` (per country of those numbers; `percentage` is the share of all the calls of the answer, so calls on no ' +
+    'number are in no country) are usually empty. Amounts in USD. A user session or an API key with `billing:read`.',
+  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  security: keySecurity,
+  request: { query: CallAnalyticsQuery },
+  responses: { 200: ok(CallAnalyticsResponse, 'Call analytics of the range'), ...errorResponses },
+})
+
+const DAY_MS = 86_400_000
+
+export const registerGetCalls = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const q = c.req.valid('query')
+    const start = isDay(q.startDate) ? Date.parse(`${q.startDate}T00:00:00Z`) : Date.parse(q.startDate)
+    const end = isDay(q.endDate) ? Date.parse(`${q.endDate}T00:00:00Z`) + DAY_MS : Date.parse(q.endDate) + 1
+    if (end <= start) throw ValidationError.field('endDate', 'endDate must not be before startDate')
+    if (UsageService.bucketCount(start, end, callBucket(q.groupBy)) > MAX_BUCKETS) {
+      throw ValidationError.field('groupBy', `The range has more than ${MAX_BUCKETS} ${callBucket(q.groupBy)} buckets; use a shorter range or a coarser groupBy`)
+    }
+    const data = await analyticsOf(c.var.services).calls(principalOf(c).userId, {
+      start,
+      end,
+      numberId: q.numberId,
+      direction: q.direction,
+      status: q.status,
+      groupBy: q.groupBy,
+    })
+    return c.json(envelope(c, data), 200)
+  })
