@@ -31,6 +31,9 @@ import { paymentView } from './schemas'
 
 export type PaymentRow = typeof payments.$inferSelect
 
+/** A pending attempt older than this is not charged again under its key (processors keep keys about 24 h). */
+export const STALE_CLAIM_MS = 23 * 3_600_000
+
 export interface TopUpInput {
   /** Micro-units, whole cents. */
   amount: number
@@ -62,6 +65,10 @@ export class TopUpService {
     let balance: Balance | undefined
 
     if (payment.status === 'pending') {
+      // Processors forget idempotency keys after about a day: an old attempt is not sent again (it could charge twice).
+      if (Date.now() - payment.createdAt.getTime() > STALE_CLAIM_MS) {
+        throw new AppError(409, 'PAYMENT_UNDER_REVIEW', 'This top-up did not finish and is too old to retry safely; it is being reviewed', { paymentId: payment.id })
+      }
       const charged = await this.methods.chargeDetailed(
         userId,
         { amount: payment.amount, currency: payment.currency, attemptKey, description: `Wallet top-up ${payment.id}` },

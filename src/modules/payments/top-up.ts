@@ -24,7 +24,9 @@ const route = createRoute({
     'Send an `Idempotency-Key`: a retry with the same key answers the first response and never charges or credits twice; ' +
     'the key also names the payment attempt (per account), so even a retry after a crash mid-way, or after the 24 h replay ' +
     'window, finishes the same payment instead of starting another. If the processor cannot be reached the answer is 502 ' +
-    'and the payment stays `pending` until a retry with the same key finishes it. A user session or an API key with `billing:write`.',
+    'and the payment stays `pending` until a retry with the same key finishes it — within 23 hours: an attempt still pending ' +
+    'after that is not sent to the processor again (processors forget idempotency keys after a day, so it could charge twice) ' +
+    'and answers 409 `PAYMENT_UNDER_REVIEW`. A user session or an API key with `billing:write`.',
   middleware: [requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { headers: IdempotencyKeyHeader, body: jsonBody(TopUpBody) },

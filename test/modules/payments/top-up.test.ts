@@ -193,6 +193,20 @@ describe('POST /api/v1/billing/top-up', () => {
     expect(await walletAudit(owner.id)).toMatchObject({ balance: 0, entries: 0 })
   })
 
+  it('a pending attempt older than a day is not charged again: 409 PAYMENT_UNDER_REVIEW, nothing moves', async () => {
+    const u = await registerUser()
+    await addMethod(u)
+    const service = new TopUpService(services())
+    const done = await service.topUp(u.id, { amount: 3_000_000, idempotencyKey: 'stale-key' })
+    // As if the first attempt had died before its charge answered, a day ago.
+    await env.DB.prepare(`UPDATE payments SET status = 'pending', processor_ref = NULL, processed_at = NULL, created_at = ? WHERE id = ?`)
+      .bind(Date.now() - 24 * 3_600_000, done.payment.id)
+      .run()
+    const err = await service.topUp(u.id, { amount: 3_000_000, idempotencyKey: 'stale-key' }).catch((e) => e)
+    expect(err).toMatchObject({ status: 409, code: 'PAYMENT_UNDER_REVIEW' })
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 3_000_000, entries: 1 })
+  })
+
   it('validates the amount: > 0, at most 10,000, whole cents', async () => {
     const u = await registerUser()
     await addMethod(u)
