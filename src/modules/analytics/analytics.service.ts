@@ -15,7 +15,7 @@
  */
 import { and, asc, desc, eq, gte, inArray, lt, ne, or, isNull, notInArray, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { activations, invoices, payments, phoneNumbers, smsMessages, subscriptions, usageRecords, walletLedger } from '../../db/schema'
+import { activations, invoices, payments, phoneNumbers, smsMessages, subscriptions, usageRecords, users, walletLedger } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { PLANS } from '../billing/plans'
 import { monthOf } from '../usage/product-meters'
@@ -455,6 +455,119 @@ export class AnalyticsService {
       })),
     }
   }
+  // ---- GET /api/v1/admin/analytics/overview -------------------------------------------------
+
+  /** All accounts' figures: one batch of aggregates over whole tables (no per-user queries). */
+  systemQueries(now: number) {
+    const { db } = this
+    const months = lastMonths(monthOf(now), GROWTH_MONTHS)
+    const windowStart = new Date(Date.parse(`${months[0]}-01T00:00:00Z`))
+    const monthSql = (col: unknown) => sql<string>`strftime('%Y-%m', ${col} / 1000, 'unixepoch')`
+    const userMonth = monthSql(users.createdAt)
+    const numberMonth = monthSql(phoneNumbers.purchasedAt)
+    const ledgerMonth = monthSql(walletLedger.createdAt)
+    const revenue = sql<number>`coalesce(sum(-${walletLedger.amount}), 0)`
+    const category = sql<string>`case when ${inArray(walletLedger.referenceType, NUMBER_REFERENCES)} then 'numbers' when ${walletLedger.referenceType} = 'invoice' then 'usage' else 'other' end`
+    return [
+      // 0. accounts
+      db
+        .select({
+          total: sql<number>`count(*)`,
+          active: sql<number>`coalesce(sum(case when ${users.status} = 'active' and ${users.lastLoginAt} >= ${now - ACTIVE_DAYS * DAY_MS} then 1 else 0 end), 0)`,
+        })
+        .from(users),
+      // 1. new accounts per month of the window (users_created_idx)
+      db.select({ month: userMonth, n: sql<number>`count(*)` }).from(users).where(gte(users.createdAt, windowStart)).groupBy(userMonth),
+      // 2. numbers not released
+      db.select({ n: sql<number>`count(*)` }).from(phoneNumbers).where(ne(phoneNumbers.status, 'released')),
+      // 3. numbers purchased per month of the window (released ones included)
+      db.select({ month: numberMonth, n: sql<number>`count(*)` }).from(phoneNumbers).where(gte(phoneNumbers.purchasedAt, windowStart)).groupBy(numberMonth),
+      // 4. all-time revenue per category
+      db.select({ category, revenue }).from(walletLedger).where(revenueEntry()).groupBy(category),
+      // 5. revenue per month of the window
+      db.select({ month: ledgerMonth, revenue }).from(walletLedger).where(and(revenueEntry(), gte(walletLedger.createdAt, windowStart))).groupBy(ledgerMonth),
+      // 6. reported calls, minutes and SMS
+      db
+        .select({
+          calls: sql<number>`coalesce(sum(case when ${usageRecords.resourceType} = 'call_minutes' then 1 else 0 end), 0)`,
+          minutes: sql<number>`coalesce(sum(case when ${usageRecords.resourceType} = 'call_minutes' then ${usageRecords.quantity} else 0 end), 0)`,
+          sms: sql<number>`coalesce(sum(case when ${usageRecords.resourceType} = 'sms' then ${usageRecords.quantity} else 0 end), 0)`,
+        })
+        .from(usageRecords)
+        .where(inArray(usageRecords.resourceType, ['call_minutes', 'sms'])),
+      // 7. SMS received
+      db.select({ n: sql<number>`count(*)` }).from(smsMessages),
+    ] as const
+  }
+
+  async systemOverview() {
+    const now = this.now()
+    const months = lastMonths(monthOf(now), GROWTH_MONTHS)
+    const [accounts, newUsers, numbers, bought, byCategory, byMonth, usage, smsRecv] = await this.db.batch(this.systemQueries(now))
+    const perMonth = <T extends { month: string }>(rows: T[], pick: (r: T) => unknown) => new Map(rows.map((r) => [r.month, num(pick(r))]))
+    const usersByMonth = perMonth(newUsers, (r) => r.n)
+    const numbersByMonth = perMonth(bought, (r) => r.n)
+    const revenueByMonth = perMonth(byMonth, (r) => r.revenue)
+    const cat = (c: string) => num(byCategory.find((r) => r.category === c)?.revenue)
+    const total = byCategory.reduce((s, r) => s + num(r.revenue), 0)
+    const thisMonth = revenueByMonth.get(months[months.length - 1]!) ?? 0
+    const lastMonth = revenueByMonth.get(months[months.length - 2]!) ?? 0
+    const annual = months.reduce((s, m) => s + (revenueByMonth.get(m) ?? 0), 0)
+    const totalUsers = num(accounts[0]?.total)
+    const calls = num(usage[0]?.calls)
+    return {
+      summary: {
+        totalUsers,
+        activeUsers: num(accounts[0]?.active),
+        totalNumbers: num(numbers[0]?.n),
+        totalRevenue: fromMicros(total),
+        currency: 'USD',
+      },
+      growth: months.map((period) => ({
+        period,
+        newUsers: usersByMonth.get(period) ?? 0,
+        revenue: fromMicros(revenueByMonth.get(period) ?? 0),
+        numbersPurchased: numbersByMonth.get(period) ?? 0,
+      })),
+      usage: {
+        totalCalls: calls,
+        totalMinutes: num(usage[0]?.minutes),
+        totalSms: num(usage[0]?.sms) + num(smsRecv[0]?.n),
+        avgCallsPerUser: totalUsers ? round2(calls / totalUsers) : 0,
+      },
+      revenue: {
+        monthly: fromMicros(thisMonth),
+        annual: fromMicros(annual),
+        growth: growth(thisMonth, lastMonth),
+        breakdown: { numbers: fromMicros(cat('numbers')), usage: fromMicros(cat('usage')), other: fromMicros(cat('other')) },
+      },
+    }
+  }
+}
+
+// ---- system overview rules ------------------------------------------------------------------
+
+/** Months in the system overview's `growth` (the current one last). */
+export const GROWTH_MONTHS = 12
+/** An account is active when its status is `active` and it logged in within this many days. */
+export const ACTIVE_DAYS = 30
+/** Wallet references of number sales: activations, DID orders, DID monthly renewals. */
+const NUMBER_REFERENCES = ['activation', 'order', 'phone_number']
+
+/**
+ * The wallet_ledger entries that are revenue, counted as `-amount`: every entry taking money
+ * (debits and captures, amount < 0) and the credits that give it back (refunds of activations and
+ * orders, returned DID renewal fees: credits referencing a NUMBER_REFERENCES). Top-ups and other
+ * credits are not revenue.
+ */
+const revenueEntry = () =>
+  or(lt(walletLedger.amount, 0), and(eq(walletLedger.type, 'credit'), inArray(walletLedger.referenceType, NUMBER_REFERENCES)))!
+
+/** The `n` months ending with `month` (YYYY-MM), oldest first. */
+function lastMonths(month: string, n: number): string[] {
+  const out = [month]
+  while (out.length < n) out.unshift(monthBefore(out[0]!))
+  return out
 }
 
 export const analyticsOf = (s: { db: Db }) => new AnalyticsService({ db: s.db })

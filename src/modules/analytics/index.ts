@@ -1,4 +1,5 @@
 import type { Router } from '../../lib/router'
+import { registerGetAdminOverview } from './get-admin-overview'
 import { registerGetCalls } from './get-calls'
 import { registerGetDashboard } from './get-dashboard'
 import { registerGetStats } from './get-stats'
@@ -7,4 +8,5 @@ export function registerAnalytics(r: Router): void {
   registerGetStats(r)
   registerGetDashboard(r)
   registerGetCalls(r)
+  registerGetAdminOverview(r)
 }

@@ -160,3 +160,41 @@ export const CallAnalyticsResponse = z
     ),
   })
   .openapi('CallAnalyticsResponse')
+
+// ---- GET /api/v1/admin/analytics/overview (seed 001 §8.2 SystemAnalyticsResponse) ----
+
+export const SystemAnalyticsResponse = z
+  .object({
+    summary: z.object({
+      totalUsers: z.number().int().openapi({ example: 1250, description: 'All accounts' }),
+      activeUsers: z.number().int().openapi({ example: 830, description: "Accounts with status `active` that logged in within the last 30 days" }),
+      totalNumbers: z.number().int().openapi({ example: 2400, description: 'Phone numbers (DIDs) not released, all accounts' }),
+      totalRevenue: z.number().openapi({ example: 48210.55, description: 'All-time revenue (money taken from wallets, net of refunds)' }),
+      currency: z.string().openapi({ example: 'USD' }),
+    }),
+    growth: z.array(
+      z.object({
+        period: z.string().openapi({ example: '2026-11', description: 'Month (UTC, YYYY-MM)' }),
+        newUsers: z.number().int(),
+        revenue: z.number(),
+        numbersPurchased: z.number().int(),
+      }),
+    ),
+    usage: z.object({
+      totalCalls: z.number().int().openapi({ description: 'Reported `call_minutes` usage records (one per call), all time' }),
+      totalMinutes: z.number().int(),
+      totalSms: z.number().int().openapi({ description: 'Reported `sms` usage plus SMS received, all time' }),
+      avgCallsPerUser: z.number().openapi({ description: 'totalCalls / totalUsers (2 decimals; 0 without users)' }),
+    }),
+    revenue: z.object({
+      monthly: z.number().openapi({ description: 'Revenue of the current UTC month' }),
+      annual: z.number().openapi({ description: 'Revenue of the last 12 UTC months, the current one included' }),
+      growth: z.number().openapi({ description: 'Percent change of this month from last month (2 decimals; 0 when last month was 0)' }),
+      breakdown: z.object({
+        numbers: z.number().openapi({ description: 'All-time revenue from activations, orders and DID renewals' }),
+        usage: z.number().openapi({ description: 'All-time revenue from invoices paid from the wallet' }),
+        other: z.number().openapi({ description: 'All-time revenue from anything else' }),
+      }),
+    }),
+  })
+  .openapi('SystemAnalyticsResponse')
