@@ -195,7 +195,7 @@ describe('X-Request-Id', () => {
 
 describe('secure headers', () => {
   it('sets the usual security headers on success and error answers', async () => {
-    for (const path of ['/health', '/does-not-exist']) {
+    for (const path of ['/health/live', '/does-not-exist']) {
       const res = await call(path)
       expect(res.headers.get('x-content-type-options'), `${path}: ${res.text}`).toBe('nosniff')
       expect(res.headers.get('x-frame-options'), `${path}: ${res.text}`).toBeTruthy()
