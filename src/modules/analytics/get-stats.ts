@@ -3,7 +3,7 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { StatsQuery } from '../usage/schemas'
-import { accountFor } from '../usage/usage.service'
+import { accountFor } from '../billing/account-for'
 import { analyticsOf } from './analytics.service'
 import { Stats } from './schemas'
 

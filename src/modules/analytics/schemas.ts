@@ -3,7 +3,7 @@
  * Amounts are decimals in USD; instants ISO 8601.
  */
 import { z } from '@hono/zod-openapi'
-import { isDay } from '../usage/schemas'
+import { DateOrInstant } from '../usage/schemas'
 
 export const Stats = z
   .object({
@@ -95,20 +95,6 @@ export const CALL_STATUSES = ['completed', 'busy', 'failed', 'no-answer', 'cance
 export type CallStatus = (typeof CALL_STATUSES)[number]
 export const CALL_DIRECTIONS = ['inbound', 'outbound'] as const
 export const CALL_GROUP_BY = ['hour', 'day', 'week', 'month'] as const
-
-/** A real calendar day (2026-02-30 is not). */
-const validDay = (s: string) => {
-  const t = Date.parse(`${s}T00:00:00Z`)
-  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s
-}
-
-const DateOrInstant = (name: string, description: string) =>
-  z
-    .string()
-    .refine((s) => (isDay(s) ? validDay(s) : /^\d{4}-\d{2}-\d{2}T/.test(s) && validDay(s.slice(0, 10)) && !Number.isNaN(Date.parse(s))), {
-      message: `${name} must be an ISO 8601 date (YYYY-MM-DD) or date-time`,
-    })
-    .openapi({ example: name === 'startDate' ? '2026-11-01' : '2026-11-30', description })
 
 export const CallAnalyticsQuery = z.object({
   startDate: DateOrInstant('startDate', 'Start of the range: a date (its first instant, UTC) or an ISO 8601 date-time. Required.'),

@@ -4,7 +4,7 @@ import { err, errorResponses, jsonBody, keySecurity, Meta, meta } from '../../li
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../middleware/idempotency'
-import { targetUser } from './access'
+import { accountFor } from '../billing/account-for'
 import { monthOf } from './compose'
 import { invoicesOf } from './deps'
 import { GenerateInvoiceBody, Seed003Invoice } from './schemas'
@@ -42,7 +42,7 @@ const route = createRoute({
 export const registerGenerateInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
-    const userId = targetUser(principalOf(c), body.userId)
+    const userId = await accountFor(c.var.services.db, principalOf(c), body.userId)
     if (body.month >= monthOf(Date.now())) throw ValidationError.field('month', 'month must be a closed month (before the current one)')
     const { invoice, created } = await invoicesOf(c.var.services).generate(userId, body.month)
     const message = created ? 'Invoice generated successfully' : 'Invoice already exists for this month'

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { targetUser } from './access'
+import { accountFor } from '../billing/account-for'
 import { invoicesOf } from './deps'
 import { ListSeed003Query, Seed003Invoice } from './schemas'
 import { seed003View } from './views'
@@ -24,7 +24,7 @@ const route = createRoute({
 
 export const registerListAccountInvoices = (r: Router) =>
   r.openapi(route, async (c) => {
-    const userId = targetUser(principalOf(c), c.req.valid('query').userId)
+    const userId = await accountFor(c.var.services.db, principalOf(c), c.req.valid('query').userId)
     const rows = await invoicesOf(c.var.services).listAll(userId)
     return c.json(envelope(c, rows.map(seed003View)), 200)
   })

@@ -24,12 +24,13 @@
 import { newEventId } from '../events/outbox'
 import { and, eq, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { outbox, subscriptionChanges, subscriptions, usageRecords, users } from '../../db/schema'
+import { outbox, subscriptionChanges, subscriptions, usageRecords } from '../../db/schema'
 import { Conflict, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import { can, type Principal } from '../auth/principal'
+import { accountFor } from '../billing/account-for'
 import { PLANS, type PlanCode } from '../billing/plans'
 import { runBatch, type Stmt } from '../dids/batch'
 import { isUniqueViolation } from '../sms/inbound-sms.service'
@@ -87,11 +88,7 @@ export class SubscriptionsService {
    * admin — anyone's. Another user's id from a non-admin is a 404, like every foreign id.
    */
   async owner(principal: Principal, userId: string | undefined, what = 'Subscription'): Promise<string> {
-    if (!userId || userId === principal.userId) return principal.userId
-    if (!can(principal, 'admin')) throw new NotFound(what)
-    const u = await this.db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get()
-    if (!u) throw new NotFound('User')
-    return u.id
+    return accountFor(this.db, principal, userId, what)
   }
 
   /** The account's subscription with its period rolled forward to `now` (persisted). 404 when none. */

@@ -3,7 +3,8 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { UsageHistoryQuery, UsageReport } from './schemas'
-import { accountFor, usageOf } from './usage.service'
+import { accountFor } from '../billing/account-for'
+import { usageOf } from './usage.service'
 
 const route = createRoute({
   method: 'get',

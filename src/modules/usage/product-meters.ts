@@ -43,8 +43,8 @@ const sqlId = () => sql<string>`'usg_' || lower(hex(randomblob(13)))`
 
 type ActivationLike = Pick<Activation, 'id' | 'userId' | 'price' | 'phone' | 'serviceCode' | 'countryCode'>
 
-/** The purchase of an activation: quantity 1 at the price charged. Goes in the batch that records it. */
-export function activationPurchaseMeter(db: Db, a: ActivationLike, at: Date) {
+/** One activation usage row: +1 (charged) or −1 (reversed) at its price, under its own transaction id. */
+function activationMeter(db: Db, a: ActivationLike, at: Date, row: { sign: 1 | -1; suffix: string; description: string }) {
   return db
     .insert(usageRecords)
     .values({
@@ -52,16 +52,16 @@ export function activationPurchaseMeter(db: Db, a: ActivationLike, at: Date) {
       userId: a.userId,
       resourceType: 'activation',
       resourceId: a.id,
-      quantity: 1,
+      quantity: row.sign,
       unit: UNITS.activation,
       unitPrice: a.price,
-      totalCost: a.price,
+      totalCost: row.sign * a.price,
       currency: 'USD',
       prepaid: true,
-      description: `Activation number ${a.phone} (${a.serviceCode}, ${a.countryCode.toUpperCase()})`,
+      description: row.description,
       month: monthOf(at),
       occurredAt: at,
-      transactionId: `activation:${a.id}`,
+      transactionId: `activation:${a.id}${row.suffix}`,
       reportId: null,
       createdAt: at,
       updatedAt: at,
@@ -69,30 +69,14 @@ export function activationPurchaseMeter(db: Db, a: ActivationLike, at: Date) {
     .onConflictDoNothing()
 }
 
+/** The purchase of an activation: quantity 1 at the price charged. Goes in the batch that records it. */
+export function activationPurchaseMeter(db: Db, a: ActivationLike, at: Date) {
+  return activationMeter(db, a, at, { sign: 1, suffix: '', description: `Activation number ${a.phone} (${a.serviceCode}, ${a.countryCode.toUpperCase()})` })
+}
+
 /** A late SMS charged the activation again after its refund. Only when the charge went through. */
 export function activationRechargeMeter(db: Db, a: ActivationLike, at: Date) {
-  return db
-    .insert(usageRecords)
-    .values({
-      id: newId('usg', at.getTime()),
-      userId: a.userId,
-      resourceType: 'activation',
-      resourceId: a.id,
-      quantity: 1,
-      unit: UNITS.activation,
-      unitPrice: a.price,
-      totalCost: a.price,
-      currency: 'USD',
-      prepaid: true,
-      description: `SMS after refund: number ${a.phone} charged again`,
-      month: monthOf(at),
-      occurredAt: at,
-      transactionId: `activation:${a.id}:recharge`,
-      reportId: null,
-      createdAt: at,
-      updatedAt: at,
-    })
-    .onConflictDoNothing()
+  return activationMeter(db, a, at, { sign: 1, suffix: ':recharge', description: `SMS after refund: number ${a.phone} charged again` })
 }
 
 /**
@@ -136,28 +120,7 @@ export function activationRefundMeter(db: Db, where: SQL, at: Date, reason: stri
  * failed: `unbilled`): the purchase row is reversed, since no money moved.
  */
 export function activationUnbilledMeter(db: Db, a: ActivationLike, at: Date) {
-  return db
-    .insert(usageRecords)
-    .values({
-      id: newId('usg', at.getTime()),
-      userId: a.userId,
-      resourceType: 'activation',
-      resourceId: a.id,
-      quantity: -1,
-      unit: UNITS.activation,
-      unitPrice: a.price,
-      totalCost: -a.price,
-      currency: 'USD',
-      prepaid: true,
-      description: `Not charged: number ${a.phone} could not be paid`,
-      month: monthOf(at),
-      occurredAt: at,
-      transactionId: `activation:${a.id}:refund`,
-      reportId: null,
-      createdAt: at,
-      updatedAt: at,
-    })
-    .onConflictDoNothing()
+  return activationMeter(db, a, at, { sign: -1, suffix: ':refund', description: `Not charged: number ${a.phone} could not be paid` })
 }
 
 // ---- DIDs (seed 001) ------------------------------------------------------------------------

@@ -5,7 +5,8 @@ import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { can } from '../auth/principal'
 import { ReportUsageBody, UsageReport } from './schemas'
-import { accountFor, usageOf } from './usage.service'
+import { accountFor } from '../billing/account-for'
+import { usageOf } from './usage.service'
 
 const Answer = (description: string) => ({
   content: { 'application/json': { schema: z.object({ success: z.literal(true), data: UsageReport, message: z.string(), meta: Meta }) } },

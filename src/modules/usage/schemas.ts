@@ -70,7 +70,8 @@ const validDay = (s: string) => {
   return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s
 }
 
-const DateOrInstant = (name: string, description: string) =>
+/** A range bound: `YYYY-MM-DD` (a real day) or an ISO 8601 date-time. Shared by the usage and analytics queries. */
+export const DateOrInstant = (name: string, description: string) =>
   z
     .string()
     .refine((s) => (isDay(s) ? validDay(s) : /^\d{4}-\d{2}-\d{2}T/.test(s) && validDay(s.slice(0, 10)) && !Number.isNaN(Date.parse(s))), {

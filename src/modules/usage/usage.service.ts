@@ -14,11 +14,10 @@
  */
 import { and, asc, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { invoices, USAGE_TYPES, usageRecords, users, type UsageType } from '../../db/schema'
-import { Conflict, NotFound, ValidationError } from '../../lib/errors'
+import { invoices, USAGE_TYPES, usageRecords, type UsageType } from '../../db/schema'
+import { Conflict, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
-import { can, type Principal } from '../auth/principal'
 import { RATES, type Metric } from '../billing/plans'
 import { outboxInsert } from '../events/outbox'
 import { monthOf, UNITS } from './product-meters'
@@ -45,20 +44,6 @@ export interface ReportInput {
   smsCount: number
   apiCalls: number
   transactionId?: string
-}
-
-const isAdmin = (p: Principal) => can(p, 'admin')
-
-/**
- * The account a request about `userId` is about: the caller's own (the default), or — for an
- * admin — any existing account. Anyone else's id is a 404, as if it did not exist.
- */
-export async function accountFor(db: Db, p: Principal, userId: string | undefined): Promise<string> {
-  if (!userId || userId === p.userId) return p.userId
-  if (!isAdmin(p)) throw new NotFound('User')
-  const u = await db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get()
-  if (!u) throw new NotFound('User')
-  return u.id
 }
 
 /** First and last instant (exclusive) of `YYYY-MM`, UTC. */
