@@ -842,6 +842,8 @@ export const payments = sqliteTable(
     uniqueIndex('payments_attempt_uq').on(t.attemptKey),
     index('payments_user_created_idx').on(t.userId, t.createdAt),
     index('payments_invoice_idx').on(t.invoiceId),
+    // The sweeper finds attempts left pending.
+    index('payments_status_created_idx').on(t.status, t.createdAt),
   ],
 )
 

@@ -117,6 +117,22 @@ export class InvoicePaymentsService {
     return this.settleClaim(userId, inv, claim, now)
   }
 
+  /**
+   * Settles a pending claim found by the sweeper (its payer never came back): moved under the same
+   * key, so nothing moves twice. The status it ends in.
+   */
+  async resume(claim: Payment, now = new Date()): Promise<Payment['status']> {
+    const inv = claim.invoiceId ? await this.invoice(claim.userId, claim.invoiceId) : undefined
+    if (!inv) return claim.status
+    try {
+      await this.settleClaim(claim.userId, inv, claim, now)
+    } catch (e) {
+      // A decline or an empty wallet is recorded by the settlement itself; anything else waits for the next run.
+      if (!(e instanceof AppError && (e.code === 'PAYMENT_FAILED' || e.code === 'INSUFFICIENT_BALANCE'))) throw e
+    }
+    return (await this.paymentByKey(claim.attemptKey))?.status ?? claim.status
+  }
+
   // ---- settling a claim ---------------------------------------------------------------------
 
   /** Moves a pending claim's money (again, for a claim found pending: same key, so no second move) and records the outcome once. */

@@ -10,6 +10,7 @@ import { releaseScheduledNumbers } from '../dids/release.job'
 import { purgeIdempotencyKeys } from './idempotency.job'
 import { drainOutbox } from '../events/outbox'
 import { reconcileStuckOrders } from '../orders/stuck-orders.job'
+import { resumePendingPayments } from '../payments/pending-payments.job'
 
 /** Outbox rows younger than this are left to the request that wrote them (it sends them after its answer). */
 export const OUTBOX_GRACE_MS = 30_000
@@ -25,6 +26,7 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     stuckOrders: () => reconcileStuckOrders(services, scheduledTime),
     idempotency: () => purgeIdempotencyKeys(services, scheduledTime),
     // Rows younger than the grace were just sent by the request that wrote them.
+    payments: () => resumePendingPayments(services, scheduledTime),
     outbox: () => drainOutbox(services, 1000, OUTBOX_GRACE_MS),
   }
   const out: Record<string, unknown> = {}

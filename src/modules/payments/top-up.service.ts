@@ -26,7 +26,7 @@ import type { CoreServices } from '../../services'
 import { runBatch } from '../dids/batch'
 import { insertWhere } from '../../db/insert-where'
 import type { Balance } from '../wallet/wallet.do'
-import { PaymentMethodsService, type PaymentMethodRow } from './payment-methods.service'
+import { PaymentMethodsService, type PaymentMethodRow, type DetailedCharge } from './payment-methods.service'
 import { paymentView } from './schemas'
 
 export type PaymentRow = typeof payments.$inferSelect
@@ -61,47 +61,61 @@ export class TopUpService {
 
   async topUp(userId: string, input: TopUpInput): Promise<{ payment: PaymentRow; balance: Balance }> {
     const attemptKey = await TopUpService.attemptKey(userId, input.idempotencyKey)
-    let { payment, method } = await this.attempt(userId, attemptKey, input)
-    let balance: Balance | undefined
-
-    if (payment.status === 'pending') {
-      // Processors forget idempotency keys after about a day: an old attempt is not sent again (it could charge twice).
-      if (Date.now() - payment.createdAt.getTime() > STALE_CLAIM_MS) {
-        throw new AppError(409, 'PAYMENT_UNDER_REVIEW', 'This top-up did not finish and is too old to retry safely; it is being reviewed', { paymentId: payment.id })
-      }
-      const charged = await this.methods.chargeDetailed(
-        userId,
-        { amount: payment.amount, currency: payment.currency, attemptKey, description: `Wallet top-up ${payment.id}` },
-        method,
-      )
-      const now = new Date()
-      const stillPending = sql`exists (select 1 from ${payments} where ${and(eq(payments.id, payment.id), eq(payments.status, 'pending'))})`
-      const pendingRow = and(eq(payments.id, payment.id), eq(payments.status, 'pending'))
-      if (charged.result.ok) {
-        balance = await this.credit(payment, method)
-        await runBatch(this.db, [
-          insertWhere(this.db, outbox, event('PAYMENT_SUCCEEDED', payment, method, now), stillPending),
-          this.db
-            .update(payments)
-            .set({ status: 'succeeded', processorRef: charged.result.processorRef, processedAt: now, updatedAt: now })
-            .where(pendingRow),
-        ])
-      } else {
-        const failureReason = charged.result.failureReason
-        await runBatch(this.db, [
-          insertWhere(this.db, outbox, event('PAYMENT_FAILED', payment, method, now, failureReason), stillPending),
-          this.db.update(payments).set({ status: 'failed', failureReason, processedAt: now, updatedAt: now }).where(pendingRow),
-        ])
-      }
-      payment = (await this.db.select().from(payments).where(eq(payments.id, payment.id)).get())!
-      if (payment.status === 'failed') throw paymentFailed(payment, charged.code, charged.declineCode)
-    }
-
-    if (payment.status === 'failed') throw paymentFailed(payment)
+    const attempt = await this.attempt(userId, attemptKey, input)
+    const { payment, balance, charged } = await this.finish(attempt.payment, attempt.method)
+    if (payment.status === 'failed') throw paymentFailed(payment, charged?.code, charged?.declineCode)
     if (payment.status !== 'succeeded') throw new AppError(409, 'CONFLICT', `The payment is ${payment.status}`, { paymentId: payment.id })
     // A retry of a finished top-up replays the credit (same opId): the balance, nothing moved twice.
-    balance ??= await this.credit(payment, method)
-    return { payment, balance }
+    return { payment, balance: balance ?? (await this.credit(payment, attempt.method)) }
+  }
+
+  /**
+   * Finishes a pending top-up found by the sweeper (its client never came back): the same key and
+   * method, so the processor answers with the first charge and the credit replays. The status it ends in.
+   */
+  async resume(pending: PaymentRow): Promise<PaymentRow['status']> {
+    const method = await this.db
+      .select()
+      .from(paymentMethods)
+      .where(and(eq(paymentMethods.userId, pending.userId), eq(paymentMethods.id, pending.paymentMethodId ?? '')))
+      .get()
+    if (!method) return pending.status
+    const { payment } = await this.finish(pending, method)
+    if (payment.status === 'succeeded') await this.credit(payment, method)
+    return payment.status
+  }
+
+  /** Charges a pending attempt (same key: a repeat answers the first charge), credits it and records the outcome once. */
+  private async finish(payment: PaymentRow, method: PaymentMethodRow): Promise<{ payment: PaymentRow; balance?: Balance; charged?: DetailedCharge }> {
+    if (payment.status !== 'pending') return { payment }
+    // Processors forget idempotency keys after about a day: an old attempt is not sent again (it could charge twice).
+    if (Date.now() - payment.createdAt.getTime() > STALE_CLAIM_MS) {
+      throw new AppError(409, 'PAYMENT_UNDER_REVIEW', 'This top-up did not finish and is too old to retry safely; it is being reviewed', { paymentId: payment.id })
+    }
+    const charged = await this.methods.chargeDetailed(
+      payment.userId,
+      { amount: payment.amount, currency: payment.currency, attemptKey: payment.attemptKey, description: `Wallet top-up ${payment.id}` },
+      method,
+    )
+    const now = new Date()
+    const stillPending = sql`exists (select 1 from ${payments} where ${and(eq(payments.id, payment.id), eq(payments.status, 'pending'))})`
+    const pendingRow = and(eq(payments.id, payment.id), eq(payments.status, 'pending'))
+    let balance: Balance | undefined
+    if (charged.result.ok) {
+      balance = await this.credit(payment, method)
+      await runBatch(this.db, [
+        insertWhere(this.db, outbox, event('PAYMENT_SUCCEEDED', payment, method, now), stillPending),
+        this.db.update(payments).set({ status: 'succeeded', processorRef: charged.result.processorRef, processedAt: now, updatedAt: now }).where(pendingRow),
+      ])
+    } else {
+      const failureReason = charged.result.failureReason
+      await runBatch(this.db, [
+        insertWhere(this.db, outbox, event('PAYMENT_FAILED', payment, method, now, failureReason), stillPending),
+        this.db.update(payments).set({ status: 'failed', failureReason, processedAt: now, updatedAt: now }).where(pendingRow),
+      ])
+    }
+    const after = (await this.db.select().from(payments).where(eq(payments.id, payment.id)).get())!
+    return { payment: after, balance, charged }
   }
 
   /** The attempt's row (created `pending` on first sight) and the method it charges. */
