@@ -22,6 +22,7 @@
  *   is refused (400 INSUFFICIENT_BALANCE) with nothing recorded; if the balance fell in between,
  *   the claim settles as failed and the answer is the same 400.
  */
+import { STALE_CLAIM_MS } from '../../providers/payments/types'
 import { and, eq, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { invoices, outbox, payments } from '../../db/schema'
@@ -50,8 +51,6 @@ export interface InvoicePaymentsDeps {
 }
 
 export const WALLET = 'wallet'
-/** A card claim older than this is not charged again under its key (processors forget keys after ~24 h). */
-export const STALE_CLAIM_MS = 23 * 3_600_000
 
 interface Outcome {
   status: 'succeeded' | 'failed'

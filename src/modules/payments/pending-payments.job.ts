@@ -11,7 +11,8 @@ import { and, asc, eq, gt, lt } from 'drizzle-orm'
 import { payments } from '../../db/schema'
 import type { Services } from '../../services'
 import { invoicePaymentsOf } from '../invoices/deps'
-import { STALE_CLAIM_MS, TopUpService } from './top-up.service'
+import { STALE_CLAIM_MS } from '../../providers/payments/types'
+import { TopUpService } from './top-up.service'
 
 export const MIN_AGE_MS = 2 * 60_000
 const PER_RUN = 25

@@ -15,6 +15,7 @@
  * A processor that cannot be reached leaves the row `pending` and answers 502: retrying with the
  * same Idempotency-Key finishes it (the processor replays its answer for the same key).
  */
+import { STALE_CLAIM_MS } from '../../providers/payments/types'
 import { newEventId } from '../events/outbox'
 import { and, eq, sql } from 'drizzle-orm'
 import { outbox, paymentMethods, payments } from '../../db/schema'
@@ -31,8 +32,6 @@ import { paymentView } from './schemas'
 
 export type PaymentRow = typeof payments.$inferSelect
 
-/** A pending attempt older than this is not charged again under its key (processors keep keys about 24 h). */
-export const STALE_CLAIM_MS = 23 * 3_600_000
 
 export interface TopUpInput {
   /** Micro-units, whole cents. */

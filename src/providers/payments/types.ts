@@ -65,6 +65,12 @@ export interface PaymentProcessor {
 }
 
 /** Micro-units per cent. */
+/**
+ * How long a pending attempt may still be sent to a processor under its idempotency key:
+ * processors keep keys about 24 hours (Stripe: 24 h), after which the same key would charge anew.
+ */
+export const STALE_CLAIM_MS = 23 * 3_600_000
+
 export const MICROS_PER_CENT = 10_000
 
 /** The amount in cents; throws when it is not a positive whole number of cents. */
