@@ -5,6 +5,31 @@ import { invoicePdf, pdfString } from '../../../src/modules/billing/invoice-pdf'
 import { buildRequest, call, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
 import { addNumber, addUsage, generate, setBillingAddress, subscribe, workedExample } from './helpers'
 
+type Doc = Parameters<typeof invoicePdf>[0]
+
+/** A pending January invoice of these lines, nothing paid (for the PDF and CSV writers alone). */
+function documentWith(invoiceNumber: string, lines: Doc['lines']): Doc {
+  const total = lines.reduce((sum, l) => sum + l.totalPrice, 0)
+  return {
+    invoiceNumber,
+    status: 'pending',
+    currency: 'USD',
+    issueDate: '2024-02-01T00:00:00.000Z',
+    dueDate: '2024-02-07T00:00:00.000Z',
+    periodStart: '2024-01-01T00:00:00.000Z',
+    periodEnd: '2024-01-31T00:00:00.000Z',
+    paidDate: null,
+    billingAddress: {},
+    lines,
+    subtotal: total,
+    discount: 0,
+    tax: 0,
+    total,
+    amountPaid: 0,
+    amountDue: total,
+  }
+}
+
 /** The raw bytes of a download as a binary (latin1) string, so byte offsets are string offsets. */
 async function download(u: TestUser, id: string, format?: string) {
   const res: Response = await (exports as any).default.fetch(
@@ -116,24 +141,9 @@ describe('GET /api/v1/billing/invoices/{id}/download', () => {
   })
 
   it('escapes backslashes and parentheses and replaces what WinAnsi cannot show', () => {
-    const doc = {
-      invoiceNumber: 'INV-2024-01-ABCDEF',
-      status: 'pending',
-      currency: 'USD',
-      issueDate: '2024-02-01T00:00:00.000Z',
-      dueDate: '2024-02-07T00:00:00.000Z',
-      periodStart: '2024-01-01T00:00:00.000Z',
-      periodEnd: '2024-01-31T00:00:00.000Z',
-      paidDate: null,
-      billingAddress: {},
-      lines: [{ type: 'subscription', description: 'Upgrade Basic → Pro (a\\b) 日本', quantity: 1, unitPrice: 1_000_000, totalPrice: 1_000_000, periodStart: null, periodEnd: null }],
-      subtotal: 1_000_000,
-      discount: 0,
-      tax: 0,
-      total: 1_000_000,
-      amountPaid: 0,
-      amountDue: 1_000_000,
-    }
+    const doc = documentWith('INV-2024-01-ABCDEF', [
+      { type: 'subscription', description: 'Upgrade Basic → Pro (a\\b) 日本', quantity: 1, unitPrice: 1_000_000, totalPrice: 1_000_000, periodStart: null, periodEnd: null },
+    ])
     let text = ''
     for (const b of invoicePdf(doc)) text += String.fromCharCode(b)
     const { content } = checkPdf(text)
@@ -164,27 +174,12 @@ describe('GET /api/v1/billing/invoices/{id}/download', () => {
       ['total', 'Amount Due', '', '', '59.74', 'USD', '', ''],
     ])
 
-    const quoted = invoiceCsv({
-      invoiceNumber: 'INV-X',
-      status: 'pending',
-      currency: 'USD',
-      issueDate: '2024-02-01T00:00:00.000Z',
-      dueDate: '2024-02-07T00:00:00.000Z',
-      periodStart: '2024-01-01T00:00:00.000Z',
-      periodEnd: '2024-01-31T00:00:00.000Z',
-      paidDate: null,
-      billingAddress: {},
-      lines: [
+    const quoted = invoiceCsv(
+      documentWith('INV-X', [
         { type: 'one_time', description: 'Setup, "priority" line\nsecond', quantity: 1, unitPrice: 1_500_000, totalPrice: 1_500_000, periodStart: null, periodEnd: null },
         { type: 'one_time', description: '=HYPERLINK("x")', quantity: 1, unitPrice: 0, totalPrice: 0, periodStart: null, periodEnd: null },
-      ],
-      subtotal: 1_500_000,
-      discount: 0,
-      tax: 0,
-      total: 1_500_000,
-      amountPaid: 0,
-      amountDue: 1_500_000,
-    })
+      ]),
+    )
     expect(quoted.split('\r\n')[1]).toBe('one_time,"Setup, ""priority"" line\nsecond",1,1.50,1.50,USD,,')
     expect(parseCsv(quoted)[1]![1]).toBe('Setup, "priority" line\nsecond')
     expect(parseCsv(quoted)[2]![1]).toBe(`'=HYPERLINK("x")`)
