@@ -35,6 +35,10 @@ export interface Env {
   METRICS_TOKEN?: string
   /** Tax added to every invoice, in percent of its subtotal (default 0: no tax line). */
   BILLING_TAX_RATE_PERCENT?: string
+  /** Most numbers one account may hold by reservation at a time (default 50). */
+  RESERVATION_MAX_NUMBERS?: string
+  /** Most times one reserved number may be extended (default 4: 30 minutes + 4 × 30 minutes). */
+  RESERVATION_MAX_EXTENSIONS?: string
   /** Stripe API base URL (default https://api.stripe.com); tests point it at a fake. */
   STRIPE_API_BASE?: string
   /** Secret: Stripe secret key `sk_…`. Without it the `stripe` payment processor is refused (400). */
@@ -50,6 +54,14 @@ const RateLimitOverride = z.record(
   z.string(),
   z.object({ limit: z.number().int().positive().optional(), windowSeconds: z.number().int().positive().optional() }),
 )
+
+/** A whole-number var with a default (unset or empty: the default). */
+const countVar = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((s) => (s ? Number(s) : fallback))
+    .pipe(z.number().int().min(min).max(max))
 
 const ConfigSchema = z.object({
   ENVIRONMENT: z.enum(['production', 'staging', 'development', 'test']),
@@ -79,6 +91,8 @@ const ConfigSchema = z.object({
     .optional()
     .transform((s) => (s ? Number(s) : 0))
     .pipe(z.number().min(0).max(100)),
+  RESERVATION_MAX_NUMBERS: countVar(50, 1, 10_000),
+  RESERVATION_MAX_EXTENSIONS: countVar(4, 0, 1_000),
   STRIPE_API_BASE: z.url().default('https://api.stripe.com'),
   STRIPE_SECRET_KEY: z
     .string()

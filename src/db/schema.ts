@@ -454,6 +454,8 @@ export const numberReservations = sqliteTable(
     phoneNumber: text('phone_number').notNull(),
     status: text('status', { enum: ['active', 'released', 'expired', 'purchased'] }).notNull(),
     expiresAt: ms('expires_at').notNull(),
+    /** Times this number's hold was extended (capped by RESERVATION_MAX_EXTENSIONS); kept when the account reserves it again. */
+    extensions: integer('extensions').notNull().default(0),
     createdAt: createdAt(),
     updatedAt: ms('updated_at').notNull(),
   },

@@ -4,4 +4,10 @@ import { DidsService } from './dids.service'
 import { ReservationsService } from './reservations.service'
 
 export const didsOf = (s: Services) => new DidsService({ db: s.db, locks: s.numberLocks, providers: s.providers })
-export const reservationsOf = (s: Services) => new ReservationsService({ db: s.db, locks: s.numberLocks })
+export const reservationsOf = (s: Services) =>
+  new ReservationsService({
+    db: s.db,
+    locks: s.numberLocks,
+    wallet: s.wallet,
+    limits: { maxNumbers: s.config.RESERVATION_MAX_NUMBERS, maxExtensions: s.config.RESERVATION_MAX_EXTENSIONS },
+  })

@@ -9,14 +9,17 @@
  * A row is active until its `expires_at`; past it, it reads as expired (the lock's alarm has let
  * the number go), whatever its stored status says.
  */
-import { and, asc, desc, eq, gt, gte, inArray, lt } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, inArray, lt, sql } from 'drizzle-orm'
+import { chunk } from '../../db/chunk'
 import type { Db } from '../../db/client'
+import { insertRowsWhere, rowsPerGuardedInsert } from '../../db/insert-where'
 import { didInventory, numberReservations } from '../../db/schema'
-import { Conflict, NotFound, ValidationError } from '../../lib/errors'
+import { Conflict, InsufficientBalance, NotFound, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { iso } from '../../lib/time'
 import type { NumberLockService } from '../numbers/number-lock.service'
-import { errorText, runBatch, type Stmt } from './batch'
+import type { WalletService } from '../wallet/wallet.service'
+import { errorText, runBatch } from './batch'
 import type { ReservationView } from './schemas'
 
 export const RESERVATION_TTL_MS = 30 * 60_000
@@ -27,14 +30,15 @@ type NumberEntry = ReservationView['phoneNumbers'][number]
 
 const groupOf = (id: string) => id.split('.')[0]!
 
-function entryOf(r: Row, now: number): NumberEntry {
+function entryOf(r: Row, now: number, capped: boolean): NumberEntry {
   const live = r.status === 'active' && r.expiresAt.getTime() > now
   const status = live ? 'reserved' : r.status === 'active' ? 'expired' : r.status
-  return { id: r.id, phoneNumber: r.phoneNumber, status, expiresAt: iso(r.expiresAt) }
+  return { id: r.id, phoneNumber: r.phoneNumber, status, expiresAt: iso(r.expiresAt), ...(live && capped ? { error: 'RESERVATION_EXTENSION_LIMIT' } : {}) }
 }
 
-function viewOf(id: string, rows: Row[], now: number, extra: NumberEntry[] = []): ReservationView {
-  const entries = [...rows.map((r) => entryOf(r, now)), ...extra]
+/** `capped`: ids an extend could not extend (their extensions are used up). */
+function viewOf(id: string, rows: Row[], now: number, extra: NumberEntry[] = [], capped = new Set<string>()): ReservationView {
+  const entries = [...rows.map((r) => entryOf(r, now, capped.has(r.id))), ...extra]
   const reserved = entries.filter((e) => e.status === 'reserved')
   const status: ReservationView['status'] = reserved.length
     ? reserved.length === entries.length
@@ -55,8 +59,31 @@ function viewOf(id: string, rows: Row[], now: number, extra: NumberEntry[] = [])
   }
 }
 
+export interface ReservationLimits {
+  /** Most numbers one account holds by reservation at a time. */
+  maxNumbers: number
+  /** Most extensions of one reserved number. */
+  maxExtensions: number
+}
+
+export interface ReservationsDeps {
+  db: Db
+  locks: NumberLockService
+  wallet: Pick<WalletService, 'balance'>
+  limits: ReservationLimits
+}
+
+/** A number the account holds by reservation now, with what buying it would cost. */
+interface Held {
+  id: string
+  phoneNumber: string
+  expiresAt: Date
+  extensions: number
+  price: number
+}
+
 export class ReservationsService {
-  constructor(private readonly deps: { db: Db; locks: NumberLockService }) {}
+  constructor(private readonly deps: ReservationsDeps) {}
 
   private get db() {
     return this.deps.db
@@ -66,15 +93,23 @@ export class ReservationsService {
     const dup = phones.find((p, i) => phones.indexOf(p) !== i)
     if (dup) throw ValidationError.field('phoneNumbers', `${dup} is listed twice`)
     const now = Date.now()
-    const inv = await this.db
-      .select({ phoneNumber: didInventory.phoneNumber, status: didInventory.status })
-      .from(didInventory)
-      .where(inArray(didInventory.phoneNumber, phones))
-      .all()
-    const available = new Set(inv.filter((r) => r.status === 'available').map((r) => r.phoneNumber))
+    const [inv, heldRows] = await this.db.batch([
+      this.db
+        .select({ phoneNumber: didInventory.phoneNumber, status: didInventory.status, price: sql<number>`${didInventory.setupPrice} + ${didInventory.monthlyPrice}` })
+        .from(didInventory)
+        .where(inArray(didInventory.phoneNumber, phones)),
+      this.heldQuery(userId, now),
+    ])
+    const held = new Map(heldRows.map((h) => [h.phoneNumber, h]))
+    const priceOf = new Map(inv.filter((r) => r.status === 'available').map((r) => [r.phoneNumber, r.price]))
+    // Limits, before any lock is taken: numbers held at once, and the money to buy all of them.
+    const fresh = phones.filter((p) => priceOf.has(p) && !held.has(p))
+    if (held.size + fresh.length > this.deps.limits.maxNumbers) throw this.limitReached(held.size, fresh.length)
+    if (priceOf.size) await this.assertAffordable(userId, [...heldRows.map((h) => h.price), ...fresh.map((p) => priceOf.get(p)!)])
+
     const outcome = await Promise.all(
       phones.map(async (phoneNumber): Promise<{ phoneNumber: string; ok: boolean; error?: string }> => {
-        if (!available.has(phoneNumber)) return { phoneNumber, ok: false, error: 'NUMBER_NOT_AVAILABLE' }
+        if (!priceOf.has(phoneNumber)) return { phoneNumber, ok: false, error: 'NUMBER_NOT_AVAILABLE' }
         try {
           const r = await this.deps.locks.of(phoneNumber).reserve(userId, RESERVATION_TTL_MS)
           // A confirmed lock (expiresAt null) means the number is owned, not reservable.
@@ -103,18 +138,50 @@ export class ReservationsService {
       phoneNumber: o.phoneNumber,
       status: 'active',
       expiresAt,
+      // Reserving a held number again keeps its extensions: a new reservation is not a way around the cap.
+      extensions: held.get(o.phoneNumber)?.extensions ?? 0,
       createdAt: at,
       updatedAt: at,
     }))
     const reservedPhones = reserved.map((o) => o.phoneNumber)
-    await runBatch(this.db, [
-      // A number reserved again by the same account: the new reservation supersedes the old row.
-      this.db
-        .update(numberReservations)
-        .set({ status: 'released', updatedAt: at })
-        .where(and(inArray(numberReservations.phoneNumber, reservedPhones), eq(numberReservations.status, 'active'), eq(numberReservations.userId, userId))),
-      this.db.insert(numberReservations).values(rows),
-    ])
+    // The cap, exact under concurrency: every statement of the batch carries the same guard, which
+    // none of them changes (it counts the account's other live rows), so all are written or none.
+    const guard = sql`(select count(*) from ${numberReservations} where ${numberReservations.userId} = ${userId} and ${numberReservations.status} = 'active' and ${numberReservations.expiresAt} > ${now} and ${numberReservations.phoneNumber} not in ${reservedPhones} and not (${numberReservations.id} >= ${`${group}.`} and ${numberReservations.id} < ${`${group}/`})) + ${rows.length} <= ${this.deps.limits.maxNumbers}`
+    const guardParams = 6 + reservedPhones.length
+    let written: boolean
+    try {
+      const results = await runBatch(this.db, [
+        // A number reserved again by the same account: the new reservation supersedes the old row.
+        this.db
+          .update(numberReservations)
+          .set({ status: 'released', updatedAt: at })
+          .where(and(inArray(numberReservations.phoneNumber, reservedPhones), eq(numberReservations.status, 'active'), eq(numberReservations.userId, userId), guard)),
+        ...chunk(rows, rowsPerGuardedInsert(numberReservations, guardParams)).map((part) =>
+          insertRowsWhere(this.db, numberReservations, part, guard).returning({ id: numberReservations.id }),
+        ),
+      ])
+      written = (results.slice(1) as { id: string }[][]).some((r) => r.length > 0)
+    } catch (e) {
+      // The batch may have committed before its error reached us: look before undoing anything.
+      const present = await this.db
+        .select({ id: numberReservations.id })
+        .from(numberReservations)
+        .where(and(eq(numberReservations.userId, userId), gte(numberReservations.id, `${group}.`), lt(numberReservations.id, `${group}/`)))
+        .limit(1)
+        .all()
+        .catch(() => null)
+      if (present?.length) written = true
+      else {
+        await this.undoLocks(userId, reservedPhones, held)
+        throw e
+      }
+    }
+    if (!written) {
+      // Concurrent reservations of this account filled the cap between our check and our write.
+      await this.undoLocks(userId, reservedPhones, held)
+      const live = await this.heldQuery(userId, now).all()
+      throw this.limitReached(live.length, rows.filter((r) => !held.has(r.phoneNumber)).length)
+    }
     return viewOf(group, rows, now, failedEntries)
   }
 
@@ -138,33 +205,59 @@ export class ReservationsService {
     return viewOf(group, rows, Date.now())
   }
 
-  /** Another 30 minutes from now for each still-held number of the reservation (or the one named). */
+  /**
+   * Another 30 minutes from now for each still-held number of the reservation (or the one named),
+   * up to RESERVATION_MAX_EXTENSIONS times per number, while the wallet could pay for every number
+   * the account holds.
+   */
   async extend(userId: string, id: string): Promise<ReservationView> {
     const { group, rows, target } = await this.rowsOf(userId, id)
     const now = Date.now()
     const live = target.filter((r) => r.status === 'active' && r.expiresAt.getTime() > now)
     if (!live.length) throw new Conflict('RESERVATION_NOT_ACTIVE', 'The reservation has expired, been released or been purchased; reserve the numbers again')
-    const results = await Promise.all(
-      live.map(async (r) => {
-        try {
-          const res = await this.deps.locks.of(r.phoneNumber).reserve(userId, RESERVATION_TTL_MS)
-          return { r, ok: res.ok && res.expiresAt !== null }
-        } catch {
-          return { r, ok: false }
-        }
-      }),
-    )
+    const { maxExtensions } = this.deps.limits
+    const extendable = live.filter((r) => r.extensions < maxExtensions)
+    if (!extendable.length) {
+      throw new Conflict('RESERVATION_EXTENSION_LIMIT', `A reserved number can be extended ${maxExtensions} time(s); buy it or let it go`, { maxExtensions })
+    }
+    await this.assertAffordable(userId, (await this.heldQuery(userId, now).all()).map((h) => h.price))
+
     const at = new Date(now)
     const expiresAt = new Date(now + RESERVATION_TTL_MS)
+    // The extension is claimed in D1 first (a compare-and-set on the count), then taken on the lock.
+    const claimed = await this.db
+      .update(numberReservations)
+      .set({ expiresAt, extensions: sql`${numberReservations.extensions} + 1`, updatedAt: at })
+      .where(
+        and(
+          inArray(numberReservations.id, extendable.map((r) => r.id)),
+          eq(numberReservations.status, 'active'),
+          gt(numberReservations.expiresAt, at),
+          lt(numberReservations.extensions, maxExtensions),
+        ),
+      )
+      .returning({ id: numberReservations.id, extensions: numberReservations.extensions })
+      .all()
+    const claimedIds = new Map(claimed.map((c) => [c.id, c.extensions]))
+    const results = await Promise.all(
+      extendable
+        .filter((r) => claimedIds.has(r.id))
+        .map(async (r) => {
+          try {
+            const res = await this.deps.locks.of(r.phoneNumber).reserve(userId, RESERVATION_TTL_MS)
+            return { r, ok: res.ok && res.expiresAt !== null }
+          } catch {
+            return { r, ok: false }
+          }
+        }),
+    )
     const kept = results.filter((x) => x.ok).map((x) => x.r)
     const lost = results.filter((x) => !x.ok).map((x) => x.r)
-    const stmts: Stmt[] = []
-    if (kept.length) stmts.push(this.db.update(numberReservations).set({ expiresAt, updatedAt: at }).where(inArray(numberReservations.id, kept.map((r) => r.id))))
-    if (lost.length) stmts.push(this.db.update(numberReservations).set({ status: 'expired', updatedAt: at }).where(inArray(numberReservations.id, lost.map((r) => r.id))))
-    await runBatch(this.db, stmts)
-    for (const r of kept) Object.assign(r, { expiresAt, updatedAt: at })
+    if (lost.length) await this.db.update(numberReservations).set({ status: 'expired', updatedAt: at }).where(inArray(numberReservations.id, lost.map((r) => r.id)))
+    for (const r of kept) Object.assign(r, { expiresAt, extensions: claimedIds.get(r.id)!, updatedAt: at })
     for (const r of lost) Object.assign(r, { status: 'expired', updatedAt: at })
-    return viewOf(group, rows, now)
+    const capped = new Set(live.filter((r) => !claimedIds.has(r.id)).map((r) => r.id))
+    return viewOf(group, rows, now, [], capped)
   }
 
   /** Lets the numbers go now. Releasing what is no longer held changes nothing. */
@@ -191,6 +284,61 @@ export class ReservationsService {
       for (const r of active) Object.assign(r, { status: 'released', updatedAt: at })
     }
     return viewOf(group, rows, now)
+  }
+
+  /** The account's live reserved numbers and what buying each would cost (setup + first month). */
+  private heldQuery(userId: string, now: number) {
+    return this.db
+      .select({
+        id: numberReservations.id,
+        phoneNumber: numberReservations.phoneNumber,
+        expiresAt: numberReservations.expiresAt,
+        extensions: numberReservations.extensions,
+        price: sql<number>`coalesce(${didInventory.setupPrice} + ${didInventory.monthlyPrice}, 0)`,
+      })
+      .from(numberReservations)
+      .leftJoin(didInventory, eq(didInventory.phoneNumber, numberReservations.phoneNumber))
+      .where(and(eq(numberReservations.userId, userId), eq(numberReservations.status, 'active'), gt(numberReservations.expiresAt, new Date(now))))
+      .$dynamic()
+  }
+
+  /** A hold is only granted while the wallet could pay for every number the account would hold. */
+  private async assertAffordable(userId: string, prices: number[]) {
+    const required = prices.reduce((a, b) => a + b, 0)
+    if (required <= 0) return
+    const { available } = await this.deps.wallet.balance(userId)
+    if (required > available) {
+      throw new InsufficientBalance(required, available, { reason: 'Reserved numbers must be affordable: the wallet must cover buying every number the account holds' })
+    }
+  }
+
+  private limitReached(held: number, requested: number) {
+    const max = this.deps.limits.maxNumbers
+    return new Conflict('RESERVATION_LIMIT_REACHED', `An account can hold at most ${max} reserved numbers at a time; buy or release some first`, {
+      limit: max,
+      held,
+      requested,
+    })
+  }
+
+  /**
+   * Undoes the locks a failed create took: numbers it took fresh are let go; numbers the account
+   * already held keep their earlier reservation, so their lock gets its earlier expiry back.
+   */
+  private async undoLocks(userId: string, phones: string[], held: Map<string, Held>) {
+    const now = Date.now()
+    await Promise.all(
+      phones.map(async (phoneNumber) => {
+        const lock = this.deps.locks.of(phoneNumber)
+        const before = held.get(phoneNumber)
+        try {
+          if (before && before.expiresAt.getTime() > now) await lock.reserve(userId, before.expiresAt.getTime() - now)
+          else await lock.release(userId)
+        } catch (e) {
+          console.error(JSON.stringify({ level: 'error', message: 'reservation: lock not undone; it lapses at its expiry', phoneNumber, error: errorText(e) }))
+        }
+      }),
+    )
   }
 
   /** The rows of the reservation `id` belongs to (a PK range), scoped to the account. */

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { addMonth } from '../../../src/modules/orders/purchase.service'
-import { call, expectErrorEnvelope, registerUser } from '../../helpers/api'
+import { call, expectErrorEnvelope } from '../../helpers/api'
 import { sandboxProvider, walletAudit, type TestProvider } from '../../helpers/catalog'
 import {
   fundedUser,
@@ -139,7 +139,7 @@ describe('POST /api/v1/numbers/purchase — refusals', () => {
 
   it('a number reserved by another account is FAILED; the rest of the order goes through', async () => {
     const [taken, free] = await seedDids(p, [{}, {}])
-    const holder = await registerUser()
+    const holder = await fundedUser(10)
     const r = await call('/api/v1/numbers/reservations', { token: holder.accessToken, body: { phoneNumbers: [taken] } })
     expect(r.status, r.text).toBe(201)
     const u = await fundedUser(10)

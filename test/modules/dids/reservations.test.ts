@@ -1,6 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { call, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
+import { call, expectErrorEnvelope, type TestUser } from '../../helpers/api'
+import { callApp } from '../../helpers/app'
 import { sandboxProvider, walletAudit, type TestProvider } from '../../helpers/catalog'
 import { fundedUser, lockState, micros, purchase, seedDids } from '../../helpers/dids'
 
@@ -27,7 +28,7 @@ async function expire(phone: string, reservationId: string) {
 describe('POST /api/v1/numbers/reservations', () => {
   it('holds each number for 30 minutes for this account', async () => {
     const [a, b] = await seedDids(p, [{}, {}])
-    const u = await registerUser()
+    const u = await fundedUser(50)
     const t0 = Date.now()
     const res = await reserve(u, [a, b])
     expect(res.status, res.text).toBe(201)
@@ -47,7 +48,7 @@ describe('POST /api/v1/numbers/reservations', () => {
 
   it('reports the numbers it could not reserve; none at all is 409 NUMBER_NOT_AVAILABLE', async () => {
     const [ok, sold] = await seedDids(p, [{}, { status: 'sold' }])
-    const u = await registerUser()
+    const u = await fundedUser(50)
     const res = await reserve(u, [ok, sold, '+14155550199'])
     expect(res.status, res.text).toBe(201)
     expect(res.body.data.status, res.text).toBe('partial')
@@ -62,7 +63,7 @@ describe('POST /api/v1/numbers/reservations', () => {
   })
 
   it('validates: 1–20 E.164 numbers, no duplicates', async () => {
-    const u = await registerUser()
+    const u = await fundedUser(50)
     for (const phoneNumbers of [[], ['4155550123'], ['+14155550123', '+14155550123'], 'x', Array.from({ length: 21 }, (_, i) => `+1415555${1000 + i}`)]) {
       expectErrorEnvelope(await reserve(u, phoneNumbers), 400, 'VALIDATION_ERROR')
     }
@@ -93,8 +94,8 @@ describe('a reserved number and other accounts', () => {
 describe('GET /api/v1/numbers/reservations and /{id}', () => {
   it('lists only the account\'s reservations that still hold numbers; one is readable by either id', async () => {
     const [x, y, z] = await seedDids(p, [{}, {}, {}])
-    const a = await registerUser()
-    const b = await registerUser()
+    const a = await fundedUser(50)
+    const b = await fundedUser(50)
     const ra = await reserve(a, [x, y])
     const rb = await reserve(b, [z])
     expect(ra.status, ra.text).toBe(201)
@@ -118,7 +119,7 @@ describe('GET /api/v1/numbers/reservations and /{id}', () => {
 describe('POST /api/v1/numbers/reservations/{id}/extend', () => {
   it('holds every still-held number 30 more minutes from now (or just the one named)', async () => {
     const [x, y] = await seedDids(p, [{}, {}])
-    const u = await registerUser()
+    const u = await fundedUser(50)
     const r = await reserve(u, [x, y])
     const id = r.body.data.id as string
     // Pretend 20 minutes have passed: 10 left on each.
@@ -151,7 +152,7 @@ describe('POST /api/v1/numbers/reservations/{id}/extend', () => {
 describe('expiry and release', () => {
   it('once expired: reads as expired, cannot be extended, leaves the list, and others can take the number', async () => {
     const [n] = await seedDids(p, [{}])
-    const a = await registerUser()
+    const a = await fundedUser(50)
     const b = await fundedUser(10)
     const r = await reserve(a, [n])
     const id = r.body.data.id as string
@@ -172,8 +173,8 @@ describe('expiry and release', () => {
 
   it('DELETE lets the numbers go at once (idempotently); then another account can reserve them', async () => {
     const [n] = await seedDids(p, [{}])
-    const a = await registerUser()
-    const b = await registerUser()
+    const a = await fundedUser(50)
+    const b = await fundedUser(50)
     const r = await reserve(a, [n])
     const id = r.body.data.id as string
     const del = await call(`/api/v1/numbers/reservations/${id}`, { method: 'DELETE', token: a.accessToken })
@@ -193,12 +194,121 @@ describe('expiry and release', () => {
 
   it('another account cannot extend or release it (404)', async () => {
     const [n] = await seedDids(p, [{}])
-    const a = await registerUser()
-    const b = await registerUser()
+    const a = await fundedUser(50)
+    const b = await fundedUser(50)
     const r = await reserve(a, [n])
     const id = r.body.data.id as string
     expectErrorEnvelope(await call(`/api/v1/numbers/reservations/${id}/extend`, { method: 'POST', token: b.accessToken }), 404, 'NOT_FOUND')
     expectErrorEnvelope(await call(`/api/v1/numbers/reservations/${id}`, { method: 'DELETE', token: b.accessToken }), 404, 'NOT_FOUND')
     expect((await lockState(n!))?.holder).toBe(a.id)
+  })
+})
+
+describe('many numbers in one reservation', () => {
+  it('reserves 20 numbers (the most one request takes): every row is written and listed', async () => {
+    const phones = await seedDids(p, Array.from({ length: 20 }, () => ({ setup: 0.5, monthly: 0.5 })))
+    const u = await fundedUser(50)
+    const res = await reserve(u, phones)
+    expect(res.status, res.text).toBe(201)
+    expect(res.body.data.status, res.text).toBe('active')
+    expect(res.body.data.phoneNumbers.map((n: { status: string }) => n.status), res.text).toEqual(phones.map(() => 'reserved'))
+    const list = await call('/api/v1/numbers/reservations', { token: u.accessToken })
+    expect(list.body.data[0].phoneNumbers.map((n: { phoneNumber: string }) => n.phoneNumber), list.text).toEqual(phones)
+    for (const phone of phones) expect((await lockState(phone))?.holder).toBe(u.id)
+  })
+
+  it('when the write fails, every lock it took is let go: others can reserve the numbers at once', async () => {
+    const phones = await seedDids(p, Array.from({ length: 6 }, () => ({})))
+    const u = await fundedUser(50)
+    const other = await fundedUser(50)
+    // A D1 failure on exactly this write.
+    await env.DB.prepare(`CREATE TRIGGER fail_reservations BEFORE INSERT ON number_reservations BEGIN SELECT RAISE(ABORT, 'simulated D1 failure'); END`).run()
+    let res
+    try {
+      res = await reserve(u, phones)
+    } finally {
+      await env.DB.prepare('DROP TRIGGER fail_reservations').run()
+    }
+    expectErrorEnvelope(res, 500, 'INTERNAL_ERROR')
+    for (const phone of phones) expect(await lockState(phone), phone).toBeNull()
+    const list = await call('/api/v1/numbers/reservations', { token: u.accessToken })
+    expect(list.body.data, list.text).toEqual([])
+    const theirs = await reserve(other, phones)
+    expect(theirs.status, theirs.text).toBe(201)
+    expect(theirs.body.data.status, theirs.text).toBe('active')
+  })
+})
+
+describe('reservation limits', () => {
+  const limited = (u: TestUser, path: string, body?: unknown, vars: Record<string, string> = {}) =>
+    callApp(path, { token: u.accessToken, body, method: body === undefined ? 'POST' : undefined, env: { RESERVATION_MAX_NUMBERS: '5', RESERVATION_MAX_EXTENSIONS: '2', ...vars } })
+
+  it('a wallet that could not buy the numbers cannot hold them: 400 INSUFFICIENT_BALANCE, no lock taken', async () => {
+    const [a, b] = await seedDids(p, [{ setup: 1, monthly: 2 }, { setup: 1, monthly: 2 }])
+    const broke = await fundedUser(0)
+    const res = await reserve(broke, [a])
+    expectErrorEnvelope(res, 400, 'INSUFFICIENT_BALANCE')
+    expect(res.body.error.details, res.text).toMatchObject({ required: 3, available: 0 })
+    expect(await lockState(a!)).toBeNull()
+    // $5 covers one $3 number, not a second one on top of it.
+    const some = await fundedUser(5)
+    expect((await reserve(some, [a])).status).toBe(201)
+    const second = await reserve(some, [b])
+    expectErrorEnvelope(second, 400, 'INSUFFICIENT_BALANCE')
+    expect(second.body.error.details, second.text).toMatchObject({ required: 6, available: 5 })
+    expect(await lockState(b!)).toBeNull()
+  })
+
+  it('an account holds at most RESERVATION_MAX_NUMBERS numbers: 409 RESERVATION_LIMIT_REACHED', async () => {
+    const phones = await seedDids(p, Array.from({ length: 7 }, () => ({ setup: 0, monthly: 1 })))
+    const u = await fundedUser(50)
+    expect((await limited(u, '/api/v1/numbers/reservations', { phoneNumbers: phones.slice(0, 4) })).status).toBe(201)
+    const over = await limited(u, '/api/v1/numbers/reservations', { phoneNumbers: phones.slice(4, 6) })
+    expectErrorEnvelope(over, 409, 'RESERVATION_LIMIT_REACHED')
+    expect(over.body.error.details, over.text).toMatchObject({ limit: 5, held: 4, requested: 2 })
+    expect(await lockState(phones[4]!)).toBeNull()
+    // Reserving a held number again does not count twice.
+    expect((await limited(u, '/api/v1/numbers/reservations', { phoneNumbers: [phones[0]!, phones[4]!] })).status).toBe(201)
+  })
+
+  it('the cap holds under concurrency: of many parallel reservations, the account never ends above it', async () => {
+    const phones = await seedDids(p, Array.from({ length: 12 }, () => ({ setup: 0, monthly: 1 })))
+    const u = await fundedUser(50)
+    const answers = await Promise.all([0, 1, 2, 3].map((i) => limited(u, '/api/v1/numbers/reservations', { phoneNumbers: phones.slice(i * 3, i * 3 + 3) })))
+    const ok = answers.filter((r) => r.status === 201)
+    for (const r of answers) if (r.status !== 201) expectErrorEnvelope(r, 409, 'RESERVATION_LIMIT_REACHED')
+    expect(ok.length).toBeGreaterThanOrEqual(1)
+    const live = await env.DB.prepare(`SELECT phone_number FROM number_reservations WHERE user_id = ? AND status = 'active' AND expires_at > ?`).bind(u.id, Date.now()).all()
+    expect(live.results.length).toBeLessThanOrEqual(5)
+    expect(live.results.length).toBe(ok.length * 3)
+    // Locks of the refused requests were let go.
+    const held = new Set(live.results.map((r) => r.phone_number as string))
+    for (const phone of phones) expect((await lockState(phone))?.holder ?? null, phone).toBe(held.has(phone) ? u.id : null)
+  })
+
+  it('a number can be extended RESERVATION_MAX_EXTENSIONS times, also across a new reservation of it', async () => {
+    const [n] = await seedDids(p, [{ setup: 0, monthly: 1 }])
+    const u = await fundedUser(50)
+    const r = await limited(u, '/api/v1/numbers/reservations', { phoneNumbers: [n] })
+    const id = r.body.data.id as string
+    expect((await limited(u, `/api/v1/numbers/reservations/${id}/extend`)).status).toBe(200)
+    // Reserving it again keeps the count.
+    const again = await limited(u, '/api/v1/numbers/reservations', { phoneNumbers: [n] })
+    expect(again.status, again.text).toBe(201)
+    const id2 = again.body.data.id as string
+    expect((await limited(u, `/api/v1/numbers/reservations/${id2}/extend`)).status).toBe(200)
+    const third = await limited(u, `/api/v1/numbers/reservations/${id2}/extend`)
+    expectErrorEnvelope(third, 409, 'RESERVATION_EXTENSION_LIMIT')
+    expect(third.body.error.details, third.text).toMatchObject({ maxExtensions: 2 })
+  })
+
+  it('extending needs a wallet that could still buy every held number', async () => {
+    const [n] = await seedDids(p, [{ setup: 2, monthly: 2 }])
+    const u = await fundedUser(4)
+    const r = await reserve(u, [n])
+    expect(r.status, r.text).toBe(201)
+    await env.WALLET.get(env.WALLET.idFromName(u.id)).debit(u.id, { opId: `spend_${u.id}`, amount: 1_000_000 })
+    const ext = await call(`/api/v1/numbers/reservations/${r.body.data.id}/extend`, { method: 'POST', token: u.accessToken })
+    expectErrorEnvelope(ext, 400, 'INSUFFICIENT_BALANCE')
   })
 })

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { call, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
 import { sandboxProvider, type TestProvider } from '../../helpers/catalog'
-import { seedDids } from '../../helpers/dids'
+import { fundedUser, seedDids } from '../../helpers/dids'
 
 let p: TestProvider
 let user: TestUser
@@ -183,7 +183,7 @@ describe('GET /api/v1/numbers/search — filters', () => {
 
   it("numbers another account has reserved are hidden from others, not from the account that reserved them", async () => {
     const [held, open] = await seedDids(p, [{ countryCode: 'xi' }, { countryCode: 'xi' }])
-    const other = await registerUser()
+    const other = await fundedUser(10)
     const r = await call('/api/v1/numbers/reservations', { token: other.accessToken, body: { phoneNumbers: [held] } })
     expect(r.status, r.text).toBe(201)
     const mine = await search('countryCode=xi')

@@ -1,0 +1,1 @@
+ALTER TABLE `number_reservations` ADD `extensions` integer DEFAULT 0 NOT NULL;
