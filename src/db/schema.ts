@@ -227,8 +227,14 @@ export const activations = sqliteTable(
     serviceCode: text('service_code').notNull(),
     price: integer('price').notNull(),
     status: text('status', { enum: ['active', 'sms_received', 'completed', 'cancelled', 'expired'] }).notNull(),
-    /** Money state: `captured` (paid), `refunded`, or `unbilled` (an SMS arrived after the refund and could not be charged). */
-    billing: text('billing', { enum: ['captured', 'refunded', 'unbilled'] }).notNull().default('captured'),
+    /**
+     * Money state: `captured` (paid); `refund_pending` (cancelled or expired: the refund is owed,
+     * the sweeper credits it until it goes through) then `refunded`; `unbilled` (the purchase's own
+     * charge, op `charge_<id>`, was never collected); `recharge_due` (refunded, then an SMS came and
+     * its charge, op `late_<id>`, is not collected yet). SMS on an activation that is not `captured`
+     * are withheld until it is.
+     */
+    billing: text('billing', { enum: ['captured', 'refund_pending', 'refunded', 'unbilled', 'recharge_due'] }).notNull().default('captured'),
     holdId: text('hold_id').notNull(),
     expiresAt: ms('expires_at').notNull(),
     createdAt: createdAt(),
@@ -238,6 +244,7 @@ export const activations = sqliteTable(
     index('activations_user_created_idx').on(t.userId, t.createdAt),
     index('activations_user_status_created_idx').on(t.userId, t.status, t.createdAt),
     index('activations_status_expires_idx').on(t.status, t.expiresAt),
+    index('activations_refund_pending_idx').on(t.updatedAt).where(sql`billing = 'refund_pending'`),
     uniqueIndex('activations_upstream_uq').on(t.providerId, t.upstreamId),
     uniqueIndex('activations_hold_uq').on(t.holdId),
   ],
@@ -257,11 +264,14 @@ export const smsMessages = sqliteTable(
     sender: text('sender'),
     text: text('text').notNull(),
     code: text('code'),
+    /** An SMS on an activation whose price is not collected: stored, but shown (and announced) only once it is paid. */
+    withheld: integer('withheld', { mode: 'boolean' }).notNull().default(false),
     receivedAt: ms('received_at').notNull(),
     createdAt: createdAt(),
   },
   (t) => [
     uniqueIndex('sms_upstream_uq').on(t.providerId, t.upstreamMessageId),
+    index('sms_withheld_idx').on(t.createdAt).where(sql`withheld = 1`),
     index('sms_activation_idx').on(t.activationId, t.receivedAt),
     index('sms_number_idx').on(t.phoneNumberId, t.receivedAt),
     index('sms_user_idx').on(t.userId, t.receivedAt),

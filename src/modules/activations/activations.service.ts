@@ -8,12 +8,13 @@
  *   at its expiry from that outcome: the number is never free and never charged twice.
  * - A purchase that fails upstream (no numbers, 5xx) voids its hold and writes nothing.
  * - Refunds are credits with op id `refund_<activation id>`: whoever issues one (cancel, expiry,
- *   the refund retry, a late SMS) issues the same one, so a refund happens at most once. The D1
- *   state change (`status = 'active'` → cancelled/expired, a conditional update) comes first, so
- *   of two concurrent cancels exactly one refunds; an SMS racing a cancel sees the refund.
+ *   the sweeper, a late SMS) issues the same one, so a refund happens at most once. The D1 state
+ *   change (`status = 'active'` → cancelled/expired, `billing` → `refund_pending`, a conditional
+ *   update) comes first, so of two concurrent cancels exactly one refunds, and a refund that does
+ *   not go through at once is finished later (settlement.ts); an SMS racing a cancel sees it.
  * - Every query is scoped to the owner: another account's activation is a 404.
  */
-import { and, asc, count, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, inArray, isNotNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { activations, holdOutcomes, offers, providers, smsMessages, type Activation, type Offer, type Provider } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
@@ -26,11 +27,9 @@ import { outboxInsert } from '../events/outbox'
 import { activationPurchaseMeter, activationRefundMeter, activationUnbilledMeter } from '../usage/product-meters'
 import type { WalletService } from '../wallet/wallet.service'
 import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
+import { finishRefunds, refundIfCaptured } from './settlement'
 import { IDEMPOTENCY_TTL_MS } from '../../middleware/idempotency'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
-
-/** SET value for cancel/expiry: captured money becomes refunded; an unbilled activation stays unbilled. */
-export const refundIfCaptured = sql<'captured' | 'refunded' | 'unbilled'>`CASE WHEN ${activations.billing} = 'captured' THEN 'refunded' ELSE ${activations.billing} END`
 
 /** How long a number stays the buyer's (seed 000 activations last ~20 minutes upstream). */
 export const ACTIVATION_TTL_MS = 20 * 60_000
@@ -78,8 +77,6 @@ export function activationAdapter(adapters: ActivationDeps['adapters'], p: Provi
   if (!a) throw new UpstreamError(p.code, 'provider has no activation adapter')
   return a
 }
-
-const refundOp = (activationId: string) => `refund_${activationId}`
 
 export class ActivationsService {
   private readonly now: () => number
@@ -325,8 +322,9 @@ export class ActivationsService {
       throw new Conflict('ACTIVATION_NOT_ACTIVE', 'The activation is no longer active')
     }
     // Only money that was taken comes back: an `unbilled` number is cancelled without a refund.
-    const billing = changed[0]!.billing
-    if (billing === 'refunded') await refund(this.deps.wallet, a)
+    // A refund that does not go through now stays `refund_pending`; the sweeper finishes it.
+    let billing = changed[0]!.billing
+    if (billing === 'refund_pending' && (await finishRefunds(this.deps, [{ ...a, billing }], this.now())).done.length) billing = 'refunded'
     return { ...a, status: 'cancelled', billing, updatedAt: now, providerCode: provider.code }
   }
 
@@ -366,27 +364,37 @@ export class ActivationsService {
       db.select({ n: count() }).from(activations).where(where),
     ])
     const codes = new Map<string, string>()
+    const withheld = new Map<string, number>()
     if (rows.length) {
       // One batch for the latest code of every listed activation, in chunks under D1's 100-parameter limit.
       const ids = rows.map((r) => r.activation.id)
       const queries = chunk(ids, IDS_PER_STATEMENT).map((part) =>
         db
-          .select({ activationId: smsMessages.activationId, code: smsMessages.code })
+          .select({ activationId: smsMessages.activationId, code: smsMessages.code, withheld: smsMessages.withheld })
           .from(smsMessages)
-          .where(and(inArray(smsMessages.activationId, part), ownedSms(userId), isNotNull(smsMessages.code)))
+          .where(and(inArray(smsMessages.activationId, part), ownedSms(userId), or(isNotNull(smsMessages.code), eq(smsMessages.withheld, true))))
           .orderBy(asc(smsMessages.receivedAt), asc(smsMessages.id)),
       )
       const results = await db.batch(queries as [(typeof queries)[0], ...typeof queries])
-      for (const sms of results) for (const s of sms) codes.set(s.activationId!, s.code!)
+      for (const sms of results) {
+        for (const s of sms) {
+          if (s.withheld) withheld.set(s.activationId!, (withheld.get(s.activationId!) ?? 0) + 1)
+          else if (s.code) codes.set(s.activationId!, s.code)
+        }
+      }
     }
     return {
-      rows: rows.map((r) => ({ record: { ...r.activation, providerCode: r.providerCode }, code: codes.get(r.activation.id) ?? null })),
+      rows: rows.map((r) => ({
+        record: { ...r.activation, providerCode: r.providerCode },
+        code: codes.get(r.activation.id) ?? null,
+        withheldSms: withheld.get(r.activation.id) ?? 0,
+      })),
       total: total[0]?.n ?? 0,
     }
   }
 
-  /** The caller's activation and its SMS, oldest first. */
-  async get(userId: string, id: string): Promise<{ record: ActivationRecord; sms: SmsRecord[]; code: string | null }> {
+  /** The caller's activation and the SMS it may see, oldest first (withheld ones are only counted). */
+  async get(userId: string, id: string): Promise<{ record: ActivationRecord; sms: SmsRecord[]; code: string | null; withheldSms: number }> {
     const { db } = this.deps
     const [found, sms] = await db.batch([
       db
@@ -395,14 +403,15 @@ export class ActivationsService {
         .innerJoin(providers, eq(providers.id, activations.providerId))
         .where(and(eq(activations.id, id), eq(activations.userId, userId))),
       db
-        .select({ id: smsMessages.id, code: smsMessages.code, text: smsMessages.text, sender: smsMessages.sender, receivedAt: smsMessages.receivedAt })
+        .select({ id: smsMessages.id, code: smsMessages.code, text: smsMessages.text, sender: smsMessages.sender, receivedAt: smsMessages.receivedAt, withheld: smsMessages.withheld })
         .from(smsMessages)
         .where(and(eq(smsMessages.activationId, id), ownedSms(userId)))
         .orderBy(asc(smsMessages.receivedAt), asc(smsMessages.id)),
     ])
     const row = found[0]
     if (!row) throw new NotFound('Number')
-    return { record: { ...row.activation, providerCode: row.providerCode }, sms, code: latestCode(sms) }
+    const shown = sms.filter((s) => !s.withheld)
+    return { record: { ...row.activation, providerCode: row.providerCode }, sms: shown, code: latestCode(shown), withheldSms: sms.length - shown.length }
   }
 
   private async owned(userId: string, id: string): Promise<{ activation: Activation; provider: Provider }> {
@@ -429,29 +438,6 @@ function assertCancellable(a: Activation) {
     throw new Conflict('ACTIVATION_HAS_SMS', 'An SMS has already arrived on this number: it can no longer be cancelled', { status: a.status })
   }
   throw new Conflict('ACTIVATION_NOT_ACTIVE', `The activation is already ${a.status}`, { status: a.status })
-}
-
-/**
- * The refund of an activation's price. Idempotent by op id: `replayed` when it had been made
- * before. A failure is logged (and re-driven by the sweeper for refunded activations).
- */
-export async function refund(wallet: Pick<WalletService, 'credit'>, a: Pick<Activation, 'id' | 'userId' | 'price' | 'phone'>): Promise<'credited' | 'replayed' | 'failed'> {
-  try {
-    const r = await wallet.credit(a.userId, {
-      opId: refundOp(a.id),
-      amount: a.price,
-      reference: { type: 'activation', id: a.id },
-      description: `Refund: number ${a.phone}`,
-    })
-    if (!r.ok) {
-      log('error', 'refund refused', { activationId: a.id, reason: r.reason })
-      return 'failed'
-    }
-    return r.replayed ? 'replayed' : 'credited'
-  } catch (e) {
-    log('error', 'refund failed; the sweeper retries it', { activationId: a.id, error: (e as Error).message })
-    return 'failed'
-  }
 }
 
 function attemptOf(p: Provider, e: unknown): Attempt {

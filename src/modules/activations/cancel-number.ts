@@ -15,7 +15,8 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Cancel a number before any SMS arrived (refunded)',
   description:
-    'Cancels the activation upstream, then refunds its price to the wallet (`billing: refunded`). Refused once an SMS arrived ' +
+    'Cancels the activation upstream, then refunds its price to the wallet (`billing: refunded`; `refund_pending` when the credit ' +
+    'could not be made at once — it is finished within minutes, exactly once). Refused once an SMS arrived ' +
     '(`409 ACTIVATION_HAS_SMS`) or when the number is no longer active (`409 ACTIVATION_NOT_ACTIVE`). Two concurrent cancels refund once.',
   middleware: [requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,

@@ -1,28 +1,23 @@
 /**
  * Sweeper step (every minute): activations past their time.
  * - `active` with no SMS → cancelled upstream (errors ignored: the upstream expires it anyway),
- *   `expired`, `billing = refunded`, and the price credited back (op `refund_<id>`).
+ *   `expired`, `billing = refund_pending`, and the price credited back (op `refund_<id>`), then
+ *   `refunded`. A credit that does not go through stays `refund_pending` for the sweeper's refund
+ *   step (settlement.ts), however long the wallet is unreachable.
  * - `sms_received` → `completed` (the number's time is up; it was paid for).
- * - Refunds whose credit did not go through (a crash between the D1 update and the credit)
- *   are credited again for a few minutes: the op id makes every retry after the first a no-op.
  * Set-based: one select, batched updates; the only per-row calls are upstream cancels and
  * Wallet credits. Running it twice changes nothing the second time.
  */
-import { and, eq, gt, inArray, lt, lte } from 'drizzle-orm'
+import { and, eq, inArray, lte } from 'drizzle-orm'
 import { activations, providers, type Activation, type Provider } from '../../db/schema'
 import type { Services } from '../../services'
-import { activationAdapter, log, refund } from './activations.service'
-import { refundIfCaptured } from './activations.service'
+import { activationAdapter, log } from './activations.service'
+import { finishRefunds, refundIfCaptured } from './settlement'
 import { activationRefundMeter } from '../usage/product-meters'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 
 /** Activations expired per run; the rest wait for the next minute. */
 const BATCH = 200
-/** Refund credits are re-driven for activations refunded between these ages. */
-const REFUND_RETRY_MIN_AGE_MS = 60_000
-const REFUND_RETRY_MAX_AGE_MS = 10 * 60_000
-/** How late after its expiry an activation may be expired or cancelled (a sweeper that lagged). */
-const EXPIRY_LAG_MS = 30 * 60_000
 
 type Deps = Pick<Services, 'db' | 'wallet'> & { providers: Pick<Services['providers'], 'adapters'> }
 
@@ -64,18 +59,14 @@ export async function expireActivations(services: Deps, now: number) {
   const [completed, ...rest] = results
   const updates = rest.slice(0, chunks.length)
   const owed: Activation[] = []
-  for (const rows of updates as { id: string; billing: string }[][]) {
+  for (const rows of updates as { id: string; billing: Activation['billing'] }[][]) {
     for (const r of rows) {
       expired.push(byId.get(r.id)!)
-      if (r.billing === 'refunded') owed.push(byId.get(r.id)!)
+      if (r.billing === 'refund_pending') owed.push({ ...byId.get(r.id)!, billing: r.billing })
     }
   }
-
-  let refunded = 0
-  for (const a of owed) if ((await refund(services.wallet, a)) !== 'failed') refunded++
-
-  const retried = await retryRefunds(services, now, new Set(expired.map((a) => a.id)))
-  return { expired: expired.length, refunded, completed: (completed as D1Result).meta?.changes ?? 0, refundsRetried: retried }
+  const { credited } = await finishRefunds(services, owed, now)
+  return { expired: expired.length, refunded: credited, completed: (completed as D1Result).meta?.changes ?? 0 }
 }
 
 async function cancelUpstream(services: Deps, a: Activation, p: Provider) {
@@ -84,32 +75,4 @@ async function cancelUpstream(services: Deps, a: Activation, p: Provider) {
   } catch (e) {
     log('warn', 'expiry: upstream cancel failed (ignored)', { activationId: a.id, provider: p.code, error: (e as Error).message })
   }
-}
-
-/**
- * Refunded activations of the last few minutes get their credit again: a no-op replay when the
- * first one went through, the refund itself when it did not. Bounded by the (status, expires_at)
- * index: a refunded activation was cancelled before its expiry or expired soon after it, so its
- * expires_at is close to the refund.
- */
-async function retryRefunds(services: Deps, now: number, skip: Set<string>) {
-  const { db } = services
-  const rows = await db
-    .select({ id: activations.id, userId: activations.userId, price: activations.price, phone: activations.phone })
-    .from(activations)
-    .where(
-      and(
-        inArray(activations.status, ['cancelled', 'expired']),
-        gt(activations.expiresAt, new Date(now - REFUND_RETRY_MAX_AGE_MS - EXPIRY_LAG_MS)),
-        eq(activations.billing, 'refunded'),
-        lt(activations.updatedAt, new Date(now - REFUND_RETRY_MIN_AGE_MS)),
-        gt(activations.updatedAt, new Date(now - REFUND_RETRY_MAX_AGE_MS)),
-      ),
-    )
-    .limit(BATCH)
-    .all()
-  let n = 0
-  // Counts only refunds that had been lost: a replay moves nothing.
-  for (const a of rows) if (!skip.has(a.id) && (await refund(services.wallet, a)) === 'credited') n++
-  return n
 }

@@ -23,6 +23,7 @@ const Result = z
       }),
     ),
     code: z.string().nullable().openapi({ example: '123456', description: 'Code of the latest SMS, null while waiting' }),
+    withheldSms: z.number().int().openapi({ example: 0, description: 'SMS that arrived but are withheld until the number is paid for; they appear once the wallet can pay' }),
   })
   .openapi('ActivationSmsList')
 
@@ -39,7 +40,7 @@ const route = createRoute({
 
 export const registerGetActivationSms = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { record, sms, code } = await activationsOf(c.var.services).get(principalOf(c).userId, c.req.valid('param').activationId)
+    const { record, sms, code, withheldSms } = await activationsOf(c.var.services).get(principalOf(c).userId, c.req.valid('param').activationId)
     return c.json(
       envelope(c, {
         activationId: record.id,
@@ -47,6 +48,7 @@ export const registerGetActivationSms = (r: Router) =>
         phone: record.phone,
         sms: sms.map((s) => ({ code: s.code, text: s.text, sender: s.sender, receivedAt: s.receivedAt.toISOString() })),
         code,
+        withheldSms,
       }),
       200,
     )

@@ -18,6 +18,6 @@ const route = createRoute({
 
 export const registerGetNumber = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { record, sms, code } = await activationsOf(c.var.services).get(principalOf(c).userId, c.req.valid('param').id)
-    return c.json(envelope(c, { ...activationView(record, code), sms: sms.map(smsView) }), 200)
+    const { record, sms, code, withheldSms } = await activationsOf(c.var.services).get(principalOf(c).userId, c.req.valid('param').id)
+    return c.json(envelope(c, { ...activationView(record, code, withheldSms), sms: sms.map(smsView) }), 200)
   })

@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi'
 import type { Activation } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
+import { billingView } from './settlement'
 
 export const ACTIVATION_STATUSES = ['active', 'sms_received', 'completed', 'cancelled', 'expired'] as const
 
@@ -19,20 +20,29 @@ export const PurchaseBody = z
   })
   .openapi('PurchaseNumberRequest')
 
+export const ActivationBilling = z.enum(['captured', 'refund_pending', 'refunded', 'unbilled']).openapi({
+  description:
+    '`captured` (paid); `refund_pending` (cancelled or expired without SMS: the refund is on its way to the wallet) then ' +
+    '`refunded`; `unbilled` (the price is not collected: SMS that arrive are withheld — no code, no text, no `sms.received` — ' +
+    'until the wallet can pay, and shown the moment it does)',
+})
+
 export const ActivationView = z
   .object({
     id: z.string().openapi({ example: 'num_01jd6q0000a1b2c3d4e5f6g7h8' }),
     phone: z.string().openapi({ example: '+12025551234' }),
     status: z.enum(ACTIVATION_STATUSES).openapi({ description: 'active → sms_received → completed; or cancelled / expired (refunded)' }),
-    billing: z.enum(['captured', 'refunded', 'unbilled']).openapi({
-      description: '`captured` (paid), `refunded` (cancelled or expired without SMS), `unbilled` (an SMS arrived after the refund and could not be charged)',
-    }),
+    billing: ActivationBilling,
     price: z.number().openapi({ example: 0.5, description: 'USD' }),
     currency: z.literal('USD'),
     serviceCode: z.string().openapi({ example: 'telegram' }),
     countryCode: z.string().openapi({ example: 'us' }),
     provider: z.string().openapi({ example: 'sandbox', description: 'Provider code' }),
     code: z.string().nullable().openapi({ example: '123456', description: 'Code of the latest SMS, null until one arrives' }),
+    withheldSms: z.number().int().openapi({
+      example: 0,
+      description: 'SMS that arrived but are withheld until the number is paid for (`billing: unbilled`); they appear once the wallet can pay',
+    }),
     expiresAt: z.string().openapi({ example: '2025-01-24T15:30:00.000Z' }),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -65,18 +75,20 @@ export interface SmsRecord {
   receivedAt: Date
 }
 
-export function activationView(a: ActivationRecord, code: string | null = null): z.infer<typeof ActivationView> {
+/** `code`: of the latest SMS shown; `withheldSms`: how many SMS wait for the price to be paid. */
+export function activationView(a: ActivationRecord, code: string | null = null, withheldSms = 0): z.infer<typeof ActivationView> {
   return {
     id: a.id,
     phone: a.phone,
     status: a.status,
-    billing: a.billing,
+    billing: billingView(a.billing),
     price: fromMicros(a.price),
     currency: 'USD',
     serviceCode: a.serviceCode,
     countryCode: a.countryCode,
     provider: a.providerCode,
     code,
+    withheldSms,
     expiresAt: iso(a.expiresAt)!,
     createdAt: iso(a.createdAt)!,
     updatedAt: iso(a.updatedAt)!,

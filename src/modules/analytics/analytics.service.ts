@@ -239,7 +239,8 @@ export class AnalyticsService {
       db
         .select({ phone: smsMessages.phone, sender: smsMessages.sender, at: smsMessages.receivedAt })
         .from(smsMessages)
-        .where(eq(smsMessages.userId, userId))
+        // Withheld SMS (their number is not paid for) show nowhere until they are.
+        .where(and(eq(smsMessages.userId, userId), eq(smsMessages.withheld, false)))
         .orderBy(desc(smsMessages.receivedAt))
         .limit(RECENT),
       db

@@ -6,6 +6,7 @@ import { and, eq, inArray, isNotNull, lt, lte, or } from 'drizzle-orm'
 import { authTokens, refreshTokens, sessions, users } from '../../db/schema'
 import type { Services } from '../../services'
 import { expireActivations } from '../activations/expiry.job'
+import { sweepPendingRefunds, sweepWithheldSms } from '../activations/settlement'
 import { releaseScheduledNumbers } from '../dids/release.job'
 import { purgeIdempotencyKeys } from './idempotency.job'
 import { drainOutbox } from '../events/outbox'
@@ -22,6 +23,8 @@ export async function runSweeper(services: Services, scheduledTime: number) {
   const steps = {
     auth: () => sweepAuth(services, scheduledTime),
     activations: () => expireActivations(services, scheduledTime),
+    refunds: () => sweepPendingRefunds(services, scheduledTime),
+    withheldSms: () => sweepWithheldSms(services, scheduledTime),
     releases: () => releaseScheduledNumbers(services, scheduledTime),
     stuckOrders: () => reconcileStuckOrders(services, scheduledTime),
     idempotency: () => purgeIdempotencyKeys(services, scheduledTime),

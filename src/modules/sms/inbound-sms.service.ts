@@ -7,22 +7,22 @@
  *   id when the provider sends one, else a hash of (activation, text, receivedAt). A redelivery
  *   answers `duplicate: true` and writes nothing.
  * - The SMS row, the activation's change and the `sms.received` outbox event are one D1 batch.
- * - Never free, never lost: an SMS on a cancelled/expired (refunded) activation is stored and
- *   announced, and the price is charged again (debit `late_<id>`); when the wallet cannot pay,
- *   the activation is marked `unbilled`. The refund is re-issued first (op `refund_<id>`, a no-op
- *   when it went through), so a refund lost in a crash can never turn into a double charge.
+ * - Never free, never lost: an SMS on an activation whose price is not collected (cancelled or
+ *   expired and refunded, or never charged) is stored withheld — no code, no text, no event — and
+ *   its price is collected (`settlement.ts`: now, then by the sweeper while the SMS is recent); it
+ *   is shown and announced the moment it is paid.
  * - A provider can only deliver for its own activations.
  */
-import { and, eq, inArray, or } from 'drizzle-orm'
+import { and, eq, or, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { activations, providers, smsMessages, type Activation, type Provider } from '../../db/schema'
+import { insertWhere } from '../../db/insert-where'
+import { activations, outbox, providers, smsMessages, type Activation, type Provider } from '../../db/schema'
 import { sha256Hex, timingSafeEqual } from '../../lib/crypto'
 import { NotFound, Unauthorized } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import type { Services } from '../../services'
-import { log, refund } from '../activations/activations.service'
-import { outboxInsert } from '../events/outbox'
-import { activationRechargeMeter } from '../usage/product-meters'
+import { collect, smsEvent } from '../activations/settlement'
+import { newEventId } from '../events/outbox'
 import type { WalletService } from '../wallet/wallet.service'
 import { extractCode, normalizeCode } from './sms-code'
 
@@ -43,7 +43,10 @@ export interface Delivered {
   duplicate: boolean
   smsId: string
   activationId: string
+  /** Null while the SMS is withheld. */
   code: string | null
+  /** Stored, but not shown until the activation's price is collected. */
+  withheld: boolean
   status: Activation['status']
   billing: Activation['billing']
 }
@@ -55,8 +58,6 @@ export interface InboundDeps {
   secret: (name: string) => string | undefined
   now?: () => number
 }
-
-const LATE_STATES: Activation['status'][] = ['cancelled', 'expired']
 
 export class InboundSmsService {
   private readonly now: () => number
@@ -97,127 +98,84 @@ export class InboundSmsService {
     const { db } = this.deps
     const key = sms.messageId ? `msg:${sms.messageId}` : `sha256:${await sha256Hex([a.id, sms.text, sms.receivedAt ?? ''].join('\n'))}`
     const seen = await this.stored(a.providerId, key)
-    if (seen) {
-      // Stored, but a crash may have come before its late charge: charge now (idempotent by op id).
-      let billing = a.billing
-      if (LATE_STATES.includes(a.status) && a.billing !== 'captured') {
-        billing = await this.chargeLate(a)
-        const at = new Date(this.now())
-        await db.batch([
-          db.update(activations).set({ billing, updatedAt: at }).where(and(eq(activations.id, a.id), inArray(activations.status, LATE_STATES))),
-          ...(billing === 'captured' ? [activationRechargeMeter(db, a, at)] : []),
-        ])
-      }
-      return { duplicate: true, smsId: seen.id, activationId: a.id, code: seen.code, status: a.status, billing }
-    }
+    if (seen) return this.redelivered(a, seen)
 
     const code = normalizeCode(sms.code) ?? extractCode(sms.text)
     const receivedAt = parseInstant(sms.receivedAt) ?? new Date(this.now())
     const now = new Date(this.now())
-    let billing = a.billing
-    if (LATE_STATES.includes(a.status) && a.billing !== 'captured') billing = await this.chargeLate(a)
-
     const smsId = newId('sms')
     const wasActive = a.status === 'active'
-    const statements = [
-      db.insert(smsMessages).values({
-        id: smsId,
-        userId: a.userId,
-        providerId: a.providerId,
-        upstreamMessageId: key,
-        activationId: a.id,
-        phone: a.phone,
-        sender: sms.sender ?? null,
-        text: sms.text,
-        code,
-        receivedAt,
-        createdAt: now,
-      }),
-      outboxInsert(
-        db,
-        {
-          type: 'sms.received',
-          userId: a.userId,
-          data: { numberId: a.id, phone: a.phone, code, text: sms.text, sender: sms.sender ?? null, receivedAt: receivedAt.toISOString() },
-        },
-        now,
-      ),
-    ] as const
+    // Shown (and announced) iff the activation's price is collected at the moment the batch runs:
+    // an SMS racing a cancel or the expiry is withheld, and `collect` below settles it.
+    const paid = sql`(select ${activations.billing} from ${activations} where ${activations.id} = ${a.id}) = 'captured'`
+    let stored: { withheld: boolean }[]
     let statusChanged = false
     try {
-      if (wasActive) {
-        const [, , changed] = await db.batch([
-          ...statements,
-          db
-            .update(activations)
-            .set({ status: 'sms_received', updatedAt: now })
-            .where(and(eq(activations.id, a.id), eq(activations.status, 'active')))
-            .returning({ id: activations.id }),
-        ])
-        statusChanged = changed.length > 0
-      } else if (billing !== a.billing) {
-        await db.batch([
-          ...statements,
-          db
-            .update(activations)
-            .set({ billing, updatedAt: now })
-            .where(and(eq(activations.id, a.id), inArray(activations.status, LATE_STATES))),
-          // The late charge went through: it is metered with the change it causes.
-          ...(billing === 'captured' ? [activationRechargeMeter(db, a, now)] : []),
-        ])
-      } else {
-        await db.batch([...statements])
-      }
+      const results = await db.batch([
+        db
+          .insert(smsMessages)
+          .values({
+            id: smsId,
+            userId: a.userId,
+            providerId: a.providerId,
+            upstreamMessageId: key,
+            activationId: a.id,
+            phone: a.phone,
+            sender: sms.sender ?? null,
+            text: sms.text,
+            code,
+            withheld: sql`not ${paid}`,
+            receivedAt,
+            createdAt: now,
+          })
+          .returning({ withheld: smsMessages.withheld }),
+        insertWhere(db, outbox, { id: newEventId(now), type: 'sms.received', userId: a.userId, payload: smsEvent(a, { code, text: sms.text, sender: sms.sender ?? null, receivedAt }), createdAt: now }, paid),
+        ...(wasActive
+          ? [
+              db
+                .update(activations)
+                .set({ status: 'sms_received', updatedAt: now })
+                .where(and(eq(activations.id, a.id), eq(activations.status, 'active')))
+                .returning({ id: activations.id }),
+            ]
+          : []),
+      ])
+      stored = results[0]
+      statusChanged = wasActive && (results[2] as { id: string }[]).length > 0
     } catch (e) {
       // A concurrent delivery of the same message won the unique key: this one is the duplicate.
       if (!isUniqueViolation(e)) throw e
       const winner = await this.stored(a.providerId, key)
       if (!winner) throw e
-      const current = (await db.select().from(activations).where(eq(activations.id, a.id)).get()) ?? a
-      return { duplicate: true, smsId: winner.id, activationId: a.id, code: winner.code, status: current.status, billing: current.billing }
+      return this.redelivered((await db.select().from(activations).where(eq(activations.id, a.id)).get()) ?? a, winner)
     }
 
-    let status: Activation['status'] = wasActive && statusChanged ? 'sms_received' : a.status
-    if (wasActive && !statusChanged) {
-      // A cancel or the expiry refunded it between our read and our write: this SMS is late.
-      const current = await db.select().from(activations).where(eq(activations.id, a.id)).get()
-      status = current?.status ?? a.status
-      billing = current?.billing ?? a.billing
-      if (current && LATE_STATES.includes(current.status) && current.billing !== 'captured') {
-        billing = await this.chargeLate(current)
-        const at = new Date(this.now())
-        await db.batch([
-          db.update(activations).set({ billing, updatedAt: at }).where(and(eq(activations.id, a.id), inArray(activations.status, LATE_STATES))),
-          ...(billing === 'captured' ? [activationRechargeMeter(db, current, at)] : []),
-        ])
-      }
+    // Withheld: the price is owed (the number was refunded or never charged). Collect it now; the
+    // sweeper keeps trying while the SMS is recent, and shows it the moment it is paid.
+    const billing = stored[0]?.withheld ? await collect(this.deps, a.id, this.now()) : 'captured'
+    const current = statusChanged && billing === 'captured' ? null : await db.select().from(activations).where(eq(activations.id, a.id)).get()
+    const shown = billing === 'captured'
+    return {
+      duplicate: false,
+      smsId,
+      activationId: a.id,
+      code: shown ? code : null,
+      withheld: !shown,
+      status: statusChanged ? 'sms_received' : (current?.status ?? a.status),
+      billing: current?.billing ?? billing,
     }
-    return { duplicate: false, smsId, activationId: a.id, code, status, billing }
   }
 
-  /** Charges a refunded or never-charged activation: `captured` when the wallet paid, else `unbilled`. */
-  private async chargeLate(a: Activation): Promise<'captured' | 'unbilled'> {
-    // A refunded activation: the refund first (a replay when it went through) — charging for a refund
-    // that never happened would charge twice. An `unbilled` one either was never charged or had its
-    // refund made before a late charge failed: crediting it again would make the number free.
-    if (a.billing === 'refunded' && (await refund(this.deps.wallet, a)) === 'failed') return 'unbilled'
-    try {
-      const r = await this.deps.wallet.debit(a.userId, {
-        opId: `late_${a.id}`,
-        amount: a.price,
-        reference: { type: 'activation', id: a.id },
-        description: `SMS after refund: number ${a.phone}`,
-      })
-      return r.ok ? 'captured' : 'unbilled'
-    } catch (e) {
-      log('warn', 'late SMS: could not charge; marked unbilled', { activationId: a.id, error: (e as Error).message })
-      return 'unbilled'
-    }
+  /** A message stored before: its charge may have been cut off by a crash, so it is collected again (idempotent). */
+  private async redelivered(a: Activation, seen: { id: string; code: string | null; withheld: boolean }): Promise<Delivered> {
+    const billing = a.billing === 'captured' && !seen.withheld ? 'captured' : await collect(this.deps, a.id, this.now())
+    const shown = billing === 'captured'
+    return { duplicate: true, smsId: seen.id, activationId: a.id, code: shown ? seen.code : null, withheld: !shown, status: a.status, billing }
   }
 
   private stored(providerId: string, key: string) {
     return this.deps.db
-      .select({ id: smsMessages.id, code: smsMessages.code })
+      .select({ id: smsMessages.id, code: smsMessages.code, withheld: smsMessages.withheld })
       .from(smsMessages)
       .where(and(eq(smsMessages.providerId, providerId), eq(smsMessages.upstreamMessageId, key)))
       .get()

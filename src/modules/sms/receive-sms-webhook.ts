@@ -103,7 +103,8 @@ const route = createRoute({
     '**Shared-secret providers** (HeroSMS, the sandbox) send JSON with the secret in `X-Webhook-Secret` (or `?token=`), which ' +
     'is the Worker secret named by the provider config `webhookSecret` (default `PROVIDER_WEBHOOK_SECRET`). With `activationId` ' +
     "the SMS is for an activation (found by the provider's activation id or our `num_…` id; the number moves to `sms_received`, " +
-    'an `sms.received` event is written). With `to` (E.164), `from`, `text`, `messageId?` it is for an owned number (DID) of that provider.\n\n' +
+    'an `sms.received` event is written). An SMS on an activation whose price is not collected (refunded, or never charged) is ' +
+    'charged again; when the wallet cannot pay it is stored withheld (`withheld: true`, no code, no event) until it is paid. With `to` (E.164), `from`, `text`, `messageId?` it is for an owned number (DID) of that provider.\n\n' +
     "**Twilio** (provider adapter `twilio`): configure the number's Messaging webhook (HTTP POST) as exactly " +
     '`https://<this host>/api/v1/webhooks/sms?provider=<code>`. Twilio posts form fields (`MessageSid`, `AccountSid`, `From`, `To`, ' +
     '`Body`, …) signed with `X-Twilio-Signature` = base64(HMAC-SHA1(auth token, URL + each POST field name and value, sorted by name)). ' +

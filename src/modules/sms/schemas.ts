@@ -1,4 +1,7 @@
 import { z } from '@hono/zod-openapi'
+import { ACTIVATION_STATUSES, ActivationBilling } from '../activations/schemas'
+import { billingView } from '../activations/settlement'
+import type { Delivered } from './inbound-sms.service'
 
 export const DeliveredView = z
   .object({
@@ -6,14 +9,15 @@ export const DeliveredView = z
     duplicate: z.boolean().openapi({ description: 'True when this message was already stored (a redelivery): nothing was written' }),
     smsId: z.string(),
     activationId: z.string().openapi({ example: 'num_abc123' }),
-    code: z.string().nullable().openapi({ example: '123456' }),
-    status: z.enum(['active', 'sms_received', 'completed', 'cancelled', 'expired']),
-    billing: z.enum(['captured', 'refunded', 'unbilled']),
+    code: z.string().nullable().openapi({ example: '123456', description: 'Null while the SMS is withheld' }),
+    withheld: z.boolean().openapi({ description: "Stored, but withheld until the number's price is collected (`billing: unbilled`)" }),
+    status: z.enum(ACTIVATION_STATUSES),
+    billing: ActivationBilling,
   })
   .openapi('InboundSmsResult')
 
-export function deliveredView(d: { duplicate: boolean; smsId: string; activationId: string; code: string | null; status: z.infer<typeof DeliveredView>['status']; billing: z.infer<typeof DeliveredView>['billing'] }) {
-  return { received: true as const, ...d }
+export function deliveredView(d: Delivered) {
+  return { received: true as const, duplicate: d.duplicate, smsId: d.smsId, activationId: d.activationId, code: d.code, withheld: d.withheld, status: d.status, billing: billingView(d.billing) }
 }
 
 export const DidDeliveredView = z

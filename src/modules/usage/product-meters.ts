@@ -12,7 +12,7 @@
  *     activation:<id>:recharge   a late SMS charged again after the refund
  *     did_purchase:<numberId>    a DID bought       did_purchase:<numberId>:refund  its refund
  * - Rows derived from other tables (refunds) are INSERT … SELECT, so the condition (billing is
- *   `refunded`, the item was `success`) is read inside the same atomic batch.
+ *   `refund_pending`, the item was `success`) is read inside the same atomic batch.
  */
 import { and, eq, isNotNull, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
@@ -74,14 +74,15 @@ export function activationPurchaseMeter(db: Db, a: ActivationLike, at: Date) {
   return activationMeter(db, a, at, { sign: 1, suffix: '', description: `Activation number ${a.phone} (${a.serviceCode}, ${a.countryCode.toUpperCase()})` })
 }
 
-/** A late SMS charged the activation again after its refund. Only when the charge went through. */
+/** An SMS's price collected after a refund (or a purchase charge collected late). Only when the charge went through. */
 export function activationRechargeMeter(db: Db, a: ActivationLike, at: Date) {
   return activationMeter(db, a, at, { sign: 1, suffix: ':recharge', description: `SMS after refund: number ${a.phone} charged again` })
 }
 
 /**
  * The reversal (quantity −1, cost −price) of every activation matched by `where` whose billing is
- * `refunded`: put it in the batch right after the statement that moves them to cancelled/expired.
+ * `refund_pending` (the refund is owed): put it in the batch right after the statement that moves
+ * them to cancelled/expired.
  * `reason` goes into the description.
  */
 export function activationRefundMeter(db: Db, where: SQL, at: Date, reason: string) {
@@ -110,7 +111,7 @@ export function activationRefundMeter(db: Db, where: SQL, at: Date, reason: stri
           updatedAt: sql<Date>`${ms}`.as('updatedAt'),
         })
         .from(activations)
-        .where(and(where, eq(activations.billing, 'refunded'))),
+        .where(and(where, eq(activations.billing, 'refund_pending'))),
     )
     .onConflictDoNothing()
 }
