@@ -345,7 +345,8 @@ export const orderItems = sqliteTable(
     userId: text('user_id').notNull().references(() => users.id),
     phoneNumber: text('phone_number').notNull(),
     providerId: text('provider_id'),
-    status: text('status', { enum: ['pending', 'success', 'failed', 'cancelled', 'refunded'] }).notNull(),
+    /** `unconfirmed`: the upstream's answer to its purchase never came; the sweeper looks the number up (success or failed). */
+    status: text('status', { enum: ['pending', 'unconfirmed', 'success', 'failed', 'cancelled', 'refunded'] }).notNull(),
     phoneNumberId: text('phone_number_id'),
     setupPrice: integer('setup_price').notNull().default(0),
     monthlyPrice: integer('monthly_price').notNull().default(0),
@@ -354,7 +355,7 @@ export const orderItems = sqliteTable(
     createdAt: createdAt(),
     updatedAt: ms('updated_at').notNull(),
   },
-  (t) => [index('order_items_order_idx').on(t.orderId)],
+  (t) => [index('order_items_order_idx').on(t.orderId), index('order_items_unconfirmed_idx').on(t.updatedAt).where(sql`status = 'unconfirmed'`)],
 )
 
 /** The order timeline. */

@@ -223,6 +223,40 @@ describe('Twilio release', () => {
   })
 })
 
+describe('Twilio lookup (IncomingPhoneNumbers list, filtered by PhoneNumber)', () => {
+  /** Twilio's documented IncomingPhoneNumbers list answer. */
+  const owned = (numbers: { sid: string; phone_number: string }[]) => ({
+    incoming_phone_numbers: numbers.map((n) => ({ ...n, account_sid: SID, friendly_name: n.phone_number, status: 'in-use', capabilities: { voice: true, sms: true, mms: true, fax: false } })),
+    end: Math.max(0, numbers.length - 1),
+    first_page_uri: `${ACCOUNT}/IncomingPhoneNumbers.json?PhoneNumber=%2B14155550123&PageSize=50&Page=0`,
+    next_page_uri: null,
+    page: 0,
+    page_size: 50,
+    previous_page_uri: null,
+    start: 0,
+    uri: `${ACCOUNT}/IncomingPhoneNumbers.json?PhoneNumber=%2B14155550123&PageSize=50&Page=0`,
+  })
+
+  it('GETs the list for exactly that number and answers its PN sid', async () => {
+    const { dids, upstream } = adapter(() => json(owned([{ sid: 'PN0123456789abcdef0123456789abcdef', phone_number: '+14155550123' }])))
+    expect(await dids.lookup('+14155550123')).toEqual({ status: 'active', upstreamId: 'PN0123456789abcdef0123456789abcdef' })
+    expect(upstream.last.method).toBe('GET')
+    expect(upstream.last.url.pathname).toBe(`${ACCOUNT}/IncomingPhoneNumbers.json`)
+    expect(upstream.last.url.searchParams.get('PhoneNumber')).toBe('+14155550123')
+    expect(upstream.last.headers.get('authorization')).toBe(BASIC)
+  })
+
+  it('an empty list (or only other numbers) means the account does not have it', async () => {
+    expect(await adapter(() => json(owned([]))).dids.lookup('+14155550123')).toBeNull()
+    expect(await adapter(() => json(owned([{ sid: 'PN9', phone_number: '+14155550999' }]))).dids.lookup('+14155550123')).toBeNull()
+  })
+
+  it('a failure is an upstream error (the purchase stays unconfirmed)', async () => {
+    const e = await failure(adapter(() => twilioError(20500, 'Internal Server Error', 500)).dids.lookup('+14155550123'))
+    expect(e.message).toBe('twilio: lookup: HTTP 500')
+  })
+})
+
 describe('Twilio transport failures', () => {
   it('a network error and a timeout are upstream errors without credentials or URL', async () => {
     const down = adapter((r) => {

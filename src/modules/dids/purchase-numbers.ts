@@ -16,6 +16,9 @@ const route = createRoute({
     'upstream accepted it and activates it later — charged like a success) or `FAILED` (not for sale, reserved by another account, ' +
     'upstream refusal — not charged). Only SUCCESS and PENDING numbers are charged; the rest of the hold is released. The answer always ' +
     'names the order (`status` completed, partially_completed or failed) with its timeline at GET /api/v1/orders/{id}.\n\n' +
+    'A number whose purchase gets no answer from the provider (a timeout) may have been bought: it is `PENDING` with a `message`, ' +
+    'the order stays `processing` and its price stays held; within a few minutes the provider is asked about it, and it is then ' +
+    'charged and activated (NUMBER_PURCHASED) if bought, or released and not charged if not.\n\n' +
     'When none of the numbers can be reserved: 409 `NUMBER_NOT_AVAILABLE` (details.results), no order. When the wallet cannot pay: 400 ' +
     '`INSUFFICIENT_BALANCE` (details: required, available, orderId) — the order is kept as `payment_failed` and can be paid with ' +
     'POST /api/v1/orders/{id}/retry-payment. `billing.paymentMethodId` is accepted; orders are paid from the wallet. ' +

@@ -10,6 +10,7 @@ import { sweepPendingRefunds, sweepWithheldSms } from '../activations/settlement
 import { releaseScheduledNumbers } from '../dids/release.job'
 import { purgeIdempotencyKeys } from './idempotency.job'
 import { drainOutbox } from '../events/outbox'
+import { confirmPurchases } from '../orders/confirm-purchases.job'
 import { reconcileStuckOrders } from '../orders/stuck-orders.job'
 import { resumePendingPayments } from '../payments/pending-payments.job'
 
@@ -27,6 +28,7 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     withheldSms: () => sweepWithheldSms(services, scheduledTime),
     releases: () => releaseScheduledNumbers(services, scheduledTime),
     stuckOrders: () => reconcileStuckOrders(services, scheduledTime),
+    unconfirmedPurchases: () => confirmPurchases(services, scheduledTime),
     idempotency: () => purgeIdempotencyKeys(services, scheduledTime),
     // Rows younger than the grace were just sent by the request that wrote them.
     payments: () => resumePendingPayments(services, scheduledTime),

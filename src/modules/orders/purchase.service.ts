@@ -111,6 +111,8 @@ interface Line {
   /** Bought upstream but refused by D1 (another live row holds it): never released upstream. */
   conflict: boolean
   goneUpstream: boolean
+  /** The upstream never answered (timeout, network): it may have bought the number. PENDING until looked up. */
+  unconfirmed: boolean
   upstreamId?: string
   numberId?: string
   result?: Outcome
@@ -403,6 +405,7 @@ export class PurchaseService {
         reserved: false,
         conflict: false,
         goneUpstream: false,
+        unconfirmed: false,
       }
       if (!available) line.result = failed(req.phoneNumber, 'NUMBER_NOT_AVAILABLE', row ? 'The number has already been sold' : 'The number is not in the inventory')
       return line
@@ -460,6 +463,14 @@ export class PurchaseService {
             ? { phoneNumber: l.req.phoneNumber, status: 'SUCCESS', numberId: l.numberId }
             : { phoneNumber: l.req.phoneNumber, status: 'PENDING', numberId: l.numberId, estimatedActivation: new Date(Date.now() + PENDING_ACTIVATION_MS).toISOString() }
       } catch (e) {
+        if (outcomeUnknown(e)) {
+          // Not a refusal: the purchase may have gone through. The number stays ours and its price
+          // held until the sweeper looks it up (confirm-purchases.job.ts): captured if bought, released if not.
+          l.unconfirmed = true
+          l.numberId = newId('pn')
+          l.result = { phoneNumber: l.req.phoneNumber, status: 'PENDING', numberId: l.numberId, message: UNCONFIRMED_MESSAGE }
+          continue
+        }
         const gone = e instanceof AppError && e.code === 'NO_NUMBERS_AVAILABLE'
         l.goneUpstream = gone
         l.result = failed(l.req.phoneNumber, gone ? 'NUMBER_NOT_AVAILABLE' : 'UPSTREAM_ERROR', e instanceof AppError ? e.message : 'The provider failed')
@@ -467,7 +478,7 @@ export class PurchaseService {
     }
 
     const now = Date.now()
-    let written: { charged: number; status: Order['status'] } | null = null
+    let written: { charged: number; awaiting: number; status: Order['status'] } | null = null
     for (let attempt = 0; !written; attempt++) {
       const final = this.finalStatements(userId, order, lines, now)
       try {
@@ -500,14 +511,16 @@ export class PurchaseService {
       }
     }
 
-    if (order.held) await this.settleHold(userId, order.holdId, written.charged)
+    // With numbers awaiting confirmation the hold stays: their lookup settles it (the provisional
+    // hold outcome covers its expiry meanwhile).
+    if (order.held && !written.awaiting) await this.settleHold(userId, order.holdId, written.charged)
     await this.settleLocks(userId, buying)
 
     const results = lines.map((l) => l.result!)
     const count = (s: ResultStatus) => results.filter((r) => r.status === s).length
     const firstId = results.find((r) => r.numberId)?.numberId
     return {
-      order: { id: order.id, orderNumber: order.orderNumber, status: written.status, totalAmount: fromMicros(written.charged), currency: order.currency },
+      order: { id: order.id, orderNumber: order.orderNumber, status: written.status, totalAmount: fromMicros(written.charged + written.awaiting), currency: order.currency },
       results,
       summary: { totalRequested: results.length, successful: count('SUCCESS'), failed: count('FAILED'), pending: count('PENDING') },
       nextSteps: {
@@ -521,10 +534,13 @@ export class PurchaseService {
   private finalStatements(userId: string, order: OrderRef, lines: Line[], now: number) {
     const at = new Date(now)
     const bought = lines.filter((l) => l.reserved && l.result?.status !== 'FAILED')
+    const confirmed = bought.filter((l) => !l.unconfirmed)
+    const unconfirmed = bought.filter((l) => l.unconfirmed)
     const failedBuys = lines.filter((l) => l.reserved && l.result?.status === 'FAILED')
-    const charged = bought.reduce((s, l) => s + price(l), 0)
+    const charged = confirmed.reduce((s, l) => s + price(l), 0)
+    const awaiting = unconfirmed.reduce((s, l) => s + price(l), 0)
     const anyFailed = lines.some((l) => l.result?.status === 'FAILED')
-    const status: Order['status'] = !bought.length ? 'failed' : anyFailed ? 'partially_completed' : 'completed'
+    const status: Order['status'] = unconfirmed.length ? 'processing' : !bought.length ? 'failed' : anyFailed ? 'partially_completed' : 'completed'
     const numberRows = bought.map((l) => {
       const inv = l.inv!
       const routing = l.req.defaultRouting
@@ -545,6 +561,7 @@ export class PurchaseService {
         numberType: inv.numberType,
         capabilities: inv.capabilities,
         status: l.result!.status === 'SUCCESS' ? ('active' as const) : ('pending' as const),
+        // An unconfirmed number's upstream id is learnt from the lookup.
         voiceUrl: cfg.voiceUrl ?? null,
         voiceMethod: cfg.voiceMethod ?? (cfg.voiceUrl ? 'POST' : null),
         voiceFallbackUrl: routing?.voiceFallbackUrl ?? null,
@@ -571,19 +588,30 @@ export class PurchaseService {
     const stmts: Stmt[] = []
     for (const chunk of insertChunks(phoneNumbers, numberRows)) stmts.push(this.db.insert(phoneNumbers).values(chunk))
     for (const l of bought) {
-      stmts.push(this.db.update(orderItems).set({ status: 'success', phoneNumberId: l.numberId!, error: null, updatedAt: at }).where(eq(orderItems.id, l.itemId)))
+      stmts.push(
+        this.db
+          .update(orderItems)
+          .set({ status: l.unconfirmed ? 'unconfirmed' : 'success', phoneNumberId: l.numberId!, error: null, updatedAt: at })
+          .where(eq(orderItems.id, l.itemId)),
+      )
     }
     stmts.push(...this.itemFailures(failedBuys, now))
     stmts.push(
       this.db
         .update(orders)
-        .set({ status, paymentStatus: bought.length ? 'paid' : 'refunded', charged, updatedAt: at, completedAt: bought.length ? at : null })
+        .set(
+          unconfirmed.length
+            ? { status, paymentStatus: 'held', charged: 0, updatedAt: at }
+            : { status, paymentStatus: bought.length ? 'paid' : 'refunded', charged, updatedAt: at, completedAt: bought.length ? at : null },
+        )
         .where(eq(orders.id, order.id)),
     )
     const note =
-      `${bought.length} of ${lines.length} number(s) purchased` +
-      (bought.some((l) => l.result!.status === 'PENDING') ? ' (some pending activation upstream)' : '') +
-      `; ${usd(charged)} charged` +
+      `${confirmed.length} of ${lines.length} number(s) purchased` +
+      (confirmed.some((l) => l.result!.status === 'PENDING') ? ' (some pending activation upstream)' : '') +
+      (unconfirmed.length
+        ? `; ${unconfirmed.length} awaiting confirmation from the provider (no answer in time); ${usd(charged + awaiting)} stays held until then`
+        : `; ${usd(charged)} charged`) +
       (failedBuys.length ? `, ${usd(failedBuys.reduce((s, l) => s + price(l), 0))} released` : '')
     stmts.push(...this.events(order.id, now, [[status, note]]))
     if (bought.length) {
@@ -600,36 +628,24 @@ export class PurchaseService {
       // Only an available row: a concurrent order that did buy the number has marked it sold.
       stmts.push(this.db.update(didInventory).set({ status: 'gone', updatedAt: at }).where(and(inArray(didInventory.phoneNumber, gone.map((l) => l.req.phoneNumber)), eq(didInventory.status, 'available'))))
     }
+    // While numbers await confirmation the outcome is provisional: at most everything they may
+    // cost, so a hold that expires first is captured (never free); the lookup settles the exact amount.
+    const outcome = charged + awaiting
     stmts.push(
       this.db
         .insert(holdOutcomes)
-        .values({ holdId: order.holdId, userId, outcome: charged > 0 ? 'capture' : 'void', amount: charged, createdAt: at })
+        .values({ holdId: order.holdId, userId, outcome: outcome > 0 ? 'capture' : 'void', amount: outcome, createdAt: at })
         .onConflictDoNothing(),
     )
     // One usage row per charged number, for what this batch captures for it.
     const meters = didPurchaseRows(
-      bought.filter((l) => price(l) > 0).map((l) => ({ userId, numberId: l.numberId!, phoneNumber: l.req.phoneNumber, amount: price(l), orderId: order.id })),
+      confirmed.filter((l) => price(l) > 0).map((l) => ({ userId, numberId: l.numberId!, phoneNumber: l.req.phoneNumber, amount: price(l), orderId: order.id })),
       at,
     )
     for (const chunk of insertChunks(usageRecords, meters)) stmts.push(this.db.insert(usageRecords).values(chunk).onConflictDoNothing())
-    const events = numberRows.map((n, i) => ({
-      id: newEventId(now + i),
-      type: 'NUMBER_PURCHASED',
-      userId,
-      payload: {
-        numberId: n.id,
-        phoneNumber: n.phoneNumber,
-        numberType: n.numberType,
-        status: n.status,
-        orderId: order.id,
-        cost: fromMicros(price(bought[i]!)),
-        currency: 'USD',
-      },
-      createdAt: at,
-      sentAt: null,
-    }))
+    const events = confirmed.map((l, i) => numberPurchasedEvent(userId, order.id, numberRows[bought.indexOf(l)]!, price(l), now + i))
     for (const chunk of insertChunks(outbox, events)) stmts.push(this.db.insert(outbox).values(chunk))
-    return { stmts, charged, status }
+    return { stmts, charged, awaiting, status }
   }
 
   // ---- pieces -----------------------------------------------------------------------------
@@ -736,6 +752,33 @@ export class PurchaseService {
           .catch((e: unknown) => console.error(JSON.stringify({ level: 'error', message: 'purchase: lock release failed', phoneNumber: l.req.phoneNumber, error: errorText(e) }))),
       ),
     )
+  }
+}
+
+/** What a number whose purchase got no answer says in the order's results. */
+export const UNCONFIRMED_MESSAGE = 'The provider did not answer in time; the purchase is being confirmed with it, and the price stays held until then'
+
+/** A failure after which the upstream may still have done it: no answer (timeout) or a broken connection. */
+export function outcomeUnknown(e: unknown): boolean {
+  const reason = e instanceof AppError && e.code === 'UPSTREAM_ERROR' ? (e.details as { reason?: unknown } | undefined)?.reason : undefined
+  return reason === 'timeout' || reason === 'network'
+}
+
+/** The NUMBER_PURCHASED outbox row of a bought number. */
+export function numberPurchasedEvent(
+  userId: string,
+  orderId: string,
+  n: Pick<typeof phoneNumbers.$inferSelect, 'id' | 'phoneNumber' | 'numberType' | 'status'>,
+  cost: number,
+  at: number,
+) {
+  return {
+    id: newEventId(at),
+    type: 'NUMBER_PURCHASED',
+    userId,
+    payload: { numberId: n.id, phoneNumber: n.phoneNumber, numberType: n.numberType, status: n.status, orderId, cost: fromMicros(cost), currency: 'USD' },
+    createdAt: new Date(at),
+    sentAt: null,
   }
 }
 

@@ -4,7 +4,8 @@
  * provider row's `config`:
  *
  *   activation: { offers?: [...], failure?: 'no_numbers' | 'upstream_error', failEvery?: n, latencyMs?, autoSmsSeconds? }
- *   did:        { countries?: ['us', …], perCountry?, failure?, failNumbers?: [E.164], pendingNumbers?: [E.164], latencyMs? }
+ *   did:        { countries?: ['us', …], perCountry?, failure?, failNumbers?: [E.164], pendingNumbers?: [E.164],
+ *                 timeoutAfterBuying?: [E.164], timeoutBeforeBuying?: [E.164], latencyMs? }
  *
  * `failure` makes every call fail that way; `failEvery: n` makes every n-th purchase fail (a
  * deterministic failure rate of 1/n). Phones are derived from the upstream id, so the same id
@@ -15,7 +16,7 @@ import { z } from 'zod'
 import { NoNumbersAvailable, UpstreamError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { toMicros } from '../../lib/money'
-import type { ActivationOffer, ActivationProvider, AvailableDid, DidProvider, DidSearch, NumberType } from './types'
+import type { ActivationOffer, ActivationProvider, AvailableDid, DidProvider, DidPurchase, DidSearch, NumberType } from './types'
 
 const Failure = z.enum(['no_numbers', 'upstream_error']).optional()
 
@@ -49,6 +50,10 @@ export const SandboxConfig = z.object({
       failure: Failure,
       failNumbers: z.array(z.string()).optional(),
       pendingNumbers: z.array(z.string()).optional(),
+      /** Purchases of these numbers get no answer (a timeout) although the sandbox bought them: lookup finds them. */
+      timeoutAfterBuying: z.array(z.string()).optional(),
+      /** Purchases of these numbers get no answer (a timeout) and bought nothing: lookup does not find them. */
+      timeoutBeforeBuying: z.array(z.string()).optional(),
       latencyMs: z.number().int().min(0).max(10_000).optional(),
     })
     .default({}),
@@ -236,6 +241,20 @@ export class SandboxDids implements DidProvider {
       throw new NoNumbersAvailable(`sandbox: ${phoneNumber} is no longer available`)
     }
     if (this.config.failure === 'upstream_error') throw new UpstreamError('sandbox', 'simulated upstream failure (HTTP 500)')
+    if (this.config.timeoutAfterBuying?.includes(phoneNumber) || this.config.timeoutBeforeBuying?.includes(phoneNumber)) {
+      throw new UpstreamError('sandbox', 'purchase: no answer within 10000 ms', { operation: 'purchase', reason: 'timeout' })
+    }
+    return this.owned(phoneNumber)
+  }
+
+  async lookup(phoneNumber: string): Promise<DidPurchase | null> {
+    await sleep(this.config.latencyMs ?? 0)
+    if (this.config.failure === 'upstream_error') throw new UpstreamError('sandbox', 'simulated upstream failure (HTTP 500)')
+    if (this.config.timeoutBeforeBuying?.includes(phoneNumber) || this.config.failNumbers?.includes(phoneNumber)) return null
+    return this.owned(phoneNumber)
+  }
+
+  private owned(phoneNumber: string): DidPurchase {
     const status = this.config.pendingNumbers?.includes(phoneNumber) ? ('pending' as const) : ('active' as const)
     return { status, upstreamId: `sbx_pn_${hash(phoneNumber).toString(36)}` }
   }

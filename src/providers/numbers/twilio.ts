@@ -151,6 +151,18 @@ export class TwilioDids implements DidProvider {
     return { status: 'active', upstreamId: body.sid }
   }
 
+  /** `GET IncomingPhoneNumbers.json?PhoneNumber=…`: the account's number with exactly this E.164, if it has it. */
+  async lookup(phoneNumber: string): Promise<DidPurchase | null> {
+    const url = new URL(`${this.account}/IncomingPhoneNumbers.json`)
+    url.searchParams.set('PhoneNumber', phoneNumber)
+    const res = await this.request('lookup', url.toString(), { method: 'GET' })
+    const body = this.body('lookup', res, [200])
+    const list = isRecord(body) && Array.isArray(body.incoming_phone_numbers) ? (body.incoming_phone_numbers as Record<string, unknown>[]) : null
+    if (!list) throw new UpstreamError(this.opts.provider, 'lookup: unexpected answer', { operation: 'lookup' })
+    const found = list.find((n) => isRecord(n) && n.phone_number === phoneNumber && typeof n.sid === 'string' && n.sid)
+    return found ? { status: 'active', upstreamId: found.sid as string } : null
+  }
+
   async release(upstreamId: string): Promise<void> {
     const res = await this.request('release', `${this.account}/IncomingPhoneNumbers/${encodeURIComponent(upstreamId)}.json`, { method: 'DELETE' })
     // Already gone upstream: releasing again is done, not an error (releases are retried).

@@ -68,6 +68,11 @@ export type DidPurchase = { status: 'active' | 'pending'; upstreamId: string }
 export interface DidProvider {
   search(q: DidSearch): Promise<AvailableDid[]>
   purchase(phoneNumber: string, config: { smsUrl?: string; voiceUrl?: string; friendlyName?: string }): Promise<DidPurchase>
+  /**
+   * The number as the upstream has it on our account (bought: its id and state), or null when the
+   * account does not have it. Settles a purchase whose answer never came (a timeout).
+   */
+  lookup(phoneNumber: string): Promise<DidPurchase | null>
   release(upstreamId: string): Promise<void>
   /** The searches whose results make up this provider's DID inventory (the provider sync runs them). */
   inventoryQueries?(): DidSearch[]

@@ -1,0 +1,1 @@
+CREATE INDEX `order_items_unconfirmed_idx` ON `order_items` (`updated_at`) WHERE status = 'unconfirmed';
