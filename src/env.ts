@@ -92,6 +92,8 @@ const ConfigSchema = z.object({
 export type Config = z.infer<typeof ConfigSchema> & {
   corsOrigins: string[]
   isLocal: boolean
+  /** APP_URL without its trailing slash: the base of every absolute URL the API writes. */
+  appUrl: string
 }
 
 const cache = new WeakMap<object, Config>()
@@ -108,6 +110,7 @@ export function readConfig(env: Env): Config {
     ...parsed.data,
     corsOrigins: parsed.data.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
     isLocal: parsed.data.ENVIRONMENT === 'development' || parsed.data.ENVIRONMENT === 'test',
+    appUrl: parsed.data.APP_URL.replace(/\/+$/, ''),
   }
   cache.set(env, config)
   return config
