@@ -181,6 +181,7 @@ describe('OpenAPI document', () => {
     expect(directives['connect-src']).toEqual(["'self'"]) // fetches /openapi.json
     expect(directives['worker-src']).toEqual(['blob:']) // its search index runs in a worker built from a blob
     expect(directives['style-src']).toEqual(["'unsafe-inline'"]) // it injects its styles at run time
+    expect(directives['img-src']).toEqual(["'self'", 'data:', 'https://cdn.redoc.ly/redoc/logo-mini.svg']) // its own logo in the menu
     expect(directives['frame-ancestors']).toEqual(["'none'"])
   })
 })
