@@ -19,6 +19,8 @@ export default defineConfig(async () => ({
           CORS_ORIGINS: '',
           RATE_LIMITS: '',
           METRICS_TOKEN: '',
+          // npm start writes `true` to .dev.vars; tests that need loopback webhooks set it themselves.
+          WEBHOOK_ALLOW_LOOPBACK: '',
         },
       },
     }),

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm start`: the whole API locally on http://localhost:8787 — D1, Durable Objects, Queues and Cron
 // in workerd through Miniflare. Runs under Node >= 22 (scripts/with-node22.mjs sees to that).
-//   1. creates .dev.vars from .dev.vars.example with fresh random secrets (never overwrites it)
+//   1. creates .dev.vars from .dev.vars.example with fresh random secrets (never overwrites it; an
+//      existing one only gets the settings it lacks appended: scripts/dev-vars.mjs)
 //   2. applies the local D1 migrations
 //   3. seeds the demo (scripts/seed.mjs; idempotent)
 //   4. runs `wrangler dev` on port 8787 with /__scheduled enabled, until Ctrl-C
@@ -10,6 +11,7 @@ import { spawn } from 'node:child_process'
 import { randomInt } from 'node:crypto'
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { devVarsAdditions, GENERATED_SECRETS, newDevVars } from './dev-vars.mjs'
 import { ADMIN, DEMO, PERSIST_TO, migrate, root, seed } from './seed.mjs'
 
 const PORT = 8787
@@ -20,24 +22,19 @@ function randomSecret(n = 64) {
   return Array.from({ length: n }, () => chars[randomInt(chars.length)]).join('')
 }
 
-const GENERATED_SECRETS = ['JWT_SECRET', 'ENCRYPTION_KEY', 'PROVIDER_WEBHOOK_SECRET']
-
 function ensureDevVars() {
   const target = join(root, '.dev.vars')
   if (existsSync(target)) {
-    // Never overwrite; only add secrets that a newer version of the app needs and the file lacks.
-    const text = readFileSync(target, 'utf8')
-    const missing = GENERATED_SECRETS.filter((name) => !new RegExp(`^${name}=`, 'm').test(text))
-    if (missing.length) {
-      appendFileSync(target, `${text.endsWith('\n') ? '' : '\n'}${missing.map((n) => `${n}=${randomSecret()}`).join('\n')}\n`)
-      console.log(`Added ${missing.join(', ')} to the existing .dev.vars.`)
+    // Never overwrite; only append what a newer version of the app needs and the file lacks.
+    const { append, added } = devVarsAdditions(readFileSync(target, 'utf8'), randomSecret)
+    if (added.length) {
+      appendFileSync(target, append)
+      console.log(`Added ${added.join(', ')} to the existing .dev.vars.`)
     } else console.log('Using the existing .dev.vars.')
     return
   }
-  const values = { ...Object.fromEntries(GENERATED_SECRETS.map((n) => [n, randomSecret()])), ENVIRONMENT: 'development', APP_URL: URL }
-  const text = readFileSync(join(root, '.dev.vars.example'), 'utf8').replace(/^([A-Z_]+)=.*$/gm, (line, name) =>
-    name in values ? `${name}=${values[name]}` : line,
-  )
+  const values = { ...Object.fromEntries(GENERATED_SECRETS.map((n) => [n, randomSecret()])), ENVIRONMENT: 'development', APP_URL: URL, WEBHOOK_ALLOW_LOOPBACK: 'true' }
+  const text = newDevVars(readFileSync(join(root, '.dev.vars.example'), 'utf8'), values)
   writeFileSync(target, text, { flag: 'wx', mode: 0o600 }) // wx: fail rather than overwrite
   console.log(`Created .dev.vars with fresh random ${GENERATED_SECRETS.join(', ')}.`)
 }
@@ -52,7 +49,7 @@ try {
   console.log(`
   Switchboard — local
     API        ${URL}
-    Docs       ${URL}/docs   (OpenAPI: ${URL}/openapi.json)
+    Docs       ${URL}/docs   ${URL}/redoc   (OpenAPI: ${URL}/openapi.json)
     Cron       curl "${URL}/__scheduled?cron=*+*+*+*+*"        (sweeper, every minute)
                curl "${URL}/__scheduled?cron=*/15+*+*+*+*"     (provider sync, every 15 minutes)
     Admin      ${ADMIN.email} / ${ADMIN.password}

@@ -1,6 +1,6 @@
 /**
  * createApp(): the Hono app with its middleware, the single onError, notFound, the OpenAPI
- * document and the docs page. Middleware order matters:
+ * document and the docs pages (/docs: Swagger UI, /redoc: Redoc). Middleware order matters:
  *   request id → metrics timing → secure headers → services → CORS → body limit → authenticate →
  *   rate limit → idempotency → event send (after the handler)
  */
@@ -27,6 +27,7 @@ import { registerHealthCheck } from './modules/health/health'
 import { registerMetrics } from './modules/metrics'
 import { registerActivations } from './modules/activations'
 import { registerDids } from './modules/dids'
+import { redocPage } from './modules/docs/redoc'
 import { registerOffers } from './modules/offers'
 import { registerOrders } from './modules/orders'
 import { registerProviders } from './modules/providers'
@@ -138,6 +139,7 @@ export function createApp(): Router {
     },
   })
   app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'Switchboard API' }))
+  app.get('/redoc', redocPage)
 
   app.notFound((c) => errorResponse(c, new AppError(404, 'NOT_FOUND', `Route ${c.req.method} ${c.req.path} not found`)))
   app.onError(onError)

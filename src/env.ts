@@ -43,6 +43,11 @@ export interface Env {
   STRIPE_API_BASE?: string
   /** Secret: Stripe secret key `sk_…`. Without it the `stripe` payment processor is refused (400). */
   STRIPE_SECRET_KEY?: string
+  /**
+   * `true`: webhook URLs (and numbers' smsUrl) may point at this machine's loopback — only with
+   * ENVIRONMENT development or test; ignored elsewhere. `npm start` writes it to `.dev.vars`.
+   */
+  WEBHOOK_ALLOW_LOOPBACK?: string
 
   JWT_SECRET: string
   ENCRYPTION_KEY: string
@@ -98,6 +103,10 @@ const ConfigSchema = z.object({
     .string()
     .optional()
     .transform((s) => (s ? s : undefined)),
+  WEBHOOK_ALLOW_LOOPBACK: z
+    .enum(['true', 'false', ''], { error: 'WEBHOOK_ALLOW_LOOPBACK must be true or false' })
+    .optional()
+    .transform((s) => s === 'true'),
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters'),
   ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters'),
   PROVIDER_WEBHOOK_SECRET: z.string().min(24, 'PROVIDER_WEBHOOK_SECRET must be at least 24 characters'),
@@ -106,6 +115,10 @@ const ConfigSchema = z.object({
 export type Config = z.infer<typeof ConfigSchema> & {
   corsOrigins: string[]
   isLocal: boolean
+  /** APP_URL without its trailing slash: the base of every absolute URL the API writes. */
+  appUrl: string
+  /** What partner-facing URLs (webhook endpoints, numbers' smsUrl) may be, in this environment. */
+  webhookUrls: { allowHttp: boolean; allowLoopback: boolean }
 }
 
 const cache = new WeakMap<object, Config>()
@@ -118,10 +131,16 @@ export function readConfig(env: Env): Config {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
     throw new Error(`Invalid configuration: ${problems}`)
   }
+  const isLocal = parsed.data.ENVIRONMENT === 'development' || parsed.data.ENVIRONMENT === 'test'
+  if (parsed.data.WEBHOOK_ALLOW_LOOPBACK && !isLocal) {
+    console.warn(JSON.stringify({ level: 'warn', message: 'WEBHOOK_ALLOW_LOOPBACK is ignored outside development and test', environment: parsed.data.ENVIRONMENT }))
+  }
   const config: Config = {
     ...parsed.data,
     corsOrigins: parsed.data.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
-    isLocal: parsed.data.ENVIRONMENT === 'development' || parsed.data.ENVIRONMENT === 'test',
+    isLocal,
+    appUrl: parsed.data.APP_URL.replace(/\/+$/, ''),
+    webhookUrls: { allowHttp: isLocal, allowLoopback: isLocal && parsed.data.WEBHOOK_ALLOW_LOOPBACK },
   }
   cache.set(env, config)
   return config

@@ -10,7 +10,7 @@ function registeredRoutes(app = createApp()): { path: string; method: string }[]
   const seen = new Map<string, { path: string; method: string }>()
   for (const r of app.routes) {
     if (r.method === 'ALL' && (r.path === '*' || r.path === '/*')) continue // app.use('*', …)
-    if (r.path === '/openapi.json' || r.path === '/docs') continue
+    if (r.path === '/openapi.json' || r.path === '/docs' || r.path === '/redoc') continue
     const path = r.path.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, '{$1}')
     const method = r.method.toLowerCase()
     seen.set(`${method} ${path}`, { path, method })
@@ -161,5 +161,27 @@ describe('OpenAPI document', () => {
     expect(res.headers.get('content-type'), res.text.slice(0, 1000)).toMatch(/text\/html/)
     expect(res.text, res.text.slice(0, 1000)).toMatch(/<html/i)
     expect(res.text, res.text.slice(0, 1000)).toContain('/openapi.json')
+  })
+
+  it('/redoc serves a Redoc page for /openapi.json, under a CSP that allows exactly what the page loads', async () => {
+    const res = await call('/redoc')
+    expect(res.status, res.text.slice(0, 1000)).toBe(200)
+    expect(res.headers.get('content-type'), res.text.slice(0, 1000)).toMatch(/text\/html/)
+    expect(res.text).toMatch(/<redoc spec-url="\/openapi\.json"/)
+    // The script: one pinned version of the standalone bundle, checked by Subresource Integrity.
+    const script = /<script src="(https:\/\/[^"]+\/redoc@\d+\.\d+\.\d+\/bundles\/redoc\.standalone\.js)" integrity="(sha384-[A-Za-z0-9+/]{64})" crossorigin="anonymous"><\/script>/.exec(res.text)
+    expect(script, res.text).not.toBeNull()
+    expect(res.text, 'no inline script').not.toMatch(/<script>|<script(?![^>]*\ssrc=)[^>]*>/)
+
+    const csp = res.headers.get('content-security-policy')
+    expect(csp, 'a CSP header').toBeTruthy()
+    const directives = Object.fromEntries(csp!.split(';').map((d) => d.trim().split(/\s+/)).filter((d) => d[0]).map(([name, ...values]) => [name, values]))
+    expect(directives['default-src']).toEqual(["'none'"])
+    expect(directives['script-src']).toEqual([script![1]]) // that one file, nothing inline
+    expect(directives['connect-src']).toEqual(["'self'"]) // fetches /openapi.json
+    expect(directives['worker-src']).toEqual(['blob:']) // its search index runs in a worker built from a blob
+    expect(directives['style-src']).toEqual(["'unsafe-inline'"]) // it injects its styles at run time
+    expect(directives['img-src']).toEqual(["'self'", 'data:', 'https://cdn.redoc.ly/redoc/logo-mini.svg']) // its own logo in the menu
+    expect(directives['frame-ancestors']).toEqual(["'none'"])
   })
 })

@@ -116,7 +116,7 @@ describe('RATE_LIMITS override', () => {
     expect(results.filter((r) => r.status === 429).length, summary).toBe(7)
   })
 
-  it('leaves health, metrics, /openapi.json and /docs unlimited', async () => {
+  it('leaves health, metrics, /openapi.json, /docs and /redoc unlimited', async () => {
     await awayFromWindowEdge(DEFAULT_LIMITS.general.windowSeconds, 10_000)
     const all = { RATE_LIMITS: JSON.stringify(Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, { limit: 1 }]))) }
     const app = createApp()
@@ -132,6 +132,7 @@ describe('RATE_LIMITS override', () => {
       '/api/metrics',
       '/openapi.json',
       '/docs',
+      '/redoc',
     ]
     for (const path of paths) {
       for (let i = 0; i < 3; i++) {

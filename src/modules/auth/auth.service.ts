@@ -100,7 +100,7 @@ export class AuthService {
       userId,
       kind: 'verify_email',
       subject: 'Verify your email address',
-      text: `Welcome to Switchboard. Confirm your email address:\n${this.config.APP_URL}/verify-email?token=${verifyToken}\n\nThe link expires in 48 hours.`,
+      text: `Welcome to Switchboard. Confirm your email address:\n${this.config.appUrl}/verify-email?token=${verifyToken}\n\nThe link expires in 48 hours.`,
     })
     const user = await this.getUser(userId)
     return { user, tokens: await this.issue(user, session.session.id, session.refreshToken) }
@@ -316,7 +316,7 @@ export class AuthService {
     const allowed = new Set([new URL(this.config.APP_URL).origin, ...this.config.corsOrigins.map((o) => new URL(o).origin)])
     let url: URL
     try {
-      url = new URL(link ?? `${this.config.APP_URL}${defaultPath}`)
+      url = new URL(link ?? `${this.config.appUrl}${defaultPath}`)
     } catch {
       throw ValidationError.field('resetUrl', 'resetUrl must be an absolute URL')
     }

@@ -60,7 +60,7 @@ export const registerRegister = (r: Router) =>
     return c.json(
       envelope(c, {
         ...authResult(user, tokens),
-        onboarding: { nextStep: 'verify_email', completionUrl: `${config.APP_URL}/onboarding` },
+        onboarding: { nextStep: 'verify_email', completionUrl: `${config.appUrl}/onboarding` },
       }),
       201,
     )

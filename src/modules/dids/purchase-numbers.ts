@@ -4,6 +4,7 @@ import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { purchaseOf } from '../orders/deps'
 import { PurchaseBody, PurchaseResult } from './schemas'
+import { checkSmsUrls } from './sms-url'
 
 const route = createRoute({
   method: 'post',
@@ -37,6 +38,7 @@ const route = createRoute({
 export const registerPurchaseNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
+    checkSmsUrls(c.var.services.config, body.numbers.map((n, i) => [`numbers.${i}.configuration.smsUrl`, n.configuration?.smsUrl]))
     const result = await purchaseOf(c.var.services).place(principalOf(c).userId, body.numbers, {
       billing: body.billing,
       defaultRouting: body.configuration?.defaultRouting,

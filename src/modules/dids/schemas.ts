@@ -23,13 +23,21 @@ export const E164 = z
  * (the webhook URL guard); whether plain http is allowed is decided per environment when
  * Switchboard itself calls the URL.
  */
-const HttpUrl = z
-  .url({ protocol: /^https?$/, error: 'Expected an http(s) URL' })
-  .max(2048)
-  .superRefine((url, ctx) => {
-    const verdict = checkWebhookUrl(url, { allowHttp: true })
-    if (!verdict.ok) ctx.addIssue({ code: 'custom', message: `URL ${verdict.reason}` })
-  })
+const callbackUrl = (allowLoopback: boolean) =>
+  z
+    .url({ protocol: /^https?$/, error: 'Expected an http(s) URL' })
+    .max(2048)
+    .superRefine((url, ctx) => {
+      const verdict = checkWebhookUrl(url, { allowHttp: true, allowLoopback })
+      if (!verdict.ok) ctx.addIssue({ code: 'custom', message: `URL ${verdict.reason}` })
+    })
+const HttpUrl = callbackUrl(false)
+/**
+ * A number's smsUrl, which Switchboard calls itself: loopback passes here and is then allowed or
+ * refused for this environment by `checkSmsUrls` (sms-url.ts) — the schema cannot see the config.
+ * The voice URLs go to the upstream carrier, for which our loopback means nothing: never loopback.
+ */
+const SmsUrl = callbackUrl(true)
 export const HttpMethod = z.enum(['GET', 'POST'])
 
 /**
@@ -163,7 +171,7 @@ export function availableNumberView(r: DidInventory): z.infer<typeof AvailableNu
 export const NumberRouting = z.object({
   voiceUrl: HttpUrl.optional(),
   voiceMethod: HttpMethod.optional(),
-  smsUrl: HttpUrl.optional(),
+  smsUrl: SmsUrl.optional(),
   statusCallback: HttpUrl.optional(),
 })
 
@@ -371,7 +379,7 @@ export const UpdateNumberBody = z
     voiceUrl: HttpUrl.nullable().optional(),
     voiceMethod: HttpMethod.nullable().optional(),
     voiceFallbackUrl: HttpUrl.nullable().optional(),
-    smsUrl: HttpUrl.nullable().optional(),
+    smsUrl: SmsUrl.nullable().optional(),
     statusCallback: HttpUrl.nullable().optional(),
     tags: z.array(z.string().trim().min(1).max(50)).max(20).optional(),
     notes: z.string().max(1000).nullable().optional(),

@@ -4,6 +4,7 @@ import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { didsOf } from './deps'
 import { NumberDetails, NumberIdParam, UpdateNumberBody } from './schemas'
+import { checkSmsUrls } from './sms-url'
 
 const route = createRoute({
   method: 'put',
@@ -13,7 +14,8 @@ const route = createRoute({
   description:
     'Seed 001 UpdateNumberRequest. Only its fields are writable: friendlyName, voiceUrl, voiceMethod, voiceFallbackUrl, smsUrl, ' +
     'statusCallback, tags, notes, configuration. Any other field (status, prices, phoneNumber…) is refused with 400 VALIDATION_ERROR ' +
-    'rather than silently ignored. URLs must be http(s); `null` clears a field. `configuration` flags merge into the number\'s ' +
+    'rather than silently ignored. URLs must be http(s) and never internal addresses (`smsUrl` may be loopback in development or test ' +
+    'with WEBHOOK_ALLOW_LOOPBACK=true); `null` clears a field. `configuration` flags merge into the number\'s ' +
     '`features`; `tags` replaces the list. A released number answers 409 NUMBER_RELEASED.',
   middleware: [requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
@@ -23,6 +25,8 @@ const route = createRoute({
 
 export const registerUpdateNumber = (r: Router) =>
   r.openapi(route, async (c) => {
-    const n = await didsOf(c.var.services).update(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json'))
+    const patch = c.req.valid('json')
+    checkSmsUrls(c.var.services.config, [['smsUrl', patch.smsUrl]])
+    const n = await didsOf(c.var.services).update(principalOf(c).userId, c.req.valid('param').id, patch)
     return c.json(envelope(c, n), 200)
   })

@@ -5,7 +5,6 @@ import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { invoiceCsv } from '../billing/invoice-csv'
 import { invoicePdf } from '../billing/invoice-pdf'
 import { invoicesOf } from './deps'
-import { originOf } from './get-invoice'
 import { DownloadQuery, InvoiceDetails, InvoiceIdParam } from './schemas'
 import { detailView, documentOf } from './views'
 
@@ -48,5 +47,5 @@ export const registerDownloadInvoice = (r: Router) =>
     if (format === 'csv') {
       return c.body(invoiceCsv(documentOf(invoice, lines)), 200, { 'Content-Type': 'text/csv; charset=utf-8' })
     }
-    return c.json(envelope(c, detailView(invoice, lines, payments, originOf(c.req.url))), 200)
+    return c.json(envelope(c, detailView(invoice, lines, payments, c.var.services.config.appUrl)), 200)
   })

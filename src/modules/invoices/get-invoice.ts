@@ -5,9 +5,6 @@ import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { invoicesOf } from './deps'
 import { InvoiceDetails, InvoiceIdParam } from './schemas'
 
-/** The API's own origin, for links in answers. */
-export const originOf = (url: string) => new URL(url).origin
-
 const route = createRoute({
   method: 'get',
   path: '/api/v1/billing/invoices/{id}',
@@ -17,7 +14,8 @@ const route = createRoute({
     'Seed 001 InvoiceDetailsResponse, plus seed 003 `subscriptionFee`, `usageFee`, `breakdown` and the `month`. Line items carry ' +
     'their billing `period` and `details` (usage lines: `usageDetails` {quantity, included, billable}; DID fees: `resourceType` ' +
     '`did_number` and the number id). `payments` lists every attempt, failed ones too; what prepaid purchases and DID fees took ' +
-    'from the wallet when they happened is one `wallet` payment. `downloadUrls` point at the download route (PDF, CSV).',
+    'from the wallet when they happened is one `wallet` payment. `downloadUrls` point at the download route (PDF, CSV) on the ' +
+    'API\'s configured public URL (`APP_URL`), whatever host the request named.',
   middleware: [requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { params: InvoiceIdParam },
@@ -26,6 +24,6 @@ const route = createRoute({
 
 export const registerGetInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
-    const details = await invoicesOf(c.var.services).details(principalOf(c).userId, c.req.valid('param').id, originOf(c.req.url))
+    const details = await invoicesOf(c.var.services).details(principalOf(c).userId, c.req.valid('param').id, c.var.services.config.appUrl)
     return c.json(envelope(c, details), 200)
   })

@@ -81,7 +81,7 @@ export function paymentView(p: Payment): InvoicePayment {
   }
 }
 
-/** `baseUrl`: the API's origin, for the download links. */
+/** `baseUrl`: the API's public URL (config `appUrl`, never the request's Host), for the download links. */
 export function detailView(i: Invoice, lines: InvoiceLineRow[], pays: Payment[], baseUrl: string): InvoiceDetails {
   const download = `${baseUrl}/api/v1/billing/invoices/${encodeURIComponent(i.id)}/download`
   return {

@@ -3,6 +3,7 @@ import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { PurchaseResult } from '../dids/schemas'
+import { checkSmsUrls } from '../dids/sms-url'
 import { ordersOf } from './deps'
 import { CreateOrderBody, OrderDetails } from './schemas'
 
@@ -36,7 +37,9 @@ const route = createRoute({
 
 export const registerCreateOrder = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { order, result } = await ordersOf(c.var.services).create(principalOf(c), c.req.valid('json'))
+    const input = c.req.valid('json')
+    checkSmsUrls(c.var.services.config, input.items.map((it, i) => [`items.${i}.metadata.configuration.smsUrl`, it.metadata?.configuration?.smsUrl]))
+    const { order, result } = await ordersOf(c.var.services).create(principalOf(c), input)
     const body: z.infer<typeof Created> = result ? { ...order, results: result.results, summary: result.summary } : order
     return c.json(envelope(c, body), 201)
   })

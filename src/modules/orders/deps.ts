@@ -5,6 +5,6 @@ import { OrdersService } from './orders.service'
 import { PurchaseService } from './purchase.service'
 
 export const purchaseOf = (s: Services) =>
-  new PurchaseService({ db: s.db, wallet: s.wallet, locks: s.numberLocks, providers: s.providers, appUrl: s.config.APP_URL.replace(/\/$/, '') })
+  new PurchaseService({ db: s.db, wallet: s.wallet, locks: s.numberLocks, providers: s.providers, appUrl: s.config.appUrl })
 
 export const ordersOf = (s: Services) => new OrdersService({ db: s.db, wallet: s.wallet, purchase: purchaseOf(s), dids: didsOf(s) })

@@ -20,7 +20,7 @@ export const DEFAULT_LIMITS: Record<RouteClass, Limit> = {
   search: { limit: 100, windowSeconds: 60 },
 }
 
-const EXEMPT = /^\/(api\/)?(health(\/.*)?|metrics)$|^\/openapi\.json$|^\/docs(\/.*)?$|^\/api\/v1\/webhooks\/sms$/
+const EXEMPT = /^\/(api\/)?(health(\/.*)?|metrics)$|^\/openapi\.json$|^\/(docs|redoc)(\/.*)?$|^\/api\/v1\/webhooks\/sms$/
 const AUTH = /^\/api\/v1\/auth\/(login|register|forgot-password|reset-password|verify-email)$/
 const ADMIN = /^\/api\/(v1\/)?admin(\/|$)/
 const PURCHASE = /^\/api\/(numbers\/purchase|v1\/numbers\/purchase|v1\/numbers|v1\/orders)$/

@@ -99,7 +99,7 @@ export async function attemptDelivery(services: Services, deliveryId: string, no
   if (claimed.meta.changes !== 1) return { kind: 'skipped', reason: 'attempt claimed by another consumer' }
 
   const url = e?.url ?? d.url
-  const verdict = checkWebhookUrl(url, { allowHttp: services.config.isLocal })
+  const verdict = checkWebhookUrl(url, services.config.webhookUrls)
   if (!verdict.ok) {
     const error = `URL refused: ${verdict.reason}`
     await finish(services, d, e, attempt, now, { status: 'failed', httpStatus: null, error, responseTime: null })

@@ -106,7 +106,7 @@ export function deliveryView(d: WebhookDelivery, attempts: z.infer<typeof Attemp
 export const EndpointIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) })
 
 export const EndpointFields = {
-  url: z.string().max(2048).openapi({ description: 'https (http only in local dev); no private, loopback or link-local address in any spelling' }),
+  url: z.string().max(2048).openapi({ description: 'https (http only in local dev); no private, loopback or link-local address in any spelling — except loopback (localhost, 127.0.0.0/8, ::1) in development or test with WEBHOOK_ALLOW_LOOPBACK=true' }),
   events: z.array(EventName).min(1).max(EVENT_TYPES.length + 1),
   description: z.string().trim().max(500).optional(),
   timeout: z.number().int().min(1).max(30).optional().openapi({ description: 'Seconds to wait for the answer (default 10)' }),

@@ -8,6 +8,13 @@
  *
  * Names are not resolved (Workers have no DNS API): a public name that resolves inward is the
  * remaining gap, narrowed by Cloudflare's own egress, which does not reach private networks.
+ *
+ * Loopback alone can be let through (`allowLoopback`, decided by the config: development or test
+ * with WEBHOOK_ALLOW_LOOPBACK=true), so a developer can watch deliveries arrive on their own
+ * machine. Loopback means 127.0.0.0/8 in any IPv4 spelling, ::1, ::ffff:127.0.0.0/104 (IPv4-mapped),
+ * `localhost` and `*.localhost` (RFC 6761 reserves them for loopback); nothing else changes:
+ * private, link-local, metadata, 0.0.0.0, NAT64/6to4/IPv4-compatible forms and hosts-file names
+ * like `localhost.localdomain` stay refused.
  */
 const BLOCKED_NAMES = /^(localhost|localhost\.localdomain|ip6-localhost|ip6-loopback|metadata|metadata\.google\.internal|instance-data)$|\.(localhost|local|internal|intranet|lan|home\.arpa)$/
 
@@ -91,9 +98,47 @@ function v6Blocked(g: number[]): boolean {
   return false
 }
 
+/** Whether a hostname (lower case, trailing dots removed) is this machine's loopback. */
+function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host.endsWith('.localhost')) return true
+  if (host.startsWith('[')) {
+    const g = v6Groups(host.slice(1, -1))
+    if (!g) return false
+    if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return true // ::1
+    return g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff && g[6]! >> 8 === 127 // ::ffff:127.x.y.z
+  }
+  const v4 = v4ToInt(host)
+  return v4 !== null && v4 >>> 24 === 127
+}
+
 export type UrlVerdict = { ok: true; url: URL } | { ok: false; reason: string }
 
-export function checkWebhookUrl(raw: string, opts: { allowHttp: boolean }): UrlVerdict {
+/** What a URL may be: `allowHttp` (local dev and tests), `allowLoopback` (see the module comment). */
+export interface UrlPolicy {
+  allowHttp: boolean
+  allowLoopback?: boolean
+}
+
+/** True when `raw` is a URL whose host is loopback (for an error message that says how to allow it). */
+function isLoopbackUrl(raw: string): boolean {
+  try {
+    return isLoopbackHost(new URL(raw).hostname.toLowerCase().replace(/\.+$/, ''))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * For a refused loopback URL in local dev: how to allow it. Empty elsewhere — production never
+ * allows loopback, so its answers do not mention the setting.
+ */
+export function loopbackHint(raw: string, config: { isLocal: boolean; webhookUrls: UrlPolicy }): string {
+  return config.isLocal && !config.webhookUrls.allowLoopback && isLoopbackUrl(raw)
+    ? ' (a receiver on this machine is allowed in development with WEBHOOK_ALLOW_LOOPBACK=true)'
+    : ''
+}
+
+export function checkWebhookUrl(raw: string, opts: UrlPolicy): UrlVerdict {
   let url: URL
   try {
     url = new URL(raw)
@@ -106,6 +151,7 @@ export function checkWebhookUrl(raw: string, opts: { allowHttp: boolean }): UrlV
   if (url.username || url.password) return { ok: false, reason: 'must not contain credentials' }
   const host = url.hostname.toLowerCase().replace(/\.+$/, '')
   if (!host) return { ok: false, reason: 'has no host' }
+  if (opts.allowLoopback && isLoopbackHost(host)) return { ok: true, url }
   if (host.startsWith('[')) {
     const groups = v6Groups(host.slice(1, -1))
     if (!groups || v6Blocked(groups)) return { ok: false, reason: 'points at a private, loopback or reserved address' }

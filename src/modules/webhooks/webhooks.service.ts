@@ -13,7 +13,7 @@ import type { CoreServices as Services } from '../../services'
 import { sampleData } from './catalogue'
 import { attemptDelivery } from './delivery'
 import { MAX_ATTEMPTS } from './retry-schedule'
-import { checkWebhookUrl } from './url-guard'
+import { checkWebhookUrl, loopbackHint } from './url-guard'
 
 export const MAX_ENDPOINTS = 20
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -31,8 +31,8 @@ export class WebhooksService {
   constructor(private readonly s: Services) {}
 
   private checkedUrl(raw: string): string {
-    const verdict = checkWebhookUrl(raw, { allowHttp: this.s.config.isLocal })
-    if (!verdict.ok) throw ValidationError.field('url', `Webhook URL ${verdict.reason}`)
+    const verdict = checkWebhookUrl(raw, this.s.config.webhookUrls)
+    if (!verdict.ok) throw ValidationError.field('url', `Webhook URL ${verdict.reason}${loopbackHint(raw, this.s.config)}`)
     return verdict.url.toString()
   }
 

@@ -2,6 +2,7 @@ import { env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { newId } from '../../../src/lib/ids'
 import { call, expectErrorEnvelope, type TestUser } from '../../helpers/api'
+import { callApp } from '../../helpers/app'
 import { sandboxProvider, type TestProvider } from '../../helpers/catalog'
 import { buy, fundedUser, seedDids } from '../../helpers/dids'
 
@@ -195,6 +196,31 @@ describe('PUT /api/v1/numbers/:id', () => {
     }
     const row = await env.DB.prepare(`SELECT status, monthly_price, friendly_name, user_id FROM phone_numbers WHERE id = ?`).bind(n[0]).first()
     expect(row).toEqual({ status: 'active', monthly_price: 1_000_000, friendly_name: null, user_id: u.id })
+  })
+
+  it('smsUrl may be a receiver on this machine in development with WEBHOOK_ALLOW_LOOPBACK=true, never in production', async () => {
+    const { u, ids: n } = await owner()
+    const put = (env: Record<string, string>, body: Record<string, unknown>) => callApp(`/api/v1/numbers/${n[0]}`, { env, method: 'PUT', token: u.accessToken, body })
+    const dev = { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: 'true' }
+    const ok = await put(dev, { smsUrl: 'http://localhost:4000/sms' })
+    expect(ok.status, ok.text).toBe(200)
+    expect(ok.body.data.smsUrl, ok.text).toBe('http://localhost:4000/sms')
+
+    for (const [env, url] of [
+      [{ ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: '' }, 'http://127.0.0.1:4000/sms'],
+      [{ ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'https://127.0.0.1/sms'],
+      [{ ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'https://[::1]/sms'],
+      [dev, 'http://169.254.169.254/latest/meta-data/'],
+      [dev, 'http://10.0.0.1/sms'],
+    ] as const) {
+      const res = await put(env, { smsUrl: url })
+      expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
+      expect(res.body.error.field, `${url} with ${JSON.stringify(env)}: ${res.text}`).toBe('smsUrl')
+    }
+    // Only smsUrl is called by the API itself; the voice URLs go to the upstream carrier, for which our loopback means nothing.
+    expectErrorEnvelope(await put(dev, { voiceUrl: 'http://localhost:4000/voice' }), 400, 'VALIDATION_ERROR')
+    const row = await env.DB.prepare(`SELECT sms_url, voice_url FROM phone_numbers WHERE id = ?`).bind(n[0]).first()
+    expect(row).toEqual({ sms_url: 'http://localhost:4000/sms', voice_url: null })
   })
 
   it('a released number answers 409 NUMBER_RELEASED', async () => {

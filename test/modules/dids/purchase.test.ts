@@ -2,6 +2,7 @@ import { env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { addMonth } from '../../../src/modules/orders/purchase.service'
 import { call, expectErrorEnvelope } from '../../helpers/api'
+import { callApp } from '../../helpers/app'
 import { sandboxProvider, walletAudit, type TestProvider } from '../../helpers/catalog'
 import {
   fundedUser,
@@ -171,6 +172,32 @@ describe('POST /api/v1/numbers/purchase — refusals', () => {
 })
 
 describe('POST /api/v1/numbers/purchase — configuration', () => {
+  it('a loopback smsUrl: accepted in development with WEBHOOK_ALLOW_LOOPBACK=true; refused in production (numbers and orders) before any order', async () => {
+    const [a] = await seedDids(p, [{}])
+    const u = await fundedUser(10)
+    const dev = { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: 'true' }
+    const production = { ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }
+    const numbers = (smsUrl: string) => ({ numbers: [{ phoneNumber: a, configuration: { smsUrl } }] })
+
+    for (const [path, body, field] of [
+      ['/api/v1/numbers/purchase', numbers('https://127.0.0.1/sms'), 'numbers.0.configuration.smsUrl'],
+      ['/api/v1/orders', { items: [{ type: 'number_purchase', itemId: a, metadata: { configuration: { smsUrl: 'https://localhost/sms' } } }] }, 'items.0.metadata.configuration.smsUrl'],
+      ['/api/v1/orders', { items: [{ type: 'number_purchase', itemId: a, metadata: { configuration: { smsUrl: 'https://localhost/sms' } } }], autoComplete: false }, 'items.0.metadata.configuration.smsUrl'],
+    ] as const) {
+      const refused = await callApp(path, { env: production, token: u.accessToken, body })
+      expectErrorEnvelope(refused, 400, 'VALIDATION_ERROR')
+      expect(refused.body.error.field, refused.text).toBe(field)
+    }
+    const devMetadata = await callApp('/api/v1/numbers/purchase', { env: dev, token: u.accessToken, body: numbers('http://169.254.169.254/sms') })
+    expectErrorEnvelope(devMetadata, 400, 'VALIDATION_ERROR')
+    expect(await ordersOf(u.id)).toEqual([])
+
+    const res = await callApp('/api/v1/numbers/purchase', { env: dev, token: u.accessToken, body: numbers('http://127.0.0.1:4000/sms') })
+    expect(res.status, res.text).toBe(201)
+    const n = await call(`/api/v1/numbers/${res.body.data.results[0].numberId}`, { token: u.accessToken })
+    expect(n.body.data.smsUrl, n.text).toBe('http://127.0.0.1:4000/sms')
+  })
+
   it('applies friendlyName, the number\'s own routing and defaultRouting to the new numbers', async () => {
     const [a, b] = await seedDids(p, [{}, {}])
     const u = await fundedUser(10)

@@ -1,6 +1,8 @@
 import { env } from 'cloudflare:test'
+import { exports } from 'cloudflare:workers'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { call, createApiKey, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
+import { buildRequest, call, createApiKey, expectErrorEnvelope, readResponse, registerUser, type TestUser } from '../../helpers/api'
+import { callApp } from '../../helpers/app'
 import { fund } from '../../helpers/catalog'
 import { addUsage, generate, subscribe } from './helpers'
 
@@ -130,8 +132,8 @@ describe('GET /api/v1/billing/invoices/{id}', () => {
       paidDate: null,
       billingAddress: {},
       downloadUrls: {
-        pdf: `http://switchboard.test/api/v1/billing/invoices/${id}/download?format=pdf`,
-        csv: `http://switchboard.test/api/v1/billing/invoices/${id}/download?format=csv`,
+        pdf: `http://localhost:8787/api/v1/billing/invoices/${id}/download?format=pdf`,
+        csv: `http://localhost:8787/api/v1/billing/invoices/${id}/download?format=csv`,
       },
     })
     expect(d.lineItems.map((l: any) => Object.keys(l).sort()), res.text).toEqual([
@@ -161,5 +163,34 @@ describe('OpenAPI', () => {
     expect(paths['/api/v1/billing/invoices/{id}']?.get).toBeTruthy()
     expect(paths['/api/v1/billing/invoices/{id}/pay']?.post?.responses?.['402']).toBeTruthy()
     expect(Object.keys(paths['/api/v1/billing/invoices/{id}/download']?.get?.responses?.['200']?.content ?? {}).sort()).toEqual(['application/json', 'application/pdf', 'text/csv'])
+  })
+})
+
+describe('links in invoice answers', () => {
+  /** A request that reached the Worker under another host name: what `Host: evil.example` gives in production. */
+  async function viaHost(host: string, path: string) {
+    const req = buildRequest(path, { token: u.accessToken, headers: { host } })
+    return readResponse(await (exports as any).default.fetch(new Request(req.url.replace('//switchboard.test/', `//${host}/`), req)))
+  }
+
+  it('builds downloadUrls from APP_URL, never from the Host the request came with', async () => {
+    const id = inv['2024-03']!
+    const expected = {
+      pdf: `http://localhost:8787/api/v1/billing/invoices/${id}/download?format=pdf`,
+      csv: `http://localhost:8787/api/v1/billing/invoices/${id}/download?format=csv`,
+    }
+    for (const path of [`/api/v1/billing/invoices/${id}`, `/api/v1/billing/invoices/${id}/download?format=json`]) {
+      const res = await viaHost('evil.example', path)
+      expect(res.status, res.text).toBe(200)
+      expect(res.body.data.downloadUrls, `${path}: ${res.text}`).toEqual(expected)
+      expect(res.text, path).not.toContain('evil.example')
+    }
+  })
+
+  it('keeps a path in APP_URL and drops its trailing slash', async () => {
+    const id = inv['2024-03']!
+    const res = await callApp(`/api/v1/billing/invoices/${id}`, { env: { APP_URL: 'https://api.partner.example/switchboard/' }, token: u.accessToken })
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.data.downloadUrls.pdf, res.text).toBe(`https://api.partner.example/switchboard/api/v1/billing/invoices/${id}/download?format=pdf`)
   })
 })

@@ -308,6 +308,45 @@ describe('the webhooks consumer', () => {
     expect(d.error_message).toMatch(/^URL refused/)
   })
 
+  it('delivers to a loopback receiver in development with WEBHOOK_ALLOW_LOOPBACK=true; production refuses it with the flag set', async () => {
+    const u = await registerUser()
+    const e = await createEndpoint(u)
+    // a receiver on the developer's machine (written directly: the API check is covered in url-guard.test.ts)
+    await env.DB.prepare(`UPDATE webhook_endpoints SET url = 'http://127.0.0.1:4000/hook' WHERE id = ?`).bind(e.id).run()
+
+    const dev = harness(answers(204), { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: 'true' })
+    const first = await emitEvent(u.id, 'NUMBER_PURCHASED', { numberId: 'pn_loop', phoneNumber: '+12025550101' })
+    await runEvents(dev, [first])
+    const [d1] = await deliveriesOf(first)
+    acked(await runWebhooks(dev, [d1!.id]))
+    expect(dev.receiver.calls.map((c) => c.url)).toEqual(['http://127.0.0.1:4000/hook'])
+    expect((await deliveryRow(d1!.id))!.status).toBe('succeeded')
+
+    for (const overrides of [{ ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }, { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: '' }]) {
+      const h = harness(answers(204), overrides)
+      const eventId = await emitEvent(u.id, 'NUMBER_PURCHASED', { numberId: 'pn_loop', phoneNumber: '+12025550101' })
+      await runEvents(h, [eventId])
+      const [d] = await deliveriesOf(eventId)
+      acked(await runWebhooks(h, [d!.id]))
+      expect(h.receiver.calls, JSON.stringify(overrides)).toHaveLength(0)
+      const row = (await deliveryRow(d!.id))!
+      expect(row.status, JSON.stringify(overrides)).toBe('failed')
+      expect(row.error_message, JSON.stringify(overrides)).toMatch(/^URL refused/)
+    }
+  })
+
+  it('with WEBHOOK_ALLOW_LOOPBACK=true in development, a metadata or private address is still refused before sending', async () => {
+    const { e, deliveryId } = await oneDelivery(answers(200))
+    const h = harness(answers(200), { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: 'true' })
+    for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/hook']) {
+      await env.DB.prepare(`UPDATE webhook_endpoints SET url = ?, is_active = 1 WHERE id = ?`).bind(url, e.id).run()
+      await env.DB.prepare(`UPDATE webhook_deliveries SET status = 'pending', next_retry_at = NULL WHERE id = ?`).bind(deliveryId).run()
+      acked(await runWebhooks(h, [deliveryId]))
+      expect(h.receiver.calls, url).toHaveLength(0)
+      expect((await deliveryRow(deliveryId))!.error_message, url).toMatch(/^URL refused/)
+    }
+  })
+
   it('a copy of a message for a delivery that already succeeded or failed sends nothing', async () => {
     const { h, deliveryId } = await oneDelivery(answers(200))
     await runWebhooks(h, [deliveryId])

@@ -91,6 +91,33 @@ const ALLOWED = [
   'https://xn--bcher-kva.example/', // IDN
 ]
 
+/** Loopback in the spellings people type (and odd ones): a receiver on the developer's own machine. */
+const LOOPBACK = [
+  'http://127.0.0.1:4000/hook',
+  'http://127.0.0.1:8787/',
+  'https://127.0.0.1/hook',
+  'http://127.255.255.254/',
+  'http://localhost:4000/hook',
+  'http://LOCALHOST.:4000/',
+  'http://receiver.localhost:4000/',
+  'http://a.b.localhost/',
+  'http://2130706433:4000/', // decimal 127.0.0.1
+  'http://0x7f000001/', // hex
+  'http://0177.0.0.1/', // octal
+  'http://127.1:4000/', // short
+  'http://127.0.0.1./', // trailing dot
+  'http://[::1]:4000/',
+  'http://[0:0:0:0:0:0:0:1]/',
+  'http://[::ffff:127.0.0.1]:4000/', // IPv4-mapped
+  'http://[::ffff:7f00:1]/',
+]
+
+/** What stays refused with loopback allowed: everything in REFUSED that is not loopback itself. */
+const NOT_LOOPBACK = REFUSED.filter(
+  (u) =>
+    !/^https:\/\/(127\.0\.0\.1(:8443)?|2130706433|0x7f000001|0x7F\.0x0\.0x0\.0x1|0177\.0\.0\.1|127\.1|127\.0\.1|%31%32%37\.0\.0\.1|１２７\.0\.0\.1|127\.0\.0\.1\.|\[::1\]|\[0:0:0:0:0:0:0:1\]|\[::ffff:127\.0\.0\.1\]|\[::ffff:7f00:1\]|localhost|LOCALHOST\.|localhost\.\.|foo\.localhost)\//.test(u),
+)
+
 describe('checkWebhookUrl', () => {
   it.each(REFUSED)('refuses %s', (url) => {
     const https = checkWebhookUrl(url, { allowHttp: false })
@@ -110,6 +137,41 @@ describe('checkWebhookUrl', () => {
     expect(checkWebhookUrl('http://hooks.partner.example/', { allowHttp: true }).ok).toBe(true)
     // local dev still refuses loopback: a dev server's own admin ports are a target too
     expect(checkWebhookUrl('http://127.0.0.1:8787/', { allowHttp: true }).ok).toBe(false)
+  })
+
+  it.each(LOOPBACK)('allows loopback %s only when asked to (local dev with WEBHOOK_ALLOW_LOOPBACK)', (url) => {
+    const allowed = checkWebhookUrl(url, { allowHttp: true, allowLoopback: true })
+    expect(allowed.ok, `${url}: ${JSON.stringify(allowed)}`).toBe(true)
+    const refused = checkWebhookUrl(url, { allowHttp: true })
+    expect(refused.ok, `${url} without allowLoopback: ${JSON.stringify(refused)}`).toBe(false)
+  })
+
+  it('with loopback allowed, every other internal address is still refused', () => {
+    expect(NOT_LOOPBACK.length).toBeGreaterThan(40)
+    for (const url of NOT_LOOPBACK) {
+      for (const u of [url, url.replace(/^https:/, 'http:')]) {
+        const v = checkWebhookUrl(u, { allowHttp: true, allowLoopback: true })
+        expect(v.ok, `${u}: ${JSON.stringify(v)}`).toBe(false)
+      }
+    }
+    // the ones a developer might mistake for loopback, spelled out
+    for (const url of [
+      'http://10.0.0.1/',
+      'http://169.254.169.254/latest/meta-data/',
+      'http://[::ffff:169.254.169.254]/',
+      'http://0.0.0.0:4000/',
+      'http://[::]:4000/',
+      'http://[::127.0.0.1]/', // IPv4-compatible: not the loopback interface
+      'http://[64:ff9b::127.0.0.1]/', // NAT64: a gateway's loopback, not ours
+      'http://[2002:7f00:1::]/', // 6to4
+      'http://localhost.localdomain/',
+      'http://ip6-localhost/',
+      'http://user:pass@localhost:4000/',
+      'http://localhost@10.0.0.1/',
+    ]) {
+      const v = checkWebhookUrl(url, { allowHttp: true, allowLoopback: true })
+      expect(v.ok, `${url}: ${JSON.stringify(v)}`).toBe(false)
+    }
   })
 
   it('answers the normalised URL, so what is stored is what was checked', () => {
@@ -169,5 +231,71 @@ describe('webhook URLs over HTTP', () => {
     })
     expectErrorEnvelope(updated, 400, 'VALIDATION_ERROR')
     expect(updated.body.error.field, updated.text).toBe('url')
+  })
+})
+
+describe('webhooks to a receiver on the developer\'s machine (WEBHOOK_ALLOW_LOOPBACK)', () => {
+  const devLoopback = { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: 'true' }
+
+  it('development with WEBHOOK_ALLOW_LOOPBACK=true accepts loopback URLs on create and update', async () => {
+    const u = await registerUser()
+    const created = await callApp('/api/v1/webhooks', { env: devLoopback, token: u.accessToken, body: { url: 'http://127.0.0.1:4000/hook', events: ['*'] } })
+    expect(created.status, created.text).toBe(201)
+    expect(created.body.data.url).toBe('http://127.0.0.1:4000/hook')
+    const updated = await callApp(`/api/v1/webhooks/${created.body.data.id}`, {
+      env: devLoopback,
+      method: 'PUT',
+      token: u.accessToken,
+      body: { url: 'http://localhost:4000/other' },
+    })
+    expect(updated.status, updated.text).toBe(200)
+    expect(updated.body.data.url).toBe('http://localhost:4000/other')
+  })
+
+  it('ENVIRONMENT=test with the flag accepts loopback too', async () => {
+    const u = await registerUser()
+    const res = await callApp('/api/v1/webhooks', { env: { ENVIRONMENT: 'test', WEBHOOK_ALLOW_LOOPBACK: 'true' }, token: u.accessToken, body: { url: 'http://[::1]:4000/', events: ['*'] } })
+    expect(res.status, res.text).toBe(201)
+  })
+
+  it('without the flag, development refuses loopback and says how to allow it', async () => {
+    const u = await registerUser()
+    for (const flag of [undefined, '', 'false']) {
+      const res = await callApp('/api/v1/webhooks', {
+        env: { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: flag },
+        token: u.accessToken,
+        body: { url: 'http://127.0.0.1:4000/hook', events: ['*'] },
+      })
+      expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
+      expect(res.body.error.field, res.text).toBe('url')
+      expect(res.body.error.message, res.text).toMatch(/WEBHOOK_ALLOW_LOOPBACK=true/)
+    }
+  })
+
+  it('production refuses loopback even with WEBHOOK_ALLOW_LOOPBACK=true, and does not mention the flag', async () => {
+    const u = await registerUser()
+    const production = { ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }
+    for (const url of ['https://127.0.0.1/hook', 'https://localhost/hook', 'https://[::1]/', 'https://2130706433/', 'http://127.0.0.1:4000/hook']) {
+      const res = await callApp('/api/v1/webhooks', { env: production, token: u.accessToken, body: { url, events: ['*'] } })
+      expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
+      expect(res.body.error.field, `${url}: ${res.text}`).toBe('url')
+      expect(res.body.error.message, res.text).not.toMatch(/WEBHOOK_ALLOW_LOOPBACK/)
+    }
+    const staging = await callApp('/api/v1/webhooks', { env: { ENVIRONMENT: 'staging', WEBHOOK_ALLOW_LOOPBACK: 'true' }, token: u.accessToken, body: { url: 'https://127.0.0.1/', events: ['*'] } })
+    expectErrorEnvelope(staging, 400, 'VALIDATION_ERROR')
+  })
+
+  it('development with the flag still refuses private, link-local and metadata addresses', async () => {
+    const u = await registerUser()
+    for (const url of ['http://10.0.0.1/', 'http://192.168.1.10:4000/', 'http://169.254.169.254/latest/meta-data/', 'http://[::ffff:169.254.169.254]/', 'http://metadata.google.internal/', 'http://0.0.0.0:4000/']) {
+      const res = await callApp('/api/v1/webhooks', { env: devLoopback, token: u.accessToken, body: { url, events: ['*'] } })
+      expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
+      expect(res.body.error.field, `${url}: ${res.text}`).toBe('url')
+    }
+  })
+
+  it('a flag that is neither true nor false is a configuration error, not a silent default', async () => {
+    const res = await callApp('/health/live', { env: { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: 'yes' } })
+    expectErrorEnvelope(res, 500, 'INTERNAL_ERROR')
   })
 })
