@@ -1,9 +1,9 @@
 import { createRoute } from '@hono/zod-openapi'
+import { rangeEnd, rangeStart } from '../../lib/dates'
 import { ValidationError } from '../../lib/errors'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { isDay } from '../usage/schemas'
 import { MAX_BUCKETS, UsageService } from '../usage/usage.service'
 import { analyticsOf, callBucket, TOP_NUMBERS } from './analytics.service'
 import { CallAnalyticsQuery, CallAnalyticsResponse } from './schemas'
@@ -35,13 +35,11 @@ const route = createRoute({
   responses: { 200: ok(CallAnalyticsResponse, 'Call analytics of the range'), ...errorResponses },
 })
 
-const DAY_MS = 86_400_000
-
 export const registerGetCalls = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const start = isDay(q.startDate) ? Date.parse(`${q.startDate}T00:00:00Z`) : Date.parse(q.startDate)
-    const end = isDay(q.endDate) ? Date.parse(`${q.endDate}T00:00:00Z`) + DAY_MS : Date.parse(q.endDate) + 1
+    const start = rangeStart(q.startDate)
+    const end = rangeEnd(q.endDate)
     if (end <= start) throw ValidationError.field('endDate', 'endDate must not be before startDate')
     if (UsageService.bucketCount(start, end, callBucket(q.groupBy)) > MAX_BUCKETS) {
       throw ValidationError.field('groupBy', `The range has more than ${MAX_BUCKETS} ${callBucket(q.groupBy)} buckets; use a shorter range or a coarser groupBy`)

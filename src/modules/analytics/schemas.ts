@@ -3,7 +3,7 @@
  * Amounts are decimals in USD; instants ISO 8601.
  */
 import { z } from '@hono/zod-openapi'
-import { DateOrInstant } from '../usage/schemas'
+import { dateParam } from '../../lib/dates'
 
 export const Stats = z
   .object({
@@ -97,8 +97,8 @@ export const CALL_DIRECTIONS = ['inbound', 'outbound'] as const
 export const CALL_GROUP_BY = ['hour', 'day', 'week', 'month'] as const
 
 export const CallAnalyticsQuery = z.object({
-  startDate: DateOrInstant('startDate', 'Start of the range: a date (its first instant, UTC) or an ISO 8601 date-time. Required.'),
-  endDate: DateOrInstant('endDate', 'End of the range, inclusive: a date (its whole day, UTC) or an ISO 8601 date-time. Required; not before startDate.'),
+  startDate: dateParam('Start of the range (a date means its first instant). Required.'),
+  endDate: dateParam('End of the range, inclusive (a date means its whole day). Required; not before startDate.', '2026-11-30'),
   numberId: z.string().min(1).max(128).optional().openapi({ description: 'Only calls on this phone number (its id)' }),
   direction: z.enum(CALL_DIRECTIONS).optional().openapi({ description: 'Only calls of this direction' }),
   status: z.enum(CALL_STATUSES).optional().openapi({ description: 'Only calls of this status' }),

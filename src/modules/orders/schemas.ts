@@ -6,6 +6,7 @@
  */
 import { z } from '@hono/zod-openapi'
 import type { Order } from '../../db/schema'
+import { dateParam } from '../../lib/dates'
 import { fromMicros } from '../../lib/money'
 import { Billing, BillingAddress, listParam, NumberRouting } from '../dids/schemas'
 
@@ -20,18 +21,13 @@ const OPEN: ReadonlyArray<Order['status']> = ['pending', 'processing', 'payment_
 export const isOpen = (status: Order['status']) => OPEN.includes(status)
 export const orderTotal = (o: Pick<Order, 'status' | 'total' | 'charged'>) => fromMicros(isOpen(o.status) ? o.total : o.charged)
 
-const DateParam = z
-  .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}$/.test(s) || !Number.isNaN(Date.parse(s)), 'Expected a date (YYYY-MM-DD) or an ISO 8601 instant')
-  .optional()
-
 export const ListOrdersQuery = z.object({
   page: z.coerce.number().int().min(1).default(1),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   status: listParam(ORDER_STATUSES, (s) => s.toLowerCase()),
   type: listParam(ORDER_TYPES, (s) => s.toLowerCase()),
-  dateFrom: DateParam.openapi({ description: 'Created at or after (a date means its start, UTC)' }),
-  dateTo: DateParam.openapi({ description: 'Created at or before (a date means its whole day, UTC)' }),
+  dateFrom: dateParam('Created at or after (a date means its start).').optional(),
+  dateTo: dateParam('Created at or before (a date means its whole day).', '2026-11-30').optional(),
   sortBy: z.enum(['createdAt', 'totalAmount', 'status']).default('createdAt'),
   sortOrder: z.enum(['asc', 'desc']).default('desc'),
 })

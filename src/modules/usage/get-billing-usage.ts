@@ -1,9 +1,10 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import { rangeEnd, rangeStart } from '../../lib/dates'
 import { ValidationError } from '../../lib/errors'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { GetUsageQuery, isDay, UsageResponse } from './schemas'
+import { GetUsageQuery, UsageResponse } from './schemas'
 import { MAX_BUCKETS, usageOf, UsageService } from './usage.service'
 
 const route = createRoute({
@@ -31,13 +32,11 @@ const route = createRoute({
   responses: { 200: ok(UsageResponse, 'Usage of the range'), ...errorResponses },
 })
 
-const DAY_MS = 86_400_000
-
 export const registerGetBillingUsage = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const start = isDay(q.startDate) ? Date.parse(`${q.startDate}T00:00:00Z`) : Date.parse(q.startDate)
-    const end = isDay(q.endDate) ? Date.parse(`${q.endDate}T00:00:00Z`) + DAY_MS : Date.parse(q.endDate) + 1
+    const start = rangeStart(q.startDate)
+    const end = rangeEnd(q.endDate)
     if (end <= start) throw ValidationError.field('endDate', 'endDate must not be before startDate')
     if (UsageService.bucketCount(start, end, q.groupBy) > MAX_BUCKETS) {
       throw ValidationError.field('groupBy', `The range has more than ${MAX_BUCKETS} ${q.groupBy} buckets; use a shorter range or a coarser groupBy`)
