@@ -8,7 +8,8 @@ import { z } from '@hono/zod-openapi'
 import type { Order } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { fromMicros } from '../../lib/money'
-import { Billing, BillingAddress, listParam, NumberRouting } from '../dids/schemas'
+import { displayText } from '../../lib/text'
+import { Billing, BillingAddress, FriendlyName, listParam, NumberRouting } from '../dids/schemas'
 
 export const ORDER_STATUSES = ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'] as const
 export const PAYMENT_STATUSES = ['pending', 'held', 'paid', 'partially_refunded', 'refunded', 'failed'] as const
@@ -104,7 +105,7 @@ export const CreateOrderBody = z
           quantity: z.number().int().min(1).max(1).default(1).openapi({ description: 'Always 1: each item is one specific number' }),
           customPrice: z.number().positive().max(100_000).optional().openapi({ description: 'Admins only: the whole first charge (setup + first month), USD' }),
           metadata: z
-            .object({ friendlyName: z.string().trim().max(64).optional(), configuration: NumberRouting.optional() })
+            .object({ friendlyName: FriendlyName.optional(), configuration: NumberRouting.optional() })
             .catchall(z.unknown())
             .optional(),
         }),
@@ -118,7 +119,7 @@ export const CreateOrderBody = z
 export type CreateOrderBody = z.infer<typeof CreateOrderBody>
 
 export const CancelOrderBody = z
-  .object({ reason: z.string().trim().min(1).max(500), refundRequested: z.boolean().optional() })
+  .object({ reason: displayText({ min: 1, max: 500, multiline: true }), refundRequested: z.boolean().optional() })
   .openapi('CancelOrderRequest')
 
 export const RetryPaymentBody = z
