@@ -104,8 +104,12 @@ export const CallAnalyticsQuery = z.object({
   status: z.enum(CALL_STATUSES).optional().openapi({ description: 'Only calls of this status' }),
   groupBy: z
     .enum(CALL_GROUP_BY)
-    .default('day')
-    .openapi({ description: 'Bucket of `breakdown.byDay` (default day; weeks start on Monday, UTC; `hour` keeps days there, `byHour` has the hours)' }),
+    .optional()
+    .openapi({
+      description:
+        'Bucket of `breakdown.byDay` (weeks start on Monday, UTC; `hour` keeps days there, `byHour` has the hours). Without it: the finest of ' +
+        'day, week and month that keeps the range within 1000 buckets; the answer\'s `groupBy` says which. Given, a range of more than 1000 such buckets is a 400.',
+    }),
 })
 export type CallAnalyticsQuery = z.infer<typeof CallAnalyticsQuery>
 
@@ -113,6 +117,7 @@ const DirectionFigures = z.object({ calls: z.number().int(), minutes: z.number()
 
 export const CallAnalyticsResponse = z
   .object({
+    groupBy: z.enum(CALL_GROUP_BY).openapi({ description: 'The groupBy of the answer: the one asked for, or the one chosen for the range' }),
     summary: z.object({
       totalCalls: z.number().int().openapi({ example: 42 }),
       totalMinutes: z.number().int().openapi({ example: 315 }),

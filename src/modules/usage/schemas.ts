@@ -66,7 +66,14 @@ export const StatsQuery = z.object({
 export const GetUsageQuery = z.object({
   startDate: dateParam('Start of the range (a date means its first instant). Required.'),
   endDate: dateParam('End of the range, inclusive (a date means its whole day). Required; not before startDate.', '2026-11-30'),
-  groupBy: z.enum(['day', 'week', 'month']).default('day').openapi({ description: 'Bucket of `usage[].date` and `trends[]` (default day; weeks start on Monday, UTC)' }),
+  groupBy: z
+    .enum(['day', 'week', 'month'])
+    .optional()
+    .openapi({
+      description:
+        'Bucket of `usage[].date` and `trends[]` (weeks start on Monday, UTC). Without it: the finest of day, week and month that keeps ' +
+        'the range within 1000 buckets; the answer\'s `groupBy` says which. Given, a range of more than 1000 such buckets is a 400.',
+    }),
   resourceType: listParam(USAGE_TYPES),
   resourceId: z.string().min(1).max(128).optional().openapi({ description: 'Only this resource (an activation id, a phone number id, an API key id)' }),
 })
@@ -92,6 +99,7 @@ const Breakdown = z.object({ quantity: z.number().int(), cost: z.number(), unit:
 
 export const UsageResponse = z
   .object({
+    groupBy: z.enum(['day', 'week', 'month']).openapi({ description: 'The bucket of `usage[].date` and `trends[]`: the one asked for, or the one chosen for the range' }),
     usage: z.array(UsageRecordView),
     summary: z.object({
       totalCost: z.number(),
