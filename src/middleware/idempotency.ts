@@ -9,9 +9,16 @@
  *   for a user session (any session of that user). Not shared between a user's session and keys:
  *   a replay is answered before the route checks permissions, so a shared scope would let a key
  *   read an answer it may not produce. Different users never see each other's keys.
- * - The record (scope, key, method, path, SHA-256 of the raw body) is written `in_progress` before
+ * - The record (scope, key, method, path, fingerprint of the body) is written `in_progress` before
  *   the handler runs — one INSERT, unique on (scope, key) — so of two concurrent requests with one
  *   key exactly one runs; the other gets 409 `IDEMPOTENCY_KEY_IN_USE` (with Retry-After).
+ * - Bodies are compared as the handler reads them: a JSON body by its parsed value (the fingerprint
+ *   is `v2:` + SHA-256 of its canonical text — object keys sorted at every depth, no whitespace),
+ *   so `{"amount":1}` and `{ "amount" : 1 }` are one request; array order and every value count.
+ *   Any other body (or JSON nested deeper than `MAX_CANONICAL_DEPTH`) by its bytes: the
+ *   unprefixed SHA-256 of the raw text, the format every record had before. A stored unprefixed
+ *   fingerprint is therefore compared with the raw-bytes hash, so records written before JSON was
+ *   compared by value still replay a byte-identical retry.
  * - When the handler answers, the status and body are stored; the same key with the same method,
  *   path and body then gets that answer again with `Idempotent-Replayed: true` (the body as first
  *   sent, `meta.requestId` included). The same key with another body or path is 422
@@ -69,6 +76,7 @@ export const IdempotencyKeyHeader = z.object({
       param: { name: 'idempotency-key', in: 'header' },
       description:
         'Optional, 1–255 visible ASCII characters (a UUID). A retry with the same key and body gets the first answer again ' +
+        '(a JSON body is compared by value: key order and whitespace do not matter) ' +
         '(`Idempotent-Replayed: true`) for 24 h; 5xx, 401, 403 and 429 answers are not kept, so they may be retried with the same key.',
     }),
 })
@@ -103,7 +111,8 @@ export function createIdempotency(paths: readonly string[]): MiddlewareHandler<A
     const scope = idempotencyScope(principal)
     const method = c.req.method
     const path = c.req.path
-    const requestHash = await sha256Hex(await c.req.text())
+    const bodyText = await c.req.text()
+    const requestHash = await requestFingerprint(bodyText)
     const record = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key))
 
     /** Writes our `in_progress` record unless a live one holds the key; returns its creation instant. */
@@ -135,7 +144,7 @@ export function createIdempotency(paths: readonly string[]): MiddlewareHandler<A
         claimedAt = await claim()
         continue
       }
-      if (prior.method !== method || prior.path !== path || prior.requestHash !== requestHash) {
+      if (prior.method !== method || prior.path !== path || !(await sameBody(prior.requestHash, requestHash, bodyText))) {
         throw new AppError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request; use a new key for a new request', {
           key,
           firstRequest: { method: prior.method, path: prior.path },
@@ -175,6 +184,56 @@ export function createIdempotency(paths: readonly string[]): MiddlewareHandler<A
       }
     }
   }
+}
+
+/** A JSON body's canonical fingerprint is `v2:<hex>`; an unprefixed one is the SHA-256 of the raw bytes. */
+const CANONICAL_PREFIX = 'v2:'
+/** Deeper JSON is compared byte for byte (keeps canonicalization's recursion bounded). */
+export const MAX_CANONICAL_DEPTH = 64
+
+/**
+ * The JSON text of `value` with object keys sorted (by UTF-16 code units) at every depth and no
+ * whitespace; null when it nests deeper than MAX_CANONICAL_DEPTH. Written out directly, never
+ * through a rebuilt object, so a `__proto__` key stays an ordinary key.
+ */
+export function canonicalJson(value: unknown, depth = 0): string | null {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value)
+  if (depth >= MAX_CANONICAL_DEPTH) return null
+  const parts: string[] = []
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const c = canonicalJson(item, depth + 1)
+      if (c === null) return null
+      parts.push(c)
+    }
+    return `[${parts.join(',')}]`
+  }
+  const obj = value as Record<string, unknown>
+  for (const k of Object.keys(obj).sort()) {
+    const c = canonicalJson(obj[k], depth + 1)
+    if (c === null) return null
+    parts.push(`${JSON.stringify(k)}:${c}`)
+  }
+  return `{${parts.join(',')}}`
+}
+
+/** What a record keeps of a request body (see the module comment). */
+export async function requestFingerprint(bodyText: string): Promise<string> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(bodyText)
+  } catch {
+    return sha256Hex(bodyText)
+  }
+  const canonical = canonicalJson(parsed)
+  return canonical === null ? sha256Hex(bodyText) : `${CANONICAL_PREFIX}${await sha256Hex(canonical)}`
+}
+
+/** Whether a stored fingerprint names this body: the same fingerprint, or (an unprefixed one) the same bytes. */
+async function sameBody(stored: string, fingerprint: string, bodyText: string): Promise<boolean> {
+  if (stored === fingerprint) return true
+  // A stored raw-bytes hash (a non-JSON body, or a record older than value comparison) against a JSON body: compare bytes.
+  return !stored.startsWith(CANONICAL_PREFIX) && fingerprint.startsWith(CANONICAL_PREFIX) && stored === (await sha256Hex(bodyText))
 }
 
 function inUse() {

@@ -8,7 +8,7 @@ import { AppError, Forbidden, ValidationError } from '../../src/lib/errors'
 import { createRouter } from '../../src/lib/router'
 import { onError } from '../../src/app'
 import { authenticate } from '../../src/middleware/authenticate'
-import { createIdempotency, IDEMPOTENCY_TTL_MS, IDEMPOTENT_POSTS, IN_PROGRESS_LEASE_MS } from '../../src/middleware/idempotency'
+import { canonicalJson, createIdempotency, IDEMPOTENCY_TTL_MS, IDEMPOTENT_POSTS, IN_PROGRESS_LEASE_MS, MAX_CANONICAL_DEPTH, requestFingerprint as fingerprintOf } from '../../src/middleware/idempotency'
 import { requestId } from '../../src/middleware/request-id'
 import { purgeIdempotencyKeys } from '../../src/modules/maintenance/idempotency.job'
 import { runSweeper } from '../../src/modules/maintenance/sweeper.job'
@@ -33,6 +33,10 @@ interface KeyRow {
   created_at: number
   expires_at: number
 }
+
+/** What a record stores of a JSON body: `v2:` and the SHA-256 of its canonical form (keys sorted, no whitespace). */
+const requestFingerprint = async (body: Record<string, unknown>) =>
+  `v2:${await sha256Hex(JSON.stringify(Object.fromEntries(Object.entries(body).sort(([a], [b]) => (a < b ? -1 : 1)))))}`
 
 const keyRows = async (key: string) => (await env.DB.prepare(`SELECT * FROM idempotency_keys WHERE key = ? ORDER BY scope`).bind(key).all<KeyRow>()).results
 
@@ -63,7 +67,7 @@ describe('Idempotency-Key on POST /api/wallet/topup', () => {
 
     const [row] = await keyRows(key)
     expect(row, JSON.stringify(row)).toMatchObject({ scope: `user:${admin.id}`, method: 'POST', path: '/api/wallet/topup', status: 'done', response_status: 200 })
-    expect(row!.request_hash).toBe(await sha256Hex(JSON.stringify(body)))
+    expect(row!.request_hash).toBe(await requestFingerprint(body))
     expect(row!.response_body).toBe(first.text)
     expect(row!.expires_at - row!.created_at).toBe(IDEMPOTENCY_TTL_MS)
   })
@@ -76,14 +80,30 @@ describe('Idempotency-Key on POST /api/wallet/topup', () => {
     expect(first.status, first.text).toBe(200)
     const other = await topup(admin, key, { userId: u.id, amount: 2, reason: 'first use' })
     expectErrorEnvelope(other, 422, 'IDEMPOTENCY_KEY_REUSED')
-    // Even the same JSON written differently is another body: keys are for exact retries.
-    const spaced = await call('/api/wallet/topup', {
-      token: admin.accessToken,
-      rawBody: JSON.stringify({ userId: u.id, amount: 1, reason: 'first use' }, null, 2),
-      headers: { 'Idempotency-Key': key, 'content-type': 'application/json' },
-    })
-    expectErrorEnvelope(spaced, 422, 'IDEMPOTENCY_KEY_REUSED')
     expect((await walletAudit(u.id)).balance).toBe(1_000_000)
+  })
+
+  it('the same JSON written differently (whitespace, key order, escapes) is the same request: it replays, never a 422', async () => {
+    const admin = await registerAdmin()
+    const u = await registerUser()
+    const key = newKey()
+    const raw = (text: string) =>
+      call('/api/wallet/topup', { token: admin.accessToken, rawBody: text, headers: { 'Idempotency-Key': key, 'content-type': 'application/json' } })
+    const first = await raw(`{"userId":"${u.id}","amount":1,"reason":"café"}`)
+    expect(first.status, first.text).toBe(200)
+    for (const text of [
+      `{ "userId" : "${u.id}", "amount" : 1, "reason" : "café" }`,
+      `{\n  "reason": "caf\\u00e9",\n  "amount": 1.0,\n  "userId": "${u.id}"\n}\n`,
+    ]) {
+      const again = await raw(text)
+      expect(again.status, `${text}: ${again.text}`).toBe(200)
+      expect(again.headers.get('Idempotent-Replayed'), again.text).toBe('true')
+      expect(again.text).toBe(first.text)
+    }
+    expectErrorEnvelope(await raw(`{"userId":"${u.id}","amount":1,"reason":"cafe"}`), 422, 'IDEMPOTENCY_KEY_REUSED')
+    expect((await walletAudit(u.id)).balance).toBe(1_000_000)
+    const [row] = await keyRows(key)
+    expect(row!.request_hash).toBe(await requestFingerprint({ userId: u.id, amount: 1, reason: 'café' }))
   })
 
   it('10 concurrent requests with one key credit once: one runs, the others replay or get 409 IDEMPOTENCY_KEY_IN_USE', async () => {
@@ -147,7 +167,7 @@ describe('Idempotency-Key on POST /api/wallet/topup', () => {
     expect(other.status, other.text).toBe(200)
     expect((await walletAudit(u.id)).balance).toBe(12_000_000)
     const [row] = await keyRows(key)
-    expect(row!.request_hash).toBe(await sha256Hex(JSON.stringify({ ...body, amount: 7 })))
+    expect(row!.request_hash).toBe(await requestFingerprint({ ...body, amount: 7 }))
     expect(row!.expires_at).toBeGreaterThan(Date.now())
   })
 
@@ -297,6 +317,9 @@ function testApp() {
 const app = testApp()
 const post = (path: string, key: string | undefined, opts: CallOptions & { body?: unknown } = {}): Promise<ApiResponse> =>
   send(app, buildRequest(path, { ...opts, method: 'POST', body: opts.body ?? { x: 1 }, headers: { ...(key ? { 'Idempotency-Key': key } : {}), ...opts.headers } }))
+/** POST with the body text exactly as given. */
+const postRaw = (path: string, key: string, token: string, text: string, contentType = 'application/json'): Promise<ApiResponse> =>
+  send(app, buildRequest(path, { method: 'POST', token, rawBody: text, headers: { 'Idempotency-Key': key, 'content-type': contentType } }))
 
 describe('the Idempotency-Key middleware', () => {
   it('a 5xx is not stored: the key is released and the retry runs the handler again', async () => {
@@ -388,6 +411,65 @@ describe('the Idempotency-Key middleware', () => {
     expectErrorEnvelope(await post('/t/orders/ord_1/retry', key, { token: u.accessToken }), 422, 'IDEMPOTENCY_KEY_REUSED')
   })
 
+  it('compares JSON bodies as parsed values: nested key order and whitespace do not matter, array order and values do', async () => {
+    const u = await registerUser()
+    const key = newKey()
+    const tag = newKey('canon')
+    const postText = (text: string) => postRaw(`/t/charge/ok?tag=${tag}`, key, u.accessToken, text)
+    const first = await postText('{"a":{"y":1,"x":[{"b":1,"a":2},null,true,"s"]},"n":-0}')
+    expect(first.status, first.text).toBe(201)
+    const again = await postText(' { "n" : 0 , "a" : { "x" : [ { "a" : 2 , "b" : 1 } , null , true , "\\u0073" ] , "y" : 1 } } ')
+    expect(again.status, again.text).toBe(201)
+    expect(again.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(hits.get(tag)).toBe(1)
+    expectErrorEnvelope(await postText('{"a":{"y":1,"x":[null,{"b":1,"a":2},true,"s"]},"n":0}'), 422, 'IDEMPOTENCY_KEY_REUSED')
+    expectErrorEnvelope(await postText('{"a":{"y":1,"x":[{"b":1,"a":2},null,true,"s"]},"n":0,"extra":null}'), 422, 'IDEMPOTENCY_KEY_REUSED')
+    expectErrorEnvelope(await postText('{"a":{"y":"1","x":[{"b":1,"a":2},null,true,"s"]},"n":0}'), 422, 'IDEMPOTENCY_KEY_REUSED')
+  })
+
+  it('a body that is not JSON is compared byte for byte', async () => {
+    const u = await registerUser()
+    const key = newKey()
+    const postText = (text: string) => postRaw('/t/other', key, u.accessToken, text, 'application/x-www-form-urlencoded')
+    const first = await postText('a=1&b=2')
+    expect(first.status, first.text).toBe(201)
+    const [row] = await keyRows(key)
+    expect(row!.request_hash).toBe(await sha256Hex('a=1&b=2'))
+    const again = await postText('a=1&b=2')
+    expect(again.headers.get('Idempotent-Replayed'), again.text).toBe('true')
+    expectErrorEnvelope(await postText('b=2&a=1'), 422, 'IDEMPOTENCY_KEY_REUSED')
+    // A JSON body under a key first used with a non-JSON one is another request.
+    expectErrorEnvelope(await post('/t/other', key, { token: u.accessToken, body: { a: 1, b: 2 } }), 422, 'IDEMPOTENCY_KEY_REUSED')
+  })
+
+  it('records stored before bodies were compared as JSON (a raw-bytes hash) still replay the exact same bytes', async () => {
+    const u = await registerUser()
+    const tag = newKey('legacy')
+    const now = Date.now()
+    const bodyText = JSON.stringify({ x: 1, y: 'two' })
+    const stored = JSON.stringify({ success: true, data: { run: 1, body: { x: 1, y: 'two' } } })
+    const insert = async (key: string, status: 'done' | 'in_progress') =>
+      env.DB.prepare(
+        `INSERT INTO idempotency_keys (scope, key, method, path, request_hash, status, response_status, response_body, created_at, expires_at) VALUES (?, ?, 'POST', ?, ?, ?, ?, ?, ?, ?)`,
+      )
+        .bind(`user:${u.id}`, key, `/t/charge/ok`, await sha256Hex(bodyText), status, status === 'done' ? 201 : null, status === 'done' ? stored : null, now - 1000, now + IDEMPOTENCY_TTL_MS)
+        .run()
+    const key = newKey()
+    await insert(key, 'done')
+    const postText = (k: string, text: string) => postRaw(`/t/charge/ok?tag=${tag}`, k, u.accessToken, text)
+    const replay = await postText(key, bodyText)
+    expect(replay.status, replay.text).toBe(201)
+    expect(replay.headers.get('Idempotent-Replayed'), replay.text).toBe('true')
+    expect(replay.text).toBe(stored)
+    // Another body is still another request.
+    expectErrorEnvelope(await postText(key, JSON.stringify({ x: 2, y: 'two' })), 422, 'IDEMPOTENCY_KEY_REUSED')
+    // A duplicate of an old request still running is told to wait, not that it is another request.
+    const running = newKey()
+    await insert(running, 'in_progress')
+    expectErrorEnvelope(await postText(running, bodyText), 409, 'IDEMPOTENCY_KEY_IN_USE')
+    expect(hits.get(tag)).toBeUndefined()
+  })
+
   it('matches path parameters (/…/:id/retry) and records the concrete path', async () => {
     const u = await registerUser()
     const key = newKey()
@@ -454,5 +536,22 @@ describe('purging expired keys (sweeper step)', () => {
     await waitOnExecutionContext(ctx)
     expect(out.idempotency, JSON.stringify(out)).toMatchObject({ idempotencyKeysDeleted: 1 })
     expect(await keyRows(key)).toEqual([])
+  })
+})
+
+describe('body fingerprints', () => {
+  it('canonical JSON sorts keys at every depth, keeps array order, and keeps __proto__ an ordinary key', () => {
+    expect(canonicalJson(JSON.parse('{ "b" : [3, {"z":1,"a":null}], "a" : "\\u00e9", "c": 1.50 }'))).toBe('{"a":"é","b":[3,{"a":null,"z":1}],"c":1.5}')
+    expect(canonicalJson(JSON.parse('{"__proto__":{"x":1},"a":2}'))).toBe('{"__proto__":{"x":1},"a":2}')
+    expect(canonicalJson(JSON.parse('"text"'))).toBe('"text"')
+  })
+
+  it('JSON nested deeper than the limit, and non-JSON text, are fingerprinted by their bytes', async () => {
+    const deep = `${'['.repeat(MAX_CANONICAL_DEPTH + 1)}${']'.repeat(MAX_CANONICAL_DEPTH + 1)}`
+    expect(await fingerprintOf(deep)).toBe(await sha256Hex(deep))
+    expect(await fingerprintOf('not json')).toBe(await sha256Hex('not json'))
+    expect(await fingerprintOf('')).toBe(await sha256Hex(''))
+    const shallow = `${'['.repeat(MAX_CANONICAL_DEPTH)}${']'.repeat(MAX_CANONICAL_DEPTH)}`
+    expect(await fingerprintOf(shallow)).toMatch(/^v2:[0-9a-f]{64}$/)
   })
 })

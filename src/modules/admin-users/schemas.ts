@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi'
 import type { User } from '../../db/schema'
+import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
 import { effectiveStatus } from '../auth/account-status'
 import { UserView, userView } from '../auth/schemas'
@@ -62,4 +63,5 @@ export function adminUser(u: User): z.infer<typeof AdminUser> {
   return { ...userView(u), statusReason: u.statusReason, suspendedUntil: iso(u.suspendedUntil), updatedAt: iso(u.updatedAt)! }
 }
 
-export const Reason = z.string().trim().min(3).max(500)
+/** Why an admin acts: shown in the audit log and to the user; may span lines. */
+export const Reason = displayText({ min: 3, max: 500, multiline: true })

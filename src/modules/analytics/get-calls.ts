@@ -1,11 +1,11 @@
 import { createRoute } from '@hono/zod-openapi'
+import { rangeEnd, rangeStart } from '../../lib/dates'
 import { ValidationError } from '../../lib/errors'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { isDay } from '../usage/schemas'
-import { MAX_BUCKETS, UsageService } from '../usage/usage.service'
-import { analyticsOf, callBucket, TOP_NUMBERS } from './analytics.service'
+import { resolveGroupBy } from '../usage/usage.service'
+import { analyticsOf, TOP_NUMBERS } from './analytics.service'
 import { CallAnalyticsQuery, CallAnalyticsResponse } from './schemas'
 
 const route = createRoute({
@@ -23,8 +23,10 @@ const route = createRoute({
     'is 0, `byStatus` lists every status (`completed`, `busy`, `failed`, `no-answer`, `canceled`) with all calls completed, ' +
     'and `successRate` is 100 when there are calls (0 otherwise). `averageDuration` is in minutes per call (2 decimals). ' +
     '`byHour` has the 24 hours of the day (UTC), `byDay` every bucket of the range, 0 where there were no calls: days, weeks ' +
-    '(from Monday) or months per `groupBy` (default day; `hour` keeps days, the hours being in `byHour`); `date` is the ' +
-    'bucket\'s first day. A range of more than 1000 buckets is a 400 (choose a coarser groupBy). A call is on a number when ' +
+    '(from Monday) or months per `groupBy` (`hour` keeps days, the hours being in `byHour`); `date` is the bucket\'s first ' +
+    'day. Without `groupBy` the finest bucket that keeps the range within 1000 buckets is used (day, else week, else month; ' +
+    'a range of more than 1000 months is a 400) and `groupBy` in the answer says which; a `groupBy` given with a range of ' +
+    'more than 1000 of its buckets is a 400 (choose a coarser one or leave it out). A call is on a number when ' +
     'its record\'s resource is one of the account\'s phone numbers; reported usage names none, so `numberId` (only the calls ' +
     `on that number) usually answers zeros, and \`topNumbers\` (the ${TOP_NUMBERS} numbers with the most calls) and ` +
     '`geographic` (per country of those numbers; `percentage` is the share of all the calls of the answer, so calls on no ' +
@@ -35,24 +37,22 @@ const route = createRoute({
   responses: { 200: ok(CallAnalyticsResponse, 'Call analytics of the range'), ...errorResponses },
 })
 
-const DAY_MS = 86_400_000
-
 export const registerGetCalls = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const start = isDay(q.startDate) ? Date.parse(`${q.startDate}T00:00:00Z`) : Date.parse(q.startDate)
-    const end = isDay(q.endDate) ? Date.parse(`${q.endDate}T00:00:00Z`) + DAY_MS : Date.parse(q.endDate) + 1
+    const start = rangeStart(q.startDate)
+    const end = rangeEnd(q.endDate)
     if (end <= start) throw ValidationError.field('endDate', 'endDate must not be before startDate')
-    if (UsageService.bucketCount(start, end, callBucket(q.groupBy)) > MAX_BUCKETS) {
-      throw ValidationError.field('groupBy', `The range has more than ${MAX_BUCKETS} ${callBucket(q.groupBy)} buckets; use a shorter range or a coarser groupBy`)
-    }
+    // `hour` keeps days in byDay (the hours are in byHour), so its range is checked as days.
+    const groupBy = q.groupBy === 'hour' ? q.groupBy : resolveGroupBy(start, end, q.groupBy)
+    if (groupBy === 'hour') resolveGroupBy(start, end, 'day')
     const data = await analyticsOf(c.var.services).calls(principalOf(c).userId, {
       start,
       end,
       numberId: q.numberId,
       direction: q.direction,
       status: q.status,
-      groupBy: q.groupBy,
+      groupBy,
     })
-    return c.json(envelope(c, data), 200)
+    return c.json(envelope(c, { groupBy, ...data }), 200)
   })

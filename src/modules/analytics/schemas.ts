@@ -3,7 +3,7 @@
  * Amounts are decimals in USD; instants ISO 8601.
  */
 import { z } from '@hono/zod-openapi'
-import { DateOrInstant } from '../usage/schemas'
+import { dateParam } from '../../lib/dates'
 
 export const Stats = z
   .object({
@@ -97,15 +97,19 @@ export const CALL_DIRECTIONS = ['inbound', 'outbound'] as const
 export const CALL_GROUP_BY = ['hour', 'day', 'week', 'month'] as const
 
 export const CallAnalyticsQuery = z.object({
-  startDate: DateOrInstant('startDate', 'Start of the range: a date (its first instant, UTC) or an ISO 8601 date-time. Required.'),
-  endDate: DateOrInstant('endDate', 'End of the range, inclusive: a date (its whole day, UTC) or an ISO 8601 date-time. Required; not before startDate.'),
+  startDate: dateParam('Start of the range (a date means its first instant). Required.'),
+  endDate: dateParam('End of the range, inclusive (a date means its whole day). Required; not before startDate.', '2026-11-30'),
   numberId: z.string().min(1).max(128).optional().openapi({ description: 'Only calls on this phone number (its id)' }),
   direction: z.enum(CALL_DIRECTIONS).optional().openapi({ description: 'Only calls of this direction' }),
   status: z.enum(CALL_STATUSES).optional().openapi({ description: 'Only calls of this status' }),
   groupBy: z
     .enum(CALL_GROUP_BY)
-    .default('day')
-    .openapi({ description: 'Bucket of `breakdown.byDay` (default day; weeks start on Monday, UTC; `hour` keeps days there, `byHour` has the hours)' }),
+    .optional()
+    .openapi({
+      description:
+        'Bucket of `breakdown.byDay` (weeks start on Monday, UTC; `hour` keeps days there, `byHour` has the hours). Without it: the finest of ' +
+        'day, week and month that keeps the range within 1000 buckets; the answer\'s `groupBy` says which. Given, a range of more than 1000 such buckets is a 400.',
+    }),
 })
 export type CallAnalyticsQuery = z.infer<typeof CallAnalyticsQuery>
 
@@ -113,6 +117,7 @@ const DirectionFigures = z.object({ calls: z.number().int(), minutes: z.number()
 
 export const CallAnalyticsResponse = z
   .object({
+    groupBy: z.enum(CALL_GROUP_BY).openapi({ description: 'The groupBy of the answer: the one asked for, or the one chosen for the range' }),
     summary: z.object({
       totalCalls: z.number().int().openapi({ example: 42 }),
       totalMinutes: z.number().int().openapi({ example: 315 }),

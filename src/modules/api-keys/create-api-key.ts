@@ -1,20 +1,21 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
+import { displayText } from '../../lib/text'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { PERMISSIONS } from '../auth/principal'
 import { CreatedApiKey, apiKeyView } from './schemas'
 
 const Body = z
   .object({
-    name: z.string().trim().min(1).max(100),
+    name: displayText({ min: 1, max: 100 }),
     permissions: z
       .array(z.string())
       .min(1)
       .max(PERMISSIONS.length + 1)
       .openapi({ description: `Any of: * (everything the owner may do), ${PERMISSIONS.join(', ')}`, example: ['numbers:read', 'wallet:read'] }),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
-    description: z.string().trim().max(500).optional(),
+    description: displayText({ max: 500, multiline: true }).optional(),
     mode: z.enum(['live', 'test']).optional().openapi({ description: '`sk_live_…` (default) or `sk_test_…`' }),
   })
   .openapi('CreateApiKeyRequest')

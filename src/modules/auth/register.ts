@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
 import type { Router } from '../../lib/router'
+import { displayText } from '../../lib/text'
 import { AuthResult, authResult, Email, Password } from './schemas'
 import { clientInfo } from './client-info'
 
@@ -8,10 +9,10 @@ const Body = z
   .object({
     email: Email,
     password: Password,
-    firstName: z.string().trim().min(1).max(100).optional(),
-    lastName: z.string().trim().max(100).optional(),
-    name: z.string().trim().min(1).max(200).optional().openapi({ description: 'Seed 004: full name, split at the first space' }),
-    company: z.string().trim().max(200).optional(),
+    firstName: displayText({ min: 1, max: 100 }).optional(),
+    lastName: displayText({ max: 100 }).optional(),
+    name: displayText({ min: 1, max: 200 }).optional().openapi({ description: 'Seed 004: full name, split at the first space' }),
+    company: displayText({ max: 200 }).optional(),
     phone: z.string().trim().max(32).optional(),
     timezone: z.string().trim().max(64).optional(),
     acceptTerms: z.boolean().optional().openapi({ description: 'Seed 001; `false` is refused, absent is accepted (seed 004 has no such field)' }),

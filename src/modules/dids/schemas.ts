@@ -5,6 +5,7 @@
 import { z } from '@hono/zod-openapi'
 import type { DidInventory, PhoneNumber } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
+import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
 import { checkWebhookUrl } from '../webhooks/url-guard'
 
@@ -39,6 +40,9 @@ const HttpUrl = callbackUrl(false)
  */
 const SmsUrl = callbackUrl(true)
 export const HttpMethod = z.enum(['GET', 'POST'])
+
+/** The label a customer gives one of its numbers. */
+export const FriendlyName = displayText({ max: 64 })
 
 /**
  * A query parameter that may be repeated (`?status=a&status=b`) or comma-separated
@@ -177,15 +181,15 @@ export const NumberRouting = z.object({
 
 export const BillingAddress = z
   .object({
-    line1: z.string().max(200).optional(),
-    line2: z.string().max(200).optional(),
-    street: z.string().max(200).optional(),
-    city: z.string().max(100).optional(),
-    state: z.string().max(100).optional(),
-    postalCode: z.string().max(20).optional(),
-    country: z.string().max(60).optional(),
+    line1: displayText({ max: 200 }).optional(),
+    line2: displayText({ max: 200 }).optional(),
+    street: displayText({ max: 200 }).optional(),
+    city: displayText({ max: 100 }).optional(),
+    state: displayText({ max: 100 }).optional(),
+    postalCode: displayText({ max: 20 }).optional(),
+    country: displayText({ max: 60 }).optional(),
   })
-  .catchall(z.string().max(200))
+  .catchall(displayText({ max: 200 }))
   .openapi('BillingAddress')
 
 export const Billing = z
@@ -209,7 +213,7 @@ export const RoutingConfiguration = z.object({
 export const PurchaseBody = z
   .object({
     numbers: z
-      .array(z.object({ phoneNumber: E164, friendlyName: z.string().trim().max(64).optional(), configuration: NumberRouting.optional() }))
+      .array(z.object({ phoneNumber: E164, friendlyName: FriendlyName.optional(), configuration: NumberRouting.optional() }))
       .min(1)
       .max(20),
     billing: Billing.optional(),
@@ -375,14 +379,14 @@ export const NumberDetails = UserNumber.extend({
 
 export const UpdateNumberBody = z
   .strictObject({
-    friendlyName: z.string().trim().max(64).nullable().optional(),
+    friendlyName: FriendlyName.nullable().optional(),
     voiceUrl: HttpUrl.nullable().optional(),
     voiceMethod: HttpMethod.nullable().optional(),
     voiceFallbackUrl: HttpUrl.nullable().optional(),
     smsUrl: SmsUrl.nullable().optional(),
     statusCallback: HttpUrl.nullable().optional(),
-    tags: z.array(z.string().trim().min(1).max(50)).max(20).optional(),
-    notes: z.string().max(1000).nullable().optional(),
+    tags: z.array(displayText({ min: 1, max: 50 })).max(20).optional(),
+    notes: displayText({ max: 1000, multiline: true }).nullable().optional(),
     configuration: z
       .strictObject({
         recordCalls: z.boolean().optional(),
@@ -398,7 +402,7 @@ export type UpdateNumberBody = z.infer<typeof UpdateNumberBody>
 export const ConfigureNumberBody = z
   .object({
     configuration: z.object({
-      name: z.string().trim().min(1).max(100),
+      name: displayText({ min: 1, max: 100 }),
       routingRules: z.record(z.string(), z.unknown()),
       schedule: z
         .object({
@@ -428,7 +432,7 @@ export type ConfigureNumberBody = z.infer<typeof ConfigureNumberBody>
 export const ReleaseNumberBody = z
   .object({
     releaseDate: z.iso.datetime({ offset: true }).optional().openapi({ description: 'A future instant schedules the release; absent or past releases now' }),
-    reason: z.string().trim().max(500).optional(),
+    reason: displayText({ max: 500, multiline: true }).optional(),
     transferTo: z.string().max(100).optional().openapi({ description: 'Not supported: answered 400 TRANSFER_NOT_SUPPORTED' }),
   })
   .openapi('ReleaseNumberRequest')

@@ -15,6 +15,7 @@
 import { and, asc, count, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { billingAccounts, invoiceLineItems, invoices, payments, phoneNumbers, subscriptionChanges, subscriptions, usageRecords } from '../../db/schema'
+import { rangeEnd, rangeStart } from '../../lib/dates'
 import { NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
@@ -31,7 +32,6 @@ export interface InvoicesDeps {
 }
 
 const DAY_MS = 86_400_000
-const isDay = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s)
 const NUMBER_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'
 
 /** `INV-YYYY-MM-XXXXXX` (seed 003), six random characters without look-alikes. */
@@ -211,8 +211,8 @@ export class InvoicesService {
   private listWhere(userId: string, q: ListInvoicesQuery): SQL {
     const conds: (SQL | undefined)[] = [eq(invoices.userId, userId)]
     if (q.status?.length) conds.push(inArray(invoices.status, q.status))
-    if (q.dateFrom) conds.push(gte(invoices.issueDate, new Date(Date.parse(q.dateFrom))))
-    if (q.dateTo) conds.push(lt(invoices.issueDate, new Date(Date.parse(q.dateTo) + (isDay(q.dateTo) ? DAY_MS : 1))))
+    if (q.dateFrom) conds.push(gte(invoices.issueDate, new Date(rangeStart(q.dateFrom))))
+    if (q.dateTo) conds.push(lt(invoices.issueDate, new Date(rangeEnd(q.dateTo))))
     return and(...conds)!
   }
 

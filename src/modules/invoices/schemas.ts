@@ -5,17 +5,13 @@
  */
 import { z } from '@hono/zod-openapi'
 import { INVOICE_STATUSES } from '../../db/schema'
+import { dateParam } from '../../lib/dates'
 import { listParam } from '../dids/schemas'
 
 export { INVOICE_STATUSES }
 
 export const MONTH_FORMAT = /^\d{4}-(0[1-9]|1[0-2])$/
 export const Month = z.string().trim().regex(MONTH_FORMAT, 'Expected a month as YYYY-MM').openapi({ example: '2024-11' })
-
-const DateParam = z
-  .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}$/.test(s) || !Number.isNaN(Date.parse(s)), 'Expected a date (YYYY-MM-DD) or an ISO 8601 instant')
-  .optional()
 
 export const InvoiceIdParam = z.object({
   id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'inv_01jd6q0000a1b2c3d4e5f6g7h8' }),
@@ -61,8 +57,8 @@ export const ListInvoicesQuery = z.object({
   page: z.coerce.number().int().min(1).default(1),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   status: listParam(INVOICE_STATUSES, (s) => s.toLowerCase()),
-  dateFrom: DateParam.openapi({ description: 'Issued at or after (a date means its start, UTC)' }),
-  dateTo: DateParam.openapi({ description: 'Issued at or before (a date means its whole day, UTC)' }),
+  dateFrom: dateParam('Issued at or after (a date means its start).').optional(),
+  dateTo: dateParam('Issued at or before (a date means its whole day).', '2026-11-30').optional(),
   sortBy: z.enum(['issueDate', 'dueDate', 'totalAmount']).default('issueDate'),
   sortOrder: z.enum(['asc', 'desc']).default('desc'),
 })

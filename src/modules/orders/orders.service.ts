@@ -16,6 +16,7 @@
 import { and, asc, count, desc, eq, gte, inArray, lt, ne, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { didInventory, orderEvents, orderItems, orders, phoneNumbers, type Order, type OrderItem } from '../../db/schema'
+import { rangeEnd, rangeStart } from '../../lib/dates'
 import { AppError, Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
 import { fromMicros, toMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
@@ -38,8 +39,6 @@ export interface OrdersDeps {
   dids: DidsService
 }
 
-const DAY_MS = 86_400_000
-const isDay = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s)
 
 interface ItemJson {
   id: string
@@ -74,8 +73,8 @@ export class OrdersService {
     const conds: (SQL | undefined)[] = [eq(orders.userId, userId)]
     if (q.status?.length) conds.push(inArray(orders.status, q.status))
     if (q.type?.length) conds.push(inArray(orders.type, q.type))
-    if (q.dateFrom) conds.push(gte(orders.createdAt, new Date(Date.parse(q.dateFrom))))
-    if (q.dateTo) conds.push(lt(orders.createdAt, new Date(Date.parse(q.dateTo) + (isDay(q.dateTo) ? DAY_MS : 1))))
+    if (q.dateFrom) conds.push(gte(orders.createdAt, new Date(rangeStart(q.dateFrom))))
+    if (q.dateTo) conds.push(lt(orders.createdAt, new Date(rangeEnd(q.dateTo))))
     return and(...conds)!
   }
 

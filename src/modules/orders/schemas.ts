@@ -6,8 +6,10 @@
  */
 import { z } from '@hono/zod-openapi'
 import type { Order } from '../../db/schema'
+import { dateParam } from '../../lib/dates'
 import { fromMicros } from '../../lib/money'
-import { Billing, BillingAddress, listParam, NumberRouting } from '../dids/schemas'
+import { displayText } from '../../lib/text'
+import { Billing, BillingAddress, FriendlyName, listParam, NumberRouting } from '../dids/schemas'
 
 export const ORDER_STATUSES = ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'] as const
 export const PAYMENT_STATUSES = ['pending', 'held', 'paid', 'partially_refunded', 'refunded', 'failed'] as const
@@ -20,18 +22,13 @@ const OPEN: ReadonlyArray<Order['status']> = ['pending', 'processing', 'payment_
 export const isOpen = (status: Order['status']) => OPEN.includes(status)
 export const orderTotal = (o: Pick<Order, 'status' | 'total' | 'charged'>) => fromMicros(isOpen(o.status) ? o.total : o.charged)
 
-const DateParam = z
-  .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}$/.test(s) || !Number.isNaN(Date.parse(s)), 'Expected a date (YYYY-MM-DD) or an ISO 8601 instant')
-  .optional()
-
 export const ListOrdersQuery = z.object({
   page: z.coerce.number().int().min(1).default(1),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   status: listParam(ORDER_STATUSES, (s) => s.toLowerCase()),
   type: listParam(ORDER_TYPES, (s) => s.toLowerCase()),
-  dateFrom: DateParam.openapi({ description: 'Created at or after (a date means its start, UTC)' }),
-  dateTo: DateParam.openapi({ description: 'Created at or before (a date means its whole day, UTC)' }),
+  dateFrom: dateParam('Created at or after (a date means its start).').optional(),
+  dateTo: dateParam('Created at or before (a date means its whole day).', '2026-11-30').optional(),
   sortBy: z.enum(['createdAt', 'totalAmount', 'status']).default('createdAt'),
   sortOrder: z.enum(['asc', 'desc']).default('desc'),
 })
@@ -108,7 +105,7 @@ export const CreateOrderBody = z
           quantity: z.number().int().min(1).max(1).default(1).openapi({ description: 'Always 1: each item is one specific number' }),
           customPrice: z.number().positive().max(100_000).optional().openapi({ description: 'Admins only: the whole first charge (setup + first month), USD' }),
           metadata: z
-            .object({ friendlyName: z.string().trim().max(64).optional(), configuration: NumberRouting.optional() })
+            .object({ friendlyName: FriendlyName.optional(), configuration: NumberRouting.optional() })
             .catchall(z.unknown())
             .optional(),
         }),
@@ -122,7 +119,7 @@ export const CreateOrderBody = z
 export type CreateOrderBody = z.infer<typeof CreateOrderBody>
 
 export const CancelOrderBody = z
-  .object({ reason: z.string().trim().min(1).max(500), refundRequested: z.boolean().optional() })
+  .object({ reason: displayText({ min: 1, max: 500, multiline: true }), refundRequested: z.boolean().optional() })
   .openapi('CancelOrderRequest')
 
 export const RetryPaymentBody = z

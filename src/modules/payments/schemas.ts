@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi'
 import type { payments } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
+import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
 import { BillingAddress } from '../dids/schemas'
 import type { PaymentMethodRow } from './payment-methods.service'
@@ -39,8 +40,8 @@ export const BillingAccountView = z
 
 export const UpdateBillingAccountBody = z
   .object({
-    company: z.string().trim().max(200).nullable().optional(),
-    taxId: z.string().trim().max(64).nullable().optional(),
+    company: displayText({ max: 200 }).nullable().optional(),
+    taxId: displayText({ max: 64 }).nullable().optional(),
     billingAddress: BillingAddress.optional().openapi({ description: 'Replaces the whole address' }),
     autoPayEnabled: z.boolean().optional(),
     billingCycle: z

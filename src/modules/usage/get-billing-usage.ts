@@ -1,10 +1,11 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import { rangeEnd, rangeStart } from '../../lib/dates'
 import { ValidationError } from '../../lib/errors'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { GetUsageQuery, isDay, UsageResponse } from './schemas'
-import { MAX_BUCKETS, usageOf, UsageService } from './usage.service'
+import { GetUsageQuery, UsageResponse } from './schemas'
+import { resolveGroupBy, usageOf } from './usage.service'
 
 const route = createRoute({
   method: 'get',
@@ -18,11 +19,13 @@ const route = createRoute({
     '`call_minutes`, `sms`, `api_calls` (reported usage and the per-key daily API-call meter), `activation` (activation ' +
     'numbers: +1 at the price charged, −1 when refunded, +1 again when a late SMS was charged), `did_purchase` (a DID\'s setup ' +
     'and first month, −1 when its order was refunded), `did_monthly` (DID renewals), `subscription_proration`. `resourceId` ' +
-    'keeps one resource. `usage[]` has one record per bucket (`groupBy` day — the default —, week from Monday, or month; ' +
+    'keeps one resource. `usage[]` has one record per bucket (`groupBy` day, week from Monday, or month; ' +
     '`date` is the bucket\'s first day), usage type and resource, with the quantity and cost summed (`unitPrice` is the ' +
     'price per unit; the average paid when prices differed within the record). `summary` totals the range (`totalQuantity` ' +
     'adds all units together; use `breakdown` per type), `period` is the range as understood. `trends` has every bucket of ' +
-    'the range, 0 where there was no usage. A range of more than 1000 buckets is a 400 (choose a coarser groupBy). Usage ' +
+    'the range, 0 where there was no usage. Without `groupBy` the finest bucket that keeps the range within 1000 buckets is ' +
+    'used (day, else week, else month; a range of more than 1000 months is a 400) and `groupBy` in the answer says which; a ' +
+    '`groupBy` given with a range of more than 1000 of its buckets is a 400 (choose a coarser one or leave it out). Usage ' +
     'paid upfront from the wallet (activations, DIDs) is included in the costs. A user session or an API key with ' +
     '`billing:read`.',
   middleware: [requireAuth({ permission: 'billing:read' })] as const,
@@ -31,23 +34,19 @@ const route = createRoute({
   responses: { 200: ok(UsageResponse, 'Usage of the range'), ...errorResponses },
 })
 
-const DAY_MS = 86_400_000
-
 export const registerGetBillingUsage = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const start = isDay(q.startDate) ? Date.parse(`${q.startDate}T00:00:00Z`) : Date.parse(q.startDate)
-    const end = isDay(q.endDate) ? Date.parse(`${q.endDate}T00:00:00Z`) + DAY_MS : Date.parse(q.endDate) + 1
+    const start = rangeStart(q.startDate)
+    const end = rangeEnd(q.endDate)
     if (end <= start) throw ValidationError.field('endDate', 'endDate must not be before startDate')
-    if (UsageService.bucketCount(start, end, q.groupBy) > MAX_BUCKETS) {
-      throw ValidationError.field('groupBy', `The range has more than ${MAX_BUCKETS} ${q.groupBy} buckets; use a shorter range or a coarser groupBy`)
-    }
+    const groupBy = resolveGroupBy(start, end, q.groupBy)
     const data = await usageOf(c.var.services).range(principalOf(c).userId, {
       start,
       end,
-      groupBy: q.groupBy,
+      groupBy,
       resourceTypes: q.resourceType,
       resourceId: q.resourceId,
     })
-    return c.json(envelope(c, data), 200)
+    return c.json(envelope(c, { groupBy, ...data }), 200)
   })

@@ -4,6 +4,7 @@
  */
 import { z } from '@hono/zod-openapi'
 import { USAGE_TYPES } from '../../db/schema'
+import { dateParam } from '../../lib/dates'
 import { listParam } from '../dids/schemas'
 
 const MAX_COUNT = 1_000_000_000
@@ -62,27 +63,17 @@ export const StatsQuery = z.object({
 
 // ---- seed 001 §6.3 ---------------------------------------------------------------------------
 
-/** `YYYY-MM-DD` alone (a whole day). */
-export const isDay = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s)
-/** A real calendar day (2026-02-30 is not). */
-const validDay = (s: string) => {
-  const t = Date.parse(`${s}T00:00:00Z`)
-  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s
-}
-
-/** A range bound: `YYYY-MM-DD` (a real day) or an ISO 8601 date-time. Shared by the usage and analytics queries. */
-export const DateOrInstant = (name: string, description: string) =>
-  z
-    .string()
-    .refine((s) => (isDay(s) ? validDay(s) : /^\d{4}-\d{2}-\d{2}T/.test(s) && validDay(s.slice(0, 10)) && !Number.isNaN(Date.parse(s))), {
-      message: `${name} must be an ISO 8601 date (YYYY-MM-DD) or date-time`,
-    })
-    .openapi({ example: name === 'startDate' ? '2026-11-01' : '2026-11-30', description })
-
 export const GetUsageQuery = z.object({
-  startDate: DateOrInstant('startDate', 'Start of the range: a date (its first instant, UTC) or an ISO 8601 date-time. Required.'),
-  endDate: DateOrInstant('endDate', 'End of the range, inclusive: a date (its whole day, UTC) or an ISO 8601 date-time. Required; not before startDate.'),
-  groupBy: z.enum(['day', 'week', 'month']).default('day').openapi({ description: 'Bucket of `usage[].date` and `trends[]` (default day; weeks start on Monday, UTC)' }),
+  startDate: dateParam('Start of the range (a date means its first instant). Required.'),
+  endDate: dateParam('End of the range, inclusive (a date means its whole day). Required; not before startDate.', '2026-11-30'),
+  groupBy: z
+    .enum(['day', 'week', 'month'])
+    .optional()
+    .openapi({
+      description:
+        'Bucket of `usage[].date` and `trends[]` (weeks start on Monday, UTC). Without it: the finest of day, week and month that keeps ' +
+        'the range within 1000 buckets; the answer\'s `groupBy` says which. Given, a range of more than 1000 such buckets is a 400.',
+    }),
   resourceType: listParam(USAGE_TYPES),
   resourceId: z.string().min(1).max(128).optional().openapi({ description: 'Only this resource (an activation id, a phone number id, an API key id)' }),
 })
@@ -108,6 +99,7 @@ const Breakdown = z.object({ quantity: z.number().int(), cost: z.number(), unit:
 
 export const UsageResponse = z
   .object({
+    groupBy: z.enum(['day', 'week', 'month']).openapi({ description: 'The bucket of `usage[].date` and `trends[]`: the one asked for, or the one chosen for the range' }),
     usage: z.array(UsageRecordView),
     summary: z.object({
       totalCost: z.number(),

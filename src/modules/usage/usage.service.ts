@@ -83,6 +83,27 @@ function nextBucket(bucket: string, groupBy: GroupBy): string {
 /** Most buckets one answer's `trends` may have. */
 export const MAX_BUCKETS = 1000
 
+/** The buckets a range may be answered in, finest first. */
+export const GROUP_BY_FINEST_FIRST: readonly GroupBy[] = ['day', 'week', 'month']
+
+/**
+ * The bucket a range answer uses. Asked for: that one, and a 400 (`groupBy`) when the range spans
+ * more than MAX_BUCKETS of it. Not asked for: the finest of day, week and month that keeps the range
+ * within MAX_BUCKETS, so a long range is answered, coarser, rather than refused; a 400 (`endDate`)
+ * only when even months are too many.
+ */
+export function resolveGroupBy(start: number, end: number, asked: GroupBy | undefined): GroupBy {
+  if (asked) {
+    if (UsageService.bucketCount(start, end, asked) > MAX_BUCKETS) {
+      throw ValidationError.field('groupBy', `The range has more than ${MAX_BUCKETS} ${asked} buckets; use a shorter range or a coarser groupBy, or leave groupBy out to get the finest that fits`)
+    }
+    return asked
+  }
+  const fits = GROUP_BY_FINEST_FIRST.find((g) => UsageService.bucketCount(start, end, g) <= MAX_BUCKETS)
+  if (!fits) throw ValidationError.field('endDate', `The range has more than ${MAX_BUCKETS} months; use a shorter range`)
+  return fits
+}
+
 export interface UsageRangeQuery {
   /** Inclusive start and exclusive end, ms. */
   start: number
@@ -321,10 +342,17 @@ export class UsageService {
     }
   }
 
-  /** Buckets between two instants (for the MAX_BUCKETS check, before any query runs). */
+  /** Buckets of the range [start, end), exactly as `trends` lists them (for the MAX_BUCKETS check, before any query runs). */
   static bucketCount(start: number, end: number, groupBy: GroupBy): number {
-    const days = (end - start) / 86_400_000
-    return groupBy === 'day' ? Math.ceil(days) + 1 : groupBy === 'week' ? Math.ceil(days / 7) + 1 : Math.ceil(days / 28) + 1
+    const first = bucketOf(start, groupBy)
+    const last = bucketOf(Math.max(start, end - 1), groupBy)
+    if (groupBy === 'month') {
+      const [y1, m1] = first.split('-').map(Number) as [number, number]
+      const [y2, m2] = last.split('-').map(Number) as [number, number]
+      return (y2 - y1) * 12 + (m2 - m1) + 1
+    }
+    const days = Math.round((Date.parse(last) - Date.parse(first)) / 86_400_000)
+    return groupBy === 'day' ? days + 1 : days / 7 + 1
   }
 }
 

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi'
 import type { WebhookDelivery, WebhookEndpoint } from '../../db/schema'
 import { iso } from '../../lib/time'
+import { displayText } from '../../lib/text'
 import { EVENT_TYPES } from './catalogue'
 import { MAX_ATTEMPTS, RETRY_SCHEDULE_SECONDS } from './retry-schedule'
 
@@ -108,7 +109,7 @@ export const EndpointIdParam = z.object({ id: z.string().min(1).max(64).openapi(
 export const EndpointFields = {
   url: z.string().max(2048).openapi({ description: 'https (http only in local dev); no private, loopback or link-local address in any spelling — except loopback (localhost, 127.0.0.0/8, ::1) in development or test with WEBHOOK_ALLOW_LOOPBACK=true' }),
   events: z.array(EventName).min(1).max(EVENT_TYPES.length + 1),
-  description: z.string().trim().max(500).optional(),
+  description: displayText({ max: 500, multiline: true }).optional(),
   timeout: z.number().int().min(1).max(30).optional().openapi({ description: 'Seconds to wait for the answer (default 10)' }),
   retryPolicy: z.object({ maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS).optional() }).optional(),
 }

@@ -77,7 +77,8 @@ describe('GET /api/v1/analytics/calls', () => {
     expect(res.body.success).toBe(true)
     expect(typeof res.body.meta.requestId).toBe('string')
     const data = res.body.data
-    expect(Object.keys(data).sort()).toEqual(['breakdown', 'geographic', 'summary', 'topNumbers'])
+    expect(Object.keys(data).sort()).toEqual(['breakdown', 'geographic', 'groupBy', 'summary', 'topNumbers'])
+    expect(data.groupBy).toBe('day')
     expect(data.summary, res.text).toEqual({ totalCalls: 5, totalMinutes: 28, averageDuration: 5.6, successRate: 100, totalCost: 1.4, currency: 'USD' })
     expect(Object.keys(data.breakdown).sort()).toEqual(['byDay', 'byDirection', 'byHour', 'byStatus'])
     expect(data.breakdown.byDirection).toEqual({ inbound: { calls: 0, minutes: 0, cost: 0 }, outbound: { calls: 5, minutes: 28, cost: 1.4 } })
@@ -205,13 +206,22 @@ describe('GET /api/v1/analytics/calls', () => {
       ['startDate=2025-03-10&endDate=2025-03-12&groupBy=year', 'groupBy'],
       ['startDate=2025-03-10&endDate=2025-03-12&direction=sideways', 'direction'],
       ['startDate=2025-03-10&endDate=2025-03-12&status=ringing', 'status'],
-      ['startDate=2020-01-01&endDate=2025-01-01', 'groupBy'],
+      ['startDate=2020-01-01&endDate=2025-01-01&groupBy=day', 'groupBy'],
+      ['startDate=2020-01-01&endDate=2025-01-01&groupBy=hour', 'groupBy'],
+      ['startDate=1900-01-01&endDate=2025-01-01', 'endDate'],
     ] as const
     for (const [query, field] of bad) {
       const res = await get(u, query)
       expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
       expect(res.body.error.field, `${query}: ${res.text}`).toBe(field)
     }
+    // Without groupBy, 5 years are answered by week (the finest bucket within 1000), and the answer says so.
+    const weeks = await get(u, 'startDate=2020-01-01&endDate=2025-01-01')
+    expect(weeks.status, weeks.text).toBe(200)
+    expect(weeks.body.data.groupBy, weeks.text).toBe('week')
+    expect(weeks.body.data.breakdown.byDay, weeks.text).toHaveLength(262)
+    expect(weeks.body.data.breakdown.byDay[0].date).toBe('2019-12-30')
+    expect(weeks.body.data.breakdown.byDay.at(-1).date).toBe('2024-12-30')
     // The same instant as start and end is a valid range; so are 5 years by month.
     expect((await get(u, 'startDate=2025-03-12T10:00:00Z&endDate=2025-03-12T10:00:00Z')).status).toBe(200)
     expect((await get(u, 'startDate=2020-01-01&endDate=2025-01-01&groupBy=month')).body.data.breakdown.byDay).toHaveLength(61)

@@ -26,11 +26,12 @@ beforeAll(async () => {
 const get = (qs: string, auth: { token?: string; apiKey?: string } = { token: u.accessToken }) => call(`/api/v1/billing/usage?${qs}`, auth)
 
 describe('GET /api/v1/billing/usage', () => {
-  it('groupBy day (the default): records per day, type and resource; exact summary; every day in trends', async () => {
+  it('groupBy day (what a short range gets without groupBy): records per day, type and resource; exact summary; every day in trends', async () => {
     const res = await get('startDate=2026-03-01&endDate=2026-03-31')
     expect(res.status, res.text).toBe(200)
     const d = res.body.data
-    expect(Object.keys(d).sort()).toEqual(['summary', 'trends', 'usage'])
+    expect(Object.keys(d).sort()).toEqual(['groupBy', 'summary', 'trends', 'usage'])
+    expect(d.groupBy, res.text).toBe('day')
     expect(d.usage, res.text).toEqual([
       { date: '2026-03-02', resourceType: 'call_minutes', resourceId: null, quantity: 15, unit: 'minute', unitPrice: 0.05, totalCost: 0.75, currency: 'USD', description: 'Reported usage A; Reported usage B' },
       { date: '2026-03-04', resourceType: 'sms', resourceId: null, quantity: 20, unit: 'message', unitPrice: 0.01, totalCost: 0.2, currency: 'USD', description: null },
@@ -59,6 +60,7 @@ describe('GET /api/v1/billing/usage', () => {
   it('groupBy week (Monday) and month', async () => {
     const week = await get('startDate=2026-03-01&endDate=2026-03-31&groupBy=week')
     expect(week.status, week.text).toBe(200)
+    expect(week.body.data.groupBy, week.text).toBe('week')
     expect(week.body.data.trends, week.text).toEqual([
       { date: '2026-02-23', cost: 0, quantity: 0 },
       { date: '2026-03-02', cost: 0.957, quantity: 42 },
@@ -76,6 +78,7 @@ describe('GET /api/v1/billing/usage', () => {
     ])
     const month = await get('startDate=2026-02-01&endDate=2026-04-30&groupBy=month')
     expect(month.status, month.text).toBe(200)
+    expect(month.body.data.groupBy, month.text).toBe('month')
     expect(month.body.data.trends, month.text).toEqual([
       { date: '2026-02-01', cost: 0.01, quantity: 1 },
       { date: '2026-03-01', cost: 0.96, quantity: 45 },
@@ -115,6 +118,7 @@ describe('GET /api/v1/billing/usage', () => {
     expect(day.body.data.trends, day.text).toEqual([{ date: '2026-03-04', cost: 0.2, quantity: 20 }])
     const empty = await get('startDate=2025-01-01&endDate=2025-01-03')
     expect(empty.body.data, empty.text).toEqual({
+      groupBy: 'day',
       usage: [],
       summary: { totalCost: 0, totalQuantity: 0, period: { start: '2025-01-01T00:00:00.000Z', end: '2025-01-03T23:59:59.999Z' }, breakdown: {} },
       trends: [
@@ -123,6 +127,41 @@ describe('GET /api/v1/billing/usage', () => {
         { date: '2025-01-03', cost: 0, quantity: 0 },
       ],
     })
+  })
+
+  it('without groupBy, the finest bucket that keeps the range within 1000 (day, week, month) is used and named; an explicit one too fine is a 400', async () => {
+    // 2024-01-01 … 2026-09-25 is 999 days, … 09-26 1000: both fit by day.
+    for (const [end, days] of [['2026-09-25', 999], ['2026-09-26', 1000]] as const) {
+      const res = await get(`startDate=2024-01-01&endDate=${end}`)
+      expect(res.status, res.text).toBe(200)
+      expect(res.body.data.groupBy, res.text).toBe('day')
+      expect(res.body.data.trends, res.text).toHaveLength(days)
+    }
+    // One day more is 1001 days: weeks (from Monday 2024-01-01 to Monday 2026-09-21, 143 of them).
+    const weeks = await get('startDate=2024-01-01&endDate=2026-09-27')
+    expect(weeks.status, weeks.text).toBe(200)
+    expect(weeks.body.data.groupBy, weeks.text).toBe('week')
+    expect(weeks.body.data.trends, weeks.text).toHaveLength(143)
+    expect(weeks.body.data.trends[0].date).toBe('2024-01-01')
+    expect(weeks.body.data.trends.at(-1).date).toBe('2026-09-21')
+    expect(weeks.body.data.summary.totalCost, weeks.text).toBe(2.97)
+    expect(weeks.body.data.usage.find((r: any) => r.resourceType === 'did_purchase')?.date, weeks.text).toBe('2026-03-30')
+    // 27 years is too many weeks: months.
+    const months = await get('startDate=2000-01-01&endDate=2026-12-31')
+    expect(months.status, months.text).toBe(200)
+    expect(months.body.data.groupBy, months.text).toBe('month')
+    expect(months.body.data.trends, months.text).toHaveLength(27 * 12)
+    expect(months.body.data.summary.totalCost, months.text).toBe(2.97)
+    // Asked for explicitly, a bucket too fine for the range is still refused.
+    for (const g of ['day', 'week']) {
+      const res = await get(`startDate=2000-01-01&endDate=2026-12-31&groupBy=${g}`)
+      expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
+      expect(res.body.error.field, res.text).toBe('groupBy')
+    }
+    // Longer than 1000 months: no bucket fits; the range is what to change.
+    const tooLong = await get('startDate=1900-01-01&endDate=2026-12-31')
+    expectErrorEnvelope(tooLong, 400, 'VALIDATION_ERROR')
+    expect(tooLong.body.error.field, tooLong.text).toBe('endDate')
   })
 
   it("only the caller's usage: another account sees none of it; API keys need billing:read", async () => {
