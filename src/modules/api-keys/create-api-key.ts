@@ -12,7 +12,12 @@ const Body = z
       .array(z.string())
       .min(1)
       .max(PERMISSIONS.length + 1)
-      .openapi({ description: `Any of: * (everything the owner may do), ${PERMISSIONS.join(', ')}`, example: ['numbers:read', 'wallet:read'] }),
+      .openapi({
+        description:
+          `Any of: * (every permission except admin), ${PERMISSIONS.join(', ')}. Only an admin may give a key \`admin\`, ` +
+          'and only a key that names `admin` reaches admin routes: `*` alone does not.',
+        example: ['numbers:read', 'wallet:read'],
+      }),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
     description: z.string().trim().max(500).optional(),
     mode: z.enum(['live', 'test']).optional().openapi({ description: '`sk_live_…` (default) or `sk_test_…`' }),
