@@ -28,6 +28,10 @@ function ensureDevVars() {
     // Never overwrite; only add secrets that a newer version of the app needs and the file lacks.
     const text = readFileSync(target, 'utf8')
     const missing = GENERATED_SECRETS.filter((name) => !new RegExp(`^${name}=`, 'm').test(text))
+    // A .dev.vars that runs as production (it says so, or names no ENVIRONMENT and wrangler.toml's
+    // applies) needs a METRICS_TOKEN, without which the app refuses every request: add one.
+    const environment = /^ENVIRONMENT=(.*)$/m.exec(text)?.[1]?.trim() || 'production'
+    if (environment === 'production' && !/^METRICS_TOKEN=\S/m.test(text)) missing.push('METRICS_TOKEN')
     if (missing.length) {
       appendFileSync(target, `${text.endsWith('\n') ? '' : '\n'}${missing.map((n) => `${n}=${randomSecret()}`).join('\n')}\n`)
       console.log(`Added ${missing.join(', ')} to the existing .dev.vars.`)

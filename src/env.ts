@@ -31,7 +31,10 @@ export interface Env {
   MAIL_FROM: string
   /** JSON overrides of the rate-limit table, e.g. `{"purchase":{"limit":1000}}`. */
   RATE_LIMITS?: string
-  /** When set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  /**
+   * Secret: /metrics requires `Authorization: Bearer <METRICS_TOKEN>` when set. Required (24+
+   * characters) with ENVIRONMENT=production, where an open /metrics would publish account counts.
+   */
   METRICS_TOKEN?: string
   /** Tax added to every invoice, in percent of its subtotal (default 0: no tax line). */
   BILLING_TAX_RATE_PERCENT?: string
@@ -45,6 +48,8 @@ export interface Env {
   /** Shared secret providers present on inbound webhooks (unless their config names another). */
   PROVIDER_WEBHOOK_SECRET: string
 }
+
+const METRICS_TOKEN_MIN = 24
 
 const RateLimitOverride = z.record(
   z.string(),
@@ -73,7 +78,10 @@ const ConfigSchema = z.object({
         return z.NEVER
       }
     }),
-  METRICS_TOKEN: z.string().optional(),
+  METRICS_TOKEN: z
+    .string()
+    .optional()
+    .transform((s) => (s ? s : undefined)),
   BILLING_TAX_RATE_PERCENT: z
     .string()
     .optional()
@@ -87,6 +95,15 @@ const ConfigSchema = z.object({
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters'),
   ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters'),
   PROVIDER_WEBHOOK_SECRET: z.string().min(24, 'PROVIDER_WEBHOOK_SECRET must be at least 24 characters'),
+}).superRefine((c, ctx) => {
+  // Production fails closed: /metrics exposes user and key counts, so it is never left open there.
+  if (c.ENVIRONMENT === 'production' && (c.METRICS_TOKEN?.length ?? 0) < METRICS_TOKEN_MIN) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['METRICS_TOKEN'],
+      message: `METRICS_TOKEN is required with ENVIRONMENT=production and must be at least ${METRICS_TOKEN_MIN} characters`,
+    })
+  }
 })
 
 export type Config = z.infer<typeof ConfigSchema> & {
