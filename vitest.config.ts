@@ -19,6 +19,7 @@ export default defineConfig(async () => ({
           CORS_ORIGINS: '',
           RATE_LIMITS: '',
           METRICS_TOKEN: '',
+          MAX_ACTIVE_API_KEYS: '',
         },
       },
     }),

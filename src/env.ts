@@ -36,6 +36,8 @@ export interface Env {
    * characters) with ENVIRONMENT=production, where an open /metrics would publish account counts.
    */
   METRICS_TOKEN?: string
+  /** How many active API keys one account may hold (default 25). */
+  MAX_ACTIVE_API_KEYS?: string
   /** Tax added to every invoice, in percent of its subtotal (default 0: no tax line). */
   BILLING_TAX_RATE_PERCENT?: string
   /** Stripe API base URL (default https://api.stripe.com); tests point it at a fake. */
@@ -50,6 +52,7 @@ export interface Env {
 }
 
 const METRICS_TOKEN_MIN = 24
+export const DEFAULT_MAX_ACTIVE_API_KEYS = 25
 
 const RateLimitOverride = z.record(
   z.string(),
@@ -82,6 +85,11 @@ const ConfigSchema = z.object({
     .string()
     .optional()
     .transform((s) => (s ? s : undefined)),
+  MAX_ACTIVE_API_KEYS: z
+    .string()
+    .optional()
+    .transform((s) => (s ? Number(s) : DEFAULT_MAX_ACTIVE_API_KEYS))
+    .pipe(z.number().int('MAX_ACTIVE_API_KEYS must be a whole number').min(1).max(10_000)),
   BILLING_TAX_RATE_PERCENT: z
     .string()
     .optional()
