@@ -21,6 +21,7 @@ export default defineConfig(async () => ({
           METRICS_TOKEN: '',
           // npm start writes `true` to .dev.vars; tests that need loopback webhooks set it themselves.
           WEBHOOK_ALLOW_LOOPBACK: '',
+          MAX_ACTIVE_API_KEYS: '',
         },
       },
     }),

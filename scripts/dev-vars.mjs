@@ -37,6 +37,13 @@ export function devVarsAdditions(text, randomSecret) {
     lines.push(`# ${comment} (added by npm start)`, `${name}=${value}`)
     added.push(name)
   }
+  // A .dev.vars that runs as production (it says so, or names no ENVIRONMENT and wrangler.toml's
+  // applies) needs a METRICS_TOKEN, without which the app refuses every request: add one.
+  const environment = /^ENVIRONMENT=(.*)$/m.exec(text)?.[1]?.trim() || 'production'
+  if (environment === 'production' && !/^METRICS_TOKEN=\S/m.test(text)) {
+    lines.push(`METRICS_TOKEN=${randomSecret()}`)
+    added.push('METRICS_TOKEN')
+  }
   if (!lines.length) return { append: '', added }
   return { append: `${text === '' || text.endsWith('\n') ? '' : '\n'}${lines.join('\n')}\n`, added }
 }

@@ -31,8 +31,13 @@ export interface Env {
   MAIL_FROM: string
   /** JSON overrides of the rate-limit table, e.g. `{"purchase":{"limit":1000}}`. */
   RATE_LIMITS?: string
-  /** When set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  /**
+   * Secret: /metrics requires `Authorization: Bearer <METRICS_TOKEN>` when set. Required (24+
+   * characters) with ENVIRONMENT=production, where an open /metrics would publish account counts.
+   */
   METRICS_TOKEN?: string
+  /** How many active API keys one account may hold (default 25). */
+  MAX_ACTIVE_API_KEYS?: string
   /** Tax added to every invoice, in percent of its subtotal (default 0: no tax line). */
   BILLING_TAX_RATE_PERCENT?: string
   /** Most numbers one account may hold by reservation at a time (default 50). */
@@ -54,6 +59,9 @@ export interface Env {
   /** Shared secret providers present on inbound webhooks (unless their config names another). */
   PROVIDER_WEBHOOK_SECRET: string
 }
+
+const METRICS_TOKEN_MIN = 24
+export const DEFAULT_MAX_ACTIVE_API_KEYS = 25
 
 const RateLimitOverride = z.record(
   z.string(),
@@ -90,7 +98,15 @@ const ConfigSchema = z.object({
         return z.NEVER
       }
     }),
-  METRICS_TOKEN: z.string().optional(),
+  METRICS_TOKEN: z
+    .string()
+    .optional()
+    .transform((s) => (s ? s : undefined)),
+  MAX_ACTIVE_API_KEYS: z
+    .string()
+    .optional()
+    .transform((s) => (s ? Number(s) : DEFAULT_MAX_ACTIVE_API_KEYS))
+    .pipe(z.number().int('MAX_ACTIVE_API_KEYS must be a whole number').min(1).max(10_000)),
   BILLING_TAX_RATE_PERCENT: z
     .string()
     .optional()
@@ -110,6 +126,15 @@ const ConfigSchema = z.object({
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters'),
   ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters'),
   PROVIDER_WEBHOOK_SECRET: z.string().min(24, 'PROVIDER_WEBHOOK_SECRET must be at least 24 characters'),
+}).superRefine((c, ctx) => {
+  // Production fails closed: /metrics exposes user and key counts, so it is never left open there.
+  if (c.ENVIRONMENT === 'production' && (c.METRICS_TOKEN?.length ?? 0) < METRICS_TOKEN_MIN) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['METRICS_TOKEN'],
+      message: `METRICS_TOKEN is required with ENVIRONMENT=production and must be at least ${METRICS_TOKEN_MIN} characters`,
+    })
+  }
 })
 
 export type Config = z.infer<typeof ConfigSchema> & {

@@ -41,7 +41,7 @@ function createCore(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>) {
     rateLimiter: new RateLimitService(env.RATE_LIMITER),
     authn: new AuthnService(db, jwt, defer),
     auth: new AuthService(db, config, jwt, mailer),
-    apiKeys: new ApiKeyService(db),
+    apiKeys: new ApiKeyService(db, { maxActive: config.MAX_ACTIVE_API_KEYS }),
     adminUsers: new AdminUsersService(db, audit, mailer),
     health: new HealthService(env, db),
     wallet: new WalletService(env.WALLET),

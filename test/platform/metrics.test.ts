@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:test'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createApp } from '../../src/app'
 import { call, createApiKey, expectErrorEnvelope, registerUser } from '../helpers/api'
 import { callApp } from '../helpers/app'
@@ -167,5 +167,60 @@ describe('METRICS_TOKEN', () => {
   it('is open without a token when none is configured', async () => {
     const res = await callApp('/metrics')
     expect(res.status, res.text).toBe(200)
+  })
+})
+
+describe('METRICS_TOKEN in production', () => {
+  const token = 'production-metrics-token-0123456789'
+
+  /** The error lines logged while `run` ran. */
+  async function loggedErrors(run: () => Promise<void>): Promise<string> {
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      await run()
+      return spy.mock.calls.map((args) => args.map(String).join(' ')).join('\n')
+    } finally {
+      spy.mockRestore()
+    }
+  }
+
+  it('is required: without it (or with a short one) every request answers 500 and the log names METRICS_TOKEN', async () => {
+    for (const value of [undefined, '', 'short-token']) {
+      const overrides = { ENVIRONMENT: 'production', METRICS_TOKEN: value }
+      const log = await loggedErrors(async () => {
+        for (const path of ['/metrics', '/api/metrics', '/api/v1/auth/me', '/health/ready']) {
+          const res = await callApp(path, { env: overrides })
+          expectErrorEnvelope(res, 500, 'INTERNAL_ERROR')
+          expect(res.text, res.text).not.toContain('http_requests_total')
+          if (value) expect(res.text, 'the value is never shown').not.toContain(value)
+        }
+      })
+      const lines = log.split('\n').filter((l) => l.includes('METRICS_TOKEN'))
+      expect(lines.length, `${JSON.stringify(value)}: ${log}`).toBeGreaterThanOrEqual(4)
+      const line = JSON.parse(lines[0]!)
+      expect(line, lines[0]).toMatchObject({ level: 'error' })
+      expect(line.message, lines[0]).toMatch(/METRICS_TOKEN.*production/)
+      if (value) expect(log, 'the value is never logged').not.toContain(value)
+    }
+  })
+
+  it('with a token set, the API runs and /metrics needs the token', async () => {
+    const overrides = { ENVIRONMENT: 'production', METRICS_TOKEN: token }
+    const u = await registerUser()
+    const me = await callApp('/api/v1/auth/me', { env: overrides, token: u.accessToken })
+    expect(me.status, me.text).toBe(200)
+    for (const path of ['/metrics', '/api/metrics']) {
+      expectErrorEnvelope(await callApp(path, { env: overrides }), 401, 'UNAUTHORIZED')
+      const res = await callApp(path, { env: overrides, headers: { authorization: `Bearer ${token}` } })
+      expect(res.status, res.text).toBe(200)
+      expect(res.text, res.text).toContain('users_total')
+    }
+  })
+
+  it('stays optional outside production', async () => {
+    for (const environment of ['development', 'staging', 'test']) {
+      const res = await callApp('/metrics', { env: { ENVIRONMENT: environment, METRICS_TOKEN: '' } })
+      expect(res.status, `${environment}: ${res.text}`).toBe(200)
+    }
   })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app'
-import { DEFAULT_LIMITS } from '../../src/modules/rate-limit/limits'
-import { call, expectErrorEnvelope, freshIp, registerUser, uniqueEmail } from '../helpers/api'
+import { classify, DEFAULT_LIMITS } from '../../src/modules/rate-limit/limits'
+import { call, createApiKey, expectErrorEnvelope, freshIp, registerUser, uniqueEmail } from '../helpers/api'
 import { awayFromWindowEdge, callApp } from '../helpers/app'
 
 const login = (ip: string) => call('/api/v1/auth/login', { ip, body: { email: uniqueEmail('nobody'), password: 'wrong-password-1' } })
@@ -145,5 +145,83 @@ describe('RATE_LIMITS override', () => {
     await callApp('/api/v1/auth/me', { app, env: all, ip })
     const limited = await callApp('/api/v1/auth/me', { app, env: all, ip })
     expectErrorEnvelope(limited, 429, 'RATE_LIMIT_EXCEEDED')
+  })
+})
+
+describe('money-moving routes count per account', () => {
+  const overrides = { RATE_LIMITS: '{"purchase":{"limit":3}}' }
+
+  it('classifies every route that spends or charges money as purchase, and nothing else', () => {
+    const money: [string, string][] = [
+      ['POST', '/api/numbers/purchase'],
+      ['POST', '/api/v1/numbers'],
+      ['POST', '/api/v1/numbers/purchase'],
+      ['POST', '/api/v1/orders'],
+      ['POST', '/api/v1/orders/ord_123/retry-payment'],
+      ['POST', '/api/v1/billing/top-up'],
+      ['POST', '/api/v1/billing/invoices/inv_123/pay'],
+      ['POST', '/api/subscription'],
+      ['PATCH', '/api/subscription'],
+    ]
+    for (const [method, path] of money) expect(classify(method, path), `${method} ${path}`).toBe('purchase')
+    const other: [string, string, string][] = [
+      ['GET', '/api/v1/numbers', 'general'],
+      ['GET', '/api/v1/orders', 'general'],
+      ['GET', '/api/subscription', 'general'],
+      ['PUT', '/api/v1/orders/ord_123/cancel', 'general'],
+      ['POST', '/api/numbers/cancel', 'general'],
+      ['POST', '/api/v1/numbers/reservations', 'general'],
+      ['GET', '/api/v1/billing/invoices/inv_123/download', 'general'],
+      ['POST', '/api/usage', 'general'],
+      ['POST', '/api/wallet/topup', 'general'],
+      ['POST', '/api/admin/users/usr_1/ban', 'admin'],
+    ]
+    for (const [method, path, cls] of other) expect(classify(method, path), `${method} ${path}`).toBe(cls)
+  })
+
+  it('one budget for all API keys and sessions of an account: more keys do not multiply the purchase limit', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.purchase.windowSeconds)
+    const u = await registerUser()
+    const keys = []
+    for (let i = 0; i < 4; i++) keys.push(await createApiKey(u, ['*']))
+    const app = createApp()
+    // An empty body is refused by validation after it was counted: no money moves in this test.
+    const attempt = (auth: { apiKey?: string; token?: string }, path = '/api/v1/orders') =>
+      callApp(path, { app, env: overrides, ...auth, body: {} })
+
+    const remaining: (string | null)[] = []
+    for (const [i, path] of ['/api/v1/orders', '/api/v1/billing/top-up', '/api/v1/numbers/purchase'].entries()) {
+      const res = await attempt({ apiKey: keys[i]!.key }, path)
+      expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
+      expect(res.headers.get('x-ratelimit-limit'), res.text).toBe('3')
+      remaining.push(res.headers.get('x-ratelimit-remaining'))
+    }
+    expect(remaining).toEqual(['2', '1', '0'])
+    // A fourth key, the session, and any money route of the account: refused.
+    expectErrorEnvelope(await attempt({ apiKey: keys[3]!.key }), 429, 'RATE_LIMIT_EXCEEDED')
+    expectErrorEnvelope(await attempt({ token: u.accessToken }), 429, 'RATE_LIMIT_EXCEEDED')
+    expectErrorEnvelope(await attempt({ apiKey: keys[3]!.key }, '/api/v1/billing/invoices/inv_x/pay'), 429, 'RATE_LIMIT_EXCEEDED')
+
+    // Other accounts keep their own budget.
+    const other = await registerUser()
+    expectErrorEnvelope(await attempt({ token: other.accessToken }), 400, 'VALIDATION_ERROR')
+    // Non-money classes still count per API key.
+    const me = await callApp('/api/v1/auth/me', { app, env: overrides, apiKey: keys[3]!.key })
+    expect(me.status, me.text).toBe(200)
+    expect(me.headers.get('x-ratelimit-remaining'), me.text).toBe(String(DEFAULT_LIMITS.general.limit - 1))
+  })
+
+  it('lets no more than the limit through when many keys of one account buy at once', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.purchase.windowSeconds)
+    const u = await registerUser()
+    const keys = []
+    for (let i = 0; i < 6; i++) keys.push(await createApiKey(u, ['*']))
+    const app = createApp()
+    const results = await Promise.all(
+      keys.flatMap((k) => [0, 1].map(() => callApp('/api/numbers/purchase', { app, env: overrides, apiKey: k.key, body: {} }))),
+    )
+    const summary = results.map((r) => r.status).join(',')
+    expect(results.filter((r) => r.status === 429).length, summary).toBe(results.length - 3)
+    expect(results.filter((r) => r.status === 400).length, summary).toBe(3)
   })
 })

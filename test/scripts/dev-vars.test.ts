@@ -51,4 +51,14 @@ describe('.dev.vars written by npm start', () => {
     expect(added).toEqual(['JWT_SECRET', 'ENCRYPTION_KEY', 'PROVIDER_WEBHOOK_SECRET', 'WEBHOOK_ALLOW_LOOPBACK'])
     expect(parse(append)).toEqual({ JWT_SECRET: secret(), ENCRYPTION_KEY: secret(), PROVIDER_WEBHOOK_SECRET: secret(), WEBHOOK_ALLOW_LOOPBACK: 'true' })
   })
+
+  it('one that runs as production (it says so, or names no ENVIRONMENT) gets the METRICS_TOKEN production requires', () => {
+    for (const text of [EXISTING.replace('ENVIRONMENT=development', 'ENVIRONMENT=production'), EXISTING.replace('ENVIRONMENT=development\n', '')]) {
+      const { append, added } = devVarsAdditions(text, secret)
+      expect(added).toContain('METRICS_TOKEN')
+      expect(parse(text + append).METRICS_TOKEN).toBe(secret())
+      expect(devVarsAdditions(text + append, secret).added).toEqual([])
+    }
+    expect(devVarsAdditions(EXISTING, secret).added).not.toContain('METRICS_TOKEN')
+  })
 })

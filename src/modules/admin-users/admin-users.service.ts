@@ -102,11 +102,15 @@ export class AdminUsersService {
     })
   }
 
-  async ban(ctx: AuditContext, id: string, input: { reason: string; notifyUser?: boolean }) {
+  /** The reason is optional: a ban without one records `null`. */
+  async ban(ctx: AuditContext, id: string, input: { reason?: string; notifyUser?: boolean }) {
+    const reason = input.reason ?? null
     return this.change(ctx, id, 'user.banned', () => ({
-      set: { status: 'banned', statusReason: input.reason, suspendedUntil: null },
-      details: { reason: input.reason },
-      notice: input.notifyUser ? { subject: 'Your account has been closed', text: `Your Switchboard account was banned.\nReason: ${input.reason}` } : undefined,
+      set: { status: 'banned', statusReason: reason, suspendedUntil: null },
+      details: { reason },
+      notice: input.notifyUser
+        ? { subject: 'Your account has been closed', text: `Your Switchboard account was banned.${reason ? `\nReason: ${reason}` : ''}` }
+        : undefined,
     }))
   }
 

@@ -8,7 +8,16 @@ export const registerBanUser = (r: Router) =>
     method: 'post',
     action: 'ban',
     summary: 'Ban a user',
-    description: 'Seed 000. Like a suspension without end: every credential of the user is refused at once.',
-    body: z.object({ reason: Reason, notifyUser: z.boolean().default(false) }).openapi('BanUserRequest'),
+    description:
+      'Like a suspension without end: every credential of the user is refused at once. The body is optional, as the ' +
+      'activation API documents the route without one: no body, an empty body and `{}` all ban the user. `reason` ' +
+      '(3–500 characters when given) is kept as the account\'s status reason and in the audit log; `notifyUser` mails the user.',
+    optionalBody: true,
+    body: z
+      .object({
+        reason: Reason.optional(),
+        notifyUser: z.boolean().default(false),
+      })
+      .openapi('BanUserRequest'),
     run: (c, id, body) => c.var.services.adminUsers.ban(auditContext(c), id, body),
   })

@@ -1,12 +1,14 @@
 /**
  * The admin actions on a user (suspend, reactivate, ban, role) share their shape: an admin-only
- * route at both prefixes, a validated body, one service call, the updated user back.
+ * route at both prefixes, a validated body, one service call, the updated user back. An action
+ * whose body is optional (ban) also takes no body, an empty one, or `{}`.
  */
 import { createRoute, type z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { User } from '../../db/schema'
 import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
 import type { AppEnv, Router } from '../../lib/router'
+import { emptyJsonBodyIsEmptyObject, optionalJsonBody } from '../../lib/optional-body'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import type { AuditContext } from '../audit/audit.service'
 import { clientIp } from '../auth/client-info'
@@ -24,6 +26,8 @@ export function registerUserAction<B extends z.ZodType>(
     summary: string
     description: string
     body: B
+    /** The body may be left out: it then reads as `{}`. */
+    optionalBody?: boolean
     run: (c: Context<AppEnv>, id: string, body: z.infer<B>) => Promise<User>
   },
 ) {
@@ -34,16 +38,18 @@ export function registerUserAction<B extends z.ZodType>(
       tags: ['admin'],
       summary: spec.summary,
       description: `${spec.description} Recorded in the audit log. Admins cannot act on their own account (403).`,
-      middleware: [requireAuth({ admin: true })] as const,
+      middleware: [requireAuth({ admin: true }), ...(spec.optionalBody ? [emptyJsonBodyIsEmptyObject] : [])],
       security: sessionSecurity,
-      request: { params: UserIdParam, body: jsonBody(spec.body) },
+      request: { params: UserIdParam, body: { ...jsonBody(spec.body), required: !spec.optionalBody } },
       responses: { 200: ok(AdminUser, 'The updated user'), ...errorResponses, 409: err('Not possible in the user\'s state (`USER_BANNED`)') },
     })
     r.openapi(route, async (c) => {
       // The route's type is generic in this helper, so the validated input is read untyped.
       const valid = c.req.valid.bind(c.req) as (target: 'param' | 'json') => unknown
       const { id } = valid('param') as { id: string }
-      const user = await spec.run(c, id, valid('json') as z.infer<B>)
+      // Without a body the validator hands over `{}` unparsed; parse it here so defaults apply.
+      const body = spec.optionalBody ? await optionalJsonBody(c, spec.body) : (valid('json') as z.infer<B>)
+      const user = await spec.run(c, id, body)
       return c.json(envelope(c, adminUser(user)), 200)
     })
   }

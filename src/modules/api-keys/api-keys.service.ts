@@ -2,8 +2,12 @@
  * Account API keys (seed 001 §9.2). The plain key is returned once, at creation; only its SHA-256
  * and a display prefix are stored. Every query is scoped to the owner: another account's key is
  * a 404, never a 403, so ids cannot be probed.
+ *
+ * An account holds at most `maxActive` active keys (neither revoked nor expired; the
+ * MAX_ACTIVE_API_KEYS setting). The count and the insert are one statement, so concurrent
+ * creations cannot overshoot it.
  */
-import { and, count, desc, eq, gt, isNull, or } from 'drizzle-orm'
+import { and, count, desc, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { apiKeys, type ApiKey } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
@@ -12,7 +16,6 @@ import { newId, randomSecret } from '../../lib/ids'
 import { apiKeyCache } from '../auth/authn.service'
 import { PERMISSIONS, type Principal } from '../auth/principal'
 
-export const MAX_ACTIVE_KEYS = 100
 /** `sk_live_` plus the first 8 characters of the secret: enough to tell keys apart, useless to attackers. */
 const PREFIX_LENGTH = 16
 
@@ -25,7 +28,10 @@ export interface CreateKeyInput {
 }
 
 export class ApiKeyService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly opts: { maxActive: number },
+  ) {}
 
   async create(owner: Principal, input: CreateKeyInput): Promise<{ key: string; row: ApiKey }> {
     const permissions = [...new Set(input.permissions)]
@@ -38,15 +44,6 @@ export class ApiKeyService {
     const now = new Date()
     const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null
     if (expiresAt && expiresAt <= now) throw ValidationError.field('expiresAt', 'expiresAt must be in the future')
-
-    const active = await this.db
-      .select({ n: count() })
-      .from(apiKeys)
-      .where(and(eq(apiKeys.userId, owner.userId), isNull(apiKeys.projectId), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now))))
-      .get()
-    if ((active?.n ?? 0) >= MAX_ACTIVE_KEYS) {
-      throw new Conflict('API_KEY_LIMIT_REACHED', `An account can hold at most ${MAX_ACTIVE_KEYS} active API keys; revoke one first`)
-    }
 
     const mode = input.mode ?? 'live'
     const key = `sk_${mode}_${randomSecret(32)}`
@@ -67,7 +64,27 @@ export class ApiKeyService {
       createdAt: now,
       updatedAt: now,
     }
-    await this.db.insert(apiKeys).values(row)
+    const active = and(
+      eq(apiKeys.userId, owner.userId),
+      isNull(apiKeys.projectId),
+      isNull(apiKeys.revokedAt),
+      or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)),
+    )
+    // Inserted only while the account is under its limit. Columns in table order: id, user_id,
+    // project_id, name, description, key_hash, key_prefix, mode, permissions, rate_limit,
+    // expires_at, last_used_at, revoked_at, created_at, updated_at.
+    const inserted = await this.db
+      .insert(apiKeys)
+      .select(
+        sql`SELECT ${row.id}, ${row.userId}, NULL, ${row.name}, ${row.description}, ${row.keyHash}, ${row.keyPrefix}, ${row.mode},
+          ${JSON.stringify(row.permissions)}, NULL, ${expiresAt?.getTime() ?? null}, NULL, NULL, ${now.getTime()}, ${now.getTime()}
+        WHERE (SELECT COUNT(*) FROM ${apiKeys} WHERE ${active}) < ${this.opts.maxActive}`,
+      )
+      .run()
+    if (inserted.meta.changes !== 1) {
+      const max = this.opts.maxActive
+      throw new Conflict('API_KEY_LIMIT_REACHED', `An account can hold at most ${max} active API keys; revoke one first`, { limit: max })
+    }
     return { key, row }
   }
 

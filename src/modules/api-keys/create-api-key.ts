@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { DEFAULT_MAX_ACTIVE_API_KEYS } from '../../env'
 import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { displayText } from '../../lib/text'
@@ -13,7 +14,12 @@ const Body = z
       .array(z.string())
       .min(1)
       .max(PERMISSIONS.length + 1)
-      .openapi({ description: `Any of: * (everything the owner may do), ${PERMISSIONS.join(', ')}`, example: ['numbers:read', 'wallet:read'] }),
+      .openapi({
+        description:
+          `Any of: * (every permission except admin), ${PERMISSIONS.join(', ')}. Only an admin may give a key \`admin\`, ` +
+          'and only a key that names `admin` reaches admin routes: `*` alone does not.',
+        example: ['numbers:read', 'wallet:read'],
+      }),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
     description: displayText({ max: 500, multiline: true }).optional(),
     mode: z.enum(['live', 'test']).optional().openapi({ description: '`sk_live_…` (default) or `sk_test_…`' }),
@@ -27,11 +33,15 @@ const route = createRoute({
   summary: 'Create an API key',
   description:
     'Seed 001 §9.2 defines the key but no path; this is it. The plain `key` is returned once. Keys are accepted as ' +
-    '`X-API-Key`, `Authorization: Bearer sk_…` or `?api_key=`. Managing keys needs a user session, not a key.',
+    '`X-API-Key`, `Authorization: Bearer sk_…` or `?api_key=`. Managing keys needs a user session, not a key. ' +
+    `An account holds at most ${DEFAULT_MAX_ACTIVE_API_KEYS} active keys (neither revoked nor expired; the operator may ` +
+    'change the number with the `MAX_ACTIVE_API_KEYS` setting): one more is refused with 409 `API_KEY_LIMIT_REACHED`, ' +
+    '`details.limit` giving the limit. Revoke a key to make room. Rate limits of the purchase class are shared by all ' +
+    'keys of an account, so more keys do not buy more.',
   middleware: [requireAuth({ sessionOnly: true })] as const,
   security: sessionSecurity,
   request: { body: jsonBody(Body) },
-  responses: { 201: ok(CreatedApiKey, 'Key created'), ...errorResponses, 409: err('Too many active keys (`API_KEY_LIMIT_REACHED`)') },
+  responses: { 201: ok(CreatedApiKey, 'Key created'), ...errorResponses, 409: err('The account already holds the most active keys allowed (`API_KEY_LIMIT_REACHED`)') },
 })
 
 export const registerCreateApiKey = (r: Router) =>

@@ -1,6 +1,8 @@
 /**
  * Who is calling. A JWT session acts with every permission of its role; an API key acts only
- * with the permissions it was created with (`*` = all of its owner's).
+ * with the permissions it was created with. `*` on a key means every permission but `admin`:
+ * an admin's key reaches admin routes and admin powers only when it names `admin` explicitly,
+ * so a key made for ordinary automation cannot ban users or credit wallets.
  */
 export type Role = 'user' | 'admin'
 
@@ -41,5 +43,6 @@ export interface Principal {
 export function can(p: Principal, permission: Permission): boolean {
   if (permission === 'admin' && p.role !== 'admin') return false
   if (p.via === 'jwt') return true
-  return p.permissions.includes('*') || p.permissions.includes(permission)
+  if (p.permissions.includes(permission)) return true
+  return permission !== 'admin' && p.permissions.includes('*')
 }

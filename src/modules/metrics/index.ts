@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, gt, isNull, or } from 'drizzle-orm'
 import { Unauthorized } from '../../lib/errors'
+import { err } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { timingSafeEqual } from '../../lib/crypto'
 import type { Db } from '../../db/client'
@@ -65,9 +66,11 @@ export function registerMetrics(r: Router) {
       summary: 'Prometheus metrics',
       description:
         'Request counters and latency histograms by route pattern and status, summed over every isolate (kept in the ' +
-        'Metrics Durable Object), and gauges read from D1. When `METRICS_TOKEN` is set, send it as a Bearer token.',
+        'Metrics Durable Object), and gauges read from D1. When `METRICS_TOKEN` is set, send it as a Bearer token (401 ' +
+        'otherwise). Production deployments always have one: the API does not run there without it.',
       responses: {
         200: { content: { 'text/plain': { schema: z.string() } }, description: 'Prometheus text format 0.0.4' },
+        401: err('Missing or wrong bearer token (`UNAUTHORIZED`)'),
       },
     })
     r.openapi(route, async (c) => {

@@ -22,7 +22,7 @@ const route = createRoute({
     '`metadata.friendlyName` / `metadata.configuration` set the number up. With `autoComplete` (default true) the order runs the same ' +
     'flow as POST /api/v1/numbers/purchase (reserve, hold, buy, charge only what was bought) and the answer adds the per-number ' +
     '`results` and `summary`; with `autoComplete: false` it waits unpaid (`pending`) until POST /api/v1/orders/{id}/retry-payment. ' +
-    '`customPrice` (the whole first charge) is for admins only (403 otherwise). Errors as the purchase: 409 NUMBER_NOT_AVAILABLE, ' +
+    '`customPrice` (the whole first charge) is for admins only (403 otherwise; through an API key, one holding the `admin` permission). Errors as the purchase: 409 NUMBER_NOT_AVAILABLE, ' +
     '400 INSUFFICIENT_BALANCE (the order is kept as payment_failed). Rate class `purchase`.',
   middleware: [requireAuth({ permission: 'orders:write' })] as const,
   security: keySecurity,

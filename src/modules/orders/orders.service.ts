@@ -20,7 +20,7 @@ import { rangeEnd, rangeStart } from '../../lib/dates'
 import { AppError, Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
 import { fromMicros, toMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
-import type { Principal } from '../auth/principal'
+import { can, type Principal } from '../auth/principal'
 import { runBatch } from '../dids/batch'
 import type { DidsService } from '../dids/dids.service'
 import type { WalletService } from '../wallet/wallet.service'
@@ -197,7 +197,7 @@ export class OrdersService {
   async create(p: Principal, body: CreateOrderBody) {
     const ids = body.items.map((it, i) => {
       if (!it.itemId) throw ValidationError.field(`items.${i}.itemId`, 'itemId (the E.164 number or its inventory id) is required for a number purchase')
-      if (it.customPrice !== undefined && p.role !== 'admin') throw new Forbidden('Only admins can set customPrice', { field: `items.${i}.customPrice` })
+      if (it.customPrice !== undefined && !can(p, 'admin')) throw new Forbidden('Only admins can set customPrice', { field: `items.${i}.customPrice` })
       return it.itemId
     })
     const invIds = ids.filter((x) => !x.startsWith('+'))

@@ -89,7 +89,7 @@ describe('admin user routes: access', () => {
   it("an admin's API key stops working on admin routes once the admin is demoted", async () => {
     const admin = await registerAdmin()
     const other = await registerAdmin()
-    const key = await createApiKey(admin, ['*'])
+    const key = await createApiKey(admin, ['*', 'admin'])
     const before = await call('/api/v1/admin/users?limit=1', { apiKey: key.key })
     expect(before.status, before.text).toBe(200)
 

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { call, createApiKey, expectErrorEnvelope, PASSWORD, registerAdmin, registerUser, type TestUser } from '../../helpers/api'
-import { emailsFor, userRow } from '../../helpers/db'
+import { auditRowsFor, emailsFor, userRow } from '../../helpers/db'
 
 /** The user's session and API key both work (200 on /auth/me). */
 async function expectAccess(u: TestUser, key: string, why: string) {
@@ -241,14 +241,68 @@ describe('POST …/users/{id}/ban', () => {
     expect(mails[0]!.text).toContain('Terms violation')
   })
 
-  it('refuses a missing or too short reason with 400 naming reason', async () => {
+  it('works with no body at all, at both prefixes: the reason is optional', async () => {
+    const admin = await registerAdmin()
+    for (const prefix of ['/api/admin/users', '/api/v1/admin/users']) {
+      const u = await registerUser()
+      const key = await createApiKey(u, ['*'])
+      const res = await call(`${prefix}/${u.id}/ban`, { method: 'POST', token: admin.accessToken })
+      expect(res.status, `${prefix}: ${res.text}`).toBe(200)
+      expect(res.body.data, res.text).toMatchObject({ id: u.id, status: 'banned', isActive: false, statusReason: null, suspendedUntil: null })
+      await expectRefused(u, key.key, 'banned')
+      expect((await userRow(u.id))!).toMatchObject({ status: 'banned', status_reason: null })
+      const [audit] = await auditRowsFor(u.id)
+      expect(audit, 'audit row').toMatchObject({ action: 'user.banned', details: { reason: null } })
+      expect(await emailsFor(u.id, 'account_notice')).toEqual([])
+    }
+  })
+
+  it('takes an empty body, with or without Content-Type: application/json, and {} or {notifyUser} alone', async () => {
+    const admin = await registerAdmin()
+    const variants: { headers?: Record<string, string>; rawBody?: string; body?: unknown }[] = [
+      { headers: { 'content-type': 'application/json' } },
+      { headers: { 'content-type': 'application/json' }, rawBody: '  ' },
+      { body: {} },
+      { body: { notifyUser: true } },
+    ]
+    for (const v of variants) {
+      const u = await registerUser()
+      const res = await call(`/api/v1/admin/users/${u.id}/ban`, { method: 'POST', token: admin.accessToken, ...v })
+      expect(res.status, `${JSON.stringify(v)}: ${res.text}`).toBe(200)
+      expect(res.body.data, res.text).toMatchObject({ status: 'banned', statusReason: null })
+    }
+  })
+
+  it('with notifyUser and no reason, the mail names no reason', async () => {
     const admin = await registerAdmin()
     const u = await registerUser()
-    for (const body of [{}, { reason: 'x' }, { notifyUser: true }]) {
-      const res = await call(`/api/v1/admin/users/${u.id}/ban`, { method: 'POST', token: admin.accessToken, body })
-      expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-      expect(res.body.error.field, res.text).toBe('reason')
-    }
+    const res = await call(`/api/admin/users/${u.id}/ban`, { method: 'POST', token: admin.accessToken, body: { notifyUser: true } })
+    expect(res.status, res.text).toBe(200)
+    const mails = await emailsFor(u.id, 'account_notice')
+    expect(mails, JSON.stringify(mails)).toHaveLength(1)
+    expect(mails[0]!.text).not.toMatch(/Reason:/)
+  })
+
+  it('refuses a reason that is given but too short, malformed JSON and a non-JSON body (nothing changes)', async () => {
+    const admin = await registerAdmin()
+    const u = await registerUser()
+    const short = await call(`/api/v1/admin/users/${u.id}/ban`, { method: 'POST', token: admin.accessToken, body: { reason: 'x' } })
+    expectErrorEnvelope(short, 400, 'VALIDATION_ERROR')
+    expect(short.body.error.field, short.text).toBe('reason')
+    const malformed = await call(`/api/v1/admin/users/${u.id}/ban`, {
+      method: 'POST',
+      token: admin.accessToken,
+      headers: { 'content-type': 'application/json' },
+      rawBody: '{"reason":',
+    })
+    expectErrorEnvelope(malformed, 400, 'VALIDATION_ERROR')
+    const text = await call(`/api/v1/admin/users/${u.id}/ban`, {
+      method: 'POST',
+      token: admin.accessToken,
+      headers: { 'content-type': 'text/plain' },
+      rawBody: 'reason: spam',
+    })
+    expectErrorEnvelope(text, 415, 'UNSUPPORTED_MEDIA_TYPE')
     expect((await userRow(u.id))!.status).toBe('active')
   })
 

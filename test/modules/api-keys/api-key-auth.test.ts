@@ -74,7 +74,7 @@ describe('permissions are enforced per route', () => {
     }
   })
 
-  it("a user's key with ['*'] does not reach admin routes; an admin's key needs 'admin' or '*'", async () => {
+  it("a user's key with ['*'] does not reach admin routes; an admin's key needs the explicit 'admin' permission", async () => {
     const u = await registerUser()
     const userKey = await createApiKey(u, ['*'])
     expectErrorEnvelope(await call('/api/v1/admin/users', { apiKey: userKey.key }), 403, 'FORBIDDEN')
@@ -85,11 +85,43 @@ describe('permissions are enforced per route', () => {
     expectErrorEnvelope(narrowRes, 403, 'FORBIDDEN')
     expect(narrowRes.body.error.details?.requiredPermissions, narrowRes.text).toEqual(['admin'])
 
-    for (const permissions of [['admin'], ['*']]) {
+    for (const permissions of [['admin'], ['*', 'admin']]) {
       const k = await createApiKey(admin, permissions)
       const res = await call('/api/v1/admin/users?limit=1', { apiKey: k.key })
       expect(res.status, `${permissions} → ${res.text}`).toBe(200)
     }
+  })
+
+  it("an admin's key with ['*'] has every permission but 'admin': admin routes and admin powers are refused", async () => {
+    const admin = await registerAdmin()
+    const target = await registerUser()
+    const star = await createApiKey(admin, ['*'])
+    const refused: [string, { method?: string; body?: unknown }][] = [
+      ['/api/v1/admin/users?limit=1', {}],
+      ['/api/admin/users?limit=1', {}],
+      [`/api/v1/admin/users/${target.id}`, {}],
+      [`/api/admin/users/${target.id}/ban`, { method: 'POST', body: { reason: 'by a star key' } }],
+      [`/api/v1/admin/users/${target.id}/role`, { method: 'PUT', body: { role: 'admin', reason: 'by a star key' } }],
+      ['/api/v1/admin/audit-log', {}],
+      ['/api/wallet/topup', { body: { userId: target.id, amount: 5, reason: 'by a star key' } }],
+    ]
+    for (const [path, opts] of refused) {
+      const res = await call(path, { ...opts, apiKey: star.key })
+      expectErrorEnvelope(res, 403, 'FORBIDDEN')
+      expect(res.body.error.details?.requiredPermissions, `${path}: ${res.text}`).toEqual(['admin'])
+    }
+    // Admin scope inside user routes: another account's data is a 404, as for any user's key.
+    expectErrorEnvelope(await call(`/api/usage?userId=${target.id}`, { apiKey: star.key }), 404, 'NOT_FOUND')
+    expect((await env.DB.prepare('SELECT status, role FROM users WHERE id = ?').bind(target.id).first())!).toEqual({ status: 'active', role: 'user' })
+
+    // Everything that is not admin still works with '*'.
+    const me = await call('/api/v1/auth/me', { apiKey: star.key })
+    expect(me.status, me.text).toBe(200)
+    const own = await call('/api/usage', { apiKey: star.key })
+    expect(own.status, own.text).toBe(200)
+    // The admin's session is unaffected.
+    const session = await call(`/api/usage?userId=${target.id}`, { token: admin.accessToken })
+    expect(session.status, session.text).toBe(200)
   })
 })
 

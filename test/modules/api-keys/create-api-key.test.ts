@@ -1,7 +1,9 @@
 import { env } from 'cloudflare:test'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { createApp } from '../../../src/app'
 import { call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser } from '../../helpers/api'
 import { apiKeyRow, sha256Hex } from '../../helpers/db'
+import { callApp } from '../../helpers/app'
 
 const KEY_SHAPE = /^sk_live_[A-Za-z0-9]{24,64}$/
 
@@ -135,21 +137,32 @@ describe('POST /api/v1/api-keys', () => {
 })
 
 describe('active key limit', () => {
-  it('refuses the 101st active key with 409 API_KEY_LIMIT_REACHED; revoking one makes room', async () => {
-    const u = await registerUser()
+  /** `n` active keys of `userId`, written directly. */
+  async function bulkKeys(userId: string, n: number) {
     const now = Date.now()
     const insert = env.DB.prepare(
       `INSERT INTO api_keys (id, user_id, name, key_hash, key_prefix, mode, permissions, created_at, updated_at)
        VALUES (?, ?, 'bulk', ?, 'sk_live_bulkbulk', 'live', '["*"]', ?, ?)`,
     )
-    const stmts = Array.from({ length: 100 }, (_, i) => insert.bind(`key_bulk${i}_${u.id}`, u.id, `hash-${i}-${u.id}`, now - 1000 + i, now))
-    await env.DB.batch(stmts)
+    await env.DB.batch(Array.from({ length: n }, (_, i) => insert.bind(`key_bulk${i}_${userId}`, userId, `hash-${i}-${userId}`, now - 1000 + i, now)))
+  }
+  const create = (u: { accessToken: string }, name: string, opts: { app?: ReturnType<typeof createApp>; env?: Record<string, string> } = {}) =>
+    callApp('/api/v1/api-keys', { ...opts, token: u.accessToken, body: { name, permissions: ['*'] } })
+
+  it('refuses the 26th active key by default with 409 API_KEY_LIMIT_REACHED; revoking or expiry makes room', async () => {
+    const u = await registerUser()
+    await bulkKeys(u.id, 24)
+    const last = await call('/api/v1/api-keys', { token: u.accessToken, body: { name: 'the 25th', permissions: ['*'] } })
+    expect(last.status, last.text).toBe(201)
 
     const refused = await call('/api/v1/api-keys', { token: u.accessToken, body: { name: 'one too many', permissions: ['*'] } })
     expectErrorEnvelope(refused, 409, 'API_KEY_LIMIT_REACHED')
+    expect(refused.body.error.message, refused.text).toContain('25')
+    expect(refused.body.error.details, refused.text).toEqual({ limit: 25 })
+    expect((await env.DB.prepare('SELECT COUNT(*) AS n FROM api_keys WHERE user_id = ?').bind(u.id).first<{ n: number }>())!.n).toBe(25)
 
     // an expired key is not active (isActive: false), so it does not count
-    await env.DB.prepare('UPDATE api_keys SET expires_at = ? WHERE id = ?').bind(now - 1000, `key_bulk1_${u.id}`).run()
+    await env.DB.prepare('UPDATE api_keys SET expires_at = ? WHERE id = ?').bind(Date.now() - 1000, `key_bulk1_${u.id}`).run()
     const afterExpiry = await call('/api/v1/api-keys', { token: u.accessToken, body: { name: 'replaces the expired one', permissions: ['*'] } })
     expect(afterExpiry.status, afterExpiry.text).toBe(201)
     expectErrorEnvelope(await call('/api/v1/api-keys', { token: u.accessToken, body: { name: 'again too many', permissions: ['*'] } }), 409, 'API_KEY_LIMIT_REACHED')
@@ -158,6 +171,58 @@ describe('active key limit', () => {
     expect(revoke.status, revoke.text).toBe(200)
     const created = await call('/api/v1/api-keys', { token: u.accessToken, body: { name: 'fits now', permissions: ['*'] } })
     expect(created.status, created.text).toBe(201)
+
+    // Another account has its own allowance.
+    const other = await registerUser()
+    const mine = await call('/api/v1/api-keys', { token: other.accessToken, body: { name: 'first', permissions: ['*'] } })
+    expect(mine.status, mine.text).toBe(201)
+  })
+
+  it('MAX_ACTIVE_API_KEYS sets the limit', async () => {
+    const u = await registerUser()
+    const app = createApp()
+    const env3 = { MAX_ACTIVE_API_KEYS: '3' }
+    for (let i = 0; i < 3; i++) {
+      const res = await create(u, `k${i}`, { app, env: env3 })
+      expect(res.status, res.text).toBe(201)
+    }
+    const refused = await create(u, 'k3', { app, env: env3 })
+    expectErrorEnvelope(refused, 409, 'API_KEY_LIMIT_REACHED')
+    expect(refused.body.error.details, refused.text).toEqual({ limit: 3 })
+    // A higher setting makes room at once.
+    const more = await create(u, 'k3', { env: { MAX_ACTIVE_API_KEYS: '4' } })
+    expect(more.status, more.text).toBe(201)
+  })
+
+  it('holds under concurrent creation: of 10 requests racing for 3 free places, exactly 3 get a key', async () => {
+    const u = await registerUser()
+    const app = createApp()
+    const env3 = { MAX_ACTIVE_API_KEYS: '3' }
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => create(u, `race ${i}`, { app, env: env3 })))
+    const summary = results.map((r) => r.status).join(',')
+    expect(results.filter((r) => r.status === 201).length, summary).toBe(3)
+    for (const r of results.filter((r) => r.status !== 201)) expectErrorEnvelope(r, 409, 'API_KEY_LIMIT_REACHED')
+    expect((await env.DB.prepare('SELECT COUNT(*) AS n FROM api_keys WHERE user_id = ?').bind(u.id).first<{ n: number }>())!.n, summary).toBe(3)
+  })
+
+  it('refuses a MAX_ACTIVE_API_KEYS that is not a positive whole number (500, like any bad setting)', async () => {
+    const u = await registerUser()
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      for (const bad of ['0', '-1', 'many', '2.5']) {
+        expectErrorEnvelope(await create(u, 'x', { env: { MAX_ACTIVE_API_KEYS: bad } }), 500, 'INTERNAL_ERROR')
+      }
+      expect(spy.mock.calls.map((c) => String(c[0])).join('\n')).toContain('MAX_ACTIVE_API_KEYS')
+    } finally {
+      spy.mockRestore()
+    }
+  })
+
+  it('the OpenAPI description of key creation states the limit and its setting', async () => {
+    const doc = await call('/openapi.json')
+    const op = doc.body.paths['/api/v1/api-keys'].post
+    expect(op.description, JSON.stringify(op)).toContain('MAX_ACTIVE_API_KEYS')
+    expect(op.responses['409'].description, JSON.stringify(op.responses['409'])).toContain('API_KEY_LIMIT_REACHED')
   })
 })
 

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { call, expectErrorEnvelope, registerAdmin, type TestUser } from '../../helpers/api'
+import { call, createApiKey, expectErrorEnvelope, registerAdmin, type TestUser } from '../../helpers/api'
 import { fund, sandboxProvider, walletAudit, type TestProvider } from '../../helpers/catalog'
 import { fundedUser, inventoryStatus, lockState, micros, numberRows, orderRow, outboxEvents, purchase, seedDids } from '../../helpers/dids'
 
@@ -188,6 +188,23 @@ describe('POST /api/v1/orders', () => {
     expect(await walletAudit(admin.id)).toMatchObject({ balance: micros(4.5) })
     const [row] = await numberRows(n!)
     expect(row, JSON.stringify(row)).toMatchObject({ monthly_price: micros(3), setup_price: micros(0.5) })
+  })
+
+  it("through an API key, customPrice needs the explicit 'admin' permission: an admin's '*' key is refused", async () => {
+    const [n, m] = await seedDids(p, [{ setup: 1, monthly: 3 }, { setup: 1, monthly: 3 }])
+    const admin = await registerAdmin()
+    await fund(admin.id, 5)
+    const item = (itemId: string) => ({ items: [{ type: 'number_purchase', itemId, quantity: 1, customPrice: 0.5 }] })
+    const star = await createApiKey(admin, ['*'])
+    const refused = await call('/api/v1/orders', { apiKey: star.key, body: item(n!) })
+    expectErrorEnvelope(refused, 403, 'FORBIDDEN')
+    expect(await inventoryStatus(n!)).toBe('available')
+    expect(await walletAudit(admin.id)).toMatchObject({ balance: micros(5) })
+
+    const full = await createApiKey(admin, ['*', 'admin'])
+    const ok = await call('/api/v1/orders', { apiKey: full.key, body: item(m!) })
+    expect(ok.status, ok.text).toBe(201)
+    expect(ok.body.data, ok.text).toMatchObject({ status: 'completed', totalAmount: 0.5 })
   })
 })
 

@@ -135,7 +135,8 @@ describe('automatic sandbox SMS in local dev (activation.autoSmsSeconds)', () =>
       const jobs = fakeQueue()
       const res = await callApp('/api/numbers/purchase', {
         app,
-        env: { ENVIRONMENT: environment, JOBS: jobs.queue },
+        // Production needs a METRICS_TOKEN (the app refuses to run without one there).
+        env: { ENVIRONMENT: environment, METRICS_TOKEN: 'metrics-token-for-this-test-0123', JOBS: jobs.queue },
         token: u.accessToken,
         body: { countryCode: 'us', serviceCode: offer.serviceCode },
       })

@@ -95,7 +95,7 @@ describe('API-call meter', () => {
   it('the write happens after the response, in waitUntil (awaited by the test harness here)', async () => {
     const u = await registerUser()
     const admin = await registerAdmin()
-    const key = await createApiKey(admin, ['*'])
+    const key = await createApiKey(admin, ['*', 'admin'])
     // callApp awaits the ExecutionContext: once it returns, the deferred flush has run.
     const res = await callApp(`/api/usage?userId=${u.id}`, { apiKey: key.key })
     expect(res.status, res.text).toBe(200)

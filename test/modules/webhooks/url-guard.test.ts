@@ -215,7 +215,7 @@ describe('webhook URLs over HTTP', () => {
 
   it('requires https in production: http:// is a 400 on create and update', async () => {
     const u = await registerUser()
-    const production = { ENVIRONMENT: 'production' }
+    const production = { ENVIRONMENT: 'production', METRICS_TOKEN: 'metrics-token-for-this-test-0123' }
     const created = await callApp('/api/v1/webhooks', { env: production, token: u.accessToken, body: { url: 'http://hooks.partner.example/x', events: ['*'] } })
     expectErrorEnvelope(created, 400, 'VALIDATION_ERROR')
     expect(created.body.error.field, created.text).toBe('url')
