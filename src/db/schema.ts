@@ -513,6 +513,34 @@ export const idempotencyKeys = sqliteTable(
   (t) => [primaryKey({ columns: [t.scope, t.key] }), index('idempotency_expires_idx').on(t.expiresAt)],
 )
 
+/**
+ * `jobs` queue messages that failed: one row per job (its id derives from the message body, so a
+ * redelivery or a duplicate of the same job lands on the same row). The jobs consumer writes it on
+ * each failed attempt (`retrying`, with the error) and removes it when a retry succeeds; the
+ * `jobs-dlq` consumer marks it `dead` once the queue gave up. Read by admins.
+ */
+export const failedJobs = sqliteTable(
+  'failed_jobs',
+  {
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    body: text('body', { mode: 'json' }).$type<unknown>().notNull(),
+    status: text('status', { enum: ['retrying', 'dead'] }).notNull(),
+    /** Failed deliveries seen by the jobs consumer. */
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    messageId: text('message_id'),
+    firstFailedAt: ms('first_failed_at').notNull(),
+    lastFailedAt: ms('last_failed_at').notNull(),
+    deadAt: ms('dead_at'),
+  },
+  (t) => [
+    index('failed_jobs_last_failed_idx').on(t.lastFailedAt),
+    index('failed_jobs_status_idx').on(t.status, t.lastFailedAt),
+    index('failed_jobs_type_idx').on(t.type, t.lastFailedAt),
+  ],
+)
+
 /** Domain events, written in the same batch as their cause, then sent to the `events` queue. */
 export const outbox = sqliteTable(
   'outbox',
