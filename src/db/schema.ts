@@ -862,6 +862,10 @@ export const payments = sqliteTable(
     failureReason: text('failure_reason'),
     /** Natural key of the attempt (e.g. `invpay_<invoice>_<seq>`); a retry finds the first row. */
     attemptKey: text('attempt_key').notNull(),
+    /** Sweeper runs that tried to finish this pending attempt and left it pending. */
+    resumeAttempts: integer('resume_attempts').notNull().default(0),
+    /** The sweeper does not try it again before this instant (backoff after each such run). */
+    resumeAfter: ms('resume_after'),
     processedAt: ms('processed_at'),
     createdAt: createdAt(),
     updatedAt: ms('updated_at').notNull(),
