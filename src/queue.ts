@@ -9,6 +9,7 @@
  */
 import type { Env } from './env'
 import { runInvoiceJob } from './modules/billing/billing.job'
+import { runDidRenewalsJob } from './modules/dids/renewals.job'
 import { eventScope, sendEvents } from './modules/events/outbox'
 import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
 import { createServices, type Services } from './services'
@@ -24,6 +25,7 @@ export type JobHandler = (body: unknown, services: Services) => Promise<void>
 export const JOB_HANDLERS: Record<string, JobHandler> = {
   'sandbox.sms': runSandboxSmsJob,
   'billing.invoice': runInvoiceJob,
+  'billing.did-renewals': runDidRenewalsJob,
 }
 
 /** Retry delay after `attempts` failed deliveries: 10 s, 20 s, 40 s … capped at 10 minutes. */

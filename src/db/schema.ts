@@ -495,6 +495,33 @@ export const holdOutcomes = sqliteTable('hold_outcomes', {
   createdAt: createdAt(),
 })
 
+/**
+ * Wallet credits the platform owes an account (a renewal debit to give back, …), written in D1
+ * before the credit is made — in the same batch as the decision to make it — so a credit that
+ * fails, or a Worker that dies first, leaves a `pending` row: the sweeper makes the credit under
+ * the same operation id (the Wallet replays a credit it already made) and marks it `done`.
+ */
+export const pendingCredits = sqliteTable(
+  'pending_credits',
+  {
+    /** The Wallet operation id of the credit. */
+    opId: text('op_id').primaryKey(),
+    userId: text('user_id').notNull(),
+    amount: integer('amount').notNull(),
+    referenceType: text('reference_type'),
+    referenceId: text('reference_id'),
+    description: text('description'),
+    status: text('status', { enum: ['pending', 'done'] }).notNull(),
+    /** Failed tries; the next one waits until `next_attempt_at`. */
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    nextAttemptAt: ms('next_attempt_at').notNull(),
+    createdAt: ms('created_at').notNull(),
+    doneAt: ms('done_at'),
+  },
+  (t) => [index('pending_credits_due_idx').on(t.status, t.nextAttemptAt)],
+)
+
 /** Idempotency-Key records: the first answer to a (caller, key), replayed for 24 hours. */
 export const idempotencyKeys = sqliteTable(
   'idempotency_keys',
