@@ -9,6 +9,7 @@
  */
 import type { Env } from './env'
 import { runInvoiceJob } from './modules/billing/billing.job'
+import { runAutoTopUpJob } from './modules/billing/auto-top-up'
 import { runDidRenewalsJob } from './modules/dids/renewals.job'
 import { eventScope, sendEvents } from './modules/events/outbox'
 import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
@@ -26,6 +27,7 @@ export const JOB_HANDLERS: Record<string, JobHandler> = {
   'sandbox.sms': runSandboxSmsJob,
   'billing.invoice': runInvoiceJob,
   'billing.did-renewals': runDidRenewalsJob,
+  'billing.auto-top-up': runAutoTopUpJob,
 }
 
 /** Retry delay after `attempts` failed deliveries: 10 s, 20 s, 40 s … capped at 10 minutes. */

@@ -774,6 +774,12 @@ export const billingAccounts = sqliteTable('billing_accounts', {
   creditLimit: integer('credit_limit'),
   currency: text('currency').notNull().default('USD'),
   autoPayEnabled: integer('auto_pay_enabled', { mode: 'boolean' }).notNull().default(false),
+  /** Automatic wallet top-up: at most once per UTC day, `amount` when the available balance is below `threshold` (micro-units). */
+  autoTopUpEnabled: integer('auto_top_up_enabled', { mode: 'boolean' }).notNull().default(false),
+  autoTopUpThreshold: integer('auto_top_up_threshold'),
+  autoTopUpAmount: integer('auto_top_up_amount'),
+  /** The method charged; null: the account's default method at the time. */
+  autoTopUpPaymentMethodId: text('auto_top_up_payment_method_id'),
   billingCycle: text('billing_cycle').notNull().default('MONTHLY'),
   stripeCustomerId: text('stripe_customer_id'),
   paypalCustomerId: text('paypal_customer_id'),

@@ -98,7 +98,7 @@ describe('billing cron (0 3 * * *)', () => {
 
     const jan1 = D(2025, 1, 1, 3)
     const first = await runDay(h, jan1)
-    expect(first.result, JSON.stringify(first.result)).toEqual({ renewals: { pages: 1, numbers: 1 }, invoiceMonth: '2024-12', invoicesEnqueued: 4, overdue: 1 })
+    expect(first.result, JSON.stringify(first.result)).toEqual({ renewals: { pages: 1, numbers: 1 }, invoiceMonth: '2024-12', invoicesEnqueued: 4, overdue: 1, autoTopUpsEnqueued: 0 })
     // The renewal goes through a jobs page; the invoices one job per account.
     expect(first.bodies.filter((b: any) => b.type === 'billing.did-renewals')).toEqual([{ type: 'billing.did-renewals', at: jan1, numbers: [{ id: numberId, periodStart: D(2024, 12, 20, 10) }] }])
     const invoiceJobs = first.bodies.filter((b: any) => b.type === 'billing.invoice')
@@ -122,7 +122,7 @@ describe('billing cron (0 3 * * *)', () => {
 
     const after = await snapshot(users)
     const second = await runDay(h, jan1)
-    expect(second.result).toEqual({ renewals: { pages: 0, numbers: 0 }, invoiceMonth: '2024-12', invoicesEnqueued: 0, overdue: 0 })
+    expect(second.result).toEqual({ renewals: { pages: 0, numbers: 0 }, invoiceMonth: '2024-12', invoicesEnqueued: 0, overdue: 0, autoTopUpsEnqueued: 0 })
     expect(second.bodies).toEqual([])
     expect(await snapshot(users)).toEqual(after)
 

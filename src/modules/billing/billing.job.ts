@@ -2,6 +2,8 @@
  * The daily billing run (cron `0 3 * * *`), and the `billing.invoice` job it fans out.
  *
  * Each run, for the instant it was scheduled at:
+ *   0. automatic top-ups (billing/auto-top-up.ts): one `jobs` message `billing.auto-top-up` per
+ *      account with the setting on, sent first so that they tend to run before the renewals;
  *   1. DID monthly renewals (src/modules/dids/renewals.job.ts): the due numbers, one `jobs`
  *      message `billing.did-renewals` per page; the job charges the wallet;
  *   2. on the 1st of a month (UTC), and the six days after as a catch-up: one `jobs` message
@@ -32,6 +34,7 @@ import { invoicesOf } from '../invoices/deps'
 import { MONTH_FORMAT } from '../invoices/schemas'
 import type { InvoicesService } from '../invoices/invoices.service'
 import { autoPayInvoice, type AutoPayResult } from './autopay'
+import { enqueueAutoTopUps } from './auto-top-up'
 
 /** Days at the start of a month on which the closed month's invoices are enqueued (the 1st, then catch-up). */
 export const INVOICE_CATCH_UP_DAYS = 7
@@ -97,6 +100,7 @@ export async function runBilling(services: Services, scheduledTime: number) {
     }
   }
 
+  const autoTopUpsEnqueued = await step('auto-top-up', () => enqueueAutoTopUps(services, scheduledTime))
   const renewals = await step('did-renewals', () => enqueueDidRenewals(services, now))
   // On the 1st, and the next six days as a catch-up for a run that failed or did not fire (cron
   // runs are not retried): accounts already invoiced for the month are skipped, so it costs little.
@@ -104,7 +108,7 @@ export async function runBilling(services: Services, scheduledTime: number) {
   const invoicesEnqueued = month ? await step('invoices', () => enqueueInvoices(services, month, scheduledTime)) : 0
   const overdue = await step('overdue', () => invoicesOf(services).markOverdue(scheduledTime))
 
-  const result = { renewals, invoiceMonth: month, invoicesEnqueued, overdue }
+  const result = { renewals, invoiceMonth: month, invoicesEnqueued, overdue, autoTopUpsEnqueued }
   if (failures.length) throw new Error(`billing run incomplete (${failures.join('; ')})`)
   return result
 }
