@@ -18,6 +18,7 @@ import { metrics } from './middleware/metrics'
 import { rateLimit } from './middleware/rate-limit'
 import { requestId } from './middleware/request-id'
 import { registerListEmails } from './modules/admin-mail/list-emails'
+import { registerListFailedJobs } from './modules/jobs/list-failed-jobs'
 import { registerAdminUsers } from './modules/admin-users'
 import { registerApiKeys } from './modules/api-keys'
 import { registerListAuditLog } from './modules/audit/list-audit-log'
@@ -109,6 +110,7 @@ export function createApp(): Router {
   registerAdminUsers(app)
   registerListAuditLog(app)
   registerListEmails(app)
+  registerListFailedJobs(app)
   registerWallet(app)
   registerOffers(app)
   registerActivations(app)

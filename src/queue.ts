@@ -2,12 +2,19 @@
  * Queue consumers, dispatched by queue name. Delivery is at-least-once: every consumer is
  * idempotent by message id. The foundation declares the queues; the features that produce to
  * them (webhooks, messaging, billing jobs) register their consumer here.
+ *
+ * `jobs` gives up on a message after wrangler.toml's max_retries and moves it to `jobs-dlq`; every
+ * failed attempt is written to failed_jobs (modules/jobs/failed-jobs.ts), and the `jobs-dlq`
+ * consumer marks the job dead there, for admins to read.
  */
 import type { Env } from './env'
 import { runInvoiceJob } from './modules/billing/billing.job'
+import { runAutoTopUpJob } from './modules/billing/auto-top-up'
+import { runDidRenewalsJob } from './modules/dids/renewals.job'
 import { eventScope, sendEvents } from './modules/events/outbox'
 import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
 import { createServices, type Services } from './services'
+import { clearJobFailure, jobsDlqConsumer, recordJobFailure } from './modules/jobs/failed-jobs'
 import { eventsConsumer, webhooksConsumer, webhooksDlqConsumer } from './modules/webhooks/webhooks.consumer'
 
 export type Consumer = (batch: MessageBatch<unknown>, services: Services) => Promise<void>
@@ -19,6 +26,8 @@ export type JobHandler = (body: unknown, services: Services) => Promise<void>
 export const JOB_HANDLERS: Record<string, JobHandler> = {
   'sandbox.sms': runSandboxSmsJob,
   'billing.invoice': runInvoiceJob,
+  'billing.did-renewals': runDidRenewalsJob,
+  'billing.auto-top-up': runAutoTopUpJob,
 }
 
 /** Retry delay after `attempts` failed deliveries: 10 s, 20 s, 40 s … capped at 10 minutes. */
@@ -34,6 +43,7 @@ async function jobs(batch: MessageBatch<unknown>, services: Services): Promise<v
     if (!handler) {
       // A type whose feature is not deployed (yet): keep it rather than drop it.
       console.error(JSON.stringify({ level: 'error', message: 'jobs: no handler for message type', type, id: message.id }))
+      await noteFailure(services, message, `no handler for job type ${JSON.stringify(type ?? null)}`)
       message.retry({ delaySeconds: 300 })
       continue
     }
@@ -42,16 +52,27 @@ async function jobs(batch: MessageBatch<unknown>, services: Services): Promise<v
       const events: string[] = []
       await eventScope.run(events, () => handler(message.body, services))
       if (events.length) await sendEvents(services.env, events).catch((e) => console.error(JSON.stringify({ level: 'warn', message: 'jobs: event send failed; the sweeper sends them', error: (e as Error).message })))
+      // It may have failed before: it is no longer a failed job.
+      if (message.attempts > 1) await clearJobFailure(services, message.body).catch((e) => console.error(JSON.stringify({ level: 'warn', message: 'jobs: failed-job record not cleared', id: message.id, error: (e as Error).message })))
       message.ack()
     } catch (e) {
       console.error(JSON.stringify({ level: 'error', message: 'jobs: handler failed; retrying', type, id: message.id, attempts: message.attempts, error: (e as Error).message }))
+      await noteFailure(services, message, (e as Error).message ?? String(e))
       message.retry({ delaySeconds: jobBackoffSeconds(message.attempts) })
     }
   }
 }
 
+/** Writes the failed attempt to failed_jobs; a failure to write is logged, never thrown (the message is retried anyway). */
+async function noteFailure(services: Services, message: Message<unknown>, error: string): Promise<void> {
+  await recordJobFailure(services, message, error).catch((e) =>
+    console.error(JSON.stringify({ level: 'error', message: 'jobs: failed attempt not recorded', id: message.id, error: (e as Error).message })),
+  )
+}
+
 export const CONSUMERS: Record<string, Consumer> = {
   jobs,
+  'jobs-dlq': jobsDlqConsumer,
   events: eventsConsumer,
   webhooks: webhooksConsumer,
   'webhooks-dlq': webhooksDlqConsumer,

@@ -508,6 +508,33 @@ export const holdOutcomes = sqliteTable('hold_outcomes', {
   createdAt: createdAt(),
 })
 
+/**
+ * Wallet credits the platform owes an account (a renewal debit to give back, …), written in D1
+ * before the credit is made — in the same batch as the decision to make it — so a credit that
+ * fails, or a Worker that dies first, leaves a `pending` row: the sweeper makes the credit under
+ * the same operation id (the Wallet replays a credit it already made) and marks it `done`.
+ */
+export const pendingCredits = sqliteTable(
+  'pending_credits',
+  {
+    /** The Wallet operation id of the credit. */
+    opId: text('op_id').primaryKey(),
+    userId: text('user_id').notNull(),
+    amount: integer('amount').notNull(),
+    referenceType: text('reference_type'),
+    referenceId: text('reference_id'),
+    description: text('description'),
+    status: text('status', { enum: ['pending', 'done'] }).notNull(),
+    /** Failed tries; the next one waits until `next_attempt_at`. */
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    nextAttemptAt: ms('next_attempt_at').notNull(),
+    createdAt: ms('created_at').notNull(),
+    doneAt: ms('done_at'),
+  },
+  (t) => [index('pending_credits_due_idx').on(t.status, t.nextAttemptAt)],
+)
+
 /** Idempotency-Key records: the first answer to a (caller, key), replayed for 24 hours. */
 export const idempotencyKeys = sqliteTable(
   'idempotency_keys',
@@ -524,6 +551,34 @@ export const idempotencyKeys = sqliteTable(
     expiresAt: ms('expires_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.scope, t.key] }), index('idempotency_expires_idx').on(t.expiresAt)],
+)
+
+/**
+ * `jobs` queue messages that failed: one row per job (its id derives from the message body, so a
+ * redelivery or a duplicate of the same job lands on the same row). The jobs consumer writes it on
+ * each failed attempt (`retrying`, with the error) and removes it when a retry succeeds; the
+ * `jobs-dlq` consumer marks it `dead` once the queue gave up. Read by admins.
+ */
+export const failedJobs = sqliteTable(
+  'failed_jobs',
+  {
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    body: text('body', { mode: 'json' }).$type<unknown>().notNull(),
+    status: text('status', { enum: ['retrying', 'dead'] }).notNull(),
+    /** Failed deliveries seen by the jobs consumer. */
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    messageId: text('message_id'),
+    firstFailedAt: ms('first_failed_at').notNull(),
+    lastFailedAt: ms('last_failed_at').notNull(),
+    deadAt: ms('dead_at'),
+  },
+  (t) => [
+    index('failed_jobs_last_failed_idx').on(t.lastFailedAt),
+    index('failed_jobs_status_idx').on(t.status, t.lastFailedAt),
+    index('failed_jobs_type_idx').on(t.type, t.lastFailedAt),
+  ],
 )
 
 /** Domain events, written in the same batch as their cause, then sent to the `events` queue. */
@@ -732,6 +787,12 @@ export const billingAccounts = sqliteTable('billing_accounts', {
   creditLimit: integer('credit_limit'),
   currency: text('currency').notNull().default('USD'),
   autoPayEnabled: integer('auto_pay_enabled', { mode: 'boolean' }).notNull().default(false),
+  /** Automatic wallet top-up: at most once per UTC day, `amount` when the available balance is below `threshold` (micro-units). */
+  autoTopUpEnabled: integer('auto_top_up_enabled', { mode: 'boolean' }).notNull().default(false),
+  autoTopUpThreshold: integer('auto_top_up_threshold'),
+  autoTopUpAmount: integer('auto_top_up_amount'),
+  /** The method charged; null: the account's default method at the time. */
+  autoTopUpPaymentMethodId: text('auto_top_up_payment_method_id'),
   billingCycle: text('billing_cycle').notNull().default('MONTHLY'),
   stripeCustomerId: text('stripe_customer_id'),
   paypalCustomerId: text('paypal_customer_id'),
@@ -847,6 +908,10 @@ export const payments = sqliteTable(
     failureReason: text('failure_reason'),
     /** Natural key of the attempt (e.g. `invpay_<invoice>_<seq>`); a retry finds the first row. */
     attemptKey: text('attempt_key').notNull(),
+    /** Sweeper runs that tried to finish this pending attempt and left it pending. */
+    resumeAttempts: integer('resume_attempts').notNull().default(0),
+    /** The sweeper does not try it again before this instant (backoff after each such run). */
+    resumeAfter: ms('resume_after'),
     processedAt: ms('processed_at'),
     createdAt: createdAt(),
     updatedAt: ms('updated_at').notNull(),

@@ -247,7 +247,7 @@ describe('billing.invoice job: auto-pay', () => {
     const { u, methodId } = await customer({ autoPay: true, token: 'tok_mastercard', month: '2025-01' })
     await runBilling(h.services, Date.UTC(2025, 1, 1, 3))
     const bodies = h.jobs.sent.filter((b: any) => b.userId === u.id)
-    expect(bodies, JSON.stringify(h.jobs.sent)).toEqual([job(u.id, '2025-01')])
+    expect(bodies, JSON.stringify(h.jobs.sent)).toEqual([{ ...job(u.id, '2025-01'), at: Date.UTC(2025, 1, 1, 3) }])
     const batch = createMessageBatch('jobs', bodies.map((body, i) => ({ id: `cron-${u.id}-${i}`, timestamp: new Date(), attempts: 1, body })))
     await CONSUMERS.jobs!(batch, h.services)
     const q = await getQueueResult(batch, h.ctx)

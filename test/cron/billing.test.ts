@@ -13,6 +13,7 @@ import { addMetrics, addNumber, addUsage, db, subscribe } from '../modules/invoi
 import { phoneNumbers } from '../../src/db/schema'
 import { eq } from 'drizzle-orm'
 import { InvoicesService } from '../../src/modules/invoices/invoices.service'
+import { runDidRenewalsJob } from '../../src/modules/dids/renewals.job'
 
 const D = (y: number, m: number, d: number, h = 0) => Date.UTC(y, m - 1, d, h)
 
@@ -59,9 +60,10 @@ async function snapshot(users: string[]) {
 }
 
 describe('billing cron (0 3 * * *)', () => {
-  it('is registered in CRONS and its job type in JOB_HANDLERS', () => {
+  it('is registered in CRONS and its job types in JOB_HANDLERS', () => {
     expect(CRONS['0 3 * * *']).toEqual({ name: 'billing', run: runBilling })
     expect(JOB_HANDLERS['billing.invoice']).toBe(runInvoiceJob)
+    expect(JOB_HANDLERS['billing.did-renewals']).toBe(runDidRenewalsJob)
   })
 
   it('on the 1st: renews DIDs, invoices the closed month once per account, marks overdue; a second run changes nothing', async () => {
@@ -96,9 +98,12 @@ describe('billing cron (0 3 * * *)', () => {
 
     const jan1 = D(2025, 1, 1, 3)
     const first = await runDay(h, jan1)
-    expect(first.result, JSON.stringify(first.result)).toEqual({ renewals: { charged: 1, failed: 0, suspended: 0, released: 0 }, invoiceMonth: '2024-12', invoicesEnqueued: 4, overdue: 1 })
-    expect(first.bodies.map((b: any) => b.userId).sort()).toEqual([pro, usageOnly, lateStarter, didOwner].sort())
-    for (const b of first.bodies) expect(b).toMatchObject({ type: 'billing.invoice', month: '2024-12' })
+    expect(first.result, JSON.stringify(first.result)).toEqual({ renewals: { pages: 1, numbers: 1 }, invoiceMonth: '2024-12', invoicesEnqueued: 4, overdue: 1, autoTopUpsEnqueued: 0 })
+    // The renewal goes through a jobs page; the invoices one job per account.
+    expect(first.bodies.filter((b: any) => b.type === 'billing.did-renewals')).toEqual([{ type: 'billing.did-renewals', at: jan1, numbers: [{ id: numberId, periodStart: D(2024, 12, 20, 10) }] }])
+    const invoiceJobs = first.bodies.filter((b: any) => b.type === 'billing.invoice')
+    expect(invoiceJobs.map((b: any) => b.userId).sort()).toEqual([pro, usageOnly, lateStarter, didOwner].sort())
+    for (const b of invoiceJobs) expect(b).toMatchObject({ type: 'billing.invoice', month: '2024-12', at: jan1 })
 
     const inv = async (userId: string, month = '2024-12') =>
       env.DB.prepare(`SELECT * FROM invoices WHERE user_id = ? AND month = ?`).bind(userId, month).first<Record<string, any>>()
@@ -117,7 +122,7 @@ describe('billing cron (0 3 * * *)', () => {
 
     const after = await snapshot(users)
     const second = await runDay(h, jan1)
-    expect(second.result).toEqual({ renewals: { charged: 0, failed: 0, suspended: 0, released: 0 }, invoiceMonth: '2024-12', invoicesEnqueued: 0, overdue: 0 })
+    expect(second.result).toEqual({ renewals: { pages: 0, numbers: 0 }, invoiceMonth: '2024-12', invoicesEnqueued: 0, overdue: 0, autoTopUpsEnqueued: 0 })
     expect(second.bodies).toEqual([])
     expect(await snapshot(users)).toEqual(after)
 

@@ -3,12 +3,27 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createDb } from '../../src/db/client'
 import { phoneNumbers } from '../../src/db/schema'
 import { newId } from '../../src/lib/ids'
-import { anniversary, dueNumbersQuery, periodEndFor, RENEWAL_PAGE, renewalOpId, renewalReturnOpId, runDidRenewals } from '../../src/modules/dids/renewals.job'
+import {
+  anniversary,
+  dueNumbersQuery,
+  enqueueDidRenewals,
+  periodEndFor,
+  RENEWAL_PAGE,
+  RenewalJob,
+  renewalOpId,
+  renewalReturnOpId,
+  renewDuePage,
+  type RenewalCounts,
+} from '../../src/modules/dids/renewals.job'
+import { runSweeper } from '../../src/modules/maintenance/sweeper.job'
 import { addMonth } from '../../src/modules/orders/purchase.service'
-import { createServices } from '../../src/services'
+import { creditBackoffMs } from '../../src/modules/wallet/pending-credits'
+import type { Env } from '../../src/env'
+import { createServices, type Services } from '../../src/services'
 import { call, registerUser } from '../helpers/api'
 import { fund, sandboxProvider, walletAudit, type TestProvider } from '../helpers/catalog'
 import { buy, fundedUser, inventoryStatus, lockState, micros, numberRows, outboxEvents, purchase, seedDids } from '../helpers/dids'
+import { fakeQueue } from '../helpers/webhooks'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -27,6 +42,26 @@ afterEach(async () => {
 })
 
 const services = () => createServices(env, createExecutionContext())
+
+/**
+ * One billing run's renewals as production makes them: the cron's pages (`enqueueDidRenewals`,
+ * sent to a captured queue), then each page's job (`renewDuePage`) on `s`; the counts summed.
+ */
+async function runDidRenewals(s: Services, at: Date): Promise<RenewalCounts> {
+  const jobs = fakeQueue()
+  await enqueueDidRenewals(createServices({ ...env, JOBS: jobs } as Env, createExecutionContext()), at)
+  const total: RenewalCounts = { charged: 0, failed: 0, suspended: 0, released: 0 }
+  for (const body of jobs.sent) {
+    const c = await renewDuePage(s, RenewalJob.parse(body))
+    total.charged += c.charged
+    total.failed += c.failed
+    total.suspended += c.suspended
+    total.released += c.released
+    if (c.returned) total.returned = (total.returned ?? 0) + c.returned
+    if (c.returnPending) total.returnPending = (total.returnPending ?? 0) + c.returnPending
+  }
+  return total
+}
 const run = (at: number) => runDidRenewals(services(), new Date(at))
 
 /**
@@ -478,6 +513,50 @@ describe('runDidRenewals — the number changes while the run charges', () => {
     expect(await run(at)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
     expect(await runDidRenewals(s, new Date(at + HOUR))).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
     await check()
+  })
+
+  it('a credit-back that fails is kept pending and made later by the sweeper, exactly once', async () => {
+    const P = Date.parse('2031-08-04T10:00:00.000Z')
+    const o = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    await expectWalletSound(o.u.id, 7)
+    // Released right after its debit: the debit is owed back …
+    const s = servicesWithDebitHook(async (opId) => {
+      if (opId !== renewalOpId(o.id, o.first)) return
+      const res = await call(`/api/v1/numbers/${o.id}`, { method: 'DELETE', token: o.u.accessToken })
+      expect(res.status, res.text).toBe(200)
+    })
+    // … and the Wallet cannot be reached for the credit.
+    const credit = s.wallet.credit.bind(s.wallet)
+    s.wallet.credit = async (userId, op) => {
+      if (op.opId === renewalReturnOpId(o.id, o.first)) throw new Error('Wallet unreachable')
+      return credit(userId, op)
+    }
+    const pending = () => env.DB.prepare(`SELECT * FROM pending_credits WHERE op_id = ?`).bind(renewalReturnOpId(o.id, o.first)).first<Record<string, any>>()
+
+    const at = o.first + HOUR
+    expect(await runDidRenewals(s, new Date(at))).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0, returnPending: 1 })
+    // Debited, not yet given back; the debt is recorded.
+    await expectWalletSound(o.u.id, 5)
+    expect(await pending()).toMatchObject({ user_id: o.u.id, amount: micros(2), status: 'pending', attempts: 1, last_error: 'Wallet unreachable', reference_type: 'phone_number', reference_id: o.id })
+    expect(await renewals(o.id)).toEqual([])
+
+    // A rerun finds the number released: nothing moves, the debt stays.
+    expect(await run(at + HOUR)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    await expectWalletSound(o.u.id, 5)
+
+    // The sweeper: not before the backoff; then the credit is made, once.
+    await runSweeper(services(), Date.now())
+    await expectWalletSound(o.u.id, 5)
+    await runSweeper(services(), Date.now() + creditBackoffMs(1) + 1000)
+    await expectWalletSound(o.u.id, 7)
+    expect(await pending()).toMatchObject({ status: 'done', done_at: expect.any(Number) })
+    await runSweeper(services(), Date.now() + 2 * HOUR)
+    expect(await run(at + 2 * HOUR)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    await expectWalletSound(o.u.id, 7)
+    expect(await renewalEntries(o.u.id, o.id, o.first)).toEqual([
+      { type: 'credit', amount: micros(2), opId: renewalReturnOpId(o.id, o.first) },
+      { type: 'debit', amount: -micros(2), opId: renewalOpId(o.id, o.first) },
+    ])
   })
 
   it('renewed by an overlapping run between the debit and the batch: charged once, nothing returned', async () => {

@@ -6,7 +6,7 @@
 import { createExecutionContext, env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { Env } from '../../src/env'
-import { MIN_AGE_MS, resumePendingPayments } from '../../src/modules/payments/pending-payments.job'
+import { MIN_AGE_MS, PER_RUN, resumeBackoffMs, resumePendingPayments } from '../../src/modules/payments/pending-payments.job'
 import { STALE_CLAIM_MS } from '../../src/providers/payments/types'
 import { createServices } from '../../src/services'
 import { call, registerUser, type TestUser } from '../helpers/api'
@@ -74,5 +74,56 @@ describe('sweeper: pending payments', () => {
     await resumePendingPayments(services(), Date.now())
     expect([await statusOf(young), await statusOf(old)]).toEqual(['pending', 'pending'])
     expect((await walletAudit(u.id)).balance).toBe(0)
+  })
+
+  it('backs off rows it cannot finish: 30 stuck rows older than a good one do not starve it, and none is taken again before its backoff', async () => {
+    const u = await registerUser()
+    const card = await addCard(u)
+    // A method whose processor this server cannot reach (Stripe without its key): resuming throws.
+    const broken = `pm_broken_${crypto.randomUUID().slice(0, 8)}`
+    await env.DB.prepare(
+      `INSERT INTO payment_methods (id, user_id, type, processor, processor_ref, is_default, is_verified, is_active, updated_at) VALUES (?, ?, 'credit_card', 'stripe', 'pm_x', 0, 1, 1, ?)`,
+    )
+      .bind(broken, u.id, Date.now())
+      .run()
+    const now = Date.now()
+    const MIN = 60_000
+    // 30 rows older than the good one that can never finish: 20 whose method is gone (left pending),
+    // 10 whose processor throws.
+    const stuck: string[] = []
+    for (let i = 0; i < 30; i++) {
+      stuck.push(
+        await pendingRow({ userId: u.id, purpose: 'wallet_topup', amount: 1_000_000, processor: 'sandbox', methodId: i < 20 ? `pm_gone_${i}` : broken, key: `topup_stuck_${i}_${u.id}`, ageMs: 60 * MIN - i * MIN }),
+      )
+    }
+    const good = await pendingRow({ userId: u.id, purpose: 'wallet_topup', amount: 2_000_000, processor: 'sandbox', methodId: card, key: `topup_good_${u.id}`, ageMs: 10 * MIN })
+    const attemptsOf = async () => {
+      const { results } = await env.DB.prepare(`SELECT id, resume_attempts AS n, resume_after AS a FROM payments WHERE id IN (${stuck.map(() => '?').join(',')}) ORDER BY created_at`).bind(...stuck).all<{ id: string; n: number; a: number | null }>()
+      return results
+    }
+
+    // Run 1: the 25 oldest are tried, left pending, and backed off; the good row waits its turn.
+    const first = await resumePendingPayments(services(), now)
+    expect(first, JSON.stringify(first)).toMatchObject({ resumed: 0, failed: PER_RUN - 20, deferred: 20 })
+    expect(await statusOf(good)).toBe('pending')
+    let rows = await attemptsOf()
+    expect(rows.map((r) => r.n)).toEqual([...Array(PER_RUN).fill(1), ...Array(30 - PER_RUN).fill(0)])
+    for (const r of rows.slice(0, PER_RUN)) expect(r.a).toBe(now + resumeBackoffMs(1))
+
+    // Run 2, a minute later: the backed-off rows are not taken again; the rest are, and the good row is finished.
+    const second = await resumePendingPayments(services(), now + MIN)
+    expect(second.resumed, JSON.stringify(second)).toBeGreaterThanOrEqual(1)
+    expect(await statusOf(good)).toBe('succeeded')
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 2_000_000, entries: 1 })
+    rows = await attemptsOf()
+    expect(rows.map((r) => r.n)).toEqual(Array(30).fill(1))
+
+    // Once the backoff is over they are tried again, and wait longer after each failure.
+    await resumePendingPayments(services(), now + resumeBackoffMs(1) + MIN)
+    rows = await attemptsOf()
+    expect(rows.slice(0, PER_RUN).map((r) => r.n)).toEqual(Array(PER_RUN).fill(2))
+    expect(rows[0]!.a).toBe(now + resumeBackoffMs(1) + MIN + resumeBackoffMs(2))
+    expect(resumeBackoffMs(2)).toBeGreaterThan(resumeBackoffMs(1))
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 2_000_000, entries: 1 })
   })
 })

@@ -69,6 +69,9 @@ const CASES: ListCase[] = [
     path: '/api/v1/admin/emails?kind=verify_email',
     as: 'admin',
   },
+  { name: 'admin failed jobs', path: '/api/v1/admin/failed-jobs', as: 'admin' },
+  { name: 'admin failed jobs: status', path: '/api/v1/admin/failed-jobs?status=dead', as: 'admin' },
+  { name: 'admin failed jobs: type', path: '/api/v1/admin/failed-jobs?type=billing.invoice', as: 'admin' },
   { name: 'admin providers', path: '/api/v1/admin/providers', as: 'admin' },
 
   // Activations and offers (seed 000)

@@ -1,5 +1,12 @@
 /**
- * DID monthly renewals, run by the daily billing cron (`runDidRenewals(services, now)`).
+ * DID monthly renewals. The daily billing cron does not charge anything itself: it reads the due
+ * numbers page by page (`enqueueDidRenewals`) and sends one `jobs` message per page,
+ * `{ type: 'billing.did-renewals', at, numbers: [{ id, periodStart }] }` (at = the run's time);
+ * the `jobs` consumer renews the page (`runDidRenewalsJob`). A day when thousands of numbers share
+ * an anniversary is then thousands of Wallet calls spread over queue messages, each retried on its
+ * own, instead of one cron invocation. The invoice job renews its account's numbers whose period
+ * starts in the invoiced month first (`renewAccountPeriods`), so the month's invoice lists them
+ * even when their page is still in the queue.
  *
  * A number pays its month in advance on each anniversary of its purchase. Anniversaries keep
  * the purchase's day of month and time of day, clamped to the month's last day and computed
@@ -35,7 +42,11 @@
  *     (guarded inserts / update placed before the phone_numbers update, in the same batch);
  *   - when the phone_numbers update changed nothing and the period is not recorded as charged
  *     (by an overlapping run, whose debit is this same operation), the debit is credited back
- *     (operation id `renew_<numberId>_<periodStart ms>_returned`, counted in `returned`).
+ *     (operation id `renew_<numberId>_<periodStart ms>_returned`, counted in `returned`). The
+ *     credit owed is written by the success batch itself (a pending_credits row, guarded by the
+ *     opposite condition: not renewable and not charged), then made; a credit that fails stays
+ *     pending and the sweeper makes it later, once (wallet/pending-credits.ts; counted in
+ *     `returnPending`).
  *
  * Idempotent: the debit's operation id is `renew_<numberId>_<periodStart ms>` (a rerun or a
  * retry after a crash replays it, never debits twice), the credit back has its own operation id
@@ -43,13 +54,18 @@
  * unique per (number, periodStart), the usage row per (account, transaction id) and every event
  * id derives from the number and the period.
  * Each number is handled at most once per run: a number several months behind (the cron did not
- * run) pays one period per run.
+ * run) pays one period per run. A message names each number with the period it was due for: a
+ * redelivered message, or the page of a second run of the same day, finds the numbers it renewed
+ * no longer due for that period and skips them. A number whose handling threw is retried with
+ * the message (the page's other numbers are then skipped as done); the failed attempt of an
+ * unpaid renewal is made at most once per UTC day of the run.
  */
-import { and, asc, eq, gt, gte, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, gte, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm'
+import { z } from 'zod'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import type { Db } from '../../db/client'
 import { insertWhere } from '../../db/insert-where'
-import { didRenewals, outbox, phoneNumbers, usageRecords, type PhoneNumber } from '../../db/schema'
+import { didRenewals, outbox, pendingCredits, phoneNumbers, usageRecords, type PhoneNumber } from '../../db/schema'
 import { AppError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
@@ -57,6 +73,7 @@ import type { Services } from '../../services'
 import { errorText, runBatch, type Stmt } from './batch'
 import { didsOf } from './deps'
 import { UNITS } from '../usage/product-meters'
+import { pendingCreditValues, settlePendingCredit } from '../wallet/pending-credits'
 
 export const RENEWAL_PAGE = 200
 export const RENEWAL_GRACE_MS = 3 * 86_400_000
@@ -74,9 +91,11 @@ export interface RenewalCounts {
   released: number
   /**
    * Debits credited back: the number stopped being renewable between its debit and the batch.
-   * Present only when some were (the billing run's result keeps its shape otherwise).
+   * Present only when some were (the counts keep their shape otherwise).
    */
   returned?: number
+  /** Debits to give back whose credit failed now: pending, the sweeper makes them. Present only when some were. */
+  returnPending?: number
 }
 
 type DidRenewal = typeof didRenewals.$inferSelect
@@ -140,7 +159,7 @@ type DueCursor = { t: Date; id: string }
 export function dueNumbersQuery(db: Db, status: 'active' | 'suspended', now: Date, cursor: DueCursor | null) {
   const pn = phoneNumbers
   return db
-    .select()
+    .select({ id: pn.id, nextRenewalAt: pn.nextRenewalAt })
     .from(pn)
     .where(
       and(
@@ -154,28 +173,129 @@ export function dueNumbersQuery(db: Db, status: 'active' | 'suspended', now: Dat
     .limit(RENEWAL_PAGE)
 }
 
-export async function runDidRenewals(services: Services, now: Date): Promise<RenewalCounts> {
-  const db = services.db
-  const at = now.getTime()
-  const counts: RenewalCounts = { charged: 0, failed: 0, suspended: 0, released: 0 }
-  const seen = new Set<string>()
+/** `jobs` message: one page of due numbers, each with the period (its next_renewal_at) it is due for. */
+export const RenewalJob = z.object({
+  type: z.literal('billing.did-renewals'),
+  /** The billing run's time (ms): the renewal timeline (grace, suspension, release) is counted from it. */
+  at: z.number().int().positive(),
+  numbers: z
+    .array(z.object({ id: z.string().min(1).max(64), periodStart: z.number().int() }))
+    .min(1)
+    .max(RENEWAL_PAGE),
+})
+export type RenewalJob = z.infer<typeof RenewalJob>
 
+/** A queue batch holds at most 100 messages. */
+const SEND_BATCH = 100
+
+/**
+ * The cron's part: every number due at `now` (active, then suspended), read in pages of
+ * RENEWAL_PAGE in index order, one `billing.did-renewals` message per page. Reads only; the
+ * jobs renew. Returns what was sent.
+ */
+export async function enqueueDidRenewals(services: Services, now: Date): Promise<{ pages: number; numbers: number }> {
+  const seen = new Set<string>()
+  const pages: RenewalJob[] = []
+  let sent = 0
+  let numbers = 0
+  const flush = async (all: boolean) => {
+    while (pages.length >= (all ? 1 : SEND_BATCH)) {
+      const part = pages.splice(0, SEND_BATCH)
+      await services.env.JOBS.sendBatch(part.map((body) => ({ body })))
+      sent += part.length
+    }
+  }
   // One pass per status, so that each page is a range of phone_numbers_renewal_idx
   // (status, next_renewal_at) read in index order; a keyset cursor moves through it.
   for (const status of ['active', 'suspended'] as const) {
     let cursor: DueCursor | null = null
     for (;;) {
-      const page: PhoneNumber[] = await dueNumbersQuery(db, status, now, cursor).all()
+      const page: { id: string; nextRenewalAt: Date | null }[] = await dueNumbersQuery(services.db, status, now, cursor).all()
       if (!page.length) break
       const last = page[page.length - 1]!
       cursor = { t: last.nextRenewalAt!, id: last.id }
-      // A number renewed or suspended earlier in this run may come round again: once per run.
-      const rows = page.filter((n) => !seen.has(n.id))
-      for (const n of rows) seen.add(n.id)
-      await renewPage(services, rows, at, counts)
+      // A page may be renewed while the cron still reads (its number then comes round again): once per run.
+      const due = page.filter((n) => !seen.has(n.id))
+      for (const n of due) seen.add(n.id)
+      if (due.length) {
+        pages.push({ type: 'billing.did-renewals', at: now.getTime(), numbers: due.map((n) => ({ id: n.id, periodStart: n.nextRenewalAt!.getTime() })) })
+        numbers += due.length
+        await flush(false)
+      }
       if (page.length < RENEWAL_PAGE) break
     }
   }
+  await flush(true)
+  return { pages: sent, numbers }
+}
+
+/** Rows by id: one IN (…) query per 90 ids, in one batch. */
+async function numbersByIds(db: Db, ids: string[]): Promise<PhoneNumber[]> {
+  if (!ids.length) return []
+  const queries = chunk(ids, IDS_PER_STATEMENT).map((part) => db.select().from(phoneNumbers).where(inArray(phoneNumbers.id, part)))
+  return ((await db.batch(queries as [(typeof queries)[0], ...typeof queries])) as PhoneNumber[][]).flat()
+}
+
+/**
+ * Renews one page: the numbers still due for the period the message names (the others were
+ * renewed, released or changed since: skipped). Throws after the whole page when a number's
+ * handling threw, so that the message is retried (what was done is skipped then).
+ */
+export async function renewDuePage(services: Services, job: RenewalJob): Promise<RenewalCounts> {
+  const counts: RenewalCounts = { charged: 0, failed: 0, suspended: 0, released: 0 }
+  const wanted = new Map(job.numbers.map((n) => [n.id, n.periodStart]))
+  const rows = (await numbersByIds(services.db, [...wanted.keys()]))
+    .filter((n) => (RENEWABLE as readonly string[]).includes(n.status) && n.nextRenewalAt?.getTime() === wanted.get(n.id))
+    // The page's order: due first, as the cron read them.
+    .sort((a, b) => a.nextRenewalAt!.getTime() - b.nextRenewalAt!.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  const errors: string[] = []
+  await renewPage(services, rows, job.at, counts, errors)
+  if (errors.length) throw new Error(`${errors.length} of ${job.numbers.length} renewals failed (first: ${errors[0]})`)
+  return counts
+}
+
+/** The `billing.did-renewals` job (queue `jobs`): renews its page; throws to be retried. */
+export async function runDidRenewalsJob(body: unknown, services: Services): Promise<void> {
+  const parsed = RenewalJob.safeParse(body)
+  if (!parsed.success) {
+    console.error(JSON.stringify({ level: 'error', message: 'billing.did-renewals: malformed job dropped', issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }))
+    return
+  }
+  const counts = await renewDuePage(services, parsed.data)
+  console.log(JSON.stringify({ level: 'info', message: 'billing.did-renewals: page renewed', at: new Date(parsed.data.at).toISOString(), numbers: parsed.data.numbers.length, ...counts }))
+}
+
+/**
+ * The account's numbers due at `at` whose period starts in [start, end), renewed now (each once):
+ * the invoice job for that month runs this first, so a renewal still in the queue is on the invoice.
+ */
+export async function renewAccountPeriods(services: Services, userId: string, start: Date, end: Date, at: number): Promise<RenewalCounts> {
+  const counts: RenewalCounts = { charged: 0, failed: 0, suspended: 0, released: 0 }
+  const upTo = new Date(Math.min(end.getTime(), at + 1))
+  const errors: string[] = []
+  let after = ''
+  for (;;) {
+    const rows = await services.db
+      .select()
+      .from(phoneNumbers)
+      .where(
+        and(
+          eq(phoneNumbers.userId, userId),
+          inArray(phoneNumbers.status, [...RENEWABLE]),
+          gte(phoneNumbers.nextRenewalAt, start),
+          lt(phoneNumbers.nextRenewalAt, upTo),
+          gt(phoneNumbers.id, after),
+        ),
+      )
+      .orderBy(asc(phoneNumbers.id))
+      .limit(RENEWAL_PAGE)
+      .all()
+    if (!rows.length) break
+    after = rows[rows.length - 1]!.id
+    await renewPage(services, rows, at, counts, errors)
+    if (rows.length < RENEWAL_PAGE) break
+  }
+  if (errors.length) throw new Error(`${errors.length} renewals of the account failed (first: ${errors[0]})`)
   return counts
 }
 
@@ -194,7 +314,7 @@ async function failedRenewals(db: Db, ids: string[]): Promise<Map<string, DidRen
   return out
 }
 
-async function renewPage(services: Services, page: PhoneNumber[], at: number, counts: RenewalCounts) {
+async function renewPage(services: Services, page: PhoneNumber[], at: number, counts: RenewalCounts, errors: string[]) {
   const db = services.db
   const work = page
     .map((n) => {
@@ -213,7 +333,8 @@ async function renewPage(services: Services, page: PhoneNumber[], at: number, co
       // The page may be old by now: the number as it is just before its debit.
       const n = await db.select().from(phoneNumbers).where(eq(phoneNumbers.id, read.id)).get()
       if (!n || !renewableNow(n, periodStart, periodEnd)) continue
-      const triedToday = prior !== undefined && utcDay(prior.lastAttemptAt.getTime()) === utcDay(at)
+      // Tried on the run's day (or later: a message of an earlier run delivered late) → not again.
+      const triedToday = prior !== undefined && utcDay(prior.lastAttemptAt.getTime()) >= utcDay(at)
       let paid = false
       if (!triedToday) {
         paid = await charge(services, n, periodStart, periodEnd)
@@ -223,7 +344,7 @@ async function renewPage(services: Services, page: PhoneNumber[], at: number, co
         // The guarded statements first: the last one, the number's compare-and-set, renews it.
         const results = await runBatch(db, successStatements(db, n, prior, periodStart, periodEnd, at))
         if (((results.at(-1) as D1Result | undefined)?.meta.changes ?? 0) > 0) counts.charged++
-        else if (await returnCharge(services, n, periodStart, periodEnd)) counts.returned = (counts.returned ?? 0) + 1
+        else await returnCharge(services, n, periodStart, counts)
         continue
       }
       const { stmts, suspends, releases } = failureStatements(db, n, prior, !triedToday, periodStart, at)
@@ -231,6 +352,7 @@ async function renewPage(services: Services, page: PhoneNumber[], at: number, co
       if (suspends) counts.suspended++
       if (releases) toRelease.push(n)
     } catch (e) {
+      errors.push(`${read.id}: ${errorText(e)}`)
       console.error(JSON.stringify({ level: 'error', job: 'billing', step: 'did-renewals', numberId: read.id, periodStart: new Date(periodStart).toISOString(), error: errorText(e) }))
     }
   }
@@ -239,6 +361,7 @@ async function renewPage(services: Services, page: PhoneNumber[], at: number, co
     const { released, failed } = await didsOf(services).releaseNow(toRelease, at, RENEWAL_RELEASE_REASON)
     counts.released += released.length
     for (const f of failed) {
+      errors.push(`${f.row.id}: release: ${errorText(f.error)}`)
       console.error(JSON.stringify({ level: 'error', job: 'billing', step: 'did-renewals-release', numberId: f.row.id, error: errorText(f.error) }))
     }
   }
@@ -264,32 +387,24 @@ async function charge(services: Services, n: PhoneNumber, periodStart: number, p
 
 /**
  * The debit was made but the batch renewed nothing: the number stopped being renewable in between
- * (or an overlapping run renewed it first). Unless the period is recorded as charged — then the
- * debit, shared by operation id, paid that charge — the money goes back. True when credited now.
+ * (or an overlapping run renewed it first). The batch wrote the credit owed unless the period is
+ * recorded as charged (then the debit, shared by operation id, paid that charge); it is made now,
+ * or by the sweeper when this try fails.
  */
-async function returnCharge(services: Services, n: PhoneNumber, periodStart: number, periodEnd: number): Promise<boolean> {
-  if (n.monthlyPrice <= 0) return false
-  const done = await services.db
-    .select({ status: didRenewals.status })
-    .from(didRenewals)
-    .where(and(eq(didRenewals.phoneNumberId, n.id), eq(didRenewals.periodStart, new Date(periodStart))))
-    .get()
-  if (done?.status === 'charged') return false
-  const r = await services.wallet.credit(n.userId, {
-    opId: renewalReturnOpId(n.id, periodStart),
-    amount: n.monthlyPrice,
-    reference: { type: 'phone_number', id: n.id },
-    description: `Monthly fee returned ${n.phoneNumber} (${day(periodStart)} – ${day(periodEnd)}): the number is no longer renewed`,
-  })
-  if (!r.ok) throw new Error(`wallet refused the renewal return: ${r.reason}`)
-  return !r.replayed
+async function returnCharge(services: Services, n: PhoneNumber, periodStart: number, counts: RenewalCounts): Promise<void> {
+  if (n.monthlyPrice <= 0) return
+  const r = await settlePendingCredit(services, renewalReturnOpId(n.id, periodStart))
+  if (r.status === 'credited') counts.returned = (counts.returned ?? 0) + 1
+  else if (r.status === 'failed') counts.returnPending = (counts.returnPending ?? 0) + 1
 }
 
 /**
  * The period paid: the did_renewals row charged (a failed one moved to charged), the prepaid usage
  * row, NUMBER_RENEWED, then the number's compare-and-set. Every statement before it applies only
  * while the number is renewable for the period (the compare-and-set's own condition), so either
- * all of them apply or none does; the caller reads the last statement's changes.
+ * all of them apply or none does; the caller reads the last statement's changes. First of all,
+ * guarded by the opposite condition (and the period not charged by another run), the credit of
+ * the debit owed back: exactly one of the two outcomes is recorded.
  */
 function successStatements(db: Db, n: PhoneNumber, prior: DidRenewal | undefined, periodStart: number, periodEnd: number, at: number): Stmt[] {
   const now = new Date(at)
@@ -297,7 +412,29 @@ function successStatements(db: Db, n: PhoneNumber, prior: DidRenewal | undefined
   const end = new Date(periodEnd)
   const renewable = renewableWhere(n.id, periodStart, periodEnd)
   const guard = sql`exists (select 1 from ${phoneNumbers} where ${renewable})`
+  const charged = sql`exists (select 1 from ${didRenewals} where ${and(eq(didRenewals.phoneNumberId, n.id), eq(didRenewals.periodStart, start), eq(didRenewals.status, 'charged'))})`
+  // The debit is owed back when nothing below applies and no other run charged the period:
+  // written here, with the same view of the rows as the statements below, so it cannot be lost.
+  const owed: Stmt[] =
+    n.monthlyPrice > 0
+      ? [
+          insertWhere(
+            db,
+            pendingCredits,
+            // Wall-clock times: the sweeper's schedule, whatever the run's logical time.
+            pendingCreditValues({
+              opId: renewalReturnOpId(n.id, periodStart),
+              userId: n.userId,
+              amount: n.monthlyPrice,
+              reference: { type: 'phone_number', id: n.id },
+              description: `Monthly fee returned ${n.phoneNumber} (${day(periodStart)} – ${day(periodEnd)}): the number is no longer renewed`,
+            }),
+            sql`not ${guard} and not ${charged}`,
+          ).onConflictDoNothing(),
+        ]
+      : []
   return [
+    ...owed,
     // A failed attempt of the period paid now.
     db
       .update(didRenewals)

@@ -292,6 +292,8 @@ function paymentRow(userId: string, inv: Invoice, attemptKey: string, o: Outcome
     processorRef: o.processorRef,
     failureReason: o.failureReason,
     attemptKey,
+    resumeAttempts: 0,
+    resumeAfter: null,
     processedAt: now,
     createdAt: now,
     updatedAt: now,

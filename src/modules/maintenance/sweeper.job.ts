@@ -13,6 +13,7 @@ import { drainOutbox } from '../events/outbox'
 import { confirmPurchases } from '../orders/confirm-purchases.job'
 import { reconcileStuckOrders } from '../orders/stuck-orders.job'
 import { resumePendingPayments } from '../payments/pending-payments.job'
+import { finishPendingCredits } from '../wallet/pending-credits'
 
 /** Outbox rows younger than this are left to the request that wrote them (it sends them after its answer). */
 export const OUTBOX_GRACE_MS = 30_000
@@ -32,6 +33,8 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     idempotency: () => purgeIdempotencyKeys(services, scheduledTime),
     // Rows younger than the grace were just sent by the request that wrote them.
     payments: () => resumePendingPayments(services, scheduledTime),
+    // Credits owed (renewal debits given back) whose first try failed.
+    credits: () => finishPendingCredits(services, scheduledTime),
     outbox: () => drainOutbox(services, 1000, OUTBOX_GRACE_MS),
   }
   const out: Record<string, unknown> = {}

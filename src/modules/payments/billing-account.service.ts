@@ -1,20 +1,27 @@
 /**
  * The billing account (seed 001 §6.1): one row per account, created on first use with the
- * defaults (monthly cycle, USD, auto-pay off). Its balance is the wallet's; its default payment
- * method is the payment method marked default; its active/suspended state is the user's.
+ * defaults (monthly cycle, USD, auto-pay off, automatic top-up off). Its balance is the wallet's;
+ * its default payment method is the payment method marked default; its active/suspended state is
+ * the user's.
+ *
+ * Automatic top-up (`autoTopUp`): with `enabled`, the daily billing run tops the wallet up by
+ * `amount` from `paymentMethodId` (null: the default method) when its available balance is below
+ * `threshold` — at most once per account and UTC day (billing/auto-top-up.ts). Enabling needs a
+ * threshold, an amount and a method to charge; a named method must be a live one of the account.
  */
-import { and, eq, isNull } from 'drizzle-orm'
+import { and, desc, eq, gte, isNull, lt } from 'drizzle-orm'
 import type { z } from '@hono/zod-openapi'
-import { billingAccounts, paymentMethods, users } from '../../db/schema'
+import { billingAccounts, paymentMethods, payments, users } from '../../db/schema'
 import { ValidationError, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import { fromMicros } from '../../lib/money'
+import { fromMicros, toMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { CoreServices } from '../../services'
 import { effectiveStatus } from '../auth/account-status'
 import { nextMonthStart } from '../subscriptions/periods'
 import type { PaymentProcessor } from '../../providers/payments/types'
-import { BILLING_CYCLES, type BillingAccountView, type UpdateBillingAccountBody } from './schemas'
+import { BILLING_CYCLES, type AutoTopUpView, type BillingAccountView, type UpdateBillingAccountBody } from './schemas'
+import { AUTO_TOP_UP_KEY_PREFIX } from './auto-top-up-key'
 
 export type BillingAccount = typeof billingAccounts.$inferSelect
 
@@ -42,13 +49,21 @@ export class BillingAccountService {
 
   async view(userId: string, now = new Date()): Promise<z.infer<typeof BillingAccountView>> {
     const account = await this.ensure(userId)
-    const [[user, defaultMethod], balance] = await Promise.all([
+    // Automatic top-ups' attempt keys: `autotopup_<userId>_<day>`, a range of payments_attempt_uq; the last is the latest day.
+    const autoKeys = `${AUTO_TOP_UP_KEY_PREFIX}${userId}_`
+    const [[user, defaultMethod, lastAuto], balance] = await Promise.all([
       this.db.batch([
         this.db.select({ status: users.status, statusReason: users.statusReason, suspendedUntil: users.suspendedUntil }).from(users).where(eq(users.id, userId)),
         this.db
           .select({ id: paymentMethods.id })
           .from(paymentMethods)
           .where(and(eq(paymentMethods.userId, userId), eq(paymentMethods.isDefault, true), isNull(paymentMethods.deletedAt))),
+        this.db
+          .select()
+          .from(payments)
+          .where(and(gte(payments.attemptKey, autoKeys), lt(payments.attemptKey, `${autoKeys}\uffff`), eq(payments.userId, userId)))
+          .orderBy(desc(payments.attemptKey))
+          .limit(1),
       ]),
       this.services.wallet.balance(userId),
     ])
@@ -65,6 +80,7 @@ export class BillingAccountService {
       creditLimit: account.creditLimit === null ? null : fromMicros(account.creditLimit),
       currency: account.currency,
       autoPayEnabled: account.autoPayEnabled,
+      autoTopUp: autoTopUpView(account, lastAuto[0] ?? null, autoKeys.length),
       defaultPaymentMethod: defaultMethod[0]?.id ?? null,
       billingCycle: account.billingCycle as (typeof BILLING_CYCLES)[number],
       nextBillingDate: iso(nextMonthStart(now)),
@@ -78,10 +94,11 @@ export class BillingAccountService {
     }
   }
 
-  /** Only company, taxId, billingAddress, autoPayEnabled and billingCycle are writable. */
+  /** Only company, taxId, billingAddress, autoPayEnabled, autoTopUp and billingCycle are writable. */
   async update(userId: string, body: UpdateBillingAccountBody): Promise<void> {
-    await this.ensure(userId)
+    const account = await this.ensure(userId)
     const set: Partial<typeof billingAccounts.$inferInsert> = { updatedAt: new Date() }
+    if (body.autoTopUp !== undefined) Object.assign(set, await this.autoTopUpChange(userId, account, body.autoTopUp))
     if (body.company !== undefined) set.company = body.company || null
     if (body.taxId !== undefined) set.taxId = body.taxId || null
     if (body.billingAddress !== undefined) set.billingAddress = body.billingAddress
@@ -94,6 +111,38 @@ export class BillingAccountService {
       set.billingCycle = cycle
     }
     await this.db.update(billingAccounts).set(set).where(eq(billingAccounts.userId, userId)).run()
+  }
+
+  /** The columns an autoTopUp change writes, checked on the settings that result from it. */
+  private async autoTopUpChange(userId: string, account: BillingAccount, a: NonNullable<UpdateBillingAccountBody['autoTopUp']>) {
+    const next = {
+      autoTopUpEnabled: a.enabled ?? account.autoTopUpEnabled,
+      autoTopUpThreshold: a.threshold !== undefined ? toMicros(a.threshold) : account.autoTopUpThreshold,
+      autoTopUpAmount: a.amount !== undefined ? toMicros(a.amount) : account.autoTopUpAmount,
+      autoTopUpPaymentMethodId: a.paymentMethodId !== undefined ? a.paymentMethodId : account.autoTopUpPaymentMethodId,
+    }
+    const liveMethod = (id?: string) =>
+      this.db
+        .select({ id: paymentMethods.id })
+        .from(paymentMethods)
+        .where(and(eq(paymentMethods.userId, userId), isNull(paymentMethods.deletedAt), id ? eq(paymentMethods.id, id) : undefined))
+        .get()
+    if (a.paymentMethodId && !(await liveMethod(a.paymentMethodId))) {
+      throw ValidationError.field('autoTopUp.paymentMethodId', 'No such payment method on this account (GET /api/v1/billing/payment-methods lists yours)')
+    }
+    if (next.autoTopUpEnabled) {
+      if (next.autoTopUpThreshold === null) throw ValidationError.field('autoTopUp.threshold', 'Set a threshold to enable the automatic top-up')
+      if (next.autoTopUpAmount === null) throw ValidationError.field('autoTopUp.amount', 'Set an amount to enable the automatic top-up')
+      if (!(await liveMethod(next.autoTopUpPaymentMethodId ?? undefined))) {
+        throw ValidationError.field(
+          'autoTopUp.paymentMethodId',
+          next.autoTopUpPaymentMethodId
+            ? 'The automatic top-up\'s payment method was deleted; name another one'
+            : 'The account has no payment method for the automatic top-up; add one with POST /api/v1/billing/payment-methods',
+        )
+      }
+    }
+    return next
   }
 
   /**
@@ -122,5 +171,17 @@ export class BillingAccountService {
     if (processor !== 'stripe') return null
     const row = await this.db.select({ ref: billingAccounts.stripeCustomerId }).from(billingAccounts).where(eq(billingAccounts.userId, userId)).get()
     return row?.ref ?? null
+  }
+}
+
+function autoTopUpView(a: BillingAccount, last: typeof payments.$inferSelect | null, keyPrefixLength: number): z.infer<typeof AutoTopUpView> {
+  return {
+    enabled: a.autoTopUpEnabled,
+    threshold: a.autoTopUpThreshold === null ? null : fromMicros(a.autoTopUpThreshold),
+    amount: a.autoTopUpAmount === null ? null : fromMicros(a.autoTopUpAmount),
+    paymentMethodId: a.autoTopUpPaymentMethodId,
+    lastTopUp: last
+      ? { date: last.attemptKey.slice(keyPrefixLength), status: last.status, amount: fromMicros(last.amount), paymentId: last.id, failureReason: last.failureReason }
+      : null,
   }
 }

@@ -16,6 +16,8 @@ const route = createRoute({
     '`defaultPaymentMethod` the id of the default payment method (null without one); `nextBillingDate` the 1st of next month ' +
     '(UTC), when the monthly invoice is made; `isActive`/`isSuspended`/`suspensionReason` follow the account\'s status. ' +
     '`creditLimit` is null (no credit is extended); `stripeCustomerId` is set once a Stripe payment method is added. ' +
+    '`autoTopUp` is the automatic wallet top-up: `enabled`, `threshold` and `amount` (USD), `paymentMethodId` (null: the default ' +
+    'method) and `lastTopUp`, the latest one made (its UTC `date`, `status`, `amount`, `paymentId`, `failureReason`). ' +
     'A user session or an API key with `billing:read`.',
   middleware: [requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,

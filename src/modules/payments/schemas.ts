@@ -15,6 +15,55 @@ export const BILLING_CYCLES = ['MONTHLY'] as const
 
 // ---- billing account ------------------------------------------------------------------------
 
+/** The largest single top-up by payment method, in USD. */
+export const MAX_TOP_UP = 10_000
+/** The highest automatic top-up threshold, in USD. */
+export const MAX_AUTO_TOP_UP_THRESHOLD = 100_000
+
+const wholeCents = (x: number) => Math.round(x * 100) / 100 === x
+
+export const AutoTopUpView = z
+  .object({
+    enabled: z.boolean(),
+    threshold: z.number().nullable().openapi({ example: 10, description: 'USD: a top-up is made when the available balance is below it' }),
+    amount: z.number().nullable().openapi({ example: 25, description: 'USD charged and credited by each automatic top-up' }),
+    paymentMethodId: z.string().nullable().openapi({ description: 'The method charged; null: the default payment method at the time' }),
+    lastTopUp: z
+      .object({
+        date: z.string().openapi({ example: '2026-12-01', description: 'The UTC day of the attempt' }),
+        status: z.enum(['pending', 'succeeded', 'failed', 'refunded']),
+        amount: z.number(),
+        paymentId: z.string(),
+        failureReason: z.string().nullable(),
+      })
+      .nullable()
+      .openapi({ description: 'The latest automatic top-up (its payment is in the payment history too)' }),
+  })
+  .openapi('AutoTopUp')
+
+export const AutoTopUpUpdate = z
+  .object({
+    enabled: z.boolean().optional(),
+    threshold: z
+      .number()
+      .positive()
+      .max(MAX_AUTO_TOP_UP_THRESHOLD)
+      .refine(wholeCents, { message: 'threshold has at most 2 decimal places (whole cents)' })
+      .optional()
+      .openapi({ example: 10, description: `USD, > 0, at most ${MAX_AUTO_TOP_UP_THRESHOLD}, whole cents` }),
+    amount: z
+      .number()
+      .positive()
+      .max(MAX_TOP_UP)
+      .refine(wholeCents, { message: 'amount has at most 2 decimal places (whole cents)' })
+      .optional()
+      .openapi({ example: 25, description: `USD, > 0, at most ${MAX_TOP_UP}, whole cents` }),
+    paymentMethodId: z.string().min(1).max(64).nullable().optional().openapi({ description: 'A payment method of the account; null: its default method' }),
+  })
+  .strict()
+  .openapi('AutoTopUpUpdate')
+export type AutoTopUpUpdate = z.infer<typeof AutoTopUpUpdate>
+
 export const BillingAccountView = z
   .object({
     id: z.string().openapi({ example: 'ba_01jd6q0000a1b2c3d4e5f6g7h8' }),
@@ -25,6 +74,7 @@ export const BillingAccountView = z
     creditLimit: z.number().nullable(),
     currency: z.string().openapi({ example: 'USD' }),
     autoPayEnabled: z.boolean(),
+    autoTopUp: AutoTopUpView,
     defaultPaymentMethod: z.string().nullable().openapi({ description: 'Id of the default payment method' }),
     billingCycle: z.enum(BILLING_CYCLES),
     nextBillingDate: z.string().nullable().openapi({ example: '2026-12-01T00:00:00.000Z', description: 'The 1st of next month, 00:00 UTC (invoices are monthly)' }),
@@ -44,6 +94,7 @@ export const UpdateBillingAccountBody = z
     taxId: displayText({ max: 64 }).nullable().optional(),
     billingAddress: BillingAddress.optional().openapi({ description: 'Replaces the whole address' }),
     autoPayEnabled: z.boolean().optional(),
+    autoTopUp: AutoTopUpUpdate.optional().openapi({ description: 'Only the fields sent change' }),
     billingCycle: z
       .string()
       .optional()
@@ -146,16 +197,13 @@ export function paymentView(p: typeof payments.$inferSelect): z.infer<typeof Pay
   }
 }
 
-/** The largest single top-up by payment method, in USD. */
-export const MAX_TOP_UP = 10_000
-
 export const TopUpBody = z
   .object({
     amount: z
       .number()
       .positive()
       .max(MAX_TOP_UP)
-      .refine((x) => Math.round(x * 100) / 100 === x, { message: 'amount has at most 2 decimal places (whole cents)' })
+      .refine(wholeCents, { message: 'amount has at most 2 decimal places (whole cents)' })
       .openapi({ example: 25, description: `USD, > 0, at most ${MAX_TOP_UP}, at most 2 decimal places` }),
     paymentMethodId: z.string().min(1).max(64).optional().openapi({ description: 'Default: the account\'s default payment method' }),
   })

@@ -29,6 +29,7 @@ import { insertWhere } from '../../db/insert-where'
 import type { Balance } from '../wallet/wallet.do'
 import { PaymentMethodsService, type PaymentMethodRow, type DetailedCharge } from './payment-methods.service'
 import { paymentView } from './schemas'
+import { isAutoTopUp } from './auto-top-up-key'
 
 export type PaymentRow = typeof payments.$inferSelect
 
@@ -39,7 +40,10 @@ export interface TopUpInput {
   paymentMethodId?: string
   /** The request's Idempotency-Key, when it has one. */
   idempotencyKey?: string
+  /** The attempt's key chosen by the platform itself (the automatic top-up's, per account and day); wins over idempotencyKey. */
+  attemptKey?: string
 }
+
 
 export class TopUpService {
   private readonly methods: PaymentMethodsService
@@ -59,7 +63,7 @@ export class TopUpService {
   }
 
   async topUp(userId: string, input: TopUpInput): Promise<{ payment: PaymentRow; balance: Balance }> {
-    const attemptKey = await TopUpService.attemptKey(userId, input.idempotencyKey)
+    const attemptKey = input.attemptKey ?? (await TopUpService.attemptKey(userId, input.idempotencyKey))
     const attempt = await this.attempt(userId, attemptKey, input)
     const { payment, balance, charged } = await this.finish(attempt.payment, attempt.method)
     if (payment.status === 'failed') throw paymentFailed(payment, charged?.code, charged?.declineCode)
@@ -166,7 +170,7 @@ export class TopUpService {
       opId: `topup_pay_${payment.id}`,
       amount: payment.amount,
       reference: { type: 'payment', id: payment.id },
-      description: `Top-up by ${what}`,
+      description: `${isAutoTopUp(payment) ? 'Automatic top-up' : 'Top-up'} by ${what}`,
     })
     if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The credit could not be booked', { reason: r.reason, paymentId: payment.id })
     return r.balance
@@ -185,6 +189,7 @@ function event(type: 'PAYMENT_SUCCEEDED' | 'PAYMENT_FAILED', p: PaymentRow, m: P
     processor: m.processor,
   }
   if (failureReason) data.failureReason = failureReason
+  if (isAutoTopUp(p)) data.autoTopUp = true
   return { id: newEventId(now), type, userId: p.userId, payload: data, createdAt: now }
 }
 

@@ -11,10 +11,16 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Change your billing details',
   description:
-    'Seed 001 §6.1 UpdateBillingAccountRequest. Only `company`, `taxId`, `billingAddress`, `autoPayEnabled` and `billingCycle` ' +
-    'are writable, and only the fields sent change (`null` or "" clears `company`/`taxId`; `billingAddress` replaces the whole ' +
-    'address). Any other field — the balance, the credit limit, customer ids — is refused with 400 `VALIDATION_ERROR` naming it, ' +
-    'rather than silently ignored. `billingCycle` accepts `MONTHLY` (any case) only: invoices are monthly. ' +
+    'Seed 001 §6.1 UpdateBillingAccountRequest. Only `company`, `taxId`, `billingAddress`, `autoPayEnabled`, `autoTopUp` and ' +
+    '`billingCycle` are writable, and only the fields sent change (`null` or "" clears `company`/`taxId`; `billingAddress` replaces ' +
+    'the whole address). Any other field — the balance, the credit limit, customer ids — is refused with 400 `VALIDATION_ERROR` ' +
+    'naming it, rather than silently ignored. `billingCycle` accepts `MONTHLY` (any case) only: invoices are monthly.\n\n' +
+    '`autoTopUp` `{enabled, threshold, amount, paymentMethodId}` (each optional; USD, whole cents; `amount` at most 10,000): once a ' +
+    'day the billing run tops the wallet up by `amount` from `paymentMethodId` (null: the default payment method at the time) when ' +
+    'the available balance is below `threshold` — at most once per UTC day, as `POST /api/v1/billing/top-up` does (a payment ' +
+    '`wallet_topup`, events `PAYMENT_SUCCEEDED` / `PAYMENT_FAILED` with `autoTopUp: true`). A declined charge is recorded and not ' +
+    'tried again before the next day. Enabling needs a threshold, an amount and a payment method (400 naming ' +
+    '`autoTopUp.threshold`, `autoTopUp.amount` or `autoTopUp.paymentMethodId` otherwise).\n\n' +
     'Answers the whole account. A user session or an API key with `billing:write`.',
   middleware: [requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
