@@ -270,13 +270,19 @@ export const UserNumber = z
     monthlyPrice: z.number(),
     setupPrice: z.number().nullable(),
     currency: z.string(),
-    usage: z.object({
-      totalCalls: z.number().int(),
-      totalSms: z.number().int(),
-      monthlyMinutes: z.number(),
-      monthlySms: z.number().int(),
-      lastUsedAt: z.string().nullable(),
-    }),
+    usage: z
+      .object({
+        totalCalls: z.number().int(),
+        totalSms: z.number().int(),
+        monthlyMinutes: z.number(),
+        monthlySms: z.number().int(),
+        lastUsedAt: z.string().nullable(),
+      })
+      .openapi({
+        description:
+          '`totalCalls`: all the number\'s calls; `monthlyMinutes`: their minutes this calendar month (UTC) — the call records ' +
+          'GET /api/v1/analytics/calls counts (`call_minutes` usage records naming the number). `totalSms` / `monthlySms`: SMS received on it.',
+      }),
     tags: z.array(z.string()),
     notes: z.string().nullable(),
     orderId: z.string().nullable(),
@@ -295,7 +301,13 @@ export interface SmsCounts {
   monthlySms: number
 }
 
-export function userNumberView(n: PhoneNumber, sms: SmsCounts = { totalSms: 0, monthlySms: 0 }): z.infer<typeof UserNumber> {
+/** A number's calls as the view needs them: all of them, and this calendar month's minutes. */
+export interface CallCounts {
+  totalCalls: number
+  thisMonth: { minutes: number }
+}
+
+export function userNumberView(n: PhoneNumber, sms: SmsCounts = { totalSms: 0, monthlySms: 0 }, calls?: CallCounts): z.infer<typeof UserNumber> {
   return {
     id: n.id,
     phoneNumber: n.phoneNumber,
@@ -316,7 +328,13 @@ export function userNumberView(n: PhoneNumber, sms: SmsCounts = { totalSms: 0, m
     monthlyPrice: fromMicros(n.monthlyPrice),
     setupPrice: n.setupPrice === null ? null : fromMicros(n.setupPrice),
     currency: n.currency,
-    usage: { totalCalls: 0, totalSms: Number(sms.totalSms), monthlyMinutes: 0, monthlySms: Number(sms.monthlySms), lastUsedAt: iso(n.lastUsedAt) },
+    usage: {
+      totalCalls: calls?.totalCalls ?? 0,
+      totalSms: Number(sms.totalSms),
+      monthlyMinutes: calls?.thisMonth.minutes ?? 0,
+      monthlySms: Number(sms.monthlySms),
+      lastUsedAt: iso(n.lastUsedAt),
+    },
     tags: n.tags,
     notes: n.notes,
     orderId: n.orderId,

@@ -48,13 +48,16 @@ export const callCount = () => sql<number>`count(*)`
 export const callMinutes = () => sql<number>`coalesce(sum(${usageRecords.quantity}), 0)`
 export const callCost = () => sql<number>`coalesce(sum(${usageRecords.totalCost}), 0)`
 
-/** The same aggregates over the records of `r` only (for several ranges in one pass). */
-function rangeTotals(r: CallRange) {
+/**
+ * The same aggregates over the records of `r` only (for several ranges in one pass). Aliased by
+ * `name`: two ranges give the same SQL text, and D1 batch answers are keyed by column name.
+ */
+function rangeTotals(r: CallRange, name: string) {
   const inside = inRange(r) ?? sql`1`
   return {
-    calls: sql<number>`coalesce(sum(case when ${inside} then 1 else 0 end), 0)`,
-    minutes: sql<number>`coalesce(sum(case when ${inside} then ${usageRecords.quantity} else 0 end), 0)`,
-    cost: sql<number>`coalesce(sum(case when ${inside} then ${usageRecords.totalCost} else 0 end), 0)`,
+    calls: sql<number>`coalesce(sum(case when ${inside} then 1 else 0 end), 0)`.as(`${name}_calls`),
+    minutes: sql<number>`coalesce(sum(case when ${inside} then ${usageRecords.quantity} else 0 end), 0)`.as(`${name}_minutes`),
+    cost: sql<number>`coalesce(sum(case when ${inside} then ${usageRecords.totalCost} else 0 end), 0)`.as(`${name}_cost`),
   }
 }
 
@@ -86,8 +89,8 @@ export const NO_CALLS: Omit<NumberCalls, 'numberId'> = {
  */
 export function callsPerNumberQuery(db: Db, userId: string, numberIds: string[] | SQLWrapper, now: number) {
   const { thisMonth, lastMonth } = monthRanges(now)
-  const t = rangeTotals(thisMonth)
-  const l = rangeTotals(lastMonth)
+  const t = rangeTotals(thisMonth, 'this_month')
+  const l = rangeTotals(lastMonth, 'last_month')
   return db
     .select({
       numberId: sql<string>`${usageRecords.resourceId}`,
