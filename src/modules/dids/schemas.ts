@@ -182,9 +182,24 @@ export const BillingAddress = z
 
 export const Billing = z
   .object({
-    paymentMethodId: z.string().max(100).optional().openapi({ description: 'Accepted; orders are paid from the wallet.' }),
+    paymentMethodId: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({
+        description:
+          'One of your payment methods (`pm_…`): the order total is charged to it and added to your wallet, then the order is paid ' +
+          'from the wallet; what is not bought stays there. Omitted or `wallet`: paid from the wallet.',
+      }),
     billingAddress: BillingAddress.optional(),
-    promoCode: z.string().max(50).optional().openapi({ description: 'Accepted and recorded; no promotions are defined.' }),
+    promoCode: z
+      .string()
+      .max(50)
+      .optional()
+      .refine((v) => v === undefined, 'Promotions do not exist yet: remove promoCode')
+      .openapi({ description: 'Not available: there are no promotions yet, so any value is a 400 VALIDATION_ERROR.' }),
   })
   .openapi('OrderBilling')
 

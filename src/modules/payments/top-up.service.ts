@@ -39,6 +39,11 @@ export interface TopUpInput {
   paymentMethodId?: string
   /** The request's Idempotency-Key, when it has one. */
   idempotencyKey?: string
+  /**
+   * The attempt's key chosen by the caller (an order paid by card derives it from the order or its
+   * request), instead of one derived from idempotencyKey: the same key finds the same payment.
+   */
+  attemptKey?: string
 }
 
 export class TopUpService {
@@ -59,7 +64,7 @@ export class TopUpService {
   }
 
   async topUp(userId: string, input: TopUpInput): Promise<{ payment: PaymentRow; balance: Balance }> {
-    const attemptKey = await TopUpService.attemptKey(userId, input.idempotencyKey)
+    const attemptKey = input.attemptKey ?? (await TopUpService.attemptKey(userId, input.idempotencyKey))
     const attempt = await this.attempt(userId, attemptKey, input)
     const { payment, balance, charged } = await this.finish(attempt.payment, attempt.method)
     if (payment.status === 'failed') throw paymentFailed(payment, charged?.code, charged?.declineCode)
