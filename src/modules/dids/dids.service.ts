@@ -229,10 +229,29 @@ export class DidsService {
     }
   }
 
-  async get(userId: string, id: string, now = Date.now()) {
+  /** A number's SMS received: all, this and last calendar month (UTC). */
+  private smsQuery(userId: string, id: string, now: number) {
     const thisMonth = monthStart(now)
     const lastMonth = monthStart(now, 1)
     const sm = smsMessages
+    return this.db
+      .select({
+        total: count(),
+        thisMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${thisMonth} then 1 else 0 end), 0)`,
+        lastMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${lastMonth} and ${sm.receivedAt} < ${thisMonth} then 1 else 0 end), 0)`,
+      })
+      .from(sm)
+      .where(and(eq(sm.phoneNumberId, id), eq(sm.userId, userId)))
+  }
+
+  /** One number with its usage (SMS and calls, one batch), for the answers that show one number. */
+  private async withUsage(userId: string, n: PhoneNumber, now = Date.now()) {
+    const [sms, calls] = await this.db.batch([this.smsQuery(userId, n.id, now), callsPerNumberQuery(this.db, userId, [n.id], now)])
+    const s = sms[0]
+    return userNumberView(n, { totalSms: s?.total ?? 0, monthlySms: Number(s?.thisMonth ?? 0) }, callsByNumber(calls).get(n.id))
+  }
+
+  async get(userId: string, id: string, now = Date.now()) {
     const [rows, configs, sms, calls] = await this.db.batch([
       this.db.select().from(phoneNumbers).where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId))),
       this.db
@@ -240,14 +259,7 @@ export class DidsService {
         .from(numberConfigurations)
         .where(and(eq(numberConfigurations.phoneNumberId, id), eq(numberConfigurations.userId, userId)))
         .orderBy(asc(numberConfigurations.createdAt), asc(numberConfigurations.id)),
-      this.db
-        .select({
-          total: count(),
-          thisMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${thisMonth} then 1 else 0 end), 0)`,
-          lastMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${lastMonth} and ${sm.receivedAt} < ${thisMonth} then 1 else 0 end), 0)`,
-        })
-        .from(sm)
-        .where(and(eq(sm.phoneNumberId, id), eq(sm.userId, userId))),
+      this.smsQuery(userId, id, now),
       callsPerNumberQuery(this.db, userId, [id], now),
     ])
     const n = rows[0]
@@ -347,7 +359,7 @@ export class DidsService {
       throw new AppError(400, 'TRANSFER_NOT_SUPPORTED', 'Transferring a number to another account is not supported; release it instead', undefined, 'transferTo')
     }
     const n = await this.owned(userId, id)
-    if (n.status === 'released') return userNumberView(n)
+    if (n.status === 'released') return this.withUsage(userId, n, now)
     const when = body.releaseDate ? Date.parse(body.releaseDate) : null
     if (when !== null && when > now) {
       const row = await this.db
@@ -356,11 +368,11 @@ export class DidsService {
         .where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId), LIVE))
         .returning()
         .get()
-      return userNumberView(row ?? (await this.owned(userId, id)))
+      return this.withUsage(userId, row ?? (await this.owned(userId, id)), now)
     }
     const { failed } = await this.releaseNow([{ ...n, releaseReason: body.reason ?? n.releaseReason }], now)
     if (failed.length) throw failed[0]!.error
-    return userNumberView(await this.owned(userId, id))
+    return this.withUsage(userId, await this.owned(userId, id), now)
   }
 
   /** Sweeper step: numbers whose scheduled release has passed. One select, one batch. */

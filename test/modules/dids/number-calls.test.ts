@@ -89,3 +89,22 @@ describe('a number\'s calls', () => {
     expect(lines.some((l) => l.includes('usage_records_user_type_resource_idx')), lines.join('\n')).toBe(true)
   })
 })
+
+describe('answers that show one number', () => {
+  it('DELETE /api/v1/numbers/{id} (scheduled or now) answers the number with its calls and SMS', async () => {
+    const u = await fundedUser(10)
+    const [a, b] = await seedDids(p, [{}, {}])
+    const ids = await buy(u, [a!, b!])
+    for (const id of [ids[a!]!, ids[b!]!]) await insertUsage(u.id, 'call_minutes', 8, RATE, Date.now(), { resourceId: id })
+    const scheduled = await call(`/api/v1/numbers/${ids[a!]}`, {
+      method: 'DELETE',
+      token: u.accessToken,
+      body: { releaseDate: new Date(Date.now() + 86_400_000).toISOString() },
+    })
+    expect(scheduled.status, scheduled.text).toBe(200)
+    expect(scheduled.body.data.usage, scheduled.text).toMatchObject({ totalCalls: 1, monthlyMinutes: 8 })
+    const now = await call(`/api/v1/numbers/${ids[b!]}`, { method: 'DELETE', token: u.accessToken })
+    expect(now.status, now.text).toBe(200)
+    expect(now.body.data, now.text).toMatchObject({ status: 'released', usage: { totalCalls: 1, monthlyMinutes: 8 } })
+  })
+})
