@@ -733,6 +733,8 @@ export const usageRecords = sqliteTable(
     uniqueIndex('usage_records_txn_uq').on(t.userId, t.transactionId),
     index('usage_records_user_occurred_idx').on(t.userId, t.occurredAt),
     index('usage_records_user_month_idx').on(t.userId, t.month, t.resourceType),
+    // Calls on a number (usage/call-records.ts): a number's usage and analytics, analytics per number.
+    index('usage_records_user_type_resource_idx').on(t.userId, t.resourceType, t.resourceId, t.occurredAt),
     index('usage_records_report_idx').on(t.reportId),
     index('usage_records_month_idx').on(t.month),
   ],

@@ -162,6 +162,29 @@ describe('admin system health (seed 001 §8.2)', () => {
     expect(res.body.data.services.database.status, res.text).toBe('up')
   })
 
+  it('stripe: not configured without STRIPE_SECRET_KEY; configured (and checked) with it', async () => {
+    const admin = await registerAdmin()
+    const without = await callApp('/api/v1/admin/system/health', { token: admin.accessToken, env: { STRIPE_SECRET_KEY: undefined } })
+    expect(without.status, without.text).toBe(200)
+    expect(without.body.data.services.stripe, without.text).toEqual({ status: 'down', responseTime: 0, configured: false, lastError: 'not configured' })
+    expect(without.body.data.status, without.text).toBe('healthy')
+
+    // A key is set but Stripe cannot be reached (nothing listens there): configured, down, degraded.
+    const key = 'sk_test_51HealthCheckSecretKey0123456789abcdef'
+    const unreachable = await callApp('/api/v1/admin/system/health', {
+      token: admin.accessToken,
+      env: { STRIPE_SECRET_KEY: key, STRIPE_API_BASE: 'http://127.0.0.1:9' },
+    })
+    expect(unreachable.status, unreachable.text).toBe(200)
+    const stripe = unreachable.body.data.services.stripe
+    expect(stripe, unreachable.text).toMatchObject({ status: 'down', configured: true })
+    expect(typeof stripe.lastError, unreachable.text).toBe('string')
+    expect(stripe.lastError, unreachable.text).not.toBe('not configured')
+    expect(typeof stripe.responseTime, unreachable.text).toBe('number')
+    expect(unreachable.text).not.toContain(key)
+    expect(unreachable.body.data.status, unreachable.text).toBe('degraded')
+  })
+
   it('is 403 FORBIDDEN for a normal user and 401 without credentials', async () => {
     const u = await registerUser()
     expectErrorEnvelope(await call('/api/v1/admin/system/health', { token: u.accessToken }), 403, 'FORBIDDEN')

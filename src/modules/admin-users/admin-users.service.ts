@@ -1,17 +1,21 @@
 /**
  * Admin user management (seed 000 admin, seed 001 §8.1). Each change and its audit entry are
  * written in one D1 batch. Admins cannot suspend, ban, reactivate or re-role themselves — that is
- * how the last admin would lock everyone out.
+ * how the last admin would lock everyone out. The list and the details show each account's
+ * figures from its data (numbers, orders, calls, SMS, spending): a list page is one statement,
+ * the details one batch.
  */
 import { apiKeyCache } from '../auth/authn.service'
 import { and, asc, count, desc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm'
 import type { AnySQLiteColumn } from 'drizzle-orm/sqlite-core'
 import type { Db } from '../../db/client'
-import { apiKeys, sessions, users, type User } from '../../db/schema'
+import { accountNumberStats, apiKeys, orders, sessions, smsMessages, usageRecords, users, walletLedger, type User } from '../../db/schema'
 import { Conflict, Forbidden, NotFound } from '../../lib/errors'
 import type { Mailer } from '../../providers/mailer/mailer'
 import type { AuditContext, AuditService } from '../audit/audit.service'
 import type { Role } from '../auth/principal'
+import { callCount, callMinutes, callRecords } from '../usage/call-records'
+import { netSpend, spendEntry } from '../wallet/spend'
 
 export type StatusFilter = 'active' | 'suspended' | 'banned' | 'inactive'
 
@@ -46,8 +50,7 @@ export class AdminUsersService {
     private readonly mailer: Mailer,
   ) {}
 
-  async list(q: ListUsersQuery) {
-    const now = new Date()
+  private listWhere(q: ListUsersQuery, now: Date): SQL | undefined {
     const filters: (SQL | undefined)[] = []
     if (q.search) {
       const pattern = `%${q.search.replace(/[%_\\]/g, (m) => `\\${m}`)}%`
@@ -56,14 +59,40 @@ export class AdminUsersService {
     }
     if (q.roles?.length) filters.push(inArray(users.role, q.roles))
     if (q.status) filters.push(statusWhere(q.status, now))
-    const where = and(...filters)
+    return and(...filters)
+  }
+
+  /**
+   * The page, each user with their figures, as ONE statement: numbers held from the
+   * account_number_stats row (joined), orders and spending from correlated subqueries on
+   * orders_user_created_idx and wallet_ledger_user_created_idx — a page of N users costs no
+   * more round trips than one user. (The join also makes drizzle qualify the subqueries' columns.)
+   */
+  listQuery(q: ListUsersQuery, now = Date.now()) {
     const column = SORT[q.sortBy]
     const order = q.sortOrder === 'asc' ? asc(column) : desc(column)
-    const [rows, total] = await this.db.batch([
-      this.db.select().from(users).where(where).orderBy(order, asc(users.id)).limit(q.limit).offset((q.page - 1) * q.limit),
-      this.db.select({ n: count() }).from(users).where(where),
-    ])
-    return { rows, total: total[0]?.n ?? 0 }
+    return this.db
+      .select({
+        user: users,
+        totalNumbers: sql<number>`coalesce(${accountNumberStats.live}, 0)`,
+        totalOrders: sql<number>`(select count(*) from ${orders} where ${orders.userId} = ${users.id})`,
+        totalSpent: sql<number>`(select ${netSpend()} from ${walletLedger} where ${walletLedger.userId} = ${users.id} and ${spendEntry()})`,
+      })
+      .from(users)
+      .leftJoin(accountNumberStats, eq(accountNumberStats.userId, users.id))
+      .where(this.listWhere(q, new Date(now)))
+      .orderBy(order, asc(users.id))
+      .limit(q.limit)
+      .offset((q.page - 1) * q.limit)
+  }
+
+  async list(q: ListUsersQuery) {
+    const now = Date.now()
+    const [rows, total] = await this.db.batch([this.listQuery(q, now), this.db.select({ n: count() }).from(users).where(this.listWhere(q, new Date(now)))])
+    return {
+      rows: rows.map((r) => ({ ...r.user, totals: { numbers: Number(r.totalNumbers), orders: Number(r.totalOrders), spent: Number(r.totalSpent) } })),
+      total: total[0]?.n ?? 0,
+    }
   }
 
   async get(id: string): Promise<User> {
@@ -72,19 +101,43 @@ export class AdminUsersService {
     return user
   }
 
+  /**
+   * The user and their statistics, from one D1 batch: numbers (account_number_stats), calls and
+   * minutes (call records, as call analytics count them), SMS (reported SMS usage and SMS received),
+   * spending (the wallet ledger copy, net of refunds, as admin revenue counts it; micro-units).
+   */
   async details(id: string) {
     const now = new Date()
-    const user = await this.get(id)
-    const [keys, live, activity] = await Promise.all([
-      this.db
+    const db = this.db
+    const [found, keys, live, numbers, calls, sms, received, spent] = await db.batch([
+      db.select().from(users).where(eq(users.id, id)),
+      db
         .select({ n: count() })
         .from(apiKeys)
-        .where(and(eq(apiKeys.userId, id), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now))))
-        .get(),
-      this.db.select({ n: count() }).from(sessions).where(and(eq(sessions.userId, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now))).get(),
-      this.audit.forTarget('user', id, 20),
+        .where(and(eq(apiKeys.userId, id), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)))),
+      db.select({ n: count() }).from(sessions).where(and(eq(sessions.userId, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now))),
+      db.select().from(accountNumberStats).where(eq(accountNumberStats.userId, id)),
+      db.select({ calls: callCount(), minutes: callMinutes() }).from(usageRecords).where(callRecords(id)),
+      db
+        .select({ n: sql<number>`coalesce(sum(${usageRecords.quantity}), 0)` })
+        .from(usageRecords)
+        .where(and(eq(usageRecords.userId, id), eq(usageRecords.resourceType, 'sms'))),
+      db.select({ n: count() }).from(smsMessages).where(eq(smsMessages.userId, id)),
+      db.select({ spent: netSpend() }).from(walletLedger).where(and(eq(walletLedger.userId, id), spendEntry())),
     ])
-    return { user, activeApiKeys: keys?.n ?? 0, activeSessions: live?.n ?? 0, activity }
+    const user = found[0]
+    if (!user) throw new NotFound('User')
+    const activity = await this.audit.forTarget('user', id, 20)
+    return {
+      user,
+      activeApiKeys: keys[0]?.n ?? 0,
+      activeSessions: live[0]?.n ?? 0,
+      numbers: { total: numbers[0]?.live ?? 0, active: numbers[0]?.active ?? 0 },
+      calls: { calls: Number(calls[0]?.calls ?? 0), minutes: Number(calls[0]?.minutes ?? 0) },
+      sms: Number(sms[0]?.n ?? 0) + (received[0]?.n ?? 0),
+      spent: Number(spent[0]?.spent ?? 0),
+      activity,
+    }
   }
 
   async suspend(ctx: AuditContext, id: string, input: { reason: string; duration?: number; notifyUser?: boolean }) {

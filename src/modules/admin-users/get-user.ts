@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
+import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import { requireAuth } from '../../middleware/authenticate'
 import { AdminUser, adminUser, USER_PREFIXES, UserIdParam } from './schemas'
@@ -18,10 +19,24 @@ const Details = z
       averageMonthlySpend: z.number(),
       activeApiKeys: z.number().int(),
       activeSessions: z.number().int(),
-    }).openapi({ description: 'Number, call and money figures are filled by those features as they land (0 until then)' }),
+    }).openapi({
+      description:
+        '`totalNumbers` / `activeNumbers`: numbers held now (not released) / active. `totalCalls` / `totalMinutes`: all the ' +
+        'account\'s calls, counted as GET /api/v1/analytics/calls counts them. `totalSms`: reported SMS usage plus SMS received. ' +
+        '`totalSpent`: USD taken from the wallet net of refunds (top-ups are not spending); `averageMonthlySpend`: that over the ' +
+        'calendar months since the account was created, this one included (whole cents). `activeApiKeys`: not revoked nor ' +
+        'expired; `activeSessions`: not logged out nor expired.',
+    }),
     recentActivity: z.array(z.object({ type: z.string(), description: z.string(), timestamp: z.string() })),
   })
   .openapi('AdminUserDetails')
+
+/** USD per calendar month (UTC) from the month of `since` to the month of `now`, both included; whole cents. */
+export function monthlyAverage(micros: number, since: Date, now: number): number {
+  const at = new Date(now)
+  const months = Math.max(1, (at.getUTCFullYear() - since.getUTCFullYear()) * 12 + at.getUTCMonth() - since.getUTCMonth() + 1)
+  return Math.round(micros / months / 10_000) / 100
+}
 
 export const registerGetUser = (r: Router) => {
   for (const prefix of USER_PREFIXES) {
@@ -48,13 +63,13 @@ export const registerGetUser = (r: Router) => {
         envelope(c, {
           user: adminUser(d.user),
           statistics: {
-            totalNumbers: 0,
-            activeNumbers: 0,
-            totalCalls: 0,
-            totalMinutes: 0,
-            totalSms: 0,
-            totalSpent: 0,
-            averageMonthlySpend: 0,
+            totalNumbers: d.numbers.total,
+            activeNumbers: d.numbers.active,
+            totalCalls: d.calls.calls,
+            totalMinutes: d.calls.minutes,
+            totalSms: d.sms,
+            totalSpent: fromMicros(d.spent),
+            averageMonthlySpend: monthlyAverage(d.spent, d.user.createdAt, Date.now()),
             activeApiKeys: d.activeApiKeys,
             activeSessions: d.activeSessions,
           },

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi'
 import type { User } from '../../db/schema'
+import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
 import { effectiveStatus } from '../auth/account-status'
@@ -23,15 +24,21 @@ export const AdminUserSummary = z
     isSuspended: z.boolean(),
     isBanned: z.boolean(),
     emailVerified: z.boolean(),
-    totalNumbers: z.number().int().openapi({ description: 'Numbers held (the numbers feature fills this; 0 until then)' }),
-    totalOrders: z.number().int().openapi({ description: 'Orders placed (the orders feature fills this; 0 until then)' }),
-    totalSpent: z.number().openapi({ description: 'Money spent (the wallet feature fills this; 0 until then)' }),
+    totalNumbers: z.number().int().openapi({ description: 'Phone numbers the account holds now (not released)' }),
+    totalOrders: z.number().int().openapi({ description: 'Number orders the account has placed, whatever their status' }),
+    totalSpent: z.number().openapi({
+      description:
+        'USD taken from the wallet (purchases, activations, renewals, invoices paid from the wallet) net of refunds; top-ups are not spending',
+    }),
     lastLoginAt: z.string().nullable(),
     createdAt: z.string(),
   })
   .openapi('AdminUserSummary')
 
-export function adminUserSummary(u: User): z.infer<typeof AdminUserSummary> {
+/** A user with their figures (micro-units for money), as the list reads them. */
+export type UserWithTotals = User & { totals: { numbers: number; orders: number; spent: number } }
+
+export function adminUserSummary(u: UserWithTotals): z.infer<typeof AdminUserSummary> {
   const status = effectiveStatus(u)
   return {
     id: u.id,
@@ -45,9 +52,9 @@ export function adminUserSummary(u: User): z.infer<typeof AdminUserSummary> {
     isSuspended: status === 'suspended',
     isBanned: status === 'banned',
     emailVerified: u.emailVerified,
-    totalNumbers: 0,
-    totalOrders: 0,
-    totalSpent: 0,
+    totalNumbers: u.totals.numbers,
+    totalOrders: u.totals.orders,
+    totalSpent: fromMicros(u.totals.spent),
     lastLoginAt: iso(u.lastLoginAt),
     createdAt: iso(u.createdAt)!,
   }

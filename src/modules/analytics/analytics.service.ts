@@ -9,16 +9,19 @@
  *   invoices (written by the billing modules; read here only), phone_numbers, activations,
  *   sms_messages, payments, wallet_ledger (the D1 copy of the Wallet's ledger).
  * - We have no call records: a "call" is one `call_minutes` usage record and its minutes are the
- *   record's quantity (reported usage; outbound by convention, inbound 0). Call analytics
- *   (seed 001 GET /api/v1/analytics/calls) count them the same way, all `completed`; a record
- *   belongs to a number when its `resource_id` is one of the account's phone_numbers.
+ *   record's quantity (reported usage; outbound by convention, inbound 0), as usage/call-records.ts
+ *   defines them for every view of calls. Call analytics (seed 001 GET /api/v1/analytics/calls)
+ *   count them all `completed`; a record belongs to a number when its `resource_id` is one of the
+ *   account's phone_numbers.
  */
-import { and, asc, desc, eq, gte, inArray, lt, ne, or, isNull, notInArray, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, gte, inArray, ne, or, isNull, notInArray, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { activations, invoices, payments, phoneNumbers, smsMessages, subscriptions, usageRecords, users, walletLedger } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { PLANS } from '../billing/plans'
 import { monthOf } from '../usage/product-meters'
+import { netSpend, SPEND_REFERENCES, spendEntry } from '../wallet/spend'
+import { callCost, callCount, callMinutes, callRecords } from '../usage/call-records'
 import { bucketOf } from '../usage/usage.service'
 import { CALL_STATUSES, type CallStatus } from './schemas'
 
@@ -186,11 +189,8 @@ export class AnalyticsService {
         .from(usageRecords)
         .where(and(eq(usageRecords.userId, userId), inArray(usageRecords.month, [thisMonth, lastMonth])))
         .groupBy(usageRecords.month),
-      // 2. all-time calls and minutes (usage_records_user_month_idx)
-      db
-        .select({ calls: sql<number>`count(*)`, minutes: sql<number>`coalesce(sum(${usageRecords.quantity}), 0)` })
-        .from(usageRecords)
-        .where(and(eq(usageRecords.userId, userId), eq(usageRecords.resourceType, 'call_minutes'))),
+      // 2. all-time calls and minutes
+      db.select({ calls: callCount(), minutes: callMinutes() }).from(usageRecords).where(callRecords(userId)),
       // 3. SMS received this and last month (sms_user_idx)
       db
         .select({
@@ -368,22 +368,15 @@ export class AnalyticsService {
    */
   private callFilter(userId: string, q: CallAnalyticsInput): SQL {
     const none = q.direction === 'inbound' || (q.status !== undefined && q.status !== 'completed')
-    return and(
-      eq(usageRecords.userId, userId),
-      gte(usageRecords.occurredAt, new Date(q.start)),
-      lt(usageRecords.occurredAt, new Date(q.end)),
-      eq(usageRecords.resourceType, 'call_minutes'),
-      q.numberId !== undefined ? eq(usageRecords.resourceId, q.numberId) : undefined,
-      none ? sql`0` : undefined,
-    )!
+    return and(callRecords(userId, { start: q.start, end: q.end, numberId: q.numberId }), none ? sql`0` : undefined)!
   }
 
   callQueries(userId: string, q: CallAnalyticsInput) {
     const { db } = this
     const where = this.callFilter(userId, q)
-    const calls = sql<number>`count(*)`
-    const minutes = sql<number>`coalesce(sum(${usageRecords.quantity}), 0)`
-    const cost = sql<number>`coalesce(sum(${usageRecords.totalCost}), 0)`
+    const calls = callCount()
+    const minutes = callMinutes()
+    const cost = callCost()
     const hour = sql<number>`cast(strftime('%H', ${usageRecords.occurredAt} / 1000, 'unixepoch') as integer)`
     const bucket = callBucketSql(callBucket(q.groupBy))
     // The account's own numbers only: a resource_id naming anyone else's number is not one of its numbers.
@@ -467,8 +460,8 @@ export class AnalyticsService {
     const userMonth = monthSql(users.createdAt)
     const numberMonth = monthSql(phoneNumbers.purchasedAt)
     const ledgerMonth = monthSql(walletLedger.createdAt)
-    const revenue = sql<number>`coalesce(sum(-${walletLedger.amount}), 0)`
-    const category = sql<string>`case when ${inArray(walletLedger.referenceType, NUMBER_REFERENCES)} then 'numbers' when ${walletLedger.referenceType} = 'invoice' then 'usage' else 'other' end`
+    const revenue = netSpend()
+    const category = sql<string>`case when ${inArray(walletLedger.referenceType, SPEND_REFERENCES)} then 'numbers' when ${walletLedger.referenceType} = 'invoice' then 'usage' else 'other' end`
     return [
       // 0. accounts
       db
@@ -484,9 +477,9 @@ export class AnalyticsService {
       // 3. numbers purchased per month of the window (released ones included)
       db.select({ month: numberMonth, n: sql<number>`count(*)` }).from(phoneNumbers).where(gte(phoneNumbers.purchasedAt, windowStart)).groupBy(numberMonth),
       // 4. all-time revenue per category
-      db.select({ category, revenue }).from(walletLedger).where(revenueEntry()).groupBy(category),
+      db.select({ category, revenue }).from(walletLedger).where(spendEntry()).groupBy(category),
       // 5. revenue per month of the window
-      db.select({ month: ledgerMonth, revenue }).from(walletLedger).where(and(revenueEntry(), gte(walletLedger.createdAt, windowStart))).groupBy(ledgerMonth),
+      db.select({ month: ledgerMonth, revenue }).from(walletLedger).where(and(spendEntry(), gte(walletLedger.createdAt, windowStart))).groupBy(ledgerMonth),
       // 6. reported calls, minutes and SMS
       db
         .select({
@@ -552,17 +545,7 @@ export class AnalyticsService {
 export const GROWTH_MONTHS = 12
 /** An account is active when its status is `active` and it logged in within this many days. */
 export const ACTIVE_DAYS = 30
-/** Wallet references of number sales: activations, DID orders, DID monthly renewals. */
-const NUMBER_REFERENCES = ['activation', 'order', 'phone_number']
-
-/**
- * The wallet_ledger entries that are revenue, counted as `-amount`: every entry taking money
- * (debits and captures, amount < 0) and the credits that give it back (refunds of activations and
- * orders, returned DID renewal fees: credits referencing a NUMBER_REFERENCES). Top-ups and other
- * credits are not revenue.
- */
-const revenueEntry = () =>
-  or(lt(walletLedger.amount, 0), and(eq(walletLedger.type, 'credit'), inArray(walletLedger.referenceType, NUMBER_REFERENCES)))!
+// Revenue is what the accounts spent: wallet/spend.ts (spendEntry, netSpend), as the admin user views count it.
 
 /** The `n` months ending with `month` (YYYY-MM), oldest first. */
 function lastMonths(month: string, n: number): string[] {

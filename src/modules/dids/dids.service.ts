@@ -38,6 +38,7 @@ import {
   type UpdateNumberBody,
 } from './schemas'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
+import { callsByNumber, callsPerNumberQuery, NO_CALLS } from '../usage/call-records'
 
 export interface DidsDeps {
   db: Db
@@ -163,11 +164,27 @@ export class DidsService {
     return and(...conds)!
   }
 
-  /** The page query (with per-number SMS counts); exported for the query-plan test. */
-  listQuery(userId: string, q: ListNumbersQuery, now = Date.now()) {
+  private listOrder(q: ListNumbersQuery) {
     const pn = phoneNumbers
     const column = { phoneNumber: pn.phoneNumber, createdAt: pn.createdAt, monthlyPrice: pn.monthlyPrice, lastUsed: pn.lastUsedAt }[q.sortBy]
     const dir = q.sortOrder === 'asc' ? asc : desc
+    return [dir(column), dir(pn.id)] as const
+  }
+
+  /** The ids of the page's numbers (the page query's WHERE, order and window), as a subquery. */
+  pageIds(userId: string, q: ListNumbersQuery) {
+    return this.db
+      .select({ id: phoneNumbers.id })
+      .from(phoneNumbers)
+      .where(this.listWhere(userId, q))
+      .orderBy(...this.listOrder(q))
+      .limit(q.limit)
+      .offset((q.page - 1) * q.limit)
+  }
+
+  /** The page query (with per-number SMS counts); exported for the query-plan test. */
+  listQuery(userId: string, q: ListNumbersQuery, now = Date.now()) {
+    const pn = phoneNumbers
     return this.db
       .select({
         n: pn,
@@ -177,7 +194,7 @@ export class DidsService {
       })
       .from(pn)
       .where(this.listWhere(userId, q))
-      .orderBy(dir(column), dir(pn.id))
+      .orderBy(...this.listOrder(q))
       .limit(q.limit)
       .offset((q.page - 1) * q.limit)
   }
@@ -193,52 +210,70 @@ export class DidsService {
    * hundred numbers or ten thousand (npm run bench: numbers-100 vs numbers-10k).
    */
   async list(userId: string, q: ListNumbersQuery) {
+    const now = Date.now()
     const filtered = Boolean(q.status?.length || q.numberType?.length || q.search || q.tags?.length)
-    const [rows, summary, totals] = await this.db.batch([
-      this.listQuery(userId, q),
+    const [rows, summary, calls, totals] = await this.db.batch([
+      this.listQuery(userId, q, now),
       this.summaryQuery(userId),
+      // The page's numbers' calls: call records of those numbers only (usage_records_user_type_resource_idx).
+      callsPerNumberQuery(this.db, userId, this.pageIds(userId, q), now),
       ...(filtered ? [this.db.select({ n: count() }).from(phoneNumbers).where(this.listWhere(userId, q))] : []),
     ] as const)
     const s = summary[0]
+    const byNumber = callsByNumber(calls)
     return {
-      rows: rows.map((r) => userNumberView(r.n, { totalSms: r.totalSms, monthlySms: r.monthlySms })),
+      rows: rows.map((r) => userNumberView(r.n, { totalSms: r.totalSms, monthlySms: r.monthlySms }, byNumber.get(r.n.id))),
       total: filtered ? (totals?.[0]?.n ?? 0) : (s?.live ?? 0),
       // The account's live numbers, whatever the filters: what it owns and pays each month.
       summary: { totalNumbers: s?.live ?? 0, activeNumbers: s?.active ?? 0, monthlyTotal: fromMicros(s?.monthlyTotal ?? 0), currency: 'USD' },
     }
   }
 
-  async get(userId: string, id: string, now = Date.now()) {
+  /** A number's SMS received: all, this and last calendar month (UTC). */
+  private smsQuery(userId: string, id: string, now: number) {
     const thisMonth = monthStart(now)
     const lastMonth = monthStart(now, 1)
     const sm = smsMessages
-    const [rows, configs, sms] = await this.db.batch([
+    return this.db
+      .select({
+        total: count(),
+        thisMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${thisMonth} then 1 else 0 end), 0)`,
+        lastMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${lastMonth} and ${sm.receivedAt} < ${thisMonth} then 1 else 0 end), 0)`,
+      })
+      .from(sm)
+      .where(and(eq(sm.phoneNumberId, id), eq(sm.userId, userId)))
+  }
+
+  /** One number with its usage (SMS and calls, one batch), for the answers that show one number. */
+  private async withUsage(userId: string, n: PhoneNumber, now = Date.now()) {
+    const [sms, calls] = await this.db.batch([this.smsQuery(userId, n.id, now), callsPerNumberQuery(this.db, userId, [n.id], now)])
+    const s = sms[0]
+    return userNumberView(n, { totalSms: s?.total ?? 0, monthlySms: Number(s?.thisMonth ?? 0) }, callsByNumber(calls).get(n.id))
+  }
+
+  async get(userId: string, id: string, now = Date.now()) {
+    const [rows, configs, sms, calls] = await this.db.batch([
       this.db.select().from(phoneNumbers).where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId))),
       this.db
         .select()
         .from(numberConfigurations)
         .where(and(eq(numberConfigurations.phoneNumberId, id), eq(numberConfigurations.userId, userId)))
         .orderBy(asc(numberConfigurations.createdAt), asc(numberConfigurations.id)),
-      this.db
-        .select({
-          total: count(),
-          thisMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${thisMonth} then 1 else 0 end), 0)`,
-          lastMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${lastMonth} and ${sm.receivedAt} < ${thisMonth} then 1 else 0 end), 0)`,
-        })
-        .from(sm)
-        .where(and(eq(sm.phoneNumberId, id), eq(sm.userId, userId))),
+      this.smsQuery(userId, id, now),
+      callsPerNumberQuery(this.db, userId, [id], now),
     ])
     const n = rows[0]
     if (!n) throw new NotFound('Number')
     const s = sms[0] ?? { total: 0, thisMonth: 0, lastMonth: 0 }
+    const c = callsByNumber(calls).get(id) ?? { numberId: id, ...NO_CALLS }
     return {
-      ...userNumberView(n, { totalSms: s.total, monthlySms: Number(s.thisMonth) }),
+      ...userNumberView(n, { totalSms: s.total, monthlySms: Number(s.thisMonth) }, c),
       configurations: configs.map(configurationView),
-      // No call records exist yet (voice is routed upstream); the fields are the document's.
+      // Calls are usage records (minutes, cost), not call detail records: there is no call to list.
       recentCalls: [],
       analytics: {
-        thisMonth: { calls: 0, minutes: 0, sms: Number(s.thisMonth), cost: 0 },
-        lastMonth: { calls: 0, minutes: 0, sms: Number(s.lastMonth), cost: 0 },
+        thisMonth: { calls: c.thisMonth.calls, minutes: c.thisMonth.minutes, sms: Number(s.thisMonth), cost: fromMicros(c.thisMonth.cost) },
+        lastMonth: { calls: c.lastMonth.calls, minutes: c.lastMonth.minutes, sms: Number(s.lastMonth), cost: fromMicros(c.lastMonth.cost) },
       },
     }
   }
@@ -324,7 +359,7 @@ export class DidsService {
       throw new AppError(400, 'TRANSFER_NOT_SUPPORTED', 'Transferring a number to another account is not supported; release it instead', undefined, 'transferTo')
     }
     const n = await this.owned(userId, id)
-    if (n.status === 'released') return userNumberView(n)
+    if (n.status === 'released') return this.withUsage(userId, n, now)
     const when = body.releaseDate ? Date.parse(body.releaseDate) : null
     if (when !== null && when > now) {
       const row = await this.db
@@ -333,11 +368,11 @@ export class DidsService {
         .where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId), LIVE))
         .returning()
         .get()
-      return userNumberView(row ?? (await this.owned(userId, id)))
+      return this.withUsage(userId, row ?? (await this.owned(userId, id)), now)
     }
     const { failed } = await this.releaseNow([{ ...n, releaseReason: body.reason ?? n.releaseReason }], now)
     if (failed.length) throw failed[0]!.error
-    return userNumberView(await this.owned(userId, id))
+    return this.withUsage(userId, await this.owned(userId, id), now)
   }
 
   /** Sweeper step: numbers whose scheduled release has passed. One select, one batch. */

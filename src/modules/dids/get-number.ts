@@ -11,8 +11,10 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'One of your numbers',
   description:
-    'Seed 001 NumberDetailsResponse: the number, its configurations, recent calls (none are recorded yet: voice is routed upstream) and ' +
-    'this and last month\'s usage (SMS received on it; calls and cost are 0). Released numbers stay readable.',
+    'Seed 001 NumberDetailsResponse: the number, its configurations, recent calls and this and last calendar month\'s usage (UTC). ' +
+    'Calls are the number\'s call records, counted as GET /api/v1/analytics/calls counts them (usage records of `call_minutes` ' +
+    'that name the number: one call each, its minutes and cost); `analytics.*.cost` is the cost of those calls and `sms` the SMS ' +
+    'received on the number. There are no call detail records, so `recentCalls` is empty. Released numbers stay readable.',
   middleware: [requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { params: NumberIdParam },

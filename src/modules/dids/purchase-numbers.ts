@@ -2,6 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { idempotencyScope } from '../../middleware/idempotency'
 import { purchaseOf } from '../orders/deps'
 import { PurchaseBody, PurchaseResult } from './schemas'
 import { checkSmsUrls } from './sms-url'
@@ -22,7 +23,14 @@ const route = createRoute({
     'charged and activated (NUMBER_PURCHASED) if bought, or released and not charged if not.\n\n' +
     'When none of the numbers can be reserved: 409 `NUMBER_NOT_AVAILABLE` (details.results), no order. When the wallet cannot pay: 400 ' +
     '`INSUFFICIENT_BALANCE` (details: required, available, orderId) — the order is kept as `payment_failed` and can be paid with ' +
-    'POST /api/v1/orders/{id}/retry-payment. `billing.paymentMethodId` is accepted; orders are paid from the wallet. ' +
+    'POST /api/v1/orders/{id}/retry-payment.\n\n' +
+    'With `billing.paymentMethodId` (one of your payment methods, GET /api/v1/billing/payment-methods) the total is first charged ' +
+    'to that method and added to your wallet, as POST /api/v1/billing/top-up does (a `wallet_topup` payment; the wallet shows the ' +
+    'credit, then the capture of what was bought); the order then runs as above, and what was not bought stays in your wallet. ' +
+    'A declined charge: 402 `PAYMENT_FAILED` (details: failureReason, orderId), the order kept as `payment_failed`, nothing bought. ' +
+    'An unknown or deleted method, or another account\'s: 404. Without it (or with `"wallet"`) the wallet pays. Send an ' +
+    '`Idempotency-Key`: a retried request finds the payment the first one made and never charges twice. `billing.promoCode` is a ' +
+    '400: there are no promotions yet.\n\n' +
     '`configuration.defaultRouting` applies to every number unless its own `configuration` says otherwise. Rate class `purchase`.',
   middleware: [requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
@@ -31,6 +39,7 @@ const route = createRoute({
     201: ok(PurchaseResult, 'Order written; per-number results'),
     ...errorResponses,
     400: err('Invalid input (`VALIDATION_ERROR`) or not enough money (`INSUFFICIENT_BALANCE`)'),
+    402: err('The payment method was declined (`PAYMENT_FAILED`)'),
     409: err('None of the numbers can be bought (`NUMBER_NOT_AVAILABLE`)'),
   },
 })
@@ -39,9 +48,12 @@ export const registerPurchaseNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
     checkSmsUrls(c.var.services.config, body.numbers.map((n, i) => [`numbers.${i}.configuration.smsUrl`, n.configuration?.smsUrl]))
-    const result = await purchaseOf(c.var.services).place(principalOf(c).userId, body.numbers, {
+    const p = principalOf(c)
+    const key = c.req.header('idempotency-key')
+    const result = await purchaseOf(c.var.services).place(p.userId, body.numbers, {
       billing: body.billing,
       defaultRouting: body.configuration?.defaultRouting,
+      idempotency: key ? { scope: idempotencyScope(p), key } : undefined,
     })
     return c.json(envelope(c, result), 201)
   })

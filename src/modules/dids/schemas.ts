@@ -194,9 +194,24 @@ export const BillingAddress = z
 
 export const Billing = z
   .object({
-    paymentMethodId: z.string().max(100).optional().openapi({ description: 'Accepted; orders are paid from the wallet.' }),
+    paymentMethodId: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({
+        description:
+          'One of your payment methods (`pm_…`): the order total is charged to it and added to your wallet, then the order is paid ' +
+          'from the wallet; what is not bought stays there. Omitted or `wallet`: paid from the wallet.',
+      }),
     billingAddress: BillingAddress.optional(),
-    promoCode: z.string().max(50).optional().openapi({ description: 'Accepted and recorded; no promotions are defined.' }),
+    promoCode: z
+      .string()
+      .max(50)
+      .optional()
+      .refine((v) => v === undefined, 'Promotions do not exist yet: remove promoCode')
+      .openapi({ description: 'Not available: there are no promotions yet, so any value is a 400 VALIDATION_ERROR.' }),
   })
   .openapi('OrderBilling')
 
@@ -282,13 +297,19 @@ export const UserNumber = z
     monthlyPrice: z.number(),
     setupPrice: z.number().nullable(),
     currency: z.string(),
-    usage: z.object({
-      totalCalls: z.number().int(),
-      totalSms: z.number().int(),
-      monthlyMinutes: z.number(),
-      monthlySms: z.number().int(),
-      lastUsedAt: z.string().nullable(),
-    }),
+    usage: z
+      .object({
+        totalCalls: z.number().int(),
+        totalSms: z.number().int(),
+        monthlyMinutes: z.number(),
+        monthlySms: z.number().int(),
+        lastUsedAt: z.string().nullable(),
+      })
+      .openapi({
+        description:
+          '`totalCalls`: all the number\'s calls; `monthlyMinutes`: their minutes this calendar month (UTC) — the call records ' +
+          'GET /api/v1/analytics/calls counts (`call_minutes` usage records naming the number). `totalSms` / `monthlySms`: SMS received on it.',
+      }),
     tags: z.array(z.string()),
     notes: z.string().nullable(),
     orderId: z.string().nullable(),
@@ -307,7 +328,13 @@ export interface SmsCounts {
   monthlySms: number
 }
 
-export function userNumberView(n: PhoneNumber, sms: SmsCounts = { totalSms: 0, monthlySms: 0 }): z.infer<typeof UserNumber> {
+/** A number's calls as the view needs them: all of them, and this calendar month's minutes. */
+export interface CallCounts {
+  totalCalls: number
+  thisMonth: { minutes: number }
+}
+
+export function userNumberView(n: PhoneNumber, sms: SmsCounts = { totalSms: 0, monthlySms: 0 }, calls?: CallCounts): z.infer<typeof UserNumber> {
   return {
     id: n.id,
     phoneNumber: n.phoneNumber,
@@ -328,7 +355,13 @@ export function userNumberView(n: PhoneNumber, sms: SmsCounts = { totalSms: 0, m
     monthlyPrice: fromMicros(n.monthlyPrice),
     setupPrice: n.setupPrice === null ? null : fromMicros(n.setupPrice),
     currency: n.currency,
-    usage: { totalCalls: 0, totalSms: Number(sms.totalSms), monthlyMinutes: 0, monthlySms: Number(sms.monthlySms), lastUsedAt: iso(n.lastUsedAt) },
+    usage: {
+      totalCalls: calls?.totalCalls ?? 0,
+      totalSms: Number(sms.totalSms),
+      monthlyMinutes: calls?.thisMonth.minutes ?? 0,
+      monthlySms: Number(sms.monthlySms),
+      lastUsedAt: iso(n.lastUsedAt),
+    },
     tags: n.tags,
     notes: n.notes,
     orderId: n.orderId,

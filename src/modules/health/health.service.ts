@@ -5,6 +5,8 @@
 import { sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import type { Env } from '../../env'
+import type { ProcessorDeps } from '../../providers/payments/registry'
+import { StripePayments } from '../../providers/payments/stripe'
 
 export type CheckStatus = 'healthy' | 'unhealthy'
 
@@ -33,6 +35,28 @@ function ping(call: () => Promise<string>) {
   return async () => {
     if ((await call()) !== 'pong') throw new Error('unexpected answer')
   }
+}
+
+export interface UpstreamCheck {
+  status: 'up' | 'down'
+  responseTime: number
+  configured: boolean
+  lastError?: string
+}
+
+/**
+ * Stripe for the system health: not configured without STRIPE_SECRET_KEY (the sandbox processor
+ * takes every payment then); with it, an authenticated read at Stripe within CHECK_TIMEOUT_MS
+ * says up or down. The error never carries the key (StripePayments.ping).
+ */
+export async function stripeCheck(config: ProcessorDeps['config'], fetcher: typeof fetch): Promise<UpstreamCheck> {
+  const secretKey = config.STRIPE_SECRET_KEY
+  if (!secretKey) return { status: 'down', responseTime: 0, configured: false, lastError: 'not configured' }
+  const stripe = new StripePayments({ secretKey, baseUrl: config.STRIPE_API_BASE, fetch: fetcher })
+  const r = await timed(() => stripe.ping(CHECK_TIMEOUT_MS))
+  return r.status === 'healthy'
+    ? { status: 'up', responseTime: r.responseTime, configured: true }
+    : { status: 'down', responseTime: r.responseTime, configured: true, lastError: r.error ?? 'unreachable' }
 }
 
 export class HealthService {

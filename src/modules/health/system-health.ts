@@ -1,10 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { inArray } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import { providers } from '../../db/schema'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { requireAuth } from '../../middleware/authenticate'
 import { flush, metricsStub } from '../metrics/recorder'
+import { stripeCheck } from './health.service'
 
 const Up = z.enum(['up', 'down'])
 const External = z.object({
@@ -45,7 +46,10 @@ const route = createRoute({
   summary: 'System health for operators (seed 001 §8.2)',
   description:
     'healthy: every internal dependency answers; unhealthy: D1 fails; degraded: a Durable Object namespace or a configured ' +
-    'upstream fails. Upstreams that are not configured show `configured: false` and do not degrade the status.',
+    'upstream fails. Upstreams that are not configured show `configured: false` and do not degrade the status. `twilio`: an ' +
+    'active Twilio provider, up while its last sync was healthy. `stripe`: configured when the `STRIPE_SECRET_KEY` secret is ' +
+    'set; then Stripe is asked an authenticated read each time (2 s at most): up when it accepts the key, otherwise down with ' +
+    '`lastError` and `responseTime` in milliseconds.',
   middleware: [requireAuth({ admin: true })] as const,
   security: sessionSecurity,
   responses: { 200: ok(SystemHealth, 'System health'), ...errorResponses },
@@ -56,13 +60,14 @@ const WINDOW_MINUTES = 4
 
 export const registerSystemHealth = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { health, db, env } = c.var.services
+    const { health, db, env, config, fetch } = c.var.services
     const stub = metricsStub(env.METRICS)
     await flush(stub).catch(() => undefined)
-    const [checks, recent, upstreams] = await Promise.all([
+    const [checks, recent, upstreams, stripe] = await Promise.all([
       health.checks(),
       stub.recent(WINDOW_MINUTES),
-      db.select().from(providers).where(inArray(providers.adapter, ['twilio', 'stripe'])).all(),
+      db.select().from(providers).where(eq(providers.adapter, 'twilio')).all(),
+      stripeCheck(config, fetch),
     ])
     const external = (adapter: string) => {
       const p = upstreams.find((u) => u.adapter === adapter && u.status === 'active')
@@ -72,7 +77,6 @@ export const registerSystemHealth = (r: Router) =>
     const { database, ...objects } = checks
     const durableObjects = Object.fromEntries(Object.entries(objects).map(([k, v]) => [k, { ...v, status: up(v.status) }]))
     const twilio = external('twilio')
-    const stripe = external('stripe')
     const degraded =
       Object.values(objects).some((o) => o.status !== 'healthy') || [twilio, stripe].some((e) => e.configured && e.status === 'down')
     return c.json(

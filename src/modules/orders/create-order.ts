@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { idempotencyScope } from '../../middleware/idempotency'
 import { PurchaseResult } from '../dids/schemas'
 import { checkSmsUrls } from '../dids/sms-url'
 import { ordersOf } from './deps'
@@ -22,8 +23,12 @@ const route = createRoute({
     '`metadata.friendlyName` / `metadata.configuration` set the number up. With `autoComplete` (default true) the order runs the same ' +
     'flow as POST /api/v1/numbers/purchase (reserve, hold, buy, charge only what was bought) and the answer adds the per-number ' +
     '`results` and `summary`; with `autoComplete: false` it waits unpaid (`pending`) until POST /api/v1/orders/{id}/retry-payment. ' +
-    '`customPrice` (the whole first charge) is for admins only (403 otherwise; through an API key, one holding the `admin` permission). Errors as the purchase: 409 NUMBER_NOT_AVAILABLE, ' +
-    '400 INSUFFICIENT_BALANCE (the order is kept as payment_failed). Rate class `purchase`.',
+    '`customPrice` (the whole first charge) is for admins only (403 otherwise; through an API key, one holding the `admin` permission). ' +
+    '`billing.paymentMethodId` pays as on the purchase: ' +
+    'the total is charged to that payment method and added to the wallet first (what is not bought stays in the wallet); with ' +
+    '`autoComplete: false` it is the method retry-payment charges. `billing.promoCode` is a 400: there are no promotions yet. ' +
+    'Errors as the purchase: 409 NUMBER_NOT_AVAILABLE, 400 INSUFFICIENT_BALANCE or 402 PAYMENT_FAILED (the order is kept as ' +
+    'payment_failed), 404 for an unknown payment method. Rate class `purchase`.',
   middleware: [requireAuth({ permission: 'orders:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(CreateOrderBody) },
@@ -31,6 +36,7 @@ const route = createRoute({
     201: ok(Created, 'The order'),
     ...errorResponses,
     400: err('Invalid input (`VALIDATION_ERROR`) or not enough money (`INSUFFICIENT_BALANCE`)'),
+    402: err('The payment method was declined (`PAYMENT_FAILED`)'),
     409: err('None of the numbers can be bought (`NUMBER_NOT_AVAILABLE`)'),
   },
 })
@@ -39,7 +45,9 @@ export const registerCreateOrder = (r: Router) =>
   r.openapi(route, async (c) => {
     const input = c.req.valid('json')
     checkSmsUrls(c.var.services.config, input.items.map((it, i) => [`items.${i}.metadata.configuration.smsUrl`, it.metadata?.configuration?.smsUrl]))
-    const { order, result } = await ordersOf(c.var.services).create(principalOf(c), input)
+    const p = principalOf(c)
+    const key = c.req.header('idempotency-key')
+    const { order, result } = await ordersOf(c.var.services).create(p, input, { idempotency: key ? { scope: idempotencyScope(p), key } : undefined })
     const body: z.infer<typeof Created> = result ? { ...order, results: result.results, summary: result.summary } : order
     return c.json(envelope(c, body), 201)
   })

@@ -3,8 +3,16 @@ import type { Services } from '../../services'
 import { didsOf } from '../dids/deps'
 import { OrdersService } from './orders.service'
 import { PurchaseService } from './purchase.service'
+import { TopUpService } from '../payments/top-up.service'
 
 export const purchaseOf = (s: Services) =>
-  new PurchaseService({ db: s.db, wallet: s.wallet, locks: s.numberLocks, providers: s.providers, appUrl: s.config.appUrl })
+  new PurchaseService({
+    db: s.db,
+    wallet: s.wallet,
+    locks: s.numberLocks,
+    providers: s.providers,
+    topUps: new TopUpService(s),
+    appUrl: s.config.appUrl,
+  })
 
 export const ordersOf = (s: Services) => new OrdersService({ db: s.db, wallet: s.wallet, purchase: purchaseOf(s), dids: didsOf(s) })

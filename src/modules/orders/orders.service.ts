@@ -15,7 +15,7 @@
  */
 import { and, asc, count, desc, eq, gte, inArray, lt, ne, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { didInventory, orderEvents, orderItems, orders, phoneNumbers, type Order, type OrderItem } from '../../db/schema'
+import { didInventory, orderEvents, orderItems, orders, paymentMethods, phoneNumbers, type Order, type OrderItem } from '../../db/schema'
 import { rangeEnd, rangeStart } from '../../lib/dates'
 import { AppError, Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
 import { fromMicros, toMicros } from '../../lib/money'
@@ -25,7 +25,7 @@ import { runBatch } from '../dids/batch'
 import type { DidsService } from '../dids/dids.service'
 import type { WalletService } from '../wallet/wallet.service'
 import { didRefundMeter } from '../usage/product-meters'
-import type { NumberRequest, PurchaseService } from './purchase.service'
+import type { NumberRequest, PlaceOptions, PurchaseService, RetryOptions } from './purchase.service'
 import { splitItemError } from './purchase.service'
 import { ITEM_TYPE, orderTotal, type CreateOrderBody, type ListOrdersQuery, type OrderDetails } from './schemas'
 
@@ -141,7 +141,7 @@ export class OrdersService {
   // ---- one order ----------------------------------------------------------------------------
 
   async get(userId: string, id: string): Promise<OrderDetails> {
-    const [os, items, events, numbers] = await this.db.batch([
+    const [os, items, events, numbers, methods] = await this.db.batch([
       this.db.select().from(orders).where(and(eq(orders.id, id), eq(orders.userId, userId))),
       this.db.select().from(orderItems).where(and(eq(orderItems.orderId, id), eq(orderItems.userId, userId))).orderBy(asc(orderItems.id)),
       this.db
@@ -159,9 +159,21 @@ export class OrdersService {
             eq(phoneNumbers.userId, userId),
           ),
         ),
+      // The processor of the payment method the order is paid with (deleted since or not).
+      this.db
+        .select({ processor: paymentMethods.processor })
+        .from(paymentMethods)
+        .where(
+          and(
+            eq(paymentMethods.userId, userId),
+            eq(paymentMethods.id, sql`(select json_extract(${orders.billing}, '$.paymentMethodId') from ${orders} where ${and(eq(orders.id, id), eq(orders.userId, userId))})`),
+          ),
+        ),
     ])
     const o = os[0]
     if (!o) throw new NotFound('Order')
+    const method = (o.billing as { paymentMethodId?: unknown }).paymentMethodId
+    const byMethod = typeof method === 'string' && method !== '' && method !== 'wallet'
     const total = orderTotal(o)
     const cancelled = [...events].reverse().find((e) => e.status === 'cancelled')
     return {
@@ -177,8 +189,8 @@ export class OrdersService {
       refundedAmount: fromMicros(o.refunded),
       currency: o.currency,
       paymentStatus: o.paymentStatus,
-      paymentMethod: 'wallet',
-      paymentProcessor: 'wallet',
+      paymentMethod: byMethod ? method : 'wallet',
+      paymentProcessor: byMethod ? (methods[0]?.processor ?? null) : 'wallet',
       items: items.map((i) => ({ id: i.id, ...itemLine({ phoneNumber: i.phoneNumber, setup: i.setupPrice, monthly: i.monthlyPrice }), metadata: itemMetadata(i) })),
       numbers: numbers.map((n) => ({ id: n.id, phoneNumber: n.phoneNumber, status: n.status, activatedAt: n.status === 'pending' ? null : iso(n.purchasedAt) })),
       billingAddress: ((o.billing as { billingAddress?: Record<string, unknown> }).billingAddress ?? {}) as Record<string, unknown>,
@@ -194,7 +206,7 @@ export class OrdersService {
   // ---- create -------------------------------------------------------------------------------
 
   /** DID items run the purchase flow now (autoComplete, the default) or wait unpaid. */
-  async create(p: Principal, body: CreateOrderBody) {
+  async create(p: Principal, body: CreateOrderBody, opts: Pick<PlaceOptions, 'idempotency'> = {}) {
     const ids = body.items.map((it, i) => {
       if (!it.itemId) throw ValidationError.field(`items.${i}.itemId`, 'itemId (the E.164 number or its inventory id) is required for a number purchase')
       if (it.customPrice !== undefined && !can(p, 'admin')) throw new Forbidden('Only admins can set customPrice', { field: `items.${i}.customPrice` })
@@ -224,7 +236,7 @@ export class OrdersService {
       const orderId = await this.deps.purchase.open(p.userId, requests, { billing })
       return { order: await this.get(p.userId, orderId) }
     }
-    const result = await this.deps.purchase.place(p.userId, requests, { billing })
+    const result = await this.deps.purchase.place(p.userId, requests, { billing, idempotency: opts.idempotency })
     return { order: await this.get(p.userId, result.order.id), result }
   }
 
@@ -304,8 +316,8 @@ export class OrdersService {
     return this.get(userId, id)
   }
 
-  async retryPayment(userId: string, id: string) {
-    return this.deps.purchase.retry(userId, id)
+  async retryPayment(userId: string, id: string, opts: RetryOptions = {}) {
+    return this.deps.purchase.retry(userId, id, opts)
   }
 }
 

@@ -22,6 +22,10 @@
  * - Nothing reservable → 409 NUMBER_NOT_AVAILABLE and no order. Not enough money → the order is
  *   written as `payment_failed` (retry-payment can pay it later), the locks are released, 400
  *   INSUFFICIENT_BALANCE.
+ * - Paid by a payment method (`billing.paymentMethodId`): before the hold, the method is charged
+ *   the total as a wallet top-up (payByMethod), so the flow above runs unchanged and what is not
+ *   bought stays in the wallet. A decline is like missing money (order `payment_failed`, locks
+ *   released) but answers 402 PAYMENT_FAILED.
  */
 import { newEventId } from '../events/outbox'
 import { and, eq, gt, inArray, ne } from 'drizzle-orm'
@@ -51,6 +55,9 @@ import type { PurchaseResult } from '../dids/schemas'
 import type { NumberLockService } from '../numbers/number-lock.service'
 import type { ProvidersService } from '../providers/providers.service'
 import type { WalletService } from '../wallet/wallet.service'
+import type { TopUpService } from '../payments/top-up.service'
+import { MICROS_PER_CENT } from '../../providers/payments/types'
+import { sha256Hex } from '../../lib/crypto'
 import { didPurchaseRows } from '../usage/product-meters'
 
 /** How long a purchase holds each number's lock: long enough for the upstream calls. */
@@ -85,6 +92,14 @@ export interface PlaceOptions {
   billing?: Record<string, unknown>
   defaultRouting?: DefaultRouting
   notes?: string
+  /** The request's Idempotency-Key and whose it is: a card payment's attempt is derived from it. */
+  idempotency?: { scope: string; key: string }
+}
+
+export interface RetryOptions {
+  /** The method to charge; default the order's `billing.paymentMethodId`; `wallet`: the wallet alone. */
+  paymentMethodId?: string
+  idempotency?: { scope: string; key: string }
 }
 
 export interface PurchaseDeps {
@@ -92,6 +107,8 @@ export interface PurchaseDeps {
   wallet: WalletService
   locks: NumberLockService
   providers: ProvidersService
+  /** Wallet top-ups by payment method (orders paid by card). */
+  topUps: Pick<TopUpService, 'topUp'>
   appUrl: string
 }
 
@@ -199,9 +216,12 @@ export class PurchaseService {
     })
 
     try {
+      const attempt = opts.idempotency ? await derivedKey(opts.idempotency.scope, opts.idempotency.key, 'place') : orderId
+      await this.payByMethod(userId, { total, paymentMethodId: methodOf(billing), attempt })
       await this.holdFor(userId, { orderId, orderNumber, holdId, total, count: reserved.length })
     } catch (e) {
-      if (e instanceof AppError && e.code === 'INSUFFICIENT_BALANCE') {
+      const declined = e instanceof AppError && e.code === 'PAYMENT_FAILED'
+      if (declined || (e instanceof AppError && e.code === 'INSUFFICIENT_BALANCE')) {
         // The error shows decimals; the order timeline works in micro-units.
         const available = toMicros(Number((e.details as { available?: number } | undefined)?.available ?? 0))
         await runBatch(this.db, [
@@ -209,11 +229,11 @@ export class PurchaseService {
           ...this.itemInserts(orderId, userId, lines, now),
           ...this.events(orderId, now, [
             ['pending', `Order placed for ${lines.length} number(s)`],
-            ['payment_failed', `Insufficient balance: ${usd(total)} needed, ${usd(available)} available`],
+            ['payment_failed', declined ? `Payment failed: ${declinedNote(e, total)}` : `Insufficient balance: ${usd(total)} needed, ${usd(available)} available`],
           ]),
         ]).catch((err) => console.error(JSON.stringify({ level: 'error', message: 'purchase: payment_failed order not written', orderId, error: errorText(err) })))
         await this.releaseLocks(userId, reserved.filter((l) => !l.ownReservation))
-        throw insufficient(total, available, { orderId, orderNumber })
+        throw declined ? withOrder(e, { orderId, orderNumber }) : insufficient(total, available, { orderId, orderNumber })
       }
       await this.releaseLocks(userId, reserved.filter((l) => !l.ownReservation))
       throw e
@@ -279,7 +299,7 @@ export class PurchaseService {
   }
 
   /** Pays a `payment_failed` (or unpaid `pending`) order again: its pending items run the whole flow. */
-  async retry(userId: string, orderId: string): Promise<PurchaseResult> {
+  async retry(userId: string, orderId: string, opts: RetryOptions = {}): Promise<PurchaseResult> {
     const now = Date.now()
     // Claiming the order first makes concurrent retries (and a cancel) see it as taken.
     const claimed = await this.db
@@ -332,27 +352,39 @@ export class PurchaseService {
 
     const total = reserved.reduce((s, l) => s + price(l), 0)
     const holdId = newId('hold', now)
+    // The method named now, else the one the order was placed with; the order records what paid it.
+    const paymentMethodId = opts.paymentMethodId ?? methodOf(claimed.billing)
+    const billing = opts.paymentMethodId ? { ...claimed.billing, paymentMethodId: opts.paymentMethodId } : claimed.billing
     try {
+      const attempt = opts.idempotency ? await derivedKey(opts.idempotency.scope, opts.idempotency.key, `retry:${orderId}`) : `${orderId}_${holdId}`
+      await this.payByMethod(userId, { total, paymentMethodId, attempt })
       await this.holdFor(userId, { orderId, orderNumber: claimed.orderNumber, holdId, total, count: reserved.length })
     } catch (e) {
+      const declined = e instanceof AppError && e.code === 'PAYMENT_FAILED'
       const isFunds = e instanceof AppError && e.code === 'INSUFFICIENT_BALANCE'
       const available = toMicros(Number((isFunds && (e.details as { available?: number } | undefined)?.available) || 0))
+      const refused = isFunds || declined
       await runBatch(this.db, [
         this.db
           .update(orders)
-          .set({ status: isFunds ? 'payment_failed' : previous, paymentStatus: isFunds ? 'failed' : claimed.paymentStatus, updatedAt: new Date(now) })
+          .set({ status: refused ? 'payment_failed' : previous, paymentStatus: refused ? 'failed' : claimed.paymentStatus, ...(refused ? { billing } : {}), updatedAt: new Date(now) })
           .where(eq(orders.id, orderId)),
-        ...(isFunds ? this.events(orderId, now, [['payment_failed', `Payment retry: ${usd(total)} needed, ${usd(available)} available`]]) : []),
+        ...(refused
+          ? this.events(orderId, now, [
+              ['payment_failed', `Payment retry: ${declined ? declinedNote(e, total) : `${usd(total)} needed, ${usd(available)} available`}`],
+            ])
+          : []),
       ])
       await this.releaseLocks(userId, reserved.filter((l) => !l.ownReservation))
       if (isFunds) throw insufficient(total, available, { orderId, orderNumber: claimed.orderNumber })
+      if (declined) throw withOrder(e, { orderId, orderNumber: claimed.orderNumber })
       throw e
     }
 
     try {
       await runBatch(this.db, [
         ...this.itemFailures(failedLines, now),
-        this.db.update(orders).set({ paymentStatus: 'held', holdId, total, updatedAt: new Date(now) }).where(eq(orders.id, orderId)),
+        this.db.update(orders).set({ paymentStatus: 'held', holdId, total, billing, updatedAt: new Date(now) }).where(eq(orders.id, orderId)),
         ...this.events(orderId, now, [['processing', `${usd(total)} held for ${reserved.length} reserved number(s)`]]),
       ])
     } catch (e) {
@@ -679,6 +711,21 @@ export class PurchaseService {
     )
   }
 
+  /**
+   * An order paid by a payment method: the method is charged `total` (rounded up to whole cents,
+   * which processors need) as a wallet top-up — its own `payments` row, the processor's
+   * idempotency key, the wallet credit — so the hold that follows finds the money. `attempt` names
+   * the payment (from the request's Idempotency-Key when it has one), so a retried request finds
+   * the payment it made and never charges twice. Nothing to do without a method, for `wallet` or
+   * for a free order. Throws 402 PAYMENT_FAILED (declined), 404 (not one of the account's methods),
+   * 502 (processor unreachable: the payment stays pending until a retry or the sweeper ends it).
+   */
+  private async payByMethod(userId: string, o: { total: number; paymentMethodId?: string; attempt: string }) {
+    if (!o.paymentMethodId || o.paymentMethodId === WALLET || o.total <= 0) return
+    const amount = Math.ceil(o.total / MICROS_PER_CENT) * MICROS_PER_CENT
+    await this.deps.topUps.topUp(userId, { amount, paymentMethodId: o.paymentMethodId, attemptKey: `orderpay_${o.attempt}` })
+  }
+
   /** Reserves an order's total in the wallet (nothing for a free order). Throws INSUFFICIENT_BALANCE. */
   private async holdFor(userId: string, o: { orderId: string; orderNumber: string; holdId: string; total: number; count: number }) {
     if (o.total <= 0) return
@@ -780,6 +827,29 @@ export function numberPurchasedEvent(
     createdAt: new Date(at),
     sentAt: null,
   }
+}
+
+/** `billing.paymentMethodId` of a request or an order: paying by a payment method instead of the wallet. */
+const WALLET = 'wallet'
+function methodOf(billing: Record<string, unknown> | undefined): string | undefined {
+  const id = billing?.paymentMethodId
+  return typeof id === 'string' && id ? id : undefined
+}
+
+/** A payment attempt's name derived from the request's Idempotency-Key (the same key, the same attempt). */
+async function derivedKey(scope: string, key: string, what: string): Promise<string> {
+  return (await sha256Hex(`${scope}\n${key}\n${what}`)).slice(0, 40)
+}
+
+/** The timeline's words for a declined charge. */
+function declinedNote(e: AppError, total: number): string {
+  const reason = (e.details as { failureReason?: unknown } | undefined)?.failureReason
+  return `the payment method was declined for ${usd(total)}${typeof reason === 'string' && reason ? ` (${reason})` : ''}`
+}
+
+/** A declined payment's 402, naming the order that waits for the money. */
+function withOrder(e: AppError, extra: Record<string, unknown>): AppError {
+  return new AppError(e.status, e.code, e.message, { ...(e.details as Record<string, unknown> | undefined), ...extra })
 }
 
 /** 400 INSUFFICIENT_BALANCE (amounts shown as decimals) and the order that waits for the money. */

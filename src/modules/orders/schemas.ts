@@ -123,5 +123,17 @@ export const CancelOrderBody = z
   .openapi('CancelOrderRequest')
 
 export const RetryPaymentBody = z
-  .object({ paymentMethodId: z.string().max(100).optional().openapi({ description: 'Accepted; orders are paid from the wallet' }) })
+  .object({
+    paymentMethodId: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({
+        description:
+          'One of your payment methods, charged the total and added to the wallet before the order is paid from it. Default: the ' +
+          'method the order was placed with, if any. `wallet`: the wallet alone.',
+      }),
+  })
   .openapi('RetryPaymentRequest')

@@ -40,7 +40,11 @@ export interface TopUpInput {
   paymentMethodId?: string
   /** The request's Idempotency-Key, when it has one. */
   idempotencyKey?: string
-  /** The attempt's key chosen by the platform itself (the automatic top-up's, per account and day); wins over idempotencyKey. */
+  /**
+   * The attempt's key chosen by the platform or the caller instead of one derived from
+   * idempotencyKey (the automatic top-up's, per account and day; an order paid by card derives it
+   * from the order or its request): the same key finds the same payment.
+   */
   attemptKey?: string
 }
 

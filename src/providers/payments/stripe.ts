@@ -9,6 +9,7 @@
  *                                                              confirm=true, off_session=true, description   (Idempotency-Key)
  *                                                              → {id: "pi_…", status: "succeeded", latest_charge: "ch_…"}
  *   detach    POST {base}/v1/payment_methods/{pm}/detach
+ *   health    GET  {base}/v1/balance                          (system health: is the key accepted?)
  *   errors    {"error": {"type": "card_error", "code": "card_declined", "decline_code": "…", "message": "…"}}
  *
  * Mapping: a `card_error` (HTTP 402) or another request error (400/404) on a charge is a declined
@@ -112,6 +113,28 @@ export class StripePayments implements PaymentProcessor {
     if (!r.ok && r.status !== 400 && r.status !== 404) {
       throw new UpstreamError(PROVIDER, `detach payment method: ${r.error.message}`, { operation: 'detach payment method', code: r.error.code })
     }
+  }
+
+  /**
+   * Whether Stripe answers an authenticated read with this key (GET /v1/balance, which moves
+   * nothing): resolves when it does, throws UpstreamError otherwise (refused key, 5xx, 429,
+   * network, timeout) — never quoting the key. For the system health.
+   */
+  async ping(timeoutMs = this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS): Promise<void> {
+    const operation = 'health check'
+    const res = await upstreamRequest(
+      this.opts.fetch,
+      PROVIDER,
+      operation,
+      `${this.base}/v1/balance`,
+      { method: 'GET', headers: { Authorization: `Bearer ${this.opts.secretKey}` } },
+      timeoutMs,
+    )
+    if (res.status >= 200 && res.status < 300) return
+    if (res.status === 401 || res.status === 403) {
+      throw new UpstreamError(PROVIDER, `${operation}: authentication with Stripe failed (check STRIPE_SECRET_KEY)`, { operation, status: res.status })
+    }
+    throw new UpstreamError(PROVIDER, `${operation}: HTTP ${res.status}`, { operation, status: res.status })
   }
 
   // ---- the wire -------------------------------------------------------------------------------

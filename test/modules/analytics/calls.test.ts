@@ -227,21 +227,23 @@ describe('GET /api/v1/analytics/calls', () => {
     expect((await get(u, 'startDate=2020-01-01&endDate=2025-01-01&groupBy=month')).body.data.breakdown.byDay).toHaveLength(61)
   })
 
-  it('one batch of queries from the (user_id, occurred_at) index, none a full scan', async () => {
+  it('one batch of queries from the (user_id, occurred_at) index — per number from the call-records index — none a full scan', async () => {
     const { AnalyticsService } = await import('../../../src/modules/analytics/analytics.service')
     const svc = new AnalyticsService({ db })
     const base = { start: at('2025-03-10T00:00:00Z'), end: at('2025-03-13T00:00:00Z') }
-    const queries = [
-      ...svc.callQueries('usr_x', { ...base, groupBy: 'day' }),
-      ...svc.callQueries('usr_x', { ...base, groupBy: 'week', numberId: 'pn_x', direction: 'outbound', status: 'completed' }),
+    const queries: [ReturnType<typeof svc.callQueries>[number], string][] = [
+      ...svc.callQueries('usr_x', { ...base, groupBy: 'day' }).map((q) => [q, 'usage_records_user_occurred_idx'] as [typeof q, string]),
+      ...svc
+        .callQueries('usr_x', { ...base, groupBy: 'week', numberId: 'pn_x', direction: 'outbound', status: 'completed' })
+        .map((q) => [q, 'usage_records_user_type_resource_idx'] as [typeof q, string]),
     ]
-    for (const q of queries) {
+    for (const [q, index] of queries) {
       const { sql, params } = q.toSQL()
       const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()
       const lines = results.map((r) => r.detail)
       const scans = lines.filter((l) => /^SCAN (usage_records|phone_numbers)\b(?!.*USING (COVERING )?INDEX)/.test(l))
       expect(scans, `${sql}\n${lines.join('\n')}`).toEqual([])
-      expect(lines.some((l) => l.includes('usage_records_user_occurred_idx')), `${sql}\n${lines.join('\n')}`).toBe(true)
+      expect(lines.some((l) => l.includes(index)), `${sql}\n${lines.join('\n')}`).toBe(true)
     }
   })
 

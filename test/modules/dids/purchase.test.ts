@@ -208,7 +208,7 @@ describe('POST /api/v1/numbers/purchase — configuration', () => {
           { phoneNumber: a, friendlyName: 'Support line', configuration: { smsUrl: 'https://hooks.example.com/sms', voiceMethod: 'GET' } },
           { phoneNumber: b },
         ],
-        billing: { paymentMethodId: 'pm_ignored', billingAddress: { city: 'Berlin' } },
+        billing: { billingAddress: { city: 'Berlin' } },
         configuration: { autoActivate: true, defaultRouting: { voiceUrl: 'https://hooks.example.com/voice', voiceMethod: 'POST', recordCalls: true } },
       },
     })

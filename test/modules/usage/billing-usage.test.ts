@@ -197,7 +197,7 @@ describe('GET /api/v1/billing/usage', () => {
     expect(res.body.error.details[0].field, res.text).toBe('endDate')
   })
 
-  it('the range query starts from the (user_id, occurred_at) index — no full scan', async () => {
+  it('the range query starts from a (user_id, …) index — no full scan', async () => {
     const svc = new UsageService({ db })
     for (const q of [
       { start: 0, end: 1e13, groupBy: 'day' as const },
@@ -207,7 +207,8 @@ describe('GET /api/v1/billing/usage', () => {
       const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()
       const lines = results.map((r) => r.detail)
       expect(lines.filter((l) => /^SCAN usage_records\b(?!.*USING (COVERING )?INDEX)/.test(l)), lines.join('\n')).toEqual([])
-      expect(lines.some((l) => /usage_records USING INDEX usage_records_user_(occurred|month)_idx/.test(l)), lines.join('\n')).toBe(true)
+      // With a resourceId, the (user_id, resource_type, resource_id, occurred_at) index narrows further.
+      expect(lines.some((l) => /usage_records USING INDEX usage_records_user_(occurred|month|type_resource)_idx/.test(l)), lines.join('\n')).toBe(true)
     }
     const { sql, params } = svc.historyQuery('usr_x', 6).toSQL()
     const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()

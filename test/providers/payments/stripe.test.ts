@@ -281,3 +281,35 @@ describe('Stripe charges (PaymentIntents)', () => {
     expect(upstream.calls).toHaveLength(0)
   })
 })
+
+describe('StripePayments.ping (system health)', () => {
+  /** Stripe's documented Balance object (trimmed). */
+  const BALANCE = { object: 'balance', available: [{ amount: 0, currency: 'usd', source_types: { card: 0 } }], livemode: false, pending: [] }
+
+  it('reads GET /v1/balance with the key; a 2xx answer is up', async () => {
+    const { stripe, upstream } = adapter(() => json(BALANCE))
+    await stripe.ping(2000)
+    expect(upstream.calls).toHaveLength(1)
+    expect(upstream.last.method).toBe('GET')
+    expect(upstream.last.url.toString()).toBe(`${BASE}/v1/balance`)
+    expect(upstream.last.headers.get('authorization')).toBe(`Bearer ${KEY}`)
+  })
+
+  it('a refused key, a 5xx, a network failure or a timeout is an UpstreamError without the key', async () => {
+    const refused = adapter(() => json({ error: { message: 'Invalid API Key provided: sk_test_****cdef', type: 'invalid_request_error' } }, 401))
+    const e401 = await failure(refused.stripe.ping(2000))
+    expect(e401).toBeInstanceOf(UpstreamError)
+    expect(e401.message).toContain('authentication')
+    expectNoSecret(e401, KEY, 'cdef', 'sk_test')
+    expect(await failure(adapter(() => json({ error: { type: 'api_error', message: KEY } }, 503)).stripe.ping(2000))).toBeInstanceOf(UpstreamError)
+    const down = await failure(
+      adapter(() => {
+        throw new TypeError(`connect failed ${KEY}`)
+      }).stripe.ping(2000),
+    )
+    expect(down).toBeInstanceOf(UpstreamError)
+    expectNoSecret(down, KEY)
+    const slow = adapter(() => new Promise<Response>((resolve) => setTimeout(() => resolve(json(BALANCE)), 500)))
+    expect((await failure(slow.stripe.ping(50))).message).toContain('no answer within 50 ms')
+  })
+})

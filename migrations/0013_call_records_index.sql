@@ -1,0 +1,1 @@
+CREATE INDEX `usage_records_user_type_resource_idx` ON `usage_records` (`user_id`,`resource_type`,`resource_id`,`occurred_at`);
