@@ -208,8 +208,8 @@ describe('PUT /api/v1/numbers/:id', () => {
 
     for (const [env, url] of [
       [{ ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: '' }, 'http://127.0.0.1:4000/sms'],
-      [{ ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'https://127.0.0.1/sms'],
-      [{ ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'https://[::1]/sms'],
+      [{ ENVIRONMENT: 'production', METRICS_TOKEN: 'metrics-token-for-this-test-0123', WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'https://127.0.0.1/sms'],
+      [{ ENVIRONMENT: 'production', METRICS_TOKEN: 'metrics-token-for-this-test-0123', WEBHOOK_ALLOW_LOOPBACK: 'true' }, 'https://[::1]/sms'],
       [dev, 'http://169.254.169.254/latest/meta-data/'],
       [dev, 'http://10.0.0.1/sms'],
     ] as const) {

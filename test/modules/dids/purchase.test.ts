@@ -176,7 +176,7 @@ describe('POST /api/v1/numbers/purchase — configuration', () => {
     const [a] = await seedDids(p, [{}])
     const u = await fundedUser(10)
     const dev = { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: 'true' }
-    const production = { ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }
+    const production = { ENVIRONMENT: 'production', METRICS_TOKEN: 'metrics-token-for-this-test-0123', WEBHOOK_ALLOW_LOOPBACK: 'true' }
     const numbers = (smsUrl: string) => ({ numbers: [{ phoneNumber: a, configuration: { smsUrl } }] })
 
     for (const [path, body, field] of [

@@ -322,7 +322,7 @@ describe('the webhooks consumer', () => {
     expect(dev.receiver.calls.map((c) => c.url)).toEqual(['http://127.0.0.1:4000/hook'])
     expect((await deliveryRow(d1!.id))!.status).toBe('succeeded')
 
-    for (const overrides of [{ ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }, { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: '' }]) {
+    for (const overrides of [{ ENVIRONMENT: 'production', METRICS_TOKEN: 'metrics-token-for-this-test-0123', WEBHOOK_ALLOW_LOOPBACK: 'true' }, { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: '' }]) {
       const h = harness(answers(204), overrides)
       const eventId = await emitEvent(u.id, 'NUMBER_PURCHASED', { numberId: 'pn_loop', phoneNumber: '+12025550101' })
       await runEvents(h, [eventId])

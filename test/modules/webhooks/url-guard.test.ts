@@ -274,7 +274,7 @@ describe('webhooks to a receiver on the developer\'s machine (WEBHOOK_ALLOW_LOOP
 
   it('production refuses loopback even with WEBHOOK_ALLOW_LOOPBACK=true, and does not mention the flag', async () => {
     const u = await registerUser()
-    const production = { ENVIRONMENT: 'production', WEBHOOK_ALLOW_LOOPBACK: 'true' }
+    const production = { ENVIRONMENT: 'production', METRICS_TOKEN: 'metrics-token-for-this-test-0123', WEBHOOK_ALLOW_LOOPBACK: 'true' }
     for (const url of ['https://127.0.0.1/hook', 'https://localhost/hook', 'https://[::1]/', 'https://2130706433/', 'http://127.0.0.1:4000/hook']) {
       const res = await callApp('/api/v1/webhooks', { env: production, token: u.accessToken, body: { url, events: ['*'] } })
       expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
