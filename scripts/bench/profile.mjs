@@ -32,13 +32,16 @@ export async function startProfiles(inspectorUrl, targetIds, { samplingIntervalU
   }
 }
 
-function connect(url) {
+/** A DevTools-protocol session on one inspector target: `send(method, params)`, `on(event, fn)`, `close()`. */
+export function connect(url) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url)
     let next = 1
     const waiting = new Map()
+    const listeners = new Map()
     ws.addEventListener('message', (ev) => {
       const msg = JSON.parse(String(ev.data))
+      if (msg.method) for (const fn of listeners.get(msg.method) ?? []) fn(msg.params)
       const w = msg.id && waiting.get(msg.id)
       if (!w) return
       waiting.delete(msg.id)
@@ -52,6 +55,9 @@ function connect(url) {
           const id = next++
           ws.send(JSON.stringify({ id, method, params }))
           return new Promise((res, rej) => waiting.set(id, { resolve: res, reject: rej }))
+        },
+        on(event, fn) {
+          listeners.set(event, [...(listeners.get(event) ?? []), fn])
         },
         close: () => ws.close(),
       }),

@@ -6,23 +6,23 @@
 import { fromBase64, toBase64 } from './crypto'
 
 const enc = new TextEncoder()
-const keys = new Map<string, Promise<CryptoKey>>()
+/** Derived keys by key material. Only finished keys: a pending derivation is never shared between requests. */
+const keys = new Map<string, CryptoKey>()
+/** What this isolate keeps (read by tests). */
+export const derivedKeys: ReadonlyMap<string, CryptoKey> = keys
 
-function keyFor(material: string): Promise<CryptoKey> {
-  let key = keys.get(material)
-  if (!key) {
-    key = (async () => {
-      const base = await crypto.subtle.importKey('raw', enc.encode(material), 'HKDF', false, ['deriveKey'])
-      return crypto.subtle.deriveKey(
-        { name: 'HKDF', hash: 'SHA-256', salt: enc.encode('switchboard/secret-box/v1'), info: new Uint8Array() },
-        base,
-        { name: 'AES-GCM', length: 256 },
-        false,
-        ['encrypt', 'decrypt'],
-      )
-    })()
-    keys.set(material, key)
-  }
+async function keyFor(material: string): Promise<CryptoKey> {
+  const kept = keys.get(material)
+  if (kept) return kept
+  const base = await crypto.subtle.importKey('raw', enc.encode(material), 'HKDF', false, ['deriveKey'])
+  const key = await crypto.subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: enc.encode('switchboard/secret-box/v1'), info: new Uint8Array() },
+    base,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt'],
+  )
+  keys.set(material, key)
   return key
 }
 

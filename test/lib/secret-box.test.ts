@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { open, seal } from '../../src/lib/secret-box'
+import { derivedKeys, open, seal } from '../../src/lib/secret-box'
 
 const KEY = 'test-key-material-0123456789abcdefghijklmnop'
 
@@ -29,5 +29,13 @@ describe('secret-box', () => {
     await expect(open(KEY, `${v}.${iv}.${flipped}`)).rejects.toThrow()
     await expect(open(KEY, `v2.${iv}.${ct}`)).rejects.toThrow(/unknown format/)
     await expect(open(KEY, 'plaintext')).rejects.toThrow(/unknown format/)
+  })
+
+  it('keeps the derived key itself, never a derivation in flight that another request would await', async () => {
+    const material = `${KEY}-kept`
+    await Promise.all([seal(material, 'a'), seal(material, 'b')])
+    const kept = derivedKeys.get(material)
+    expect(kept instanceof Promise).toBe(false)
+    expect(kept?.type).toBe('secret')
   })
 })

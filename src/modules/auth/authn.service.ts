@@ -14,7 +14,9 @@
  *   action on an account (AdminUsersService) forgets that account's kept keys in its isolate;
  *   other isolates see either within the TTL. A lookup that started before the revocation is not
  *   kept (generation counter), so it cannot bring the key back.
- * - Concurrent first uses of one key share one D1 read. At most `API_KEY_CACHE_MAX` keys are kept.
+ * - Only rows are kept, never a pending lookup: concurrent first uses of one key each read D1,
+ *   because a request awaiting a lookup another request started would wait on work that workerd
+ *   cancels when that request ends. At most `API_KEY_CACHE_MAX` keys are kept.
  * - Off by default under ENVIRONMENT=test, where tests move instants and statuses in D1 directly
  *   and expect the next request to see them; the cache's own tests turn it on (`apiKeyCache.ttlMs`).
  */
@@ -54,9 +56,7 @@ interface KeyRow {
 
 interface CacheEntry {
   at: number
-  row: Promise<KeyRow | undefined>
-  /** Set once the lookup resolved, for forgetting by key or account id. */
-  resolved?: KeyRow
+  row: KeyRow
 }
 
 /** The per-isolate API-key cache (see the module comment). Holds key hashes and account rows, never keys or env. */
@@ -73,7 +73,7 @@ export const apiKeyCache = {
   forget(match: { keyId?: string; userId?: string }): void {
     this.generation += 1
     for (const [hash, e] of this.entries) {
-      if (!e.resolved || e.resolved.id === match.keyId || e.resolved.userId === match.userId) this.entries.delete(hash)
+      if (e.row.id === match.keyId || e.row.userId === match.userId) this.entries.delete(hash)
     }
   },
   clear(): void {
@@ -151,15 +151,15 @@ export class AuthnService {
   }
 
   /** The key's row, from this isolate's cache when a lookup of it is younger than `ttlMs`. */
-  private keyRow(hash: string, ttlMs: number): Promise<KeyRow | undefined> {
+  private async keyRow(hash: string, ttlMs: number): Promise<KeyRow | undefined> {
     const cache = apiKeyCache
-    const now = Date.now()
     if (ttlMs > 0) {
       const hit = cache.entries.get(hash)
-      if (hit && now - hit.at < ttlMs) return hit.row
+      if (hit && Date.now() - hit.at < ttlMs) return hit.row
     }
     const generation = cache.generation
-    const lookup = this.db
+    const at = Date.now()
+    const row = await this.db
       .select({
         id: apiKeys.id,
         userId: apiKeys.userId,
@@ -178,21 +178,11 @@ export class AuthnService {
       .innerJoin(users, eq(users.id, apiKeys.userId))
       .where(eq(apiKeys.keyHash, hash))
       .get()
-    if (ttlMs <= 0) return lookup
-    const entry: CacheEntry = { at: now, row: lookup }
-    cache.entries.set(hash, entry)
-    while (cache.entries.size > API_KEY_CACHE_MAX) cache.entries.delete(cache.entries.keys().next().value!)
-    lookup.then(
-      (row) => {
-        // Not kept: nothing found, or a revocation (a forget) happened while it ran.
-        if (!row || cache.generation !== generation) {
-          if (cache.entries.get(hash) === entry) cache.entries.delete(hash)
-        } else entry.resolved = row
-      },
-      () => {
-        if (cache.entries.get(hash) === entry) cache.entries.delete(hash)
-      },
-    )
-    return lookup
+    // Not kept: nothing found, or a revocation (a forget) happened while it ran.
+    if (ttlMs > 0 && row && cache.generation === generation) {
+      cache.entries.set(hash, { at, row })
+      while (cache.entries.size > API_KEY_CACHE_MAX) cache.entries.delete(cache.entries.keys().next().value!)
+    }
+    return row
   }
 }

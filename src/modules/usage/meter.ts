@@ -6,11 +6,14 @@
  * Invariants:
  * - No latency: a request only adds to a per-isolate pending map (synchronous); the D1 write
  *   happens after the response, inside `services.defer` (waitUntil).
- * - Coalesced: at most one flush runs per isolate. It takes the whole map, writes one upsert per
- *   key-day in one batch, and loops until the map is empty, so a burst of N requests costs a few
- *   statements, not N. Every request's waitUntil awaits the flush that will carry its count
- *   (starting another one if the running flush stopped at its round limit), so no count is lost
- *   while the isolate lives; a failed write puts its counts back for the next flush.
+ * - No promise crosses requests: the map holds counts, never a promise. Each request's deferred
+ *   flush takes whatever is pending at that moment (a synchronous swap, so concurrent flushes take
+ *   disjoint counts) and writes it in its own request context. A flush never awaits another
+ *   request's work: in workerd that work is cancelled when its own request ends, and an await on
+ *   it from elsewhere never completes.
+ * - Coalesced: a flush writes one upsert per key-day in one batch, so a burst of N requests costs a
+ *   few statements, not N; counts a flush took from other requests are written by it. A failed
+ *   write puts its counts back for the next flush.
  * - Counted: requests whose API key was accepted (a principal with `via: 'api_key'`), whatever
  *   the route answers. Not counted: requests whose credentials were refused, requests refused by
  *   the rate limiter (they stop before this middleware), user sessions, and POST /api/usage — the
@@ -35,11 +38,11 @@ interface Pending {
 }
 
 /** Rounds per flush: bounds how long one request's waitUntil keeps working under a steady stream. */
-const MAX_ROUNDS = 20
+const MAX_ROUNDS = 5
 const MAX_FAILURES = 5
 
+/** Counts not written yet, by user, key and day. Numbers only: never a promise (see above). */
 const pending = new Map<string, Pending>()
-let running: Promise<void> | null = null
 
 /** Routes whose calls are not metered (see the module comment). */
 function unmetered(method: string, path: string) {
@@ -127,32 +130,17 @@ async function write(db: Db, entries: Pending[]): Promise<boolean> {
   return ok
 }
 
-async function loop(db: Db) {
-  // Yield once, so that `running` is assigned before this can end.
-  await Promise.resolve()
-  try {
-    for (let round = 0; round < MAX_ROUNDS && pending.size; round++) {
-      const entries = [...pending.values()]
-      pending.clear()
-      // A failure stops this flush; the counts wait in the map for the next one.
-      if (!(await write(db, entries))) return
-    }
-  } finally {
-    // In the same turn as the last look at the map: a count added after it finds no flush running and starts one.
-    running = null
+/**
+ * Writes what is pending now — and what arrives while it writes, for a few rounds — in the
+ * caller's own request context. Resolves when done; a failed write leaves its counts in the map.
+ */
+export async function flushApiCalls(db: Db): Promise<void> {
+  for (let round = 0; round < MAX_ROUNDS && pending.size; round++) {
+    const entries = [...pending.values()]
+    pending.clear()
+    // A failure stops this flush; the counts wait in the map for the next one.
+    if (!(await write(db, entries))) return
   }
-}
-
-/** The running flush, or a new one. */
-export function flushApiCalls(db: Db): Promise<void> {
-  if (!running) running = loop(db)
-  return running
-}
-
-/** What a request waits for after its response: the flush carrying its count (and one more if that one stopped early). */
-async function settle(db: Db) {
-  await flushApiCalls(db)
-  if (pending.size) await flushApiCalls(db)
 }
 
 export const meterApiCalls: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -163,6 +151,6 @@ export const meterApiCalls: MiddlewareHandler<AppEnv> = async (c, next) => {
     await next()
   } finally {
     // After the handler: the write never competes with the request it counts.
-    c.var.services.defer(settle(c.var.services.db))
+    c.var.services.defer(flushApiCalls(c.var.services.db))
   }
 }

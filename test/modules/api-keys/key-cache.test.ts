@@ -127,4 +127,18 @@ describe('API-key lookups cached per isolate', () => {
     expectErrorEnvelope(await me(`sk_live_${'Z'.repeat(44)}`), 401, 'INVALID_API_KEY')
     expect(apiKeyCache.entries.size).toBe(0)
   })
+
+  it('keeps rows, never a lookup in flight: concurrent first uses each read D1, and the cache holds a finished row', async () => {
+    const u = await registerUser()
+    const key = await createApiKey(u, ['account:read'])
+    const hash = await sha256Hex(key.key)
+    const answers = await Promise.all(Array.from({ length: 5 }, () => me(key.key)))
+    for (const r of answers) expect(r.status, r.text).toBe(200)
+    const entry = apiKeyCache.entries.get(hash)
+    // A promise kept here would be awaited by later requests: work another request owns, which
+    // workerd cancels (or refuses as I/O on behalf of a different request) once that request ends.
+    expect(entry?.row).toBeDefined()
+    expect(entry!.row instanceof Promise, 'the cache holds the row itself').toBe(false)
+    expect(entry!.row).toMatchObject({ userId: u.id })
+  })
 })
