@@ -5,7 +5,8 @@
 //
 // Billing of the demo user (see demoBilling below): the `pro` plan since the 1st of last month, a
 // default sandbox card (what POST /api/v1/billing/payment-methods {type:"card",token:"tok_visa"}
-// stores), and seed 003's worked example reported as last month's usage — so
+// stores), and the pro plan's reference month (see src/modules/billing/plans.ts) reported as last
+// month's usage — so
 // POST /api/invoices {"month":"<last month>"} answers 59.74 at once.
 //
 //   node scripts/with-node22.mjs scripts/seed.mjs   (npm run db:seed; applies migrations first)
@@ -84,7 +85,7 @@ function insert(table, row, { orIgnore = true } = {}) {
 const monthOf = (t) => new Date(t).toISOString().slice(0, 7)
 const monthStart = (t) => Date.UTC(new Date(t).getUTCFullYear(), new Date(t).getUTCMonth(), 1)
 
-/** Seed 003's worked example: the usage of its pro-plan invoice (29.99 + 29.75 = 59.74). */
+/** The pro plan's reference month: the usage of a 59.74 invoice (29.99 fee + 29.75 usage). */
 export const DEMO_USAGE = { callMinutes: 425, smsCount: 1150, apiCalls: 5900 }
 /** Rates of src/modules/billing/plans.ts (micro-units) and units of src/modules/usage/product-meters.ts. */
 const METERS = [

@@ -29,6 +29,7 @@ import { registerMetrics } from './modules/metrics'
 import { registerActivations } from './modules/activations'
 import { registerDids } from './modules/dids'
 import { redocPage } from './modules/docs/redoc'
+import { API_DESCRIPTION, TAGS } from './modules/docs/tags'
 import { registerOffers } from './modules/offers'
 import { registerOrders } from './modules/orders'
 import { registerProviders } from './modules/providers'
@@ -133,12 +134,9 @@ export function createApp(): Router {
     info: {
       title: 'Switchboard API',
       version: '1.0.0',
-      description:
-        'One edge API for reselling telecom: numbers, SMS, messaging, IoT SIMs, wallet and billing. ' +
-        'Authenticate with `Authorization: Bearer <access token>` from /api/v1/auth/login, or an API key ' +
-        '(`X-API-Key: sk_live_…`, `Authorization: Bearer sk_live_…` or `?api_key=`). Every answer is an envelope: ' +
-        '`{success: true, data, meta}` or `{success: false, error: {code, message, details?, field?}, meta}`.',
+      description: API_DESCRIPTION,
     },
+    tags: TAGS,
   })
   app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'Switchboard API' }))
   app.get('/redoc', redocPage)

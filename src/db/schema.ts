@@ -97,7 +97,7 @@ export const apiKeys = sqliteTable(
   {
     id: text('id').primaryKey(),
     userId: text('user_id').notNull().references(() => users.id),
-    /** Set for messaging project keys (seed 004); null for account keys (seed 001). */
+    /** Set for messaging project keys (messaging: not yet available); null for account keys. */
     projectId: text('project_id'),
     name: text('name').notNull(),
     description: text('description'),
@@ -105,7 +105,7 @@ export const apiKeys = sqliteTable(
     keyPrefix: text('key_prefix').notNull(),
     mode: text('mode', { enum: ['live', 'test'] }).notNull().default('live'),
     permissions: text('permissions', { mode: 'json' }).$type<string[]>().notNull().default([]),
-    /** Seed 004's per-key limit (messages per hour); null means the plan default. */
+    /** Messaging's per-key limit (messages per hour); null means the plan default. */
     rateLimit: integer('rate_limit'),
     expiresAt: ms('expires_at'),
     lastUsedAt: ms('last_used_at'),
@@ -213,7 +213,7 @@ export const offers = sqliteTable(
   ],
 )
 
-/** Short-lived SMS-activation numbers (seed 000). Ids are `num_…`, as the document shows. */
+/** Short-lived SMS-activation numbers (the activation API). Ids are `num_…`. */
 export const activations = sqliteTable(
   'activations',
   {
@@ -305,7 +305,7 @@ export const didInventory = sqliteTable(
   ],
 )
 
-/** Orders of DIDs (seed 001 §5). */
+/** Orders of DIDs (the DID API). */
 export const orders = sqliteTable(
   'orders',
   {
@@ -371,7 +371,7 @@ export const orderEvents = sqliteTable(
   (t) => [index('order_events_order_idx').on(t.orderId, t.createdAt)],
 )
 
-/** Long-lived numbers an account owns (seed 001 UserNumber). */
+/** Long-lived numbers an account owns (DIDs; the API's UserNumber). */
 export const phoneNumbers = sqliteTable(
   'phone_numbers',
   {
@@ -439,7 +439,7 @@ export const accountNumberStats = sqliteTable('account_number_stats', {
   monthlyTotal: integer('monthly_total').notNull().default(0),
 })
 
-/** Named routing configurations of a number (seed 001 ConfigureNumberRequest). */
+/** Named routing configurations of a number (POST /api/v1/numbers/{id}/configure). */
 export const numberConfigurations = sqliteTable(
   'number_configurations',
   {
@@ -456,7 +456,7 @@ export const numberConfigurations = sqliteTable(
   (t) => [index('number_configurations_number_idx').on(t.phoneNumberId, t.createdAt)],
 )
 
-/** Telnyx-style number reservations (30 minutes, extendable); NumberLock holds the truth. */
+/** Number reservations (30 minutes, extendable); NumberLock holds the truth. */
 export const numberReservations = sqliteTable(
   'number_reservations',
   {
@@ -692,11 +692,11 @@ export type Order = typeof orders.$inferSelect
 export type OrderItem = typeof orderItems.$inferSelect
 
 // ---------------------------------------------------------------------------------------------
-// Billing (seed 001 §6, seed 003): usage, subscriptions, invoices, payments, payment methods,
-// billing accounts, DID renewals.
+// Billing (the DID API's billing and usage billing): usage, subscriptions, invoices, payments,
+// payment methods, billing accounts, DID renewals.
 // ---------------------------------------------------------------------------------------------
 
-/** What a usage row counts. The first three are seed 003's metrics; the rest are product meters. */
+/** What a usage row counts. The first three are usage billing's metrics; the rest are product meters. */
 export const USAGE_TYPES = ['call_minutes', 'sms', 'api_calls', 'activation', 'did_purchase', 'did_monthly', 'subscription_proration'] as const
 export type UsageType = (typeof USAGE_TYPES)[number]
 
@@ -854,7 +854,7 @@ export const invoices = sqliteTable(
     paymentSeq: integer('payment_seq').notNull().default(0),
     subscriptionFee: integer('subscription_fee').notNull().default(0),
     usageFee: integer('usage_fee').notNull().default(0),
-    /** Seed 003 `breakdown`: callMinutes, smsCount, apiCalls. */
+    /** The invoice's `breakdown`: callMinutes, smsCount, apiCalls. */
     breakdown: text('breakdown', { mode: 'json' }).$type<Record<string, number>>().notNull(),
     billingAddress: text('billing_address', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
     periodStart: ms('period_start').notNull(),

@@ -1,7 +1,7 @@
 /**
  * One error family. Services throw these; the app's single `onError` turns any of them into the
  * error envelope `{ success: false, error: { code, message, details?, field? }, meta }`.
- * Codes and statuses are the documented ones; the most specific documented code wins.
+ * Codes and statuses are the ones README "The API in brief" lists; the most specific code wins.
  */
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { fromMicros } from './money'

@@ -1,8 +1,8 @@
 /**
- * The envelopes of DESIGN.md and the OpenAPI pieces every route uses.
+ * The envelopes (README "The API in brief") and the OpenAPI pieces every route uses.
  *   success: { success: true, data, meta: { timestamp, requestId } } (+ `pagination` on lists)
  *   error:   { success: false, error: { code, message, details?, field? }, meta }
- * `meta.request_id` repeats the id under the name seed 002 documents.
+ * `meta.request_id` repeats the id in snake_case, for clients that read it so.
  */
 import { z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
@@ -82,9 +82,9 @@ export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
   return { content: { 'application/json': { schema } }, required: true, description }
 }
 
-// ---- Pagination: each document's own style -------------------------------------------------
+// ---- Pagination ------------------------------------------------------------------------------
 
-/** Seed 001 style: `?page&limit` → `{ page, limit, total, totalPages, hasNext, hasPrevious }`. */
+/** `?page&limit` → `{ page, limit, total, totalPages, hasNext, hasPrevious }`. */
 export const PageQuery = {
   page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
   limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20 }),

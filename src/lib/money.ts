@@ -1,6 +1,6 @@
 /**
  * Money is stored as integer micro-units (1 USD = 1,000,000) so prices like $0.001 stay exact.
- * The API shows decimals, as the documents do (`"balance": 25.50`).
+ * The API shows decimals (`"balance": 25.50`).
  */
 export const MICROS_PER_UNIT = 1_000_000
 

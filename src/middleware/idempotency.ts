@@ -1,6 +1,6 @@
 /**
- * Idempotency-Key on every POST that moves money or buys (issue 3 §7; seed 004 "Note on
- * Idempotency"). A retried request must not buy or charge twice:
+ * Idempotency-Key on every POST that moves money or buys (README "Wallet and money"). A retried
+ * request must not buy or charge twice:
  *
  * - Applies to POSTs on `IDEMPOTENT_POSTS` that carry `Idempotency-Key` (1–255 visible ASCII
  *   characters, else 400 `VALIDATION_ERROR`) from an authenticated caller. Without the header, or
@@ -242,5 +242,5 @@ function inUse() {
   })
 }
 
-/** Idempotency-Key on every POST that moves money or buys (issue 3 §7). */
+/** Idempotency-Key on every POST that moves money or buys. */
 export const idempotency: MiddlewareHandler<AppEnv> = createIdempotency(IDEMPOTENT_POSTS)

@@ -13,7 +13,7 @@ import { fakeQueue } from '../helpers/webhooks'
 import { addMetrics, addUsage, invoiceRow, outboxOf, paymentRows, subscribe } from '../modules/invoices/helpers'
 
 const MONTH = '2024-11'
-const DUE = 59_740_000 // seed 003's worked example on the pro plan
+const DUE = 59_740_000 // the pro plan's reference month (src/modules/billing/plans.ts)
 
 function harness() {
   const jobs = fakeQueue()
@@ -25,7 +25,7 @@ function harness() {
 
 const job = (userId: string, month = MONTH) => ({ type: 'billing.invoice', userId, month })
 
-/** A user on pro since January 2024 with seed 003's usage in `month` (59.74 due), auto-pay as asked. */
+/** A user on pro since January 2024 with the reference usage in `month` (59.74 due), auto-pay as asked. */
 async function customer(opts: { autoPay: boolean; token?: string; walletUsd?: number; month?: string }) {
   const u = await registerUser()
   await subscribe(u.id, [{ plan: 'pro', at: Date.UTC(2024, 0, 1) }])

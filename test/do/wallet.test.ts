@@ -1,5 +1,5 @@
 /**
- * The Wallet object on its own (DESIGN.md "Wallet DO"): every operation, replays, refusals,
+ * The Wallet object on its own (docs/money-and-flows.md): every operation, replays, refusals,
  * concurrency, expiry by alarm and the copy of the ledger to D1. Each test uses its own wallet
  * (storage is shared by the tests of this file).
  */
@@ -34,7 +34,7 @@ const ledgerRows = (s: Stub) =>
 const opCount = (s: Stub) => runInDurableObject(s, (_: Wallet, state) => Number(state.storage.sql.exec(`SELECT COUNT(*) AS n FROM ops`).one().n))
 
 /**
- * DESIGN.md's invariants: available = balance − active holds ≥ 0, the ledger sums to the balance,
+ * The wallet's invariants: available = balance − active holds ≥ 0, the ledger sums to the balance,
  * and every balance change is exactly one entry (each entry's balanceAfter is the previous one
  * plus its amount, in the order they were written; no operation wrote two).
  */

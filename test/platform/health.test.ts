@@ -29,7 +29,7 @@ const brokenDb = {
 }
 
 describe('basic health', () => {
-  it('/health answers {status: healthy} (seed 002)', async () => {
+  it('/health answers {status: healthy}', async () => {
     const res = await call('/health')
     expect(res.status, res.text).toBe(200)
     expect(res.body.success, res.text).toBe(true)
@@ -37,7 +37,7 @@ describe('basic health', () => {
     expect(Number.isNaN(Date.parse(res.body.data.timestamp)), res.text).toBe(false)
   })
 
-  it('/api/health answers {status: ok} (seed 000)', async () => {
+  it('/api/health answers {status: ok} (the activation API)', async () => {
     const res = await call('/api/health')
     expect(res.status, res.text).toBe(200)
     expect(res.body.data.status, res.text).toBe('ok')
@@ -125,7 +125,7 @@ describe('readiness', () => {
   })
 })
 
-describe('admin system health (seed 001 §8.2)', () => {
+describe('admin system health', () => {
   it('answers the documented shape for an admin', async () => {
     const admin = await registerAdmin()
     await call('/health')

@@ -1,5 +1,5 @@
 /**
- * Idempotency-Key (issue 3 §7): through the real top-up route, and through a small app that
+ * Idempotency-Key: through the real top-up route, and through a small app that
  * mounts the same middleware on test routes (a crash, a slow handler, refusals).
  */
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test'

@@ -74,7 +74,7 @@ const CASES: ListCase[] = [
   { name: 'admin failed jobs: type', path: '/api/v1/admin/failed-jobs?type=billing.invoice', as: 'admin' },
   { name: 'admin providers', path: '/api/v1/admin/providers', as: 'admin' },
 
-  // Activations and offers (seed 000)
+  // Activations and offers (the activation API)
   { name: 'activations', path: '/api/numbers/my', as: 'user' },
   { name: 'activations: status', path: '/api/numbers/my?status=active', as: 'user' },
   {
@@ -85,7 +85,7 @@ const CASES: ListCase[] = [
   { name: 'offers: country code', path: '/api/search/offers?country=us', as: 'user' },
   { name: 'offers: text', path: '/api/search/offers?q=tele', as: 'user', allowScan: { offers: 'a substring search over service and country names' } },
 
-  // DIDs, reservations, orders (seed 001)
+  // DIDs, reservations, orders (the DID API)
   { name: 'numbers', path: '/api/v1/numbers', as: 'user' },
   { name: 'numbers: status', path: '/api/v1/numbers?status=active,pending', as: 'user' },
   { name: 'numbers: search', path: '/api/v1/numbers?search=415', as: 'user' },
@@ -105,11 +105,11 @@ const CASES: ListCase[] = [
   { name: 'webhook deliveries: status', path: '/api/v1/webhooks/{webhookId}/deliveries?status=failed,retrying', as: 'user' },
   { name: 'webhook deliveries: event', path: '/api/v1/webhooks/{webhookId}/deliveries?event=activation.created', as: 'user' },
 
-  // Billing (seed 001 §6, seed 003) — ADD NEW BILLING LIST ROUTES HERE.
+  // Billing (the DID API's billing and usage billing) — ADD NEW BILLING LIST ROUTES HERE.
   { name: 'invoices', path: '/api/v1/billing/invoices', as: 'user' },
   { name: 'invoices: status', path: '/api/v1/billing/invoices?status=paid', as: 'user' },
   { name: 'invoices: sort totalAmount', path: '/api/v1/billing/invoices?sortBy=totalAmount', as: 'user' },
-  { name: 'invoices (seed 003)', path: '/api/invoices', as: 'user' },
+  { name: 'invoices (usage billing)', path: '/api/invoices', as: 'user' },
   { name: 'payment methods', path: '/api/v1/billing/payment-methods', as: 'user' },
   { name: 'usage history', path: '/api/usage', as: 'user' },
   { name: 'usage of a period', path: '/api/v1/billing/usage?startDate=2026-01-01&endDate=2026-12-31', as: 'user' },

@@ -1,5 +1,5 @@
 /**
- * SMS activations (seed 000): purchase, cancel, complete, and the caller's view of them.
+ * SMS activations (the activation API): purchase, cancel, complete, and the caller's view of them.
  *
  * Invariants:
  * - Money moves only through the Wallet DO. A purchase holds the price before buying upstream and
@@ -31,7 +31,7 @@ import { finishRefunds, refundIfCaptured } from './settlement'
 import { IDEMPOTENCY_TTL_MS } from '../../middleware/idempotency'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 
-/** How long a number stays the buyer's (seed 000 activations last ~20 minutes upstream). */
+/** How long a number stays the buyer's (activations last ~20 minutes upstream). */
 export const ACTIVATION_TTL_MS = 20 * 60_000
 /** The purchase's hold outlives any upstream call; its expiry is when the Wallet heals a lost capture. */
 export const HOLD_TTL_MS = 120_000
@@ -328,7 +328,7 @@ export class ActivationsService {
     return { ...a, status: 'cancelled', billing, updatedAt: now, providerCode: provider.code }
   }
 
-  /** Marks an activation whose SMS arrived as done (seed 000 names no route; ours is POST /api/numbers/{id}/complete). */
+  /** Marks an activation whose SMS arrived as done (POST /api/numbers/{id}/complete). */
   async complete(userId: string, id: string): Promise<ActivationRecord> {
     const { db } = this.deps
     const { activation: a, provider } = await this.owned(userId, id)

@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Mark a number whose SMS arrived as completed',
   description:
-    'Seed 000 names no route for it; this is ours. Moves `sms_received` → `completed` and closes the activation upstream. ' +
+    'Moves `sms_received` → `completed` and closes the activation upstream. ' +
     'Completing an already completed number answers it again. Numbers still waiting for an SMS answer `409 ACTIVATION_NO_SMS` ' +
     '(cancel them instead); cancelled or expired ones `409 ACTIVATION_NOT_ACTIVE`. Numbers with an SMS are completed ' +
     'automatically when they expire.',

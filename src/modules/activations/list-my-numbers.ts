@@ -15,7 +15,7 @@ const route = createRoute({
   path: '/api/numbers/my',
   tags: ['numbers'],
   summary: 'Your activation numbers, newest first',
-  description: 'Paginated with `page`/`limit` (seed 001 style). `code` is the code of the latest SMS, or null.',
+  description: 'Paginated with `page`/`limit`. `code` is the code of the latest SMS, or null.',
   middleware: [requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { query: Query },

@@ -17,7 +17,7 @@ const responses = {
 }
 
 const description =
-  'Buys a short-lived SMS-activation number (seed 000). Without `provider`, the cheapest healthy provider with stock is used; ' +
+  'Buys a short-lived SMS-activation number (the activation API). Without `provider`, the cheapest healthy provider with stock is used; ' +
   'when it has no numbers (or fails), the next one is tried. The price is held in the wallet before the upstream purchase and ' +
   'captured after it; a failed purchase leaves no hold and no number. The number expires after 20 minutes; cancel it before an ' +
   'SMS arrives for a refund (`POST /api/numbers/cancel`), or it is refunded at expiry. Send `Idempotency-Key` to make a ' +

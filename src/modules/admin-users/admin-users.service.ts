@@ -1,6 +1,6 @@
 /**
- * Admin user management (seed 000 admin, seed 001 §8.1). Each change and its audit entry are
- * written in one D1 batch. Admins cannot suspend, ban, reactivate or re-role themselves — that is
+ * Admin user management (under /api/admin/users and /api/v1/admin/users). Each change and its
+ * audit entry are written in one D1 batch. Admins cannot suspend, ban, reactivate or re-role themselves — that is
  * how the last admin would lock everyone out. The list and the details show each account's
  * figures from its data (numbers, orders, calls, SMS, spending): a list page is one statement,
  * the details one batch.

@@ -6,7 +6,7 @@ import { iso } from '../../lib/time'
 import { effectiveStatus } from '../auth/account-status'
 import { UserView, userView } from '../auth/schemas'
 
-/** Both documented prefixes: seed 000's `/api/admin/users` and seed 001's `/api/v1/admin/users`. */
+/** Both prefixes: the activation API's `/api/admin/users` and the DID API's `/api/v1/admin/users`. */
 export const USER_PREFIXES = ['/api/admin/users', '/api/v1/admin/users'] as const
 
 export const UserIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) })

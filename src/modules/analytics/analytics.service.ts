@@ -1,6 +1,6 @@
 /**
- * Account statistics (seed 003 GET /api/stats) and the analytics dashboard (seed 001 §6.3
- * DashboardAnalytics), computed from real data.
+ * Account statistics (usage billing's GET /api/stats) and the DID API's analytics dashboard
+ * (GET /api/v1/analytics/dashboard), computed from real data.
  *
  * Invariants:
  * - Each answer is ONE D1 batch of aggregate queries (no per-number or per-month round trips),
@@ -10,7 +10,7 @@
  *   sms_messages, payments, wallet_ledger (the D1 copy of the Wallet's ledger).
  * - We have no call records: a "call" is one `call_minutes` usage record and its minutes are the
  *   record's quantity (reported usage; outbound by convention, inbound 0), as usage/call-records.ts
- *   defines them for every view of calls. Call analytics (seed 001 GET /api/v1/analytics/calls)
+ *   defines them for every view of calls. Call analytics (GET /api/v1/analytics/calls)
  *   count them all `completed`; a record belongs to a number when its `resource_id` is one of the
  *   account's phone_numbers.
  */

@@ -6,11 +6,11 @@ import { ACTIVE_DAYS, analyticsOf, GROWTH_MONTHS } from './analytics.service'
 import { SystemAnalyticsResponse } from './schemas'
 
 const paths = [
-  { path: '/api/v1/admin/analytics/overview', summary: 'System analytics (seed 001)', doc: '' },
+  { path: '/api/v1/admin/analytics/overview', summary: 'System analytics', doc: '' },
   {
     path: '/api/admin/analytics/dashboard',
-    summary: 'Admin dashboard stats (seed 000)',
-    doc: 'Seed 000 "Analytics › Dashboard Stats" names this route but shows no answer: it answers the same as GET /api/v1/admin/analytics/overview. ',
+    summary: 'Admin dashboard stats',
+    doc: 'The activation API\'s admin path for the same figures: it answers exactly as GET /api/v1/admin/analytics/overview. ',
   },
 ] as const
 
@@ -21,7 +21,7 @@ const routeFor = ({ path, summary, doc }: (typeof paths)[number]) => createRoute
   summary,
   description:
     doc +
-    'Seed 001 §8.2 SystemAnalyticsResponse over all accounts, from their data. `summary.totalUsers` counts every account, ' +
+    'Figures over all accounts, from their data. `summary.totalUsers` counts every account, ' +
     `\`activeUsers\` those with status \`active\` that logged in within the last ${ACTIVE_DAYS} days; \`totalNumbers\` the phone ` +
     'numbers (DIDs) not released. Revenue is the money taken from wallets, from the wallet ledger: every debit and capture, ' +
     'net of the credits that give such money back (refunds of activations and orders, returned DID renewal fees — credits ' +

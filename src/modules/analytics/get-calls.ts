@@ -12,9 +12,9 @@ const route = createRoute({
   method: 'get',
   path: '/api/v1/analytics/calls',
   tags: ['analytics'],
-  summary: 'Call analytics over a date range (seed 001)',
+  summary: 'Call analytics over a date range',
   description:
-    'Seed 001 §6.3 CallAnalyticsQuery → CallAnalyticsResponse for the caller\'s account. Switchboard has no call records: as ' +
+    'For the caller\'s account. Switchboard has no call records: as ' +
     'on the dashboard, a call is one reported `call_minutes` usage record, its minutes are that record\'s quantity and its ' +
     'cost the record\'s cost; the records counted are those whose time (`occurred_at`) is in the range. `startDate` and ' +
     '`endDate` are required: a date (`YYYY-MM-DD`, UTC; as `endDate` it covers its whole day) or an ISO 8601 date-time ' +

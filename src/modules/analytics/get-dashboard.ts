@@ -9,9 +9,9 @@ const route = createRoute({
   method: 'get',
   path: '/api/v1/analytics/dashboard',
   tags: ['analytics'],
-  summary: 'Dashboard analytics (seed 001)',
+  summary: 'Dashboard analytics',
   description:
-    'Seed 001 §6.3 DashboardAnalytics for the caller\'s account, from its data. Numbers: `totalNumbers` counts the DIDs not ' +
+    'For the caller\'s account, from its data. Numbers: `totalNumbers` counts the DIDs not ' +
     'released, `activeNumbers` those active. Calls: Switchboard has no call records — a call is one reported `call_minutes` ' +
     'usage record and its minutes are that record\'s quantity; `totalCalls`/`totalMinutes` are all time, `callVolume` counts ' +
     'them per day as `outbound` (`inbound` is 0). SMS: the SMS received on the account\'s numbers and activation numbers ' +

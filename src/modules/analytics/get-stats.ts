@@ -11,9 +11,9 @@ const route = createRoute({
   method: 'get',
   path: '/api/stats',
   tags: ['usage', 'billing'],
-  summary: 'Account statistics (seed 003)',
+  summary: 'Account statistics (usage billing)',
   description:
-    'Seed 003 "GET /api/stats". `subscription` is the account\'s subscription (plan, status, the plan\'s monthly fee, end of ' +
+    '`subscription` is the account\'s subscription (plan, status, the plan\'s monthly fee, end of ' +
     'the current period), or null when it has none. `currentUsage` sums the current UTC month\'s call minutes, SMS and API ' +
     'calls (reported and metered); `totals` holds the same three for all time, plus the invoices: `totalSpent` is the sum ' +
     'paid on them, `pendingAmount` what is still owed on unpaid ones (pending, partially paid, overdue), `invoiceCount` ' +

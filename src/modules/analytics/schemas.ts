@@ -1,5 +1,5 @@
 /**
- * Seed 003 Stats and seed 001 §6.3 DashboardAnalytics, CallAnalyticsQuery → CallAnalyticsResponse.
+ * Usage billing's Stats and the DID API's DashboardAnalytics, CallAnalyticsQuery → CallAnalyticsResponse.
  * Amounts are decimals in USD; instants ISO 8601.
  */
 import { z } from '@hono/zod-openapi'
@@ -88,7 +88,7 @@ export const DashboardAnalytics = z
   })
   .openapi('DashboardAnalytics')
 
-// ---- GET /api/v1/analytics/calls (seed 001 §6.3 CallAnalyticsQuery → CallAnalyticsResponse) ----
+// ---- GET /api/v1/analytics/calls (CallAnalyticsQuery → CallAnalyticsResponse) ----
 
 /** The call statuses `breakdown.byStatus` lists (each key always present). */
 export const CALL_STATUSES = ['completed', 'busy', 'failed', 'no-answer', 'canceled'] as const
@@ -152,7 +152,7 @@ export const CallAnalyticsResponse = z
   })
   .openapi('CallAnalyticsResponse')
 
-// ---- GET /api/v1/admin/analytics/overview (seed 001 §8.2 SystemAnalyticsResponse) ----
+// ---- GET /api/v1/admin/analytics/overview (SystemAnalyticsResponse) ----
 
 export const SystemAnalyticsResponse = z
   .object({

@@ -1,7 +1,7 @@
 /**
- * Account API keys (seed 001 §9.2). The plain key is returned once, at creation; only its SHA-256
- * and a display prefix are stored. Every query is scoped to the owner: another account's key is
- * a 404, never a 403, so ids cannot be probed.
+ * Account API keys (/api/v1/api-keys). The plain key is returned once, at creation; only its
+ * SHA-256 and a display prefix are stored. Every query is scoped to the owner: another account's
+ * key is a 404, never a 403, so ids cannot be probed.
  *
  * An account holds at most `maxActive` active keys (neither revoked nor expired; the
  * MAX_ACTIVE_API_KEYS setting). The count and the insert are one statement, so concurrent

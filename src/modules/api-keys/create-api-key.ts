@@ -32,7 +32,7 @@ const route = createRoute({
   tags: ['api-keys'],
   summary: 'Create an API key',
   description:
-    'Seed 001 §9.2 defines the key but no path; this is it. The plain `key` is returned once. Keys are accepted as ' +
+    'The plain `key` is returned once. Keys are accepted as ' +
     '`X-API-Key`, `Authorization: Bearer sk_…` or `?api_key=`. Managing keys needs a user session, not a key. ' +
     `An account holds at most ${DEFAULT_MAX_ACTIVE_API_KEYS} active keys (neither revoked nor expired; the operator may ` +
     'change the number with the `MAX_ACTIVE_API_KEYS` setting): one more is refused with 409 `API_KEY_LIMIT_REACHED`, ' +

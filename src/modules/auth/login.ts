@@ -9,7 +9,7 @@ const Login = z.string().trim().toLowerCase().min(3).max(254)
 const Body = z
   .object({
     email: Login.optional(),
-    username: Login.optional().openapi({ description: 'Seed 002 name of the login (an email address)' }),
+    username: Login.optional().openapi({ description: 'Another name for `email` (OAuth2-style clients send `username`); an email address' }),
     password: z.string().min(1).max(128),
     rememberMe: z.boolean().optional().openapi({ description: '`false` gives a 1-day session instead of the configured 30 days' }),
     deviceInfo: z.object({ platform: z.string(), browser: z.string(), version: z.string() }).partial().optional(),
@@ -23,9 +23,9 @@ const route = createRoute({
   tags: ['auth'],
   summary: 'Log in',
   description:
-    'Seeds 001, 002 and 004 all define this route. Accepted: `email` (seeds 001/004) or `username` (seed 002). ' +
-    'The answer is seed 001\'s `{user, tokens, account}` plus seed 002\'s `access_token`, `token_type`, `expires_in` and ' +
-    'seed 004\'s `token`/`refreshToken`. Wrong email or password: 401 `INVALID_CREDENTIALS`, without saying which; ' +
+    'Accepts `email` or `username` (the same login under its OAuth2-style name). The answer is `{user, tokens, account}` ' +
+    'plus the same tokens at the top level under the names other client styles read: the OAuth2 `access_token`, `token_type`, ' +
+    '`expires_in`, and `token`/`refreshToken`. Wrong email or password: 401 `INVALID_CREDENTIALS`, without saying which; ' +
     'a suspended or banned account: 403 `FORBIDDEN`.',
   request: { body: jsonBody(Body) },
   responses: {

@@ -4,7 +4,7 @@ import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { UserView, userView } from './schemas'
 
-const Me = UserView.extend({ user: UserView.openapi({ description: 'Seed 004 wraps the profile in `user`' }) })
+const Me = UserView.extend({ user: UserView.openapi({ description: 'The same profile again, wrapped in `user`, for clients that read it there' }) })
 
 const route = createRoute({
   method: 'get',
@@ -12,8 +12,8 @@ const route = createRoute({
   tags: ['auth'],
   summary: 'The current user',
   description:
-    'Seeds 002 and 004 define this route: seed 002 answers the profile itself (`username`, `full_name`, `is_active`, ' +
-    '`created_at`), seed 004 wraps it in `user` (`name`, `createdAt`, `lastLogin`). The answer carries both.',
+    'The profile itself (with snake_case aliases such as `username`, `full_name`, `is_active`, `created_at`) and the same ' +
+    'profile wrapped in `user` (read there as `user.name`, `user.createdAt`, `user.lastLogin`): clients of either style find it.',
   middleware: [requireAuth({ permission: 'account:read' })] as const,
   security: keySecurity,
   responses: { 200: ok(Me, 'The profile'), ...errorResponses },

@@ -14,7 +14,7 @@ const route = createRoute({
   tags: ['auth'],
   summary: 'Exchange a refresh token for a new token pair',
   description:
-    'Accepts `refreshToken` (seed 001) or `refresh_token` (seed 002). Refresh tokens rotate: each works once. ' +
+    'Accepts `refreshToken` or `refresh_token` (OAuth2 style). Refresh tokens rotate: each works once. ' +
     'Presenting a used one revokes the whole session (every token of that login, access tokens included): 401 `INVALID_TOKEN`.',
   request: { body: jsonBody(Body) },
   responses: { 200: ok(TokenPair, 'New token pair'), 400: errorResponses[400], 401: errorResponses[401], 403: errorResponses[403], 429: errorResponses[429] },

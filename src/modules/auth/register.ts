@@ -11,11 +11,11 @@ const Body = z
     password: Password,
     firstName: displayText({ min: 1, max: 100 }).optional(),
     lastName: displayText({ max: 100 }).optional(),
-    name: displayText({ min: 1, max: 200 }).optional().openapi({ description: 'Seed 004: full name, split at the first space' }),
+    name: displayText({ min: 1, max: 200 }).optional().openapi({ description: 'Full name instead of `firstName`/`lastName`, split at the first space' }),
     company: displayText({ max: 200 }).optional(),
     phone: z.string().trim().max(32).optional(),
     timezone: z.string().trim().max(64).optional(),
-    acceptTerms: z.boolean().optional().openapi({ description: 'Seed 001; `false` is refused, absent is accepted (seed 004 has no such field)' }),
+    acceptTerms: z.boolean().optional().openapi({ description: '`false` is refused; absent is accepted' }),
     marketingConsent: z.boolean().optional(),
   })
   .superRefine((b, ctx) => {
@@ -34,8 +34,8 @@ const route = createRoute({
   tags: ['auth'],
   summary: 'Create an account',
   description:
-    'Seeds 001 and 004 both define this route. Accepted: `firstName`+`lastName` (seed 001) or `name` (seed 004). ' +
-    'The answer is seed 001\'s `{user, tokens, onboarding}` plus seed 004\'s `token`/`refreshToken` and the OAuth2 ' +
+    'Accepts `firstName`+`lastName` or a single `name` (split at the first space). The answer is `{user, tokens, onboarding}` ' +
+    'plus the same tokens at the top level under the names other client styles read: `token`/`refreshToken` and the OAuth2 ' +
     '`access_token`, `token_type`, `expires_in`. A verification mail is sent; 409 `EMAIL_ALREADY_EXISTS` when the email is taken.',
   request: { body: jsonBody(Body) },
   responses: {

@@ -1,7 +1,8 @@
 /**
- * Auth request and response schemas. Three documents define these routes (seed 001 §3, seed 002
- * §1, seed 004 "Authentication"); requests accept every documented variant and responses carry
- * the fullest shape plus the fields the others read (DESIGN.md, contract rule 4).
+ * Auth request and response schemas. Clients of several styles call these routes (camelCase
+ * `{user, tokens}`, OAuth2-style snake_case, a short `token`): requests accept every spelling and
+ * responses carry the fullest shape plus the aliases the other styles read (README "Auth"). Each
+ * route's OpenAPI description says what it merges.
  */
 import { z } from '@hono/zod-openapi'
 import type { User } from '../../db/schema'
@@ -28,9 +29,9 @@ export const UserView = z
   .object({
     id: z.string().openapi({ example: 'usr_01jd6q0000a1b2c3d4e5f6g7h8' }),
     email: z.string(),
-    username: z.string().openapi({ description: 'Seed 002 name of the login; equals `email`' }),
-    name: z.string().openapi({ description: 'Seed 004: first and last name' }),
-    full_name: z.string().openapi({ description: 'Seed 002: first and last name' }),
+    username: z.string().openapi({ description: 'The login under its OAuth2-style name; equals `email`' }),
+    name: z.string().openapi({ description: 'First and last name' }),
+    full_name: z.string().openapi({ description: 'First and last name (snake_case alias of `name`)' }),
     firstName: z.string(),
     lastName: z.string(),
     company: z.string().nullable(),
@@ -43,7 +44,7 @@ export const UserView = z
     emailVerified: z.boolean(),
     preferences: z.record(z.string(), z.unknown()),
     lastLoginAt: z.string().nullable(),
-    lastLogin: z.string().nullable().openapi({ description: 'Seed 004 name of `lastLoginAt`' }),
+    lastLogin: z.string().nullable().openapi({ description: 'Another name for `lastLoginAt`' }),
     createdAt: z.string(),
     created_at: z.string(),
   })
@@ -86,7 +87,7 @@ export const TokenPair = z
     refresh_token: z.string(),
     token_type: z.literal('bearer'),
     expires_in: z.number().int(),
-    token: z.string().openapi({ description: 'Seed 004 name of the access token' }),
+    token: z.string().openapi({ description: 'Another name for the access token' }),
   })
   .openapi('TokenPair')
 
@@ -124,7 +125,7 @@ export function authResult(user: User, t: IssuedTokens): z.infer<typeof AuthResu
   }
 }
 
-/** Either spelling of the refresh token (seed 001 `refreshToken`, seed 002 `refresh_token`). */
+/** Either spelling of the refresh token (camelCase `refreshToken`, OAuth2-style `refresh_token`). */
 export const RefreshTokenFields = {
   refreshToken: z.string().min(1).max(512).optional(),
   refresh_token: z.string().min(1).max(512).optional(),

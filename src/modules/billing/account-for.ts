@@ -5,9 +5,9 @@ import { NotFound } from '../../lib/errors'
 import { can, type Principal } from '../auth/principal'
 
 /**
- * Seed 003's `userId` parameter: the account a request is about — the caller's own (the default),
- * or, for an admin (a session, or an API key holding the `admin` permission), any existing
- * account. Anyone else's id is a 404 (`what`), as if it did not exist.
+ * The `userId` parameter of usage billing's routes: the account a request is about — the
+ * caller's own (the default), or, for an admin (a session, or an API key holding the `admin`
+ * permission), any existing account. Anyone else's id is a 404 (`what`), as if it did not exist.
  */
 export async function accountFor(db: Db, p: Principal, userId: string | undefined, what = 'User'): Promise<string> {
   if (!userId || userId === p.userId) return p.userId

@@ -1,13 +1,13 @@
 /**
- * Plans and usage rates (seed 003 "Pricing Reference"), in micro-units.
+ * Plans and usage rates of usage billing, in micro-units.
  *
  * Rates: call minute $0.05, SMS $0.01, API call $0.001. Monthly fees: basic $9.99, pro $29.99,
  * enterprise $99.99.
  *
- * Included usage is ours to choose — seed 003 names none — but its worked example fixes the pro
- * plan: 425 call minutes, 1,150 SMS and 5,900 API calls cost a usage fee of $29.75, while the bare
- * rates give $38.65. Pro therefore includes API calls without limit and 300 SMS a month:
- * 425 × 0.05 + (1,150 − 300) × 0.01 = 21.25 + 8.50 = 29.75, and with the fee 59.74.
+ * What each plan includes follows from the pro plan's reference invoice (the demo's month, and
+ * the figure the tests pin): 425 call minutes, 1,150 SMS and 5,900 API calls cost a usage fee of
+ * $29.75, while the bare rates give $38.65. Pro therefore includes API calls without limit and
+ * 300 SMS a month: 425 × 0.05 + (1,150 − 300) × 0.01 = 21.25 + 8.50 = 29.75, and with the fee 59.74.
  * Enterprise includes more; basic includes nothing.
  */
 import { toMicros } from '../../lib/money'
@@ -62,7 +62,7 @@ export function usageCharges(usage: Usage, plan: Plan | null): { lines: UsageCha
   return { lines, total: lines.reduce((s, l) => s + l.total, 0) }
 }
 
-/** Subscription fee + usage, the two figures of seed 003's invoice (`subscriptionFee`, `usageFee`, `amount`). */
+/** Subscription fee + usage, the two figures of usage billing's invoice (`subscriptionFee`, `usageFee`, `amount`). */
 export function monthlyBill(usage: Usage, plan: Plan | null) {
   const usageFee = usageCharges(usage, plan).total
   const subscriptionFee = plan?.monthlyFee ?? 0

@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Add a routing configuration to a number',
   description:
-    'Seed 001 ConfigureNumberRequest. Adds a named configuration (routing rules, optional schedule, features). With `makeDefault: true` ' +
+    'Adds a named configuration (routing rules, optional schedule, features). With `makeDefault: true` ' +
     'it becomes the number\'s only active configuration and its features become the number\'s — all in one atomic write.',
   middleware: [requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,

@@ -1,5 +1,5 @@
 /**
- * DIDs (seed 001 §4): search of the inventory, the account's numbers, their configuration and
+ * DIDs (the DID API): search of the inventory, the account's numbers, their configuration and
  * their release. Purchases are orders (src/modules/orders/purchase.service.ts).
  *
  * Invariants:

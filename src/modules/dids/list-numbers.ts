@@ -13,7 +13,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Your numbers',
   description:
-    'Seed 001 §4.3 GetNumbersResponse: `data` and `pagination` as every list, and `summary` beside them (top level of the envelope) — ' +
+    '`data` and `pagination` as every list, and `summary` beside them (top level of the envelope) — ' +
     'the account\'s live numbers whatever the filters (count, active count, monthly total). Released numbers are listed only when ' +
     '`status` asks for them. `status`, `numberType` and `tags` take repeated parameters or commas; `tags` keeps numbers carrying every ' +
     'tag given; `search` matches part of the number or the friendly name. Default sort: createdAt desc.',

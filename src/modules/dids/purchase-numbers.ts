@@ -13,7 +13,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Buy numbers',
   description:
-    'Seed 001 §4.2. Each number is reserved for this account (NumberLock, 5 minutes), the total (setup + first month of the reserved ' +
+    'Each number is reserved for this account (NumberLock, 5 minutes), the total (setup + first month of the reserved ' +
     'numbers) is held in the wallet, then the numbers are bought upstream one by one. Each result is `SUCCESS` (active), `PENDING` (the ' +
     'upstream accepted it and activates it later — charged like a success) or `FAILED` (not for sale, reserved by another account, ' +
     'upstream refusal — not charged). Only SUCCESS and PENDING numbers are charged; the rest of the hold is released. The answer always ' +

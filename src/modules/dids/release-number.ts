@@ -12,7 +12,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Release a number (now or at a date)',
   description:
-    'Seed 001 ReleaseNumberRequest, as an optional JSON body. A `releaseDate` in the future schedules the release (`scheduledReleaseAt`; ' +
+    'The body (ReleaseNumberRequest) is optional. A `releaseDate` in the future schedules the release (`scheduledReleaseAt`; ' +
     'the per-minute sweeper releases it then); otherwise the number is released now: upstream first, then `status: released`, ' +
     'a NUMBER_RELEASED event, and the number is free for others. Releasing a released number answers it unchanged. `transferTo` is not ' +
     'supported (400 TRANSFER_NOT_SUPPORTED). An upstream failure is a 502 and changes nothing.',

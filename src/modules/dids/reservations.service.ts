@@ -1,5 +1,5 @@
 /**
- * Number reservations, like Telnyx's: a client holds numbers of the inventory for 30 minutes
+ * Number reservations: a client holds numbers of the inventory for 30 minutes
  * (extendable) before buying them. The NumberLock of each number is the truth (holder = the
  * account); `number_reservations` is its account-scoped record.
  *

@@ -1,5 +1,5 @@
 /**
- * Schemas and views of the DID feature (seed 001 §4). Money leaves as decimals (`1.25`), ids and
+ * Schemas and views of the DID feature. Money leaves as decimals (`1.25`), ids and
  * instants as strings; `countryCode` is shown upper case (ISO 3166-1) and accepted in any case.
  */
 import { z } from '@hono/zod-openapi'

@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Search numbers for sale',
   description:
-    'Seed 001 §4.1. Searches the DID inventory the provider sync keeps (numbers `available` for sale). `countryCode` is required; ' +
+    'Searches the DID inventory the provider sync keeps (numbers `available` for sale). `countryCode` is required; ' +
     '`contains` is Twilio\'s pattern (`*` = one digit, letters = keypad digits); `capabilities` must all be present; `priceMax` caps the ' +
     'monthly price. Numbers another account has reserved (POST /api/v1/numbers/reservations) are left out; a purchase in flight is not ' +
     'visible here — the purchase itself refuses a second buyer. When nothing matches, `suggestions` names other area codes and regions ' +

@@ -12,7 +12,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Change a number\'s settings',
   description:
-    'Seed 001 UpdateNumberRequest. Only its fields are writable: friendlyName, voiceUrl, voiceMethod, voiceFallbackUrl, smsUrl, ' +
+    'Only these fields are writable: friendlyName, voiceUrl, voiceMethod, voiceFallbackUrl, smsUrl, ' +
     'statusCallback, tags, notes, configuration. Any other field (status, prices, phoneNumber…) is refused with 400 VALIDATION_ERROR ' +
     'rather than silently ignored. URLs must be http(s) and never internal addresses (`smsUrl` may be loopback in development or test ' +
     'with WEBHOOK_ALLOW_LOOPBACK=true); `null` clears a field. `configuration` flags merge into the number\'s ' +

@@ -5,10 +5,10 @@ import type { Router } from '../../lib/router'
 import { chooseRequestId } from '../../middleware/request-id'
 import { flush, metricsStub, observe, shouldFlush } from '../metrics/recorder'
 
-/** Liveness paths and the status word of each document. */
+/** Liveness paths and the status word each answers (monitors of either path match on it). */
 export const LIVENESS = {
-  '/health': { status: 'healthy', doc: 'Seed 002 shape: `{status: "healthy", timestamp}`' },
-  '/api/health': { status: 'ok', doc: 'Seed 000 shape: `{status: "ok", timestamp}`' },
+  '/health': { status: 'healthy', doc: 'Answers `{status: "healthy", timestamp}`' },
+  '/api/health': { status: 'ok', doc: 'The activation API\'s health check: answers `{status: "ok", timestamp}`' },
 } as const
 export type LivenessPath = keyof typeof LIVENESS
 
@@ -48,7 +48,7 @@ export function liveness(request: Request, path: LivenessPath, env: Pick<Env, 'M
   return res
 }
 
-/** The documented routes; the same answer when the app is called without the Worker's fetch (tests). */
+/** The liveness routes; the same answer when the app is called without the Worker's fetch (tests). */
 export const registerHealthCheck = (r: Router) => {
   for (const path of Object.keys(LIVENESS) as LivenessPath[]) {
     const { status, doc } = LIVENESS[path]

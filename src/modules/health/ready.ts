@@ -13,7 +13,7 @@ export const registerReady = (r: Router) => {
       tags: ['health'],
       summary: 'Readiness check (D1 and every Durable Object namespace)',
       description:
-        'Seed 002 shape (`status`, `checks`, `timestamp`) inside the envelope. When a check fails the answer is 503 ' +
+        '`status`, `checks` and `timestamp` inside the envelope. When a check fails the answer is 503 ' +
         'with the error envelope (`SERVICE_UNAVAILABLE`) and the same readiness object under `data`, so probes that ' +
         'read either find the per-check status.',
       responses: {

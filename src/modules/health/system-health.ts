@@ -25,7 +25,7 @@ const SystemHealth = z
         status: Up,
         responseTime: z.number(),
         memory: z.number().openapi({ description: 'Not applicable: the rate limiter and counters are Durable Objects (always 0)' }),
-      }).openapi({ description: 'Seed 001 names a Redis; its role here is played by the RateLimiter Durable Object' }),
+      }).openapi({ description: 'Kept for monitors that expect a cache entry: that role is played by the RateLimiter Durable Object' }),
       durableObjects: z.record(z.string(), z.object({ status: Up, responseTime: z.number(), error: z.string().optional() })),
       twilio: External,
       stripe: External,
@@ -43,7 +43,7 @@ const route = createRoute({
   method: 'get',
   path: '/api/v1/admin/system/health',
   tags: ['admin'],
-  summary: 'System health for operators (seed 001 §8.2)',
+  summary: 'System health for operators',
   description:
     'healthy: every internal dependency answers; unhealthy: D1 fails; degraded: a Durable Object namespace or a configured ' +
     'upstream fails. Upstreams that are not configured show `configured: false` and do not degrade the status. `twilio`: an ' +

@@ -1,7 +1,7 @@
 /**
  * What a month's invoice says, computed from the account's subscription history and usage rows
  * (pure: no I/O). Amounts are micro-units; every line total is rounded half-up (away from zero)
- * to whole cents, because invoices are in cents (seed 003's figures are).
+ * to whole cents, because invoices are in cents.
  *
  * Which plan applies:
  * - The subscription fee is the full monthly fee of the plan in force at the start of the month
@@ -35,9 +35,9 @@ export interface MonthPeriod {
   start: number
   /** The next month's 1st, 00:00 UTC (exclusive). */
   end: number
-  /** The last day, 00:00 UTC — seed 003's `periodEnd`. */
+  /** The last day, 00:00 UTC — the invoice's `periodEnd`. */
   lastDay: number
-  /** 7 days after `lastDay` (seed 003: November → 2024-12-07). */
+  /** 7 days after `lastDay` (November 2024 → 2024-12-07). */
   due: number
 }
 
@@ -209,7 +209,7 @@ export function composeInvoice(input: ComposeInput): ComposedInvoice {
     prepaid += roundCents(g.prepaidCost)
   }
 
-  // Usage: seed 003's three metrics, priced with the plan's included units.
+  // Usage: the three usage-billing metrics, priced with the plan's included units.
   const raw = { callMinutes: 0, smsCount: 0, apiCalls: 0 }
   const seen = new Set<Metric>()
   for (const g of usage) {

@@ -14,7 +14,7 @@ const route = createRoute({
   tags: ['invoices'],
   summary: 'Download an invoice (PDF, CSV or JSON)',
   description:
-    'Seed 001 DownloadInvoiceQuery. `format=pdf` (default): a PDF 1.4 document (header with number, dates and billing address, ' +
+    '`format=pdf` (default): a PDF 1.4 document (header with number, dates and billing address, ' +
     'the line items, totals), `Content-Disposition: attachment; filename="INV-….pdf"`. `format=csv`: RFC 4180 CSV — a header ' +
     'row, one row per line item, then the totals rows (Subtotal, Discount, Tax, Total, Amount Paid, Amount Due). `format=json`: ' +
     'the InvoiceDetailsResponse in the usual envelope, as an attachment `INV-….json`.',

@@ -7,10 +7,10 @@ import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../middlewar
 import { accountFor } from '../billing/account-for'
 import { monthOf } from './compose'
 import { invoicesOf } from './deps'
-import { GenerateInvoiceBody, Seed003Invoice } from './schemas'
-import { seed003View } from './views'
+import { GenerateInvoiceBody, UsageInvoice } from './schemas'
+import { usageInvoiceView } from './views'
 
-const Answer = z.object({ success: z.literal(true), data: Seed003Invoice, message: z.string(), meta: Meta })
+const Answer = z.object({ success: z.literal(true), data: UsageInvoice, message: z.string(), meta: Meta })
 
 const route = createRoute({
   method: 'post',
@@ -18,7 +18,7 @@ const route = createRoute({
   tags: ['invoices'],
   summary: 'Generate the invoice of a month',
   description:
-    "Seed 003. Builds the account's invoice for `month` (YYYY-MM) from its subscription and usage: the monthly fee of the plan in " +
+    "Builds the account's invoice for `month` (YYYY-MM) from its subscription and usage: the monthly fee of the plan in " +
     'force at the start of the month (a subscription that began during the month pays the full fee; upgrade prorations are lines of ' +
     'their own), usage (call minutes, SMS, API calls) priced with the plan in force at the end of the month, DID monthly fees, and ' +
     'one-time purchases (activations, DID purchases) net of refunds. Line totals are rounded half-up to whole cents. Purchases and ' +
@@ -46,5 +46,5 @@ export const registerGenerateInvoice = (r: Router) =>
     if (body.month >= monthOf(Date.now())) throw ValidationError.field('month', 'month must be a closed month (before the current one)')
     const { invoice, created } = await invoicesOf(c.var.services).generate(userId, body.month)
     const message = created ? 'Invoice generated successfully' : 'Invoice already exists for this month'
-    return c.json({ success: true as const, data: seed003View(invoice), message, meta: meta(c) }, created ? 201 : 200)
+    return c.json({ success: true as const, data: usageInvoiceView(invoice), message, meta: meta(c) }, created ? 201 : 200)
   })

@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['invoices'],
   summary: 'One invoice with its lines and payments',
   description:
-    'Seed 001 InvoiceDetailsResponse, plus seed 003 `subscriptionFee`, `usageFee`, `breakdown` and the `month`. Line items carry ' +
+    'The invoice in the DID API\'s shape (InvoiceDetailsResponse), plus usage billing\'s `subscriptionFee`, `usageFee`, `breakdown` and the `month`. Line items carry ' +
     'their billing `period` and `details` (usage lines: `usageDetails` {quantity, included, billable}; DID fees: `resourceType` ' +
     '`did_number` and the number id). `payments` lists every attempt, failed ones too; what prepaid purchases and DID fees took ' +
     'from the wallet when they happened is one `wallet` payment. `downloadUrls` point at the download route (PDF, CSV) on the ' +

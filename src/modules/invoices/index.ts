@@ -7,10 +7,10 @@ import { registerListInvoices } from './list-invoices'
 import { registerPayInvoice } from './pay-invoice'
 
 export function registerInvoices(r: Router): void {
-  // seed 003
+  // usage billing: /api/invoices
   registerGenerateInvoice(r)
   registerListAccountInvoices(r)
-  // seed 001 §6.2
+  // the DID API: /api/v1/billing/invoices
   registerListInvoices(r)
   registerGetInvoice(r)
   registerPayInvoice(r)

@@ -1,5 +1,5 @@
 /**
- * Paying an invoice (seed 001 POST /api/v1/billing/invoices/:id/pay), from the wallet or a saved
+ * Paying an invoice (POST /api/v1/billing/invoices/:id/pay), from the wallet or a saved
  * payment method, in full or in part.
  *
  * Invariants:
@@ -36,7 +36,7 @@ import { insertWhere } from '../../db/insert-where'
 import type { WalletService } from '../wallet/wallet.service'
 import { CENT } from './compose'
 import type { PayInvoiceBody } from './schemas'
-import { amountDue, paymentView, seed003View, summaryView, type Invoice, type Payment } from './views'
+import { amountDue, paymentView, usageInvoiceView, summaryView, type Invoice, type Payment } from './views'
 
 /** PaymentMethodsService.chargeRecorded: idempotent by `attemptKey`, writes nothing; the method may have been deleted since the claim. */
 export type Charge = (userId: string, input: ChargeInput & { paymentMethodId: string }) => Promise<ChargeResult>
@@ -220,7 +220,7 @@ export class InvoicePaymentsService {
       ...(outcome.failureReason ? { failureReason: outcome.failureReason } : {}),
     }
     const events: { type: string; data: Record<string, unknown> }[] = [{ type: succeeded ? 'PAYMENT_SUCCEEDED' : 'PAYMENT_FAILED', data }]
-    if (paidNow) events.push({ type: 'invoice.paid', data: seed003View(after) })
+    if (paidNow) events.push({ type: 'invoice.paid', data: usageInvoiceView(after) })
 
     const cas = and(eq(invoices.id, inv.id), eq(invoices.userId, userId), eq(invoices.paymentSeq, inv.paymentSeq), guard ?? undefined)
     const seqUnchanged = sql`exists (select 1 from invoices i where i.id = ${inv.id} and i.payment_seq = ${inv.paymentSeq})`

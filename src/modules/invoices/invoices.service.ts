@@ -1,5 +1,5 @@
 /**
- * Invoices: generation for an account and month (seed 003), listing and details (seed 001 §6.2),
+ * Invoices: generation for an account and month (usage billing), listing and details (the DID API),
  * overdue marking (billing cron).
  *
  * Invariants:
@@ -23,7 +23,7 @@ import { errorText, insertChunks, runBatch, type Stmt } from '../dids/batch'
 import { outboxInsert } from '../events/outbox'
 import { composeInvoice, monthPeriod, type UsageGroup } from './compose'
 import type { ListInvoicesQuery } from './schemas'
-import { detailView, seed003View, summaryView, type Invoice } from './views'
+import { detailView, usageInvoiceView, summaryView, type Invoice } from './views'
 
 export interface InvoicesDeps {
   db: Db
@@ -34,7 +34,7 @@ export interface InvoicesDeps {
 const DAY_MS = 86_400_000
 const NUMBER_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'
 
-/** `INV-YYYY-MM-XXXXXX` (seed 003), six random characters without look-alikes. */
+/** `INV-YYYY-MM-XXXXXX`, six random characters without look-alikes. */
 export function invoiceNumber(month: string): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6))
   return `INV-${month}-${[...bytes].map((b) => NUMBER_ALPHABET[b & 31]).join('')}`
@@ -187,8 +187,8 @@ export class InvoicesService {
           }),
         )
       }
-      stmts.push(outboxInsert(this.db, { type: 'invoice.generated', userId, data: seed003View(invoice) }, now))
-      if (paid) stmts.push(outboxInsert(this.db, { type: 'invoice.paid', userId, data: seed003View(invoice) }, now))
+      stmts.push(outboxInsert(this.db, { type: 'invoice.generated', userId, data: usageInvoiceView(invoice) }, now))
+      if (paid) stmts.push(outboxInsert(this.db, { type: 'invoice.paid', userId, data: usageInvoiceView(invoice) }, now))
       try {
         await runBatch(this.db, stmts)
         return { invoice, created: true }
@@ -203,7 +203,7 @@ export class InvoicesService {
 
   // ---- reads --------------------------------------------------------------------------------
 
-  /** Seed 003 GET /api/invoices: every invoice of the account, newest first. */
+  /** GET /api/invoices: every invoice of the account, newest first. */
   async listAll(userId: string): Promise<Invoice[]> {
     return this.db.select().from(invoices).where(eq(invoices.userId, userId)).orderBy(desc(invoices.createdAt), desc(invoices.id)).all()
   }
@@ -216,7 +216,7 @@ export class InvoicesService {
     return and(...conds)!
   }
 
-  /** Seed 001 GET /api/v1/billing/invoices: a page, the filtered count and the summary of the filtered set. */
+  /** GET /api/v1/billing/invoices: a page, the filtered count and the summary of the filtered set. */
   async list(userId: string, q: ListInvoicesQuery, now = Date.now()) {
     const where = this.listWhere(userId, q)
     const dir = q.sortOrder === 'asc' ? asc : desc

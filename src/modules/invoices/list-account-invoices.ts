@@ -4,27 +4,27 @@ import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { accountFor } from '../billing/account-for'
 import { invoicesOf } from './deps'
-import { ListSeed003Query, Seed003Invoice } from './schemas'
-import { seed003View } from './views'
+import { ListAccountInvoicesQuery, UsageInvoice } from './schemas'
+import { usageInvoiceView } from './views'
 
 const route = createRoute({
   method: 'get',
   path: '/api/invoices',
   tags: ['invoices'],
-  summary: 'All invoices of an account (seed 003)',
+  summary: 'All invoices of an account (usage billing)',
   description:
-    'Seed 003: every invoice of the account, newest first (by creation), as a plain array (one invoice per month, so no paging; ' +
+    'Every invoice of the account, newest first (by creation), as a plain array (one invoice per month, so no paging; ' +
     'GET /api/v1/billing/invoices pages and filters). `userId` is your own (the default); admins may name any account, anyone ' +
     'else naming another account gets 404.',
   middleware: [requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
-  request: { query: ListSeed003Query },
-  responses: { 200: ok(z.array(Seed003Invoice), 'Invoices, newest first'), ...errorResponses },
+  request: { query: ListAccountInvoicesQuery },
+  responses: { 200: ok(z.array(UsageInvoice), 'Invoices, newest first'), ...errorResponses },
 })
 
 export const registerListAccountInvoices = (r: Router) =>
   r.openapi(route, async (c) => {
     const userId = await accountFor(c.var.services.db, principalOf(c), c.req.valid('query').userId)
     const rows = await invoicesOf(c.var.services).listAll(userId)
-    return c.json(envelope(c, rows.map(seed003View)), 200)
+    return c.json(envelope(c, rows.map(usageInvoiceView)), 200)
   })

@@ -13,7 +13,7 @@ const route = createRoute({
   tags: ['invoices'],
   summary: 'Your invoices',
   description:
-    'Seed 001 GetInvoicesResponse: `data` (InvoiceSummary), `pagination` and, beside them, `summary` over every invoice that ' +
+    '`data` (InvoiceSummary), `pagination` and, beside them, `summary` over every invoice that ' +
     'matches the filters (not just the page): count, total (void invoices excluded), paid, outstanding (what is still due on ' +
     'pending, partially paid and overdue invoices) and overdue (what is still due on invoices past their due date). Filters: ' +
     '`status` (repeat or commas), `dateFrom`/`dateTo` on the issue date (a bare date covers its whole UTC day). Sort by ' +

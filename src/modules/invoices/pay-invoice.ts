@@ -13,7 +13,7 @@ const route = createRoute({
   tags: ['invoices'],
   summary: 'Pay an invoice',
   description:
-    'Seed 001 PayInvoiceRequest. `paymentMethodId` `wallet` (or none) pays from the wallet (400 INSUFFICIENT_BALANCE when it ' +
+    '`paymentMethodId` `wallet` (or none) pays from the wallet (400 INSUFFICIENT_BALANCE when it ' +
     'cannot); any other id charges that saved payment method of yours (404 if it is not yours). `amount` (decimal, whole cents, ' +
     'more than 0 and at most the amount due; default: all of it) allows partial payments: the invoice is `partially_paid` until ' +
     'the rest is paid, then `paid` (an overdue invoice stays `overdue` until fully paid). A paid or void invoice is 409 ' +

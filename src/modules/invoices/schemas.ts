@@ -1,7 +1,7 @@
 /**
- * Invoices: seed 003's invoice (`/api/invoices`) and seed 001's InvoiceSummary /
- * InvoiceDetailsResponse (`/api/v1/billing/invoices`). Amounts leave as decimals, instants as ISO
- * strings. Invoices are in whole cents.
+ * Invoices in two shapes over the same rows: usage billing's invoice (`/api/invoices`) and the DID
+ * API's InvoiceSummary / InvoiceDetailsResponse (`/api/v1/billing/invoices`). Amounts leave as
+ * decimals, instants as ISO strings. Invoices are in whole cents.
  */
 import { z } from '@hono/zod-openapi'
 import { INVOICE_STATUSES } from '../../db/schema'
@@ -19,8 +19,8 @@ export const InvoiceIdParam = z.object({
 
 const Breakdown = z.object({ callMinutes: z.number().int(), smsCount: z.number().int(), apiCalls: z.number().int() })
 
-/** Seed 003 invoice, plus the month, currency and what is paid and due. */
-export const Seed003Invoice = z
+/** Usage billing's invoice (`/api/invoices`), with the month, currency and what is paid and due. */
+export const UsageInvoice = z
   .object({
     id: z.string(),
     userId: z.string(),
@@ -40,7 +40,7 @@ export const Seed003Invoice = z
     createdAt: z.string(),
   })
   .openapi('Invoice')
-export type Seed003Invoice = z.infer<typeof Seed003Invoice>
+export type UsageInvoice = z.infer<typeof UsageInvoice>
 
 export const GenerateInvoiceBody = z
   .object({
@@ -49,7 +49,7 @@ export const GenerateInvoiceBody = z
   })
   .openapi('GenerateInvoiceRequest')
 
-export const ListSeed003Query = z.object({
+export const ListAccountInvoicesQuery = z.object({
   userId: z.string().trim().min(1).max(64).optional().openapi({ description: 'Your own id (the default); admins may name any account' }),
 })
 

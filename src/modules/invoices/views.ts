@@ -1,9 +1,9 @@
-/** Invoice rows as the API shows them: seed 003's invoice, seed 001's summary and details. */
+/** Invoice rows as the API shows them: usage billing's invoice, the DID API's summary and details. */
 import type { invoiceLineItems, invoices, payments } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { InvoiceDocument } from '../billing/invoice-document'
-import type { InvoiceDetails, InvoiceLine, InvoicePayment, InvoiceSummary, Seed003Invoice } from './schemas'
+import type { InvoiceDetails, InvoiceLine, InvoicePayment, InvoiceSummary, UsageInvoice } from './schemas'
 
 export type Invoice = typeof invoices.$inferSelect
 export type InvoiceLineRow = typeof invoiceLineItems.$inferSelect
@@ -16,7 +16,7 @@ function breakdownOf(i: Invoice) {
   return { callMinutes: b.callMinutes ?? 0, smsCount: b.smsCount ?? 0, apiCalls: b.apiCalls ?? 0 }
 }
 
-export function seed003View(i: Invoice): Seed003Invoice {
+export function usageInvoiceView(i: Invoice): UsageInvoice {
   return {
     id: i.id,
     userId: i.userId,

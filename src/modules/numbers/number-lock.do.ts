@@ -1,5 +1,5 @@
 /**
- * NumberLock — one per E.164 number; guarantees at most one holder at a time (DESIGN.md).
+ * NumberLock — one per E.164 number; guarantees at most one holder at a time (docs/money-and-flows.md).
  *
  * A holder first `reserve`s the number for a while (a purchase in flight, or a client's
  * 30-minute reservation), then either `confirm`s it (bought: held until released) or lets it go

@@ -1,6 +1,6 @@
 /**
- * The activation offer catalogue (seed 000 search). Offers are written by the provider sync with
- * their price already computed (`price = cost × (1 + marginBps/10,000) + marginFixed`, see
+ * The activation offer catalogue (GET /api/search/offers). Offers are written by the provider
+ * sync with their price already computed (`price = cost × (1 + marginBps/10,000) + marginFixed`, see
  * providers/pricing.ts), so what search shows is what a purchase holds and charges.
  * Only in-stock offers of active, healthy providers are listed, cheapest first.
  */

@@ -33,7 +33,7 @@ const route = createRoute({
   tags: ['search'],
   summary: 'Search activation offers (public)',
   description:
-    'Seed 000 search: no authentication needed (rate class `search`, 100/min per IP or caller). In-stock offers of healthy ' +
+    'The activation API\'s offer search: no authentication needed (rate class `search`, 100/min per IP or caller). In-stock offers of healthy ' +
     'providers, cheapest first; `total` counts every match. `page`/`limit` page through the hits.',
   request: { query: Query },
   responses: { 200: ok(Result, 'Offers'), ...publicErrorResponses },

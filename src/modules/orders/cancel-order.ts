@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['orders'],
   summary: 'Cancel an order',
   description:
-    'Seed 001 CancelOrderRequest. An unpaid order (pending, payment_failed) is simply cancelled. A completed or partially completed ' +
+    'An unpaid order (pending, payment_failed) is simply cancelled. A completed or partially completed ' +
     'order can be cancelled within 24 hours of completion: its numbers are released and what was charged is credited back to the ' +
     'wallet (once, however often this is called; `refundRequested: false` releases without refunding). A processing order (its ' +
     'purchase is running), a failed or an already cancelled one answers 409 ORDER_NOT_CANCELLABLE.',

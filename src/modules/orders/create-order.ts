@@ -19,7 +19,7 @@ const route = createRoute({
   tags: ['orders'],
   summary: 'Create an order',
   description:
-    'Seed 001 CreateOrderRequest. Each item buys one number: `itemId` is the E.164 number or its inventory id, `quantity` is 1, ' +
+    'Each item buys one number: `itemId` is the E.164 number or its inventory id, `quantity` is 1, ' +
     '`metadata.friendlyName` / `metadata.configuration` set the number up. With `autoComplete` (default true) the order runs the same ' +
     'flow as POST /api/v1/numbers/purchase (reserve, hold, buy, charge only what was bought) and the answer adds the per-number ' +
     '`results` and `summary`; with `autoComplete: false` it waits unpaid (`pending`) until POST /api/v1/orders/{id}/retry-payment. ' +

@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['orders'],
   summary: 'One order with its items, numbers and timeline',
   description:
-    'Seed 001 OrderDetailsResponse. Each item is one number (`metadata`: its result, error, prices); `numbers` are the numbers the ' +
+    'Each item is one number (`metadata`: its result, error, prices); `numbers` are the numbers the ' +
     'order bought; `timeline` is every status change with a note. Paid from the wallet (`paymentMethod: wallet`); no tax or discount applies.',
   middleware: [requireAuth({ permission: 'orders:read' })] as const,
   security: keySecurity,

@@ -13,7 +13,7 @@ const route = createRoute({
   tags: ['orders'],
   summary: 'Your orders',
   description:
-    'Seed 001 GetOrdersResponse: `data`, `pagination` and, beside them at the top level, `summary` — the account\'s orders whatever ' +
+    '`data`, `pagination` and, beside them at the top level, `summary` — the account\'s orders whatever ' +
     'the filters (count, total spent = charged − refunded, open orders: pending, processing, payment_failed). Filters: `status` and ' +
     '`type` (repeat or commas), `dateFrom`/`dateTo` on the creation time (a bare date covers its whole UTC day). Sort by createdAt ' +
     '(default, desc), totalAmount or status.',

@@ -1,5 +1,5 @@
 /**
- * Orders (seed 001 §5): listing, details, creation (DID items run the purchase flow), cancel
+ * Orders of the DID API: listing, details, creation (DID items run the purchase flow), cancel
  * with refund, payment retry.
  *
  * Invariants:

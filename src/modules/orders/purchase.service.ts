@@ -1,6 +1,6 @@
 /**
- * The DID order flow (DESIGN.md "Core flows: DID order"), shared by POST /api/v1/numbers/purchase,
- * POST /api/v1/orders and POST /api/v1/orders/{id}/retry-payment:
+ * The DID order flow (docs/money-and-flows.md, "Buying DIDs"), shared by
+ * POST /api/v1/numbers/purchase, POST /api/v1/orders and POST /api/v1/orders/{id}/retry-payment:
  *
  *   inventory check → NumberLock reserve (holder = account, 5 min) → wallet hold of
  *   Σ(setup + first month) of the reserved numbers → order + items + timeline (one batch) →

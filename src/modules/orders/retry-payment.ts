@@ -13,7 +13,7 @@ const route = createRoute({
   tags: ['orders'],
   summary: 'Pay an order again',
   description:
-    'Seed 001 RetryPaymentRequest. For a `payment_failed` order (or an unpaid `pending` one): its numbers are reserved again, the ' +
+    'For a `payment_failed` order (or an unpaid `pending` one): its numbers are reserved again, the ' +
     'total held and the purchase runs as POST /api/v1/numbers/purchase does; the answer is the same NumberPurchaseResponse. Still not ' +
     'enough money: 400 INSUFFICIENT_BALANCE and the order stays payment_failed. None of its numbers for sale any more: 409 ' +
     'NUMBER_NOT_AVAILABLE and the order is failed. Any other status: 409 ORDER_NOT_RETRYABLE. `paymentMethodId` (one of your ' +

@@ -1,5 +1,5 @@
 /**
- * Orders (seed 001 §5). Amounts are decimals. `totalAmount` is what the order costs: the amount
+ * Orders of the DID API. Amounts are decimals. `totalAmount` is what the order costs: the amount
  * held or due while it is open (pending, processing, payment_failed), the amount charged once it
  * is settled (only the numbers that were bought are charged). `chargedAmount` and
  * `refundedAmount` say what moved.

@@ -12,7 +12,7 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Add a payment method',
   description:
-    'Seed 001 §6.1 AddPaymentMethodRequest. `processor`: `sandbox` (default; no account needed) or `stripe` (only when the ' +
+    '`processor`: `sandbox` (default; no account needed) or `stripe` (only when the ' +
     'server has STRIPE_SECRET_KEY, else 400), any case. `token` is the processor\'s token: the sandbox accepts Stripe\'s test ' +
     'tokens `tok_visa`, `tok_mastercard`, `tok_amex` (charge fine), `tok_chargeDeclined` and `tok_chargeDeclinedInsufficientFunds` ' +
     '(added fine, every charge declined) and `btok_us_verified` (a bank account); any other token is 400 on `token`. With ' +

@@ -1,5 +1,5 @@
 /**
- * The billing account (seed 001 §6.1): one row per account, created on first use with the
+ * The billing account (/api/v1/billing/account): one row per account, created on first use with the
  * defaults (monthly cycle, USD, auto-pay off, automatic top-up off). Its balance is the wallet's;
  * its default payment method is the payment method marked default; its active/suspended state is
  * the user's.

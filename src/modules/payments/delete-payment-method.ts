@@ -19,7 +19,7 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Remove a payment method',
   description:
-    'Seed 001 §6.1. Detaches the method at its processor, then removes it (kept as a deleted record for past payments; it is ' +
+    'Detaches the method at its processor, then removes it (kept as a deleted record for past payments; it is ' +
     'no longer listed or charged). When it was the default, the newest remaining method becomes the default. 404 for an ' +
     'unknown, already deleted or another account\'s method; 502 when the processor cannot be reached (nothing changes). ' +
     'A user session or an API key with `billing:write`.',

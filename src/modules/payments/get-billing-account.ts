@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Your billing account',
   description:
-    'Seed 001 §6.1 BillingAccountResponse. Created on first read with the defaults: `billingCycle` MONTHLY, `currency` USD, ' +
+    'Created on first read with the defaults: `billingCycle` MONTHLY, `currency` USD, ' +
     '`autoPayEnabled` false, no address. `accountBalance` is the wallet balance (GET /api/wallet/balance `balance`); ' +
     '`defaultPaymentMethod` the id of the default payment method (null without one); `nextBillingDate` the 1st of next month ' +
     '(UTC), when the monthly invoice is made; `isActive`/`isSuspended`/`suspensionReason` follow the account\'s status. ' +

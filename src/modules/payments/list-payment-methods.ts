@@ -11,8 +11,8 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Your payment methods',
   description:
-    'Seed 001 §6.1 PaymentMethod list: the account\'s active methods (deleted ones are not listed), the default first, then ' +
-    'newest first, with seed 001 page/limit pagination. Card fields (`last4`, `brand`, `expiryMonth`, `expiryYear`) and bank ' +
+    'The account\'s active methods (deleted ones are not listed), the default first, then ' +
+    'newest first, with page/limit pagination. Card fields (`last4`, `brand`, `expiryMonth`, `expiryYear`) and bank ' +
     'fields (`bankName`, `accountType`) are present when they apply. A user session or an API key with `billing:read`.',
   middleware: [requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,

@@ -1,5 +1,5 @@
 /**
- * Payment methods (seed 001 §6.1) and the one way to charge them.
+ * Payment methods (/api/v1/billing/payment-methods) and the one way to charge them.
  *
  * Invariants:
  * - Every query is scoped by `user_id`; another account's method is a 404.

@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Make a payment method the default',
   description:
-    'Seed 001 §6.1. The method becomes the account\'s default and the previous default stops being one, in one transaction ' +
+    'The method becomes the account\'s default and the previous default stops being one, in one transaction ' +
     '(an account never has two defaults). 404 for an unknown, deleted or another account\'s method. No body. ' +
     'A user session or an API key with `billing:write`.',
   middleware: [requireAuth({ permission: 'billing:write' })] as const,

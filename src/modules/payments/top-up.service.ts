@@ -181,7 +181,7 @@ export class TopUpService {
   }
 }
 
-/** Seed 001 PaymentWebhookPayload data. */
+/** The data of the DID API's PAYMENT_SUCCEEDED / PAYMENT_FAILED events. */
 function event(type: 'PAYMENT_SUCCEEDED' | 'PAYMENT_FAILED', p: PaymentRow, m: PaymentMethodRow, now: Date, failureReason?: string) {
   const data: Record<string, unknown> = {
     paymentId: p.id,

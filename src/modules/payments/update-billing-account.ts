@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Change your billing details',
   description:
-    'Seed 001 §6.1 UpdateBillingAccountRequest. Only `company`, `taxId`, `billingAddress`, `autoPayEnabled`, `autoTopUp` and ' +
+    'Only `company`, `taxId`, `billingAddress`, `autoPayEnabled`, `autoTopUp` and ' +
     '`billingCycle` are writable, and only the fields sent change (`null` or "" clears `company`/`taxId`; `billingAddress` replaces ' +
     'the whole address). Any other field — the balance, the credit limit, customer ids — is refused with 400 `VALIDATION_ERROR` ' +
     'naming it, rather than silently ignored. `billingCycle` accepts `MONTHLY` (any case) only: invoices are monthly.\n\n' +

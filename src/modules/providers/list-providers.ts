@@ -17,7 +17,7 @@ export const registerListProviders = (r: Router) => {
       tags: ['admin'],
       summary: 'List providers',
       description:
-        'Seed 000. Every upstream provider with its status, health (from the last sync: every 15 minutes, or on demand), ' +
+        'Every upstream provider with its status, health (from the last sync: every 15 minutes, or on demand), ' +
         'last sync, last error, stock, priority and margin. The config is shown without anything named like a secret, key or token; ' +
         'credentials themselves live in Worker secrets and are never shown.',
       middleware: [requireAuth({ admin: true })] as const,

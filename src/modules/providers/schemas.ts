@@ -4,7 +4,7 @@ import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { ProviderSyncResult } from './provider-sync.job'
 
-/** Seed 000's `/api/admin/providers` and the `/api/v1/admin/…` alias every admin route has. */
+/** `/api/admin/providers` (the activation API's admin path) and the `/api/v1/admin/…` alias every admin route has. */
 export const PROVIDER_PREFIXES = ['/api/admin/providers', '/api/v1/admin/providers'] as const
 
 export const ProviderIdParam = z.object({

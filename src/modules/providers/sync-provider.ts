@@ -14,7 +14,7 @@ export const registerSyncProvider = (r: Router) => {
       tags: ['admin'],
       summary: 'Sync a provider now',
       description:
-        'Seed 000. Runs the provider sync for this provider at once (the cron runs it every 15 minutes): offers, prices, ' +
+        'Runs the provider sync for this provider at once (the cron runs it every 15 minutes): offers, prices, ' +
         'stock and DID inventory. A failing upstream is not an error of this call: the answer is 200 with `healthy: false` ' +
         'and the reason in `error`, and the provider is marked unhealthy until a sync succeeds. Recorded in the audit log.',
       middleware: [requireAuth({ admin: true })] as const,

@@ -1,5 +1,5 @@
 /**
- * Route classes and their limits (DESIGN.md "Security"). Each request counts against exactly one
+ * Route classes and their limits (README "Rate limits"). Each request counts against exactly one
  * class, per subject: the API key, else the user, else the client IP. Two exceptions:
  * - the auth class always counts per IP: it guards the doors before anyone is logged in;
  * - the money class (`purchase`: every route that spends or charges the account's money) counts

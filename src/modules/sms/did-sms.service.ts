@@ -1,6 +1,6 @@
 /**
  * Inbound SMS on owned numbers (DIDs, `phone_numbers`): Twilio's messaging webhook, the sandbox's
- * JSON and the sandbox owner route all end in `deliver` (DESIGN.md "Inbound SMS").
+ * JSON and the sandbox owner route all end in `deliver` (README "SMS on your numbers (DIDs)").
  *
  * Invariants:
  * - The number is the live row (`status` ≠ released) of the sending provider with `phone_number`
@@ -9,9 +9,9 @@
  * - Stored once: `(provider_id, upstream_message_id)` is unique. The key is the upstream message
  *   id (Twilio's MessageSid, the sandbox's messageId), else a hash of (number, from, text,
  *   receivedAt). A redelivery answers `duplicate: true` and writes nothing.
- * - The SMS row, the number's `last_used_at` and two outbox events are one D1 batch: seed 001's
- *   `SMS_RECEIVED` (which also goes to the number's own smsUrl, see webhooks/fan-out.ts) and seed
- *   000's `sms.received` (partners subscribed to it only), both with `phoneNumberId`.
+ * - The SMS row, the number's `last_used_at` and two outbox events are one D1 batch: the DID
+ *   API's `SMS_RECEIVED` (which also goes to the number's own smsUrl, see webhooks/fan-out.ts) and
+ *   the activation API's `sms.received` (partners subscribed to it only), both with `phoneNumberId`.
  * - DIDs are paid monthly: an inbound SMS moves no money.
  */
 import { and, eq, ne } from 'drizzle-orm'
@@ -165,7 +165,7 @@ export class DidSmsService {
               body: sms.text,
               direction: 'inbound',
               status: 'received',
-              // Beyond seed 001's fields: what the number's own smsUrl needs to act on an OTP.
+              // Beyond the DID API's SMS_RECEIVED fields: what the number's own smsUrl needs to act on an OTP.
               code,
               receivedAt: receivedAt.toISOString(),
             },

@@ -1,6 +1,6 @@
 /**
- * Inbound SMS on activations (DESIGN.md "Inbound SMS"): a provider's webhook, the sandbox route
- * and the sandbox's automatic SMS all end in `deliver`.
+ * Inbound SMS on activations (docs/money-and-flows.md, "SMS activations"): a provider's webhook,
+ * the sandbox route and the sandbox's automatic SMS all end in `deliver`.
  *
  * Invariants:
  * - Stored once: `(provider_id, upstream_message_id)` is unique. The key is the upstream message

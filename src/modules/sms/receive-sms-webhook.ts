@@ -112,8 +112,8 @@ const route = createRoute({
     'rewrites host or scheme breaks it). The auth token is the Worker secret named by the config `authTokenSecret`; ' +
     '`AccountSid` must be the config\'s `accountSid`. Answered with 200 and an empty TwiML `<Response/>` (`text/xml`): no reply SMS.\n\n' +
     'An SMS to an owned number is stored once per provider message id (`MessageSid`, `messageId`; without one, per number, sender, ' +
-    'text and `receivedAt`), with its code, and writes two events in the same batch: `SMS_RECEIVED` (seed 001; also delivered to ' +
-    "the number's own `smsUrl`) and `sms.received` (seed 000), both with `phoneNumberId`. Idempotent: a redelivery answers " +
+    'text and `receivedAt`), with its code, and writes two events in the same batch: `SMS_RECEIVED` (the DID API\'s event; also delivered to ' +
+    "the number's own `smsUrl`) and `sms.received` (the activation API's event), both with `phoneNumberId`. Idempotent: a redelivery answers " +
     '`duplicate: true`. The code is `code` when sent, else 4–8 digits (or `123-456`) from the text. Not rate limited. Unknown ' +
     'activations and unknown or released numbers answer 404 so that the provider retries (or drops it).',
   middleware: [providerAuth] as const,

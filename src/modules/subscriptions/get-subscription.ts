@@ -11,11 +11,11 @@ const route = createRoute({
   tags: ['subscriptions'],
   summary: 'The account\'s subscription',
   description:
-    'Seed 003 "GET /api/subscription". `userId` defaults to the caller; an admin may read anyone\'s, anyone else gets 404 ' +
+    '`userId` defaults to the caller; an admin may read anyone\'s, anyone else gets 404 ' +
     'for another account. 404 when the account has no subscription. Periods are calendar months (UTC): ' +
-    '`currentPeriodStart` is the 1st at 00:00, `currentPeriodEnd` the last day of the month at 00:00 (seed 003\'s format); ' +
+    '`currentPeriodStart` is the 1st at 00:00, `currentPeriodEnd` the last day of the month at 00:00; ' +
     'an active subscription read after its period ended shows (and stores) the period of today. ' +
-    'Extra fields beyond seed 003: `currentPeriodStart`, `cancelledAt`. A user session or an API key with `billing:read`.',
+    'A user session or an API key with `billing:read`.',
   middleware: [requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { query: UserIdQuery },

@@ -1,6 +1,6 @@
 /**
  * Calendar-month periods (UTC). A period runs from the 1st at 00:00 up to (not including) the 1st
- * of the next month; seed 003 shows its end as the last day of the month at 00:00
+ * of the next month; the API shows its end as the last day of the month at 00:00
  * (`"currentPeriodEnd": "2025-11-30T00:00:00.000Z"`), which is what `displayEnd` is.
  */
 export interface Period {
@@ -8,7 +8,7 @@ export interface Period {
   start: Date
   /** The 1st of the next month, 00:00 UTC: the first instant after the period. */
   end: Date
-  /** The last day of the month at 00:00 UTC (seed 003's `currentPeriodEnd`). */
+  /** The last day of the month at 00:00 UTC (the `currentPeriodEnd` shown). */
   displayEnd: Date
   /** `YYYY-MM`. */
   month: string

@@ -12,7 +12,7 @@ export const SubscriptionView = z
     status: z.enum(['active', 'cancelled', 'past_due']),
     startDate: z.string().openapi({ example: '2024-01-01T00:00:00.000Z', description: 'When the account first subscribed (kept when it re-subscribes)' }),
     currentPeriodStart: z.string().openapi({ example: '2025-11-01T00:00:00.000Z', description: 'The 1st of the current month, 00:00 UTC' }),
-    currentPeriodEnd: z.string().openapi({ example: '2025-11-30T00:00:00.000Z', description: 'The last day of the current month, 00:00 UTC (seed 003 format); the period lasts to the end of that day' }),
+    currentPeriodEnd: z.string().openapi({ example: '2025-11-30T00:00:00.000Z', description: 'The last day of the current month, 00:00 UTC; the period lasts to the end of that day' }),
     cancelledAt: z.string().nullable(),
     monthlyFee: z.number().openapi({ example: 29.99 }),
   })
@@ -22,7 +22,7 @@ export const SubscriptionChange = SubscriptionView.extend({
   proration: z.number().openapi({ example: 13.42, description: 'Charged by this change for the rest of the period (an upgrade); 0 otherwise' }),
 }).openapi('SubscriptionChange')
 
-/** The seed 003 envelope with its top-level `message`. */
+/** Usage billing's envelope with its top-level `message`. */
 export function okWithMessage<T extends z.ZodType>(schema: T, description: string) {
   return {
     content: { 'application/json': { schema: z.object({ success: z.literal(true), data: schema, message: z.string(), meta: Meta }) } },

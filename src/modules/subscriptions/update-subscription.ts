@@ -21,7 +21,7 @@ const route = createRoute({
   tags: ['subscriptions'],
   summary: 'Change the plan, cancel or resume',
   description:
-    'Seed 003 "PATCH /api/subscription". 400 without `subscriptionId` or with neither `plan` nor `status`; 404 for an unknown ' +
+    '400 without `subscriptionId` or with neither `plan` nor `status`; 404 for an unknown ' +
     'subscription or another account\'s (an admin may change anyone\'s). `status` may be set to `cancelled` or, to resume a ' +
     'cancelled subscription, `active`. A request that changes nothing answers the subscription as it is.\n\n' +
     '**Upgrade proration.** Moving to a dearer plan mid-period charges (new fee − old fee) × (time left in the period ÷ ' +

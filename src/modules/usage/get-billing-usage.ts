@@ -11,9 +11,9 @@ const route = createRoute({
   method: 'get',
   path: '/api/v1/billing/usage',
   tags: ['billing'],
-  summary: 'Usage and its cost over a date range (seed 001)',
+  summary: 'Usage and its cost over a date range',
   description:
-    'Seed 001 §6.3 GetUsageQuery → UsageResponse, for the caller\'s own account. `startDate` and `endDate` are required: a ' +
+    'For the caller\'s own account. `startDate` and `endDate` are required: a ' +
     'date (`YYYY-MM-DD`, UTC; as `endDate` it covers its whole day) or an ISO 8601 date-time (`endDate` inclusive); an end ' +
     'before the start is a 400. `resourceType` (repeat it or separate with commas) keeps only those usage types: ' +
     '`call_minutes`, `sms`, `api_calls` (reported usage and the per-key daily API-call meter), `activation` (activation ' +

@@ -39,7 +39,7 @@ const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`
 /** A fresh `usg_…` id computed by SQLite, for rows inserted by INSERT … SELECT. */
 const sqlId = () => sql<string>`'usg_' || lower(hex(randomblob(13)))`
 
-// ---- activations (seed 000) -----------------------------------------------------------------
+// ---- activations (the activation API) -----------------------------------------------------
 
 type ActivationLike = Pick<Activation, 'id' | 'userId' | 'price' | 'phone' | 'serviceCode' | 'countryCode'>
 
@@ -124,7 +124,7 @@ export function activationUnbilledMeter(db: Db, a: ActivationLike, at: Date) {
   return activationMeter(db, a, at, { sign: -1, suffix: ':refund', description: `Not charged: number ${a.phone} could not be paid` })
 }
 
-// ---- DIDs (seed 001) ------------------------------------------------------------------------
+// ---- DIDs (the DID API) -------------------------------------------------------------------
 
 export interface DidCharge {
   userId: string

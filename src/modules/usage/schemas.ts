@@ -1,6 +1,6 @@
 /**
- * Usage schemas: seed 003 (`/api/usage`: one report / one month of usage) and seed 001 §6.3
- * (`/api/v1/billing/usage`: GetUsageQuery → UsageResponse). Amounts are decimals in USD.
+ * Usage schemas: usage billing's (`/api/usage`: one report / one month of usage) and the DID
+ * API's (`/api/v1/billing/usage`: GetUsageQuery → UsageResponse). Amounts are decimals in USD.
  */
 import { z } from '@hono/zod-openapi'
 import { USAGE_TYPES } from '../../db/schema'
@@ -61,7 +61,7 @@ export const StatsQuery = z.object({
   userId: z.string().min(1).max(64).optional().openapi({ description: "Whose statistics; defaults to the caller's own (another account: admins only)" }),
 })
 
-// ---- seed 001 §6.3 ---------------------------------------------------------------------------
+// ---- the DID API: /api/v1/billing/usage ---------------------------------------------------
 
 export const GetUsageQuery = z.object({
   startDate: dateParam('Start of the range (a date means its first instant). Required.'),

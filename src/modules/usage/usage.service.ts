@@ -1,6 +1,6 @@
 /**
- * Usage (seed 003 /api/usage, seed 001 §6.3 /api/v1/billing/usage): reports from outside systems,
- * the monthly history, and the itemised usage of a date range.
+ * Usage (usage billing's /api/usage, the DID API's /api/v1/billing/usage): reports from outside
+ * systems, the monthly history, and the itemised usage of a date range.
  *
  * Invariants:
  * - A report writes one `usage_records` row per non-zero metric, all sharing `reportId` (the
@@ -22,7 +22,7 @@ import { RATES, type Metric } from '../billing/plans'
 import { outboxInsert } from '../events/outbox'
 import { monthOf, UNITS } from './product-meters'
 
-/** The three metrics of seed 003, as usage types. */
+/** The three metrics of usage billing (`/api/usage`), as usage types. */
 export const METRIC_TYPES: Record<Metric, UsageType> = { callMinutes: 'call_minutes', smsCount: 'sms', apiCalls: 'api_calls' }
 const METRICS = Object.keys(METRIC_TYPES) as Metric[]
 const REPORTED_TYPES = Object.values(METRIC_TYPES)

@@ -4,10 +4,10 @@ import type { Router } from '../../lib/router'
 import { principalOf, requireAuth } from '../../middleware/authenticate'
 import { balanceView, WalletBalance } from './schemas'
 
-/** Seed 000's wallet route and its public v1 twin (contract rule 5: one service, two paths). */
+/** The activation API's wallet route and its public v1 twin: one service, two paths (aliases stay thin). */
 const PATHS = [
-  { path: '/api/wallet/balance', tags: ['wallet'], doc: 'Seed 000 "Wallet › Get Balance".' },
-  { path: '/api/v1/balance', tags: ['public-v1', 'wallet'], doc: 'Seed 000 "Public API (v1) › Get Balance", the same answer as `GET /api/wallet/balance`.' },
+  { path: '/api/wallet/balance', tags: ['wallet'], doc: 'The activation API\'s wallet balance.' },
+  { path: '/api/v1/balance', tags: ['public-v1', 'wallet'], doc: 'The public v1 path of the wallet balance: the same answer as `GET /api/wallet/balance`.' },
 ] as const
 
 export const registerGetBalance = (r: Router) => {

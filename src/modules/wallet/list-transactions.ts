@@ -10,7 +10,7 @@ const route = createRoute({
   tags: ['wallet'],
   summary: 'Your wallet transactions (newest first)',
   description:
-    'Seed 000 "Wallet › Get Transactions", paged with `?page&limit` (seed 001 style pagination). Every change of the ' +
+    'Paged with `?page&limit`. Every change of the ' +
     'balance is one transaction: `credit` (top-up, refund), `debit`, `capture` (a purchase charged). Money held for a ' +
     'purchase in progress is not a transaction until it is captured (see `reserved` on the balance). Always the ' +
     'caller\'s own wallet. A user session or an API key with `wallet:read`.',

@@ -36,7 +36,7 @@ const route = createRoute({
   tags: ['wallet', 'admin'],
   summary: 'Credit a user\'s wallet (admin)',
   description:
-    'Seed 000 "Wallet › Top Up (Admin)". Admins only. Recorded in the audit log (`wallet.topup`, target the user, ' +
+    'Admins only. Recorded in the audit log (`wallet.topup`, target the user, ' +
     'details `{amount, reason, entryId}`). Send an `Idempotency-Key`: a retry with the same key and body answers the ' +
     'first response (`Idempotent-Replayed: true`) and never credits twice; without one every call is a new credit. ' +
     'The credit is made before the audit entry is written (the wallet is not in D1, so they cannot share a ' +

@@ -1,5 +1,5 @@
 /**
- * Wallet — one per account, the source of truth for its money (DESIGN.md "Wallet DO").
+ * Wallet — one per account, the source of truth for its money (docs/money-and-flows.md).
  *
  * Invariants (checked by `audit()` in tests):
  * - available = balance − Σ active holds ≥ 0 at every instant: debit and hold refuse what would

@@ -68,7 +68,7 @@ export interface TopUpInput {
 }
 
 /**
- * An admin credits a user's wallet (seed 000 "Top Up (Admin)").
+ * An admin credits a user's wallet (POST /api/wallet/topup).
  *
  * The credit and its audit entry cannot share a D1 batch (the money lives in the Wallet object),
  * so the credit goes first and the audit entry second. A failure between them leaves money

@@ -1,12 +1,13 @@
 /**
- * The one event catalogue partners subscribe to, with the documented names: seed 000
- * (`sms.received`), seed 001 (calls, SMS, numbers, payments), seed 002 (SIMs, quotas,
- * connectivity), seed 003 (usage, invoices, subscriptions), and our own.
+ * The one event catalogue partners subscribe to, each family's events under their own names:
+ * the activation API (`sms.received`), the DID API (calls, SMS, numbers, payments), the SIM API
+ * (SIMs, quotas, connectivity; not yet emitted), usage billing (usage, invoices, subscriptions),
+ * and Switchboard's own.
  */
 export const EVENT_TYPES = [
-  // seed 000 and seed 002
+  // the activation API (and the SIM API)
   'sms.received',
-  // seed 001 §7.2
+  // the DID API
   'CALL_STARTED',
   'CALL_ANSWERED',
   'CALL_COMPLETED',
@@ -23,14 +24,14 @@ export const EVENT_TYPES = [
   'NUMBER_SUSPENDED',
   'PAYMENT_SUCCEEDED',
   'PAYMENT_FAILED',
-  // seed 002
+  // the SIM API (not yet available: nothing emits these yet)
   'sim.activated',
   'sim.suspended',
   'quota.threshold_reached',
   'quota.depleted',
   'connectivity.lost',
   'connectivity.restored',
-  // seed 003
+  // usage billing
   'usage.recorded',
   'invoice.generated',
   'invoice.paid',
@@ -40,7 +41,7 @@ export const EVENT_TYPES = [
   'webhook.endpoint.disabled',
 ] as const
 
-/** Example data for test sends, in each document's payload shape. */
+/** Example data for test sends, in each family's payload shape. */
 export function sampleData(event: string): Record<string, unknown> {
   const now = new Date().toISOString()
   if (event === 'sms.received') {

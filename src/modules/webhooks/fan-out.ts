@@ -4,9 +4,9 @@
  * `webhooks`. Deliveries are unique per (target, event), so a redelivered event message creates
  * nothing twice and only re-enqueues deliveries that never had an attempt.
  *
- * An SMS to an owned number writes two events (seed 001's `SMS_RECEIVED` and seed 000's
- * `sms.received`, both with `phoneNumberId`); the smsUrl — a seed 001 number setting — gets only
- * the first, so it receives one delivery per SMS, in seed 001's shape.
+ * An SMS to an owned number writes two events (the DID API's `SMS_RECEIVED` and the activation
+ * API's `sms.received`, both with `phoneNumberId`); the smsUrl — a DID setting — gets only the
+ * first, so it receives one delivery per SMS, in the DID API's shape.
  */
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { outbox, phoneNumbers, users, webhookDeliveries, webhookEndpoints } from '../../db/schema'

@@ -1,7 +1,7 @@
 /**
- * Partner webhook endpoints (seed 001 §7): CRUD, secret rotation, the delivery log, test sends and
- * manual retries. Every query is scoped to the owner: another account's endpoint or delivery is a
- * 404. Secrets are sealed in D1 and shown once (creation, rotation).
+ * Partner webhook endpoints (/api/v1/webhooks): CRUD, secret rotation, the delivery log, test
+ * sends and manual retries. Every query is scoped to the owner: another account's endpoint or
+ * delivery is a 404. Secrets are sealed in D1 and shown once (creation, rotation).
  */
 import { and, count, desc, eq, inArray, type SQL } from 'drizzle-orm'
 import { users, webhookAttempts, webhookDeliveries, webhookEndpoints, type WebhookEndpoint } from '../../db/schema'

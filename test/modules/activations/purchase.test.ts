@@ -11,7 +11,7 @@ import { fund, walletAudit } from '../../helpers/catalog'
 const usd = (micros: number) => fromMicros(micros)
 
 describe('POST /api/numbers/purchase', () => {
-  it('buys a number: 201 with the seed 000 fields, charged once, row + hold outcome + event written', async () => {
+  it('buys a number: 201 with the activation API\'s fields, charged once, row + hold outcome + event written', async () => {
     const offer = await sellingProvider({ serviceCode: uniqueService(), costUsd: 0.5, marginBps: 2000 })
     expect(offer.price).toBe(600_000)
     const u = await registerUser()

@@ -15,8 +15,8 @@ describe('PUT …/users/{id}/role', () => {
 
     const list = await call('/api/v1/admin/users?limit=5', { token: u.accessToken })
     expect(list.status, list.text).toBe(200)
-    const seed000 = await call('/api/admin/users?limit=5', { token: u.accessToken })
-    expect(seed000.status, seed000.text).toBe(200)
+    const aliasList = await call('/api/admin/users?limit=5', { token: u.accessToken })
+    expect(aliasList.status, aliasList.text).toBe(200)
   })
 
   it('a demoted admin loses admin access with the token they already had', async () => {

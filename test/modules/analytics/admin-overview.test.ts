@@ -199,7 +199,7 @@ describe('GET /api/v1/admin/analytics/overview', () => {
     expectErrorEnvelope(await call(PATH), 401, 'UNAUTHORIZED')
   })
 
-  it("seed 000's GET /api/admin/analytics/dashboard answers the same overview, admins only", async () => {
+  it("the activation API's GET /api/admin/analytics/dashboard answers the same overview, admins only", async () => {
     const admin = await registerAdmin()
     const [v1, v0] = await Promise.all([call(PATH, { token: admin.accessToken }), call('/api/admin/analytics/dashboard', { token: admin.accessToken })])
     expect(v0.status, v0.text).toBe(200)

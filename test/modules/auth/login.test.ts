@@ -6,7 +6,7 @@ import { issueFields, me, sessionIdOf } from './helpers'
 const LOGIN = '/api/v1/auth/login'
 
 describe('POST /api/v1/auth/login', () => {
-  it('logs in by email (seed 001/004) with every documented field', async () => {
+  it('logs in by email with every field of the answer', async () => {
     const u = await registerUser({ firstName: 'Grace', lastName: 'Hopper' })
     const res = await call(LOGIN, { body: { email: u.email, password: PASSWORD } })
     expect(res.status, res.text).toBe(200)
@@ -40,7 +40,7 @@ describe('POST /api/v1/auth/login', () => {
     expect(profile.body.data.id, profile.text).toBe(u.id)
   })
 
-  it('logs in by username (seed 002) and answers access_token, token_type, expires_in and user.username', async () => {
+  it('logs in by username (OAuth2 style) and answers access_token, token_type, expires_in and user.username', async () => {
     const u = await registerUser()
     const res = await call(LOGIN, { body: { username: u.email, password: PASSWORD } })
     expect(res.status, res.text).toBe(200)

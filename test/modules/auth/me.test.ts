@@ -4,13 +4,13 @@ import { call, createApiKey, expectErrorEnvelope, PASSWORD, registerUser } from 
 import { login, me, setUserStatus } from './helpers'
 
 describe('GET /api/v1/auth/me', () => {
-  it('answers the merged seed 002 + seed 004 profile', async () => {
+  it('answers the profile flat (snake_case aliases) and wrapped in user', async () => {
     const u = await registerUser({ firstName: 'John', lastName: 'Doe' })
     const res = await me(u.accessToken)
     expect(res.status, res.text).toBe(200)
     expect(res.body.success, res.text).toBe(true)
     const d = res.body.data
-    // seed 002: the profile itself
+    // the profile itself, with snake_case aliases
     expect(d.id, res.text).toBe(u.id)
     expect(d.email, res.text).toBe(u.email)
     expect(d.username, res.text).toBe(u.email)
@@ -18,13 +18,13 @@ describe('GET /api/v1/auth/me', () => {
     expect(d.is_active, res.text).toBe(true)
     expect(d.role, res.text).toBe('user')
     expect(Number.isNaN(Date.parse(d.created_at)), res.text).toBe(false)
-    // seed 004: wrapped in `user`
+    // the same profile wrapped in `user`
     expect(d.user.id, res.text).toBe(u.id)
     expect(d.user.email, res.text).toBe(u.email)
     expect(d.user.name, res.text).toBe('John Doe')
     expect(d.user.createdAt, res.text).toBe(d.created_at)
     expect(Number.isNaN(Date.parse(d.user.lastLogin)), res.text).toBe(false)
-    // seed 001 names
+    // camelCase names
     expect(d.firstName, res.text).toBe('John')
     expect(d.lastName, res.text).toBe('Doe')
     expect(d.emailVerified, res.text).toBe(false)

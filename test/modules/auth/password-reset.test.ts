@@ -103,7 +103,7 @@ describe('POST /api/v1/auth/reset-password', () => {
     expect(hash?.h.startsWith('pbkdf2_sha256$100000$'), hash?.h).toBe(true)
   })
 
-  it('works without confirmPassword (seed 001 marks it required, other clients omit it)', async () => {
+  it('works without confirmPassword (some clients send it, others omit it)', async () => {
     const u = await registerUser()
     expectStatus(await forgot(u.email), 200)
     const res = await call(RESET, { body: { token: await mailedToken(u.email, 'password_reset'), newPassword: NEW_PASSWORD } })

@@ -7,7 +7,7 @@ const REFRESH = '/api/v1/auth/refresh'
 const LOGOUT = '/api/v1/auth/logout'
 
 describe('POST /api/v1/auth/refresh', () => {
-  it('rotates with `refreshToken` (seed 001)', async () => {
+  it('rotates with `refreshToken`', async () => {
     const u = await registerUser()
     const res = await call(REFRESH, { body: { refreshToken: u.refreshToken } })
     expect(res.status, res.text).toBe(200)
@@ -27,7 +27,7 @@ describe('POST /api/v1/auth/refresh', () => {
     expect(profile.body.data.id, profile.text).toBe(u.id)
   })
 
-  it('rotates with `refresh_token` (seed 002), and the chain goes on', async () => {
+  it('rotates with `refresh_token` (OAuth2 style), and the chain goes on', async () => {
     const u = await registerUser()
     const first = await call(REFRESH, { body: { refresh_token: u.refreshToken } })
     expect(first.status, first.text).toBe(200)

@@ -6,13 +6,13 @@ import { issueFields, mailedToken, mailsTo, me } from './helpers'
 
 const REGISTER = '/api/v1/auth/register'
 
-function seed001Body(email = uniqueEmail('reg')) {
+function splitNameBody(email = uniqueEmail('reg')) {
   return { email, password: PASSWORD, firstName: 'Ada', lastName: 'Lovelace', acceptTerms: true }
 }
 
 describe('POST /api/v1/auth/register', () => {
-  it('accepts the seed 001 shape and answers every documented field', async () => {
-    const body = { ...seed001Body(), company: 'Analytical Engines', phone: '+15550100', timezone: 'Europe/London', marketingConsent: true }
+  it('accepts firstName + lastName and answers every field', async () => {
+    const body = { ...splitNameBody(), company: 'Analytical Engines', phone: '+15550100', timezone: 'Europe/London', marketingConsent: true }
     const res = await call(REGISTER, { body })
     expect(res.status, res.text).toBe(201)
     expect(res.body.success, res.text).toBe(true)
@@ -20,7 +20,7 @@ describe('POST /api/v1/auth/register', () => {
     expect(typeof res.body.meta?.timestamp, res.text).toBe('string')
     const d = res.body.data
 
-    // seed 001 user
+    // the user
     expect(d.user.id, res.text).toMatch(/^usr_/)
     expect(d.user.email, res.text).toBe(body.email)
     expect(d.user.firstName, res.text).toBe('Ada')
@@ -33,7 +33,7 @@ describe('POST /api/v1/auth/register', () => {
     expect(d.user.timezone, res.text).toBe('Europe/London')
     expect(typeof d.user.createdAt, res.text).toBe('string')
 
-    // seed 001 tokens + onboarding
+    // tokens + onboarding
     expect(typeof d.tokens.accessToken, res.text).toBe('string')
     expect(d.tokens.refreshToken, res.text).toMatch(/^rt_/)
     expect(d.tokens.expiresIn, res.text).toBe(Number(env.ACCESS_TOKEN_TTL_SECONDS))
@@ -41,7 +41,7 @@ describe('POST /api/v1/auth/register', () => {
     expect(d.onboarding.nextStep.length, res.text).toBeGreaterThan(0)
     expect(typeof d.onboarding.completionUrl, res.text).toBe('string')
 
-    // OAuth2 fields (seed 002) and seed 004's token/refreshToken
+    // the OAuth2 fields and the short token/refreshToken aliases
     expect(d.access_token, res.text).toBe(d.tokens.accessToken)
     expect(d.token_type, res.text).toBe('bearer')
     expect(d.expires_in, res.text).toBe(d.tokens.expiresIn)
@@ -56,8 +56,8 @@ describe('POST /api/v1/auth/register', () => {
     expect(profile.body.data.id, profile.text).toBe(d.user.id)
   })
 
-  it('accepts the seed 004 shape and splits name into first and last name', async () => {
-    const email = uniqueEmail('seed004')
+  it('accepts a single name and splits it into first and last name', async () => {
+    const email = uniqueEmail('fullname')
     const res = await call(REGISTER, { body: { email, password: 'SecurePassword123!', name: 'John Doe' } })
     expect(res.status, res.text).toBe(201)
     const u = res.body.data.user
@@ -80,14 +80,14 @@ describe('POST /api/v1/auth/register', () => {
 
   it('stores the email lower-cased', async () => {
     const email = uniqueEmail('Mixed')
-    const res = await call(REGISTER, { body: seed001Body(email.toUpperCase()) })
+    const res = await call(REGISTER, { body: splitNameBody(email.toUpperCase()) })
     expect(res.status, res.text).toBe(201)
     expect(res.body.data.user.email, res.text).toBe(email.toLowerCase())
   })
 
   it('trims spaces around the email before checking it, as login does', async () => {
     const email = uniqueEmail('trim')
-    const res = await call(REGISTER, { body: seed001Body(`  ${email.toUpperCase()} `) })
+    const res = await call(REGISTER, { body: splitNameBody(`  ${email.toUpperCase()} `) })
     expect(res.status, res.text).toBe(201)
     expect(res.body.data.user.email, res.text).toBe(email)
     const login = await call('/api/v1/auth/login', { body: { email: ` ${email} `, password: PASSWORD } })
@@ -96,9 +96,9 @@ describe('POST /api/v1/auth/register', () => {
 
   it('refuses a taken email with 409 EMAIL_ALREADY_EXISTS', async () => {
     const email = uniqueEmail('dup')
-    const first = await call(REGISTER, { body: seed001Body(email) })
+    const first = await call(REGISTER, { body: splitNameBody(email) })
     expect(first.status, first.text).toBe(201)
-    const second = await call(REGISTER, { body: seed001Body(email) })
+    const second = await call(REGISTER, { body: splitNameBody(email) })
     expectErrorEnvelope(second, 409, 'EMAIL_ALREADY_EXISTS')
     const count = await env.DB.prepare('SELECT COUNT(*) AS n FROM users WHERE email = ?').bind(email).first<{ n: number }>()
     expect(count?.n, second.text).toBe(1)
@@ -106,15 +106,15 @@ describe('POST /api/v1/auth/register', () => {
 
   it('refuses an email that differs only in case with 409 EMAIL_ALREADY_EXISTS', async () => {
     const email = uniqueEmail('case')
-    const first = await call(REGISTER, { body: seed001Body(email) })
+    const first = await call(REGISTER, { body: splitNameBody(email) })
     expect(first.status, first.text).toBe(201)
-    const upper = await call(REGISTER, { body: seed001Body(email.toUpperCase()) })
+    const upper = await call(REGISTER, { body: splitNameBody(email.toUpperCase()) })
     expectErrorEnvelope(upper, 409, 'EMAIL_ALREADY_EXISTS')
   })
 
   it('two concurrent registrations of one email: exactly one account', async () => {
     const email = uniqueEmail('race')
-    const results = await Promise.all([call(REGISTER, { body: seed001Body(email) }), call(REGISTER, { body: seed001Body(email) })])
+    const results = await Promise.all([call(REGISTER, { body: splitNameBody(email) }), call(REGISTER, { body: splitNameBody(email) })])
     const all = results.map((r) => `${r.status} ${r.text}`).join('\n')
     expect(results.filter((r) => r.status === 201).length, all).toBe(1)
     for (const r of results) if (r.status !== 201) expectErrorEnvelope(r, 409, 'EMAIL_ALREADY_EXISTS')
@@ -124,9 +124,9 @@ describe('POST /api/v1/auth/register', () => {
 
   it('writes no second session or mail for a refused duplicate', async () => {
     const email = uniqueEmail('dupmail')
-    const first = await call(REGISTER, { body: seed001Body(email) })
+    const first = await call(REGISTER, { body: splitNameBody(email) })
     expect(first.status, first.text).toBe(201)
-    const second = await call(REGISTER, { body: seed001Body(email) })
+    const second = await call(REGISTER, { body: splitNameBody(email) })
     expectErrorEnvelope(second, 409, 'EMAIL_ALREADY_EXISTS')
     expect((await mailsTo(email, 'verify_email')).length, second.text).toBe(1)
   })
@@ -146,7 +146,7 @@ describe('POST /api/v1/auth/register', () => {
     for (const [what, patch, field] of cases) {
       it(`refuses ${what} with 400 VALIDATION_ERROR naming ${field}`, async () => {
         const email = uniqueEmail('invalid')
-        const res = await call(REGISTER, { body: { ...seed001Body(email), ...patch } })
+        const res = await call(REGISTER, { body: { ...splitNameBody(email), ...patch } })
         expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
         expect(issueFields(res), res.text).toContain(field)
         const row = await env.DB.prepare('SELECT id FROM users WHERE email = ?').bind(email).first()
@@ -171,7 +171,7 @@ describe('POST /api/v1/auth/register', () => {
 
   it('mails a verification link with a token to the new address', async () => {
     const email = uniqueEmail('mail')
-    const res = await call(REGISTER, { body: seed001Body(email) })
+    const res = await call(REGISTER, { body: splitNameBody(email) })
     expect(res.status, res.text).toBe(201)
     const mails = await mailsTo(email, 'verify_email')
     expect(mails.length, res.text).toBe(1)
@@ -185,7 +185,7 @@ describe('POST /api/v1/auth/register', () => {
   })
 
   it('stores the refresh token hashed, never in clear', async () => {
-    const res = await call(REGISTER, { body: seed001Body() })
+    const res = await call(REGISTER, { body: splitNameBody() })
     expect(res.status, res.text).toBe(201)
     const clear = await env.DB.prepare('SELECT id FROM refresh_tokens WHERE token_hash = ?').bind(res.body.data.tokens.refreshToken).first()
     expect(clear, res.text).toBeNull()

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { fromMicros } from '../../../src/lib/money'
 import { monthlyBill, PLANS, RATES, usageCharges } from '../../../src/modules/billing/plans'
 
-describe('plans and usage rates (seed 003)', () => {
+describe('plans and usage rates (usage billing)', () => {
   it('has the documented rates and monthly fees, exactly', () => {
     expect(RATES).toEqual({ callMinutes: 50_000, smsCount: 10_000, apiCalls: 1_000 })
     expect([PLANS.basic.monthlyFee, PLANS.pro.monthlyFee, PLANS.enterprise.monthlyFee]).toEqual([9_990_000, 29_990_000, 99_990_000])
   })
 
-  it("computes seed 003's worked example on the pro plan exactly: usage fee 29.75, amount 59.74", () => {
+  it("computes the pro plan's reference month exactly: usage fee 29.75, amount 59.74", () => {
     const bill = monthlyBill({ callMinutes: 425, smsCount: 1150, apiCalls: 5900 }, PLANS.pro)
     expect(bill).toEqual({ subscriptionFee: 29_990_000, usageFee: 29_750_000, amount: 59_740_000 })
     expect([fromMicros(bill.usageFee), fromMicros(bill.amount)]).toEqual([29.75, 59.74])

@@ -12,8 +12,8 @@ const countInvoices = async (userId: string) =>
   (await env.DB.prepare(`SELECT COUNT(*) AS n FROM invoices WHERE user_id = ?`).bind(userId).first<{ n: number }>())!.n
 const D = (y: number, m: number, d: number, h = 0) => Date.UTC(y, m - 1, d, h)
 
-describe('POST /api/invoices (seed 003)', () => {
-  it("computes seed 003's worked example through the real path: pro plan, 425 / 1150 / 5900 → 59.74", async () => {
+describe('POST /api/invoices (usage billing)', () => {
+  it("computes the pro plan's reference month through the real path: pro plan, 425 / 1150 / 5900 → 59.74", async () => {
     const u = await registerUser()
     await subscribe(u.id, [{ plan: 'pro', at: D(2024, 1, 1) }])
     await addMetrics(u.id, '2024-11', { callMinutes: 425, smsCount: 1150, apiCalls: 5900 })
@@ -151,7 +151,7 @@ describe('POST /api/invoices (seed 003)', () => {
     expect((await call(`/api/invoices?userId=${other.id}`, { apiKey: adminFull.key })).status).toBe(200)
   })
 
-  it('GET /api/invoices lists the account\'s invoices newest first in the seed 003 shape', async () => {
+  it('GET /api/invoices lists the account\'s invoices newest first in usage billing\'s shape', async () => {
     const u = await registerUser()
     await subscribe(u.id, [{ plan: 'basic', at: D(2024, 1, 1) }])
     const a = await generate(u, '2024-03')

@@ -59,7 +59,7 @@ export async function addUsage(userId: string, month: string, rows: UsageInput[]
   return values
 }
 
-/** Seed 003's three metrics for a month. */
+/** Usage billing's three metrics for a month. */
 export const addMetrics = (userId: string, month: string, m: { callMinutes: number; smsCount: number; apiCalls: number }) =>
   addUsage(userId, month, [
     { type: 'call_minutes', quantity: m.callMinutes },
@@ -156,7 +156,7 @@ export async function addNumber(userId: string, phoneNumber: string, monthlyUsd 
 export const generate = (u: TestUser, month: string, extra: Record<string, unknown> = {}) =>
   call('/api/invoices', { token: u.accessToken, body: { month, ...extra } })
 
-/** A pro subscription from before `month`, with seed 003's November usage in `month`: 59.74 due. */
+/** A pro subscription from before `month`, with the pro plan's reference usage in `month`: 59.74 due. */
 export async function workedExample(u: TestUser, month: string) {
   await subscribe(u.id, [{ plan: 'pro', at: Date.UTC(2024, 0, 1) }])
   await addMetrics(u.id, month, { callMinutes: 425, smsCount: 1150, apiCalls: 5900 })

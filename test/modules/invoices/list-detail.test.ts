@@ -40,7 +40,7 @@ beforeAll(async () => {
 })
 
 describe('GET /api/v1/billing/invoices', () => {
-  it('lists InvoiceSummary items newest first, with seed 001 pagination and a summary', async () => {
+  it('lists InvoiceSummary items newest first, with page/limit pagination and a summary', async () => {
     const res = await list(u)
     expect(res.status, res.text).toBe(200)
     expect(ids(res), res.text).toEqual(['2024-05', '2024-04', '2024-03', '2024-02', '2024-01'].map((m) => inv[m]))

@@ -1,5 +1,5 @@
 /**
- * The billing account (seed 001 §6.1): created lazily with the defaults, every documented
+ * The billing account (/api/v1/billing/account): created lazily with the defaults, every documented
  * field, the wallet balance and the default method, and only the whitelisted fields writable.
  */
 import { describe, expect, it } from 'vitest'

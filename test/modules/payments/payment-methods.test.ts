@@ -1,5 +1,5 @@
 /**
- * Payment methods (seed 001 §6.1) through the API: add (sandbox test tokens, processors, type
+ * Payment methods (/api/v1/billing/payment-methods) through the API: add (sandbox test tokens, processors, type
  * checks), list, default handling (first is default, makeDefault, PUT default, the default
  * moving on delete, one default under concurrency), soft delete, and other accounts' ids.
  */
@@ -95,7 +95,7 @@ describe('POST /api/v1/billing/payment-methods', () => {
 })
 
 describe('listing, default and delete', () => {
-  it('lists the account\'s active methods, default first, with seed 001 pagination', async () => {
+  it('lists the account\'s active methods, default first, with page/limit pagination', async () => {
     const u = await registerUser()
     const other = await registerUser()
     await add(other, { token: 'tok_amex' })

@@ -212,9 +212,9 @@ describe('POST /api/v1/webhooks/sms?provider=<twilio>: an SMS to an owned number
 
     const events = await eventsOfNumber(n.id)
     expect(events.map((e) => e.type), JSON.stringify(events)).toEqual(['SMS_RECEIVED', 'sms.received'])
-    const [seed001, seed000] = events
-    expect(seed001!.user_id).toBe(u.id)
-    expect(seed001!.payload).toEqual({
+    const [didEvent, activationEvent] = events
+    expect(didEvent!.user_id).toBe(u.id)
+    expect(didEvent!.payload).toEqual({
       messageId: rows[0]!.id,
       messageSid: fields.MessageSid,
       numberId: n.id,
@@ -228,7 +228,7 @@ describe('POST /api/v1/webhooks/sms?provider=<twilio>: an SMS to an owned number
       code: '482913',
       receivedAt: new Date(rows[0]!.received_at).toISOString(),
     })
-    expect(seed000!.payload).toEqual({
+    expect(activationEvent!.payload).toEqual({
       numberId: n.id,
       phoneNumberId: n.id,
       phone: n.phone,
@@ -238,9 +238,9 @@ describe('POST /api/v1/webhooks/sms?provider=<twilio>: an SMS to an owned number
       receivedAt: new Date(rows[0]!.received_at).toISOString(),
     })
     // one batch: the same instant as the SMS row; and the drain after the request sent them to `events`
-    expect(seed001!.created_at).toBe(rows[0]!.created_at)
-    expect(seed000!.created_at).toBe(rows[0]!.created_at)
-    expect(h.events.sent).toEqual(expect.arrayContaining([{ eventId: seed001!.id }, { eventId: seed000!.id }]))
+    expect(didEvent!.created_at).toBe(rows[0]!.created_at)
+    expect(activationEvent!.created_at).toBe(rows[0]!.created_at)
+    expect(h.events.sent).toEqual(expect.arrayContaining([{ eventId: didEvent!.id }, { eventId: activationEvent!.id }]))
 
     const number = await numberRow(n.id)
     expect(number!.last_used_at, JSON.stringify(number)).toBe(rows[0]!.created_at)
@@ -487,8 +487,8 @@ describe('end to end: webhook → outbox → events consumer → webhooks consum
     const u = await registerUser()
     const smsUrl = `https://sms.partner.example/${crypto.randomUUID()}`
     const n = await ownedNumber(u.id, p.id, { smsUrl })
-    const seed001 = await createEndpoint(u, { events: ['SMS_RECEIVED'] })
-    const seed000 = await createEndpoint(u, { events: ['sms.received'] })
+    const didHook = await createEndpoint(u, { events: ['SMS_RECEIVED'] })
+    const activationHook = await createEndpoint(u, { events: ['sms.received'] })
     const everything = await createEndpoint(u, { events: ['*'] })
     const calls = await createEndpoint(u, { events: ['CALL_COMPLETED'] })
     const h = harness(answers(200))
@@ -505,8 +505,8 @@ describe('end to end: webhook → outbox → events consumer → webhooks consum
     expect(consumed.explicitAcks, JSON.stringify(consumed)).toEqual(consumed.ids)
     const d1 = await deliveriesOf(smsReceived!.id)
     const d0 = await deliveriesOf(legacy!.id)
-    expect(d1.map((d) => d.target).sort(), JSON.stringify(d1)).toEqual([seed001.id, everything.id, `sms_url:${n.id}`].sort())
-    expect(d0.map((d) => d.target).sort(), JSON.stringify(d0)).toEqual([seed000.id, everything.id].sort())
+    expect(d1.map((d) => d.target).sort(), JSON.stringify(d1)).toEqual([didHook.id, everything.id, `sms_url:${n.id}`].sort())
+    expect(d0.map((d) => d.target).sort(), JSON.stringify(d0)).toEqual([activationHook.id, everything.id].sort())
     expect([...d1, ...d0].map((d) => d.endpoint_id)).not.toContain(calls.id)
 
     const delivered = await runWebhooks(h, [...d1, ...d0].map((d) => d.id))
@@ -515,7 +515,7 @@ describe('end to end: webhook → outbox → events consumer → webhooks consum
     const toSmsUrl = h.receiver.calls.filter((c) => c.url === smsUrl)
     expect(toSmsUrl, JSON.stringify(h.receiver.calls.map((c) => c.url))).toHaveLength(1)
 
-    // the smsUrl's delivery: seed 001's payload, signed with the per-account secret (as the API shows it)
+    // the smsUrl's delivery: the DID API's payload, signed with the per-account secret (as the API shows it)
     const req = toSmsUrl[0]!
     const sig = { id: req.headers.get('webhook-id')!, timestamp: req.headers.get('webhook-timestamp')!, signature: req.headers.get('webhook-signature')! }
     const secret = await numberCallbackSecret(h.services, u.id)
@@ -532,17 +532,17 @@ describe('end to end: webhook → outbox → events consumer → webhooks consum
     })
 
     // the endpoints' deliveries, each signed with its own secret
-    const byEndpoint = new Map([seed001, seed000, everything].map((e) => [e.url, e]))
+    const byEndpoint = new Map([didHook, activationHook, everything].map((e) => [e.url, e]))
     for (const c of h.receiver.calls.filter((c) => c.url !== smsUrl)) {
       const e = byEndpoint.get(c.url)!
       const s = { id: c.headers.get('webhook-id')!, timestamp: c.headers.get('webhook-timestamp')!, signature: c.headers.get('webhook-signature')! }
       expect(await verifyWebhookSignature(c.body, s, e.secret), c.url).toBe(true)
     }
     const seen = (e: { url: string }) => h.receiver.calls.filter((c) => c.url === e.url).map((c) => JSON.parse(c.body).event).sort()
-    expect(seen(seed001)).toEqual(['SMS_RECEIVED'])
-    expect(seen(seed000)).toEqual(['sms.received'])
+    expect(seen(didHook)).toEqual(['SMS_RECEIVED'])
+    expect(seen(activationHook)).toEqual(['sms.received'])
     expect(seen(everything)).toEqual(['SMS_RECEIVED', 'sms.received'])
-    const legacyBody = JSON.parse(h.receiver.calls.find((c) => c.url === seed000.url)!.body)
+    const legacyBody = JSON.parse(h.receiver.calls.find((c) => c.url === activationHook.url)!.body)
     expect(legacyBody.data).toMatchObject({ numberId: n.id, phoneNumberId: n.id, phone: n.phone, code: '482913', sender: fields.From })
 
     // Twilio's redelivery adds nothing anywhere

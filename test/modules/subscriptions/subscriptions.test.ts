@@ -1,5 +1,5 @@
 /**
- * Subscriptions (seed 003 §2): lifecycle through the API (subscribe, read, upgrade, downgrade,
+ * Subscriptions (usage billing): lifecycle through the API (subscribe, read, upgrade, downgrade,
  * cancel, resume, re-subscribe), the change log and events the invoice engineer reads, exact
  * upgrade proration with a pinned clock, period roll-forward, ownership and permissions.
  */
@@ -62,7 +62,7 @@ describe('subscription lifecycle through the API', () => {
     expectErrorEnvelope(await read(u), 404, 'NOT_FOUND')
   })
 
-  it('subscribes (201, seed 003 shape, message), logs the first change at startDate and emits subscription.updated', async () => {
+  it('subscribes (201, usage billing\'s shape, message), logs the first change at startDate and emits subscription.updated', async () => {
     const u = await registerUser()
     const before = Date.now()
     const res = await subscribe(u, 'basic')
@@ -75,7 +75,7 @@ describe('subscription lifecycle through the API', () => {
     expect(start).toBeGreaterThanOrEqual(before - 5)
     const period = periodOf(start)
     expect(d.currentPeriodStart).toBe(period.start.toISOString())
-    // Seed 003's format: the last day of the month at 00:00 UTC.
+    // Shown as the last day of the month at 00:00 UTC.
     expect(d.currentPeriodEnd).toBe(period.displayEnd.toISOString())
     expect(d.currentPeriodEnd).toMatch(/T00:00:00\.000Z$/)
 

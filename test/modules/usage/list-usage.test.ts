@@ -19,7 +19,7 @@ describe('GET /api/usage', () => {
       transactionId: 'api:key_x:2024-11-05',
       updatedAt: new Date(t('2024-11-05T18:00:00Z')),
     })
-    // Product meters are not seed 003 metrics: no month of their own.
+    // Product meters are not usage billing's metrics: no month of their own.
     await insertUsage(u.id, 'activation', 1, 500_000, t('2024-12-01T10:00:00Z'), { prepaid: true })
     // A report through the API adds to its month.
     const reported = await call('/api/usage', { token: admin.accessToken, body: { userId: u.id, month: '2024-11', apiCalls: 3, smsCount: 5 } })

@@ -14,7 +14,7 @@ async function events(userId: string) {
 }
 
 describe('POST /api/usage', () => {
-  it('an admin reports for a user: 201, seed 003 shape, one row per non-zero metric at the rates, one event', async () => {
+  it('an admin reports for a user: 201, usage billing\'s shape, one row per non-zero metric at the rates, one event', async () => {
     const admin = await registerAdmin()
     const u = await registerUser()
     const res = await report({ userId: u.id, month: '2024-12', callMinutes: 350, smsCount: 900, apiCalls: 5000 }, as(admin))

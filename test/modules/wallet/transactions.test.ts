@@ -48,7 +48,7 @@ describe('GET /api/wallet/transactions', () => {
     expect(balance.body.data, balance.text).toEqual({ balance: 8.499, currency: 'USD', reserved: 2, available: 6.499 })
   })
 
-  it('pages with ?page&limit (seed 001 pagination)', async () => {
+  it('pages with ?page&limit', async () => {
     const u = await registerUser()
     for (let i = 1; i <= 5; i++) await fund(u.id, i)
     const p1 = await call('/api/wallet/transactions?page=1&limit=2', { token: u.accessToken })

@@ -51,7 +51,7 @@ async function history(u: TestUser, endpointId: string) {
 }
 
 describe('GET /api/v1/webhooks/:id/deliveries', () => {
-  it('lists the log newest first with the seed 001 fields and every attempt, filtered by status and event, paginated', async () => {
+  it('lists the log newest first with the DID API\'s fields and every attempt, filtered by status and event, paginated', async () => {
     const u = await registerUser()
     const e = await createEndpoint(u, { retryPolicy: { maxAttempts: 1 } })
     const other = await createEndpoint(u)

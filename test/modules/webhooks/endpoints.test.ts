@@ -8,7 +8,7 @@ import { createEndpoint, emitEvent, endpointRow, harness, runEvents } from '../.
 const URL_A = 'https://hooks.partner.example/a'
 
 describe('POST /api/v1/webhooks', () => {
-  it('creates an endpoint with the seed 001 fields and shows the whsec_ secret once', async () => {
+  it('creates an endpoint with the DID API\'s fields and shows the whsec_ secret once', async () => {
     const u = await registerUser()
     const res = await call('/api/v1/webhooks', {
       token: u.accessToken,
