@@ -29,7 +29,9 @@ const route = createRoute({
     'credit, then the capture of what was bought); the order then runs as above, and what was not bought stays in your wallet. ' +
     'A declined charge: 402 `PAYMENT_FAILED` (details: failureReason, orderId), the order kept as `payment_failed`, nothing bought. ' +
     'An unknown or deleted method, or another account\'s: 404. Without it (or with `"wallet"`) the wallet pays. Send an ' +
-    '`Idempotency-Key`: a retried request finds the payment the first one made and never charges twice. `billing.promoCode` is a ' +
+    '`Idempotency-Key`: a retried request finds the payment the first one made and never charges twice — also when the total ' +
+    'changed since the first try (which ended in a 5xx, so the key was free again) because a number was sold or freed meanwhile: ' +
+    'what was charged counts, a smaller total leaves the rest in the wallet, a larger one charges only the difference. `billing.promoCode` is a ' +
     '400: there are no promotions yet.\n\n' +
     '`configuration.defaultRouting` applies to every number unless its own `configuration` says otherwise. Rate class `purchase`.',
   middleware: [requireAuth({ permission: 'numbers:write' })] as const,

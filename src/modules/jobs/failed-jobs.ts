@@ -7,7 +7,9 @@
  *   - the jobs consumer, on a failed attempt: the row is `retrying`, with the attempt and the error;
  *   - the jobs consumer, when a later attempt succeeds: the row is removed (the job is done);
  *   - the `jobs-dlq` consumer (the queue gave up after max_retries): the row is `dead`, kept for
- *     admins (GET /api/v1/admin/failed-jobs), with the last error the consumer saw.
+ *     admins (GET /api/v1/admin/failed-jobs), with the last error the consumer saw;
+ *   - the sweeper (failed-jobs.job.ts) deletes dead rows 30 days after they died, and retrying
+ *     rows whose last failure is as old.
  * Recording is best effort on the jobs side (a failure to record is logged; the message is retried
  * all the same); the DLQ consumer retries until its record is written.
  */

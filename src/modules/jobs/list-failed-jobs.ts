@@ -29,7 +29,8 @@ const route = createRoute({
   description:
     'Jobs of the background queue that failed, most recent failure first. A job is `retrying` while the queue still retries it ' +
     '(it leaves this list when a retry succeeds) and `dead` once the queue gave up after its last retry; a dead job is kept ' +
-    'with the last error seen. `status` and `type` filter.',
+    'with the last error seen. Entries are kept 30 days: a dead job 30 days after it died, a retrying one 30 days after its last ' +
+    'failure. `status` and `type` filter.',
   middleware: [requireAuth({ admin: true })] as const,
   security: sessionSecurity,
   request: {

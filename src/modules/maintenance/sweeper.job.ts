@@ -9,6 +9,7 @@ import { expireActivations } from '../activations/expiry.job'
 import { sweepPendingRefunds, sweepWithheldSms } from '../activations/settlement'
 import { releaseScheduledNumbers } from '../dids/release.job'
 import { purgeIdempotencyKeys } from './idempotency.job'
+import { purgeFailedJobs } from '../jobs/failed-jobs.job'
 import { drainOutbox } from '../events/outbox'
 import { confirmPurchases } from '../orders/confirm-purchases.job'
 import { reconcileStuckOrders } from '../orders/stuck-orders.job'
@@ -31,6 +32,8 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     stuckOrders: () => reconcileStuckOrders(services, scheduledTime),
     unconfirmedPurchases: () => confirmPurchases(services, scheduledTime),
     idempotency: () => purgeIdempotencyKeys(services, scheduledTime),
+    // Dead jobs 30 days after they died; retrying ones whose last failure is as old.
+    failedJobs: () => purgeFailedJobs(services, scheduledTime),
     // Rows younger than the grace were just sent by the request that wrote them.
     payments: () => resumePendingPayments(services, scheduledTime),
     // Credits owed (renewal debits given back) whose first try failed.

@@ -25,7 +25,9 @@
  * - Paid by a payment method (`billing.paymentMethodId`): before the hold, the method is charged
  *   the total as a wallet top-up (payByMethod), so the flow above runs unchanged and what is not
  *   bought stays in the wallet. A decline is like missing money (order `payment_failed`, locks
- *   released) but answers 402 PAYMENT_FAILED.
+ *   released) but answers 402 PAYMENT_FAILED. A retry of the request (same Idempotency-Key, after
+ *   a 5xx) whose total changed meanwhile is not charged again: it holds from what the first charge
+ *   put in the wallet, and a larger total charges only the difference.
  */
 import { newEventId } from '../events/outbox'
 import { and, eq, gt, inArray, ne } from 'drizzle-orm'
@@ -108,7 +110,7 @@ export interface PurchaseDeps {
   locks: NumberLockService
   providers: ProvidersService
   /** Wallet top-ups by payment method (orders paid by card). */
-  topUps: Pick<TopUpService, 'topUp'>
+  topUps: Pick<TopUpService, 'topUpAtLeast'>
   appUrl: string
 }
 
@@ -716,14 +718,16 @@ export class PurchaseService {
    * which processors need) as a wallet top-up — its own `payments` row, the processor's
    * idempotency key, the wallet credit — so the hold that follows finds the money. `attempt` names
    * the payment (from the request's Idempotency-Key when it has one), so a retried request finds
-   * the payment it made and never charges twice. Nothing to do without a method, for `wallet` or
-   * for a free order. Throws 402 PAYMENT_FAILED (declined), 404 (not one of the account's methods),
+   * the payment it made and never charges twice — even when the total changed in between (a
+   * number sold or freed since the first try, which ended in a 5xx): the earlier payment counts,
+   * and only a larger total charges the difference (TopUpService.topUpAtLeast). Nothing to do
+   * without a method, for `wallet` or for a free order. Throws 402 PAYMENT_FAILED (declined), 404 (not one of the account's methods),
    * 502 (processor unreachable: the payment stays pending until a retry or the sweeper ends it).
    */
   private async payByMethod(userId: string, o: { total: number; paymentMethodId?: string; attempt: string }) {
     if (!o.paymentMethodId || o.paymentMethodId === WALLET || o.total <= 0) return
     const amount = Math.ceil(o.total / MICROS_PER_CENT) * MICROS_PER_CENT
-    await this.deps.topUps.topUp(userId, { amount, paymentMethodId: o.paymentMethodId, attemptKey: `orderpay_${o.attempt}` })
+    await this.deps.topUps.topUpAtLeast(userId, { amount, paymentMethodId: o.paymentMethodId, attemptKey: `orderpay_${o.attempt}` })
   }
 
   /** Reserves an order's total in the wallet (nothing for a free order). Throws INSUFFICIENT_BALANCE. */

@@ -19,7 +19,8 @@ const route = createRoute({
     'NUMBER_NOT_AVAILABLE and the order is failed. Any other status: 409 ORDER_NOT_RETRYABLE. `paymentMethodId` (one of your ' +
     'payment methods; default: the one the order was placed with, if any; `"wallet"`: the wallet alone) is charged the total and ' +
     'added to the wallet first, as on the purchase; what is not bought stays in the wallet. Declined: 402 PAYMENT_FAILED and the ' +
-    'order stays payment_failed; an unknown method: 404. With an `Idempotency-Key` a retried request never charges twice.',
+    'order stays payment_failed; an unknown method: 404. With an `Idempotency-Key` a retried request never charges twice, even when the ' +
+    'total changed since the first try (which ended in a 5xx): what that try charged counts, and only a larger total charges the difference.',
   middleware: [requireAuth({ permission: 'orders:write' })] as const,
   security: keySecurity,
   request: { params: OrderIdParam, body: { content: { 'application/json': { schema: RetryPaymentBody } }, required: false } },

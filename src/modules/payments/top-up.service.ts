@@ -77,6 +77,32 @@ export class TopUpService {
   }
 
   /**
+   * Pays at least `amount` for one request under `attemptKey`, for a request that may come again
+   * with another amount: an order paid by card whose retry (same Idempotency-Key, after a 5xx)
+   * finds a different total because a number was sold or became free meanwhile. The payments
+   * already made for it — under `attemptKey`, then `<attemptKey>_2`, `_3`, … — are finished or
+   * replayed as they were first asked (same amount: the processor answers with the first charge,
+   * the credit replays), and only when they come to less than `amount` is the difference charged,
+   * under the next derived key. So a retry never charges twice and never answers 422 for a changed
+   * amount; what was paid beyond `amount` stays in the wallet. An earlier declined payment is
+   * declined again (402), as a retry of the same amount would be; another payment method than the
+   * first attempt's is still a different request (422).
+   */
+  async topUpAtLeast(userId: string, input: { amount: number; paymentMethodId?: string; attemptKey: string }): Promise<{ paid: number; payments: PaymentRow[] }> {
+    const made: PaymentRow[] = []
+    let paid = 0
+    for (let n = 1; ; n++) {
+      const attemptKey = n === 1 ? input.attemptKey : `${input.attemptKey}_${n}`
+      const earlier = await this.db.select().from(payments).where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId))).get()
+      if (!earlier && paid >= input.amount) return { paid, payments: made }
+      const { payment } = await this.topUp(userId, { amount: earlier ? earlier.amount : input.amount - paid, paymentMethodId: input.paymentMethodId, attemptKey })
+      made.push(payment)
+      paid += payment.amount
+      if (!earlier) return { paid, payments: made }
+    }
+  }
+
+  /**
    * Finishes a pending top-up found by the sweeper (its client never came back): the same key and
    * method, so the processor answers with the first charge and the credit replays. The status it ends in.
    */

@@ -8,6 +8,7 @@
 import { env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { call, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
+import { callApp } from '../../helpers/app'
 import { sandboxProvider, walletAudit, type TestProvider } from '../../helpers/catalog'
 import { fundedUser, inventoryStatus, lockState, numberRows, orderRow, purchase, seedDids } from '../../helpers/dids'
 
@@ -42,6 +43,36 @@ async function paymentsOf(userId: string) {
     .all<{ id: string; purpose: string; amount: number; status: string; payment_method_id: string; attempt_key: string }>()
   return results
 }
+
+/** The WALLET binding as when the wallet object cannot be reached for a hold: every hold throws, everything else goes through. */
+const holdUnreachable = {
+  idFromName: (name: string) => env.WALLET.idFromName(name),
+  get: (id: DurableObjectId) => {
+    const stub = env.WALLET.get(id)
+    const methods = stub as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+    return new Proxy(
+      {},
+      {
+        get(_, prop) {
+          if (typeof prop !== 'string' || prop === 'then') return undefined
+          if (prop === 'hold') return async () => Promise.reject(new Error('Wallet unreachable'))
+          return (...args: unknown[]) => methods[prop]!(...args)
+        },
+      },
+    )
+  },
+}
+
+/** Another account takes the number for good (buys it from its own wallet). */
+async function boughtBySomeoneElse(phone: string) {
+  const other = await fundedUser(50)
+  const res = await purchase(other, [phone])
+  expect(res.status, res.text).toBe(201)
+  expect(res.body.data.summary.successful, res.text).toBe(1)
+}
+
+/** The sum of what the card was charged: every payment row is one charge under its own processor key. */
+const chargedToCards = async (userId: string) => (await paymentsOf(userId)).filter((x) => x.status === 'succeeded').reduce((s, x) => s + x.amount, 0)
 
 const ordersOf = async (userId: string) =>
   (await env.DB.prepare(`SELECT id, status, payment_status FROM orders WHERE user_id = ? ORDER BY created_at, id`).bind(userId).all<{ id: string; status: string; payment_status: string }>()).results
@@ -150,6 +181,119 @@ describe('POST /api/v1/numbers/purchase with billing.paymentMethodId', () => {
       ['credit', 2],
       ['capture', -2],
     ])
+  })
+})
+
+describe('a retry after a 5xx whose order total changed (same Idempotency-Key)', () => {
+  it('the total shrank (a number was sold meanwhile): no second charge, no 422; the hold takes it from what the first charge put in the wallet', async () => {
+    const u = await registerUser()
+    const pm = await addMethod(u)
+    const [a, b] = await seedDids(p, [
+      { setup: 1, monthly: 1 },
+      { setup: 1, monthly: 2 },
+    ])
+    const key = `shrank-${crypto.randomUUID()}`
+    const body = { numbers: [{ phoneNumber: a }, { phoneNumber: b }], billing: { paymentMethodId: pm } }
+    // The card is charged $5 and the wallet credited, then the wallet cannot be reached for the hold: a 500, not kept for the key.
+    const first = await callApp('/api/v1/numbers/purchase', { token: u.accessToken, body, headers: { 'Idempotency-Key': key }, env: { WALLET: holdUnreachable } })
+    expectErrorEnvelope(first, 500, 'INTERNAL_ERROR')
+    expect(await chargedToCards(u.id)).toBe(5_000_000)
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 5_000_000, reserved: 0 })
+    expect(await lockState(a!)).toBeNull()
+
+    await boughtBySomeoneElse(b!)
+    const again = await call('/api/v1/numbers/purchase', { token: u.accessToken, body, headers: { 'Idempotency-Key': key } })
+    expect(again.status, again.text).toBe(201)
+    expect(again.body.data.summary, again.text).toMatchObject({ successful: 1, failed: 1 })
+    expect(again.body.data.order.totalAmount, again.text).toBe(2)
+
+    const pays = await paymentsOf(u.id)
+    expect(pays.map((x) => [x.status, x.amount]), JSON.stringify(pays)).toEqual([['succeeded', 5_000_000]])
+    expect((await ledger(u)).map((e) => [e.type, e.amount]), 'one credit, one capture').toEqual([
+      ['credit', 5],
+      ['capture', -2],
+    ])
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 3_000_000, reserved: 0 })
+
+    // The 201 is now the key's answer.
+    const replay = await call('/api/v1/numbers/purchase', { token: u.accessToken, body, headers: { 'Idempotency-Key': key } })
+    expect(replay.status, replay.text).toBe(201)
+    expect(replay.headers.get('idempotent-replayed')).toBe('true')
+    expect(await chargedToCards(u.id)).toBe(5_000_000)
+  })
+
+  it('the total grew (a number was free again): only the difference is charged, under a key derived from the first', async () => {
+    const u = await registerUser()
+    const pm = await addMethod(u)
+    const [a, b] = await seedDids(p, [
+      { setup: 1, monthly: 1 },
+      { setup: 1, monthly: 2 },
+    ])
+    // Someone else holds b while the first request runs: it pays for a alone.
+    const lockB = env.NUMBER_LOCK.get(env.NUMBER_LOCK.idFromName(b!))
+    expect((await lockB.reserve('usr_someoneelse', 60_000)).ok).toBe(true)
+    const key = `grew-${crypto.randomUUID()}`
+    const body = { numbers: [{ phoneNumber: a }, { phoneNumber: b }], billing: { paymentMethodId: pm } }
+    const first = await callApp('/api/v1/numbers/purchase', { token: u.accessToken, body, headers: { 'Idempotency-Key': key }, env: { WALLET: holdUnreachable } })
+    expectErrorEnvelope(first, 500, 'INTERNAL_ERROR')
+    expect(await chargedToCards(u.id)).toBe(2_000_000)
+
+    expect((await lockB.release('usr_someoneelse')).ok).toBe(true)
+    const again = await call('/api/v1/numbers/purchase', { token: u.accessToken, body, headers: { 'Idempotency-Key': key } })
+    expect(again.status, again.text).toBe(201)
+    expect(again.body.data.summary, again.text).toMatchObject({ successful: 2, failed: 0 })
+
+    const pays = await paymentsOf(u.id)
+    expect(pays.map((x) => [x.status, x.amount]), JSON.stringify(pays)).toEqual([
+      ['succeeded', 2_000_000],
+      ['succeeded', 3_000_000],
+    ])
+    expect(pays[1]!.attempt_key.startsWith(`${pays[0]!.attempt_key}_`), JSON.stringify(pays)).toBe(true)
+    expect((await ledger(u)).map((e) => [e.type, e.amount])).toEqual([
+      ['credit', 2],
+      ['credit', 3],
+      ['capture', -5],
+    ])
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 0, reserved: 0 })
+  })
+
+  it('retry-payment: a retry whose total shrank charges nothing more', async () => {
+    const u = await registerUser()
+    const declined = await addMethod(u, 'tok_chargeDeclined')
+    const visa = await addMethod(u)
+    const [a, b] = await seedDids(p, [
+      { setup: 1, monthly: 1 },
+      { setup: 1, monthly: 2 },
+    ])
+    const refused = await call('/api/v1/orders', {
+      token: u.accessToken,
+      body: { items: [{ type: 'number_purchase', itemId: a }, { type: 'number_purchase', itemId: b }], billing: { paymentMethodId: declined } },
+    })
+    expectErrorEnvelope(refused, 402, 'PAYMENT_FAILED')
+    const orderId = refused.body.error.details.orderId as string
+
+    const key = `retry-shrank-${crypto.randomUUID()}`
+    const path = `/api/v1/orders/${orderId}/retry-payment`
+    const first = await callApp(path, { method: 'POST', token: u.accessToken, body: { paymentMethodId: visa }, headers: { 'Idempotency-Key': key }, env: { WALLET: holdUnreachable } })
+    expectErrorEnvelope(first, 500, 'INTERNAL_ERROR')
+    expect(await orderRow(orderId)).toMatchObject({ status: 'payment_failed' })
+    expect(await chargedToCards(u.id)).toBe(5_000_000)
+
+    await boughtBySomeoneElse(b!)
+    const again = await call(path, { method: 'POST', token: u.accessToken, body: { paymentMethodId: visa }, headers: { 'Idempotency-Key': key } })
+    expect(again.status, again.text).toBe(200)
+    expect(again.body.data.summary, again.text).toMatchObject({ successful: 1, failed: 1 })
+
+    const pays = await paymentsOf(u.id)
+    expect(pays.map((x) => [x.payment_method_id, x.status, x.amount]), JSON.stringify(pays)).toEqual([
+      [declined, 'failed', 5_000_000],
+      [visa, 'succeeded', 5_000_000],
+    ])
+    expect((await ledger(u)).map((e) => [e.type, e.amount])).toEqual([
+      ['credit', 5],
+      ['capture', -2],
+    ])
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 3_000_000, reserved: 0 })
   })
 })
 
