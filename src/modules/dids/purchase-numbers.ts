@@ -15,8 +15,9 @@ const route = createRoute({
   description:
     'Each number is reserved for this account (NumberLock, 5 minutes), the total (setup + first month of the reserved ' +
     'numbers) is held in the wallet, then the numbers are bought upstream one by one. Each result is `SUCCESS` (active), `PENDING` (the ' +
-    'upstream accepted it and activates it later — charged like a success) or `FAILED` (not for sale, reserved by another account, ' +
-    'upstream refusal — not charged). Only SUCCESS and PENDING numbers are charged; the rest of the hold is released. The answer always ' +
+    'upstream accepted it and activates it later — charged like a success; or the upstream did not answer, see below) or `FAILED` ' +
+    '(not for sale, reserved by another account, upstream refusal — not charged). SUCCESS and accepted PENDING numbers are charged; ' +
+    'the rest of the hold is released. The answer always ' +
     'names the order (`status` completed, partially_completed or failed) with its timeline at GET /api/v1/orders/{id}.\n\n' +
     'A number whose purchase gets no answer from the provider (a timeout) may have been bought: it is `PENDING` with a `message`, ' +
     'the order stays `processing` and its price stays held; within a few minutes the provider is asked about it, and it is then ' +
