@@ -513,12 +513,16 @@ export const holdOutcomes = sqliteTable('hold_outcomes', {
  * before the credit is made — in the same batch as the decision to make it — so a credit that
  * fails, or a Worker that dies first, leaves a `pending` row: the sweeper makes the credit under
  * the same operation id (the Wallet replays a credit it already made) and marks it `done`.
+ * A row with `debit_op_id` gives back that debit: the Wallet credits what the debit took, only if
+ * it was made, at most once (and a debit not made by then can never be made).
  */
 export const pendingCredits = sqliteTable(
   'pending_credits',
   {
     /** The Wallet operation id of the credit. */
     opId: text('op_id').primaryKey(),
+    /** Set when the credit gives back a debit: that debit's Wallet operation id (the amount is the debit's). */
+    debitOpId: text('debit_op_id'),
     userId: text('user_id').notNull(),
     amount: integer('amount').notNull(),
     referenceType: text('reference_type'),
@@ -925,6 +929,34 @@ export const payments = sqliteTable(
     // The sweeper finds attempts left pending.
     index('payments_status_created_idx').on(t.status, t.createdAt),
   ],
+)
+
+/**
+ * The Wallet debits of DID renewal periods, each written `open` BEFORE its debit is tried, so a
+ * debit that may have happened is never recorded nowhere. Exactly one outcome closes it, in a D1
+ * batch: `kept` (the batch that renews the number for the period) or `returned` (the number
+ * stopped being renewable: the same batch writes the pending credit that gives the debit back).
+ * A period charged again after a return gets the next `seq` and a new operation id: a returned
+ * debit is never replayed as a payment. Open rows whose number is no longer renewable are
+ * returned by the sweeper (modules/dids/renewals.job.ts).
+ */
+export const renewalCharges = sqliteTable(
+  'renewal_charges',
+  {
+    /** The Wallet debit's operation id: `renew_<number>_<periodStart ms>`, then `…_<seq>` from the second. */
+    opId: text('op_id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    phoneNumberId: text('phone_number_id').notNull().references(() => phoneNumbers.id),
+    periodStart: ms('period_start').notNull(),
+    periodEnd: ms('period_end').notNull(),
+    /** 1 for the period's first debit; one more for each debit after a return. */
+    seq: integer('seq').notNull(),
+    amount: integer('amount').notNull(),
+    status: text('status', { enum: ['open', 'kept', 'returned'] }).notNull(),
+    createdAt: ms('created_at').notNull(),
+    resolvedAt: ms('resolved_at'),
+  },
+  (t) => [uniqueIndex('renewal_charges_period_uq').on(t.phoneNumberId, t.periodStart, t.seq), index('renewal_charges_open_idx').on(t.status, t.createdAt)],
 )
 
 /** One row per DID and monthly period: the anniversary charge, or its failure. Unique, so a rerun charges nothing twice. */

@@ -1,7 +1,7 @@
 import { createExecutionContext, env } from 'cloudflare:test'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createDb } from '../../src/db/client'
-import { phoneNumbers } from '../../src/db/schema'
+import { phoneNumbers, usageRecords } from '../../src/db/schema'
 import { newId } from '../../src/lib/ids'
 import {
   anniversary,
@@ -15,6 +15,8 @@ import {
   renewDuePage,
   type RenewalCounts,
 } from '../../src/modules/dids/renewals.job'
+import { runInvoiceJob } from '../../src/modules/billing/billing.job'
+import { DidsService } from '../../src/modules/dids/dids.service'
 import { runSweeper } from '../../src/modules/maintenance/sweeper.job'
 import { addMonth } from '../../src/modules/orders/purchase.service'
 import { creditBackoffMs } from '../../src/modules/wallet/pending-credits'
@@ -59,6 +61,7 @@ async function runDidRenewals(s: Services, at: Date): Promise<RenewalCounts> {
     total.released += c.released
     if (c.returned) total.returned = (total.returned ?? 0) + c.returned
     if (c.returnPending) total.returnPending = (total.returnPending ?? 0) + c.returnPending
+    if (c.releaseFailed) total.releaseFailed = (total.releaseFailed ?? 0) + c.releaseFailed
   }
   return total
 }
@@ -69,9 +72,9 @@ const run = (at: number) => runDidRenewals(services(), new Date(at))
  * to a fixed purchase time so that the dates of the test are deterministic: purchased at
  * `purchasedAt`, first renewal on its first anniversary.
  */
-async function owned(opts: { usd: number; monthly?: number; purchasedAt: number }) {
+async function owned(opts: { usd: number; monthly?: number; purchasedAt: number; provider?: TestProvider }) {
   const monthly = opts.monthly ?? 2
-  const [phone] = await seedDids(p, [{ setup: 1, monthly }])
+  const [phone] = await seedDids(opts.provider ?? p, [{ setup: 1, monthly }])
   const u = await fundedUser(opts.usd)
   const id = (await buy(u, [phone!]))[phone!]!
   const first = anniversary(opts.purchasedAt, 1).getTime()
@@ -525,11 +528,11 @@ describe('runDidRenewals — the number changes while the run charges', () => {
       const res = await call(`/api/v1/numbers/${o.id}`, { method: 'DELETE', token: o.u.accessToken })
       expect(res.status, res.text).toBe(200)
     })
-    // … and the Wallet cannot be reached for the credit.
-    const credit = s.wallet.credit.bind(s.wallet)
-    s.wallet.credit = async (userId, op) => {
+    // … and the Wallet cannot be reached to give it back.
+    const giveBack = s.wallet.returnDebit.bind(s.wallet)
+    s.wallet.returnDebit = async (userId, op) => {
       if (op.opId === renewalReturnOpId(o.id, o.first)) throw new Error('Wallet unreachable')
-      return credit(userId, op)
+      return giveBack(userId, op)
     }
     const pending = () => env.DB.prepare(`SELECT * FROM pending_credits WHERE op_id = ?`).bind(renewalReturnOpId(o.id, o.first)).first<Record<string, any>>()
 
@@ -576,5 +579,259 @@ describe('runDidRenewals — the number changes while the run charges', () => {
     expect((await usageRows(id)).length).toBe(1)
     expect((await outboxEvents('NUMBER_RENEWED', u.id)).length).toBe(1)
     expect((await numberRow(id))?.next_renewal_at).toBe(anniversary(P, 2).getTime())
+  })
+
+  /** Services whose wallet runs `onRefused(opId)` after each debit the wallet refused (before the job's failure batch). */
+  function servicesWithRefusalHook(onRefused: (opId: string) => Promise<void>) {
+    const s = services()
+    const debit = s.wallet.debit.bind(s.wallet)
+    s.wallet.debit = async (userId, op) => {
+      try {
+        return await debit(userId, op)
+      } catch (e) {
+        await onRefused(op.opId)
+        throw e
+      }
+    }
+    return s
+  }
+
+  /** Every renewal entry of the number in the user's ledger, oldest first. */
+  async function numberEntries(userId: string, numberId: string) {
+    const { entries } = await services().wallet.history(userId, 1, 100)
+    return entries
+      .filter((e) => e.opId.startsWith(`renew_${numberId}_`))
+      .reverse()
+      .map((e) => ({ type: e.type, amount: e.amount, opId: e.opId }))
+  }
+
+  /** The page message naming one number for its first period, as the cron sends it. */
+  const pageOf = (o: { id: string; first: number }, at: number) => RenewalJob.parse({ type: 'billing.did-renewals', at, numbers: [{ id: o.id, periodStart: o.first }] })
+
+  const releaseViaApi = async (o: { id: string; u: { accessToken: string } }) => {
+    const res = await call(`/api/v1/numbers/${o.id}`, { method: 'DELETE', token: o.u.accessToken })
+    expect(res.status, res.text).toBe(200)
+  }
+
+  const nothing = { charged: 0, failed: 0, suspended: 0, released: 0 }
+
+  it('the page fails after its debit and the number is released before the retry: the fee is given back by the sweeper, once', async () => {
+    const P = Date.parse('2031-09-02T10:00:00.000Z')
+    const o = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    const at = o.first + HOUR
+    // The wallet debits, but its answer is lost: the page fails after the debit, before its batch.
+    const s = servicesWithDebitHook(async (opId) => {
+      if (opId === renewalOpId(o.id, o.first)) throw new Error('wallet reply lost')
+    })
+    await expect(renewDuePage(s, pageOf(o, at))).rejects.toThrow(/1 of 1 renewals failed/)
+    await expectWalletSound(o.u.id, 5)
+
+    // Released before the message comes back; the retry finds it no longer renewable.
+    await releaseViaApi(o)
+    expect(await renewDuePage(services(), pageOf(o, at))).toEqual(nothing)
+    expect(await renewals(o.id)).toEqual([])
+
+    // The sweeper gives the fee back once the writer's grace is over, and only once.
+    await runSweeper(services(), Date.now() + 2 * MINUTE)
+    await expectWalletSound(o.u.id, 7)
+    await runSweeper(services(), Date.now() + 2 * HOUR)
+    expect(await run(at + DAY)).toEqual(nothing)
+    await expectWalletSound(o.u.id, 7)
+    expect(await numberEntries(o.u.id, o.id)).toEqual([
+      { type: 'debit', amount: -micros(2), opId: renewalOpId(o.id, o.first) },
+      { type: 'credit', amount: micros(2), opId: renewalReturnOpId(o.id, o.first) },
+    ])
+    expect(await renewals(o.id)).toEqual([])
+    expect(await usageRows(o.id)).toEqual([])
+  })
+
+  it('the page stops before its debit and the number is released: nothing is credited, and that debit can no longer be made', async () => {
+    const P = Date.parse('2031-09-20T10:00:00.000Z')
+    const o = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    const at = o.first + HOUR
+    const s = services()
+    s.wallet.debit = async () => {
+      throw new Error('Worker stopped before the debit')
+    }
+    await expect(renewDuePage(s, pageOf(o, at))).rejects.toThrow(/Worker stopped/)
+    await releaseViaApi(o)
+
+    await runSweeper(services(), Date.now() + 2 * MINUTE)
+    await expectWalletSound(o.u.id, 7)
+    expect(await numberEntries(o.u.id, o.id)).toEqual([])
+    // The debit arriving late (a call delayed in flight) takes nothing.
+    const late = await services().wallet.debit(o.u.id, { opId: renewalOpId(o.id, o.first), amount: micros(2) })
+    expect(late).toMatchObject({ ok: false, reason: 'OPERATION_CANCELLED' })
+    await expectWalletSound(o.u.id, 7)
+    expect(await numberEntries(o.u.id, o.id)).toEqual([])
+  })
+
+  it('a fee given back, then the number renewable again: the next charge is a new debit, not a replay of the returned one', async () => {
+    const P = Date.parse('2031-10-06T10:00:00.000Z')
+    const o = await owned({ usd: 10, monthly: 2, purchasedAt: P })
+    const periodEnd = anniversary(P, 2).getTime()
+    const schedule = async (when: number) => {
+      const res = await call(`/api/v1/numbers/${o.id}`, { method: 'DELETE', token: o.u.accessToken, body: { releaseDate: iso(when), reason: 'moving out' } })
+      expect(res.status, res.text).toBe(200)
+    }
+    // A release scheduled inside the period right after the debit: the fee is given back.
+    const s = servicesWithDebitHook(async (opId) => {
+      if (opId === renewalOpId(o.id, o.first)) await schedule(o.first + 10 * DAY)
+    })
+    const at = o.first + HOUR
+    expect(await runDidRenewals(s, new Date(at))).toEqual({ ...nothing, returned: 1 })
+    await expectWalletSound(o.u.id, 7)
+
+    // The release moved after the period: renewable again, and the period is really paid.
+    await schedule(periodEnd + DAY)
+    expect(await run(at + HOUR)).toEqual({ ...nothing, charged: 1 })
+    await expectWalletSound(o.u.id, 5)
+    expect(await numberEntries(o.u.id, o.id)).toEqual([
+      { type: 'debit', amount: -micros(2), opId: renewalOpId(o.id, o.first) },
+      { type: 'credit', amount: micros(2), opId: renewalReturnOpId(o.id, o.first) },
+      { type: 'debit', amount: -micros(2), opId: renewalOpId(o.id, o.first, 2) },
+    ])
+    expect(await renewals(o.id)).toEqual([expect.objectContaining({ status: 'charged', period_start: o.first })])
+    expect((await usageRows(o.id)).length).toBe(1)
+    expect((await numberRow(o.id))?.next_renewal_at).toBe(periodEnd)
+    expect(await run(at + 2 * HOUR)).toEqual(nothing)
+    await runSweeper(services(), Date.now() + 2 * HOUR)
+    await expectWalletSound(o.u.id, 5)
+  })
+
+  it('on its release day, a suspended number paid by an overlapping run after a top-up is not released', async () => {
+    const P = Date.parse('2031-11-07T16:00:00.000Z')
+    const o = await owned({ usd: 3, monthly: 2, purchasedAt: P })
+    expect(await run(o.first + HOUR)).toEqual({ ...nothing, failed: 1 })
+    const suspendedAt = o.first + 3 * DAY + HOUR
+    expect(await run(suspendedAt)).toEqual({ ...nothing, failed: 1, suspended: 1 })
+    const releaseDay = suspendedAt + 7 * DAY + HOUR
+
+    // Run A is refused; a top-up lands; run B charges and reactivates the number; then A goes on.
+    let other: RenewalCounts | undefined
+    const a = servicesWithRefusalHook(async (opId) => {
+      if (other || !opId.startsWith(`renew_${o.id}_`)) return
+      const c = await services().wallet.credit(o.u.id, { opId: newId('op'), amount: micros(5), description: 'top-up' })
+      expect(c.ok).toBe(true)
+      other = await run(releaseDay)
+    })
+    expect(await runDidRenewals(a, new Date(releaseDay))).toEqual({ ...nothing, failed: 1 })
+    expect(other).toEqual({ ...nothing, charged: 1 })
+
+    const second = anniversary(P, 2).getTime()
+    expect(await numberRow(o.id)).toMatchObject({ status: 'active', next_renewal_at: second, released_at: null, suspended_at: null })
+    expect(await outboxEvents('NUMBER_RELEASED', o.u.id)).toEqual([])
+    expect(await lockState(o.phone)).toEqual({ holder: o.u.id, expiresAt: null })
+    expect(await renewals(o.id)).toEqual([expect.objectContaining({ status: 'charged', period_start: o.first })])
+    await expectWalletSound(o.u.id, 3)
+  })
+
+  it('a refusal overtaken by an overlapping run that paid writes no NUMBER_RENEWAL_FAILED and no NUMBER_SUSPENDED', async () => {
+    const P = Date.parse('2031-12-08T08:00:00.000Z')
+    const overtake = (o: { id: string; u: { id: string } }, at: number, box: { other?: RenewalCounts }) =>
+      servicesWithRefusalHook(async (opId) => {
+        if (box.other || !opId.startsWith(`renew_${o.id}_`)) return
+        const c = await services().wallet.credit(o.u.id, { opId: newId('op'), amount: micros(5), description: 'top-up' })
+        expect(c.ok).toBe(true)
+        box.other = await run(at)
+      })
+
+    // On the anniversary: A is refused, B pays, then A writes its failure.
+    const o = await owned({ usd: 3, monthly: 2, purchasedAt: P })
+    const box: { other?: RenewalCounts } = {}
+    expect(await runDidRenewals(overtake(o, o.first + HOUR, box), new Date(o.first + HOUR))).toEqual({ ...nothing, failed: 1 })
+    expect(box.other).toEqual({ ...nothing, charged: 1 })
+    expect(await outboxEvents('NUMBER_RENEWAL_FAILED', o.u.id)).toEqual([])
+    expect(await numberRow(o.id)).toMatchObject({ status: 'active', next_renewal_at: anniversary(P, 2).getTime(), renewal_grace_until: null })
+    expect(await renewals(o.id)).toEqual([expect.objectContaining({ status: 'charged', period_start: o.first, attempts: 1 })])
+    await expectWalletSound(o.u.id, 3)
+
+    // At the end of the grace: A is refused and would suspend, B pays first.
+    const q = await owned({ usd: 3, monthly: 2, purchasedAt: P + MINUTE })
+    expect(await run(q.first + HOUR)).toEqual({ ...nothing, failed: 1 })
+    const graceOver = q.first + 3 * DAY + HOUR
+    const box2: { other?: RenewalCounts } = {}
+    expect(await runDidRenewals(overtake(q, graceOver, box2), new Date(graceOver))).toEqual({ ...nothing, failed: 1 })
+    expect(box2.other).toEqual({ ...nothing, charged: 1 })
+    expect(await outboxEvents('NUMBER_SUSPENDED', q.u.id)).toEqual([])
+    expect(await numberRow(q.id)).toMatchObject({ status: 'active', next_renewal_at: anniversary(P + MINUTE, 2).getTime(), suspended_at: null })
+    await expectWalletSound(q.u.id, 3)
+  })
+})
+
+describe('runDidRenewals — an unpaid number whose release fails upstream', () => {
+  const MINUTE = 60_000
+  const setAdapter = (providerId: string, adapter: string) => env.DB.prepare(`UPDATE providers SET adapter = ? WHERE id = ?`).bind(adapter, providerId).run()
+
+  /** An unpaid number on a provider of its own, suspended; with the day its release is due. */
+  async function suspendedNumber(P: number) {
+    const q = await sandboxProvider()
+    const o = await owned({ usd: 3, monthly: 2, purchasedAt: P, provider: q })
+    expect(await run(o.first + HOUR)).toMatchObject({ failed: 1 })
+    const suspendedAt = o.first + 3 * DAY + HOUR
+    expect(await run(suspendedAt)).toMatchObject({ suspended: 1 })
+    return { ...o, provider: q, releaseDay: suspendedAt + 7 * DAY + HOUR }
+  }
+
+  it('does not fail the run: the number stays suspended and due, and a later run releases it', async () => {
+    const o = await suspendedNumber(Date.parse('2032-01-11T09:00:00.000Z'))
+    // The upstream cannot release it now (an adapter that sells no DIDs).
+    await setAdapter(o.provider.id, 'herosms')
+    expect(await run(o.releaseDay)).toEqual({ charged: 0, failed: 1, suspended: 0, released: 0, releaseFailed: 1 })
+    expect(await numberRow(o.id)).toMatchObject({ status: 'suspended', next_renewal_at: o.first, released_at: null })
+    expect((await numberRows(o.phone))[0]).toMatchObject({ release_at: null, release_reason: null })
+    expect(await outboxEvents('NUMBER_RELEASED', o.u.id)).toEqual([])
+    expect(await lockState(o.phone)).toEqual({ holder: o.u.id, expiresAt: null })
+
+    // The provider answers again: the next day's run releases it.
+    await setAdapter(o.provider.id, 'sandbox')
+    expect(await run(o.releaseDay + DAY)).toEqual({ charged: 0, failed: 1, suspended: 0, released: 1 })
+    expect(await numberRow(o.id)).toMatchObject({ status: 'released', release_reason: 'renewal_unpaid', next_renewal_at: null })
+    expect(await lockState(o.phone)).toBeNull()
+    await expectWalletSound(o.u.id, 0)
+  })
+
+  it('a run that stops between claiming the number and releasing it: the sweeper releases it', async () => {
+    const o = await suspendedNumber(Date.parse('2032-02-13T09:00:00.000Z'))
+    const spy = vi.spyOn(DidsService.prototype, 'releaseNow').mockRejectedValueOnce(new Error('Worker stopped'))
+    try {
+      expect(await run(o.releaseDay)).toEqual({ charged: 0, failed: 1, suspended: 0, released: 0, releaseFailed: 1 })
+    } finally {
+      spy.mockRestore()
+    }
+    // Claimed: no longer due, its release scheduled …
+    const row = (await numberRows(o.phone))[0]!
+    expect(row).toMatchObject({ status: 'suspended', next_renewal_at: null, release_reason: 'renewal_unpaid' })
+    expect(row.release_at).toBeGreaterThan(Date.now())
+    expect(await run(o.releaseDay + DAY)).toEqual({ charged: 0, failed: 0, suspended: 0, released: 0 })
+    // … and made by the sweeper when it comes.
+    await runSweeper(services(), row.release_at! + MINUTE)
+    expect(await numberRow(o.id)).toMatchObject({ status: 'released', release_reason: 'renewal_unpaid', next_renewal_at: null })
+    expect(await lockState(o.phone)).toBeNull()
+  })
+
+  it("does not stop the month's invoice job: the invoice is generated", async () => {
+    // Period from Mar 25, suspended Mar 28, its release due on Apr 4: the invoice job of March renews it first.
+    const o = await suspendedNumber(Date.parse('2032-02-25T09:00:00.000Z'))
+    expect(iso(o.first)).toBe('2032-03-25T09:00:00.000Z')
+    const now = new Date()
+    await createDb(env.DB).insert(usageRecords).values({
+      id: newId('usg'),
+      userId: o.u.id,
+      resourceType: 'sms',
+      quantity: 10,
+      unit: 'message',
+      unitPrice: micros(0.01),
+      totalCost: micros(0.1),
+      month: '2032-03',
+      occurredAt: new Date(Date.parse('2032-03-10T00:00:00.000Z')),
+      transactionId: newId('txn'),
+      updatedAt: now,
+    })
+    await setAdapter(o.provider.id, 'herosms')
+    await runInvoiceJob({ type: 'billing.invoice', userId: o.u.id, month: '2032-03', at: o.releaseDay }, services())
+    const inv = await env.DB.prepare(`SELECT * FROM invoices WHERE user_id = ? AND month = '2032-03'`).bind(o.u.id).first<Record<string, unknown>>()
+    expect(inv, 'March invoice').toMatchObject({ user_id: o.u.id, month: '2032-03' })
+    expect(await numberRow(o.id)).toMatchObject({ status: 'suspended', next_renewal_at: o.first })
   })
 })

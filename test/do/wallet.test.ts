@@ -341,6 +341,67 @@ describe('operation ids: a replay returns the first result and moves nothing', (
   })
 })
 
+describe('returnDebit: a debit given back once, only if it was made', () => {
+  it('a debit made is credited back for what it took, once; a second return (any op id) replays', async () => {
+    const { acc, s } = await funded('return-made', 5_000_000)
+    const debitId = op()
+    const d = await s.debit(acc, { opId: debitId, amount: 2_000_000, reference: { type: 'phone_number', id: 'pn_1' } })
+    expect(d.ok, JSON.stringify(d)).toBe(true)
+    const r = await s.returnDebit(acc, { opId: `${debitId}_returned`, debitOpId: debitId, reference: { type: 'phone_number', id: 'pn_1' }, description: 'returned' })
+    if (!r.ok) throw new Error(JSON.stringify(r))
+    expect(r.replayed).toBe(false)
+    expect(r.entry).toMatchObject({ type: 'credit', amount: 2_000_000, opId: `${debitId}_returned`, referenceType: 'phone_number', referenceId: 'pn_1', description: 'returned' })
+    expect(r.balance.balance).toBe(5_000_000)
+
+    expect(await s.returnDebit(acc, { opId: `${debitId}_returned`, debitOpId: debitId })).toEqual({ ...r, replayed: true })
+    const other = await s.returnDebit(acc, { opId: op(), debitOpId: debitId })
+    expect(other).toEqual({ ...r, replayed: true })
+    // The debit itself still replays as made.
+    expect(await s.debit(acc, { opId: debitId, amount: 2_000_000 })).toEqual({ ...d, replayed: true })
+    const a = await expectInvariants(s)
+    expect(a).toMatchObject({ balance: 5_000_000, entries: 3 })
+  })
+
+  it('a debit never made is cancelled: nothing credited, and that debit is refused for good, even once funded', async () => {
+    const { acc, s } = await funded('return-never', 0)
+    const debitId = op()
+    // Refused (no money): not recorded, so it could still be made later …
+    expect(await s.debit(acc, { opId: debitId, amount: 1_000_000 })).toEqual({ ok: false, reason: 'INSUFFICIENT_BALANCE', available: 0 })
+    // … until it is returned: nothing to give back, and it is cancelled.
+    const r = await s.returnDebit(acc, { opId: `${debitId}_returned`, debitOpId: debitId })
+    expect(r).toMatchObject({ ok: true, replayed: false, entry: null })
+    await s.credit(acc, { opId: op(), amount: 3_000_000 })
+    for (let i = 0; i < 2; i++) expect(await s.debit(acc, { opId: debitId, amount: 1_000_000 })).toMatchObject({ ok: false, reason: 'OPERATION_CANCELLED' })
+    expect(await s.returnDebit(acc, { opId: `${debitId}_returned`, debitOpId: debitId })).toMatchObject({ ok: true, replayed: true, entry: null })
+    // Another debit id is not affected.
+    expect((await s.debit(acc, { opId: op(), amount: 1_000_000 })).ok).toBe(true)
+    expect(await expectInvariants(s)).toMatchObject({ balance: 2_000_000, entries: 2 })
+  })
+
+  it('a debit and its return racing: exactly one outcome, never a credit without its debit', async () => {
+    for (let i = 0; i < 10; i++) {
+      const { acc, s } = await funded(`return-race-${i}`, 1_000_000)
+      const debitId = op()
+      const [d, r] = await Promise.all([s.debit(acc, { opId: debitId, amount: 1_000_000 }), s.returnDebit(acc, { opId: `${debitId}_returned`, debitOpId: debitId })])
+      if (!r.ok) throw new Error(JSON.stringify(r))
+      // Either the debit came first and was given back, or the return came first and cancelled it.
+      if (d.ok) expect(r.entry?.amount).toBe(1_000_000)
+      else expect([d.reason, r.entry]).toEqual(['OPERATION_CANCELLED', null])
+      expect((await expectInvariants(s)).balance).toBe(1_000_000)
+    }
+  })
+
+  it('refuses an empty operation id for the credit or the debit, recording nothing', async () => {
+    const { acc, s } = await funded('return-invalid', 1_000_000)
+    const debitId = op()
+    expect(await s.returnDebit(acc, { opId: '', debitOpId: debitId })).toEqual({ ok: false, reason: 'INVALID_OPERATION_ID' })
+    expect(await s.returnDebit(acc, { opId: op(), debitOpId: '' })).toEqual({ ok: false, reason: 'INVALID_OPERATION_ID' })
+    // Nothing was cancelled: the debit can still be made.
+    expect((await s.debit(acc, { opId: debitId, amount: 1_000 })).ok).toBe(true)
+    await expectInvariants(s)
+  })
+})
+
 describe('concurrency: holds never oversell the balance', () => {
   for (const [count, affordable] of [
     [10, 4],

@@ -8,6 +8,7 @@ import type { Services } from '../../services'
 import { expireActivations } from '../activations/expiry.job'
 import { sweepPendingRefunds, sweepWithheldSms } from '../activations/settlement'
 import { releaseScheduledNumbers } from '../dids/release.job'
+import { returnAbandonedCharges } from '../dids/renewals.job'
 import { purgeIdempotencyKeys } from './idempotency.job'
 import { purgeFailedJobs } from '../jobs/failed-jobs.job'
 import { drainOutbox } from '../events/outbox'
@@ -36,6 +37,8 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     failedJobs: () => purgeFailedJobs(services, scheduledTime),
     // Rows younger than the grace were just sent by the request that wrote them.
     payments: () => resumePendingPayments(services, scheduledTime),
+    // Renewal debits no run closed, of numbers no longer renewable: given back (if made).
+    renewalCharges: () => returnAbandonedCharges(services, scheduledTime),
     // Credits owed (renewal debits given back) whose first try failed.
     credits: () => finishPendingCredits(services, scheduledTime),
     outbox: () => drainOutbox(services, 1000, OUTBOX_GRACE_MS),

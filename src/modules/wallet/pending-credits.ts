@@ -8,6 +8,11 @@
  * operation id: the Wallet replays a credit it already made, so a credit is made exactly once
  * however many times it is tried. A try that fails waits `creditBackoffMs(attempts)` (1, 2, 4 …
  * minutes, at most an hour) before the next one.
+ *
+ * A row with a `debitOpId` gives that debit back (`WalletService.returnDebit`): the writer need
+ * not know whether its debit went through. The Wallet credits what the debit took if it was
+ * made, once; if it was not, nothing is credited and the debit can no longer be made
+ * (`nothing`). Either way the row is then `done`.
  */
 import { and, asc, eq, lte } from 'drizzle-orm'
 import type { Db } from '../../db/client'
@@ -27,9 +32,13 @@ export function creditBackoffMs(attempts: number): number {
 }
 
 /** The row to write (with `insertWhere` or `insert … on conflict do nothing`) before the credit is made. */
-export function pendingCreditValues(credit: { opId: string; userId: string; amount: number; reference?: { type: string; id: string }; description?: string }, now = new Date()) {
+export function pendingCreditValues(
+  credit: { opId: string; userId: string; amount: number; reference?: { type: string; id: string }; description?: string; debitOpId?: string },
+  now = new Date(),
+) {
   return {
     opId: credit.opId,
+    debitOpId: credit.debitOpId ?? null,
     userId: credit.userId,
     amount: credit.amount,
     referenceType: credit.reference?.type ?? null,
@@ -42,12 +51,13 @@ export function pendingCreditValues(credit: { opId: string; userId: string; amou
   }
 }
 
-export type SettleResult = { status: 'credited' | 'replayed' | 'done' | 'none' } | { status: 'failed'; error: string }
+export type SettleResult = { status: 'credited' | 'replayed' | 'nothing' | 'done' | 'none' } | { status: 'failed'; error: string }
 
 /**
  * Makes the credit of the pending row `opId` and marks it done. `credited`: moved now; `replayed`:
- * the Wallet had made it already; `done`/`none`: the row was settled already / does not exist;
- * `failed`: not made (the row stays pending, with the error and a backoff).
+ * the Wallet had made it already; `nothing`: a debit to give back that was never made (nothing
+ * owed; it is cancelled); `done`/`none`: the row was settled already / does not exist; `failed`:
+ * not made (the row stays pending, with the error and a backoff).
  */
 export async function settlePendingCredit(deps: { db: Db; wallet: WalletService }, opId: string, now = new Date()): Promise<SettleResult> {
   const row = await deps.db.select().from(pendingCredits).where(eq(pendingCredits.opId, opId)).get()
@@ -59,19 +69,18 @@ export async function settlePendingCredit(deps: { db: Db; wallet: WalletService 
 async function settle(deps: { db: Db; wallet: WalletService }, row: PendingCredit, now: Date): Promise<SettleResult> {
   let error: string
   try {
-    const r = await deps.wallet.credit(row.userId, {
-      opId: row.opId,
-      amount: row.amount,
-      reference: row.referenceType && row.referenceId ? { type: row.referenceType, id: row.referenceId } : undefined,
-      description: row.description ?? undefined,
-    })
+    const reference = row.referenceType && row.referenceId ? { type: row.referenceType, id: row.referenceId } : undefined
+    const description = row.description ?? undefined
+    const r = row.debitOpId
+      ? await deps.wallet.returnDebit(row.userId, { opId: row.opId, debitOpId: row.debitOpId, reference, description })
+      : await deps.wallet.credit(row.userId, { opId: row.opId, amount: row.amount, reference, description })
     if (r.ok) {
       await deps.db
         .update(pendingCredits)
         .set({ status: 'done', doneAt: now, lastError: null })
         .where(and(eq(pendingCredits.opId, row.opId), eq(pendingCredits.status, 'pending')))
         .run()
-      return { status: r.replayed ? 'replayed' : 'credited' }
+      return { status: !r.entry ? 'nothing' : r.replayed ? 'replayed' : 'credited' }
     }
     error = `the wallet refused the credit: ${r.reason}`
   } catch (e) {
@@ -88,7 +97,7 @@ async function settle(deps: { db: Db; wallet: WalletService }, row: PendingCredi
 }
 
 /** Sweeper step: settles the pending credits whose next try is due, oldest due first. */
-export async function finishPendingCredits(deps: { db: Db; wallet: WalletService }, now: number): Promise<{ credited: number; failed: number }> {
+export async function finishPendingCredits(deps: { db: Db; wallet: WalletService }, now: number): Promise<{ credited: number; nothing: number; failed: number }> {
   const at = new Date(now)
   const rows = await deps.db
     .select()
@@ -98,11 +107,13 @@ export async function finishPendingCredits(deps: { db: Db; wallet: WalletService
     .limit(CREDITS_PER_RUN)
     .all()
   let credited = 0
+  let nothing = 0
   let failed = 0
   for (const row of rows) {
     const r = await settle(deps, row, at)
     if (r.status === 'failed') failed++
+    else if (r.status === 'nothing') nothing++
     else credited++
   }
-  return { credited, failed }
+  return { credited, nothing, failed }
 }

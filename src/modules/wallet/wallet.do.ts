@@ -9,8 +9,15 @@
  * - Every operation carries a caller-chosen id; a replay returns the first result and moves
  *   nothing. Ids are per kind of operation (`hold:X` and `capture:X` are two operations), so a
  *   caller may capture or void a hold with the hold's own id as the operation id. Refusals are not
- *   recorded: the same id may succeed later (after funding). Each operation's reads and writes
- *   are synchronous SQLite in one transaction, so two operations never interleave.
+ *   recorded: the same id may succeed later (after funding) — except a debit cancelled by
+ *   `returnDebit` before it was made, which is refused for good (OPERATION_CANCELLED). Each
+ *   operation's reads and writes are synchronous SQLite in one transaction, so two operations
+ *   never interleave.
+ * - `returnDebit` gives a debit back: a credit of exactly what the debit took, at most once per
+ *   debit, and only if the debit was made. A flow that records "this debit is owed back" before
+ *   knowing whether its debit went through (a lost reply, a Worker that died) can therefore make
+ *   the return without knowing: never a credit for a debit that never happened, never a debit
+ *   that lands after its return.
  * - A hold that reaches its expiry is settled by the alarm: captured when the flow that owns it
  *   recorded a `capture` outcome in D1 (`hold_outcomes` of this account, written in the same batch
  *   as the flow's result), otherwise voided. A purchase that crashed between "number assigned" and
@@ -32,6 +39,8 @@ export type WalletFailure =
   | 'HOLD_NOT_ACTIVE'
   | 'AMOUNT_EXCEEDS_HOLD'
   | 'INVALID_OPERATION_ID'
+  /** A debit whose operation id was returned (`returnDebit`) before it was made: never made. */
+  | 'OPERATION_CANCELLED'
 
 export type WalletResult<T> = ({ ok: true; replayed: boolean } & T) | { ok: false; reason: WalletFailure; available?: number }
 
@@ -78,7 +87,7 @@ const LEDGER_COPY_RETRY_MS = 30_000
 /** Ledger entries per D1 batch when copying. */
 const COPY_BATCH = 50
 
-type OpKind = 'credit' | 'debit' | 'hold' | 'capture' | 'void'
+type OpKind = 'credit' | 'debit' | 'hold' | 'capture' | 'void' | 'return'
 
 type Row = Record<string, SqlStorageValue>
 
@@ -126,6 +135,29 @@ export class Wallet extends DurableObject<Env> {
       const available = this.balanceNow().available
       if (op.amount > available) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available }
       const entry = this.post('debit', -op.amount, op.opId, null, op.reference, op.description)
+      return { ok: true, replayed: false, entry, balance: this.balanceNow() }
+    })
+  }
+
+  /**
+   * Gives back the debit `debitOpId`: a credit (ledger operation id `opId`) of what it took. Once
+   * per debit: a second call, whatever its `opId`, replays the first. A debit not made (never
+   * tried, or refused) is cancelled instead: nothing is credited (`entry: null`) and a later
+   * debit with that id is refused with OPERATION_CANCELLED, so it cannot land after its return.
+   */
+  returnDebit(account: string, op: { opId: string; debitOpId: string; reference?: Reference; description?: string }): WalletResult<{ entry: LedgerEntry | null; balance: Balance }> {
+    return this.once(account, 'return', op.debitOpId, () => {
+      if (!validOpId(op.opId)) return { ok: false, reason: 'INVALID_OPERATION_ID' }
+      const key = `debit:${op.debitOpId}`
+      const prior = this.sql.exec(`SELECT result FROM ops WHERE id = ?`, key).toArray()[0]
+      const debit = prior ? (JSON.parse(String(prior.result)) as WalletResult<{ entry: LedgerEntry }>) : null
+      if (!debit) {
+        // Recorded as a refusal: the debit's own replay answers it from now on.
+        this.sql.exec(`INSERT INTO ops (id, result, created_at) VALUES (?, ?, ?)`, key, JSON.stringify({ ok: false, reason: 'OPERATION_CANCELLED' }), Date.now())
+        return { ok: true, replayed: false, entry: null, balance: this.balanceNow() }
+      }
+      if (!debit.ok) return { ok: true, replayed: false, entry: null, balance: this.balanceNow() }
+      const entry = this.post('credit', -debit.entry.amount, op.opId, null, op.reference, op.description)
       return { ok: true, replayed: false, entry, balance: this.balanceNow() }
     })
   }
@@ -227,7 +259,7 @@ export class Wallet extends DurableObject<Env> {
   /** Runs `fn` once per (kind, operation id), in one transaction; a replay returns the stored result. */
   private once<T extends { ok: boolean }>(account: string, kind: OpKind, opId: string, fn: () => T): T {
     this.bind(account)
-    if (typeof opId !== 'string' || opId.length === 0 || opId.length > 255) return { ok: false, reason: 'INVALID_OPERATION_ID' } as unknown as T
+    if (!validOpId(opId)) return { ok: false, reason: 'INVALID_OPERATION_ID' } as unknown as T
     const key = `${kind}:${opId}`
     const result = this.ctx.storage.transactionSync(() => {
       const prior = this.sql.exec(`SELECT result FROM ops WHERE id = ?`, key).toArray()[0]
@@ -367,6 +399,10 @@ export class Wallet extends DurableObject<Env> {
       this.copying = false
     }
   }
+}
+
+function validOpId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= 255
 }
 
 function validAmount(n: number): boolean {

@@ -32,6 +32,11 @@ export class WalletService {
     return this.stub(userId).credit(userId, op)
   }
 
+  /** Gives the debit `debitOpId` back once, if it was made; cancels it for good otherwise (wallet.do.ts). */
+  async returnDebit(userId: string, op: { opId: string; debitOpId: string; reference?: Reference; description?: string }): Promise<WalletResult<{ entry: LedgerEntry | null; balance: Balance }>> {
+    return this.stub(userId).returnDebit(userId, op)
+  }
+
   async debit(userId: string, op: { opId: string; amount: number; reference?: Reference; description?: string }) {
     const r = await this.stub(userId).debit(userId, op)
     if (!r.ok && r.reason === 'INSUFFICIENT_BALANCE') throw new InsufficientBalance(op.amount, r.available ?? 0)
