@@ -6,14 +6,16 @@
  * Invariants:
  * - No latency: a request only adds to a per-isolate pending map (synchronous); the D1 write
  *   happens after the response, inside `services.defer` (waitUntil).
- * - No promise crosses requests: the map holds counts, never a promise. Each request's deferred
- *   flush takes whatever is pending at that moment (a synchronous swap, so concurrent flushes take
- *   disjoint counts) and writes it in its own request context. A flush never awaits another
- *   request's work: in workerd that work is cancelled when its own request ends, and an await on
- *   it from elsewhere never completes.
- * - Coalesced: a flush writes one upsert per key-day in one batch, so a burst of N requests costs a
- *   few statements, not N; counts a flush took from other requests are written by it. A failed
- *   write puts its counts back for the next flush.
+ * - No promise crosses requests: the map holds counts, never a promise, and a flush never awaits
+ *   another request's work (in workerd that work is cancelled when its own request ends, and an
+ *   await on it from elsewhere never completes). A flush writes in its own request's context.
+ * - Coalesced: one flush at a time per isolate, marked by a lease (a timestamp, not a promise). A
+ *   request whose deferred flush finds one running leaves its count to it: the running flush takes
+ *   the whole map each round (a synchronous swap) and looks again after each write, in the same
+ *   turn as it gives up the lease — so a count added later finds no flush running and starts one.
+ *   A burst of N requests costs a few statements, not N. A failed write puts its counts back for
+ *   the next flush; a flush whose request was cut off mid-write loses its lease after
+ *   FLUSH_LEASE_MS, so metering never stalls behind it.
  * - Counted: requests whose API key was accepted (a principal with `via: 'api_key'`), whatever
  *   the route answers. Not counted: requests whose credentials were refused, requests refused by
  *   the rate limiter (they stop before this middleware), user sessions, and POST /api/usage — the
@@ -38,11 +40,16 @@ interface Pending {
 }
 
 /** Rounds per flush: bounds how long one request's waitUntil keeps working under a steady stream. */
-const MAX_ROUNDS = 5
+const MAX_ROUNDS = 20
 const MAX_FAILURES = 5
+
+/** A flush that has not looked at the map for this long is presumed cut off: another may start. */
+const FLUSH_LEASE_MS = 10_000
 
 /** Counts not written yet, by user, key and day. Numbers only: never a promise (see above). */
 const pending = new Map<string, Pending>()
+/** The running flush's lease: when it last took the map. Null when none is running. */
+let lease: { at: number } | null = null
 
 /** Routes whose calls are not metered (see the module comment). */
 function unmetered(method: string, path: string) {
@@ -131,15 +138,26 @@ async function write(db: Db, entries: Pending[]): Promise<boolean> {
 }
 
 /**
- * Writes what is pending now — and what arrives while it writes, for a few rounds — in the
- * caller's own request context. Resolves when done; a failed write leaves its counts in the map.
+ * Writes what is pending — and what arrives while it writes, for a few rounds — in the caller's
+ * own request context, unless a flush is already running in this isolate (it takes those counts).
+ * Resolves when done; a failed write leaves its counts in the map.
  */
 export async function flushApiCalls(db: Db): Promise<void> {
-  for (let round = 0; round < MAX_ROUNDS && pending.size; round++) {
-    const entries = [...pending.values()]
-    pending.clear()
-    // A failure stops this flush; the counts wait in the map for the next one.
-    if (!(await write(db, entries))) return
+  if (lease && Date.now() - lease.at < FLUSH_LEASE_MS) return
+  const mine = { at: Date.now() }
+  lease = mine
+  try {
+    for (let round = 0; round < MAX_ROUNDS && pending.size; round++) {
+      mine.at = Date.now()
+      const entries = [...pending.values()]
+      pending.clear()
+      // A failure stops this flush; the counts wait in the map for the next one.
+      if (!(await write(db, entries))) return
+    }
+  } finally {
+    // In the same turn as the last look at the map. A flush that outlived its lease leaves the
+    // lease of the one that replaced it alone.
+    if (lease === mine) lease = null
   }
 }
 
