@@ -192,19 +192,15 @@ export const BillingAddress = z
   .catchall(displayText({ max: 200 }))
   .openapi('BillingAddress')
 
+/** A payment method id (`pm_…`) or `wallet`, as purchases and order payments take it. */
+export const paymentMethodRef = (description: string) => z.string().trim().min(1).max(100).optional().openapi({ description })
+
 export const Billing = z
   .object({
-    paymentMethodId: z
-      .string()
-      .trim()
-      .min(1)
-      .max(100)
-      .optional()
-      .openapi({
-        description:
-          'One of your payment methods (`pm_…`): the order total is charged to it and added to your wallet, then the order is paid ' +
-          'from the wallet; what is not bought stays there. Omitted or `wallet`: paid from the wallet.',
-      }),
+    paymentMethodId: paymentMethodRef(
+      'One of your payment methods (`pm_…`): the order total is charged to it and added to your wallet, then the order is paid ' +
+        'from the wallet; what is not bought stays there. Omitted or `wallet`: paid from the wallet.',
+    ),
     billingAddress: BillingAddress.optional(),
     promoCode: z
       .string()

@@ -9,7 +9,7 @@ import type { Order } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
-import { Billing, BillingAddress, FriendlyName, listParam, NumberRouting } from '../dids/schemas'
+import { Billing, BillingAddress, FriendlyName, listParam, NumberRouting, paymentMethodRef } from '../dids/schemas'
 
 export const ORDER_STATUSES = ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'] as const
 export const PAYMENT_STATUSES = ['pending', 'held', 'paid', 'partially_refunded', 'refunded', 'failed'] as const
@@ -124,16 +124,9 @@ export const CancelOrderBody = z
 
 export const RetryPaymentBody = z
   .object({
-    paymentMethodId: z
-      .string()
-      .trim()
-      .min(1)
-      .max(100)
-      .optional()
-      .openapi({
-        description:
-          'One of your payment methods, charged the total and added to the wallet before the order is paid from it. Default: the ' +
-          'method the order was placed with, if any. `wallet`: the wallet alone.',
-      }),
+    paymentMethodId: paymentMethodRef(
+      'One of your payment methods, charged the total and added to the wallet before the order is paid from it. Default: the ' +
+        'method the order was placed with, if any. `wallet`: the wallet alone.',
+    ),
   })
   .openapi('RetryPaymentRequest')
