@@ -5,7 +5,7 @@
  */
 import { z } from 'zod'
 import type { Metrics } from './modules/metrics/metrics.do'
-import type { NumberLock } from './modules/numbers/number-lock.do'
+import type { NumberLock } from './modules/number-locks/number-lock.do'
 import type { RateLimiter } from './modules/rate-limit/rate-limiter.do'
 import type { Wallet } from './modules/wallet/wallet.do'
 

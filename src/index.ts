@@ -5,7 +5,7 @@ import { queue } from './queue'
 import { scheduled } from './scheduled'
 
 export { Metrics } from './modules/metrics/metrics.do'
-export { NumberLock } from './modules/numbers/number-lock.do'
+export { NumberLock } from './modules/number-locks/number-lock.do'
 export { RateLimiter } from './modules/rate-limit/rate-limiter.do'
 export { Wallet } from './modules/wallet/wallet.do'
 

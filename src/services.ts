@@ -14,7 +14,7 @@ import { HealthService } from './modules/health/health.service'
 import { RateLimitService } from './modules/rate-limit/rate-limit.service'
 import { resolveLimits } from './modules/rate-limit/limits'
 import { WalletService } from './modules/wallet/wallet.service'
-import { NumberLockService } from './modules/numbers/number-lock.service'
+import { NumberLockService } from './modules/number-locks/number-lock.service'
 import { ProvidersService } from './modules/providers/providers.service'
 import { WebhooksService } from './modules/webhooks/webhooks.service'
 

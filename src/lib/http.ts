@@ -5,8 +5,6 @@
  * `meta.request_id` repeats the id in snake_case, for clients that read it so.
  */
 import { z } from '@hono/zod-openapi'
-import type { Context } from 'hono'
-import type { AppEnv } from './router'
 
 export const Meta = z
   .object({
@@ -17,16 +15,21 @@ export const Meta = z
   })
   .openapi('Meta')
 
-export function meta(c: Context<AppEnv>) {
-  const requestId = c.get('requestId') ?? 'unknown'
+/** Anything that carries the request id: a route's Context. */
+export interface RequestScoped {
+  var: { requestId?: string }
+}
+
+export function meta(c: RequestScoped) {
+  const requestId = c.var.requestId ?? 'unknown'
   return { timestamp: new Date().toISOString(), requestId, request_id: requestId, version: 'v1' as const }
 }
 
-export function envelope<T>(c: Context<AppEnv>, data: T) {
+export function envelope<T>(c: RequestScoped, data: T) {
   return { success: true as const, data, meta: meta(c) }
 }
 
-export function listEnvelope<T, P>(c: Context<AppEnv>, data: T[], pagination: P) {
+export function listEnvelope<T, P>(c: RequestScoped, data: T[], pagination: P) {
   return { success: true as const, data, pagination, meta: meta(c) }
 }
 

@@ -12,7 +12,7 @@ import { fakeQueue } from '../helpers/webhooks'
 import { addMetrics, addNumber, addUsage, db, subscribe } from '../modules/invoices/helpers'
 import { phoneNumbers } from '../../src/db/schema'
 import { eq } from 'drizzle-orm'
-import { InvoicesService } from '../../src/modules/invoices/invoices.service'
+import { InvoicesService } from '../../src/modules/billing/invoices.service'
 import { runDidRenewalsJob } from '../../src/modules/dids/renewals.job'
 
 const D = (y: number, m: number, d: number, h = 0) => Date.UTC(y, m - 1, d, h)

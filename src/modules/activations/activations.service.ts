@@ -28,7 +28,7 @@ import { activationPurchaseMeter, activationRefundMeter, activationUnbilledMeter
 import type { WalletService } from '../wallet/wallet.service'
 import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
 import { finishRefunds, refundIfCaptured } from './settlement'
-import { IDEMPOTENCY_TTL_MS } from '../../middleware/idempotency'
+import { IDEMPOTENCY_TTL_MS } from '../../http/idempotency'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 
 /** How long a number stays the buyer's (activations last ~20 minutes upstream). */

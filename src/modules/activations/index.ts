@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerCancelNumber } from './cancel-number'
 import { registerCompleteNumber } from './complete-number'
 import { registerGetActivationSms } from './get-activation-sms'

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, keySecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { activationsOf } from './activations.service'
 import { ACTIVATION_STATUSES, ActivationView, activationView } from './schemas'
 

@@ -1,8 +1,8 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { IdempotencyKeyHeader, idempotencyErrorResponses, idempotencyScope } from '../../middleware/idempotency'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
+import { IdempotencyKeyHeader, idempotencyErrorResponses, idempotencyScope } from '../../http/idempotency'
 import { activationsOf } from './activations.service'
 import { ActivationView, PurchaseBody, activationView } from './schemas'
 

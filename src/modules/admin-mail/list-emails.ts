@@ -2,9 +2,9 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, desc, eq, type SQL } from 'drizzle-orm'
 import { emails } from '../../db/schema'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { iso } from '../../lib/time'
-import { requireAuth } from '../../middleware/authenticate'
+import { requireAuth } from '../../http/authenticate'
 
 const Email = z
   .object({

@@ -13,7 +13,7 @@ import { accountNumberStats, apiKeys, orders, sessions, smsMessages, usageRecord
 import { Conflict, Forbidden, NotFound } from '../../lib/errors'
 import type { Mailer } from '../../providers/mailer/mailer'
 import type { AuditContext, AuditService } from '../audit/audit.service'
-import type { Role } from '../auth/principal'
+import type { Role } from '../../lib/principal'
 import { callCount, callMinutes, callRecords } from '../usage/call-records'
 import { netSpend, spendEntry } from '../wallet/spend'
 

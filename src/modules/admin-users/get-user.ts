@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
-import { requireAuth } from '../../middleware/authenticate'
+import { requireAuth } from '../../http/authenticate'
 import { AdminUser, adminUser, USER_PREFIXES, UserIdParam } from './schemas'
 
 const Details = z

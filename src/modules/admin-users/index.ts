@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerBanUser } from './ban-user'
 import { registerGetUser } from './get-user'
 import { registerListUsers } from './list-users'

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { Reason } from './schemas'
 import { auditContext, registerUserAction } from './user-action'
 

@@ -18,7 +18,7 @@ import { and, asc, desc, eq, gte, inArray, ne, or, isNull, notInArray, sql, type
 import type { Db } from '../../db/client'
 import { activations, invoices, payments, phoneNumbers, smsMessages, subscriptions, usageRecords, users, walletLedger } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
-import { PLANS } from '../billing/plans'
+import { PLANS } from '../subscriptions/plans'
 import { monthOf } from '../usage/product-meters'
 import { netSpend, SPEND_REFERENCES, spendEntry } from '../wallet/spend'
 import { callCost, callCount, callMinutes, callRecords } from '../usage/call-records'

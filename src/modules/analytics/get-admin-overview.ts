@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { requireAuth } from '../../http/authenticate'
 import { ACTIVE_DAYS, analyticsOf, GROWTH_MONTHS } from './analytics.service'
 import { SystemAnalyticsResponse } from './schemas'
 

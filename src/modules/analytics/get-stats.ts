@@ -1,9 +1,9 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { StatsQuery } from '../usage/schemas'
-import { accountFor } from '../billing/account-for'
+import { accountFor } from '../../db/account-for'
 import { analyticsOf } from './analytics.service'
 import { Stats } from './schemas'
 

@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerGetAdminOverview } from './get-admin-overview'
 import { registerGetCalls } from './get-calls'
 import { registerGetDashboard } from './get-dashboard'

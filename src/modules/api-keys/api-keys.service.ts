@@ -14,7 +14,7 @@ import { sha256Hex } from '../../lib/crypto'
 import { Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
 import { newId, randomSecret } from '../../lib/ids'
 import { apiKeyCache } from '../auth/authn.service'
-import { PERMISSIONS, type Principal } from '../auth/principal'
+import { PERMISSIONS, type Principal } from '../../lib/principal'
 
 /** `sk_live_` plus the first 8 characters of the secret: enough to tell keys apart, useless to attackers. */
 const PREFIX_LENGTH = 16

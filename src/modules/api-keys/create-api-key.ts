@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { DEFAULT_MAX_ACTIVE_API_KEYS } from '../../env'
 import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { displayText } from '../../lib/text'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { PERMISSIONS } from '../auth/principal'
+import { principalOf, requireAuth } from '../../http/authenticate'
+import { PERMISSIONS } from '../../lib/principal'
 import { CreatedApiKey, apiKeyView } from './schemas'
 
 const Body = z

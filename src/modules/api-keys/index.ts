@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerCreateApiKey } from './create-api-key'
 import { registerGetApiKey } from './get-api-key'
 import { registerListApiKeys } from './list-api-keys'

@@ -7,7 +7,7 @@ import { desc, eq, and } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { auditLog } from '../../db/schema'
 import { newId } from '../../lib/ids'
-import type { Principal } from '../auth/principal'
+import type { Principal } from '../../lib/principal'
 
 export interface AuditContext {
   principal: Principal

@@ -19,7 +19,7 @@ import { newId, randomSecret } from '../../lib/ids'
 import { signAccessToken, type JwtSettings } from '../../lib/jwt'
 import type { Mailer } from '../../providers/mailer/mailer'
 import { assertAccountActive } from './account-status'
-import type { Principal } from './principal'
+import type { Principal } from '../../lib/principal'
 
 const VERIFY_TTL_MS = 48 * 3600_000
 const RESET_TTL_MS = 3600_000

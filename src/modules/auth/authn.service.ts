@@ -27,7 +27,7 @@ import { sha256Hex } from '../../lib/crypto'
 import { Unauthorized } from '../../lib/errors'
 import { verifyAccessToken, type JwtSettings } from '../../lib/jwt'
 import { assertAccountActive } from './account-status'
-import type { Principal, Role } from './principal'
+import type { Principal, Role } from '../../lib/principal'
 
 export type Credential = { kind: 'jwt'; token: string } | { kind: 'api_key'; key: string }
 

@@ -1,5 +1,5 @@
 import type { Context } from 'hono'
-import type { AppEnv } from '../../lib/router'
+import type { AppEnv } from '../../http/router'
 import type { ClientInfo } from './auth.service'
 
 export function clientIp(c: Context<AppEnv>): string | null {

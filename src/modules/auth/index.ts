@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerForgotPassword } from './forgot-password'
 import { registerLogin } from './login'
 import { registerLogout } from './logout'

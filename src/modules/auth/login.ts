@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { clientInfo } from './client-info'
 import { AuthResult, authResult } from './schemas'
 

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 
 const route = createRoute({
   method: 'get',

@@ -24,9 +24,9 @@ import { and, eq, isNull } from 'drizzle-orm'
 import { billingAccounts, paymentMethods } from '../../db/schema'
 import { AppError } from '../../lib/errors'
 import type { Services } from '../../services'
-import { invoicePaymentsOf } from '../invoices/deps'
-import { WALLET } from '../invoices/invoice-payments.service'
-import { amountDue, type Invoice } from '../invoices/views'
+import { invoicePaymentsOf } from './invoices-deps'
+import { WALLET } from './invoice-payments.service'
+import { amountDue, type Invoice } from './invoice-views'
 
 /** Statuses that can still be paid (as the payment service decides). */
 const PAYABLE: ReadonlySet<Invoice['status']> = new Set(['pending', 'partially_paid', 'overdue'])

@@ -25,9 +25,9 @@ import { newId } from '../../lib/ids'
 import { fromMicros, toMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { DidProvider } from '../../providers/numbers/types'
-import type { NumberLockService } from '../numbers/number-lock.service'
+import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { ProvidersService } from '../providers/providers.service'
-import { errorText, insertChunks, likeEscape, runBatch, type Stmt } from './batch'
+import { errorText, insertChunks, likeEscape, runBatch, type Stmt } from '../../db/batch'
 import {
   availableNumberView,
   userNumberView,

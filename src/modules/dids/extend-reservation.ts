@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { reservationsOf } from './deps'
 import { ReservationIdParam, ReservationView } from './schemas'
 

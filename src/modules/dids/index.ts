@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerConfigureNumber } from './configure-number'
 import { registerCreateReservation } from './create-reservation'
 import { registerExtendReservation } from './extend-reservation'

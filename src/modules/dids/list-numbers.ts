@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, Meta, meta, PagePagination, pagePagination, keySecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { didsOf } from './deps'
 import { ListNumbersQuery, NumbersSummary, UserNumber } from './schemas'
 

@@ -1,9 +1,9 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { idempotencyScope } from '../../middleware/idempotency'
-import { purchaseOf } from '../orders/deps'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
+import { idempotencyScope } from '../../http/idempotency'
+import { purchaseOf } from './orders-deps'
 import { PurchaseBody, PurchaseResult } from './schemas'
 import { checkSmsUrls } from './sms-url'
 

@@ -1,8 +1,8 @@
 import { createRoute } from '@hono/zod-openapi'
 import { AppError } from '../../lib/errors'
 import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { didsOf } from './deps'
 import { NumberIdParam, ReleaseNumberBody, UserNumber } from './schemas'
 

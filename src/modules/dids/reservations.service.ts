@@ -17,9 +17,9 @@ import { didInventory, numberReservations } from '../../db/schema'
 import { Conflict, InsufficientBalance, NotFound, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { iso } from '../../lib/time'
-import type { NumberLockService } from '../numbers/number-lock.service'
+import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { WalletService } from '../wallet/wallet.service'
-import { errorText, runBatch } from './batch'
+import { errorText, runBatch } from '../../db/batch'
 import type { ReservationView } from './schemas'
 
 export const RESERVATION_TTL_MS = 30 * 60_000

@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Env } from '../../env'
 import { ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { chooseRequestId } from '../../middleware/request-id'
+import type { Router } from '../../http/router'
+import { chooseRequestId } from '../../http/request-id'
 import { flush, metricsStub, observe, shouldFlush } from '../metrics/recorder'
 
 /** Liveness paths and the status word each answers (monitors of either path match on it). */

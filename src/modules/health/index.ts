@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerLive } from './live'
 import { registerReady } from './ready'
 import { registerSystemHealth } from './system-health'

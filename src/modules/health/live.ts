@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 
 export const registerLive = (r: Router) => {
   for (const path of ['/health/live', '/api/health/live']) {

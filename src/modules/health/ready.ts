@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi'
 import { ErrorBody, envelope, meta, ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { Readiness } from './schemas'
 
 const NotReady = ErrorBody.extend({ data: Readiness })

@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerSearchOffers } from './search-offers'
 
 export function registerOffers(r: Router) {

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, ok, publicErrorResponses } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { OffersService } from './offers.service'
 
 const Query = z.object({

@@ -1,8 +1,8 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../middleware/idempotency'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
+import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { PaymentMethodsService } from './payment-methods.service'
 import { AddPaymentMethodBody, PaymentMethodView, paymentMethodView } from './schemas'
 

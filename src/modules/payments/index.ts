@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerAddPaymentMethod } from './add-payment-method'
 import { registerDeletePaymentMethod } from './delete-payment-method'
 import { registerGetBillingAccount } from './get-billing-account'

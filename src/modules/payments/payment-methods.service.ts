@@ -20,7 +20,7 @@ import { newId } from '../../lib/ids'
 import type { CoreServices } from '../../services'
 import { paymentProcessor, processorName } from '../../providers/payments/registry'
 import type { PaymentProcessor } from '../../providers/payments/types'
-import { runBatch, type Stmt } from '../dids/batch'
+import { runBatch, type Stmt } from '../../db/batch'
 import { BillingAccountService } from './billing-account.service'
 import { PAYMENT_METHOD_TYPES, type AddPaymentMethodBody, type PaymentMethodType } from './schemas'
 

@@ -16,7 +16,7 @@
 import { and, asc, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import { payments } from '../../db/schema'
 import type { Services } from '../../services'
-import { invoicePaymentsOf } from '../invoices/deps'
+import { invoicePaymentsOf } from '../billing/invoices-deps'
 import { STALE_CLAIM_MS } from '../../providers/payments/types'
 import { TopUpService, type PaymentRow } from './top-up.service'
 

@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerListProviders } from './list-providers'
 import { registerSyncProvider } from './sync-provider'
 

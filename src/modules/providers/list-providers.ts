@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, sessionSecurity } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { requireAuth } from '../../http/authenticate'
 import { PROVIDER_PREFIXES, ProviderView, providerView } from './schemas'
 
 const Query = z.object({

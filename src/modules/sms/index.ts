@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerReceiveSmsWebhook } from './receive-sms-webhook'
 import { registerSendSandboxNumberSms } from './send-sandbox-number-sms'
 import { registerSendSandboxSms } from './send-sandbox-sms'

@@ -1,12 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import { newId } from '../../lib/ids'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { didSmsOf } from './did-sms.service'
 import { DidDeliveredView, didDeliveredView } from './schemas'
 import { DEFAULT_SANDBOX_TEXT } from './send-sandbox-sms'
-import { optionalJsonBody } from '../../lib/optional-body'
+import { optionalJsonBody } from '../../http/optional-body'
 
 const DEFAULT_FROM = '+15005550006'
 

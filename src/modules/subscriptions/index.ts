@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerCreateSubscription } from './create-subscription'
 import { registerGetSubscription } from './get-subscription'
 import { registerUpdateSubscription } from './update-subscription'

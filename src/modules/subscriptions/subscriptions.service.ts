@@ -29,13 +29,13 @@ import { Conflict, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
-import { can, type Principal } from '../auth/principal'
-import { accountFor } from '../billing/account-for'
-import { PLANS, type PlanCode } from '../billing/plans'
-import { runBatch, type Stmt } from '../dids/batch'
+import { can, type Principal } from '../../lib/principal'
+import { accountFor } from '../../db/account-for'
+import { PLANS, type PlanCode } from './plans'
+import { runBatch, type Stmt } from '../../db/batch'
 import { isUniqueViolation } from '../sms/inbound-sms.service'
 import { insertWhere } from '../../db/insert-where'
-import { periodOf, prorate } from './periods'
+import { periodOf, prorate } from '../../lib/periods'
 
 export type Subscription = typeof subscriptions.$inferSelect
 export type SubscriptionStatus = Subscription['status']

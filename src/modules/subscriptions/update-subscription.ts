@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { okWithMessage, PlanCode, SubscriptionChange } from './schemas'
 import { subscriptionView, SubscriptionsService } from './subscriptions.service'
 

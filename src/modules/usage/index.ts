@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerGetBillingUsage } from './get-billing-usage'
 import { registerListUsage } from './list-usage'
 import { registerReportUsage } from './report-usage'

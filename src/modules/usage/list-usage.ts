@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { UsageHistoryQuery, UsageReport } from './schemas'
-import { accountFor } from '../billing/account-for'
+import { accountFor } from '../../db/account-for'
 import { usageOf } from './usage.service'
 
 const route = createRoute({

@@ -26,8 +26,8 @@ import type { MiddlewareHandler } from 'hono'
 import type { Db } from '../../db/client'
 import { usageRecords } from '../../db/schema'
 import { newId } from '../../lib/ids'
-import type { AppEnv } from '../../lib/router'
-import { RATES } from '../billing/plans'
+import type { AppEnv } from '../../http/router'
+import { RATES } from '../subscriptions/plans'
 import { monthOf, UNITS } from './product-meters'
 
 interface Pending {

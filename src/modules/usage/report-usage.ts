@@ -1,11 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, jsonBody, keySecurity, Meta, meta } from '../../lib/http'
 import { Forbidden } from '../../lib/errors'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
-import { can } from '../auth/principal'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
+import { can } from '../../lib/principal'
 import { ReportUsageBody, UsageReport } from './schemas'
-import { accountFor } from '../billing/account-for'
+import { accountFor } from '../../db/account-for'
 import { usageOf } from './usage.service'
 
 const Answer = (description: string) => ({

@@ -18,7 +18,7 @@ import { invoices, USAGE_TYPES, usageRecords, type UsageType } from '../../db/sc
 import { Conflict, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
-import { RATES, type Metric } from '../billing/plans'
+import { RATES, type Metric } from '../subscriptions/plans'
 import { outboxInsert } from '../events/outbox'
 import { monthOf, UNITS } from './product-meters'
 

@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerGetBalance } from './get-balance'
 import { registerListTransactions } from './list-transactions'
 import { registerTopUpWallet } from './top-up-wallet'

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { transactionView, WalletTransaction } from './schemas'
 
 const route = createRoute({

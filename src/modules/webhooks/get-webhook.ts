@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { EndpointIdParam, endpointView, WebhookEndpointView } from './schemas'
 
 const route = createRoute({

@@ -1,4 +1,4 @@
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { registerCreateWebhook } from './create-webhook'
 import { registerDeleteWebhook } from './delete-webhook'
 import { registerGetWebhook } from './get-webhook'

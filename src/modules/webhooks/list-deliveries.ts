@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
-import type { Router } from '../../lib/router'
+import type { Router } from '../../http/router'
 import { iso } from '../../lib/time'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { DeliveryView, deliveryView, EndpointIdParam } from './schemas'
 
 const Statuses = z

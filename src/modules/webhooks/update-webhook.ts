@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
-import type { Router } from '../../lib/router'
-import { principalOf, requireAuth } from '../../middleware/authenticate'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
 import { EndpointFields, EndpointIdParam, endpointView, WebhookEndpointView } from './schemas'
 
 const Body = z

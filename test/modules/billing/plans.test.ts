@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { fromMicros } from '../../../src/lib/money'
-import { monthlyBill, PLANS, RATES, usageCharges } from '../../../src/modules/billing/plans'
+import { monthlyBill, PLANS, RATES, usageCharges } from '../../../src/modules/subscriptions/plans'
 
 describe('plans and usage rates (usage billing)', () => {
   it('has the documented rates and monthly fees, exactly', () => {

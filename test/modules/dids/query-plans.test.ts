@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest'
 import { createDb } from '../../../src/db/client'
 import { DidsService } from '../../../src/modules/dids/dids.service'
 import { ListNumbersQuery, SearchQuery } from '../../../src/modules/dids/schemas'
-import { OrdersService } from '../../../src/modules/orders/orders.service'
-import { ListOrdersQuery } from '../../../src/modules/orders/schemas'
+import { OrdersService } from '../../../src/modules/dids/orders.service'
+import { ListOrdersQuery } from '../../../src/modules/dids/order-schemas'
 
 const db = createDb(env.DB)
 const dids = new DidsService({ db } as unknown as ConstructorParameters<typeof DidsService>[0])

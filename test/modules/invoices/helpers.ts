@@ -7,8 +7,8 @@ import { createDb } from '../../../src/db/client'
 import { billingAccounts, phoneNumbers, subscriptionChanges, subscriptions, usageRecords, type UsageType } from '../../../src/db/schema'
 import { newId } from '../../../src/lib/ids'
 import { toMicros } from '../../../src/lib/money'
-import type { PlanCode } from '../../../src/modules/billing/plans'
-import { monthPeriod } from '../../../src/modules/invoices/compose'
+import type { PlanCode } from '../../../src/modules/subscriptions/plans'
+import { monthPeriod } from '../../../src/modules/billing/invoice-compose'
 import { call, type TestUser } from '../../helpers/api'
 
 export const db = () => createDb(env.DB)

@@ -6,7 +6,7 @@
 import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { Env } from '../../../src/env'
-import { confirmPurchases } from '../../../src/modules/orders/confirm-purchases.job'
+import { confirmPurchases } from '../../../src/modules/dids/confirm-purchases.job'
 import { runSweeper } from '../../../src/modules/maintenance/sweeper.job'
 import { createServices } from '../../../src/services'
 import { sandboxProvider, walletAudit } from '../../helpers/catalog'

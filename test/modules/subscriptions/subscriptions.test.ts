@@ -6,8 +6,8 @@
 import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { createDb } from '../../../src/db/client'
-import { PLANS } from '../../../src/modules/billing/plans'
-import { periodOf, prorate } from '../../../src/modules/subscriptions/periods'
+import { PLANS } from '../../../src/modules/subscriptions/plans'
+import { periodOf, prorate } from '../../../src/lib/periods'
 import { SubscriptionsService } from '../../../src/modules/subscriptions/subscriptions.service'
 import { call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser, type TestUser } from '../../helpers/api'
 

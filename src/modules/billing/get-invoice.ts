@@ -1,0 +1,29 @@
+import { createRoute } from '@hono/zod-openapi'
+import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
+import { invoicesOf } from './invoices-deps'
+import { InvoiceDetails, InvoiceIdParam } from './schemas'
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/billing/invoices/{id}',
+  tags: ['invoices'],
+  summary: 'One invoice with its lines and payments',
+  description:
+    'The invoice in the DID API\'s shape (InvoiceDetailsResponse), plus usage billing\'s `subscriptionFee`, `usageFee`, `breakdown` and the `month`. Line items carry ' +
+    'their billing `period` and `details` (usage lines: `usageDetails` {quantity, included, billable}; DID fees: `resourceType` ' +
+    '`did_number` and the number id). `payments` lists every attempt, failed ones too; what prepaid purchases and DID fees took ' +
+    'from the wallet when they happened is one `wallet` payment. `downloadUrls` point at the download route (PDF, CSV) on the ' +
+    'API\'s configured public URL (`APP_URL`), whatever host the request named.',
+  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  security: keySecurity,
+  request: { params: InvoiceIdParam },
+  responses: { 200: ok(InvoiceDetails, 'The invoice'), ...errorResponses },
+})
+
+export const registerGetInvoice = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const details = await invoicesOf(c.var.services).details(principalOf(c).userId, c.req.valid('param').id, c.var.services.config.appUrl)
+    return c.json(envelope(c, details), 200)
+  })

@@ -1,0 +1,32 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { errorResponses, keySecurity, Meta, meta, PagePagination, pagePagination } from '../../lib/http'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
+import { invoicesOf } from './invoices-deps'
+import { InvoicesSummary, InvoiceSummary, ListInvoicesQuery } from './schemas'
+
+const Response = z.object({ success: z.literal(true), data: z.array(InvoiceSummary), pagination: PagePagination, summary: InvoicesSummary, meta: Meta })
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/billing/invoices',
+  tags: ['invoices'],
+  summary: 'Your invoices',
+  description:
+    '`data` (InvoiceSummary), `pagination` and, beside them, `summary` over every invoice that ' +
+    'matches the filters (not just the page): count, total (void invoices excluded), paid, outstanding (what is still due on ' +
+    'pending, partially paid and overdue invoices) and overdue (what is still due on invoices past their due date). Filters: ' +
+    '`status` (repeat or commas), `dateFrom`/`dateTo` on the issue date (a bare date covers its whole UTC day). Sort by ' +
+    'issueDate (default, desc), dueDate or totalAmount. An invoice becomes `overdue` the day after its due date (daily billing run).',
+  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  security: keySecurity,
+  request: { query: ListInvoicesQuery },
+  responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'Invoices' }, ...errorResponses },
+})
+
+export const registerListInvoices = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const q = c.req.valid('query')
+    const { rows, total, summary } = await invoicesOf(c.var.services).list(principalOf(c).userId, q)
+    return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
+  })

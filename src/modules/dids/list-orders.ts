@@ -1,0 +1,31 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { errorResponses, keySecurity, Meta, meta, PagePagination, pagePagination } from '../../lib/http'
+import type { Router } from '../../http/router'
+import { principalOf, requireAuth } from '../../http/authenticate'
+import { ordersOf } from './orders-deps'
+import { ListOrdersQuery, OrdersSummary, OrderSummary } from './order-schemas'
+
+const Response = z.object({ success: z.literal(true), data: z.array(OrderSummary), pagination: PagePagination, summary: OrdersSummary, meta: Meta })
+
+const route = createRoute({
+  method: 'get',
+  path: '/api/v1/orders',
+  tags: ['orders'],
+  summary: 'Your orders',
+  description:
+    '`data`, `pagination` and, beside them at the top level, `summary` — the account\'s orders whatever ' +
+    'the filters (count, total spent = charged − refunded, open orders: pending, processing, payment_failed). Filters: `status` and ' +
+    '`type` (repeat or commas), `dateFrom`/`dateTo` on the creation time (a bare date covers its whole UTC day). Sort by createdAt ' +
+    '(default, desc), totalAmount or status.',
+  middleware: [requireAuth({ permission: 'orders:read' })] as const,
+  security: keySecurity,
+  request: { query: ListOrdersQuery },
+  responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'Orders' }, ...errorResponses },
+})
+
+export const registerListOrders = (r: Router) =>
+  r.openapi(route, async (c) => {
+    const q = c.req.valid('query')
+    const { rows, total, summary } = await ordersOf(c.var.services).list(principalOf(c).userId, q)
+    return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
+  })
