@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { requireAuth } from '../../http/authenticate'
-import { auditContext } from '../admin-users/user-action'
+import { auditContext } from '../admin/user-action'
 import { syncProvider } from './provider-sync.job'
 import { PROVIDER_PREFIXES, ProviderIdParam, SyncResultView, syncResultView } from './schemas'
 

@@ -5,7 +5,7 @@ import type { Router } from '../../http/router'
 import { displayText } from '../../lib/text'
 import { requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
-import { auditContext } from '../admin-users/user-action'
+import { auditContext } from '../admin/user-action'
 import { balanceView, transactionView, WalletBalance, WalletTransaction } from './schemas'
 import { topUp } from './wallet.service'
 
