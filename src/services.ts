@@ -1,69 +1,224 @@
 /**
- * createServices(env, ctx) — the one factory used by fetch, queue and cron. Built once per
- * invocation; nothing here outlives the request that made it.
+ * createServices(env, ctx) — the one place a service is constructed, for requests, queue
+ * consumers, cron jobs and tests alike. Built once per invocation; nothing here outlives it.
+ *
+ * Each service is built on first use (a getter that keeps what it built), after the ones it
+ * depends on, and is handed exactly those dependencies — never this bag. A request that reads a
+ * balance builds the wallet client and nothing else.
  */
-import { readConfig, type Env } from './env'
 import { createDb } from './db/client'
-import { createMailer } from './providers/mailer/mailer'
-import { AuthService } from './modules/auth/auth.service'
-import { AuthnService } from './modules/auth/authn.service'
+import { readConfig, type Env } from './env'
+import { createMailer, type Mailer } from './providers/mailer/mailer'
+import type { ProviderDeps } from './providers/numbers/types'
+import { paymentProcessor } from './providers/payments/registry'
+import { ActivationsService, scheduleSandboxSms } from './modules/activations/activations.service'
+import { AdminUsersService } from './modules/admin/admin-users.service'
+import { AnalyticsService } from './modules/analytics/analytics.service'
 import { ApiKeyService } from './modules/api-keys/api-keys.service'
 import { AuditService } from './modules/audit/audit.service'
-import { AdminUsersService } from './modules/admin/admin-users.service'
+import { AuthService } from './modules/auth/auth.service'
+import { AuthnService } from './modules/auth/authn.service'
+import { InvoicePaymentsService } from './modules/billing/invoice-payments.service'
+import { InvoicesService } from './modules/billing/invoices.service'
+import { DidsService } from './modules/dids/dids.service'
+import { OrdersService } from './modules/dids/orders.service'
+import { PurchaseService } from './modules/dids/purchase.service'
+import { ReservationsService } from './modules/dids/reservations.service'
 import { HealthService } from './modules/health/health.service'
-import { RateLimitService } from './modules/rate-limit/rate-limit.service'
-import { resolveLimits } from './modules/rate-limit/limits'
-import { WalletService } from './modules/wallet/wallet.service'
 import { NumberLockService } from './modules/number-locks/number-lock.service'
+import { OffersService } from './modules/offers/offers.service'
+import { BillingAccountService } from './modules/payments/billing-account.service'
+import { PaymentMethodsService } from './modules/payments/payment-methods.service'
+import { TopUpService } from './modules/payments/top-up.service'
 import { ProvidersService } from './modules/providers/providers.service'
+import { resolveLimits } from './modules/rate-limit/limits'
+import { RateLimitService } from './modules/rate-limit/rate-limit.service'
+import { DidSmsService } from './modules/sms/did-sms.service'
+import { InboundSmsService } from './modules/sms/inbound-sms.service'
+import { SubscriptionsService } from './modules/subscriptions/subscriptions.service'
+import { UsageService } from './modules/usage/usage.service'
+import { WalletService } from './modules/wallet/wallet.service'
 import { WebhooksService } from './modules/webhooks/webhooks.service'
 
-function createCore(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>) {
+type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>
+
+/** What a test (or a script) may swap: outbound HTTP, and the provider adapters' fetch and secrets. */
+export interface ServiceOverrides {
+  /** Outbound HTTP to partners and payment processors (webhook deliveries, Stripe). */
+  fetch?: Fetch
+  /** The number providers' upstream HTTP and secrets. */
+  providers?: ProviderDeps
+  /** Services to use instead of the ones built here (a test's failing wallet, a fake upstream); by getter name. */
+  replace?: Partial<Record<string, unknown>>
+}
+
+export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>, overrides: ServiceOverrides = {}) {
   const config = readConfig(env)
   const db = createDb(env.DB)
   const defer = (p: Promise<unknown>) => ctx.waitUntil(p.catch((e) => console.error('deferred task failed', e)))
+  const outbound: Fetch = overrides.fetch ?? ((input, init) => fetch(input, init))
+  const secret = (name: string) => {
+    const value = (env as unknown as Record<string, unknown>)[name]
+    return typeof value === 'string' ? value : undefined
+  }
   const jwt = {
     secret: env.JWT_SECRET,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
     ttlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
   }
-  const mailer = createMailer(config.MAILER, db)
-  const audit = new AuditService(db)
+
+  const built = new Map<string, unknown>()
+  const once = <T>(name: string, build: () => T): T => {
+    if (!built.has(name)) built.set(name, overrides.replace && name in overrides.replace ? overrides.replace[name] : build())
+    return built.get(name) as T
+  }
+
   return {
     env,
     config,
     db,
     defer,
-    mailer,
-    audit,
+    /** Outbound HTTP to partners (webhook deliveries). */
+    fetch: outbound,
     limits: resolveLimits(config.RATE_LIMITS),
-    rateLimiter: new RateLimitService(env.RATE_LIMITER),
-    authn: new AuthnService(db, jwt, defer),
-    auth: new AuthService(db, config, jwt, mailer),
-    apiKeys: new ApiKeyService(db, { maxActive: config.MAX_ACTIVE_API_KEYS }),
-    adminUsers: new AdminUsersService(db, audit, mailer),
-    health: new HealthService(env, db),
-    wallet: new WalletService(env.WALLET),
-    numberLocks: new NumberLockService(env.NUMBER_LOCK),
-    /** Outbound HTTP to partners (webhook deliveries); tests replace it. */
-    fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init),
-    providers: new ProvidersService(db, {
-      fetch: (input, init) => fetch(input, init),
-      secret: (name) => {
-        const value = (env as unknown as Record<string, unknown>)[name]
-        return typeof value === 'string' ? value : undefined
-      },
-    }),
+
+    // ---- bindings, upstreams and platform ------------------------------------------------
+    get mailer(): Mailer {
+      return once('mailer', () => createMailer(config.MAILER, db))
+    },
+    get audit(): AuditService {
+      return once('audit', () => new AuditService(db))
+    },
+    get rateLimiter(): RateLimitService {
+      return once('rateLimiter', () => new RateLimitService(env.RATE_LIMITER))
+    },
+    get wallet(): WalletService {
+      return once('wallet', () => new WalletService(env.WALLET))
+    },
+    get numberLocks(): NumberLockService {
+      return once('numberLocks', () => new NumberLockService(env.NUMBER_LOCK))
+    },
+    get providers(): ProvidersService {
+      return once('providers', () => new ProvidersService(db, overrides.providers ?? { fetch: (input, init) => fetch(input, init), secret }))
+    },
+    get authn(): AuthnService {
+      return once('authn', () => new AuthnService(db, jwt, defer))
+    },
+    get auth(): AuthService {
+      return once('auth', () => new AuthService(db, config, jwt, this.mailer))
+    },
+    get apiKeys(): ApiKeyService {
+      return once('apiKeys', () => new ApiKeyService(db, { maxActive: config.MAX_ACTIVE_API_KEYS }))
+    },
+    get health(): HealthService {
+      return once('health', () => new HealthService(env, db))
+    },
+    get webhooks(): WebhooksService {
+      return once('webhooks', () => new WebhooksService({ db, env, config, fetch: outbound, defer, mailer: this.mailer }))
+    },
+
+    // ---- money: payment methods, card top-ups ------------------------------------------
+    get billingAccounts(): BillingAccountService {
+      return once('billingAccounts', () => new BillingAccountService({ db, wallet: this.wallet }))
+    },
+    get paymentMethods(): PaymentMethodsService {
+      return once(
+        'paymentMethods',
+        () => new PaymentMethodsService({ db, accounts: this.billingAccounts, processor: (name) => paymentProcessor(name, { config, fetch: outbound }) }),
+      )
+    },
+    get topUps(): TopUpService {
+      return once('topUps', () => new TopUpService({ db, wallet: this.wallet, methods: this.paymentMethods }))
+    },
+
+    // ---- products ------------------------------------------------------------------------
+    get offers(): OffersService {
+      return once('offers', () => new OffersService(db))
+    },
+    get activations(): ActivationsService {
+      return once(
+        'activations',
+        () =>
+          new ActivationsService({
+            db,
+            wallet: this.wallet,
+            adapters: (p) => this.providers.adapters(p),
+            afterPurchase: (a, p) => scheduleSandboxSms({ environment: config.ENVIRONMENT, defer, jobs: env.JOBS }, a, p),
+          }),
+      )
+    },
+    get inboundSms(): InboundSmsService {
+      return once('inboundSms', () => new InboundSmsService({ db, wallet: this.wallet, secret }))
+    },
+    get didSms(): DidSmsService {
+      return once('didSms', () => new DidSmsService({ db, adapters: (p) => this.providers.adapters(p) }))
+    },
+    get dids(): DidsService {
+      return once('dids', () => new DidsService({ db, locks: this.numberLocks, providers: this.providers }))
+    },
+    get reservations(): ReservationsService {
+      return once(
+        'reservations',
+        () =>
+          new ReservationsService({
+            db,
+            locks: this.numberLocks,
+            wallet: this.wallet,
+            limits: { maxNumbers: config.RESERVATION_MAX_NUMBERS, maxExtensions: config.RESERVATION_MAX_EXTENSIONS },
+          }),
+      )
+    },
+    get purchase(): PurchaseService {
+      return once(
+        'purchase',
+        () =>
+          new PurchaseService({
+            db,
+            wallet: this.wallet,
+            locks: this.numberLocks,
+            providers: this.providers,
+            topUps: this.topUps,
+            appUrl: config.appUrl,
+          }),
+      )
+    },
+    get orders(): OrdersService {
+      return once('orders', () => new OrdersService({ db, wallet: this.wallet, purchase: this.purchase, dids: this.dids }))
+    },
+    get subscriptions(): SubscriptionsService {
+      return once('subscriptions', () => new SubscriptionsService({ db }))
+    },
+    get usage(): UsageService {
+      return once('usage', () => new UsageService({ db }))
+    },
+
+    // ---- billing -----------------------------------------------------------------------
+    get invoices(): InvoicesService {
+      return once('invoices', () => new InvoicesService({ db, taxRatePercent: config.BILLING_TAX_RATE_PERCENT }))
+    },
+    get invoicePayments(): InvoicePaymentsService {
+      return once(
+        'invoicePayments',
+        () =>
+          new InvoicePaymentsService({
+            db,
+            wallet: this.wallet,
+            method: (userId, id) => this.paymentMethods.get(userId, id),
+            // A claim names its method; a method deleted since still finishes the claim it began.
+            charge: (userId, input) => this.paymentMethods.chargeRecorded(userId, input),
+          }),
+      )
+    },
+
+    // ---- analytics and admin -----------------------------------------------------------
+    get analytics(): AnalyticsService {
+      return once('analytics', () => new AnalyticsService({ db }))
+    },
+    get adminUsers(): AdminUsersService {
+      return once('adminUsers', () => new AdminUsersService(db, this.audit, this.mailer))
+    },
   }
-}
-
-/** The services that depend on nothing but bindings and config. */
-export type CoreServices = ReturnType<typeof createCore>
-
-export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>) {
-  const core = createCore(env, ctx)
-  return { ...core, webhooks: new WebhooksService(core) }
 }
 
 export type Services = ReturnType<typeof createServices>

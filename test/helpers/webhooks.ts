@@ -121,7 +121,7 @@ export function harness(handler?: ReceiverHandler, envOverrides: Partial<Record<
   const webhooks = fakeQueue()
   const ctx = createExecutionContext()
   const overrides = { EVENTS: events, WEBHOOKS: webhooks, ...envOverrides }
-  const services = { ...createServices({ ...env, ...overrides } as Env, ctx), fetch: receiver.fetch }
+  const services = createServices({ ...env, ...overrides } as Env, ctx, { fetch: receiver.fetch })
   return { services, ctx, receiver, events, webhooks, envOverrides: overrides }
 }
 

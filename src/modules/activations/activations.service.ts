@@ -22,7 +22,6 @@ import { AppError, Conflict, NoNumbersAvailable, NotFound, UpstreamError } from 
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import type { ActivationProvider } from '../../providers/numbers/types'
-import type { Services } from '../../services'
 import { outboxInsert } from '../events/outbox'
 import { activationPurchaseMeter, activationRefundMeter, activationUnbilledMeter } from '../usage/product-meters'
 import type { WalletService } from '../wallet/wallet.service'
@@ -445,25 +444,6 @@ function attemptOf(p: Provider, e: unknown): Attempt {
   return { provider: p.code, code: 'UPSTREAM_ERROR', message: `${p.code}: ${(e as Error)?.message ?? 'failed'}` }
 }
 
-// ---- wiring ---------------------------------------------------------------------------------
-
-const built = new WeakMap<Services, ActivationsService>()
-
-/** The service for this invocation's services (built once per request/job). */
-export function activationsOf(s: Services): ActivationsService {
-  let svc = built.get(s)
-  if (!svc) {
-    svc = new ActivationsService({
-      db: s.db,
-      wallet: s.wallet,
-      adapters: (p) => s.providers.adapters(p),
-      afterPurchase: (a, p) => scheduleSandboxSms(s, a, p),
-    })
-    built.set(s, svc)
-  }
-  return svc
-}
-
 /** Message on the `jobs` queue that makes the sandbox deliver an SMS (local dev only). */
 export interface SandboxSmsJobBody {
   type: 'sandbox.sms'
@@ -476,10 +456,14 @@ export interface SandboxSmsJobBody {
  * `activation.autoSmsSeconds` sends an SMS that many seconds after each purchase, as a real
  * upstream's webhook would. The message id makes a redelivered job store the SMS once.
  */
-function scheduleSandboxSms(s: Services, a: ActivationRecord, p: Provider) {
-  if (s.config.ENVIRONMENT !== 'development' || p.adapter !== 'sandbox') return
+export function scheduleSandboxSms(
+  s: { environment: string; defer: (p: Promise<unknown>) => void; jobs: Pick<Queue<SandboxSmsJobBody>, 'send'> },
+  a: ActivationRecord,
+  p: Provider,
+) {
+  if (s.environment !== 'development' || p.adapter !== 'sandbox') return
   const seconds = (p.config as { activation?: { autoSmsSeconds?: unknown } }).activation?.autoSmsSeconds
   if (typeof seconds !== 'number' || !(seconds > 0)) return
   const body: SandboxSmsJobBody = { type: 'sandbox.sms', activationId: a.id, messageId: `auto_${a.id}` }
-  s.defer(s.env.JOBS.send(body, { delaySeconds: Math.min(Math.round(seconds), 600) }))
+  s.defer(s.jobs.send(body, { delaySeconds: Math.min(Math.round(seconds), 600) }))
 }

@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { activationsOf } from './activations.service'
 import { ActivationView, activationView } from './schemas'
 
 const Body = z
@@ -31,6 +30,6 @@ const route = createRoute({
 
 export const registerCancelNumber = (r: Router) =>
   r.openapi(route, async (c) => {
-    const record = await activationsOf(c.var.services).cancel(principalOf(c).userId, c.req.valid('json').numberId)
+    const record = await c.var.services.activations.cancel(principalOf(c).userId, c.req.valid('json').numberId)
     return c.json(envelope(c, activationView(record)), 200)
   })

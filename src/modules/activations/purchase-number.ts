@@ -3,7 +3,6 @@ import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { IdempotencyKeyHeader, idempotencyErrorResponses, idempotencyScope } from '../../http/idempotency'
-import { activationsOf } from './activations.service'
 import { ActivationView, PurchaseBody, activationView } from './schemas'
 
 const responses = {
@@ -54,7 +53,7 @@ export const registerPurchaseNumber = (r: Router) => {
       const p = principalOf(c)
       const key = c.req.header('idempotency-key')
       const idempotency = key ? { scope: idempotencyScope(p), key } : undefined
-      const record = await activationsOf(c.var.services).purchase(p.userId, c.req.valid('json'), { idempotency })
+      const record = await c.var.services.activations.purchase(p.userId, c.req.valid('json'), { idempotency })
       return c.json(envelope(c, activationView(record)), 201)
     })
   }

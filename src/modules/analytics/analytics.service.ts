@@ -553,5 +553,3 @@ function lastMonths(month: string, n: number): string[] {
   while (out.length < n) out.unshift(monthBefore(out[0]!))
   return out
 }
-
-export const analyticsOf = (s: { db: Db }) => new AnalyticsService({ db: s.db })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { requireAuth } from '../../http/authenticate'
-import { ACTIVE_DAYS, analyticsOf, GROWTH_MONTHS } from './analytics.service'
+import { ACTIVE_DAYS, GROWTH_MONTHS } from './analytics.service'
 import { SystemAnalyticsResponse } from './schemas'
 
 const paths = [
@@ -41,5 +41,5 @@ const routeFor = ({ path, summary, doc }: (typeof paths)[number]) => createRoute
 })
 
 export const registerGetAdminOverview = (r: Router) => {
-  for (const p of paths) r.openapi(routeFor(p), async (c) => c.json(envelope(c, await analyticsOf(c.var.services).systemOverview()), 200))
+  for (const p of paths) r.openapi(routeFor(p), async (c) => c.json(envelope(c, await c.var.services.analytics.systemOverview()), 200))
 }

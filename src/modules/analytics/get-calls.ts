@@ -5,7 +5,7 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { resolveGroupBy } from '../usage/usage.service'
-import { analyticsOf, TOP_NUMBERS } from './analytics.service'
+import { TOP_NUMBERS } from './analytics.service'
 import { CallAnalyticsQuery, CallAnalyticsResponse } from './schemas'
 
 const route = createRoute({
@@ -46,7 +46,7 @@ export const registerGetCalls = (r: Router) =>
     // `hour` keeps days in byDay (the hours are in byHour), so its range is checked as days.
     const groupBy = q.groupBy === 'hour' ? q.groupBy : resolveGroupBy(start, end, q.groupBy)
     if (groupBy === 'hour') resolveGroupBy(start, end, 'day')
-    const data = await analyticsOf(c.var.services).calls(principalOf(c).userId, {
+    const data = await c.var.services.analytics.calls(principalOf(c).userId, {
       start,
       end,
       numberId: q.numberId,

@@ -2,7 +2,6 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { analyticsOf } from './analytics.service'
 import { DashboardAnalytics } from './schemas'
 
 const route = createRoute({
@@ -29,4 +28,4 @@ const route = createRoute({
 })
 
 export const registerGetDashboard = (r: Router) =>
-  r.openapi(route, async (c) => c.json(envelope(c, await analyticsOf(c.var.services).dashboard(principalOf(c).userId)), 200))
+  r.openapi(route, async (c) => c.json(envelope(c, await c.var.services.analytics.dashboard(principalOf(c).userId)), 200))

@@ -4,7 +4,6 @@ import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { StatsQuery } from '../usage/schemas'
 import { accountFor } from '../../db/account-for'
-import { analyticsOf } from './analytics.service'
 import { Stats } from './schemas'
 
 const route = createRoute({
@@ -29,5 +28,5 @@ const route = createRoute({
 export const registerGetStats = (r: Router) =>
   r.openapi(route, async (c) => {
     const userId = await accountFor(c.var.services.db, principalOf(c), c.req.valid('query').userId)
-    return c.json(envelope(c, await analyticsOf(c.var.services).stats(userId)), 200)
+    return c.json(envelope(c, await c.var.services.analytics.stats(userId)), 200)
   })

@@ -30,7 +30,6 @@ import type { Services } from '../../services'
 import { runBatch } from '../../db/batch'
 import { drainOutbox, newEventId } from '../events/outbox'
 import { autoTopUpKey } from '../payments/auto-top-up-key'
-import { TopUpService } from '../payments/top-up.service'
 
 /** Accounts read per query when enqueueing. */
 const ENQUEUE_PAGE = 500
@@ -97,7 +96,7 @@ export async function autoTopUp(services: Services, userId: string, day: string)
 
   const amount = a.autoTopUpAmount
   try {
-    const { payment } = await new TopUpService(services).topUp(userId, { amount, paymentMethodId: a.autoTopUpPaymentMethodId ?? undefined, attemptKey })
+    const { payment } = await services.topUps.topUp(userId, { amount, paymentMethodId: a.autoTopUpPaymentMethodId ?? undefined, attemptKey })
     return { status: 'succeeded', paymentId: payment.id, amount }
   } catch (e) {
     const payment = await db.select().from(payments).where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId))).get()

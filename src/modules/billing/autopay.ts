@@ -24,7 +24,6 @@ import { and, eq, isNull } from 'drizzle-orm'
 import { billingAccounts, paymentMethods } from '../../db/schema'
 import { AppError } from '../../lib/errors'
 import type { Services } from '../../services'
-import { invoicePaymentsOf } from './invoices-deps'
 import { WALLET } from './invoice-payments.service'
 import { amountDue, type Invoice } from './invoice-views'
 
@@ -51,7 +50,7 @@ export async function autoPayInvoice(services: Services, invoice: Invoice, now =
 
   const paymentMethod = method[0]?.id ?? WALLET
   try {
-    const { payment, invoice: after } = await invoicePaymentsOf(services).pay(invoice.userId, invoice.id, { paymentMethodId: paymentMethod }, now)
+    const { payment, invoice: after } = await services.invoicePayments.pay(invoice.userId, invoice.id, { paymentMethodId: paymentMethod }, now)
     return { status: 'paid', paymentId: payment.id, paymentMethod, amount: payment.amount, invoiceStatus: after.status }
   } catch (e) {
     const reason = e instanceof AppError ? refusal(e.code) : null

@@ -30,7 +30,6 @@ import type { Services } from '../../services'
 import { enqueueDidRenewals, renewAccountPeriods } from '../dids/renewals.job'
 import { drainOutbox } from '../events/outbox'
 import { monthOf, monthPeriod, previousMonth } from './invoice-compose'
-import { invoicesOf } from './invoices-deps'
 import { MONTH_FORMAT } from './schemas'
 import type { InvoicesService } from './invoices.service'
 import { autoPayInvoice, type AutoPayResult } from './autopay'
@@ -106,7 +105,7 @@ export async function runBilling(services: Services, scheduledTime: number) {
   // runs are not retried): accounts already invoiced for the month are skipped, so it costs little.
   const month = now.getUTCDate() <= INVOICE_CATCH_UP_DAYS ? previousMonth(monthOf(scheduledTime)) : null
   const invoicesEnqueued = month ? await step('invoices', () => enqueueInvoices(services, month, scheduledTime)) : 0
-  const overdue = await step('overdue', () => invoicesOf(services).markOverdue(scheduledTime))
+  const overdue = await step('overdue', () => services.invoices.markOverdue(scheduledTime))
 
   const result = { renewals, invoiceMonth: month, invoicesEnqueued, overdue, autoTopUpsEnqueued }
   if (failures.length) throw new Error(`billing run incomplete (${failures.join('; ')})`)
@@ -142,7 +141,7 @@ export async function runInvoiceJob(body: unknown, services: Services): Promise<
   }
   let generated: Awaited<ReturnType<InvoicesService['generate']>>
   try {
-    generated = await invoicesOf(services).generate(userId, month)
+    generated = await services.invoices.generate(userId, month)
   } catch (e) {
     // Nothing to bill for that month: retrying cannot change that.
     if (e instanceof NotFound) return log('info', 'billing.invoice: nothing to invoice', { userId, month })

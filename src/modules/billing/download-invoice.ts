@@ -4,7 +4,6 @@ import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { invoiceCsv } from './invoice-csv'
 import { invoicePdf } from './invoice-pdf'
-import { invoicesOf } from './invoices-deps'
 import { DownloadQuery, InvoiceDetails, InvoiceIdParam } from './schemas'
 import { detailView, documentOf } from './invoice-views'
 
@@ -37,7 +36,7 @@ const route = createRoute({
 export const registerDownloadInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
     const { format } = c.req.valid('query')
-    const { invoice, lines, payments } = await invoicesOf(c.var.services).load(principalOf(c).userId, c.req.valid('param').id)
+    const { invoice, lines, payments } = await c.var.services.invoices.load(principalOf(c).userId, c.req.valid('param').id)
     const filename = `${invoice.invoiceNumber}.${format}`
     c.header('Content-Disposition', `attachment; filename="${filename}"`)
     c.header('Cache-Control', 'private, no-store')

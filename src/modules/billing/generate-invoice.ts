@@ -6,7 +6,6 @@ import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { accountFor } from '../../db/account-for'
 import { monthOf } from './invoice-compose'
-import { invoicesOf } from './invoices-deps'
 import { GenerateInvoiceBody, UsageInvoice } from './schemas'
 import { usageInvoiceView } from './invoice-views'
 
@@ -44,7 +43,7 @@ export const registerGenerateInvoice = (r: Router) =>
     const body = c.req.valid('json')
     const userId = await accountFor(c.var.services.db, principalOf(c), body.userId)
     if (body.month >= monthOf(Date.now())) throw ValidationError.field('month', 'month must be a closed month (before the current one)')
-    const { invoice, created } = await invoicesOf(c.var.services).generate(userId, body.month)
+    const { invoice, created } = await c.var.services.invoices.generate(userId, body.month)
     const message = created ? 'Invoice generated successfully' : 'Invoice already exists for this month'
     return c.json({ success: true as const, data: usageInvoiceView(invoice), message, meta: meta(c) }, created ? 201 : 200)
   })

@@ -2,7 +2,6 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { invoicesOf } from './invoices-deps'
 import { InvoiceDetails, InvoiceIdParam } from './schemas'
 
 const route = createRoute({
@@ -24,6 +23,6 @@ const route = createRoute({
 
 export const registerGetInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
-    const details = await invoicesOf(c.var.services).details(principalOf(c).userId, c.req.valid('param').id, c.var.services.config.appUrl)
+    const details = await c.var.services.invoices.details(principalOf(c).userId, c.req.valid('param').id, c.var.services.config.appUrl)
     return c.json(envelope(c, details), 200)
   })

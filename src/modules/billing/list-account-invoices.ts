@@ -3,7 +3,6 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { accountFor } from '../../db/account-for'
-import { invoicesOf } from './invoices-deps'
 import { ListAccountInvoicesQuery, UsageInvoice } from './schemas'
 import { usageInvoiceView } from './invoice-views'
 
@@ -25,6 +24,6 @@ const route = createRoute({
 export const registerListAccountInvoices = (r: Router) =>
   r.openapi(route, async (c) => {
     const userId = await accountFor(c.var.services.db, principalOf(c), c.req.valid('query').userId)
-    const rows = await invoicesOf(c.var.services).listAll(userId)
+    const rows = await c.var.services.invoices.listAll(userId)
     return c.json(envelope(c, rows.map(usageInvoiceView)), 200)
   })

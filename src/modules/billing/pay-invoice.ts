@@ -4,7 +4,6 @@ import { optionalJsonBody } from '../../http/optional-body'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
-import { invoicePaymentsOf } from './invoices-deps'
 import { InvoiceIdParam, PayInvoiceBody, PayInvoiceResult } from './schemas'
 
 const route = createRoute({
@@ -41,6 +40,6 @@ export const registerPayInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
     // The body is optional: none means the whole amount due, from the wallet.
     const body = await optionalJsonBody(c, PayInvoiceBody)
-    const result = await invoicePaymentsOf(c.var.services).pay(principalOf(c).userId, c.req.valid('param').id, body)
+    const result = await c.var.services.invoicePayments.pay(principalOf(c).userId, c.req.valid('param').id, body)
     return c.json(envelope(c, result), 200)
   })

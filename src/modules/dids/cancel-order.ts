@@ -2,7 +2,6 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { ordersOf } from './orders-deps'
 import { CancelOrderBody, OrderDetails, OrderIdParam } from './order-schemas'
 
 const route = createRoute({
@@ -28,6 +27,6 @@ const route = createRoute({
 
 export const registerCancelOrder = (r: Router) =>
   r.openapi(route, async (c) => {
-    const o = await ordersOf(c.var.services).cancel(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json'))
+    const o = await c.var.services.orders.cancel(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json'))
     return c.json(envelope(c, o), 200)
   })

@@ -5,7 +5,6 @@ import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseResult } from './schemas'
 import { checkSmsUrls } from './sms-url'
-import { ordersOf } from './orders-deps'
 import { CreateOrderBody, OrderDetails } from './order-schemas'
 
 const Created = OrderDetails.extend({
@@ -47,7 +46,7 @@ export const registerCreateOrder = (r: Router) =>
     checkSmsUrls(c.var.services.config, input.items.map((it, i) => [`items.${i}.metadata.configuration.smsUrl`, it.metadata?.configuration?.smsUrl]))
     const p = principalOf(c)
     const key = c.req.header('idempotency-key')
-    const { order, result } = await ordersOf(c.var.services).create(p, input, { idempotency: key ? { scope: idempotencyScope(p), key } : undefined })
+    const { order, result } = await c.var.services.orders.create(p, input, { idempotency: key ? { scope: idempotencyScope(p), key } : undefined })
     const body: z.infer<typeof Created> = result ? { ...order, results: result.results, summary: result.summary } : order
     return c.json(envelope(c, body), 201)
   })

@@ -2,7 +2,6 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { didsOf } from './deps'
 import { NumberDetails, NumberIdParam } from './schemas'
 
 const route = createRoute({
@@ -23,6 +22,6 @@ const route = createRoute({
 
 export const registerGetNumber = (r: Router) =>
   r.openapi(route, async (c) => {
-    const n = await didsOf(c.var.services).get(principalOf(c).userId, c.req.valid('param').id)
+    const n = await c.var.services.dids.get(principalOf(c).userId, c.req.valid('param').id)
     return c.json(envelope(c, n), 200)
   })

@@ -2,7 +2,6 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { ordersOf } from './orders-deps'
 import { OrderDetails, OrderIdParam } from './order-schemas'
 
 const route = createRoute({
@@ -21,6 +20,6 @@ const route = createRoute({
 
 export const registerGetOrder = (r: Router) =>
   r.openapi(route, async (c) => {
-    const o = await ordersOf(c.var.services).get(principalOf(c).userId, c.req.valid('param').id)
+    const o = await c.var.services.orders.get(principalOf(c).userId, c.req.valid('param').id)
     return c.json(envelope(c, o), 200)
   })

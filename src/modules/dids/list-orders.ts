@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, Meta, meta, PagePagination, pagePagination } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { ordersOf } from './orders-deps'
 import { ListOrdersQuery, OrdersSummary, OrderSummary } from './order-schemas'
 
 const Response = z.object({ success: z.literal(true), data: z.array(OrderSummary), pagination: PagePagination, summary: OrdersSummary, meta: Meta })
@@ -26,6 +25,6 @@ const route = createRoute({
 export const registerListOrders = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const { rows, total, summary } = await ordersOf(c.var.services).list(principalOf(c).userId, q)
+    const { rows, total, summary } = await c.var.services.orders.list(principalOf(c).userId, q)
     return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
   })

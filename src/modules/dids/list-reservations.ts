@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { reservationsOf } from './deps'
 import { ReservationView } from './schemas'
 
 const route = createRoute({
@@ -18,6 +17,6 @@ const route = createRoute({
 
 export const registerListReservations = (r: Router) =>
   r.openapi(route, async (c) => {
-    const list = await reservationsOf(c.var.services).list(principalOf(c).userId)
+    const list = await c.var.services.reservations.list(principalOf(c).userId)
     return c.json(envelope(c, list), 200)
   })

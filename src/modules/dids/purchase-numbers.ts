@@ -3,7 +3,6 @@ import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
-import { purchaseOf } from './orders-deps'
 import { PurchaseBody, PurchaseResult } from './schemas'
 import { checkSmsUrls } from './sms-url'
 
@@ -53,7 +52,7 @@ export const registerPurchaseNumbers = (r: Router) =>
     checkSmsUrls(c.var.services.config, body.numbers.map((n, i) => [`numbers.${i}.configuration.smsUrl`, n.configuration?.smsUrl]))
     const p = principalOf(c)
     const key = c.req.header('idempotency-key')
-    const result = await purchaseOf(c.var.services).place(p.userId, body.numbers, {
+    const result = await c.var.services.purchase.place(p.userId, body.numbers, {
       billing: body.billing,
       defaultRouting: body.configuration?.defaultRouting,
       idempotency: key ? { scope: idempotencyScope(p), key } : undefined,

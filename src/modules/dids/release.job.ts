@@ -1,5 +1,4 @@
 import type { Services } from '../../services'
-import { didsOf } from './deps'
 
 /**
  * Sweeper step: release numbers whose scheduled release date has passed. One select (on
@@ -7,5 +6,5 @@ import { didsOf } from './deps'
  * released number is never selected again and its event id is fixed.
  */
 export async function releaseScheduledNumbers(services: Services, now: number) {
-  return didsOf(services).releaseDue(now)
+  return services.dids.releaseDue(now)
 }

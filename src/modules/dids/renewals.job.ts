@@ -94,7 +94,6 @@ import { fromMicros } from '../../lib/money'
 import type { Services } from '../../services'
 import { errorText, runBatch, type Stmt } from '../../db/batch'
 import type { DidsService } from './dids.service'
-import { didsOf } from './deps'
 import { UNITS } from '../usage/product-meters'
 import { pendingCreditValues, settlePendingCredit } from '../wallet/pending-credits'
 
@@ -471,7 +470,7 @@ async function releaseUnpaid(services: Services, items: { n: PhoneNumber; period
 
   let result: Awaited<ReturnType<DidsService['releaseNow']>>
   try {
-    result = await didsOf(services).releaseNow(
+    result = await services.dids.releaseNow(
       claimed.map((c) => c.n),
       at,
       RENEWAL_RELEASE_REASON,

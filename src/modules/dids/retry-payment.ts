@@ -4,7 +4,6 @@ import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseResult } from './schemas'
-import { ordersOf } from './orders-deps'
 import { OrderIdParam, RetryPaymentBody } from './order-schemas'
 
 const route = createRoute({
@@ -38,7 +37,7 @@ export const registerRetryPayment = (r: Router) =>
     const p = principalOf(c)
     const body = c.req.valid('json') ?? {}
     const key = c.req.header('idempotency-key')
-    const result = await ordersOf(c.var.services).retryPayment(p.userId, c.req.valid('param').id, {
+    const result = await c.var.services.orders.retryPayment(p.userId, c.req.valid('param').id, {
       paymentMethodId: body.paymentMethodId,
       idempotency: key ? { scope: idempotencyScope(p), key } : undefined,
     })

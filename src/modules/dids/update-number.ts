@@ -2,7 +2,6 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { didsOf } from './deps'
 import { NumberDetails, NumberIdParam, UpdateNumberBody } from './schemas'
 import { checkSmsUrls } from './sms-url'
 
@@ -27,6 +26,6 @@ export const registerUpdateNumber = (r: Router) =>
   r.openapi(route, async (c) => {
     const patch = c.req.valid('json')
     checkSmsUrls(c.var.services.config, [['smsUrl', patch.smsUrl]])
-    const n = await didsOf(c.var.services).update(principalOf(c).userId, c.req.valid('param').id, patch)
+    const n = await c.var.services.dids.update(principalOf(c).userId, c.req.valid('param').id, patch)
     return c.json(envelope(c, n), 200)
   })

@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, ok, publicErrorResponses } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
-import { OffersService } from './offers.service'
 
 const Query = z.object({
   q: z.string().trim().max(100).optional().openapi({ example: 'telegram', description: 'Part of a service name or code, or of a country name or code (case-insensitive)' }),
@@ -41,6 +40,6 @@ const route = createRoute({
 
 export const registerSearchOffers = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { hits, total } = await new OffersService(c.var.services.db).search(c.req.valid('query'))
+    const { hits, total } = await c.var.services.offers.search(c.req.valid('query'))
     return c.json(envelope(c, { hits: hits.map((h) => ({ ...h, price: fromMicros(h.price), currency: 'USD' as const })), total }), 200)
   })

@@ -3,7 +3,6 @@ import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/h
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
-import { PaymentMethodsService } from './payment-methods.service'
 import { AddPaymentMethodBody, PaymentMethodView, paymentMethodView } from './schemas'
 
 const route = createRoute({
@@ -28,6 +27,6 @@ const route = createRoute({
 
 export const registerAddPaymentMethod = (r: Router) =>
   r.openapi(route, async (c) => {
-    const row = await new PaymentMethodsService(c.var.services).add(principalOf(c).userId, c.req.valid('json'))
+    const row = await c.var.services.paymentMethods.add(principalOf(c).userId, c.req.valid('json'))
     return c.json(envelope(c, paymentMethodView(row)), 201)
   })

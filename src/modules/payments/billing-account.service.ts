@@ -16,7 +16,8 @@ import { ValidationError, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros, toMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
-import type { CoreServices } from '../../services'
+import type { Db } from '../../db/client'
+import type { WalletService } from '../wallet/wallet.service'
 import { effectiveStatus } from '../auth/account-status'
 import { nextMonthStart } from '../../lib/periods'
 import type { PaymentProcessor } from '../../providers/payments/types'
@@ -26,10 +27,10 @@ import { AUTO_TOP_UP_KEY_PREFIX } from './auto-top-up-key'
 export type BillingAccount = typeof billingAccounts.$inferSelect
 
 export class BillingAccountService {
-  constructor(private readonly services: Pick<CoreServices, 'db' | 'wallet'>) {}
+  constructor(private readonly deps: { db: Db; wallet: Pick<WalletService, 'balance'> }) {}
 
   private get db() {
-    return this.services.db
+    return this.deps.db
   }
 
   /** The account's billing row, created with the defaults when missing (a concurrent creation is fine). */
@@ -65,7 +66,7 @@ export class BillingAccountService {
           .orderBy(desc(payments.attemptKey))
           .limit(1),
       ]),
-      this.services.wallet.balance(userId),
+      this.deps.wallet.balance(userId),
     ])
     const u = user[0]
     if (!u) throw new NotFound('User')

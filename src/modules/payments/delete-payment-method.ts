@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { PaymentMethodsService } from './payment-methods.service'
 import { PaymentMethodIdParam } from './schemas'
 
 const Deleted = z
@@ -32,6 +31,6 @@ const route = createRoute({
 export const registerDeletePaymentMethod = (r: Router) =>
   r.openapi(route, async (c) => {
     const { id } = c.req.valid('param')
-    const { defaultPaymentMethod } = await new PaymentMethodsService(c.var.services).remove(principalOf(c).userId, id)
+    const { defaultPaymentMethod } = await c.var.services.paymentMethods.remove(principalOf(c).userId, id)
     return c.json(envelope(c, { id, deleted: true as const, defaultPaymentMethod }), 200)
   })

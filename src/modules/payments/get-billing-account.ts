@@ -2,7 +2,6 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { BillingAccountService } from './billing-account.service'
 import { BillingAccountView } from './schemas'
 
 const route = createRoute({
@@ -26,6 +25,6 @@ const route = createRoute({
 
 export const registerGetBillingAccount = (r: Router) =>
   r.openapi(route, async (c) => {
-    const view = await new BillingAccountService(c.var.services).view(principalOf(c).userId)
+    const view = await c.var.services.billingAccounts.view(principalOf(c).userId)
     return c.json(envelope(c, view), 200)
   })

@@ -17,11 +17,11 @@ import { and, desc, eq, isNull, ne, sql, count } from 'drizzle-orm'
 import { paymentMethods } from '../../db/schema'
 import { AppError, NotFound, UpstreamError, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import type { CoreServices } from '../../services'
-import { paymentProcessor, processorName } from '../../providers/payments/registry'
+import type { Db } from '../../db/client'
+import { processorName } from '../../providers/payments/registry'
 import type { PaymentProcessor } from '../../providers/payments/types'
 import { runBatch, type Stmt } from '../../db/batch'
-import { BillingAccountService } from './billing-account.service'
+import type { BillingAccountService } from './billing-account.service'
 import { PAYMENT_METHOD_TYPES, type AddPaymentMethodBody, type PaymentMethodType } from './schemas'
 
 export type PaymentMethodRow = typeof paymentMethods.$inferSelect
@@ -51,19 +51,26 @@ const TYPE_ALIASES: Record<string, PaymentMethodType> = { card: 'credit_card' }
 
 const live = (userId: string) => and(eq(paymentMethods.userId, userId), isNull(paymentMethods.deletedAt))
 
-export class PaymentMethodsService {
-  private readonly accounts: BillingAccountService
+export interface PaymentMethodsDeps {
+  db: Db
+  accounts: Pick<BillingAccountService, 'customerRef' | 'existingCustomerRef'>
+  /** The payment processor of that name (providers/payments/registry.ts). */
+  processor: (name: string) => PaymentProcessor
+}
 
-  constructor(private readonly services: CoreServices) {
-    this.accounts = new BillingAccountService(services)
+export class PaymentMethodsService {
+  private readonly accounts: PaymentMethodsDeps['accounts']
+
+  constructor(private readonly deps: PaymentMethodsDeps) {
+    this.accounts = deps.accounts
   }
 
   private get db() {
-    return this.services.db
+    return this.deps.db
   }
 
   private processor(name: string): PaymentProcessor {
-    return paymentProcessor(name, { config: this.services.config, fetch: this.services.fetch })
+    return this.deps.processor(name)
   }
 
   /** The account's active methods: the default first, then newest first. */

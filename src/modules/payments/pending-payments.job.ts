@@ -16,9 +16,8 @@
 import { and, asc, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import { payments } from '../../db/schema'
 import type { Services } from '../../services'
-import { invoicePaymentsOf } from '../billing/invoices-deps'
 import { STALE_CLAIM_MS } from '../../providers/payments/types'
-import { TopUpService, type PaymentRow } from './top-up.service'
+import { type PaymentRow } from './top-up.service'
 
 export const MIN_AGE_MS = 2 * 60_000
 export const PER_RUN = 25
@@ -52,7 +51,7 @@ export async function resumePendingPayments(services: Services, now: number): Pr
     let error: string | null = null
     let status: PaymentRow['status'] = row.status
     try {
-      status = row.purpose === 'wallet_topup' ? await new TopUpService(services).resume(row) : await invoicePaymentsOf(services).resume(row)
+      status = row.purpose === 'wallet_topup' ? await services.topUps.resume(row) : await services.invoicePayments.resume(row)
     } catch (e) {
       error = (e as Error).message
     }

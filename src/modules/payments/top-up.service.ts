@@ -23,11 +23,12 @@ import { sha256Hex } from '../../lib/crypto'
 import { AppError, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
-import type { CoreServices } from '../../services'
+import type { Db } from '../../db/client'
+import type { WalletService } from '../wallet/wallet.service'
 import { runBatch } from '../../db/batch'
 import { insertWhere } from '../../db/insert-where'
 import type { Balance } from '../wallet/wallet.do'
-import { PaymentMethodsService, type PaymentMethodRow, type DetailedCharge } from './payment-methods.service'
+import type { PaymentMethodsService, PaymentMethodRow, DetailedCharge } from './payment-methods.service'
 import { paymentView } from './schemas'
 import { isAutoTopUp } from './auto-top-up-key'
 
@@ -52,12 +53,12 @@ export interface TopUpInput {
 export class TopUpService {
   private readonly methods: PaymentMethodsService
 
-  constructor(private readonly services: CoreServices) {
-    this.methods = new PaymentMethodsService(services)
+  constructor(private readonly deps: { db: Db; wallet: Pick<WalletService, 'credit'>; methods: PaymentMethodsService }) {
+    this.methods = deps.methods
   }
 
   private get db() {
-    return this.services.db
+    return this.deps.db
   }
 
   /** The attempt's natural key: the same account and Idempotency-Key give the same key. */
@@ -196,7 +197,7 @@ export class TopUpService {
 
   private async credit(payment: PaymentRow, method: PaymentMethodRow): Promise<Balance> {
     const what = method.last4 ? `${method.brand ?? method.bankName ?? method.type} •••• ${method.last4}` : method.type
-    const r = await this.services.wallet.credit(payment.userId, {
+    const r = await this.deps.wallet.credit(payment.userId, {
       opId: `topup_pay_${payment.id}`,
       amount: payment.amount,
       reference: { type: 'payment', id: payment.id },

@@ -6,7 +6,6 @@ import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { balanceView, WalletBalance } from '../wallet/schemas'
 import { PaymentView, paymentView, TopUpBody } from './schemas'
-import { TopUpService } from './top-up.service'
 
 const Result = z.object({ payment: PaymentView, balance: WalletBalance }).openapi('WalletTopUpByPaymentMethodResult')
 
@@ -41,7 +40,7 @@ const route = createRoute({
 export const registerTopUp = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
-    const { payment, balance } = await new TopUpService(c.var.services).topUp(principalOf(c).userId, {
+    const { payment, balance } = await c.var.services.topUps.topUp(principalOf(c).userId, {
       amount: toMicros(body.amount),
       paymentMethodId: body.paymentMethodId,
       idempotencyKey: c.req.valid('header')['idempotency-key'],

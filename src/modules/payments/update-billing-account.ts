@@ -2,7 +2,6 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { BillingAccountService } from './billing-account.service'
 import { BillingAccountView, UpdateBillingAccountBody } from './schemas'
 
 const route = createRoute({
@@ -30,7 +29,7 @@ const route = createRoute({
 
 export const registerUpdateBillingAccount = (r: Router) =>
   r.openapi(route, async (c) => {
-    const service = new BillingAccountService(c.var.services)
+    const service = c.var.services.billingAccounts
     const { userId } = principalOf(c)
     await service.update(userId, c.req.valid('json'))
     return c.json(envelope(c, await service.view(userId)), 200)

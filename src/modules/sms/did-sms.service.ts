@@ -22,7 +22,6 @@ import { Conflict, NotFound, Unauthorized } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { TwilioDids } from '../../providers/numbers/twilio'
 import type { ProviderAdapters } from '../../providers/numbers/types'
-import type { Services } from '../../services'
 import { outboxInsert } from '../events/outbox'
 import { isUniqueViolation, parseInstant } from './inbound-sms.service'
 import { extractCode } from './sms-code'
@@ -199,15 +198,4 @@ export class DidSmsService {
       .where(and(eq(smsMessages.providerId, providerId), eq(smsMessages.upstreamMessageId, key)))
       .get()
   }
-}
-
-const built = new WeakMap<Services, DidSmsService>()
-
-export function didSmsOf(s: Services): DidSmsService {
-  let svc = built.get(s)
-  if (!svc) {
-    svc = new DidSmsService({ db: s.db, adapters: (p) => s.providers.adapters(p) })
-    built.set(s, svc)
-  }
-  return svc
 }

@@ -20,7 +20,6 @@ import { activations, outbox, providers, smsMessages, type Activation, type Prov
 import { sha256Hex, timingSafeEqual } from '../../lib/crypto'
 import { NotFound, Unauthorized } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import type { Services } from '../../services'
 import { collect, smsEvent } from '../activations/settlement'
 import { newEventId } from '../events/outbox'
 import type { WalletService } from '../wallet/wallet.service'
@@ -195,15 +194,4 @@ export function isUniqueViolation(e: unknown): boolean {
     if (/UNIQUE constraint failed/i.test(String((x as Error).message ?? ''))) return true
   }
   return false
-}
-
-const built = new WeakMap<Services, InboundSmsService>()
-
-export function inboundSmsOf(s: Services): InboundSmsService {
-  let svc = built.get(s)
-  if (!svc) {
-    svc = new InboundSmsService({ db: s.db, wallet: s.wallet, secret: (name) => (s.env as unknown as Record<string, unknown>)[name] as string | undefined })
-    built.set(s, svc)
-  }
-  return svc
 }

@@ -4,8 +4,6 @@ import type { Provider } from '../../db/schema'
 import { AppError, ValidationError } from '../../lib/errors'
 import { envelope, err, jsonBody, ok } from '../../lib/http'
 import { issuesOf, type AppEnv, type Router } from '../../http/router'
-import { didSmsOf } from './did-sms.service'
-import { inboundSmsOf } from './inbound-sms.service'
 import { DeliveredView, DidDeliveredView, deliveredView, didDeliveredView } from './schemas'
 
 const Id = z.union([z.string().trim().min(1).max(128), z.number().int().nonnegative()]).transform(String)
@@ -71,7 +69,7 @@ const isForm = (ct: string | undefined) => !!ct && (isUrlEncoded(ct) || /^multip
  */
 const providerAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   const code = (c.req.query('provider') ?? c.req.header('x-provider'))?.trim()
-  const dids = didSmsOf(c.var.services)
+  const dids = c.var.services.didSms
   const twilio = await dids.provider(code)
   if (twilio?.adapter === 'twilio') {
     // The raw fields, all of them, as sent (the validator later reads the same cached body).
@@ -80,7 +78,7 @@ const providerAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
     return next()
   }
   const secret = c.req.header('x-webhook-secret') ?? c.req.query('token')
-  authenticated.set(c.req.raw, await inboundSmsOf(c.var.services).authenticate(code, secret))
+  authenticated.set(c.req.raw, await c.var.services.inboundSms.authenticate(code, secret))
   const contentType = c.req.header('content-type')
   if (isForm(contentType)) throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', "Send the body as JSON with Content-Type: application/json (form posts are Twilio's)")
   // No body at all: the same answer as an empty JSON object.
@@ -142,12 +140,12 @@ export const registerReceiveSmsWebhook = (r: Router) =>
     // the middleware (Twilio: a signed form post; the others: JSON), and only it was validated.
     if (provider.adapter === 'twilio') {
       const form = c.req.valid('form') as z.output<typeof TwilioSms>
-      await didSmsOf(s).receive(provider, { to: form.To, from: form.From || null, text: form.Body, messageId: form.MessageSid })
+      await s.didSms.receive(provider, { to: form.To, from: form.From || null, text: form.Body, messageId: form.MessageSid })
       return c.body(EMPTY_TWIML, 200, { 'content-type': 'text/xml; charset=utf-8' })
     }
     const body = c.req.valid('json') as z.output<typeof Body>
     if (body.to !== undefined) {
-      const d = await didSmsOf(s).receive(provider, {
+      const d = await s.didSms.receive(provider, {
         to: body.to,
         from: body.from ?? body.sender ?? null,
         text: body.text,
@@ -156,7 +154,7 @@ export const registerReceiveSmsWebhook = (r: Router) =>
       })
       return c.json(envelope(c, didDeliveredView(d)), 200)
     }
-    const delivered = await inboundSmsOf(s).receive(provider, body.activationId!, {
+    const delivered = await s.inboundSms.receive(provider, body.activationId!, {
       text: body.text,
       code: body.code,
       sender: body.sender,

@@ -9,7 +9,6 @@ import { z } from 'zod'
 import { AppError } from '../../lib/errors'
 import type { Services } from '../../services'
 import { log } from '../activations/activations.service'
-import { inboundSmsOf } from './inbound-sms.service'
 import { DEFAULT_SANDBOX_TEXT, sandboxActivation } from './send-sandbox-sms'
 
 export const SandboxSmsJob = z.object({
@@ -37,7 +36,7 @@ export async function runSandboxSmsJob(body: unknown, services: Services): Promi
     throw e
   }
   if (activation.status !== 'active') return log('info', 'sandbox.sms: number no longer waiting', { activationId: activation.id, status: activation.status })
-  await inboundSmsOf(services).deliver(activation, {
+  await services.inboundSms.deliver(activation, {
     text: job.text ?? DEFAULT_SANDBOX_TEXT,
     sender: job.sender ?? 'Sandbox',
     messageId: job.messageId,

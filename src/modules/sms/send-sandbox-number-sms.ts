@@ -3,7 +3,6 @@ import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../
 import { newId } from '../../lib/ids'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
-import { didSmsOf } from './did-sms.service'
 import { DidDeliveredView, didDeliveredView } from './schemas'
 import { DEFAULT_SANDBOX_TEXT } from './send-sandbox-sms'
 import { optionalJsonBody } from '../../http/optional-body'
@@ -42,10 +41,10 @@ const route = createRoute({
 export const registerSendSandboxNumberSms = (r: Router) =>
   r.openapi(route, async (c) => {
     const s = c.var.services
-    const number = await didSmsOf(s).sandboxNumber(principalOf(c).userId, c.req.valid('param').id)
+    const number = await s.didSms.sandboxNumber(principalOf(c).userId, c.req.valid('param').id)
     // The body is optional: none (or an empty one) means the default message.
     const input = await optionalJsonBody(c, Body)
-    const delivered = await didSmsOf(s).deliver(number, {
+    const delivered = await s.didSms.deliver(number, {
       to: number.phoneNumber,
       from: input.from ?? DEFAULT_FROM,
       text: input.text ?? DEFAULT_SANDBOX_TEXT,

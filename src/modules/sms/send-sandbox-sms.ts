@@ -7,7 +7,6 @@ import { newId } from '../../lib/ids'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import type { Services } from '../../services'
-import { inboundSmsOf } from './inbound-sms.service'
 import { DeliveredView, deliveredView } from './schemas'
 import { optionalJsonBody } from '../../http/optional-body'
 
@@ -56,7 +55,7 @@ export const registerSendSandboxSms = (r: Router) =>
     const activation = await sandboxActivation(s, c.req.valid('param').id, principalOf(c).userId)
     // The body is optional: none (or an empty one) means the default message.
     const input = await optionalJsonBody(c, Body)
-    const delivered = await inboundSmsOf(s).deliver(activation, {
+    const delivered = await s.inboundSms.deliver(activation, {
       text: input.text ?? DEFAULT_SANDBOX_TEXT,
       sender: input.sender ?? 'Sandbox',
       messageId: newId('sbxmsg'),

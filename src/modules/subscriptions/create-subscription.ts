@@ -4,7 +4,7 @@ import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { okWithMessage, PlanCode, SubscriptionChange } from './schemas'
-import { subscriptionView, SubscriptionsService } from './subscriptions.service'
+import { subscriptionView } from './subscriptions.service'
 
 const Body = z
   .object({
@@ -38,7 +38,7 @@ const route = createRoute({
 export const registerCreateSubscription = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
-    const service = new SubscriptionsService(c.var.services)
+    const service = c.var.services.subscriptions
     const userId = await service.owner(principalOf(c), body.userId, 'User')
     const { subscription, proration } = await service.subscribe(userId, body.plan)
     const data = { ...subscriptionView(subscription), proration: fromMicros(proration) }

@@ -3,7 +3,7 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { SubscriptionView, UserIdQuery } from './schemas'
-import { subscriptionView, SubscriptionsService } from './subscriptions.service'
+import { subscriptionView } from './subscriptions.service'
 
 const route = createRoute({
   method: 'get',
@@ -24,7 +24,7 @@ const route = createRoute({
 
 export const registerGetSubscription = (r: Router) =>
   r.openapi(route, async (c) => {
-    const service = new SubscriptionsService(c.var.services)
+    const service = c.var.services.subscriptions
     const userId = await service.owner(principalOf(c), c.req.valid('query').userId)
     const sub = await service.get(userId)
     return c.json(envelope(c, subscriptionView(sub)), 200)

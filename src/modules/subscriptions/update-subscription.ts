@@ -4,7 +4,7 @@ import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { okWithMessage, PlanCode, SubscriptionChange } from './schemas'
-import { subscriptionView, SubscriptionsService } from './subscriptions.service'
+import { subscriptionView } from './subscriptions.service'
 
 const Body = z
   .object({
@@ -39,7 +39,7 @@ const route = createRoute({
 
 export const registerUpdateSubscription = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { subscription, proration } = await new SubscriptionsService(c.var.services).update(principalOf(c), c.req.valid('json'))
+    const { subscription, proration } = await c.var.services.subscriptions.update(principalOf(c), c.req.valid('json'))
     const data = { ...subscriptionView(subscription), proration: fromMicros(proration) }
     return c.json({ ...envelope(c, data), message: 'Subscription updated successfully' }, 200)
   })

@@ -5,7 +5,7 @@ import { ValidationError } from '../../lib/errors'
 import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { GetUsageQuery, UsageResponse } from './schemas'
-import { resolveGroupBy, usageOf } from './usage.service'
+import { resolveGroupBy } from './usage.service'
 
 const route = createRoute({
   method: 'get',
@@ -41,7 +41,7 @@ export const registerGetBillingUsage = (r: Router) =>
     const end = rangeEnd(q.endDate)
     if (end <= start) throw ValidationError.field('endDate', 'endDate must not be before startDate')
     const groupBy = resolveGroupBy(start, end, q.groupBy)
-    const data = await usageOf(c.var.services).range(principalOf(c).userId, {
+    const data = await c.var.services.usage.range(principalOf(c).userId, {
       start,
       end,
       groupBy,

@@ -4,7 +4,6 @@ import type { Router } from '../../http/router'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { UsageHistoryQuery, UsageReport } from './schemas'
 import { accountFor } from '../../db/account-for'
-import { usageOf } from './usage.service'
 
 const route = createRoute({
   method: 'get',
@@ -29,5 +28,5 @@ export const registerListUsage = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
     const userId = await accountFor(c.var.services.db, principalOf(c), q.userId)
-    return c.json(envelope(c, await usageOf(c.var.services).history(userId, q.limit)), 200)
+    return c.json(envelope(c, await c.var.services.usage.history(userId, q.limit)), 200)
   })

@@ -6,7 +6,6 @@ import { principalOf, requireAuth } from '../../http/authenticate'
 import { can } from '../../lib/principal'
 import { ReportUsageBody, UsageReport } from './schemas'
 import { accountFor } from '../../db/account-for'
-import { usageOf } from './usage.service'
 
 const Answer = (description: string) => ({
   content: { 'application/json': { schema: z.object({ success: z.literal(true), data: UsageReport, message: z.string(), meta: Meta }) } },
@@ -51,7 +50,7 @@ export const registerReportUsage = (r: Router) =>
     }
     const db = c.var.services.db
     const userId = await accountFor(db, p, body.userId)
-    const { report, created } = await usageOf(c.var.services).report({ ...body, userId })
+    const { report, created } = await c.var.services.usage.report({ ...body, userId })
     const message = created ? 'Usage recorded successfully' : 'Usage already recorded for this transactionId'
     if (created) return c.json({ success: true as const, data: report, message, meta: meta(c) }, 201)
     return c.json({ success: true as const, data: report, message, meta: meta(c) }, 200)

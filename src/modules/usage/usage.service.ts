@@ -363,6 +363,5 @@ function isUniqueViolation(e: unknown): boolean {
   return false
 }
 
-export const usageOf = (s: { db: Db }) => new UsageService({ db: s.db })
 
 export { monthOf }

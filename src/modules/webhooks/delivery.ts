@@ -21,10 +21,24 @@ import { outbox, users, webhookAttempts, webhookDeliveries, webhookEndpoints, ty
 import { newId } from '../../lib/ids'
 import { open } from '../../lib/secret-box'
 import { signatureHeaders } from '../../lib/webhook-signature'
-import type { CoreServices as Services } from '../../services'
+import type { Db } from '../../db/client'
+import type { Config, Env } from '../../env'
+import type { Mailer } from '../../providers/mailer/mailer'
 import { drainOutbox, newEventId } from '../events/outbox'
 import { MAX_ATTEMPTS, RETRY_SCHEDULE_SECONDS } from './retry-schedule'
 import { checkWebhookUrl } from './url-guard'
+
+/** What delivering a webhook needs: its rows, the signing key, outbound HTTP, and the mailer for a disabled endpoint. */
+export interface DeliveryDeps {
+  db: Db
+  env: Pick<Env, 'ENCRYPTION_KEY' | 'WEBHOOKS' | 'EVENTS'>
+  config: Pick<Config, 'webhookUrls' | 'isLocal'>
+  /** Outbound HTTP to partners; tests pass a receiver. */
+  fetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>
+  defer: (p: Promise<unknown>) => void
+  mailer: Mailer
+}
+type Services = DeliveryDeps
 
 /** Queues delay a message by at most 12 hours. */
 const MAX_DELAY_SECONDS = 12 * 3600

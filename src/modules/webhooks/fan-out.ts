@@ -11,8 +11,7 @@
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { outbox, phoneNumbers, users, webhookDeliveries, webhookEndpoints } from '../../db/schema'
 import { newId } from '../../lib/ids'
-import type { CoreServices as Services } from '../../services'
-import { pendingOf } from './delivery'
+import { pendingOf, type DeliveryDeps as Services } from './delivery'
 
 /** The events a number's own smsUrl receives (one per SMS: see above). */
 const SMS_URL_EVENTS = new Set(['SMS_RECEIVED'])

@@ -9,9 +9,8 @@ import { Conflict, NotFound, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { seal } from '../../lib/secret-box'
 import { newWebhookSecret } from '../../lib/webhook-signature'
-import type { CoreServices as Services } from '../../services'
 import { sampleData } from './catalogue'
-import { attemptDelivery } from './delivery'
+import { attemptDelivery, type DeliveryDeps } from './delivery'
 import { MAX_ATTEMPTS } from './retry-schedule'
 import { checkWebhookUrl, loopbackHint } from './url-guard'
 
@@ -28,7 +27,7 @@ export interface EndpointInput {
 }
 
 export class WebhooksService {
-  constructor(private readonly s: Services) {}
+  constructor(private readonly s: DeliveryDeps) {}
 
   private checkedUrl(raw: string): string {
     const verdict = checkWebhookUrl(raw, this.s.config.webhookUrls)

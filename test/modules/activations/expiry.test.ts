@@ -70,8 +70,7 @@ describe('expiry (per-minute sweeper)', () => {
       },
     }
     const ctx = createExecutionContext()
-    const services = createServices(env as unknown as Env, ctx)
-    const result = await expireActivations({ ...services, providers: { adapters: () => ({ activation: upstream as never }) } }, Date.now())
+    const result = await expireActivations(createServices(env as unknown as Env, ctx, { replace: { providers: { adapters: () => ({ activation: upstream as never }) } } }), Date.now())
     expect(result).toMatchObject({ expired: 2, refunded: 2 })
     expect(cancelled.sort()).toEqual([rowA.upstream_id, rowB.upstream_id].sort())
     expect(await activationRow(b.id)).toMatchObject({ status: 'expired', billing: 'refunded' })
@@ -93,7 +92,7 @@ describe('expiry (per-minute sweeper)', () => {
     await expireNow(id)
     const ctx = createExecutionContext()
     const services = createServices(env as unknown as Env, ctx)
-    const first = await expireActivations({ ...services, wallet: new CreditLost(env.WALLET) }, Date.now())
+    const first = await expireActivations(createServices(env as unknown as Env, ctx, { replace: { wallet: new CreditLost(env.WALLET) } }), Date.now())
     expect(first).toMatchObject({ expired: 1, refunded: 0 })
     expect(await activationRow(id)).toMatchObject({ status: 'expired', billing: 'refund_pending' })
     expect((await walletAudit(u.id)).balance, 'not refunded yet').toBe(1_500_000)
@@ -112,7 +111,7 @@ describe('expiry (per-minute sweeper)', () => {
     await expireNow(id)
     const ctx = createExecutionContext()
     const services = createServices(env as unknown as Env, ctx)
-    const down = { ...services, wallet: new CreditLost(env.WALLET) }
+    const down = createServices(env as unknown as Env, ctx, { replace: { wallet: new CreditLost(env.WALLET) } })
     await expireActivations(down, Date.now())
     // Every sweeper run for three days fails to reach the wallet; the refund stays owed.
     for (const hours of [1, 12, 24, 48, 72]) {

@@ -1,7 +1,6 @@
 import { createExecutionContext, env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { Env } from '../../../src/env'
-import { activationsOf } from '../../../src/modules/activations/activations.service'
 import { createServices } from '../../../src/services'
 import { fromMicros } from '../../../src/lib/money'
 import { call, createApiKey, expectErrorEnvelope, registerUser } from '../../helpers/api'
@@ -175,7 +174,7 @@ describe('Idempotency-Key on a purchase', () => {
     const u = await registerUser()
     await fund(u.id, 2)
     const services = createServices(env as unknown as Env, createExecutionContext())
-    const svc = activationsOf(services)
+    const svc = services.activations
     const idempotency = { scope: `user:${u.id}`, key: 'k-1' }
     const a = await svc.purchase(u.id, { countryCode: 'us', serviceCode: offer.serviceCode }, { idempotency })
     const b = await svc.purchase(u.id, { countryCode: 'us', serviceCode: offer.serviceCode }, { idempotency })

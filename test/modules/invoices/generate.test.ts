@@ -2,7 +2,6 @@ import { createExecutionContext, env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { Env } from '../../../src/env'
 import { monthOf } from '../../../src/modules/billing/invoice-compose'
-import { invoicesOf } from '../../../src/modules/billing/invoices-deps'
 import { createServices } from '../../../src/services'
 import { call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser, type TestUser } from '../../helpers/api'
 import { addMetrics, addNumber, addUsage, generate, invoiceRow, outboxOf, paymentRows, setBillingAddress, subscribe, workedExample } from './helpers'
@@ -258,7 +257,7 @@ describe('invoice lines', () => {
     await subscribe(u.id, [{ plan: 'pro', at: D(2024, 1, 1) }])
     await addMetrics(u.id, '2024-11', { callMinutes: 425, smsCount: 1150, apiCalls: 5900 })
     const services = createServices({ ...env, BILLING_TAX_RATE_PERCENT: '10' } as Env, createExecutionContext())
-    const { invoice, created } = await invoicesOf(services).generate(u.id, '2024-11')
+    const { invoice, created } = await services.invoices.generate(u.id, '2024-11')
     expect(created).toBe(true)
     expect([invoice.subtotal, invoice.tax, invoice.total]).toEqual([59_740_000, 5_970_000, 65_710_000])
     const d = await call(`/api/v1/billing/invoices/${invoice.id}`, { token: u.accessToken })

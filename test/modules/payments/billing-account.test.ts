@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest'
 import { createExecutionContext, env } from 'cloudflare:test'
 import type { Env } from '../../../src/env'
-import { BillingAccountService } from '../../../src/modules/payments/billing-account.service'
 import { createServices } from '../../../src/services'
 import { call, createApiKey, expectErrorEnvelope, registerUser } from '../../helpers/api'
 import { fund } from '../../helpers/catalog'
@@ -86,7 +85,7 @@ describe('GET /api/v1/billing/account', () => {
 
   it('follows the user\'s status: suspended (with its reason) and banned accounts are not active', async () => {
     const u = await registerUser()
-    const service = new BillingAccountService(createServices(env as unknown as Env, createExecutionContext()))
+    const service = createServices(env as unknown as Env, createExecutionContext()).billingAccounts
     await env.DB.prepare(`UPDATE users SET status = 'suspended', status_reason = 'Chargeback under review' WHERE id = ?`).bind(u.id).run()
     expect(await service.view(u.id)).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Chargeback under review' })
     // A suspension whose end has passed is over.

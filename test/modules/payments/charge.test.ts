@@ -9,8 +9,6 @@ import { createExecutionContext, env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { Env } from '../../../src/env'
 import { NotFound, UpstreamError, ValidationError } from '../../../src/lib/errors'
-import { BillingAccountService } from '../../../src/modules/payments/billing-account.service'
-import { PaymentMethodsService } from '../../../src/modules/payments/payment-methods.service'
 import { TopUpService } from '../../../src/modules/payments/top-up.service'
 import { createServices } from '../../../src/services'
 import { registerUser } from '../../helpers/api'
@@ -25,9 +23,8 @@ function sandboxServices() {
 
 function stripeServices(handler: Handler) {
   const upstream = fakeUpstream(handler)
-  const services = createServices({ ...(env as unknown as Env), STRIPE_SECRET_KEY: STRIPE_KEY, STRIPE_API_BASE: 'https://stripe.test' }, createExecutionContext())
-  services.fetch = upstream.fetch
-  return { services, upstream, methods: new PaymentMethodsService(services) }
+  const services = createServices({ ...(env as unknown as Env), STRIPE_SECRET_KEY: STRIPE_KEY, STRIPE_API_BASE: 'https://stripe.test' }, createExecutionContext(), { fetch: upstream.fetch })
+  return { services, upstream, methods: services.paymentMethods }
 }
 
 const charge = (attemptKey: string, paymentMethodId?: string, amount = 12_340_000) => ({ paymentMethodId, amount, currency: 'USD', attemptKey, description: 'Invoice INV-2026-11-000001' })
@@ -35,7 +32,7 @@ const charge = (attemptKey: string, paymentMethodId?: string, amount = 12_340_00
 describe('PaymentMethodsService.charge (sandbox)', () => {
   it('charges the default when no id is given; the same attemptKey gives the same ref', async () => {
     const u = await registerUser()
-    const methods = new PaymentMethodsService(sandboxServices())
+    const methods = sandboxServices().paymentMethods
     const visa = await methods.add(u.id, { type: 'card', token: 'tok_visa' })
     const amex = await methods.add(u.id, { type: 'card', token: 'tok_amex' })
     const r = await methods.charge(u.id, charge('invpay_inv1_1'))
@@ -48,7 +45,7 @@ describe('PaymentMethodsService.charge (sandbox)', () => {
 
   it('a declined method answers ok: false with the reason', async () => {
     const u = await registerUser()
-    const methods = new PaymentMethodsService(sandboxServices())
+    const methods = sandboxServices().paymentMethods
     const m = await methods.add(u.id, { type: 'card', token: 'tok_chargeDeclined' })
     expect(await methods.charge(u.id, charge('k1'))).toEqual({ ok: false, processor: 'sandbox', paymentMethodId: m.id, failureReason: 'Your card was declined.' })
   })
@@ -56,7 +53,7 @@ describe('PaymentMethodsService.charge (sandbox)', () => {
   it('NotFound for an unknown, foreign or deleted id; ValidationError without any method; ValidationError for sub-cent amounts', async () => {
     const owner = await registerUser()
     const other = await registerUser()
-    const methods = new PaymentMethodsService(sandboxServices())
+    const methods = sandboxServices().paymentMethods
     expect(await failure(methods.charge(other.id, charge('k')))).toBeInstanceOf(ValidationError)
     const m = await methods.add(owner.id, { type: 'card', token: 'tok_visa' })
     const foreign = await failure(methods.charge(other.id, charge('k', m.id)))
@@ -111,7 +108,7 @@ describe('the stripe processor through the services', () => {
     expect(Object.fromEntries(new URLSearchParams(pi.body))).toMatchObject({ amount: '5974', currency: 'usd', customer: 'cus_NffrFeUfNV2Hib', payment_method: m.processorRef, confirm: 'true', off_session: 'true' })
 
     // The account shows its Stripe customer.
-    expect((await new BillingAccountService(services).view(u.id)).stripeCustomerId).toBe('cus_NffrFeUfNV2Hib')
+    expect((await services.billingAccounts.view(u.id)).stripeCustomerId).toBe('cus_NffrFeUfNV2Hib')
 
     await methods.remove(u.id, m.id)
     expect(upstream.last.url.pathname).toBe(`/v1/payment_methods/${m.processorRef}/detach`)
@@ -132,7 +129,7 @@ describe('the stripe processor through the services', () => {
     const u = await registerUser()
     const { methods } = stripeServices(stripeHandler())
     await methods.add(u.id, { type: 'card', processor: 'stripe', token: 'tok_visa' })
-    const e = await failure(new PaymentMethodsService(sandboxServices()).charge(u.id, charge('k')))
+    const e = await failure(sandboxServices().paymentMethods.charge(u.id, charge('k')))
     expect(e).toBeInstanceOf(UpstreamError)
   })
 
@@ -140,14 +137,14 @@ describe('the stripe processor through the services', () => {
     const u = await registerUser()
     const down = stripeServices(stripeHandler({ chargeStatus: 500 }))
     await down.methods.add(u.id, { type: 'card', processor: 'stripe', token: 'tok_visa' })
-    const e = await failure(new TopUpService(down.services).topUp(u.id, { amount: 20_000_000, idempotencyKey: 'outage-key' }))
+    const e = await failure(down.services.topUps.topUp(u.id, { amount: 20_000_000, idempotencyKey: 'outage-key' }))
     expect(e).toBeInstanceOf(UpstreamError)
     const pending = await env.DB.prepare(`SELECT id, status FROM payments WHERE user_id = ?`).bind(u.id).all<{ id: string; status: string }>()
     expect(pending.results).toEqual([{ id: expect.any(String), status: 'pending' }])
     expect(await walletAudit(u.id)).toMatchObject({ balance: 0, entries: 0 })
 
     const up = stripeServices(stripeHandler())
-    const done = await new TopUpService(up.services).topUp(u.id, { amount: 20_000_000, idempotencyKey: 'outage-key' })
+    const done = await up.services.topUps.topUp(u.id, { amount: 20_000_000, idempotencyKey: 'outage-key' })
     expect(done.payment).toMatchObject({ id: pending.results[0]!.id, status: 'succeeded', processor: 'stripe', processorRef: 'pi_3MtwBwLkdIwHu7ix28a3tqPa' })
     const attemptKey = await TopUpService.attemptKey(u.id, 'outage-key')
     expect(up.upstream.last.headers.get('idempotency-key')).toBe(attemptKey)

@@ -7,7 +7,6 @@
 import { createExecutionContext, env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { Env } from '../../../src/env'
-import { TopUpService } from '../../../src/modules/payments/top-up.service'
 import { createServices } from '../../../src/services'
 import { call, createApiKey, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
 import { fund, walletAudit } from '../../helpers/catalog'
@@ -153,7 +152,7 @@ describe('POST /api/v1/billing/top-up', () => {
   it('a retry after a crash between the credit and the payment update finishes the same payment without crediting twice', async () => {
     const u = await registerUser()
     await addMethod(u)
-    const service = new TopUpService(services())
+    const service = services().topUps
     const done = await service.topUp(u.id, { amount: 7_000_000, idempotencyKey: 'crash-key' })
     expect(done.balance.balance).toBe(7_000_000)
     // Undo what the last batch wrote, as if the Worker died right after the credit.
@@ -196,7 +195,7 @@ describe('POST /api/v1/billing/top-up', () => {
   it('a pending attempt older than a day is not charged again: 409 PAYMENT_UNDER_REVIEW, nothing moves', async () => {
     const u = await registerUser()
     await addMethod(u)
-    const service = new TopUpService(services())
+    const service = services().topUps
     const done = await service.topUp(u.id, { amount: 3_000_000, idempotencyKey: 'stale-key' })
     // As if the first attempt had died before its charge answered, a day ago.
     await env.DB.prepare(`UPDATE payments SET status = 'pending', processor_ref = NULL, processed_at = NULL, created_at = ? WHERE id = ?`)

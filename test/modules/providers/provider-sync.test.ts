@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest'
 import worker from '../../../src/index'
 import { priceFor } from '../../../src/modules/providers/pricing'
 import { syncProvider, syncProviders } from '../../../src/modules/providers/provider-sync.job'
-import { ProvidersService } from '../../../src/modules/providers/providers.service'
 import { SandboxActivations, SandboxConfig, sandboxInventory } from '../../../src/providers/numbers/sandbox'
 import type { ProviderDeps } from '../../../src/providers/numbers/types'
 import { createServices, type Services } from '../../../src/services'
@@ -19,8 +18,7 @@ import { insertProvider, inventoryOf, offersOf, providerModel, providerRow, setP
 import { fakeUpstream, json, text } from '../../helpers/upstream'
 
 function services(deps?: ProviderDeps): Services {
-  const s = createServices(env, createExecutionContext())
-  return deps ? { ...s, providers: new ProvidersService(s.db, deps) } : s
+  return createServices(env, createExecutionContext(), { providers: deps })
 }
 
 const OFFER = (service: string, cost: number, stock: number) => ({ service, serviceName: service, country: 'us', countryName: 'United States', cost, stock })

@@ -1,0 +1,59 @@
+/**
+ * The layers of src/ (ARCHITECTURE.md), checked in CI by `npm run check:layers`.
+ *
+ * Each file belongs to one layer; a file may import from its own layer and the layers below it,
+ * never from a layer above. Type-only imports (`import type`) may cross: they vanish at build
+ * time, and TypeScript needs some of them (the Env type names the Durable Object classes, a job
+ * names the services bag it is handed). No cycles, except through type-only imports.
+ */
+const LAYERS = [
+  { name: '1-lib', path: '^src/(lib/|env\\.ts$|types/)' },
+  { name: '2-db', path: '^src/db/' },
+  {
+    name: '3-foundation',
+    path: '^src/(providers|http)/|^src/modules/(wallet|number-locks|payments|providers|auth|api-keys|audit|rate-limit|metrics|events|jobs|health|docs|webhooks)/',
+  },
+  { name: '4-products', path: '^src/modules/(activations|offers|dids|sms|subscriptions|usage)/' },
+  { name: '5-billing', path: '^src/modules/billing/' },
+  { name: '6-analytics-admin', path: '^src/modules/(analytics|admin|maintenance)/' },
+  { name: '7-entry', path: '^src/(app|queue|scheduled|services|index)\\.ts$' },
+]
+
+const upward = LAYERS.slice(0, -1).map((layer, i) => ({
+  name: `layer-${layer.name}`,
+  comment: `${layer.name} imports only from its own layer and the ones below it`,
+  severity: 'error',
+  from: { path: layer.path },
+  to: {
+    path: LAYERS.slice(i + 1)
+      .map((l) => l.path)
+      .join('|'),
+    dependencyTypesNot: ['type-only'],
+  },
+}))
+
+module.exports = {
+  forbidden: [
+    ...upward,
+    {
+      name: 'no-cycles',
+      comment: 'no import cycles (type-only links excepted: they are erased at build time)',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
+    },
+    {
+      name: 'every-file-has-a-layer',
+      comment: 'a new folder of src/ must be given a layer in .dependency-cruiser.cjs',
+      severity: 'error',
+      from: { path: '^src/', pathNot: LAYERS.map((l) => l.path).join('|') },
+      to: {},
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+  },
+}
