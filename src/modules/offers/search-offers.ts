@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, ok, publicErrorResponses } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { OffersService } from './offers.service'
 
 const Query = z.object({
@@ -35,6 +36,7 @@ const route = createRoute({
   description:
     'The activation API\'s offer search: no authentication needed (rate class `search`, 100/min per IP or caller). In-stock offers of healthy ' +
     'providers, cheapest first; `total` counts every match. `page`/`limit` page through the hits.',
+  middleware: [rateClass('search')] as const,
   request: { query: Query },
   responses: { 200: ok(Result, 'Offers'), ...publicErrorResponses },
 })
