@@ -16,6 +16,7 @@ import { createRouter, type AppEnv, type Router } from './http/router'
 import { authenticate } from './http/authenticate'
 import { metrics } from './http/metrics'
 import { rateLimit } from './http/rate-limit'
+import { rateClass } from './http/policy'
 import { requestId } from './http/request-id'
 import { registerListEmails } from './modules/admin/list-emails'
 import { registerListFailedJobs } from './modules/jobs/list-failed-jobs'
@@ -129,6 +130,8 @@ export function createApp(): Router {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' })
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyQuery', { type: 'apiKey', in: 'query', name: 'api_key' })
+  // doc31 registers the handler itself: the class is declared by an entry of the same method and path.
+  app.get('/openapi.json', rateClass('exempt'))
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {
@@ -138,8 +141,8 @@ export function createApp(): Router {
     },
     tags: TAGS,
   })
-  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'Switchboard API' }))
-  app.get('/redoc', redocPage)
+  app.get('/docs', rateClass('exempt'), swaggerUI({ url: '/openapi.json', title: 'Switchboard API' }))
+  app.get('/redoc', rateClass('exempt'), redocPage)
 
   app.notFound((c) => errorResponse(c, new AppError(404, 'NOT_FOUND', `Route ${c.req.method} ${c.req.path} not found`)))
   app.onError(onError)

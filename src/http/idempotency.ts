@@ -2,9 +2,10 @@
  * Idempotency-Key on every POST that moves money or buys (README "Wallet and money"). A retried
  * request must not buy or charge twice:
  *
- * - Applies to POSTs on `IDEMPOTENT_POSTS` that carry `Idempotency-Key` (1–255 visible ASCII
- *   characters, else 400 `VALIDATION_ERROR`) from an authenticated caller. Without the header, or
- *   without credentials (the route answers 401), the request passes through untouched.
+ * - Applies on POST routes that declare `idempotent()` (src/http/policy.ts) to requests that carry
+ *   `Idempotency-Key` (1–255 visible ASCII characters, else 400 `VALIDATION_ERROR`) from an
+ *   authenticated caller. Without the header, or without credentials (the route answers 401), the
+ *   request passes through untouched.
  * - Keys belong to the credential that sent them: `key:<apiKeyId>` for an API key, `user:<userId>`
  *   for a user session (any session of that user). Not shared between a user's session and keys:
  *   a replay is answered before the route checks permissions, so a shared scope would let a key
@@ -41,22 +42,7 @@ import { AppError, ValidationError } from '../lib/errors'
 import { err } from '../lib/http'
 import type { AppEnv } from './router'
 import type { Principal } from '../lib/principal'
-
-/** POST routes that honour Idempotency-Key (`:name` is one path segment). */
-export const IDEMPOTENT_POSTS = [
-  '/api/numbers/purchase',
-  '/api/v1/numbers',
-  '/api/v1/numbers/purchase',
-  '/api/v1/orders',
-  '/api/v1/orders/:id/retry-payment',
-  '/api/wallet/topup',
-  '/api/v1/messages',
-  '/api/usage',
-  '/api/invoices',
-  '/api/v1/billing/invoices/:id/pay',
-  '/api/v1/billing/payment-methods',
-  '/api/v1/billing/top-up',
-] as const
+import { declaredPolicy } from './policy'
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 /** An `in_progress` record older than this belongs to a request that died; the key may be used again. */
@@ -67,7 +53,7 @@ const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/
 /** Answers about the caller or the pace, not the request: not kept (and neither is any 5xx). */
 const NOT_STORED = new Set([401, 403, 429])
 
-/** For routes on `IDEMPOTENT_POSTS`: the header in `request.headers`, and the middleware's answers. */
+/** For routes that declare `idempotent()`: the header in `request.headers`, and the middleware's answers. */
 export const IdempotencyKeyHeader = z.object({
   'idempotency-key': z
     .string()
@@ -90,98 +76,90 @@ export function idempotencyScope(p: Pick<Principal, 'userId' | 'apiKeyId'>): str
   return p.apiKeyId ? `key:${p.apiKeyId}` : `user:${p.userId}`
 }
 
-function matcher(paths: readonly string[]): (path: string) => boolean {
-  const patterns = paths.map((p) => new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]+/g, '[^/]+')}/?$`))
-  return (path) => patterns.some((re) => re.test(path))
-}
+/** The middleware: Idempotency-Key on the POST routes that declare `idempotent()`. */
+export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.req.method !== 'POST' || !declaredPolicy(c).idempotent) return next()
+  const key = c.req.header('idempotency-key')
+  const principal = c.get('principal')
+  if (key === undefined || !principal) return next()
+  if (!KEY_FORMAT.test(key)) {
+    throw ValidationError.field('Idempotency-Key', 'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)')
+  }
 
-/** The middleware for these POST paths (the app uses `IDEMPOTENT_POSTS`; tests may mount others). */
-export function createIdempotency(paths: readonly string[]): MiddlewareHandler<AppEnv> {
-  const applies = matcher(paths)
-  return async (c, next) => {
-    if (c.req.method !== 'POST' || !applies(c.req.path)) return next()
-    const key = c.req.header('idempotency-key')
-    const principal = c.get('principal')
-    if (key === undefined || !principal) return next()
-    if (!KEY_FORMAT.test(key)) {
-      throw ValidationError.field('Idempotency-Key', 'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)')
+  const { db } = c.var.services
+  const scope = idempotencyScope(principal)
+  const method = c.req.method
+  const path = c.req.path
+  const bodyText = await c.req.text()
+  const requestHash = await requestFingerprint(bodyText)
+  const record = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key))
+
+  /** Writes our `in_progress` record unless a live one holds the key; returns its creation instant. */
+  const claim = async (): Promise<Date | null> => {
+    const now = Date.now()
+    const createdAt = new Date(now)
+    const fields = { method, path, requestHash, status: 'in_progress' as const, responseStatus: null, responseBody: null, createdAt, expiresAt: new Date(now + IDEMPOTENCY_TTL_MS) }
+    const r = await db
+      .insert(idempotencyKeys)
+      .values({ scope, key, ...fields })
+      .onConflictDoUpdate({
+        target: [idempotencyKeys.scope, idempotencyKeys.key],
+        set: fields,
+        setWhere: or(
+          lte(idempotencyKeys.expiresAt, createdAt),
+          and(eq(idempotencyKeys.status, 'in_progress'), lte(idempotencyKeys.createdAt, new Date(now - IN_PROGRESS_LEASE_MS))),
+        ),
+      })
+      .run()
+    return r.meta.changes > 0 ? createdAt : null
+  }
+
+  let claimedAt = await claim()
+  for (let attempt = 1; !claimedAt; attempt++) {
+    const prior = await db.select().from(idempotencyKeys).where(record).get()
+    if (!prior) {
+      // Deleted between our insert and this read (its request ended in a 5xx): try again, once.
+      if (attempt > 1) throw inUse()
+      claimedAt = await claim()
+      continue
     }
-
-    const { db } = c.var.services
-    const scope = idempotencyScope(principal)
-    const method = c.req.method
-    const path = c.req.path
-    const bodyText = await c.req.text()
-    const requestHash = await requestFingerprint(bodyText)
-    const record = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key))
-
-    /** Writes our `in_progress` record unless a live one holds the key; returns its creation instant. */
-    const claim = async (): Promise<Date | null> => {
-      const now = Date.now()
-      const createdAt = new Date(now)
-      const fields = { method, path, requestHash, status: 'in_progress' as const, responseStatus: null, responseBody: null, createdAt, expiresAt: new Date(now + IDEMPOTENCY_TTL_MS) }
-      const r = await db
-        .insert(idempotencyKeys)
-        .values({ scope, key, ...fields })
-        .onConflictDoUpdate({
-          target: [idempotencyKeys.scope, idempotencyKeys.key],
-          set: fields,
-          setWhere: or(
-            lte(idempotencyKeys.expiresAt, createdAt),
-            and(eq(idempotencyKeys.status, 'in_progress'), lte(idempotencyKeys.createdAt, new Date(now - IN_PROGRESS_LEASE_MS))),
-          ),
-        })
-        .run()
-      return r.meta.changes > 0 ? createdAt : null
+    if (prior.method !== method || prior.path !== path || !(await sameBody(prior.requestHash, requestHash, bodyText))) {
+      throw new AppError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request; use a new key for a new request', {
+        key,
+        firstRequest: { method: prior.method, path: prior.path },
+      })
     }
+    if (prior.status !== 'done' || prior.responseStatus === null || prior.responseBody === null) throw inUse()
+    c.header(REPLAYED_HEADER, 'true')
+    c.header('Content-Type', 'application/json; charset=UTF-8')
+    return c.body(prior.responseBody, prior.responseStatus as ContentfulStatusCode)
+  }
 
-    let claimedAt = await claim()
-    for (let attempt = 1; !claimedAt; attempt++) {
-      const prior = await db.select().from(idempotencyKeys).where(record).get()
-      if (!prior) {
-        // Deleted between our insert and this read (its request ended in a 5xx): try again, once.
-        if (attempt > 1) throw inUse()
-        claimedAt = await claim()
-        continue
-      }
-      if (prior.method !== method || prior.path !== path || !(await sameBody(prior.requestHash, requestHash, bodyText))) {
-        throw new AppError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request; use a new key for a new request', {
-          key,
-          firstRequest: { method: prior.method, path: prior.path },
-        })
-      }
-      if (prior.status !== 'done' || prior.responseStatus === null || prior.responseBody === null) throw inUse()
-      c.header(REPLAYED_HEADER, 'true')
-      c.header('Content-Type', 'application/json; charset=UTF-8')
-      return c.body(prior.responseBody, prior.responseStatus as ContentfulStatusCode)
-    }
+  const ours = and(record, eq(idempotencyKeys.createdAt, claimedAt))
+  try {
+    await next()
+  } catch (e) {
+    await forget()
+    throw e
+  }
+  const status = c.res.status
+  if (status >= 500 || NOT_STORED.has(status)) {
+    await forget()
+    return
+  }
+  try {
+    const body = await c.res.clone().text()
+    await db.update(idempotencyKeys).set({ status: 'done', responseStatus: status, responseBody: body }).where(ours).run()
+  } catch (e) {
+    // The answer still goes out; the record stays in_progress until its lease ends.
+    console.error(JSON.stringify({ level: 'error', message: 'idempotency: storing the response failed', error: (e as Error).message }))
+  }
 
-    const ours = and(record, eq(idempotencyKeys.createdAt, claimedAt))
+  async function forget() {
     try {
-      await next()
+      await db.delete(idempotencyKeys).where(ours).run()
     } catch (e) {
-      await forget()
-      throw e
-    }
-    const status = c.res.status
-    if (status >= 500 || NOT_STORED.has(status)) {
-      await forget()
-      return
-    }
-    try {
-      const body = await c.res.clone().text()
-      await db.update(idempotencyKeys).set({ status: 'done', responseStatus: status, responseBody: body }).where(ours).run()
-    } catch (e) {
-      // The answer still goes out; the record stays in_progress until its lease ends.
-      console.error(JSON.stringify({ level: 'error', message: 'idempotency: storing the response failed', error: (e as Error).message }))
-    }
-
-    async function forget() {
-      try {
-        await db.delete(idempotencyKeys).where(ours).run()
-      } catch (e) {
-        console.error(JSON.stringify({ level: 'error', message: 'idempotency: releasing the key failed', error: (e as Error).message }))
-      }
+      console.error(JSON.stringify({ level: 'error', message: 'idempotency: releasing the key failed', error: (e as Error).message }))
     }
   }
 }
@@ -241,6 +219,3 @@ function inUse() {
     'Retry-After': '1',
   })
 }
-
-/** Idempotency-Key on every POST that moves money or buys. */
-export const idempotency: MiddlewareHandler<AppEnv> = createIdempotency(IDEMPOTENT_POSTS)

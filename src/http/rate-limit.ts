@@ -2,12 +2,17 @@ import type { MiddlewareHandler } from 'hono'
 import { RateLimited } from '../lib/errors'
 import type { AppEnv } from './router'
 import { clientIp } from '../modules/auth/client-info'
-import { classify, subjectOf } from '../modules/rate-limit/limits'
+import { subjectOf } from '../modules/rate-limit/limits'
+import { declaredPolicy } from './policy'
 
-/** Counts the request in its class's RateLimiter object (per subject: limits.ts) and refuses it past the limit (429). */
+/**
+ * Counts the request in the class its route declares (`rateClass`, src/http/policy.ts; a 404 is
+ * `general`) in that class's RateLimiter object (per subject: limits.ts) and refuses it past the
+ * limit (429).
+ */
 export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const cls = classify(c.req.method, c.req.path)
-  if (!cls) return next()
+  const cls = declaredPolicy(c).rateClass
+  if (cls === 'exempt') return next()
   const { limits, rateLimiter } = c.var.services
   const { limit, windowSeconds } = limits[cls]
   const subject = subjectOf(cls, c.get('principal'), clientIp(c))

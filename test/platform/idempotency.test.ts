@@ -6,9 +6,10 @@ import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:
 import { describe, expect, it } from 'vitest'
 import { AppError, Forbidden, ValidationError } from '../../src/lib/errors'
 import { createRouter } from '../../src/http/router'
-import { onError } from '../../src/app'
+import { createApp, onError } from '../../src/app'
 import { authenticate } from '../../src/http/authenticate'
-import { canonicalJson, createIdempotency, IDEMPOTENCY_TTL_MS, IDEMPOTENT_POSTS, IN_PROGRESS_LEASE_MS, MAX_CANONICAL_DEPTH, requestFingerprint as fingerprintOf } from '../../src/http/idempotency'
+import { canonicalJson, idempotency, IDEMPOTENCY_TTL_MS, IN_PROGRESS_LEASE_MS, MAX_CANONICAL_DEPTH, requestFingerprint as fingerprintOf } from '../../src/http/idempotency'
+import { idempotent } from '../../src/http/policy'
 import { requestId } from '../../src/http/request-id'
 import { purgeIdempotencyKeys } from '../../src/modules/maintenance/idempotency.job'
 import { runSweeper } from '../../src/modules/maintenance/sweeper.job'
@@ -16,6 +17,7 @@ import { createServices } from '../../src/services'
 import { buildRequest, call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser, type ApiResponse, type CallOptions, type TestUser } from '../helpers/api'
 import { send } from '../helpers/app'
 import { walletAudit } from '../helpers/catalog'
+import { routeDeclarations } from '../helpers/policy'
 import { auditRowsFor, sha256Hex } from '../helpers/db'
 
 let n = 0
@@ -238,23 +240,76 @@ describe('Idempotency-Key on POST /api/wallet/topup', () => {
     expect(Object.keys(op?.responses ?? {}), JSON.stringify(op)).toEqual(expect.arrayContaining(['200', '409', '422']))
   })
 
-  it('lists the documented POST routes in one constant', () => {
-    expect([...IDEMPOTENT_POSTS].sort()).toEqual(
+})
+
+// ---- which routes honour the key: declared on each route, checked by walking them --------------
+
+/** `METHOD path` → { idempotent, class } of every registered route. */
+function declaredRoutes() {
+  const out = new Map<string, { idempotent: boolean; rateClass: string | undefined }>()
+  for (const [route, ds] of routeDeclarations(createApp())) {
+    out.set(route, {
+      idempotent: ds.some((d) => d.kind === 'idempotent'),
+      rateClass: ds.flatMap((d) => (d.kind === 'rateClass' ? [d.rateClass] : []))[0],
+    })
+  }
+  return out
+}
+
+const idempotentRoutes = () => [...declaredRoutes()].flatMap(([route, p]) => (p.idempotent ? [route] : [])).sort()
+
+/**
+ * Routes that do not meet an invariant below today. Each is pinned so that it changes only on
+ * purpose: making one idempotent, or documenting the header, changes behaviour or /openapi.json.
+ */
+const KNOWN_GAPS = {
+  /** A money route (class `purchase`) that is a POST but does not honour the key. */
+  purchaseNotIdempotent: ['POST /api/subscription'],
+  /** Routes that honour the key without documenting the header in /openapi.json. */
+  idempotentUndocumented: ['POST /api/usage', 'POST /api/v1/numbers/purchase', 'POST /api/v1/orders', 'POST /api/v1/orders/:id/retry-payment'],
+}
+
+describe('routes that declare idempotent()', () => {
+  it('are exactly these POST routes', () => {
+    expect(idempotentRoutes()).toEqual(
       [
-        '/api/numbers/purchase',
-        '/api/v1/numbers',
-        '/api/v1/numbers/purchase',
-        '/api/v1/orders',
-        '/api/v1/orders/:id/retry-payment',
-        '/api/wallet/topup',
-        '/api/v1/messages',
-        '/api/usage',
-        '/api/invoices',
-        '/api/v1/billing/invoices/:id/pay',
-        '/api/v1/billing/payment-methods',
-        '/api/v1/billing/top-up',
+        'POST /api/numbers/purchase',
+        'POST /api/v1/numbers',
+        'POST /api/v1/numbers/purchase',
+        'POST /api/v1/orders',
+        'POST /api/v1/orders/:id/retry-payment',
+        'POST /api/wallet/topup',
+        'POST /api/usage',
+        'POST /api/invoices',
+        'POST /api/v1/billing/invoices/:id/pay',
+        'POST /api/v1/billing/payment-methods',
+        'POST /api/v1/billing/top-up',
       ].sort(),
     )
+  })
+
+  it('are all POSTs', () => {
+    for (const route of idempotentRoutes()) expect(route, route).toMatch(/^POST /)
+  })
+
+  it('include every POST that moves money or buys (class purchase)', () => {
+    const missing = [...declaredRoutes()].flatMap(([route, p]) => (p.rateClass === 'purchase' && route.startsWith('POST ') && !p.idempotent ? [route] : []))
+    expect(missing.sort()).toEqual(KNOWN_GAPS.purchaseNotIdempotent)
+  })
+
+  it('are the routes whose request documents the Idempotency-Key header', async () => {
+    const doc = (await call('/openapi.json')).body
+    const documented: string[] = []
+    for (const [path, ops] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, op] of Object.entries<any>(ops)) {
+        if (op?.parameters?.some((p: any) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')) {
+          documented.push(`${method.toUpperCase()} ${path.replace(/\{([^}]+)\}/g, ':$1')}`)
+        }
+      }
+    }
+    const idem = idempotentRoutes()
+    for (const route of documented) expect(idem, `${route} documents Idempotency-Key but does not declare idempotent()`).toContain(route)
+    expect(idem.filter((r) => !documented.includes(r))).toEqual(KNOWN_GAPS.idempotentUndocumented)
   })
 })
 
@@ -273,7 +328,7 @@ function gate(name: string) {
   return g
 }
 
-/** The production middleware chain up to idempotency, and routes that count their runs. */
+/** The production middleware chain up to idempotency, and routes that declare idempotent() and count their runs. */
 function testApp() {
   const app = createRouter()
   app.use('*', requestId)
@@ -282,8 +337,8 @@ function testApp() {
     await next()
   })
   app.use('*', authenticate)
-  app.use('*', createIdempotency(['/t/charge/:mode', '/t/other', '/t/orders/:id/retry']))
-  app.post('/t/charge/:mode', async (c) => {
+  app.use('*', idempotency)
+  app.post('/t/charge/:mode', idempotent(), async (c) => {
     const tag = c.req.query('tag') ?? ''
     const count = (hits.get(tag) ?? 0) + 1
     hits.set(tag, count)
@@ -308,8 +363,8 @@ function testApp() {
     }
     return c.json({ success: true, data: { run: count, body: await c.req.json() } }, 201)
   })
-  app.post('/t/other', (c) => c.json({ success: true, data: 'other' }, 201))
-  app.post('/t/orders/:id/retry', (c) => c.json({ success: true, data: c.req.param('id') }, 200))
+  app.post('/t/other', idempotent(), (c) => c.json({ success: true, data: 'other' }, 201))
+  app.post('/t/orders/:id/retry', idempotent(), (c) => c.json({ success: true, data: c.req.param('id') }, 200))
   app.onError(onError)
   return app
 }

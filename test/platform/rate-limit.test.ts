@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app'
-import { classify, DEFAULT_LIMITS } from '../../src/modules/rate-limit/limits'
+import { DEFAULT_LIMITS } from '../../src/modules/rate-limit/limits'
 import { call, createApiKey, expectErrorEnvelope, freshIp, registerUser, uniqueEmail } from '../helpers/api'
 import { awayFromWindowEdge, callApp } from '../helpers/app'
+import { policyFor, routeDeclarations } from '../helpers/policy'
+
+/** The class the rate limiter counts a request in: the one declared by the route it reaches. */
+let routed: ReturnType<typeof createApp> | undefined
+const classify = (method: string, path: string) => policyFor((routed ??= createApp()), method, path).rateClass
 
 const login = (ip: string) => call('/api/v1/auth/login', { ip, body: { email: uniqueEmail('nobody'), password: 'wrong-password-1' } })
 
@@ -145,6 +150,144 @@ describe('RATE_LIMITS override', () => {
     await callApp('/api/v1/auth/me', { app, env: all, ip })
     const limited = await callApp('/api/v1/auth/me', { app, env: all, ip })
     expectErrorEnvelope(limited, 429, 'RATE_LIMIT_EXCEEDED')
+  })
+})
+
+/**
+ * Every registered route and the class it declares (`rateClass(…)` in its definition). A change of
+ * class shows up here in review; the code decides nothing from paths.
+ */
+const ROUTE_CLASSES: Record<string, string> = {
+  'GET /health': 'exempt',
+  'GET /api/health': 'exempt',
+  'GET /health/live': 'exempt',
+  'GET /api/health/live': 'exempt',
+  'GET /health/ready': 'exempt',
+  'GET /api/health/ready': 'exempt',
+  'GET /api/v1/admin/system/health': 'admin',
+  'GET /metrics': 'exempt',
+  'GET /api/metrics': 'exempt',
+  'POST /api/v1/auth/register': 'auth',
+  'POST /api/v1/auth/login': 'auth',
+  'POST /api/v1/auth/refresh': 'general',
+  'POST /api/v1/auth/logout': 'general',
+  'GET /api/v1/auth/me': 'general',
+  'POST /api/v1/auth/forgot-password': 'auth',
+  'POST /api/v1/auth/reset-password': 'auth',
+  'GET /api/v1/auth/verify-email': 'auth',
+  'POST /api/v1/api-keys': 'general',
+  'GET /api/v1/api-keys': 'general',
+  'GET /api/v1/api-keys/:id': 'general',
+  'DELETE /api/v1/api-keys/:id': 'general',
+  'GET /api/admin/users': 'admin',
+  'GET /api/v1/admin/users': 'admin',
+  'GET /api/admin/users/:id': 'admin',
+  'GET /api/v1/admin/users/:id': 'admin',
+  'PUT /api/admin/users/:id/suspend': 'admin',
+  'PUT /api/v1/admin/users/:id/suspend': 'admin',
+  'PUT /api/admin/users/:id/reactivate': 'admin',
+  'PUT /api/v1/admin/users/:id/reactivate': 'admin',
+  'POST /api/admin/users/:id/ban': 'admin',
+  'POST /api/v1/admin/users/:id/ban': 'admin',
+  'PUT /api/admin/users/:id/role': 'admin',
+  'PUT /api/v1/admin/users/:id/role': 'admin',
+  'GET /api/v1/admin/audit-log': 'admin',
+  'GET /api/v1/admin/emails': 'admin',
+  'GET /api/v1/admin/failed-jobs': 'admin',
+  'GET /api/wallet/balance': 'general',
+  'GET /api/v1/balance': 'public',
+  'GET /api/wallet/transactions': 'general',
+  'POST /api/wallet/topup': 'general',
+  'GET /api/search/offers': 'search',
+  'POST /api/numbers/purchase': 'purchase',
+  'POST /api/v1/numbers': 'purchase',
+  'POST /api/numbers/cancel': 'general',
+  'GET /api/numbers/my': 'general',
+  'GET /api/numbers/:id': 'general',
+  'POST /api/numbers/:id/complete': 'general',
+  'GET /api/v1/sms/:activationId': 'public',
+  'POST /api/v1/webhooks/sms': 'exempt',
+  'POST /api/v1/sandbox/activations/:id/sms': 'general',
+  'POST /api/v1/sandbox/numbers/:id/sms': 'general',
+  'GET /api/v1/numbers/search': 'search',
+  'POST /api/v1/numbers/purchase': 'purchase',
+  'POST /api/v1/numbers/reservations': 'general',
+  'GET /api/v1/numbers/reservations': 'general',
+  'GET /api/v1/numbers/reservations/:id': 'general',
+  'POST /api/v1/numbers/reservations/:id/extend': 'general',
+  'DELETE /api/v1/numbers/reservations/:id': 'general',
+  'GET /api/v1/numbers': 'general',
+  'GET /api/v1/numbers/:id': 'general',
+  'PUT /api/v1/numbers/:id': 'general',
+  'POST /api/v1/numbers/:id/configure': 'general',
+  'DELETE /api/v1/numbers/:id': 'general',
+  'GET /api/v1/orders': 'general',
+  'POST /api/v1/orders': 'purchase',
+  'GET /api/v1/orders/:id': 'general',
+  'PUT /api/v1/orders/:id/cancel': 'general',
+  'POST /api/v1/orders/:id/retry-payment': 'purchase',
+  'GET /api/admin/providers': 'admin',
+  'GET /api/v1/admin/providers': 'admin',
+  'POST /api/admin/providers/:id/sync': 'admin',
+  'POST /api/v1/admin/providers/:id/sync': 'admin',
+  'GET /api/v1/webhooks/number-callback-secret': 'general',
+  'POST /api/v1/webhooks': 'general',
+  'GET /api/v1/webhooks': 'general',
+  'GET /api/v1/webhooks/:id': 'general',
+  'PUT /api/v1/webhooks/:id': 'general',
+  'DELETE /api/v1/webhooks/:id': 'general',
+  'POST /api/v1/webhooks/:id/rotate-secret': 'general',
+  'GET /api/v1/webhooks/:id/deliveries': 'general',
+  'POST /api/v1/webhooks/:id/test': 'general',
+  'POST /api/v1/webhooks/:id/retry/:deliveryId': 'general',
+  'POST /api/usage': 'general',
+  'GET /api/usage': 'general',
+  'GET /api/v1/billing/usage': 'general',
+  'GET /api/stats': 'general',
+  'GET /api/v1/analytics/dashboard': 'general',
+  'GET /api/v1/analytics/calls': 'general',
+  'GET /api/v1/admin/analytics/overview': 'admin',
+  'GET /api/admin/analytics/dashboard': 'admin',
+  'GET /api/subscription': 'general',
+  'POST /api/subscription': 'purchase',
+  'PATCH /api/subscription': 'purchase',
+  'GET /api/v1/billing/account': 'general',
+  'PUT /api/v1/billing/account': 'general',
+  'GET /api/v1/billing/payment-methods': 'general',
+  'POST /api/v1/billing/payment-methods': 'general',
+  'PUT /api/v1/billing/payment-methods/:id/default': 'general',
+  'DELETE /api/v1/billing/payment-methods/:id': 'general',
+  'POST /api/v1/billing/top-up': 'purchase',
+  'POST /api/invoices': 'general',
+  'GET /api/invoices': 'general',
+  'GET /api/v1/billing/invoices': 'general',
+  'GET /api/v1/billing/invoices/:id': 'general',
+  'POST /api/v1/billing/invoices/:id/pay': 'purchase',
+  'GET /api/v1/billing/invoices/:id/download': 'general',
+  'GET /openapi.json': 'exempt',
+  'GET /docs': 'exempt',
+  'GET /redoc': 'exempt',
+}
+
+describe('classes declared on the routes', () => {
+  it('every registered route declares exactly one class, and these are they', () => {
+    const declared: Record<string, string> = {}
+    for (const [route, ds] of routeDeclarations(createApp())) {
+      const classes = ds.flatMap((d) => (d.kind === 'rateClass' ? [d.rateClass] : []))
+      expect(classes.length, `${route} declares ${classes.length} classes: ${classes.join(', ')}`).toBe(1)
+      declared[route] = classes[0]!
+    }
+    expect(declared).toEqual(ROUTE_CLASSES)
+  })
+
+  it('a request reaches the class of the route that answers it, and a 404 counts as general', async () => {
+    // GET /api/v1/numbers/search also matches /api/v1/numbers/:id, which is registered after it.
+    expect(classify('GET', '/api/v1/numbers/search')).toBe('search')
+    expect(classify('GET', '/api/v1/numbers/num_1')).toBe('general')
+    expect(classify('GET', '/api/v1/no-such-route')).toBe('general')
+    const res = await call('/api/v1/no-such-route', { ip: freshIp() })
+    expectErrorEnvelope(res, 404, 'NOT_FOUND')
+    expect(res.headers.get('x-ratelimit-limit'), res.text).toBe(String(DEFAULT_LIMITS.general.limit))
   })
 })
 

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ActivationView, activationView } from './schemas'
 
@@ -17,7 +18,7 @@ const route = createRoute({
     'Cancels the activation upstream, then refunds its price to the wallet (`billing: refunded`; `refund_pending` when the credit ' +
     'could not be made at once — it is finished within minutes, exactly once). Refused once an SMS arrived ' +
     '(`409 ACTIVATION_HAS_SMS`) or when the number is no longer active (`409 ACTIVATION_NOT_ACTIVE`). Two concurrent cancels refund once.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(Body) },
   responses: {

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ActivationView, NumberIdParam, activationView } from './schemas'
 
@@ -14,7 +15,7 @@ const route = createRoute({
     'Completing an already completed number answers it again. Numbers still waiting for an SMS answer `409 ACTIVATION_NO_SMS` ' +
     '(cancel them instead); cancelled or expired ones `409 ACTIVATION_NOT_ACTIVE`. Numbers with an SMS are completed ' +
     'automatically when they expire.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { params: NumberIdParam },
   responses: {

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ACTIVATION_STATUSES } from './schemas'
 
@@ -31,7 +32,7 @@ const route = createRoute({
   path: '/api/v1/sms/{activationId}',
   tags: ['public-v1'],
   summary: 'The SMS of one of your numbers (poll until `code` is set)',
-  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  middleware: [rateClass('public'), requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { params: Params },
   responses: { 200: ok(Result, 'The SMS received so far, oldest first'), ...errorResponses },

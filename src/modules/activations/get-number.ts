@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ActivationDetail, NumberIdParam, activationView, smsView } from './schemas'
 
@@ -9,7 +10,7 @@ const route = createRoute({
   path: '/api/numbers/{id}',
   tags: ['numbers'],
   summary: 'One of your numbers, with the SMS it received',
-  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { params: NumberIdParam },
   responses: { 200: ok(ActivationDetail, 'The number'), ...errorResponses },

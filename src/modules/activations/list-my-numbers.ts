@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ACTIVATION_STATUSES, ActivationView, activationView } from './schemas'
 
@@ -15,7 +16,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Your activation numbers, newest first',
   description: 'Paginated with `page`/`limit`. `code` is the code of the latest SMS, or null.',
-  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { query: Query },
   responses: { 200: okList(ActivationView, PagePagination, 'Numbers'), ...errorResponses },

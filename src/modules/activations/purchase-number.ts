@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { IdempotencyKeyHeader, idempotencyErrorResponses, idempotencyScope } from '../../http/idempotency'
 import { ActivationView, PurchaseBody, activationView } from './schemas'
@@ -29,7 +30,7 @@ const routes = [
     tags: ['numbers'],
     summary: 'Purchase an activation number',
     description,
-    middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+    middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'numbers:write' })] as const,
     security: keySecurity,
     request: { headers: IdempotencyKeyHeader, body: jsonBody(PurchaseBody) },
     responses,
@@ -40,7 +41,7 @@ const routes = [
     tags: ['numbers', 'public-v1'],
     summary: 'Get a number (public v1; same as POST /api/numbers/purchase)',
     description: `${description} Thin alias of \`POST /api/numbers/purchase\` for API-key clients.`,
-    middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+    middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'numbers:write' })] as const,
     security: keySecurity,
     request: { headers: IdempotencyKeyHeader, body: jsonBody(PurchaseBody) },
     responses,

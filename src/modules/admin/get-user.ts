@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import { requireAuth } from '../../http/authenticate'
@@ -45,7 +46,7 @@ export const registerGetUser = (r: Router) => {
       path: `${prefix}/{id}`,
       tags: ['admin'],
       summary: 'User details, statistics and recent activity',
-      middleware: [requireAuth({ admin: true })] as const,
+      middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
       security: sessionSecurity,
       request: { params: UserIdParam },
       responses: { 200: ok(Details, 'The user'), ...errorResponses },

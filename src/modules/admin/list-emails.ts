@@ -3,6 +3,7 @@ import { and, count, desc, eq, type SQL } from 'drizzle-orm'
 import { emails } from '../../db/schema'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { iso } from '../../lib/time'
 import { requireAuth } from '../../http/authenticate'
 
@@ -26,7 +27,7 @@ const route = createRoute({
   description:
     'The sandbox mailer keeps every message here instead of delivering it: locally this is where verification and ' +
     'password-reset links are read. Newest first; `to` filters by recipient.',
-  middleware: [requireAuth({ admin: true })] as const,
+  middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
   security: sessionSecurity,
   request: { query: z.object({ ...PageQuery, to: z.string().trim().toLowerCase().max(254).optional(), kind: z.string().max(32).optional() }) },
   responses: { 200: okList(Email, PagePagination, 'Mail'), ...errorResponses },

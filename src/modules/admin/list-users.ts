@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
 import { AdminUserSummary, adminUserSummary, USER_PREFIXES } from './schemas'
 
@@ -28,7 +29,7 @@ export const registerListUsers = (r: Router) => {
       path: prefix,
       tags: ['admin'],
       summary: 'List users',
-      middleware: [requireAuth({ admin: true })] as const,
+      middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
       security: sessionSecurity,
       request: { query: Query },
       responses: { 200: okList(AdminUserSummary, PagePagination, 'Users'), ...errorResponses },

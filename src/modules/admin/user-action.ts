@@ -13,6 +13,7 @@ import { principalOf, requireAuth } from '../../http/authenticate'
 import type { AuditContext } from '../audit/audit.service'
 import { clientIp } from '../auth/client-info'
 import { AdminUser, adminUser, USER_PREFIXES, UserIdParam } from './schemas'
+import { rateClass } from '../../http/policy'
 
 export function auditContext(c: Context<AppEnv>): AuditContext {
   return { principal: principalOf(c), ip: clientIp(c), requestId: c.get('requestId') }
@@ -38,7 +39,7 @@ export function registerUserAction<B extends z.ZodType>(
       tags: ['admin'],
       summary: spec.summary,
       description: `${spec.description} Recorded in the audit log. Admins cannot act on their own account (403).`,
-      middleware: [requireAuth({ admin: true }), ...(spec.optionalBody ? [emptyJsonBodyIsEmptyObject] : [])],
+      middleware: [rateClass('admin'), requireAuth({ admin: true }), ...(spec.optionalBody ? [emptyJsonBodyIsEmptyObject] : [])],
       security: sessionSecurity,
       request: { params: UserIdParam, body: { ...jsonBody(spec.body), required: !spec.optionalBody } },
       responses: { 200: ok(AdminUser, 'The updated user'), ...errorResponses, 409: err('Not possible in the user\'s state (`USER_BANNED`)') },

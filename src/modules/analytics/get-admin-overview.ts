@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
 import { ACTIVE_DAYS, GROWTH_MONTHS } from './analytics.service'
 import { SystemAnalyticsResponse } from './schemas'
@@ -35,7 +36,7 @@ const routeFor = ({ path, summary, doc }: (typeof paths)[number]) => createRoute
     'records, so, as on the dashboard, a call is one reported `call_minutes` usage record and its minutes that record\'s ' +
     'quantity; `totalSms` is reported `sms` usage plus the SMS received; `avgCallsPerUser` is totalCalls / totalUsers ' +
     '(2 decimals; 0 without accounts). Amounts in USD. Admins only.',
-  middleware: [requireAuth({ admin: true })] as const,
+  middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
   security: sessionSecurity,
   responses: { 200: ok(SystemAnalyticsResponse, 'System analytics'), ...errorResponses },
 })

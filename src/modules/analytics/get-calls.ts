@@ -3,6 +3,7 @@ import { rangeEnd, rangeStart } from '../../lib/dates'
 import { ValidationError } from '../../lib/errors'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { resolveGroupBy } from '../usage/usage.service'
 import { TOP_NUMBERS } from './analytics.service'
@@ -31,7 +32,7 @@ const route = createRoute({
     `on that number) usually answers zeros, and \`topNumbers\` (the ${TOP_NUMBERS} numbers with the most calls) and ` +
     '`geographic` (per country of those numbers; `percentage` is the share of all the calls of the answer, so calls on no ' +
     'number are in no country) are usually empty. Amounts in USD. A user session or an API key with `billing:read`.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { query: CallAnalyticsQuery },
   responses: { 200: ok(CallAnalyticsResponse, 'Call analytics of the range'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { DashboardAnalytics } from './schemas'
 
@@ -22,7 +23,7 @@ const route = createRoute({
     'and `minutes` are 0 (no per-number call records). `recentActivity`: the latest 10 of SMS received, numbers bought (DIDs ' +
     'and activations, `amount` the price), and payments (succeeded payments, and wallet credits other than refunds). A user ' +
     'session or an API key with `billing:read`.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   responses: { 200: ok(DashboardAnalytics, 'Dashboard'), ...errorResponses },
 })

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { StatsQuery } from '../usage/schemas'
 import { accountFor } from '../../db/account-for'
@@ -19,7 +20,7 @@ const route = createRoute({
     'every invoice of the account. `recentInvoices`: the latest 5 by issue date, `amount` being the invoice total. ' +
     '`userId` defaults to the caller; another account\'s id is a 404 unless the caller is an admin. A user session or an API ' +
     'key with `billing:read`.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { query: StatsQuery },
   responses: { 200: ok(Stats, 'Statistics'), ...errorResponses },

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { DEFAULT_MAX_ACTIVE_API_KEYS } from '../../env'
 import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { displayText } from '../../lib/text'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { PERMISSIONS } from '../../lib/principal'
@@ -38,7 +39,7 @@ const route = createRoute({
     'change the number with the `MAX_ACTIVE_API_KEYS` setting): one more is refused with 409 `API_KEY_LIMIT_REACHED`, ' +
     '`details.limit` giving the limit. Revoke a key to make room. Rate limits of the purchase class are shared by all ' +
     'keys of an account, so more keys do not buy more.',
-  middleware: [requireAuth({ sessionOnly: true })] as const,
+  middleware: [rateClass('general'), requireAuth({ sessionOnly: true })] as const,
   security: sessionSecurity,
   request: { body: jsonBody(Body) },
   responses: { 201: ok(CreatedApiKey, 'Key created'), ...errorResponses, 409: err('The account already holds the most active keys allowed (`API_KEY_LIMIT_REACHED`)') },

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ApiKeyView, apiKeyView, KeyIdParam } from './schemas'
 
@@ -9,7 +10,7 @@ const route = createRoute({
   path: '/api/v1/api-keys/{id}',
   tags: ['api-keys'],
   summary: 'One of your API keys',
-  middleware: [requireAuth({ sessionOnly: true })] as const,
+  middleware: [rateClass('general'), requireAuth({ sessionOnly: true })] as const,
   security: sessionSecurity,
   request: { params: KeyIdParam },
   responses: { 200: ok(ApiKeyView, 'The key'), ...errorResponses },

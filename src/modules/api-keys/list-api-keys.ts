@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ApiKeyView, apiKeyView } from './schemas'
 
@@ -9,7 +10,7 @@ const route = createRoute({
   path: '/api/v1/api-keys',
   tags: ['api-keys'],
   summary: 'List your API keys (newest first; the plain key is never shown again)',
-  middleware: [requireAuth({ sessionOnly: true })] as const,
+  middleware: [rateClass('general'), requireAuth({ sessionOnly: true })] as const,
   security: sessionSecurity,
   request: { query: z.object(PageQuery) },
   responses: { 200: okList(ApiKeyView, PagePagination, 'Keys'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ApiKeyView, apiKeyView, KeyIdParam } from './schemas'
 
@@ -10,7 +11,7 @@ const route = createRoute({
   tags: ['api-keys'],
   summary: 'Revoke an API key',
   description: 'Takes effect on the next request made with the key. Idempotent.',
-  middleware: [requireAuth({ sessionOnly: true })] as const,
+  middleware: [rateClass('general'), requireAuth({ sessionOnly: true })] as const,
   security: sessionSecurity,
   request: { params: KeyIdParam },
   responses: { 200: ok(ApiKeyView, 'The revoked key'), ...errorResponses },

@@ -3,6 +3,7 @@ import { and, count, desc, eq, type SQL } from 'drizzle-orm'
 import { auditLog } from '../../db/schema'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { iso } from '../../lib/time'
 import { requireAuth } from '../../http/authenticate'
 
@@ -26,7 +27,7 @@ const route = createRoute({
   path: '/api/v1/admin/audit-log',
   tags: ['admin'],
   summary: 'The audit log of admin actions (newest first)',
-  middleware: [requireAuth({ admin: true })] as const,
+  middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
   security: sessionSecurity,
   request: {
     query: z.object({

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { Email } from './schemas'
 
 const Body = z
@@ -18,6 +19,7 @@ const route = createRoute({
   tags: ['auth'],
   summary: 'Mail a password-reset link',
   description: 'Answers the same whether or not the email has an account. The link works once and expires in 1 hour.',
+  middleware: [rateClass('auth')] as const,
   request: { body: jsonBody(Body) },
   responses: { 200: ok(z.object({ message: z.string() }), 'Accepted'), 400: errorResponses[400], 429: errorResponses[429] },
 })

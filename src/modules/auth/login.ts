@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { clientInfo } from './client-info'
 import { AuthResult, authResult } from './schemas'
 
@@ -27,6 +28,7 @@ const route = createRoute({
     'plus the same tokens at the top level under the names other client styles read: the OAuth2 `access_token`, `token_type`, ' +
     '`expires_in`, and `token`/`refreshToken`. Wrong email or password: 401 `INVALID_CREDENTIALS`, without saying which; ' +
     'a suspended or banned account: 403 `FORBIDDEN`.',
+  middleware: [rateClass('auth')] as const,
   request: { body: jsonBody(Body) },
   responses: {
     200: ok(AuthResult, 'Logged in'),

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { RefreshTokenFields } from './schemas'
 
 const Body = z
@@ -16,6 +17,7 @@ const route = createRoute({
     'With `allDevices: true` (needs an access token; an API key gets 403 `FORBIDDEN`) every session of the account ends; with a refresh token, that ' +
     'token\'s session; otherwise the session of the access token sent. Access tokens of an ended session stop working at once. ' +
     'An expired access token is ignored when a refresh token is given, so clients can always log out.',
+  middleware: [rateClass('general')] as const,
   request: { body: { content: { 'application/json': { schema: Body } }, required: false } },
   responses: {
     200: ok(z.object({ loggedOut: z.literal(true), sessionsRevoked: z.number().int() }), 'Logged out'),

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { UserView, userView } from './schemas'
 
@@ -14,7 +15,7 @@ const route = createRoute({
   description:
     'The profile itself (with snake_case aliases such as `username`, `full_name`, `is_active`, `created_at`) and the same ' +
     'profile wrapped in `user` (read there as `user.name`, `user.createdAt`, `user.lastLogin`): clients of either style find it.',
-  middleware: [requireAuth({ permission: 'account:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'account:read' })] as const,
   security: keySecurity,
   responses: { 200: ok(Me, 'The profile'), ...errorResponses },
 })

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { RefreshTokenFields, TokenPair, tokenPair } from './schemas'
 
 const Body = z
@@ -16,6 +17,7 @@ const route = createRoute({
   description:
     'Accepts `refreshToken` or `refresh_token` (OAuth2 style). Refresh tokens rotate: each works once. ' +
     'Presenting a used one revokes the whole session (every token of that login, access tokens included): 401 `INVALID_TOKEN`.',
+  middleware: [rateClass('general')] as const,
   request: { body: jsonBody(Body) },
   responses: { 200: ok(TokenPair, 'New token pair'), 400: errorResponses[400], 401: errorResponses[401], 403: errorResponses[403], 429: errorResponses[429] },
 })

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { displayText } from '../../lib/text'
 import { AuthResult, authResult, Email, Password } from './schemas'
 import { clientInfo } from './client-info'
@@ -37,6 +38,7 @@ const route = createRoute({
     'Accepts `firstName`+`lastName` or a single `name` (split at the first space). The answer is `{user, tokens, onboarding}` ' +
     'plus the same tokens at the top level under the names other client styles read: `token`/`refreshToken` and the OAuth2 ' +
     '`access_token`, `token_type`, `expires_in`. A verification mail is sent; 409 `EMAIL_ALREADY_EXISTS` when the email is taken.',
+  middleware: [rateClass('auth')] as const,
   request: { body: jsonBody(Body) },
   responses: {
     201: ok(Registered, 'Account created and logged in'),

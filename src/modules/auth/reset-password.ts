@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { Password } from './schemas'
 
 const Body = z
@@ -21,6 +22,7 @@ const route = createRoute({
   tags: ['auth'],
   summary: 'Set a new password with a mailed token',
   description: 'Consumes the token (single use), sets the password and ends every session of the account.',
+  middleware: [rateClass('auth')] as const,
   request: { body: jsonBody(Body) },
   responses: { 200: ok(z.object({ message: z.string() }), 'Password changed'), 400: errorResponses[400], 429: errorResponses[429] },
 })

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { invoiceCsv } from './invoice-csv'
 import { invoicePdf } from './invoice-pdf'
@@ -17,7 +18,7 @@ const route = createRoute({
     'the line items, totals), `Content-Disposition: attachment; filename="INV-….pdf"`. `format=csv`: RFC 4180 CSV — a header ' +
     'row, one row per line item, then the totals rows (Subtotal, Discount, Tax, Total, Amount Paid, Amount Due). `format=json`: ' +
     'the InvoiceDetailsResponse in the usual envelope, as an attachment `INV-….json`.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { params: InvoiceIdParam, query: DownloadQuery },
   responses: {

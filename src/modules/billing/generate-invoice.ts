@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { ValidationError } from '../../lib/errors'
 import { err, errorResponses, jsonBody, keySecurity, Meta, meta } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { accountFor } from '../../db/account-for'
@@ -26,7 +27,7 @@ const route = createRoute({
     'the existing invoice (nothing is recomputed — usage recorded for the month after its invoice is not billed). Only a closed ' +
     'month may be invoiced: the current month is 400 (an invoice would freeze it before its usage is in), and so is a future one. `userId` is your own (the default); admins may name any ' +
     'account, anyone else naming another account gets 404. 404 also when the month has neither usage nor a subscription in force.',
-  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  middleware: [rateClass('general'), idempotent(), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { headers: IdempotencyKeyHeader, body: jsonBody(GenerateInvoiceBody) },
   responses: {

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { InvoiceDetails, InvoiceIdParam } from './schemas'
 
@@ -15,7 +16,7 @@ const route = createRoute({
     '`did_number` and the number id). `payments` lists every attempt, failed ones too; what prepaid purchases and DID fees took ' +
     'from the wallet when they happened is one `wallet` payment. `downloadUrls` point at the download route (PDF, CSV) on the ' +
     'API\'s configured public URL (`APP_URL`), whatever host the request named.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { params: InvoiceIdParam },
   responses: { 200: ok(InvoiceDetails, 'The invoice'), ...errorResponses },

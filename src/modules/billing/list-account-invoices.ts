@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { accountFor } from '../../db/account-for'
 import { ListAccountInvoicesQuery, UsageInvoice } from './schemas'
@@ -15,7 +16,7 @@ const route = createRoute({
     'Every invoice of the account, newest first (by creation), as a plain array (one invoice per month, so no paging; ' +
     'GET /api/v1/billing/invoices pages and filters). `userId` is your own (the default); admins may name any account, anyone ' +
     'else naming another account gets 404.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { query: ListAccountInvoicesQuery },
   responses: { 200: ok(z.array(UsageInvoice), 'Invoices, newest first'), ...errorResponses },

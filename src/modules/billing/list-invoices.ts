@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, Meta, meta, PagePagination, pagePagination } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { InvoicesSummary, InvoiceSummary, ListInvoicesQuery } from './schemas'
 
@@ -17,7 +18,7 @@ const route = createRoute({
     'pending, partially paid and overdue invoices) and overdue (what is still due on invoices past their due date). Filters: ' +
     '`status` (repeat or commas), `dateFrom`/`dateTo` on the issue date (a bare date covers its whole UTC day). Sort by ' +
     'issueDate (default, desc), dueDate or totalAmount. An invoice becomes `overdue` the day after its due date (daily billing run).',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { query: ListInvoicesQuery },
   responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'Invoices' }, ...errorResponses },

@@ -2,6 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import { optionalJsonBody } from '../../http/optional-body'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { InvoiceIdParam, PayInvoiceBody, PayInvoiceResult } from './schemas'
@@ -20,7 +21,7 @@ const route = createRoute({
     'Concurrent payments of one invoice move money once: the one that loses the race answers with the winner\'s payment when it ' +
     'was the same payment (a double submit), or 409 `PAYMENT_CONFLICT` with the invoice as it is now. Answer: the payment and the ' +
     'invoice summary after it. Honours Idempotency-Key.',
-  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { headers: IdempotencyKeyHeader, params: InvoiceIdParam, body: { ...jsonBody(PayInvoiceBody), required: false } },
   responses: {

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { CancelOrderBody, OrderDetails, OrderIdParam } from './order-schemas'
 
@@ -14,7 +15,7 @@ const route = createRoute({
     'order can be cancelled within 24 hours of completion: its numbers are released and what was charged is credited back to the ' +
     'wallet (once, however often this is called; `refundRequested: false` releases without refunding). A processing order (its ' +
     'purchase is running), a failed or an already cancelled one answers 409 ORDER_NOT_CANCELLABLE.',
-  middleware: [requireAuth({ permission: 'orders:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'orders:write' })] as const,
   security: keySecurity,
   request: { params: OrderIdParam, body: jsonBody(CancelOrderBody) },
   responses: {

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ConfigureNumberBody, NumberConfigurationView, NumberIdParam } from './schemas'
 
@@ -12,7 +13,7 @@ const route = createRoute({
   description:
     'Adds a named configuration (routing rules, optional schedule, features). With `makeDefault: true` ' +
     'it becomes the number\'s only active configuration and its features become the number\'s — all in one atomic write.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { params: NumberIdParam, body: jsonBody(ConfigureNumberBody) },
   responses: { 201: ok(NumberConfigurationView, 'The configuration'), ...errorResponses, 409: err('The number is released (`NUMBER_RELEASED`)') },

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseResult } from './schemas'
@@ -28,7 +29,7 @@ const route = createRoute({
     '`autoComplete: false` it is the method retry-payment charges. `billing.promoCode` is a 400: there are no promotions yet. ' +
     'Errors as the purchase: 409 NUMBER_NOT_AVAILABLE, 400 INSUFFICIENT_BALANCE or 402 PAYMENT_FAILED (the order is kept as ' +
     'payment_failed), 404 for an unknown payment method. Rate class `purchase`.',
-  middleware: [requireAuth({ permission: 'orders:write' })] as const,
+  middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'orders:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(CreateOrderBody) },
   responses: {

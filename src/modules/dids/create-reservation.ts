@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { CreateReservationBody, ReservationView } from './schemas'
 
@@ -17,7 +18,7 @@ const route = createRoute({
     'Limits: an account holds at most `RESERVATION_MAX_NUMBERS` reserved numbers at a time (default 50; more is 409 ' +
     'RESERVATION_LIMIT_REACHED), and only while its wallet could buy every number it would hold (setup plus first month; less is ' +
     '400 INSUFFICIENT_BALANCE). Reserving a number the account already holds moves it into the new reservation without counting twice.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(CreateReservationBody) },
   responses: {

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ReservationIdParam, ReservationView } from './schemas'
 
@@ -15,7 +16,7 @@ const route = createRoute({
     'that have used theirs keep their expiry and show `error: RESERVATION_EXTENSION_LIMIT`, and when none is left to extend the ' +
     'answer is 409 RESERVATION_EXTENSION_LIMIT. The wallet must still cover buying every number the account holds (else 400 ' +
     'INSUFFICIENT_BALANCE). An expired, released or purchased reservation answers 409 RESERVATION_NOT_ACTIVE.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { params: ReservationIdParam },
   responses: { 200: ok(ReservationView, 'The reservation'), ...errorResponses, 409: err('Nothing left to extend (`RESERVATION_NOT_ACTIVE`, `RESERVATION_EXTENSION_LIMIT`)') },

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { NumberDetails, NumberIdParam } from './schemas'
 
@@ -14,7 +15,7 @@ const route = createRoute({
     'Calls are the number\'s call records, counted as GET /api/v1/analytics/calls counts them (usage records of `call_minutes` ' +
     'that name the number: one call each, its minutes and cost); `analytics.*.cost` is the cost of those calls and `sms` the SMS ' +
     'received on the number. There are no call detail records, so `recentCalls` is empty. Released numbers stay readable.',
-  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { params: NumberIdParam },
   responses: { 200: ok(NumberDetails, 'The number'), ...errorResponses },

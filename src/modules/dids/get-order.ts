@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { OrderDetails, OrderIdParam } from './order-schemas'
 
@@ -12,7 +13,7 @@ const route = createRoute({
   description:
     'Each item is one number (`metadata`: its result, error, prices); `numbers` are the numbers the ' +
     'order bought; `timeline` is every status change with a note. Paid from the wallet (`paymentMethod: wallet`); no tax or discount applies.',
-  middleware: [requireAuth({ permission: 'orders:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'orders:read' })] as const,
   security: keySecurity,
   request: { params: OrderIdParam },
   responses: { 200: ok(OrderDetails, 'The order'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ReservationIdParam, ReservationView } from './schemas'
 
@@ -10,7 +11,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'One reservation',
   description: 'By the reservation id or one of its numbers\' ids; every number with its state (reserved, expired, released, purchased).',
-  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { params: ReservationIdParam },
   responses: { 200: ok(ReservationView, 'The reservation'), ...errorResponses },

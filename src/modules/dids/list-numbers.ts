@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, Meta, meta, PagePagination, pagePagination, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ListNumbersQuery, NumbersSummary, UserNumber } from './schemas'
 
@@ -16,7 +17,7 @@ const route = createRoute({
     'the account\'s live numbers whatever the filters (count, active count, monthly total). Released numbers are listed only when ' +
     '`status` asks for them. `status`, `numberType` and `tags` take repeated parameters or commas; `tags` keeps numbers carrying every ' +
     'tag given; `search` matches part of the number or the friendly name. Default sort: createdAt desc.',
-  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { query: ListNumbersQuery },
   responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'Numbers' }, ...errorResponses },

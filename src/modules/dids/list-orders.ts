@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, Meta, meta, PagePagination, pagePagination } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ListOrdersQuery, OrdersSummary, OrderSummary } from './order-schemas'
 
@@ -16,7 +17,7 @@ const route = createRoute({
     'the filters (count, total spent = charged − refunded, open orders: pending, processing, payment_failed). Filters: `status` and ' +
     '`type` (repeat or commas), `dateFrom`/`dateTo` on the creation time (a bare date covers its whole UTC day). Sort by createdAt ' +
     '(default, desc), totalAmount or status.',
-  middleware: [requireAuth({ permission: 'orders:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'orders:read' })] as const,
   security: keySecurity,
   request: { query: ListOrdersQuery },
   responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'Orders' }, ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ReservationView } from './schemas'
 
@@ -10,7 +11,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Your active reservations',
   description: 'Reservations that still hold at least one number, newest first, each with its still-held numbers (at most 200 numbers).',
-  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   responses: { 200: ok(z.array(ReservationView), 'Reservations'), ...errorResponses },
 })

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseBody, PurchaseResult } from './schemas'
@@ -34,7 +35,7 @@ const route = createRoute({
     'what was charged counts, a smaller total leaves the rest in the wallet, a larger one charges only the difference. `billing.promoCode` is a ' +
     '400: there are no promotions yet.\n\n' +
     '`configuration.defaultRouting` applies to every number unless its own `configuration` says otherwise. Rate class `purchase`.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(PurchaseBody) },
   responses: {

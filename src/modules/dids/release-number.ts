@@ -2,6 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { AppError } from '../../lib/errors'
 import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { NumberIdParam, ReleaseNumberBody, UserNumber } from './schemas'
 
@@ -15,7 +16,7 @@ const route = createRoute({
     'the per-minute sweeper releases it then); otherwise the number is released now: upstream first, then `status: released`, ' +
     'a NUMBER_RELEASED event, and the number is free for others. Releasing a released number answers it unchanged. `transferTo` is not ' +
     'supported (400 TRANSFER_NOT_SUPPORTED). An upstream failure is a 502 and changes nothing.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { params: NumberIdParam, body: { content: { 'application/json': { schema: ReleaseNumberBody } }, required: false } },
   responses: {

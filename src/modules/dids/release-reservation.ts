@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { ReservationIdParam, ReservationView } from './schemas'
 
@@ -10,7 +11,7 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'Release a reservation',
   description: 'Lets every still-held number of the reservation (or just the one named) go now. Idempotent: what is no longer held stays as it is.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { params: ReservationIdParam },
   responses: { 200: ok(ReservationView, 'The reservation'), ...errorResponses },

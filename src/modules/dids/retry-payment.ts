@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseResult } from './schemas'
@@ -20,7 +21,7 @@ const route = createRoute({
     'added to the wallet first, as on the purchase; what is not bought stays in the wallet. Declined: 402 PAYMENT_FAILED and the ' +
     'order stays payment_failed; an unknown method: 404. With an `Idempotency-Key` a retried request never charges twice, even when the ' +
     'total changed since the first try (which ended in a 5xx): what that try charged counts, and only a larger total charges the difference.',
-  middleware: [requireAuth({ permission: 'orders:write' })] as const,
+  middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'orders:write' })] as const,
   security: keySecurity,
   request: { params: OrderIdParam, body: { content: { 'application/json': { schema: RetryPaymentBody } }, required: false } },
   responses: {

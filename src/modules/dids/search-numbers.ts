@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { NumberSearchResponse, SearchQuery } from './schemas'
 
@@ -15,7 +16,7 @@ const route = createRoute({
     'monthly price. Numbers another account has reserved (POST /api/v1/numbers/reservations) are left out; a purchase in flight is not ' +
     'visible here — the purchase itself refuses a second buyer. When nothing matches, `suggestions` names other area codes and regions ' +
     'of the country that have numbers. Rate class `search`.',
-  middleware: [requireAuth({ permission: 'numbers:read' })] as const,
+  middleware: [rateClass('search'), requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { query: SearchQuery },
   responses: { 200: ok(NumberSearchResponse, 'Matching numbers'), ...errorResponses },

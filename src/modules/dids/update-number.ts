@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { NumberDetails, NumberIdParam, UpdateNumberBody } from './schemas'
 import { checkSmsUrls } from './sms-url'
@@ -16,7 +17,7 @@ const route = createRoute({
     'rather than silently ignored. URLs must be http(s) and never internal addresses (`smsUrl` may be loopback in development or test ' +
     'with WEBHOOK_ALLOW_LOOPBACK=true); `null` clears a field. `configuration` flags merge into the number\'s ' +
     '`features`; `tags` replaces the list. A released number answers 409 NUMBER_RELEASED.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { params: NumberIdParam, body: jsonBody(UpdateNumberBody) },
   responses: { 200: ok(NumberDetails, 'The number'), ...errorResponses, 409: err('The number is released (`NUMBER_RELEASED`)') },

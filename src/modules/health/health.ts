@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import type { Env } from '../../env'
 import { ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { chooseRequestId } from '../../http/request-id'
 import { flush, metricsStub, observe, shouldFlush } from '../metrics/recorder'
 
@@ -58,6 +59,7 @@ export const registerHealthCheck = (r: Router) => {
       tags: ['health'],
       summary: 'Basic health check',
       description: `${doc}. Liveness only: answered ahead of authentication, rate limiting and CORS.`,
+      middleware: [rateClass('exempt')] as const,
       responses: { 200: ok(z.object({ status: z.literal(status), timestamp: z.string() }), 'Up') },
     })
     r.openapi(route, (c) => liveness(c.req.raw, path, c.env, c.executionCtx) as never)

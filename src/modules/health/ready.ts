@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { ErrorBody, envelope, meta, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { Readiness } from './schemas'
 
 const NotReady = ErrorBody.extend({ data: Readiness })
@@ -16,6 +17,7 @@ export const registerReady = (r: Router) => {
         '`status`, `checks` and `timestamp` inside the envelope. When a check fails the answer is 503 ' +
         'with the error envelope (`SERVICE_UNAVAILABLE`) and the same readiness object under `data`, so probes that ' +
         'read either find the per-check status.',
+      middleware: [rateClass('exempt')] as const,
       responses: {
         200: ok(Readiness, 'Every dependency answered'),
         503: { content: { 'application/json': { schema: NotReady } }, description: 'A dependency failed' },

@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm'
 import { providers } from '../../db/schema'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
 import { flush, metricsStub } from '../metrics/recorder'
 import { stripeCheck } from './health.service'
@@ -50,7 +51,7 @@ const route = createRoute({
     'active Twilio provider, up while its last sync was healthy. `stripe`: configured when the `STRIPE_SECRET_KEY` secret is ' +
     'set; then Stripe is asked an authenticated read each time (2 s at most): up when it accepts the key, otherwise down with ' +
     '`lastError` and `responseTime` in milliseconds.',
-  middleware: [requireAuth({ admin: true })] as const,
+  middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
   security: sessionSecurity,
   responses: { 200: ok(SystemHealth, 'System health'), ...errorResponses },
 })

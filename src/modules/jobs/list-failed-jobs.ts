@@ -3,6 +3,7 @@ import { and, count, desc, eq, type SQL } from 'drizzle-orm'
 import { failedJobs } from '../../db/schema'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { iso } from '../../lib/time'
 import { requireAuth } from '../../http/authenticate'
 
@@ -31,7 +32,7 @@ const route = createRoute({
     '(it leaves this list when a retry succeeds) and `dead` once the queue gave up after its last retry; a dead job is kept ' +
     'with the last error seen. Entries are kept 30 days: a dead job 30 days after it died, a retrying one 30 days after its last ' +
     'failure. `status` and `type` filter.',
-  middleware: [requireAuth({ admin: true })] as const,
+  middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
   security: sessionSecurity,
   request: {
     query: z.object({

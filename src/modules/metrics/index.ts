@@ -3,6 +3,7 @@ import { and, count, gt, isNull, or } from 'drizzle-orm'
 import { Unauthorized } from '../../lib/errors'
 import { err } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { timingSafeEqual } from '../../lib/crypto'
 import type { Db } from '../../db/client'
 import { apiKeys, sessions, users } from '../../db/schema'
@@ -68,6 +69,7 @@ export function registerMetrics(r: Router) {
         'Request counters and latency histograms by route pattern and status, summed over every isolate (kept in the ' +
         'Metrics Durable Object), and gauges read from D1. When `METRICS_TOKEN` is set, send it as a Bearer token (401 ' +
         'otherwise). Production deployments always have one: the API does not run there without it.',
+      middleware: [rateClass('exempt')] as const,
       responses: {
         200: { content: { 'text/plain': { schema: z.string() } }, description: 'Prometheus text format 0.0.4' },
         401: err('Missing or wrong bearer token (`UNAUTHORIZED`)'),

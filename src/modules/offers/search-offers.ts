@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, ok, publicErrorResponses } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 
 const Query = z.object({
   q: z.string().trim().max(100).optional().openapi({ example: 'telegram', description: 'Part of a service name or code, or of a country name or code (case-insensitive)' }),
@@ -34,6 +35,7 @@ const route = createRoute({
   description:
     'The activation API\'s offer search: no authentication needed (rate class `search`, 100/min per IP or caller). In-stock offers of healthy ' +
     'providers, cheapest first; `total` counts every match. `page`/`limit` page through the hits.',
+  middleware: [rateClass('search')] as const,
   request: { query: Query },
   responses: { 200: ok(Result, 'Offers'), ...publicErrorResponses },
 })

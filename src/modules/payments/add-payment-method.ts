@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { AddPaymentMethodBody, PaymentMethodView, paymentMethodView } from './schemas'
@@ -19,7 +20,7 @@ const route = createRoute({
     '`type` must match the token: `credit_card`, `debit_card` or `card` for a card, `bank_account` for a bank account (any case). ' +
     'The account\'s first method becomes its default; `makeDefault: true` makes the new one the default. ' +
     'A user session or an API key with `billing:write`.',
-  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  middleware: [rateClass('general'), idempotent(), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { headers: IdempotencyKeyHeader, body: jsonBody(AddPaymentMethodBody) },
   responses: { 201: ok(PaymentMethodView, 'The payment method'), ...errorResponses, ...idempotencyErrorResponses },

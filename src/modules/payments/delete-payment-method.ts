@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { PaymentMethodIdParam } from './schemas'
 
@@ -22,7 +23,7 @@ const route = createRoute({
     'no longer listed or charged). When it was the default, the newest remaining method becomes the default. 404 for an ' +
     'unknown, already deleted or another account\'s method; 502 when the processor cannot be reached (nothing changes). ' +
     'A user session or an API key with `billing:write`.',
-  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { params: PaymentMethodIdParam },
   responses: { 200: ok(Deleted, 'Removed'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { BillingAccountView } from './schemas'
 
@@ -18,7 +19,7 @@ const route = createRoute({
     '`autoTopUp` is the automatic wallet top-up: `enabled`, `threshold` and `amount` (USD), `paymentMethodId` (null: the default ' +
     'method) and `lastTopUp`, the latest one made (its UTC `date`, `status`, `amount`, `paymentId`, `failureReason`). ' +
     'A user session or an API key with `billing:read`.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   responses: { 200: ok(BillingAccountView, 'The billing account'), ...errorResponses },
 })

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { PaymentMethodView, paymentMethodView } from './schemas'
 
@@ -13,7 +14,7 @@ const route = createRoute({
     'The account\'s active methods (deleted ones are not listed), the default first, then ' +
     'newest first, with page/limit pagination. Card fields (`last4`, `brand`, `expiryMonth`, `expiryYear`) and bank ' +
     'fields (`bankName`, `accountType`) are present when they apply. A user session or an API key with `billing:read`.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { query: z.object(PageQuery) },
   responses: { 200: okList(PaymentMethodView, PagePagination, 'Payment methods'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { PaymentMethodIdParam, PaymentMethodView, paymentMethodView } from './schemas'
 
@@ -13,7 +14,7 @@ const route = createRoute({
     'The method becomes the account\'s default and the previous default stops being one, in one transaction ' +
     '(an account never has two defaults). 404 for an unknown, deleted or another account\'s method. No body. ' +
     'A user session or an API key with `billing:write`.',
-  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { params: PaymentMethodIdParam },
   responses: { 200: ok(PaymentMethodView, 'The new default'), ...errorResponses },

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import { toMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { balanceView, WalletBalance } from '../wallet/schemas'
@@ -26,7 +27,7 @@ const route = createRoute({
     'and the payment stays `pending` until a retry with the same key finishes it — within 23 hours: an attempt still pending ' +
     'after that is not sent to the processor again (processors forget idempotency keys after a day, so it could charge twice) ' +
     'and answers 409 `PAYMENT_UNDER_REVIEW`. A user session or an API key with `billing:write`.',
-  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { headers: IdempotencyKeyHeader, body: jsonBody(TopUpBody) },
   responses: {

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { BillingAccountView, UpdateBillingAccountBody } from './schemas'
 
@@ -21,7 +22,7 @@ const route = createRoute({
     'tried again before the next day. Enabling needs a threshold, an amount and a payment method (400 naming ' +
     '`autoTopUp.threshold`, `autoTopUp.amount` or `autoTopUp.paymentMethodId` otherwise).\n\n' +
     'Answers the whole account. A user session or an API key with `billing:write`.',
-  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(UpdateBillingAccountBody) },
   responses: { 200: ok(BillingAccountView, 'The billing account'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
 import { PROVIDER_PREFIXES, ProviderView, providerView } from './schemas'
 
@@ -20,7 +21,7 @@ export const registerListProviders = (r: Router) => {
         'Every upstream provider with its status, health (from the last sync: every 15 minutes, or on demand), ' +
         'last sync, last error, stock, priority and margin. The config is shown without anything named like a secret, key or token; ' +
         'credentials themselves live in Worker secrets and are never shown.',
-      middleware: [requireAuth({ admin: true })] as const,
+      middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
       security: sessionSecurity,
       request: { query: Query },
       responses: { 200: okList(ProviderView, PagePagination, 'Providers'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
 import { auditContext } from '../admin/user-action'
 import { syncProvider } from './provider-sync.job'
@@ -17,7 +18,7 @@ export const registerSyncProvider = (r: Router) => {
         'Runs the provider sync for this provider at once (the cron runs it every 15 minutes): offers, prices, ' +
         'stock and DID inventory. A failing upstream is not an error of this call: the answer is 200 with `healthy: false` ' +
         'and the reason in `error`, and the provider is marked unhealthy until a sync succeeds. Recorded in the audit log.',
-      middleware: [requireAuth({ admin: true })] as const,
+      middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
       security: sessionSecurity,
       request: { params: ProviderIdParam },
       responses: { 200: ok(SyncResultView, 'What the sync did'), ...errorResponses },

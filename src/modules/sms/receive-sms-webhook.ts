@@ -5,6 +5,7 @@ import { AppError, ValidationError } from '../../lib/errors'
 import { envelope, err, jsonBody, ok } from '../../lib/http'
 import { issuesOf, type AppEnv, type Router } from '../../http/router'
 import { DeliveredView, DidDeliveredView, deliveredView, didDeliveredView } from './schemas'
+import { rateClass } from '../../http/policy'
 
 const Id = z.union([z.string().trim().min(1).max(128), z.number().int().nonnegative()]).transform(String)
 
@@ -114,7 +115,7 @@ const route = createRoute({
     "the number's own `smsUrl`) and `sms.received` (the activation API's event), both with `phoneNumberId`. Idempotent: a redelivery answers " +
     '`duplicate: true`. The code is `code` when sent, else 4–8 digits (or `123-456`) from the text. Not rate limited. Unknown ' +
     'activations and unknown or released numbers answer 404 so that the provider retries (or drops it).',
-  middleware: [providerAuth] as const,
+  middleware: [rateClass('exempt'), providerAuth] as const,
   request: {
     query: Query,
     body: {

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import { newId } from '../../lib/ids'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { DidDeliveredView, didDeliveredView } from './schemas'
 import { DEFAULT_SANDBOX_TEXT } from './send-sandbox-sms'
@@ -28,7 +29,7 @@ const route = createRoute({
     "number is `409 NUMBER_RELEASED`). Runs the same inbound path as a provider's webhook: the SMS is stored with its code and " +
     "`SMS_RECEIVED` and `sms.received` events are written (with `phoneNumberId`); `SMS_RECEIVED` also goes to the number's " +
     '`smsUrl`. Each call is a new message.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { params: Params, body: { ...jsonBody(Body), required: false } },
   responses: {

@@ -5,6 +5,7 @@ import { Conflict, NotFound } from '../../lib/errors'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import { newId } from '../../lib/ids'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import type { Services } from '../../services'
 import { DeliveredView, deliveredView } from './schemas'
@@ -30,7 +31,7 @@ const route = createRoute({
     'For numbers bought from a sandbox provider only (else `409 NOT_SANDBOX_NUMBER`). Runs the same inbound path as a ' +
     "provider's webhook: the SMS is stored with its code, the number moves to `sms_received`, an `sms.received` event is " +
     'emitted — and an SMS after a refund is charged again like any late SMS. Each call is a new message.',
-  middleware: [requireAuth({ permission: 'numbers:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { params: Params, body: { ...jsonBody(Body), required: false } },
   responses: { 200: ok(DeliveredView, 'Delivered'), ...errorResponses, 409: err('Not a sandbox number (`NOT_SANDBOX_NUMBER`)') },

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, err, jsonBody, keySecurity } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { okWithMessage, PlanCode, SubscriptionChange } from './schemas'
 import { subscriptionView } from './subscriptions.service'
@@ -25,7 +26,7 @@ const route = createRoute({
     'A new subscription starts now, in the current calendar month (UTC); the monthly invoice bills its fee. ' +
     'Re-subscribing on a dearer plan within the period it was cancelled in charges the upgrade proration like PATCH. ' +
     'Writes a `subscription_changes` row and the `subscription.updated` event. A user session or an API key with `billing:write`.',
-  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  middleware: [rateClass('purchase'), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(Body) },
   responses: {

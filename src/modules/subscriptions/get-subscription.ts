@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { SubscriptionView, UserIdQuery } from './schemas'
 import { subscriptionView } from './subscriptions.service'
@@ -16,7 +17,7 @@ const route = createRoute({
     '`currentPeriodStart` is the 1st at 00:00, `currentPeriodEnd` the last day of the month at 00:00; ' +
     'an active subscription read after its period ended shows (and stores) the period of today. ' +
     'A user session or an API key with `billing:read`.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { query: UserIdQuery },
   responses: { 200: ok(SubscriptionView, 'The subscription'), ...errorResponses },

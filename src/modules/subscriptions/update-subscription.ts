@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { okWithMessage, PlanCode, SubscriptionChange } from './schemas'
 import { subscriptionView } from './subscriptions.service'
@@ -31,7 +32,7 @@ const route = createRoute({
     '(active, or resumed within the period it was cancelled in). **A downgrade** takes effect at once, with no credit for the ' +
     'rest of the period. Cancelling takes effect at once. Every change writes a `subscription_changes` row and the ' +
     '`subscription.updated` event in the same transaction. A user session or an API key with `billing:write`.',
-  middleware: [requireAuth({ permission: 'billing:write' })] as const,
+  middleware: [rateClass('purchase'), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(Body) },
   responses: { 200: okWithMessage(SubscriptionChange, 'The subscription after the change'), ...errorResponses },

@@ -3,6 +3,7 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import { rangeEnd, rangeStart } from '../../lib/dates'
 import { ValidationError } from '../../lib/errors'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { GetUsageQuery, UsageResponse } from './schemas'
 import { resolveGroupBy } from './usage.service'
@@ -28,7 +29,7 @@ const route = createRoute({
     '`groupBy` given with a range of more than 1000 of its buckets is a 400 (choose a coarser one or leave it out). Usage ' +
     'paid upfront from the wallet (activations, DIDs) is included in the costs. A user session or an API key with ' +
     '`billing:read`.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { query: GetUsageQuery },
   responses: { 200: ok(UsageResponse, 'Usage of the range'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { UsageHistoryQuery, UsageReport } from './schemas'
 import { accountFor } from '../../db/account-for'
@@ -18,7 +19,7 @@ const route = createRoute({
     'month\'s latest record was written or last grew. `limit` caps the number of months (default: all). `userId` defaults ' +
     'to the caller; another account\'s id is a 404 unless the caller is an admin. A user session or an API key with ' +
     '`billing:read`. `data` is the list itself.',
-  middleware: [requireAuth({ permission: 'billing:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { query: UsageHistoryQuery },
   responses: { 200: ok(z.array(UsageReport), 'Usage by month, newest first'), ...errorResponses },

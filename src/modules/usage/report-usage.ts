@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, jsonBody, keySecurity, Meta, meta } from '../../lib/http'
 import { Forbidden } from '../../lib/errors'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { can } from '../../lib/principal'
 import { ReportUsageBody, UsageReport } from './schemas'
@@ -30,7 +31,7 @@ const route = createRoute({
     '`message: "Usage recorded successfully"`; `recordedAt` is when the report was recorded. Calls to this route are not ' +
     'counted as API usage themselves. A month that already has its invoice is closed: reporting for it is 409 ' +
     '`MONTH_INVOICED` (its usage would never be billed); report it in the current month instead.',
-  middleware: [requireAuth()] as const,
+  middleware: [rateClass('general'), idempotent(), requireAuth()] as const,
   security: keySecurity,
   request: { body: jsonBody(ReportUsageBody) },
   responses: {

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { transactionView, WalletTransaction } from './schemas'
 
@@ -14,7 +15,7 @@ const route = createRoute({
     'balance is one transaction: `credit` (top-up, refund), `debit`, `capture` (a purchase charged). Money held for a ' +
     'purchase in progress is not a transaction until it is captured (see `reserved` on the balance). Always the ' +
     'caller\'s own wallet. A user session or an API key with `wallet:read`.',
-  middleware: [requireAuth({ permission: 'wallet:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'wallet:read' })] as const,
   security: keySecurity,
   request: { query: z.object(PageQuery) },
   responses: { 200: okList(WalletTransaction, PagePagination, 'Transactions'), ...errorResponses },

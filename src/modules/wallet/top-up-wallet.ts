@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, ok } from '../../lib/http'
 import { fromMicros, toMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
+import { idempotent, rateClass } from '../../http/policy'
 import { displayText } from '../../lib/text'
 import { requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
@@ -41,7 +42,7 @@ const route = createRoute({
     'first response (`Idempotent-Replayed: true`) and never credits twice; without one every call is a new credit. ' +
     'The credit is made before the audit entry is written (the wallet is not in D1, so they cannot share a ' +
     'transaction); a retry with the same key writes an entry that a failure left missing.',
-  middleware: [requireAuth({ admin: true })] as const,
+  middleware: [rateClass('general'), idempotent(), requireAuth({ admin: true })] as const,
   security: [{ bearerAuth: [] }],
   request: { headers: IdempotencyKeyHeader, body: jsonBody(Body) },
   responses: { 200: ok(TopUpResult, 'The credit and the new balance'), ...errorResponses, ...idempotencyErrorResponses },

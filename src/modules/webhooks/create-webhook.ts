@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { EndpointFields, endpointView, WithSecret } from './schemas'
 
@@ -13,7 +14,7 @@ const route = createRoute({
     'Deliveries carry Standard Webhooks headers: `webhook-id` (the event id), `webhook-timestamp`, and ' +
     '`webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` keyed by the `whsec_` secret, which this answer ' +
     'shows once. Retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; only 2xx counts; 410 disables the endpoint.',
-  middleware: [requireAuth({ permission: 'webhooks:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(z.object(EndpointFields).openapi('CreateWebhookRequest')) },
   responses: { 201: ok(WithSecret, 'Endpoint created'), ...errorResponses, 409: err('Too many endpoints (`WEBHOOK_LIMIT_REACHED`)') },

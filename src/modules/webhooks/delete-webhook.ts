@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { EndpointIdParam } from './schemas'
 
@@ -9,7 +10,7 @@ const route = createRoute({
   path: '/api/v1/webhooks/{id}',
   tags: ['webhooks'],
   summary: 'Delete a webhook endpoint and its delivery log',
-  middleware: [requireAuth({ permission: 'webhooks:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:write' })] as const,
   security: keySecurity,
   request: { params: EndpointIdParam },
   responses: { 200: ok(z.object({ id: z.string(), deleted: z.literal(true) }), 'Deleted'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { EndpointIdParam, endpointView, WebhookEndpointView } from './schemas'
 
@@ -9,7 +10,7 @@ const route = createRoute({
   path: '/api/v1/webhooks/{id}',
   tags: ['webhooks'],
   summary: 'One webhook endpoint',
-  middleware: [requireAuth({ permission: 'webhooks:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:read' })] as const,
   security: keySecurity,
   request: { params: EndpointIdParam },
   responses: { 200: ok(WebhookEndpointView, 'The endpoint'), ...errorResponses },

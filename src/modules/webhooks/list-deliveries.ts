@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { iso } from '../../lib/time'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { DeliveryView, deliveryView, EndpointIdParam } from './schemas'
@@ -17,7 +18,7 @@ const route = createRoute({
   path: '/api/v1/webhooks/{id}/deliveries',
   tags: ['webhooks'],
   summary: 'The delivery log of an endpoint, every attempt included (newest first)',
-  middleware: [requireAuth({ permission: 'webhooks:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:read' })] as const,
   security: keySecurity,
   request: { params: EndpointIdParam, query: z.object({ ...PageQuery, status: Statuses, event: z.string().max(64).optional() }) },
   responses: { 200: okList(DeliveryView, PagePagination, 'Deliveries'), ...errorResponses },

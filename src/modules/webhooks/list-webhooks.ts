@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { endpointView, WebhookEndpointView } from './schemas'
 
@@ -9,7 +10,7 @@ const route = createRoute({
   path: '/api/v1/webhooks',
   tags: ['webhooks'],
   summary: 'List your webhook endpoints',
-  middleware: [requireAuth({ permission: 'webhooks:read' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:read' })] as const,
   security: keySecurity,
   request: { query: z.object(PageQuery) },
   responses: { 200: okList(WebhookEndpointView, PagePagination, 'Endpoints'), ...errorResponses },

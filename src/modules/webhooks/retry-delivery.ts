@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { DeliveryView, deliveryView } from './schemas'
 
@@ -12,7 +13,7 @@ const route = createRoute({
   description:
     'Queues the delivery again with the same event id (`webhook-id`). A delivery that succeeded is not sent again ' +
     '(409 `DELIVERY_SUCCEEDED`); a disabled endpoint must be re-enabled first (409 `ENDPOINT_DISABLED`).',
-  middleware: [requireAuth({ permission: 'webhooks:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:write' })] as const,
   security: keySecurity,
   request: {
     params: z.object({

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { EndpointIdParam, endpointView, WithSecret } from './schemas'
 
@@ -14,7 +15,7 @@ const route = createRoute({
   tags: ['webhooks'],
   summary: 'Rotate the signing secret',
   description: 'During the grace period every delivery carries two signatures (new and old) in `webhook-signature`, so partners can switch without missing one.',
-  middleware: [requireAuth({ permission: 'webhooks:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:write' })] as const,
   security: keySecurity,
   request: { params: EndpointIdParam, body: { content: { 'application/json': { schema: Body } }, required: false } },
   responses: { 200: ok(WithSecret, 'The new secret, shown once'), ...errorResponses },

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { EVENT_TYPES } from './catalogue'
 import { EndpointIdParam } from './schemas'
@@ -27,7 +28,7 @@ const route = createRoute({
   tags: ['webhooks'],
   summary: 'Send a signed test event now',
   description: 'One attempt, answered at once and logged among the deliveries (with `"test": true` in the body); not retried.',
-  middleware: [requireAuth({ permission: 'webhooks:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:write' })] as const,
   security: keySecurity,
   request: { params: EndpointIdParam, body: jsonBody(Body) },
   responses: { 200: ok(Result, 'What the endpoint answered'), ...errorResponses },

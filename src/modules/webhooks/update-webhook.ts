@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
 import { EndpointFields, EndpointIdParam, endpointView, WebhookEndpointView } from './schemas'
 
@@ -14,7 +15,7 @@ const route = createRoute({
   tags: ['webhooks'],
   summary: 'Change a webhook endpoint',
   description: 'Only the fields sent change. `isActive: true` re-enables a disabled endpoint and restarts its failure clock.',
-  middleware: [requireAuth({ permission: 'webhooks:write' })] as const,
+  middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:write' })] as const,
   security: keySecurity,
   request: { params: EndpointIdParam, body: jsonBody(Body) },
   responses: { 200: ok(WebhookEndpointView, 'The endpoint'), ...errorResponses },
