@@ -12,6 +12,8 @@ import { AppError, Forbidden, Unauthorized } from '../lib/errors'
 import type { AppEnv } from './router'
 import { apiKeyCache, type Credential } from '../modules/auth/authn.service'
 import { can, type Permission, type Principal } from '../lib/principal'
+import { callerContext, type RequestContext } from '../lib/context'
+import { clientIp } from '../modules/auth/client-info'
 
 export function readCredential(c: Context<AppEnv>): Credential | null {
   const header = c.req.header('x-api-key')
@@ -56,6 +58,11 @@ export function principalOf(c: Context<AppEnv>): Principal {
   const p = c.get('principal')
   if (!p) throw new Unauthorized()
   return p
+}
+
+/** The authenticated caller's request context (their own account); 401 without credentials. */
+export function contextOf(c: Context<AppEnv>): RequestContext {
+  return callerContext(principalOf(c), c.get('requestId'), clientIp(c))
 }
 
 export function requireAuth(req: AuthRequirement = {}): MiddlewareHandler<AppEnv> {

@@ -14,6 +14,7 @@ import { phoneNumbers } from '../../src/db/schema'
 import { eq } from 'drizzle-orm'
 import { InvoicesService } from '../../src/modules/billing/invoices.service'
 import { runDidRenewalsJob } from '../../src/modules/dids/renewals.job'
+import { ctxFor } from '../helpers/context'
 
 const D = (y: number, m: number, d: number, h = 0) => Date.UTC(y, m - 1, d, h)
 
@@ -92,8 +93,8 @@ describe('billing cron (0 3 * * *)', () => {
     const invoicedAlready = await insertUser() // December already invoiced; its November invoice is overdue
     await subscribe(invoicedAlready, [{ plan: 'basic', at: D(2024, 1, 1) }])
     const svc = new InvoicesService({ db: h.services.db, taxRatePercent: 0 })
-    const nov = await svc.generate(invoicedAlready, '2024-11', new Date(D(2024, 12, 1, 3)))
-    await svc.generate(invoicedAlready, '2024-12', new Date(D(2024, 12, 31)))
+    const nov = await svc.generate(ctxFor(invoicedAlready), '2024-11', new Date(D(2024, 12, 1, 3)))
+    await svc.generate(ctxFor(invoicedAlready), '2024-12', new Date(D(2024, 12, 31)))
     const users = [pro, usageOnly, cancelled, lateStarter, novemberOnly, didOwner, invoicedAlready]
 
     const jan1 = D(2025, 1, 1, 3)
@@ -173,7 +174,7 @@ describe('billing cron (0 3 * * *)', () => {
     const u = await insertUser()
     await addUsage(u, '2025-04', [{ type: 'sms', quantity: 3 }])
     const svc = new InvoicesService({ db: h.services.db, taxRatePercent: 0 })
-    const { invoice } = await svc.generate(u, '2025-04', new Date(D(2025, 5, 1, 3)))
+    const { invoice } = await svc.generate(ctxFor(u), '2025-04', new Date(D(2025, 5, 1, 3)))
     expect(invoice.dueDate.toISOString()).toBe('2025-05-07T00:00:00.000Z')
     await runBilling(h.services, D(2025, 5, 7, 3))
     const status = async () => (await env.DB.prepare(`SELECT status FROM invoices WHERE id = ?`).bind(invoice.id).first<{ status: string }>())!.status

@@ -29,6 +29,7 @@ import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
 import { finishRefunds, refundIfCaptured } from './settlement'
 import { IDEMPOTENCY_TTL_MS } from '../../http/idempotency'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
+import type { RequestContext } from '../../lib/context'
 
 /** How long a number stays the buyer's (activations last ~20 minutes upstream). */
 export const ACTIVATION_TTL_MS = 20 * 60_000
@@ -86,7 +87,8 @@ export class ActivationsService {
 
   // ---- purchase ---------------------------------------------------------------------------
 
-  async purchase(userId: string, input: PurchaseInput, opts: PurchaseOptions = {}): Promise<ActivationRecord> {
+  async purchase(ctx: RequestContext, input: PurchaseInput, opts: PurchaseOptions = {}): Promise<ActivationRecord> {
+    const userId = ctx.accountId
     const { db } = this.deps
     // With an Idempotency-Key the id derives from it, so a second run of the same request finds the
     // first one's number instead of buying another. Keys live 24 hours (the middleware's window):
@@ -299,7 +301,8 @@ export class ActivationsService {
   // ---- cancel / complete ----------------------------------------------------------------
 
   /** Cancels an activation that has no SMS: upstream first, then the state, then the refund. */
-  async cancel(userId: string, id: string): Promise<ActivationRecord> {
+  async cancel(ctx: RequestContext, id: string): Promise<ActivationRecord> {
+    const userId = ctx.accountId
     const { db } = this.deps
     const { activation: a, provider } = await this.owned(userId, id)
     assertCancellable(a)
@@ -328,7 +331,8 @@ export class ActivationsService {
   }
 
   /** Marks an activation whose SMS arrived as done (POST /api/numbers/{id}/complete). */
-  async complete(userId: string, id: string): Promise<ActivationRecord> {
+  async complete(ctx: RequestContext, id: string): Promise<ActivationRecord> {
+    const userId = ctx.accountId
     const { db } = this.deps
     const { activation: a, provider } = await this.owned(userId, id)
     if (a.status === 'completed') return { ...a, providerCode: provider.code }
@@ -348,7 +352,8 @@ export class ActivationsService {
 
   // ---- reads ------------------------------------------------------------------------------
 
-  async list(userId: string, q: { page: number; limit: number; status?: Activation['status'] }) {
+  async list(ctx: RequestContext, q: { page: number; limit: number; status?: Activation['status'] }) {
+    const userId = ctx.accountId
     const { db } = this.deps
     const where = and(eq(activations.userId, userId), q.status ? eq(activations.status, q.status) : undefined)
     const [rows, total] = await db.batch([
@@ -393,7 +398,8 @@ export class ActivationsService {
   }
 
   /** The caller's activation and the SMS it may see, oldest first (withheld ones are only counted). */
-  async get(userId: string, id: string): Promise<{ record: ActivationRecord; sms: SmsRecord[]; code: string | null; withheldSms: number }> {
+  async get(ctx: RequestContext, id: string): Promise<{ record: ActivationRecord; sms: SmsRecord[]; code: string | null; withheldSms: number }> {
+    const userId = ctx.accountId
     const { db } = this.deps
     const [found, sms] = await db.batch([
       db

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ActivationView, activationView } from './schemas'
 
 const Body = z
@@ -31,6 +31,6 @@ const route = createRoute({
 
 export const registerCancelNumber = (r: Router) =>
   r.openapi(route, async (c) => {
-    const record = await c.var.services.activations.cancel(principalOf(c).userId, c.req.valid('json').numberId)
+    const record = await c.var.services.activations.cancel(contextOf(c), c.req.valid('json').numberId)
     return c.json(envelope(c, activationView(record)), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ActivationView, NumberIdParam, activationView } from './schemas'
 
 const route = createRoute({
@@ -27,6 +27,6 @@ const route = createRoute({
 
 export const registerCompleteNumber = (r: Router) =>
   r.openapi(route, async (c) => {
-    const record = await c.var.services.activations.complete(principalOf(c).userId, c.req.valid('param').id)
+    const record = await c.var.services.activations.complete(contextOf(c), c.req.valid('param').id)
     return c.json(envelope(c, activationView(record)), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ACTIVATION_STATUSES } from './schemas'
 
 const Params = z.object({
@@ -40,7 +40,7 @@ const route = createRoute({
 
 export const registerGetActivationSms = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { record, sms, code, withheldSms } = await c.var.services.activations.get(principalOf(c).userId, c.req.valid('param').activationId)
+    const { record, sms, code, withheldSms } = await c.var.services.activations.get(contextOf(c), c.req.valid('param').activationId)
     return c.json(
       envelope(c, {
         activationId: record.id,

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ActivationDetail, NumberIdParam, activationView, smsView } from './schemas'
 
 const route = createRoute({
@@ -18,6 +18,6 @@ const route = createRoute({
 
 export const registerGetNumber = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { record, sms, code, withheldSms } = await c.var.services.activations.get(principalOf(c).userId, c.req.valid('param').id)
+    const { record, sms, code, withheldSms } = await c.var.services.activations.get(contextOf(c), c.req.valid('param').id)
     return c.json(envelope(c, { ...activationView(record, code, withheldSms), sms: sms.map(smsView) }), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ACTIVATION_STATUSES, ActivationView, activationView } from './schemas'
 
 const Query = z.object({
@@ -25,6 +25,6 @@ const route = createRoute({
 export const registerListMyNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const { rows, total } = await c.var.services.activations.list(principalOf(c).userId, q)
+    const { rows, total } = await c.var.services.activations.list(contextOf(c), q)
     return c.json(listEnvelope(c, rows.map((r) => activationView(r.record, r.code, r.withheldSms)), pagePagination(q.page, q.limit, total)), 200)
   })

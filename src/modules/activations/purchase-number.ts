@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { principalOf, requireAuth, contextOf } from '../../http/authenticate'
 import { IdempotencyKeyHeader, idempotencyErrorResponses, idempotencyScope } from '../../http/idempotency'
 import { ActivationView, PurchaseBody, activationView } from './schemas'
 
@@ -54,7 +54,7 @@ export const registerPurchaseNumber = (r: Router) => {
       const p = principalOf(c)
       const key = c.req.header('idempotency-key')
       const idempotency = key ? { scope: idempotencyScope(p), key } : undefined
-      const record = await c.var.services.activations.purchase(p.userId, c.req.valid('json'), { idempotency })
+      const record = await c.var.services.activations.purchase(contextOf(c), c.req.valid('json'), { idempotency })
       return c.json(envelope(c, activationView(record)), 201)
     })
   }

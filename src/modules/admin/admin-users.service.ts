@@ -12,7 +12,8 @@ import type { Db } from '../../db/client'
 import { accountNumberStats, apiKeys, orders, sessions, smsMessages, usageRecords, users, walletLedger, type User } from '../../db/schema'
 import { Conflict, Forbidden, NotFound } from '../../lib/errors'
 import type { Mailer } from '../../providers/mailer/mailer'
-import type { AuditContext, AuditService } from '../audit/audit.service'
+import type { AuditService } from '../audit/audit.service'
+import { actingUserId, type RequestContext } from '../../lib/context'
 import type { Role } from '../../lib/principal'
 import { callCount, callMinutes, callRecords } from '../usage/call-records'
 import { netSpend, spendEntry } from '../wallet/spend'
@@ -140,7 +141,7 @@ export class AdminUsersService {
     }
   }
 
-  async suspend(ctx: AuditContext, id: string, input: { reason: string; duration?: number; notifyUser?: boolean }) {
+  async suspend(ctx: RequestContext, id: string, input: { reason: string; duration?: number; notifyUser?: boolean }) {
     const until = input.duration ? new Date(Date.now() + input.duration * 86_400_000) : null
     return this.change(ctx, id, 'user.suspended', (user) => {
       // A suspension may end by itself; turning a ban into one would quietly shorten the ban.
@@ -156,7 +157,7 @@ export class AdminUsersService {
   }
 
   /** The reason is optional: a ban without one records `null`. */
-  async ban(ctx: AuditContext, id: string, input: { reason?: string; notifyUser?: boolean }) {
+  async ban(ctx: RequestContext, id: string, input: { reason?: string; notifyUser?: boolean }) {
     const reason = input.reason ?? null
     return this.change(ctx, id, 'user.banned', () => ({
       set: { status: 'banned', statusReason: reason, suspendedUntil: null },
@@ -167,14 +168,14 @@ export class AdminUsersService {
     }))
   }
 
-  async reactivate(ctx: AuditContext, id: string, input: { reason: string }) {
+  async reactivate(ctx: RequestContext, id: string, input: { reason: string }) {
     return this.change(ctx, id, 'user.reactivated', () => ({
       set: { status: 'active', statusReason: null, suspendedUntil: null },
       details: { reason: input.reason },
     }))
   }
 
-  async setRole(ctx: AuditContext, id: string, input: { role: Role; reason: string }) {
+  async setRole(ctx: RequestContext, id: string, input: { role: Role; reason: string }) {
     return this.change(ctx, id, 'user.role_changed', (user) => ({
       set: { role: input.role },
       details: { reason: input.reason, from: user.role, to: input.role },
@@ -182,8 +183,8 @@ export class AdminUsersService {
   }
 
   /** Reads the user, lets `plan` decide (or refuse) the change, then writes it with its audit entry. */
-  private async change(ctx: AuditContext, id: string, action: string, plan: (user: User) => ChangePlan): Promise<User> {
-    if (id === ctx.principal.userId) throw new Forbidden('Admins cannot change the status or role of their own account')
+  private async change(ctx: RequestContext, id: string, action: string, plan: (user: User) => ChangePlan): Promise<User> {
+    if (id === actingUserId(ctx)) throw new Forbidden('Admins cannot change the status or role of their own account')
     const user = await this.get(id)
     const { set, details, notice } = plan(user)
     const now = new Date()

@@ -1,7 +1,8 @@
 import { z } from '@hono/zod-openapi'
 import type { Router } from '../../http/router'
 import { Reason } from './schemas'
-import { auditContext, registerUserAction } from './user-action'
+import { registerUserAction } from './user-action'
+import { contextOf } from '../../http/authenticate'
 
 export const registerBanUser = (r: Router) =>
   registerUserAction(r, {
@@ -19,5 +20,5 @@ export const registerBanUser = (r: Router) =>
         notifyUser: z.boolean().default(false),
       })
       .openapi('BanUserRequest'),
-    run: (c, id, body) => c.var.services.adminUsers.ban(auditContext(c), id, body),
+    run: (c, id, body) => c.var.services.adminUsers.ban(contextOf(c), id, body),
   })

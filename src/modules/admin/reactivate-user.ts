@@ -1,7 +1,8 @@
 import { z } from '@hono/zod-openapi'
 import type { Router } from '../../http/router'
 import { Reason } from './schemas'
-import { auditContext, registerUserAction } from './user-action'
+import { registerUserAction } from './user-action'
+import { contextOf } from '../../http/authenticate'
 
 export const registerReactivateUser = (r: Router) =>
   registerUserAction(r, {
@@ -10,5 +11,5 @@ export const registerReactivateUser = (r: Router) =>
     summary: 'Lift a suspension or ban',
     description: 'Sets the account back to active.',
     body: z.object({ reason: Reason }).openapi('ReactivateUserRequest'),
-    run: (c, id, body) => c.var.services.adminUsers.reactivate(auditContext(c), id, body),
+    run: (c, id, body) => c.var.services.adminUsers.reactivate(contextOf(c), id, body),
   })

@@ -1,7 +1,8 @@
 import { z } from '@hono/zod-openapi'
 import type { Router } from '../../http/router'
 import { Reason } from './schemas'
-import { auditContext, registerUserAction } from './user-action'
+import { registerUserAction } from './user-action'
+import { contextOf } from '../../http/authenticate'
 
 const Body = z
   .object({
@@ -18,5 +19,5 @@ export const registerSuspendUser = (r: Router) =>
     summary: 'Suspend a user',
     description: 'Every token and API key of the user is refused (403) from the next request on, until the duration ends or an admin reactivates the account. A banned user cannot be suspended (409 `USER_BANNED`): reactivate first.',
     body: Body,
-    run: (c, id, body) => c.var.services.adminUsers.suspend(auditContext(c), id, body),
+    run: (c, id, body) => c.var.services.adminUsers.suspend(contextOf(c), id, body),
   })

@@ -9,15 +9,10 @@ import type { User } from '../../db/schema'
 import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
 import type { AppEnv, Router } from '../../http/router'
 import { emptyJsonBodyIsEmptyObject, optionalJsonBody } from '../../http/optional-body'
-import { principalOf, requireAuth } from '../../http/authenticate'
-import type { AuditContext } from '../audit/audit.service'
-import { clientIp } from '../auth/client-info'
+import { requireAuth } from '../../http/authenticate'
 import { AdminUser, adminUser, USER_PREFIXES, UserIdParam } from './schemas'
 import { rateClass } from '../../http/policy'
 
-export function auditContext(c: Context<AppEnv>): AuditContext {
-  return { principal: principalOf(c), ip: clientIp(c), requestId: c.get('requestId') }
-}
 
 export function registerUserAction<B extends z.ZodType>(
   r: Router,

@@ -24,6 +24,7 @@ import { netSpend, SPEND_REFERENCES, spendEntry } from '../wallet/spend'
 import { callCost, callCount, callMinutes, callRecords } from '../usage/call-records'
 import { bucketOf } from '../usage/usage.service'
 import { CALL_STATUSES, type CallStatus } from './schemas'
+import type { RequestContext } from '../../lib/context'
 
 const DAY_MS = 86_400_000
 /** Days of the dashboard's charts (callVolume, costTrend, numberUtilization). */
@@ -132,7 +133,8 @@ export class AnalyticsService {
     ] as const
   }
 
-  async stats(userId: string) {
+  async stats(ctx: RequestContext) {
+    const userId = ctx.accountId
     const month = monthOf(this.now())
     const [subs, current, allTime, inv, recent] = await this.db.batch(this.statsQueries(userId, month))
     const sub = subs[0]
@@ -276,7 +278,8 @@ export class AnalyticsService {
     ] as const
   }
 
-  async dashboard(userId: string) {
+  async dashboard(ctx: RequestContext) {
+    const userId = ctx.accountId
     const now = this.now()
     const thisMonth = monthOf(now)
     const lastMonth = monthBefore(thisMonth)
@@ -410,7 +413,8 @@ export class AnalyticsService {
     ] as const
   }
 
-  async calls(userId: string, q: CallAnalyticsInput) {
+  async calls(ctx: RequestContext, q: CallAnalyticsInput) {
+    const userId = ctx.accountId
     const [totals, hours, buckets, numbers, countries] = await this.db.batch(this.callQueries(userId, q))
     const calls = num(totals[0]?.calls)
     const minutes = num(totals[0]?.minutes)

@@ -4,7 +4,7 @@ import { ValidationError } from '../../lib/errors'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { resolveGroupBy } from '../usage/usage.service'
 import { TOP_NUMBERS } from './analytics.service'
 import { CallAnalyticsQuery, CallAnalyticsResponse } from './schemas'
@@ -47,7 +47,7 @@ export const registerGetCalls = (r: Router) =>
     // `hour` keeps days in byDay (the hours are in byHour), so its range is checked as days.
     const groupBy = q.groupBy === 'hour' ? q.groupBy : resolveGroupBy(start, end, q.groupBy)
     if (groupBy === 'hour') resolveGroupBy(start, end, 'day')
-    const data = await c.var.services.analytics.calls(principalOf(c).userId, {
+    const data = await c.var.services.analytics.calls(contextOf(c), {
       start,
       end,
       numberId: q.numberId,

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { DashboardAnalytics } from './schemas'
 
 const route = createRoute({
@@ -29,4 +29,4 @@ const route = createRoute({
 })
 
 export const registerGetDashboard = (r: Router) =>
-  r.openapi(route, async (c) => c.json(envelope(c, await c.var.services.analytics.dashboard(principalOf(c).userId)), 200))
+  r.openapi(route, async (c) => c.json(envelope(c, await c.var.services.analytics.dashboard(contextOf(c))), 200))

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { requireAuth, contextOf } from '../../http/authenticate'
 import { StatsQuery } from '../usage/schemas'
 import { accountFor } from '../../db/account-for'
 import { Stats } from './schemas'
@@ -28,6 +28,6 @@ const route = createRoute({
 
 export const registerGetStats = (r: Router) =>
   r.openapi(route, async (c) => {
-    const userId = await accountFor(c.var.services.db, principalOf(c), c.req.valid('query').userId)
-    return c.json(envelope(c, await c.var.services.analytics.stats(userId)), 200)
+    const ctx = await accountFor(c.var.services.db, contextOf(c), c.req.valid('query').userId)
+    return c.json(envelope(c, await c.var.services.analytics.stats(ctx)), 200)
   })

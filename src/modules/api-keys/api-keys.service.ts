@@ -14,7 +14,8 @@ import { sha256Hex } from '../../lib/crypto'
 import { Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
 import { newId, randomSecret } from '../../lib/ids'
 import { apiKeyCache } from '../auth/authn.service'
-import { PERMISSIONS, type Principal } from '../../lib/principal'
+import { PERMISSIONS } from '../../lib/principal'
+import { actingPrincipal, type RequestContext } from '../../lib/context'
 
 /** `sk_live_` plus the first 8 characters of the secret: enough to tell keys apart, useless to attackers. */
 const PREFIX_LENGTH = 16
@@ -33,7 +34,8 @@ export class ApiKeyService {
     private readonly opts: { maxActive: number },
   ) {}
 
-  async create(owner: Principal, input: CreateKeyInput): Promise<{ key: string; row: ApiKey }> {
+  async create(ctx: RequestContext, input: CreateKeyInput): Promise<{ key: string; row: ApiKey }> {
+    const owner = { userId: ctx.accountId, role: actingPrincipal(ctx)?.role ?? 'user' }
     const permissions = [...new Set(input.permissions)]
     for (const p of permissions) {
       if (p !== '*' && !(PERMISSIONS as readonly string[]).includes(p)) {
@@ -88,7 +90,8 @@ export class ApiKeyService {
     return { key, row }
   }
 
-  async list(userId: string, page: number, limit: number) {
+  async list(ctx: RequestContext, page: number, limit: number) {
+    const userId = ctx.accountId
     const where = and(eq(apiKeys.userId, userId), isNull(apiKeys.projectId))
     const [rows, total] = await this.db.batch([
       this.db.select().from(apiKeys).where(where).orderBy(desc(apiKeys.createdAt), desc(apiKeys.id)).limit(limit).offset((page - 1) * limit),
@@ -97,7 +100,8 @@ export class ApiKeyService {
     return { rows, total: total[0]?.n ?? 0 }
   }
 
-  async get(userId: string, id: string): Promise<ApiKey> {
+  async get(ctx: RequestContext, id: string): Promise<ApiKey> {
+    const userId = ctx.accountId
     const row = await this.db
       .select()
       .from(apiKeys)
@@ -111,7 +115,8 @@ export class ApiKeyService {
    * Revoking is final and idempotent: a second call answers the key as already revoked. The key is
    * forgotten by this isolate's credential cache at once (other isolates: within its TTL).
    */
-  async revoke(userId: string, id: string): Promise<ApiKey> {
+  async revoke(ctx: RequestContext, id: string): Promise<ApiKey> {
+    const userId = ctx.accountId
     const now = new Date()
     const row = await this.db
       .update(apiKeys)
@@ -120,6 +125,6 @@ export class ApiKeyService {
       .returning()
       .get()
     apiKeyCache.forget({ keyId: id })
-    return row ?? this.get(userId, id)
+    return row ?? this.get(ctx, id)
   }
 }

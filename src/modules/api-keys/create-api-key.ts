@@ -4,7 +4,7 @@ import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '..
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { displayText } from '../../lib/text'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { requireAuth, contextOf } from '../../http/authenticate'
 import { PERMISSIONS } from '../../lib/principal'
 import { CreatedApiKey, apiKeyView } from './schemas'
 
@@ -47,6 +47,6 @@ const route = createRoute({
 
 export const registerCreateApiKey = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { key, row } = await c.var.services.apiKeys.create(principalOf(c), c.req.valid('json'))
+    const { key, row } = await c.var.services.apiKeys.create(contextOf(c), c.req.valid('json'))
     return c.json(envelope(c, { ...apiKeyView(row), key }), 201)
   })

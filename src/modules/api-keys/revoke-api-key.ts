@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ApiKeyView, apiKeyView, KeyIdParam } from './schemas'
 
 const route = createRoute({
@@ -19,6 +19,6 @@ const route = createRoute({
 
 export const registerRevokeApiKey = (r: Router) =>
   r.openapi(route, async (c) => {
-    const row = await c.var.services.apiKeys.revoke(principalOf(c).userId, c.req.valid('param').id)
+    const row = await c.var.services.apiKeys.revoke(contextOf(c), c.req.valid('param').id)
     return c.json(envelope(c, apiKeyView(row)), 200)
   })

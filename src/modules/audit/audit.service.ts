@@ -7,26 +7,21 @@ import { desc, eq, and } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { auditLog } from '../../db/schema'
 import { newId } from '../../lib/ids'
-import type { Principal } from '../../lib/principal'
-
-export interface AuditContext {
-  principal: Principal
-  ip: string | null
-  requestId: string
-}
+import type { RequestContext } from '../../lib/context'
 
 export class AuditService {
   constructor(private readonly db: Db) {}
 
-  entry(ctx: AuditContext, action: string, targetType: string, targetId: string, details: Record<string, unknown> = {}) {
+  entry(ctx: RequestContext, action: string, targetType: string, targetId: string, details: Record<string, unknown> = {}) {
+    const { actor } = ctx
     return this.db.insert(auditLog).values({
       id: newId('aud'),
-      actorId: ctx.principal.apiKeyId ?? ctx.principal.userId,
-      actorType: ctx.principal.via === 'api_key' ? 'api_key' : 'user',
+      actorId: actor.kind === 'system' ? actor.name : (actor.principal.apiKeyId ?? actor.principal.userId),
+      actorType: actor.kind === 'system' ? 'system' : actor.kind === 'key' ? 'api_key' : 'user',
       action,
       targetType,
       targetId,
-      details: { ...details, actorUserId: ctx.principal.userId },
+      details: { ...details, actorUserId: actor.kind === 'system' ? null : actor.principal.userId },
       ip: ctx.ip,
       requestId: ctx.requestId,
     })

@@ -30,6 +30,7 @@ import type { Services } from '../../services'
 import { runBatch } from '../../db/batch'
 import { drainOutbox, newEventId } from '../events/outbox'
 import { autoTopUpKey } from '../payments/auto-top-up-key'
+import { systemContext } from '../../lib/context'
 
 /** Accounts read per query when enqueueing. */
 const ENQUEUE_PAGE = 500
@@ -96,7 +97,7 @@ export async function autoTopUp(services: Services, userId: string, day: string)
 
   const amount = a.autoTopUpAmount
   try {
-    const { payment } = await services.topUps.topUp(userId, { amount, paymentMethodId: a.autoTopUpPaymentMethodId ?? undefined, attemptKey })
+    const { payment } = await services.topUps.topUp(systemContext('auto-top-up', userId), { amount, paymentMethodId: a.autoTopUpPaymentMethodId ?? undefined, attemptKey })
     return { status: 'succeeded', paymentId: payment.id, amount }
   } catch (e) {
     const payment = await db.select().from(payments).where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId))).get()

@@ -26,6 +26,7 @@ import { AppError } from '../../lib/errors'
 import type { Services } from '../../services'
 import { WALLET } from './invoice-payments.service'
 import { amountDue, type Invoice } from './invoice-views'
+import { systemContext } from '../../lib/context'
 
 /** Statuses that can still be paid (as the payment service decides). */
 const PAYABLE: ReadonlySet<Invoice['status']> = new Set(['pending', 'partially_paid', 'overdue'])
@@ -50,7 +51,7 @@ export async function autoPayInvoice(services: Services, invoice: Invoice, now =
 
   const paymentMethod = method[0]?.id ?? WALLET
   try {
-    const { payment, invoice: after } = await services.invoicePayments.pay(invoice.userId, invoice.id, { paymentMethodId: paymentMethod }, now)
+    const { payment, invoice: after } = await services.invoicePayments.pay(systemContext('autopay', invoice.userId), invoice.id, { paymentMethodId: paymentMethod }, now)
     return { status: 'paid', paymentId: payment.id, paymentMethod, amount: payment.amount, invoiceStatus: after.status }
   } catch (e) {
     const reason = e instanceof AppError ? refusal(e.code) : null

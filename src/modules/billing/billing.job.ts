@@ -34,6 +34,7 @@ import { MONTH_FORMAT } from './schemas'
 import type { InvoicesService } from './invoices.service'
 import { autoPayInvoice, type AutoPayResult } from './autopay'
 import { enqueueAutoTopUps } from './auto-top-up'
+import { systemContext } from '../../lib/context'
 
 /** Days at the start of a month on which the closed month's invoices are enqueued (the 1st, then catch-up). */
 export const INVOICE_CATCH_UP_DAYS = 7
@@ -141,7 +142,7 @@ export async function runInvoiceJob(body: unknown, services: Services): Promise<
   }
   let generated: Awaited<ReturnType<InvoicesService['generate']>>
   try {
-    generated = await services.invoices.generate(userId, month)
+    generated = await services.invoices.generate(systemContext('billing', userId), month)
   } catch (e) {
     // Nothing to bill for that month: retrying cannot change that.
     if (e instanceof NotFound) return log('info', 'billing.invoice: nothing to invoice', { userId, month })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { invoiceCsv } from './invoice-csv'
 import { invoicePdf } from './invoice-pdf'
 import { DownloadQuery, InvoiceDetails, InvoiceIdParam } from './schemas'
@@ -37,7 +37,7 @@ const route = createRoute({
 export const registerDownloadInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
     const { format } = c.req.valid('query')
-    const { invoice, lines, payments } = await c.var.services.invoices.load(principalOf(c).userId, c.req.valid('param').id)
+    const { invoice, lines, payments } = await c.var.services.invoices.load(contextOf(c), c.req.valid('param').id)
     const filename = `${invoice.invoiceNumber}.${format}`
     c.header('Content-Disposition', `attachment; filename="${filename}"`)
     c.header('Cache-Control', 'private, no-store')

@@ -3,7 +3,7 @@ import { ValidationError } from '../../lib/errors'
 import { err, errorResponses, jsonBody, keySecurity, Meta, meta } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { requireAuth, contextOf } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { accountFor } from '../../db/account-for'
 import { monthOf } from './invoice-compose'
@@ -42,9 +42,9 @@ const route = createRoute({
 export const registerGenerateInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
-    const userId = await accountFor(c.var.services.db, principalOf(c), body.userId)
+    const ctx = await accountFor(c.var.services.db, contextOf(c), body.userId)
     if (body.month >= monthOf(Date.now())) throw ValidationError.field('month', 'month must be a closed month (before the current one)')
-    const { invoice, created } = await c.var.services.invoices.generate(userId, body.month)
+    const { invoice, created } = await c.var.services.invoices.generate(ctx, body.month)
     const message = created ? 'Invoice generated successfully' : 'Invoice already exists for this month'
     return c.json({ success: true as const, data: usageInvoiceView(invoice), message, meta: meta(c) }, created ? 201 : 200)
   })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { InvoiceDetails, InvoiceIdParam } from './schemas'
 
 const route = createRoute({
@@ -24,6 +24,6 @@ const route = createRoute({
 
 export const registerGetInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
-    const details = await c.var.services.invoices.details(principalOf(c).userId, c.req.valid('param').id, c.var.services.config.appUrl)
+    const details = await c.var.services.invoices.details(contextOf(c), c.req.valid('param').id, c.var.services.config.appUrl)
     return c.json(envelope(c, details), 200)
   })

@@ -37,6 +37,7 @@ import type { WalletService } from '../wallet/wallet.service'
 import { CENT } from './invoice-compose'
 import type { PayInvoiceBody } from './schemas'
 import { amountDue, paymentView, usageInvoiceView, summaryView, type Invoice, type Payment } from './invoice-views'
+import type { RequestContext } from '../../lib/context'
 
 /** PaymentMethodsService.chargeRecorded: idempotent by `attemptKey`, writes nothing; the method may have been deleted since the claim. */
 export type Charge = (userId: string, input: ChargeInput & { paymentMethodId: string }) => Promise<ChargeResult>
@@ -76,7 +77,8 @@ export class InvoicePaymentsService {
     return this.db.select().from(payments).where(eq(payments.attemptKey, attemptKey)).get()
   }
 
-  async pay(userId: string, invoiceId: string, body: PayInvoiceBody, now = new Date()) {
+  async pay(ctx: RequestContext, invoiceId: string, body: PayInvoiceBody, now = new Date()) {
+    const userId = ctx.accountId
     const inv = await this.invoice(userId, invoiceId)
     if (!inv) throw new NotFound('Invoice')
     const due = amountDue(inv)

@@ -24,6 +24,7 @@ import { outboxInsert } from '../events/outbox'
 import { composeInvoice, monthPeriod, type UsageGroup } from './invoice-compose'
 import type { ListInvoicesQuery } from './schemas'
 import { detailView, usageInvoiceView, summaryView, type Invoice } from './invoice-views'
+import type { RequestContext } from '../../lib/context'
 
 export interface InvoicesDeps {
   db: Db
@@ -57,7 +58,8 @@ export class InvoicesService {
   // ---- generation ---------------------------------------------------------------------------
 
   /** The month's invoice, generated now unless it exists. 404 when there is nothing to invoice. */
-  async generate(userId: string, month: string, now = new Date()): Promise<{ invoice: Invoice; created: boolean }> {
+  async generate(ctx: RequestContext, month: string, now = new Date()): Promise<{ invoice: Invoice; created: boolean }> {
+    const userId = ctx.accountId
     const existing = await this.find(userId, month)
     if (existing) return { invoice: existing, created: false }
 
@@ -204,7 +206,8 @@ export class InvoicesService {
   // ---- reads --------------------------------------------------------------------------------
 
   /** GET /api/invoices: every invoice of the account, newest first. */
-  async listAll(userId: string): Promise<Invoice[]> {
+  async listAll(ctx: RequestContext): Promise<Invoice[]> {
+    const userId = ctx.accountId
     return this.db.select().from(invoices).where(eq(invoices.userId, userId)).orderBy(desc(invoices.createdAt), desc(invoices.id)).all()
   }
 
@@ -217,7 +220,8 @@ export class InvoicesService {
   }
 
   /** GET /api/v1/billing/invoices: a page, the filtered count and the summary of the filtered set. */
-  async list(userId: string, q: ListInvoicesQuery, now = Date.now()) {
+  async list(ctx: RequestContext, q: ListInvoicesQuery, now = Date.now()) {
+    const userId = ctx.accountId
     const where = this.listWhere(userId, q)
     const dir = q.sortOrder === 'asc' ? asc : desc
     const column = { issueDate: invoices.issueDate, dueDate: invoices.dueDate, totalAmount: invoices.total }[q.sortBy]
@@ -258,7 +262,8 @@ export class InvoicesService {
   }
 
   /** The invoice with its lines and payments; 404 unless it is the caller's. */
-  async load(userId: string, id: string) {
+  async load(ctx: RequestContext, id: string) {
+    const userId = ctx.accountId
     const [rows, lines, pays] = await this.db.batch([
       this.db.select().from(invoices).where(and(eq(invoices.id, id), eq(invoices.userId, userId))),
       this.db.select().from(invoiceLineItems).where(and(eq(invoiceLineItems.invoiceId, id), eq(invoiceLineItems.userId, userId))).orderBy(asc(invoiceLineItems.position)),
@@ -269,8 +274,8 @@ export class InvoicesService {
     return { invoice, lines, payments: pays }
   }
 
-  async details(userId: string, id: string, baseUrl: string) {
-    const { invoice, lines, payments: pays } = await this.load(userId, id)
+  async details(ctx: RequestContext, id: string, baseUrl: string) {
+    const { invoice, lines, payments: pays } = await this.load(ctx, id)
     return detailView(invoice, lines, pays, baseUrl)
   }
 

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { requireAuth, contextOf } from '../../http/authenticate'
 import { accountFor } from '../../db/account-for'
 import { ListAccountInvoicesQuery, UsageInvoice } from './schemas'
 import { usageInvoiceView } from './invoice-views'
@@ -24,7 +24,7 @@ const route = createRoute({
 
 export const registerListAccountInvoices = (r: Router) =>
   r.openapi(route, async (c) => {
-    const userId = await accountFor(c.var.services.db, principalOf(c), c.req.valid('query').userId)
-    const rows = await c.var.services.invoices.listAll(userId)
+    const ctx = await accountFor(c.var.services.db, contextOf(c), c.req.valid('query').userId)
+    const rows = await c.var.services.invoices.listAll(ctx)
     return c.json(envelope(c, rows.map(usageInvoiceView)), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, Meta, meta, PagePagination, pagePagination } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { InvoicesSummary, InvoiceSummary, ListInvoicesQuery } from './schemas'
 
 const Response = z.object({ success: z.literal(true), data: z.array(InvoiceSummary), pagination: PagePagination, summary: InvoicesSummary, meta: Meta })
@@ -27,6 +27,6 @@ const route = createRoute({
 export const registerListInvoices = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const { rows, total, summary } = await c.var.services.invoices.list(principalOf(c).userId, q)
+    const { rows, total, summary } = await c.var.services.invoices.list(contextOf(c), q)
     return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
   })

@@ -3,7 +3,7 @@ import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../
 import { optionalJsonBody } from '../../http/optional-body'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { InvoiceIdParam, PayInvoiceBody, PayInvoiceResult } from './schemas'
 
@@ -41,6 +41,6 @@ export const registerPayInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
     // The body is optional: none means the whole amount due, from the wallet.
     const body = await optionalJsonBody(c, PayInvoiceBody)
-    const result = await c.var.services.invoicePayments.pay(principalOf(c).userId, c.req.valid('param').id, body)
+    const result = await c.var.services.invoicePayments.pay(contextOf(c), c.req.valid('param').id, body)
     return c.json(envelope(c, result), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { CancelOrderBody, OrderDetails, OrderIdParam } from './order-schemas'
 
 const route = createRoute({
@@ -28,6 +28,6 @@ const route = createRoute({
 
 export const registerCancelOrder = (r: Router) =>
   r.openapi(route, async (c) => {
-    const o = await c.var.services.orders.cancel(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json'))
+    const o = await c.var.services.orders.cancel(contextOf(c), c.req.valid('param').id, c.req.valid('json'))
     return c.json(envelope(c, o), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ConfigureNumberBody, NumberConfigurationView, NumberIdParam } from './schemas'
 
 const route = createRoute({
@@ -21,6 +21,6 @@ const route = createRoute({
 
 export const registerConfigureNumber = (r: Router) =>
   r.openapi(route, async (c) => {
-    const cfg = await c.var.services.dids.configure(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json'))
+    const cfg = await c.var.services.dids.configure(contextOf(c), c.req.valid('param').id, c.req.valid('json'))
     return c.json(envelope(c, cfg), 201)
   })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { principalOf, requireAuth, contextOf } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseResult } from './schemas'
 import { checkSmsUrls } from './sms-url'
@@ -47,7 +47,7 @@ export const registerCreateOrder = (r: Router) =>
     checkSmsUrls(c.var.services.config, input.items.map((it, i) => [`items.${i}.metadata.configuration.smsUrl`, it.metadata?.configuration?.smsUrl]))
     const p = principalOf(c)
     const key = c.req.header('idempotency-key')
-    const { order, result } = await c.var.services.orders.create(p, input, { idempotency: key ? { scope: idempotencyScope(p), key } : undefined })
+    const { order, result } = await c.var.services.orders.create(contextOf(c), input, { idempotency: key ? { scope: idempotencyScope(p), key } : undefined })
     const body: z.infer<typeof Created> = result ? { ...order, results: result.results, summary: result.summary } : order
     return c.json(envelope(c, body), 201)
   })

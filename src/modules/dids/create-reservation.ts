@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { CreateReservationBody, ReservationView } from './schemas'
 
 const route = createRoute({
@@ -30,6 +30,6 @@ const route = createRoute({
 
 export const registerCreateReservation = (r: Router) =>
   r.openapi(route, async (c) => {
-    const v = await c.var.services.reservations.create(principalOf(c).userId, c.req.valid('json').phoneNumbers)
+    const v = await c.var.services.reservations.create(contextOf(c), c.req.valid('json').phoneNumbers)
     return c.json(envelope(c, v), 201)
   })

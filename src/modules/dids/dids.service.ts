@@ -39,6 +39,7 @@ import {
 } from './schemas'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import { callsByNumber, callsPerNumberQuery, NO_CALLS } from '../usage/call-records'
+import type { RequestContext } from '../../lib/context'
 
 export interface DidsDeps {
   db: Db
@@ -109,7 +110,8 @@ export class DidsService {
       .limit(q.limit)
   }
 
-  async search(userId: string, q: SearchQuery) {
+  async search(ctx: RequestContext, q: SearchQuery) {
+    const userId = ctx.accountId
     const now = Date.now()
     const where = this.searchWhere(userId, q, now)
     const [rows, totals] = await this.db.batch([this.searchQuery(userId, q, now), this.db.select({ n: count() }).from(didInventory).where(where)])
@@ -209,7 +211,8 @@ export class DidsService {
    * summary row, so no count runs: the answer reads ~page-size rows whether the account holds a
    * hundred numbers or ten thousand (npm run bench: numbers-100 vs numbers-10k).
    */
-  async list(userId: string, q: ListNumbersQuery) {
+  async list(ctx: RequestContext, q: ListNumbersQuery) {
+    const userId = ctx.accountId
     const now = Date.now()
     const filtered = Boolean(q.status?.length || q.numberType?.length || q.search || q.tags?.length)
     const [rows, summary, calls, totals] = await this.db.batch([
@@ -251,7 +254,8 @@ export class DidsService {
     return userNumberView(n, { totalSms: s?.total ?? 0, monthlySms: Number(s?.thisMonth ?? 0) }, callsByNumber(calls).get(n.id))
   }
 
-  async get(userId: string, id: string, now = Date.now()) {
+  async get(ctx: RequestContext, id: string, now = Date.now()) {
+    const userId = ctx.accountId
     const [rows, configs, sms, calls] = await this.db.batch([
       this.db.select().from(phoneNumbers).where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId))),
       this.db
@@ -285,7 +289,8 @@ export class DidsService {
   }
 
   /** Only the whitelisted fields of UpdateNumberRequest; `configuration` merges into `features`. */
-  async update(userId: string, id: string, patch: UpdateNumberBody) {
+  async update(ctx: RequestContext, id: string, patch: UpdateNumberBody) {
+    const userId = ctx.accountId
     const set: Record<string, unknown> = {}
     if (patch.friendlyName !== undefined) set.friendlyName = patch.friendlyName || null
     if (patch.voiceUrl !== undefined) set.voiceUrl = patch.voiceUrl
@@ -298,7 +303,7 @@ export class DidsService {
     if (patch.configuration && Object.keys(patch.configuration).length) {
       set.features = sql`json_patch(${phoneNumbers.features}, ${JSON.stringify(patch.configuration)})`
     }
-    if (!Object.keys(set).length) return this.get(userId, id)
+    if (!Object.keys(set).length) return this.get(ctx, id)
     const row = await this.db
       .update(phoneNumbers)
       .set({ ...set, updatedAt: new Date() } as typeof phoneNumbers.$inferInsert)
@@ -309,11 +314,12 @@ export class DidsService {
       await this.owned(userId, id)
       throw new Conflict('NUMBER_RELEASED', 'The number has been released and can no longer be changed')
     }
-    return this.get(userId, id)
+    return this.get(ctx, id)
   }
 
   /** Adds a named configuration; `makeDefault` makes it the only active one (one batch). */
-  async configure(userId: string, id: string, body: ConfigureNumberBody) {
+  async configure(ctx: RequestContext, id: string, body: ConfigureNumberBody) {
+    const userId = ctx.accountId
     const n = await this.owned(userId, id)
     if (n.status === 'released') throw new Conflict('NUMBER_RELEASED', 'The number has been released and can no longer be configured')
     const now = new Date()
@@ -354,7 +360,8 @@ export class DidsService {
   // ---- release ------------------------------------------------------------------------------
 
   /** Now, or at `releaseDate` (the sweeper releases it then). Releasing a released number is a no-op. */
-  async release(userId: string, id: string, body: ReleaseNumberBody, now = Date.now()) {
+  async release(ctx: RequestContext, id: string, body: ReleaseNumberBody, now = Date.now()) {
+    const userId = ctx.accountId
     if (body.transferTo) {
       throw new AppError(400, 'TRANSFER_NOT_SUPPORTED', 'Transferring a number to another account is not supported; release it instead', undefined, 'transferTo')
     }

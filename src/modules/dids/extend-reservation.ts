@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ReservationIdParam, ReservationView } from './schemas'
 
 const route = createRoute({
@@ -24,6 +24,6 @@ const route = createRoute({
 
 export const registerExtendReservation = (r: Router) =>
   r.openapi(route, async (c) => {
-    const v = await c.var.services.reservations.extend(principalOf(c).userId, c.req.valid('param').id)
+    const v = await c.var.services.reservations.extend(contextOf(c), c.req.valid('param').id)
     return c.json(envelope(c, v), 200)
   })

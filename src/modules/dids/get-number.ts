@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { NumberDetails, NumberIdParam } from './schemas'
 
 const route = createRoute({
@@ -23,6 +23,6 @@ const route = createRoute({
 
 export const registerGetNumber = (r: Router) =>
   r.openapi(route, async (c) => {
-    const n = await c.var.services.dids.get(principalOf(c).userId, c.req.valid('param').id)
+    const n = await c.var.services.dids.get(contextOf(c), c.req.valid('param').id)
     return c.json(envelope(c, n), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { OrderDetails, OrderIdParam } from './order-schemas'
 
 const route = createRoute({
@@ -21,6 +21,6 @@ const route = createRoute({
 
 export const registerGetOrder = (r: Router) =>
   r.openapi(route, async (c) => {
-    const o = await c.var.services.orders.get(principalOf(c).userId, c.req.valid('param').id)
+    const o = await c.var.services.orders.get(contextOf(c), c.req.valid('param').id)
     return c.json(envelope(c, o), 200)
   })

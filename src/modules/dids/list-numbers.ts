@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, Meta, meta, PagePagination, pagePagination, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ListNumbersQuery, NumbersSummary, UserNumber } from './schemas'
 
 const Response = z.object({ success: z.literal(true), data: z.array(UserNumber), pagination: PagePagination, summary: NumbersSummary, meta: Meta })
@@ -26,6 +26,6 @@ const route = createRoute({
 export const registerListNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const { rows, total, summary } = await c.var.services.dids.list(principalOf(c).userId, q)
+    const { rows, total, summary } = await c.var.services.dids.list(contextOf(c), q)
     return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
   })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, Meta, meta, PagePagination, pagePagination } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ListOrdersQuery, OrdersSummary, OrderSummary } from './order-schemas'
 
 const Response = z.object({ success: z.literal(true), data: z.array(OrderSummary), pagination: PagePagination, summary: OrdersSummary, meta: Meta })
@@ -26,6 +26,6 @@ const route = createRoute({
 export const registerListOrders = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const { rows, total, summary } = await c.var.services.orders.list(principalOf(c).userId, q)
+    const { rows, total, summary } = await c.var.services.orders.list(contextOf(c), q)
     return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
   })

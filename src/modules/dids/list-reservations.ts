@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { ReservationView } from './schemas'
 
 const route = createRoute({
@@ -18,6 +18,6 @@ const route = createRoute({
 
 export const registerListReservations = (r: Router) =>
   r.openapi(route, async (c) => {
-    const list = await c.var.services.reservations.list(principalOf(c).userId)
+    const list = await c.var.services.reservations.list(contextOf(c))
     return c.json(envelope(c, list), 200)
   })

@@ -20,7 +20,6 @@ import { rangeEnd, rangeStart } from '../../lib/dates'
 import { AppError, Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
 import { fromMicros, toMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
-import { can, type Principal } from '../../lib/principal'
 import { runBatch } from '../../db/batch'
 import type { DidsService } from './dids.service'
 import type { WalletService } from '../wallet/wallet.service'
@@ -28,6 +27,7 @@ import { didRefundMeter } from '../usage/product-meters'
 import type { NumberRequest, PlaceOptions, PurchaseService, RetryOptions } from './purchase.service'
 import { splitItemError } from './purchase.service'
 import { ITEM_TYPE, orderTotal, type CreateOrderBody, type ListOrdersQuery, type OrderDetails } from './order-schemas'
+import { actorCan, type RequestContext } from '../../lib/context'
 
 /** How long after it completed an order can still be cancelled for a refund. */
 export const ORDER_CANCEL_WINDOW_MS = 24 * 3_600_000
@@ -106,7 +106,8 @@ export class OrdersService {
       .where(eq(orders.userId, userId))
   }
 
-  async list(userId: string, q: ListOrdersQuery) {
+  async list(ctx: RequestContext, q: ListOrdersQuery) {
+    const userId = ctx.accountId
     const [rows, totals, summary] = await this.db.batch([
       this.listQuery(userId, q),
       this.db.select({ n: count() }).from(orders).where(this.listWhere(userId, q)),
@@ -140,7 +141,8 @@ export class OrdersService {
 
   // ---- one order ----------------------------------------------------------------------------
 
-  async get(userId: string, id: string): Promise<OrderDetails> {
+  async get(ctx: RequestContext, id: string): Promise<OrderDetails> {
+    const userId = ctx.accountId
     const [os, items, events, numbers, methods] = await this.db.batch([
       this.db.select().from(orders).where(and(eq(orders.id, id), eq(orders.userId, userId))),
       this.db.select().from(orderItems).where(and(eq(orderItems.orderId, id), eq(orderItems.userId, userId))).orderBy(asc(orderItems.id)),
@@ -206,10 +208,10 @@ export class OrdersService {
   // ---- create -------------------------------------------------------------------------------
 
   /** DID items run the purchase flow now (autoComplete, the default) or wait unpaid. */
-  async create(p: Principal, body: CreateOrderBody, opts: Pick<PlaceOptions, 'idempotency'> = {}) {
+  async create(ctx: RequestContext, body: CreateOrderBody, opts: Pick<PlaceOptions, 'idempotency'> = {}) {
     const ids = body.items.map((it, i) => {
       if (!it.itemId) throw ValidationError.field(`items.${i}.itemId`, 'itemId (the E.164 number or its inventory id) is required for a number purchase')
-      if (it.customPrice !== undefined && !can(p, 'admin')) throw new Forbidden('Only admins can set customPrice', { field: `items.${i}.customPrice` })
+      if (it.customPrice !== undefined && !actorCan(ctx, 'admin')) throw new Forbidden('Only admins can set customPrice', { field: `items.${i}.customPrice` })
       return it.itemId
     })
     const invIds = ids.filter((x) => !x.startsWith('+'))
@@ -233,16 +235,17 @@ export class OrdersService {
     })
     const billing = (body.billing ?? {}) as Record<string, unknown>
     if (body.autoComplete === false) {
-      const orderId = await this.deps.purchase.open(p.userId, requests, { billing })
-      return { order: await this.get(p.userId, orderId) }
+      const orderId = await this.deps.purchase.open(ctx.accountId, requests, { billing })
+      return { order: await this.get(ctx, orderId) }
     }
-    const result = await this.deps.purchase.place(p.userId, requests, { billing, idempotency: opts.idempotency })
-    return { order: await this.get(p.userId, result.order.id), result }
+    const result = await this.deps.purchase.place(ctx, requests, { billing, idempotency: opts.idempotency })
+    return { order: await this.get(ctx, result.order.id), result }
   }
 
   // ---- cancel -------------------------------------------------------------------------------
 
-  async cancel(userId: string, id: string, body: { reason: string; refundRequested?: boolean }, now = Date.now()) {
+  async cancel(ctx: RequestContext, id: string, body: { reason: string; refundRequested?: boolean }, now = Date.now()) {
+    const userId = ctx.accountId
     const o = await this.db.select().from(orders).where(and(eq(orders.id, id), eq(orders.userId, userId))).get()
     if (!o) throw new NotFound('Order')
     const at = new Date(now)
@@ -260,7 +263,7 @@ export class OrdersService {
         this.db.update(orderItems).set({ status: 'cancelled', updatedAt: at }).where(and(eq(orderItems.orderId, id), eq(orderItems.status, 'pending'))),
         ...this.deps.purchase.events(id, now, [['cancelled', note]]),
       ])
-      return this.get(userId, id)
+      return this.get(ctx, id)
     }
     if (o.status !== 'completed' && o.status !== 'partially_completed') throw notCancellable(o.status)
     const since = (o.completedAt ?? o.createdAt).getTime()
@@ -313,11 +316,11 @@ export class OrdersService {
         .values({ id: `oev_cancel_${id}`, orderId: id, status: 'cancelled', message: refund > 0 ? `${note}; ${usd(refund)} refunded to the wallet` : note, createdAt: at })
         .onConflictDoNothing(),
     ])
-    return this.get(userId, id)
+    return this.get(ctx, id)
   }
 
-  async retryPayment(userId: string, id: string, opts: RetryOptions = {}) {
-    return this.deps.purchase.retry(userId, id, opts)
+  async retryPayment(ctx: RequestContext, id: string, opts: RetryOptions = {}) {
+    return this.deps.purchase.retry(ctx, id, opts)
   }
 }
 

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { principalOf, requireAuth, contextOf } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseBody, PurchaseResult } from './schemas'
 import { checkSmsUrls } from './sms-url'
@@ -53,7 +53,7 @@ export const registerPurchaseNumbers = (r: Router) =>
     checkSmsUrls(c.var.services.config, body.numbers.map((n, i) => [`numbers.${i}.configuration.smsUrl`, n.configuration?.smsUrl]))
     const p = principalOf(c)
     const key = c.req.header('idempotency-key')
-    const result = await c.var.services.purchase.place(p.userId, body.numbers, {
+    const result = await c.var.services.purchase.place(contextOf(c), body.numbers, {
       billing: body.billing,
       defaultRouting: body.configuration?.defaultRouting,
       idempotency: key ? { scope: idempotencyScope(p), key } : undefined,

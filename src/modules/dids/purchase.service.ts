@@ -61,6 +61,7 @@ import type { TopUpService } from '../payments/top-up.service'
 import { MICROS_PER_CENT } from '../../providers/payments/types'
 import { sha256Hex } from '../../lib/crypto'
 import { didPurchaseRows } from '../usage/product-meters'
+import type { RequestContext } from '../../lib/context'
 
 /** How long a purchase holds each number's lock: long enough for the upstream calls. */
 export const PURCHASE_LOCK_MS = 5 * 60_000
@@ -179,7 +180,8 @@ export class PurchaseService {
   }
 
   /** Places a new order for `requests` and runs it to the end. */
-  async place(userId: string, requests: NumberRequest[], opts: PlaceOptions = {}): Promise<PurchaseResult> {
+  async place(ctx: RequestContext, requests: NumberRequest[], opts: PlaceOptions = {}): Promise<PurchaseResult> {
+    const userId = ctx.accountId
     const now = Date.now()
     const phones = requests.map((r) => r.phoneNumber)
     const dup = phones.find((p, i) => phones.indexOf(p) !== i)
@@ -219,7 +221,7 @@ export class PurchaseService {
 
     try {
       const attempt = opts.idempotency ? await derivedKey(opts.idempotency.scope, opts.idempotency.key, 'place') : orderId
-      await this.payByMethod(userId, { total, paymentMethodId: methodOf(billing), attempt })
+      await this.payByMethod(ctx, { total, paymentMethodId: methodOf(billing), attempt })
       await this.holdFor(userId, { orderId, orderNumber, holdId, total, count: reserved.length })
     } catch (e) {
       const declined = e instanceof AppError && e.code === 'PAYMENT_FAILED'
@@ -301,7 +303,8 @@ export class PurchaseService {
   }
 
   /** Pays a `payment_failed` (or unpaid `pending`) order again: its pending items run the whole flow. */
-  async retry(userId: string, orderId: string, opts: RetryOptions = {}): Promise<PurchaseResult> {
+  async retry(ctx: RequestContext, orderId: string, opts: RetryOptions = {}): Promise<PurchaseResult> {
+    const userId = ctx.accountId
     const now = Date.now()
     // Claiming the order first makes concurrent retries (and a cancel) see it as taken.
     const claimed = await this.db
@@ -359,7 +362,7 @@ export class PurchaseService {
     const billing = opts.paymentMethodId ? { ...claimed.billing, paymentMethodId: opts.paymentMethodId } : claimed.billing
     try {
       const attempt = opts.idempotency ? await derivedKey(opts.idempotency.scope, opts.idempotency.key, `retry:${orderId}`) : `${orderId}_${holdId}`
-      await this.payByMethod(userId, { total, paymentMethodId, attempt })
+      await this.payByMethod(ctx, { total, paymentMethodId, attempt })
       await this.holdFor(userId, { orderId, orderNumber: claimed.orderNumber, holdId, total, count: reserved.length })
     } catch (e) {
       const declined = e instanceof AppError && e.code === 'PAYMENT_FAILED'
@@ -724,10 +727,10 @@ export class PurchaseService {
    * without a method, for `wallet` or for a free order. Throws 402 PAYMENT_FAILED (declined), 404 (not one of the account's methods),
    * 502 (processor unreachable: the payment stays pending until a retry or the sweeper ends it).
    */
-  private async payByMethod(userId: string, o: { total: number; paymentMethodId?: string; attempt: string }) {
+  private async payByMethod(ctx: RequestContext, o: { total: number; paymentMethodId?: string; attempt: string }) {
     if (!o.paymentMethodId || o.paymentMethodId === WALLET || o.total <= 0) return
     const amount = Math.ceil(o.total / MICROS_PER_CENT) * MICROS_PER_CENT
-    await this.deps.topUps.topUpAtLeast(userId, { amount, paymentMethodId: o.paymentMethodId, attemptKey: `orderpay_${o.attempt}` })
+    await this.deps.topUps.topUpAtLeast(ctx, { amount, paymentMethodId: o.paymentMethodId, attemptKey: `orderpay_${o.attempt}` })
   }
 
   /** Reserves an order's total in the wallet (nothing for a free order). Throws INSUFFICIENT_BALANCE. */

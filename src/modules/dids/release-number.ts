@@ -3,7 +3,7 @@ import { AppError } from '../../lib/errors'
 import { envelope, err, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { NumberIdParam, ReleaseNumberBody, UserNumber } from './schemas'
 
 const route = createRoute({
@@ -35,6 +35,6 @@ export const registerReleaseNumber = (r: Router) =>
     if ((length > 0 || c.req.header('transfer-encoding')) && !/^application\/(.+\+)?json\b/i.test(c.req.header('content-type') ?? '')) {
       throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON with Content-Type: application/json')
     }
-    const n = await c.var.services.dids.release(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json') ?? {})
+    const n = await c.var.services.dids.release(contextOf(c), c.req.valid('param').id, c.req.valid('json') ?? {})
     return c.json(envelope(c, n), 200)
   })

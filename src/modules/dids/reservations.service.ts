@@ -21,6 +21,7 @@ import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { WalletService } from '../wallet/wallet.service'
 import { errorText, runBatch } from '../../db/batch'
 import type { ReservationView } from './schemas'
+import type { RequestContext } from '../../lib/context'
 
 export const RESERVATION_TTL_MS = 30 * 60_000
 const MAX_LISTED = 200
@@ -89,7 +90,8 @@ export class ReservationsService {
     return this.deps.db
   }
 
-  async create(userId: string, phones: string[]): Promise<ReservationView> {
+  async create(ctx: RequestContext, phones: string[]): Promise<ReservationView> {
+    const userId = ctx.accountId
     const dup = phones.find((p, i) => phones.indexOf(p) !== i)
     if (dup) throw ValidationError.field('phoneNumbers', `${dup} is listed twice`)
     const now = Date.now()
@@ -186,7 +188,8 @@ export class ReservationsService {
   }
 
   /** The account's reservations that still hold at least one number. */
-  async list(userId: string): Promise<ReservationView[]> {
+  async list(ctx: RequestContext): Promise<ReservationView[]> {
+    const userId = ctx.accountId
     const now = Date.now()
     const rows = await this.db
       .select()
@@ -200,7 +203,8 @@ export class ReservationsService {
     return [...groups].map(([id, rs]) => viewOf(id, rs.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })), now))
   }
 
-  async get(userId: string, id: string): Promise<ReservationView> {
+  async get(ctx: RequestContext, id: string): Promise<ReservationView> {
+    const userId = ctx.accountId
     const { group, rows } = await this.rowsOf(userId, id)
     return viewOf(group, rows, Date.now())
   }
@@ -210,7 +214,8 @@ export class ReservationsService {
    * up to RESERVATION_MAX_EXTENSIONS times per number, while the wallet could pay for every number
    * the account holds.
    */
-  async extend(userId: string, id: string): Promise<ReservationView> {
+  async extend(ctx: RequestContext, id: string): Promise<ReservationView> {
+    const userId = ctx.accountId
     const { group, rows, target } = await this.rowsOf(userId, id)
     const now = Date.now()
     const live = target.filter((r) => r.status === 'active' && r.expiresAt.getTime() > now)
@@ -261,7 +266,8 @@ export class ReservationsService {
   }
 
   /** Lets the numbers go now. Releasing what is no longer held changes nothing. */
-  async release(userId: string, id: string): Promise<ReservationView> {
+  async release(ctx: RequestContext, id: string): Promise<ReservationView> {
+    const userId = ctx.accountId
     const { group, rows, target } = await this.rowsOf(userId, id)
     const now = Date.now()
     // Rows past their expiry already read as expired: the lock's alarm let those numbers go.

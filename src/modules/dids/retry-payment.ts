@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { principalOf, requireAuth, contextOf } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseResult } from './schemas'
 import { OrderIdParam, RetryPaymentBody } from './order-schemas'
@@ -38,7 +38,7 @@ export const registerRetryPayment = (r: Router) =>
     const p = principalOf(c)
     const body = c.req.valid('json') ?? {}
     const key = c.req.header('idempotency-key')
-    const result = await c.var.services.orders.retryPayment(p.userId, c.req.valid('param').id, {
+    const result = await c.var.services.orders.retryPayment(contextOf(c), c.req.valid('param').id, {
       paymentMethodId: body.paymentMethodId,
       idempotency: key ? { scope: idempotencyScope(p), key } : undefined,
     })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { NumberSearchResponse, SearchQuery } from './schemas'
 
 const route = createRoute({
@@ -24,6 +24,6 @@ const route = createRoute({
 
 export const registerSearchNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
-    const result = await c.var.services.dids.search(principalOf(c).userId, c.req.valid('query'))
+    const result = await c.var.services.dids.search(contextOf(c), c.req.valid('query'))
     return c.json(envelope(c, result), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, ok, keySecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { NumberDetails, NumberIdParam, UpdateNumberBody } from './schemas'
 import { checkSmsUrls } from './sms-url'
 
@@ -27,6 +27,6 @@ export const registerUpdateNumber = (r: Router) =>
   r.openapi(route, async (c) => {
     const patch = c.req.valid('json')
     checkSmsUrls(c.var.services.config, [['smsUrl', patch.smsUrl]])
-    const n = await c.var.services.dids.update(principalOf(c).userId, c.req.valid('param').id, patch)
+    const n = await c.var.services.dids.update(contextOf(c), c.req.valid('param').id, patch)
     return c.json(envelope(c, n), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { AddPaymentMethodBody, PaymentMethodView, paymentMethodView } from './schemas'
 
@@ -28,6 +28,6 @@ const route = createRoute({
 
 export const registerAddPaymentMethod = (r: Router) =>
   r.openapi(route, async (c) => {
-    const row = await c.var.services.paymentMethods.add(principalOf(c).userId, c.req.valid('json'))
+    const row = await c.var.services.paymentMethods.add(contextOf(c), c.req.valid('json'))
     return c.json(envelope(c, paymentMethodView(row)), 201)
   })

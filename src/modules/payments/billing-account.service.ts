@@ -23,6 +23,7 @@ import { nextMonthStart } from '../../lib/periods'
 import type { PaymentProcessor } from '../../providers/payments/types'
 import { BILLING_CYCLES, type AutoTopUpView, type BillingAccountView, type UpdateBillingAccountBody } from './schemas'
 import { AUTO_TOP_UP_KEY_PREFIX } from './auto-top-up-key'
+import type { RequestContext } from '../../lib/context'
 
 export type BillingAccount = typeof billingAccounts.$inferSelect
 
@@ -48,7 +49,8 @@ export class BillingAccountService {
     return row
   }
 
-  async view(userId: string, now = new Date()): Promise<z.infer<typeof BillingAccountView>> {
+  async view(ctx: RequestContext, now = new Date()): Promise<z.infer<typeof BillingAccountView>> {
+    const userId = ctx.accountId
     const account = await this.ensure(userId)
     // Automatic top-ups' attempt keys: `autotopup_<userId>_<day>`, a range of payments_attempt_uq; the last is the latest day.
     const autoKeys = `${AUTO_TOP_UP_KEY_PREFIX}${userId}_`
@@ -96,7 +98,8 @@ export class BillingAccountService {
   }
 
   /** Only company, taxId, billingAddress, autoPayEnabled, autoTopUp and billingCycle are writable. */
-  async update(userId: string, body: UpdateBillingAccountBody): Promise<void> {
+  async update(ctx: RequestContext, body: UpdateBillingAccountBody): Promise<void> {
+    const userId = ctx.accountId
     const account = await this.ensure(userId)
     const set: Partial<typeof billingAccounts.$inferInsert> = { updatedAt: new Date() }
     if (body.autoTopUp !== undefined) Object.assign(set, await this.autoTopUpChange(userId, account, body.autoTopUp))

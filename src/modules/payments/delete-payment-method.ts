@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { PaymentMethodIdParam } from './schemas'
 
 const Deleted = z
@@ -32,6 +32,6 @@ const route = createRoute({
 export const registerDeletePaymentMethod = (r: Router) =>
   r.openapi(route, async (c) => {
     const { id } = c.req.valid('param')
-    const { defaultPaymentMethod } = await c.var.services.paymentMethods.remove(principalOf(c).userId, id)
+    const { defaultPaymentMethod } = await c.var.services.paymentMethods.remove(contextOf(c), id)
     return c.json(envelope(c, { id, deleted: true as const, defaultPaymentMethod }), 200)
   })

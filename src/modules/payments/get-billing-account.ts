@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { BillingAccountView } from './schemas'
 
 const route = createRoute({
@@ -26,6 +26,6 @@ const route = createRoute({
 
 export const registerGetBillingAccount = (r: Router) =>
   r.openapi(route, async (c) => {
-    const view = await c.var.services.billingAccounts.view(principalOf(c).userId)
+    const view = await c.var.services.billingAccounts.view(contextOf(c))
     return c.json(envelope(c, view), 200)
   })

@@ -23,6 +23,7 @@ import type { PaymentProcessor } from '../../providers/payments/types'
 import { runBatch, type Stmt } from '../../db/batch'
 import type { BillingAccountService } from './billing-account.service'
 import { PAYMENT_METHOD_TYPES, type AddPaymentMethodBody, type PaymentMethodType } from './schemas'
+import type { RequestContext } from '../../lib/context'
 
 export type PaymentMethodRow = typeof paymentMethods.$inferSelect
 
@@ -74,7 +75,8 @@ export class PaymentMethodsService {
   }
 
   /** The account's active methods: the default first, then newest first. */
-  async list(userId: string, page: number, limit: number): Promise<{ rows: PaymentMethodRow[]; total: number }> {
+  async list(ctx: RequestContext, page: number, limit: number): Promise<{ rows: PaymentMethodRow[]; total: number }> {
+    const userId = ctx.accountId
     const [rows, totals] = await this.db.batch([
       this.db
         .select()
@@ -94,7 +96,8 @@ export class PaymentMethodsService {
     return row
   }
 
-  async add(userId: string, body: AddPaymentMethodBody): Promise<PaymentMethodRow> {
+  async add(ctx: RequestContext, body: AddPaymentMethodBody): Promise<PaymentMethodRow> {
+    const userId = ctx.accountId
     const requested = body.type.trim().toLowerCase()
     const type = TYPE_ALIASES[requested] ?? (PAYMENT_METHOD_TYPES as readonly string[]).find((t) => t === requested)
     if (!type) throw ValidationError.field('type', `type must be one of ${[...PAYMENT_METHOD_TYPES, 'card'].join(', ')}`)
@@ -140,7 +143,8 @@ export class PaymentMethodsService {
   }
 
   /** Makes `id` the default; the previous default stops being one in the same batch. */
-  async setDefault(userId: string, id: string): Promise<PaymentMethodRow> {
+  async setDefault(ctx: RequestContext, id: string): Promise<PaymentMethodRow> {
+    const userId = ctx.accountId
     await this.get(userId, id)
     const now = new Date()
     const targetLive = sql`exists (select 1 from ${paymentMethods} where ${and(live(userId), eq(paymentMethods.id, id))})`
@@ -158,7 +162,8 @@ export class PaymentMethodsService {
    * Detaches the method at its processor, then deletes it (soft). When it was the default, the
    * newest remaining method becomes the default. Returns the default afterwards.
    */
-  async remove(userId: string, id: string): Promise<{ defaultPaymentMethod: string | null }> {
+  async remove(ctx: RequestContext, id: string): Promise<{ defaultPaymentMethod: string | null }> {
+    const userId = ctx.accountId
     const method = await this.get(userId, id)
     await this.processorFor(method).detach(method.processorRef)
     const now = new Date()

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { PaymentMethodIdParam, PaymentMethodView, paymentMethodView } from './schemas'
 
 const route = createRoute({
@@ -22,6 +22,6 @@ const route = createRoute({
 
 export const registerSetDefaultPaymentMethod = (r: Router) =>
   r.openapi(route, async (c) => {
-    const row = await c.var.services.paymentMethods.setDefault(principalOf(c).userId, c.req.valid('param').id)
+    const row = await c.var.services.paymentMethods.setDefault(contextOf(c), c.req.valid('param').id)
     return c.json(envelope(c, paymentMethodView(row)), 200)
   })

@@ -31,6 +31,7 @@ import type { Balance } from '../wallet/wallet.do'
 import type { PaymentMethodsService, PaymentMethodRow, DetailedCharge } from './payment-methods.service'
 import { paymentView } from './schemas'
 import { isAutoTopUp } from './auto-top-up-key'
+import type { RequestContext } from '../../lib/context'
 
 export type PaymentRow = typeof payments.$inferSelect
 
@@ -67,7 +68,8 @@ export class TopUpService {
     return `topup_${(await sha256Hex(`${userId}\n${idempotencyKey}`)).slice(0, 48)}`
   }
 
-  async topUp(userId: string, input: TopUpInput): Promise<{ payment: PaymentRow; balance: Balance }> {
+  async topUp(ctx: RequestContext, input: TopUpInput): Promise<{ payment: PaymentRow; balance: Balance }> {
+    const userId = ctx.accountId
     const attemptKey = input.attemptKey ?? (await TopUpService.attemptKey(userId, input.idempotencyKey))
     const attempt = await this.attempt(userId, attemptKey, input)
     const { payment, balance, charged } = await this.finish(attempt.payment, attempt.method)
@@ -89,14 +91,15 @@ export class TopUpService {
    * declined again (402), as a retry of the same amount would be; another payment method than the
    * first attempt's is still a different request (422).
    */
-  async topUpAtLeast(userId: string, input: { amount: number; paymentMethodId?: string; attemptKey: string }): Promise<{ paid: number; payments: PaymentRow[] }> {
+  async topUpAtLeast(ctx: RequestContext, input: { amount: number; paymentMethodId?: string; attemptKey: string }): Promise<{ paid: number; payments: PaymentRow[] }> {
+    const userId = ctx.accountId
     const made: PaymentRow[] = []
     let paid = 0
     for (let n = 1; ; n++) {
       const attemptKey = n === 1 ? input.attemptKey : `${input.attemptKey}_${n}`
       const earlier = await this.db.select().from(payments).where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId))).get()
       if (!earlier && paid >= input.amount) return { paid, payments: made }
-      const { payment } = await this.topUp(userId, { amount: earlier ? earlier.amount : input.amount - paid, paymentMethodId: input.paymentMethodId, attemptKey })
+      const { payment } = await this.topUp(ctx, { amount: earlier ? earlier.amount : input.amount - paid, paymentMethodId: input.paymentMethodId, attemptKey })
       made.push(payment)
       paid += payment.amount
       if (!earlier) return { paid, payments: made }

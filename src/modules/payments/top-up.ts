@@ -3,7 +3,7 @@ import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../
 import { toMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { balanceView, WalletBalance } from '../wallet/schemas'
 import { PaymentView, paymentView, TopUpBody } from './schemas'
@@ -41,7 +41,7 @@ const route = createRoute({
 export const registerTopUp = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
-    const { payment, balance } = await c.var.services.topUps.topUp(principalOf(c).userId, {
+    const { payment, balance } = await c.var.services.topUps.topUp(contextOf(c), {
       amount: toMicros(body.amount),
       paymentMethodId: body.paymentMethodId,
       idempotencyKey: c.req.valid('header')['idempotency-key'],

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { requireAuth, contextOf } from '../../http/authenticate'
 import { BillingAccountView, UpdateBillingAccountBody } from './schemas'
 
 const route = createRoute({
@@ -31,7 +31,7 @@ const route = createRoute({
 export const registerUpdateBillingAccount = (r: Router) =>
   r.openapi(route, async (c) => {
     const service = c.var.services.billingAccounts
-    const { userId } = principalOf(c)
-    await service.update(userId, c.req.valid('json'))
-    return c.json(envelope(c, await service.view(userId)), 200)
+    const ctx = contextOf(c)
+    await service.update(ctx, c.req.valid('json'))
+    return c.json(envelope(c, await service.view(ctx)), 200)
   })

@@ -3,7 +3,7 @@ import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
-import { auditContext } from '../admin/user-action'
+import { contextOf } from '../../http/authenticate'
 import { syncProvider } from './provider-sync.job'
 import { PROVIDER_PREFIXES, ProviderIdParam, SyncResultView, syncResultView } from './schemas'
 
@@ -27,7 +27,7 @@ export const registerSyncProvider = (r: Router) => {
       const { services } = c.var
       const provider = await services.providers.get(c.req.valid('param').id)
       const result = await syncProvider(services, provider)
-      await services.audit.entry(auditContext(c), 'provider.sync', 'provider', provider.id, {
+      await services.audit.entry(contextOf(c), 'provider.sync', 'provider', provider.id, {
         healthy: result.healthy,
         error: result.error,
         stock: result.stock,

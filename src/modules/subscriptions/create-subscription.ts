@@ -3,7 +3,7 @@ import { envelope, errorResponses, err, jsonBody, keySecurity } from '../../lib/
 import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { requireAuth, contextOf } from '../../http/authenticate'
 import { okWithMessage, PlanCode, SubscriptionChange } from './schemas'
 import { subscriptionView } from './subscriptions.service'
 
@@ -40,8 +40,8 @@ export const registerCreateSubscription = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
     const service = c.var.services.subscriptions
-    const userId = await service.owner(principalOf(c), body.userId, 'User')
-    const { subscription, proration } = await service.subscribe(userId, body.plan)
+    const ctx = await service.owner(contextOf(c), body.userId, 'User')
+    const { subscription, proration } = await service.subscribe(ctx, body.plan)
     const data = { ...subscriptionView(subscription), proration: fromMicros(proration) }
     return c.json({ ...envelope(c, data), message: 'Subscription created successfully' }, 201)
   })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { requireAuth, contextOf } from '../../http/authenticate'
 import { SubscriptionView, UserIdQuery } from './schemas'
 import { subscriptionView } from './subscriptions.service'
 
@@ -26,7 +26,7 @@ const route = createRoute({
 export const registerGetSubscription = (r: Router) =>
   r.openapi(route, async (c) => {
     const service = c.var.services.subscriptions
-    const userId = await service.owner(principalOf(c), c.req.valid('query').userId)
-    const sub = await service.get(userId)
+    const ctx = await service.owner(contextOf(c), c.req.valid('query').userId)
+    const sub = await service.get(ctx)
     return c.json(envelope(c, subscriptionView(sub)), 200)
   })

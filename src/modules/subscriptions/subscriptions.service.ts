@@ -29,13 +29,13 @@ import { Conflict, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
-import { can, type Principal } from '../../lib/principal'
 import { accountFor } from '../../db/account-for'
 import { PLANS, type PlanCode } from './plans'
 import { runBatch, type Stmt } from '../../db/batch'
 import { isUniqueViolation } from '../sms/inbound-sms.service'
 import { insertWhere } from '../../db/insert-where'
 import { periodOf, prorate } from '../../lib/periods'
+import { actorCan, type RequestContext } from '../../lib/context'
 
 export type Subscription = typeof subscriptions.$inferSelect
 export type SubscriptionStatus = Subscription['status']
@@ -87,19 +87,21 @@ export class SubscriptionsService {
    * Whose subscription the caller means: their own (no userId, or their own id), or — for an
    * admin — anyone's. Another user's id from a non-admin is a 404, like every foreign id.
    */
-  async owner(principal: Principal, userId: string | undefined, what = 'Subscription'): Promise<string> {
-    return accountFor(this.db, principal, userId, what)
+  async owner(ctx: RequestContext, userId: string | undefined, what = 'Subscription'): Promise<RequestContext> {
+    return accountFor(this.db, ctx, userId, what)
   }
 
   /** The account's subscription with its period rolled forward to `now` (persisted). 404 when none. */
-  async get(userId: string, now = new Date()): Promise<Subscription> {
+  async get(ctx: RequestContext, now = new Date()): Promise<Subscription> {
+    const userId = ctx.accountId
     const row = await this.db.select().from(subscriptions).where(eq(subscriptions.userId, userId)).get()
     if (!row) throw new NotFound('Subscription')
     return this.rolled(row, now)
   }
 
   /** Subscribes the account to `plan`: a new row, or the cancelled one reused. 409 when one is in force. */
-  async subscribe(userId: string, plan: PlanCode, now = new Date()): Promise<ChangeOutcome> {
+  async subscribe(ctx: RequestContext, plan: PlanCode, now = new Date()): Promise<ChangeOutcome> {
+    const userId = ctx.accountId
     for (let attempt = 1; ; attempt++) {
       const row = await this.db.select().from(subscriptions).where(eq(subscriptions.userId, userId)).get()
       if (row) {
@@ -151,8 +153,8 @@ export class SubscriptionsService {
   }
 
   /** PATCH: the subscription by id, the caller's own (an admin: anyone's). 404 for another account's. */
-  async update(principal: Principal, input: { subscriptionId: string; plan?: PlanCode; status?: 'active' | 'cancelled' }, now = new Date()): Promise<ChangeOutcome> {
-    const scope = can(principal, 'admin') ? eq(subscriptions.id, input.subscriptionId) : and(eq(subscriptions.id, input.subscriptionId), eq(subscriptions.userId, principal.userId))
+  async update(ctx: RequestContext, input: { subscriptionId: string; plan?: PlanCode; status?: 'active' | 'cancelled' }, now = new Date()): Promise<ChangeOutcome> {
+    const scope = actorCan(ctx, 'admin') ? eq(subscriptions.id, input.subscriptionId) : and(eq(subscriptions.id, input.subscriptionId), eq(subscriptions.userId, ctx.accountId))
     const row = await this.db.select().from(subscriptions).where(scope).get()
     if (!row) throw new NotFound('Subscription')
     return this.change(row, { plan: input.plan, status: input.status }, now)

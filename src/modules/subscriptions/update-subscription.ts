@@ -3,7 +3,7 @@ import { envelope, errorResponses, jsonBody, keySecurity } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { requireAuth, contextOf } from '../../http/authenticate'
 import { okWithMessage, PlanCode, SubscriptionChange } from './schemas'
 import { subscriptionView } from './subscriptions.service'
 
@@ -40,7 +40,7 @@ const route = createRoute({
 
 export const registerUpdateSubscription = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { subscription, proration } = await c.var.services.subscriptions.update(principalOf(c), c.req.valid('json'))
+    const { subscription, proration } = await c.var.services.subscriptions.update(contextOf(c), c.req.valid('json'))
     const data = { ...subscriptionView(subscription), proration: fromMicros(proration) }
     return c.json({ ...envelope(c, data), message: 'Subscription updated successfully' }, 200)
   })

@@ -4,7 +4,7 @@ import { rangeEnd, rangeStart } from '../../lib/dates'
 import { ValidationError } from '../../lib/errors'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { GetUsageQuery, UsageResponse } from './schemas'
 import { resolveGroupBy } from './usage.service'
 
@@ -42,7 +42,7 @@ export const registerGetBillingUsage = (r: Router) =>
     const end = rangeEnd(q.endDate)
     if (end <= start) throw ValidationError.field('endDate', 'endDate must not be before startDate')
     const groupBy = resolveGroupBy(start, end, q.groupBy)
-    const data = await c.var.services.usage.range(principalOf(c).userId, {
+    const data = await c.var.services.usage.range(contextOf(c), {
       start,
       end,
       groupBy,

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { requireAuth, contextOf } from '../../http/authenticate'
 import { UsageHistoryQuery, UsageReport } from './schemas'
 import { accountFor } from '../../db/account-for'
 
@@ -28,6 +28,6 @@ const route = createRoute({
 export const registerListUsage = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const userId = await accountFor(c.var.services.db, principalOf(c), q.userId)
-    return c.json(envelope(c, await c.var.services.usage.history(userId, q.limit)), 200)
+    const ctx = await accountFor(c.var.services.db, contextOf(c), q.userId)
+    return c.json(envelope(c, await c.var.services.usage.history(ctx, q.limit)), 200)
   })

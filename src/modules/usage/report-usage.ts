@@ -3,7 +3,7 @@ import { errorResponses, jsonBody, keySecurity, Meta, meta } from '../../lib/htt
 import { Forbidden } from '../../lib/errors'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { principalOf, requireAuth, contextOf } from '../../http/authenticate'
 import { can } from '../../lib/principal'
 import { ReportUsageBody, UsageReport } from './schemas'
 import { accountFor } from '../../db/account-for'
@@ -50,8 +50,8 @@ export const registerReportUsage = (r: Router) =>
       throw new Forbidden('Reporting usage needs an admin, or an API key with the usage:write permission', { requiredPermissions: ['usage:write'] })
     }
     const db = c.var.services.db
-    const userId = await accountFor(db, p, body.userId)
-    const { report, created } = await c.var.services.usage.report({ ...body, userId })
+    const ctx = await accountFor(db, contextOf(c), body.userId)
+    const { report, created } = await c.var.services.usage.report(ctx, body)
     const message = created ? 'Usage recorded successfully' : 'Usage already recorded for this transactionId'
     if (created) return c.json({ success: true as const, data: report, message, meta: meta(c) }, 201)
     return c.json({ success: true as const, data: report, message, meta: meta(c) }, 200)

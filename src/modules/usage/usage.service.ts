@@ -21,6 +21,7 @@ import { fromMicros } from '../../lib/money'
 import { RATES, type Metric } from '../subscriptions/plans'
 import { outboxInsert } from '../events/outbox'
 import { monthOf, UNITS } from './product-meters'
+import type { RequestContext } from '../../lib/context'
 
 /** The three metrics of usage billing (`/api/usage`), as usage types. */
 export const METRIC_TYPES: Record<Metric, UsageType> = { callMinutes: 'call_minutes', smsCount: 'sms', apiCalls: 'api_calls' }
@@ -127,7 +128,8 @@ export class UsageService {
   // ---- POST /api/usage --------------------------------------------------------------------
 
   /** Records a report; `created` is false when `transactionId` had been reported before (nothing written). */
-  async report(input: ReportInput): Promise<{ report: UsageReport; created: boolean }> {
+  async report(ctx: RequestContext, body: Omit<ReportInput, 'userId'>): Promise<{ report: UsageReport; created: boolean }> {
+    const input: ReportInput = { ...body, userId: ctx.accountId }
     const { db } = this
     if (input.transactionId) {
       const first = await this.findReport(input.userId, input.transactionId)
@@ -234,7 +236,8 @@ export class UsageService {
     return limit ? q.limit(limit) : q
   }
 
-  async history(userId: string, limit?: number): Promise<UsageReport[]> {
+  async history(ctx: RequestContext, limit?: number): Promise<UsageReport[]> {
+    const userId = ctx.accountId
     const rows = await this.historyQuery(userId, limit).all()
     return rows.map((r) => ({
       id: `usage_${userId}_${r.month}`,
@@ -282,7 +285,8 @@ export class UsageService {
       .orderBy(asc(bucket), asc(usageRecords.resourceType), asc(usageRecords.resourceId))
   }
 
-  async range(userId: string, q: UsageRangeQuery) {
+  async range(ctx: RequestContext, q: UsageRangeQuery) {
+    const userId = ctx.accountId
     const rows = await this.rangeQuery(userId, q).all()
     const usage = rows.map((r) => {
       const quantity = Number(r.quantity)

@@ -6,7 +6,7 @@ import { idempotent, rateClass } from '../../http/policy'
 import { displayText } from '../../lib/text'
 import { requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
-import { auditContext } from '../admin/user-action'
+import { contextOf } from '../../http/authenticate'
 import { balanceView, transactionView, WalletBalance, WalletTransaction } from './schemas'
 import { topUp } from './wallet.service'
 
@@ -51,7 +51,7 @@ const route = createRoute({
 export const registerTopUpWallet = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
-    const { entry, balance } = await topUp(c.var.services, auditContext(c), {
+    const { entry, balance } = await topUp(c.var.services, contextOf(c), {
       userId: body.userId,
       amount: toMicros(body.amount),
       reason: body.reason,

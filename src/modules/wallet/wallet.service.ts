@@ -10,7 +10,8 @@ import { sha256Hex } from '../../lib/crypto'
 import { AppError, InsufficientBalance, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
-import type { AuditContext, AuditService } from '../audit/audit.service'
+import type { AuditService } from '../audit/audit.service'
+import { actingUserId, type RequestContext } from '../../lib/context'
 import type { Balance, Hold, LedgerEntry, Reference, WalletResult } from './wallet.do'
 
 export class WalletService {
@@ -82,14 +83,14 @@ export interface TopUpInput {
  * written then. Auditing first would instead leave entries for money that never moved.
  * Without an Idempotency-Key every call is a new credit.
  */
-export async function topUp(deps: { db: Db; audit: AuditService; wallet: WalletService }, ctx: AuditContext, input: TopUpInput) {
+export async function topUp(deps: { db: Db; audit: AuditService; wallet: WalletService }, ctx: RequestContext, input: TopUpInput) {
   const { db, audit, wallet } = deps
   const user = await db.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).get()
   if (!user) throw new NotFound('User')
 
   // The same admin, key and request → the same operation (also after the 24 h of the key's record).
   const opId = input.idempotencyKey
-    ? `topup_${(await sha256Hex([ctx.principal.userId, input.idempotencyKey, input.userId, input.amount, input.reason].join('\n'))).slice(0, 40)}`
+    ? `topup_${(await sha256Hex([actingUserId(ctx), input.idempotencyKey, input.userId, input.amount, input.reason].join('\n'))).slice(0, 40)}`
     : newId('topup')
   const r = await wallet.credit(input.userId, { opId, amount: input.amount, description: `Top-up: ${input.reason}` })
   if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The credit could not be booked', { reason: r.reason })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { EndpointFields, endpointView, WithSecret } from './schemas'
 
 const route = createRoute({
@@ -22,6 +22,6 @@ const route = createRoute({
 
 export const registerCreateWebhook = (r: Router) =>
   r.openapi(route, async (c) => {
-    const { endpoint, secret } = await c.var.services.webhooks.create(principalOf(c).userId, c.req.valid('json'))
+    const { endpoint, secret } = await c.var.services.webhooks.create(contextOf(c), c.req.valid('json'))
     return c.json(envelope(c, { ...endpointView(endpoint), secret }), 201)
   })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { EndpointIdParam } from './schemas'
 
 const route = createRoute({
@@ -19,6 +19,6 @@ const route = createRoute({
 export const registerDeleteWebhook = (r: Router) =>
   r.openapi(route, async (c) => {
     const { id } = c.req.valid('param')
-    await c.var.services.webhooks.remove(principalOf(c).userId, id)
+    await c.var.services.webhooks.remove(contextOf(c), id)
     return c.json(envelope(c, { id, deleted: true as const }), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { EndpointIdParam, endpointView, WebhookEndpointView } from './schemas'
 
 const route = createRoute({
@@ -18,6 +18,6 @@ const route = createRoute({
 
 export const registerGetWebhook = (r: Router) =>
   r.openapi(route, async (c) => {
-    const e = await c.var.services.webhooks.get(principalOf(c).userId, c.req.valid('param').id)
+    const e = await c.var.services.webhooks.get(contextOf(c), c.req.valid('param').id)
     return c.json(envelope(c, endpointView(e)), 200)
   })

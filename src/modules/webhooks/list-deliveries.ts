@@ -3,7 +3,7 @@ import { errorResponses, keySecurity, listEnvelope, okList, PagePagination, page
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { iso } from '../../lib/time'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { DeliveryView, deliveryView, EndpointIdParam } from './schemas'
 
 const Statuses = z
@@ -27,7 +27,7 @@ const route = createRoute({
 export const registerListDeliveries = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const { rows, attempts, total } = await c.var.services.webhooks.deliveries(principalOf(c).userId, c.req.valid('param').id, q)
+    const { rows, attempts, total } = await c.var.services.webhooks.deliveries(contextOf(c), c.req.valid('param').id, q)
     const data = rows.map((d) =>
       deliveryView(
         d,

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { errorResponses, keySecurity, listEnvelope, okList, PagePagination, pagePagination, PageQuery } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { endpointView, WebhookEndpointView } from './schemas'
 
 const route = createRoute({
@@ -19,6 +19,6 @@ const route = createRoute({
 export const registerListWebhooks = (r: Router) =>
   r.openapi(route, async (c) => {
     const { page, limit } = c.req.valid('query')
-    const { rows, total } = await c.var.services.webhooks.list(principalOf(c).userId, page, limit)
+    const { rows, total } = await c.var.services.webhooks.list(contextOf(c), page, limit)
     return c.json(listEnvelope(c, rows.map(endpointView), pagePagination(page, limit, total)), 200)
   })

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { DeliveryView, deliveryView } from './schemas'
 
 const route = createRoute({
@@ -27,6 +27,6 @@ const route = createRoute({
 export const registerRetryDelivery = (r: Router) =>
   r.openapi(route, async (c) => {
     const { id, deliveryId } = c.req.valid('param')
-    const d = await c.var.services.webhooks.retry(principalOf(c).userId, id, deliveryId)
+    const d = await c.var.services.webhooks.retry(contextOf(c), id, deliveryId)
     return c.json(envelope(c, deliveryView(d)), 202)
   })

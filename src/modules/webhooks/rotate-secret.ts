@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { EndpointIdParam, endpointView, WithSecret } from './schemas'
 
 const Body = z
@@ -24,6 +24,6 @@ const route = createRoute({
 export const registerRotateSecret = (r: Router) =>
   r.openapi(route, async (c) => {
     const grace = c.req.valid('json')?.gracePeriodHours ?? 24
-    const { endpoint, secret } = await c.var.services.webhooks.rotateSecret(principalOf(c).userId, c.req.valid('param').id, grace)
+    const { endpoint, secret } = await c.var.services.webhooks.rotateSecret(contextOf(c), c.req.valid('param').id, grace)
     return c.json(envelope(c, { ...endpointView(endpoint), secret }), 200)
   })

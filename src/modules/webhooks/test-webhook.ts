@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { EVENT_TYPES } from './catalogue'
 import { EndpointIdParam } from './schemas'
 
@@ -37,7 +37,7 @@ const route = createRoute({
 export const registerTestWebhook = (r: Router) =>
   r.openapi(route, async (c) => {
     const b = c.req.valid('json')
-    const { deliveryId, eventId, outcome } = await c.var.services.webhooks.test(principalOf(c).userId, c.req.valid('param').id, b.event, b.customPayload)
+    const { deliveryId, eventId, outcome } = await c.var.services.webhooks.test(contextOf(c), c.req.valid('param').id, b.event, b.customPayload)
     const ok = outcome.kind === 'succeeded'
     return c.json(
       envelope(c, {

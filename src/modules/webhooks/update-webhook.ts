@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
-import { principalOf, requireAuth } from '../../http/authenticate'
+import { contextOf, requireAuth } from '../../http/authenticate'
 import { EndpointFields, EndpointIdParam, endpointView, WebhookEndpointView } from './schemas'
 
 const Body = z
@@ -23,6 +23,6 @@ const route = createRoute({
 
 export const registerUpdateWebhook = (r: Router) =>
   r.openapi(route, async (c) => {
-    const e = await c.var.services.webhooks.update(principalOf(c).userId, c.req.valid('param').id, c.req.valid('json'))
+    const e = await c.var.services.webhooks.update(contextOf(c), c.req.valid('param').id, c.req.valid('json'))
     return c.json(envelope(c, endpointView(e!)), 200)
   })

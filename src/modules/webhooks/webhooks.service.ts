@@ -13,6 +13,7 @@ import { sampleData } from './catalogue'
 import { attemptDelivery, type DeliveryDeps } from './delivery'
 import { MAX_ATTEMPTS } from './retry-schedule'
 import { checkWebhookUrl, loopbackHint } from './url-guard'
+import type { RequestContext } from '../../lib/context'
 
 export const MAX_ENDPOINTS = 20
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -35,7 +36,8 @@ export class WebhooksService {
     return verdict.url.toString()
   }
 
-  async create(userId: string, input: Required<Pick<EndpointInput, 'url' | 'events'>> & EndpointInput) {
+  async create(ctx: RequestContext, input: Required<Pick<EndpointInput, 'url' | 'events'>> & EndpointInput) {
+    const userId = ctx.accountId
     const { db, env } = this.s
     const url = this.checkedUrl(input.url)
     const existing = await db.select({ n: count() }).from(webhookEndpoints).where(eq(webhookEndpoints.userId, userId)).get()
@@ -62,7 +64,8 @@ export class WebhooksService {
     return { endpoint: row, secret }
   }
 
-  async list(userId: string, page: number, limit: number) {
+  async list(ctx: RequestContext, page: number, limit: number) {
+    const userId = ctx.accountId
     const { db } = this.s
     const where = eq(webhookEndpoints.userId, userId)
     const [rows, total] = await db.batch([
@@ -72,7 +75,8 @@ export class WebhooksService {
     return { rows, total: total[0]?.n ?? 0 }
   }
 
-  async get(userId: string, id: string): Promise<WebhookEndpoint> {
+  async get(ctx: RequestContext, id: string): Promise<WebhookEndpoint> {
+    const userId = ctx.accountId
     const row = await this.s.db
       .select()
       .from(webhookEndpoints)
@@ -82,8 +86,9 @@ export class WebhooksService {
     return row
   }
 
-  async update(userId: string, id: string, input: EndpointInput) {
-    const current = await this.get(userId, id)
+  async update(ctx: RequestContext, id: string, input: EndpointInput) {
+    const userId = ctx.accountId
+    const current = await this.get(ctx, id)
     const set: Partial<WebhookEndpoint> = { updatedAt: new Date() }
     if (input.url !== undefined) set.url = this.checkedUrl(input.url)
     if (input.events !== undefined) set.events = [...new Set(input.events)]
@@ -104,9 +109,10 @@ export class WebhooksService {
       .get()
   }
 
-  async remove(userId: string, id: string) {
+  async remove(ctx: RequestContext, id: string) {
+    const userId = ctx.accountId
     const { db } = this.s
-    await this.get(userId, id)
+    await this.get(ctx, id)
     const deliveries = db.select({ id: webhookDeliveries.id }).from(webhookDeliveries).where(eq(webhookDeliveries.endpointId, id))
     await db.batch([
       db.delete(webhookAttempts).where(inArray(webhookAttempts.deliveryId, deliveries)),
@@ -116,9 +122,10 @@ export class WebhooksService {
   }
 
   /** A new secret now; the old one keeps signing (beside the new) for `graceHours`. */
-  async rotateSecret(userId: string, id: string, graceHours: number) {
+  async rotateSecret(ctx: RequestContext, id: string, graceHours: number) {
+    const userId = ctx.accountId
     const { db, env } = this.s
-    const current = await this.get(userId, id)
+    const current = await this.get(ctx, id)
     const secret = newWebhookSecret()
     const now = Date.now()
     const row = await db
@@ -135,9 +142,10 @@ export class WebhooksService {
     return { endpoint: row!, secret }
   }
 
-  async deliveries(userId: string, endpointId: string, q: { page: number; limit: number; status?: string[]; event?: string }) {
+  async deliveries(ctx: RequestContext, endpointId: string, q: { page: number; limit: number; status?: string[]; event?: string }) {
+    const userId = ctx.accountId
     const { db } = this.s
-    await this.get(userId, endpointId)
+    await this.get(ctx, endpointId)
     const filters: SQL[] = [eq(webhookDeliveries.endpointId, endpointId), eq(webhookDeliveries.userId, userId)]
     if (q.status?.length) filters.push(inArray(webhookDeliveries.status, q.status as ('pending' | 'retrying' | 'succeeded' | 'failed')[]))
     if (q.event) filters.push(eq(webhookDeliveries.eventType, q.event))
@@ -153,9 +161,10 @@ export class WebhooksService {
   }
 
   /** Sends one event to this endpoint now, once, and answers how it went (no retries). */
-  async test(userId: string, endpointId: string, event: string, customPayload?: Record<string, unknown>) {
+  async test(ctx: RequestContext, endpointId: string, event: string, customPayload?: Record<string, unknown>) {
+    const userId = ctx.accountId
     const { db } = this.s
-    const endpoint = await this.get(userId, endpointId)
+    const endpoint = await this.get(ctx, endpointId)
     const owner = await db.select({ email: users.email }).from(users).where(eq(users.id, userId)).get()
     const eventId = newId('evt')
     const now = new Date()
@@ -191,9 +200,10 @@ export class WebhooksService {
   }
 
   /** Queues a failed (or waiting) delivery again, with the same event id. */
-  async retry(userId: string, endpointId: string, deliveryId: string) {
+  async retry(ctx: RequestContext, endpointId: string, deliveryId: string) {
+    const userId = ctx.accountId
     const { db, env } = this.s
-    const endpoint = await this.get(userId, endpointId)
+    const endpoint = await this.get(ctx, endpointId)
     const d = await db
       .select()
       .from(webhookDeliveries)

@@ -10,6 +10,7 @@ import { createServices } from '../../../src/services'
 import { call, registerUser } from '../../helpers/api'
 import { activationRow, expireNow, outboxRows, purchase, sellingProvider, smsRows, smsWebhook, uniqueService, walletStub } from '../../helpers/activations'
 import { fund, walletAudit } from '../../helpers/catalog'
+import { ctxFor } from '../../helpers/context'
 
 async function runCron(scheduledTime = Date.now()) {
   const ctx = createExecutionContext()
@@ -131,7 +132,7 @@ describe('expiry (per-minute sweeper)', () => {
     const { u, id } = await boughtNumber()
     const ctx = createExecutionContext()
     const services = createServices(env as unknown as Env, ctx)
-    const cancelled = await new ActivationsService({ db: services.db, wallet: new CreditLost(env.WALLET), adapters: (p) => services.providers.adapters(p) }).cancel(u.id, id)
+    const cancelled = await new ActivationsService({ db: services.db, wallet: new CreditLost(env.WALLET), adapters: (p) => services.providers.adapters(p) }).cancel(ctxFor(u.id), id)
     expect(cancelled).toMatchObject({ status: 'cancelled', billing: 'refund_pending' })
     const read = await call(`/api/numbers/${id}`, { token: u.accessToken })
     expect(read.body.data.billing, read.text).toBe('refund_pending')

@@ -7,6 +7,7 @@ import { createServices } from '../../../src/services'
 import { registerUser } from '../../helpers/api'
 import { activationRow, holdOutcome, sellingProvider, uniqueService, walletStub } from '../../helpers/activations'
 import { fund, walletAudit } from '../../helpers/catalog'
+import { ctxFor } from '../../helpers/context'
 
 /** A wallet whose capture never arrives: the Worker died after the number was recorded. */
 class CrashBeforeCapture extends WalletService {
@@ -35,7 +36,7 @@ describe('a purchase that dies after the upstream buy but before the capture', (
     const wallet = new CrashBeforeCapture(env.WALLET)
     const { ctx, svc } = serviceWith(wallet)
 
-    const bought = await svc.purchase(u.id, { countryCode: 'us', serviceCode: offer.serviceCode })
+    const bought = await svc.purchase(ctxFor(u.id), { countryCode: 'us', serviceCode: offer.serviceCode })
     await waitOnExecutionContext(ctx)
     expect(wallet.captures).toBe(1)
     const row = (await activationRow(bought.id))!

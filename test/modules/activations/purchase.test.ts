@@ -6,6 +6,7 @@ import { fromMicros } from '../../../src/lib/money'
 import { call, createApiKey, expectErrorEnvelope, registerUser } from '../../helpers/api'
 import { activationRow, activationsOfUser, holdOutcome, outboxRows, purchase, sellingProvider, uniqueService } from '../../helpers/activations'
 import { fund, walletAudit } from '../../helpers/catalog'
+import { ctxFor } from '../../helpers/context'
 
 const usd = (micros: number) => fromMicros(micros)
 
@@ -176,13 +177,13 @@ describe('Idempotency-Key on a purchase', () => {
     const services = createServices(env as unknown as Env, createExecutionContext())
     const svc = services.activations
     const idempotency = { scope: `user:${u.id}`, key: 'k-1' }
-    const a = await svc.purchase(u.id, { countryCode: 'us', serviceCode: offer.serviceCode }, { idempotency })
-    const b = await svc.purchase(u.id, { countryCode: 'us', serviceCode: offer.serviceCode }, { idempotency })
+    const a = await svc.purchase(ctxFor(u.id), { countryCode: 'us', serviceCode: offer.serviceCode }, { idempotency })
+    const b = await svc.purchase(ctxFor(u.id), { countryCode: 'us', serviceCode: offer.serviceCode }, { idempotency })
     expect(b.id).toBe(a.id)
     expect(b.phone).toBe(a.phone)
     expect(await activationsOfUser(u.id)).toHaveLength(1)
     expect((await walletAudit(u.id)).balance).toBe(2_000_000 - offer.price)
-    const other = await svc.purchase(u.id, { countryCode: 'us', serviceCode: offer.serviceCode }, { idempotency: { ...idempotency, key: 'k-2' } })
+    const other = await svc.purchase(ctxFor(u.id), { countryCode: 'us', serviceCode: offer.serviceCode }, { idempotency: { ...idempotency, key: 'k-2' } })
     expect(other.id).not.toBe(a.id)
   })
 })

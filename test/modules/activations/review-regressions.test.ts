@@ -11,6 +11,7 @@ import { createServices } from '../../../src/services'
 import { call, registerUser } from '../../helpers/api'
 import { activationRow, expireNow, purchase, sellingProvider, smsWebhook, uniqueService } from '../../helpers/activations'
 import { fund, walletAudit } from '../../helpers/catalog'
+import { ctxFor } from '../../helpers/context'
 
 async function buyUnbilled() {
   const offer = await sellingProvider({ serviceCode: uniqueService('unbilled'), costUsd: 0.5 })
@@ -70,7 +71,7 @@ describe('two concurrent runs of one Idempotency-Key', () => {
     const svc = new ActivationsService({ db: services.db, wallet: services.wallet, adapters: (p) => services.providers.adapters(p) })
     const idempotency = { scope: `user:${u.id}`, key: 'same-key' }
     const input = { countryCode: 'us', serviceCode: offer.serviceCode }
-    const [a, b] = await Promise.all([svc.purchase(u.id, input, { idempotency }), svc.purchase(u.id, input, { idempotency })])
+    const [a, b] = await Promise.all([svc.purchase(ctxFor(u.id), input, { idempotency }), svc.purchase(ctxFor(u.id), input, { idempotency })])
     expect(a.id).toBe(b.id)
     expect(a.upstreamId).toBe(b.upstreamId)
     const audit = await walletAudit(u.id)
@@ -108,10 +109,10 @@ describe('an Idempotency-Key reused after its 24 hours', () => {
     const svc = new ActivationsService({ db: services.db, wallet: services.wallet, adapters: (p) => services.providers.adapters(p) })
     const idempotency = { scope: `user:${u.id}`, key: 'order-42' }
     const input = { countryCode: 'us', serviceCode: offer.serviceCode }
-    const first = await svc.purchase(u.id, input, { idempotency })
-    expect((await svc.purchase(u.id, input, { idempotency })).id).toBe(first.id)
+    const first = await svc.purchase(ctxFor(u.id), input, { idempotency })
+    expect((await svc.purchase(ctxFor(u.id), input, { idempotency })).id).toBe(first.id)
     await env.DB.prepare(`UPDATE activations SET created_at = ? WHERE id = ?`).bind(Date.now() - 25 * 3_600_000, first.id).run()
-    const later = await svc.purchase(u.id, input, { idempotency })
+    const later = await svc.purchase(ctxFor(u.id), input, { idempotency })
     expect(later.id).not.toBe(first.id)
     expect((await walletAudit(u.id)).balance).toBe(2_000_000 - 2 * offer.price)
   })

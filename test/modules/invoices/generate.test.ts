@@ -5,6 +5,7 @@ import { monthOf } from '../../../src/modules/billing/invoice-compose'
 import { createServices } from '../../../src/services'
 import { call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser, type TestUser } from '../../helpers/api'
 import { addMetrics, addNumber, addUsage, generate, invoiceRow, outboxOf, paymentRows, setBillingAddress, subscribe, workedExample } from './helpers'
+import { ctxFor } from '../../helpers/context'
 
 const detail = (u: TestUser, id: string) => call(`/api/v1/billing/invoices/${id}`, { token: u.accessToken })
 const countInvoices = async (userId: string) =>
@@ -257,7 +258,7 @@ describe('invoice lines', () => {
     await subscribe(u.id, [{ plan: 'pro', at: D(2024, 1, 1) }])
     await addMetrics(u.id, '2024-11', { callMinutes: 425, smsCount: 1150, apiCalls: 5900 })
     const services = createServices({ ...env, BILLING_TAX_RATE_PERCENT: '10' } as Env, createExecutionContext())
-    const { invoice, created } = await services.invoices.generate(u.id, '2024-11')
+    const { invoice, created } = await services.invoices.generate(ctxFor(u.id), '2024-11')
     expect(created).toBe(true)
     expect([invoice.subtotal, invoice.tax, invoice.total]).toEqual([59_740_000, 5_970_000, 65_710_000])
     const d = await call(`/api/v1/billing/invoices/${invoice.id}`, { token: u.accessToken })

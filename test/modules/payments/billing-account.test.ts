@@ -8,6 +8,7 @@ import type { Env } from '../../../src/env'
 import { createServices } from '../../../src/services'
 import { call, createApiKey, expectErrorEnvelope, registerUser } from '../../helpers/api'
 import { fund } from '../../helpers/catalog'
+import { ctxFor } from '../../helpers/context'
 
 const PATH = '/api/v1/billing/account'
 
@@ -87,12 +88,12 @@ describe('GET /api/v1/billing/account', () => {
     const u = await registerUser()
     const service = createServices(env as unknown as Env, createExecutionContext()).billingAccounts
     await env.DB.prepare(`UPDATE users SET status = 'suspended', status_reason = 'Chargeback under review' WHERE id = ?`).bind(u.id).run()
-    expect(await service.view(u.id)).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Chargeback under review' })
+    expect(await service.view(ctxFor(u.id))).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Chargeback under review' })
     // A suspension whose end has passed is over.
     await env.DB.prepare(`UPDATE users SET suspended_until = ? WHERE id = ?`).bind(Date.now() - 1000, u.id).run()
-    expect(await service.view(u.id)).toMatchObject({ isActive: true, isSuspended: false, suspensionReason: null })
+    expect(await service.view(ctxFor(u.id))).toMatchObject({ isActive: true, isSuspended: false, suspensionReason: null })
     await env.DB.prepare(`UPDATE users SET status = 'banned', status_reason = 'Fraud', suspended_until = NULL WHERE id = ?`).bind(u.id).run()
-    expect(await service.view(u.id)).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Fraud' })
+    expect(await service.view(ctxFor(u.id))).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Fraud' })
   })
 
   it('needs billing:read (and billing:write to change)', async () => {

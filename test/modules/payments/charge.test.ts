@@ -14,6 +14,7 @@ import { createServices } from '../../../src/services'
 import { registerUser } from '../../helpers/api'
 import { walletAudit } from '../../helpers/catalog'
 import { expectNoSecret, failure, fakeUpstream, json, type Handler } from '../../helpers/upstream'
+import { ctxFor } from '../../helpers/context'
 
 const STRIPE_KEY = 'sk_test_51Hx0chargeTestSecretKey9876543210fedcba'
 
@@ -33,8 +34,8 @@ describe('PaymentMethodsService.charge (sandbox)', () => {
   it('charges the default when no id is given; the same attemptKey gives the same ref', async () => {
     const u = await registerUser()
     const methods = sandboxServices().paymentMethods
-    const visa = await methods.add(u.id, { type: 'card', token: 'tok_visa' })
-    const amex = await methods.add(u.id, { type: 'card', token: 'tok_amex' })
+    const visa = await methods.add(ctxFor(u.id), { type: 'card', token: 'tok_visa' })
+    const amex = await methods.add(ctxFor(u.id), { type: 'card', token: 'tok_amex' })
     const r = await methods.charge(u.id, charge('invpay_inv1_1'))
     expect(r).toEqual({ ok: true, processor: 'sandbox', processorRef: expect.stringMatching(/^ch_sandbox_/), paymentMethodId: visa.id })
     expect(await methods.charge(u.id, charge('invpay_inv1_1'))).toEqual(r)
@@ -46,7 +47,7 @@ describe('PaymentMethodsService.charge (sandbox)', () => {
   it('a declined method answers ok: false with the reason', async () => {
     const u = await registerUser()
     const methods = sandboxServices().paymentMethods
-    const m = await methods.add(u.id, { type: 'card', token: 'tok_chargeDeclined' })
+    const m = await methods.add(ctxFor(u.id), { type: 'card', token: 'tok_chargeDeclined' })
     expect(await methods.charge(u.id, charge('k1'))).toEqual({ ok: false, processor: 'sandbox', paymentMethodId: m.id, failureReason: 'Your card was declined.' })
   })
 
@@ -55,13 +56,13 @@ describe('PaymentMethodsService.charge (sandbox)', () => {
     const other = await registerUser()
     const methods = sandboxServices().paymentMethods
     expect(await failure(methods.charge(other.id, charge('k')))).toBeInstanceOf(ValidationError)
-    const m = await methods.add(owner.id, { type: 'card', token: 'tok_visa' })
+    const m = await methods.add(ctxFor(owner.id), { type: 'card', token: 'tok_visa' })
     const foreign = await failure(methods.charge(other.id, charge('k', m.id)))
     expect(foreign).toBeInstanceOf(NotFound)
     expect(foreign.message).toBe('Payment method not found')
     expect(await failure(methods.charge(owner.id, charge('k', 'pm_nope')))).toBeInstanceOf(NotFound)
     expect(await failure(methods.charge(owner.id, charge('k', m.id, 12_345)))).toBeInstanceOf(ValidationError)
-    await methods.remove(owner.id, m.id)
+    await methods.remove(ctxFor(owner.id), m.id)
     expect(await failure(methods.charge(owner.id, charge('k', m.id)))).toBeInstanceOf(NotFound)
     expect(await failure(methods.charge(owner.id, charge('k')))).toBeInstanceOf(ValidationError)
   })
@@ -90,14 +91,14 @@ describe('the stripe processor through the services', () => {
   it('creates the Stripe customer once (kept on the billing account), attaches methods, charges with the attempt key', async () => {
     const u = await registerUser()
     const { methods, upstream, services } = stripeServices(stripeHandler())
-    const m = await methods.add(u.id, { type: 'credit_card', processor: 'STRIPE', token: 'tok_visa' })
+    const m = await methods.add(ctxFor(u.id), { type: 'credit_card', processor: 'STRIPE', token: 'tok_visa' })
     expect(m).toMatchObject({ processor: 'stripe', processorRef: 'pm_1Q0PsIJvEtkwdCNYMSaVuRz6', brand: 'visa', last4: '4242', expiryMonth: 8, expiryYear: 2027, isDefault: true, isVerified: true })
     expect(upstream.calls.map((c) => c.url.pathname)).toEqual(['/v1/customers', '/v1/payment_methods', '/v1/payment_methods/pm_1Q0PsIJvEtkwdCNYMSaVuRz6/attach'])
     expect(new URLSearchParams(upstream.calls[0]!.body).get('email')).toBe(u.email)
     const account = await env.DB.prepare(`SELECT stripe_customer_id FROM billing_accounts WHERE user_id = ?`).bind(u.id).first<{ stripe_customer_id: string }>()
     expect(account?.stripe_customer_id).toBe('cus_NffrFeUfNV2Hib')
 
-    await methods.add(u.id, { type: 'card', processor: 'stripe', token: 'tok_mastercard' })
+    await methods.add(ctxFor(u.id), { type: 'card', processor: 'stripe', token: 'tok_mastercard' })
     expect(upstream.calls.filter((c) => c.url.pathname === '/v1/customers')).toHaveLength(1)
 
     const r = await methods.charge(u.id, charge('invpay_inv9_1', m.id, 59_740_000))
@@ -108,16 +109,16 @@ describe('the stripe processor through the services', () => {
     expect(Object.fromEntries(new URLSearchParams(pi.body))).toMatchObject({ amount: '5974', currency: 'usd', customer: 'cus_NffrFeUfNV2Hib', payment_method: m.processorRef, confirm: 'true', off_session: 'true' })
 
     // The account shows its Stripe customer.
-    expect((await services.billingAccounts.view(u.id)).stripeCustomerId).toBe('cus_NffrFeUfNV2Hib')
+    expect((await services.billingAccounts.view(ctxFor(u.id))).stripeCustomerId).toBe('cus_NffrFeUfNV2Hib')
 
-    await methods.remove(u.id, m.id)
+    await methods.remove(ctxFor(u.id), m.id)
     expect(upstream.last.url.pathname).toBe(`/v1/payment_methods/${m.processorRef}/detach`)
   })
 
   it('a Stripe decline is ok: false; a Stripe outage is an UpstreamError without the key', async () => {
     const u = await registerUser()
     const declined = stripeServices(stripeHandler({ declined: true }))
-    const m = await declined.methods.add(u.id, { type: 'card', processor: 'stripe', token: 'tok_chargeDeclined' })
+    const m = await declined.methods.add(ctxFor(u.id), { type: 'card', processor: 'stripe', token: 'tok_chargeDeclined' })
     expect(await declined.methods.charge(u.id, charge('k1'))).toEqual({ ok: false, processor: 'stripe', paymentMethodId: m.id, failureReason: 'Your card was declined.' })
     const down = stripeServices(stripeHandler({ chargeStatus: 503 }))
     const e = await failure(down.methods.charge(u.id, charge('k2')))
@@ -128,7 +129,7 @@ describe('the stripe processor through the services', () => {
   it('a stripe method with Stripe no longer configured is a 502, not the client\'s fault', async () => {
     const u = await registerUser()
     const { methods } = stripeServices(stripeHandler())
-    await methods.add(u.id, { type: 'card', processor: 'stripe', token: 'tok_visa' })
+    await methods.add(ctxFor(u.id), { type: 'card', processor: 'stripe', token: 'tok_visa' })
     const e = await failure(sandboxServices().paymentMethods.charge(u.id, charge('k')))
     expect(e).toBeInstanceOf(UpstreamError)
   })
@@ -136,15 +137,15 @@ describe('the stripe processor through the services', () => {
   it('a top-up during a Stripe outage stays pending (502); the retry with the same key finishes it and credits once', async () => {
     const u = await registerUser()
     const down = stripeServices(stripeHandler({ chargeStatus: 500 }))
-    await down.methods.add(u.id, { type: 'card', processor: 'stripe', token: 'tok_visa' })
-    const e = await failure(down.services.topUps.topUp(u.id, { amount: 20_000_000, idempotencyKey: 'outage-key' }))
+    await down.methods.add(ctxFor(u.id), { type: 'card', processor: 'stripe', token: 'tok_visa' })
+    const e = await failure(down.services.topUps.topUp(ctxFor(u.id), { amount: 20_000_000, idempotencyKey: 'outage-key' }))
     expect(e).toBeInstanceOf(UpstreamError)
     const pending = await env.DB.prepare(`SELECT id, status FROM payments WHERE user_id = ?`).bind(u.id).all<{ id: string; status: string }>()
     expect(pending.results).toEqual([{ id: expect.any(String), status: 'pending' }])
     expect(await walletAudit(u.id)).toMatchObject({ balance: 0, entries: 0 })
 
     const up = stripeServices(stripeHandler())
-    const done = await up.services.topUps.topUp(u.id, { amount: 20_000_000, idempotencyKey: 'outage-key' })
+    const done = await up.services.topUps.topUp(ctxFor(u.id), { amount: 20_000_000, idempotencyKey: 'outage-key' })
     expect(done.payment).toMatchObject({ id: pending.results[0]!.id, status: 'succeeded', processor: 'stripe', processorRef: 'pi_3MtwBwLkdIwHu7ix28a3tqPa' })
     const attemptKey = await TopUpService.attemptKey(u.id, 'outage-key')
     expect(up.upstream.last.headers.get('idempotency-key')).toBe(attemptKey)

@@ -10,6 +10,7 @@ import type { Env } from '../../../src/env'
 import { createServices } from '../../../src/services'
 import { call, createApiKey, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
 import { fund, walletAudit } from '../../helpers/catalog'
+import { ctxFor } from '../../helpers/context'
 
 const PATH = '/api/v1/billing/top-up'
 
@@ -153,7 +154,7 @@ describe('POST /api/v1/billing/top-up', () => {
     const u = await registerUser()
     await addMethod(u)
     const service = services().topUps
-    const done = await service.topUp(u.id, { amount: 7_000_000, idempotencyKey: 'crash-key' })
+    const done = await service.topUp(ctxFor(u.id), { amount: 7_000_000, idempotencyKey: 'crash-key' })
     expect(done.balance.balance).toBe(7_000_000)
     // Undo what the last batch wrote, as if the Worker died right after the credit.
     await env.DB.batch([
@@ -161,19 +162,19 @@ describe('POST /api/v1/billing/top-up', () => {
       env.DB.prepare(`DELETE FROM outbox WHERE user_id = ? AND type = 'PAYMENT_SUCCEEDED'`).bind(u.id),
     ])
     // A retry after the 24 h replay window (the middleware no longer answers) still finds the attempt by its key.
-    const retried = await service.topUp(u.id, { amount: 7_000_000, idempotencyKey: 'crash-key' })
+    const retried = await service.topUp(ctxFor(u.id), { amount: 7_000_000, idempotencyKey: 'crash-key' })
     expect(retried.payment).toMatchObject({ id: done.payment.id, status: 'succeeded', processorRef: done.payment.processorRef })
     expect(retried.balance.balance).toBe(7_000_000)
     expect(await walletAudit(u.id)).toMatchObject({ balance: 7_000_000, entries: 1 })
     expect(await eventsOf(u.id, 'PAYMENT_SUCCEEDED')).toHaveLength(1)
     expect(await paymentsOf(u.id)).toHaveLength(1)
     // Retrying a finished payment changes nothing either.
-    await service.topUp(u.id, { amount: 7_000_000, idempotencyKey: 'crash-key' })
+    await service.topUp(ctxFor(u.id), { amount: 7_000_000, idempotencyKey: 'crash-key' })
     expect(await walletAudit(u.id)).toMatchObject({ balance: 7_000_000, entries: 1 })
     // Keys are per account: another account's identical key is its own payment.
     const v = await registerUser()
     await addMethod(v)
-    const theirs = await service.topUp(v.id, { amount: 1_000_000, idempotencyKey: 'crash-key' })
+    const theirs = await service.topUp(ctxFor(v.id), { amount: 1_000_000, idempotencyKey: 'crash-key' })
     expect(theirs.payment.id).not.toBe(done.payment.id)
   })
 
@@ -196,12 +197,12 @@ describe('POST /api/v1/billing/top-up', () => {
     const u = await registerUser()
     await addMethod(u)
     const service = services().topUps
-    const done = await service.topUp(u.id, { amount: 3_000_000, idempotencyKey: 'stale-key' })
+    const done = await service.topUp(ctxFor(u.id), { amount: 3_000_000, idempotencyKey: 'stale-key' })
     // As if the first attempt had died before its charge answered, a day ago.
     await env.DB.prepare(`UPDATE payments SET status = 'pending', processor_ref = NULL, processed_at = NULL, created_at = ? WHERE id = ?`)
       .bind(Date.now() - 24 * 3_600_000, done.payment.id)
       .run()
-    const err = await service.topUp(u.id, { amount: 3_000_000, idempotencyKey: 'stale-key' }).catch((e) => e)
+    const err = await service.topUp(ctxFor(u.id), { amount: 3_000_000, idempotencyKey: 'stale-key' }).catch((e) => e)
     expect(err).toMatchObject({ status: 409, code: 'PAYMENT_UNDER_REVIEW' })
     expect(await walletAudit(u.id)).toMatchObject({ balance: 3_000_000, entries: 1 })
   })

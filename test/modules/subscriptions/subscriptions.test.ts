@@ -10,6 +10,7 @@ import { PLANS } from '../../../src/modules/subscriptions/plans'
 import { periodOf, prorate } from '../../../src/lib/periods'
 import { SubscriptionsService } from '../../../src/modules/subscriptions/subscriptions.service'
 import { call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser, type TestUser } from '../../helpers/api'
+import { ctxFor } from '../../helpers/context'
 
 const service = () => new SubscriptionsService({ db: createDb(env.DB) })
 
@@ -253,7 +254,7 @@ describe('proration with a pinned clock', () => {
     // April 2026 has 30 days. 1,296,648,000 ms before May 1st: pro − basic = 2000 cents × 2001/4000 = 1000.5 cents → 10.01.
     const subscribedAt = new Date(Date.UTC(2026, 3, 1))
     const at = new Date(Date.UTC(2026, 4, 1) - 1_296_648_000)
-    const { subscription } = await s.subscribe(u.id, 'basic', subscribedAt)
+    const { subscription } = await s.subscribe(ctxFor(u.id), 'basic', subscribedAt)
     const up = await s.change(subscription, { plan: 'pro' }, at)
     expect(up.proration).toBe(10_010_000)
     expect(prorate(20_000_000, 1_296_648_000, 30 * 86_400_000)).toBe(10_010_000)
@@ -274,7 +275,7 @@ describe('proration with a pinned clock', () => {
     const u = await registerUser()
     const s = service()
     const start = new Date(Date.UTC(2026, 1, 1)) // February 2026
-    const { subscription } = await s.subscribe(u.id, 'basic', start)
+    const { subscription } = await s.subscribe(ctxFor(u.id), 'basic', start)
     const up = await s.change(subscription, { plan: 'enterprise' }, start)
     expect(up.proration).toBe(90_000_000)
     expect(prorate(90_000_000, 0, 28 * 86_400_000)).toBe(0)
@@ -283,13 +284,13 @@ describe('proration with a pinned clock', () => {
   it('no proration for a resume when the cancel was in an earlier period; proration when it was in this one', async () => {
     const s = service()
     const a = await registerUser()
-    const subA = (await s.subscribe(a.id, 'basic', new Date(Date.UTC(2026, 0, 10)))).subscription
+    const subA = (await s.subscribe(ctxFor(a.id), 'basic', new Date(Date.UTC(2026, 0, 10)))).subscription
     const cancelledA = (await s.change(subA, { status: 'cancelled' }, new Date(Date.UTC(2026, 0, 20)))).subscription
     const resumedA = await s.change(cancelledA, { status: 'active', plan: 'pro' }, new Date(Date.UTC(2026, 2, 15)))
     expect(resumedA.proration).toBe(0)
 
     const b = await registerUser()
-    const subB = (await s.subscribe(b.id, 'basic', new Date(Date.UTC(2026, 2, 1)))).subscription
+    const subB = (await s.subscribe(ctxFor(b.id), 'basic', new Date(Date.UTC(2026, 2, 1)))).subscription
     const cancelledB = (await s.change(subB, { status: 'cancelled' }, new Date(Date.UTC(2026, 2, 5)))).subscription
     const at = new Date(Date.UTC(2026, 2, 16, 12)) // March: 15.5 of 31 days left → 2000 × 0.5 = 1000 cents
     const resumedB = await s.change(cancelledB, { status: 'active', plan: 'pro' }, at)
@@ -300,7 +301,7 @@ describe('proration with a pinned clock', () => {
     const u = await registerUser()
     const s = service()
     const at = new Date(Date.UTC(2026, 3, 16)) // April: 15 of 30 days left
-    const { subscription: stale } = await s.subscribe(u.id, 'basic', new Date(Date.UTC(2026, 3, 1)))
+    const { subscription: stale } = await s.subscribe(ctxFor(u.id), 'basic', new Date(Date.UTC(2026, 3, 1)))
     const first = await s.change(stale, { plan: 'pro' }, at)
     expect(first.proration).toBe(10_000_000)
     // The same upgrade from the stale row: already done, so nothing at all is written.
@@ -339,7 +340,7 @@ describe('periods', () => {
   it('rolls an active subscription forward to the current month when read after its period ended', async () => {
     const u = await registerUser()
     const s = service()
-    const { subscription } = await s.subscribe(u.id, 'pro', new Date(Date.UTC(2025, 10, 5)))
+    const { subscription } = await s.subscribe(ctxFor(u.id), 'pro', new Date(Date.UTC(2025, 10, 5)))
     expect(subscription.currentPeriodEnd.toISOString()).toBe('2025-11-30T00:00:00.000Z')
     const res = await read(u)
     expect(res.status, res.text).toBe(200)

@@ -10,6 +10,7 @@ import { activationRow, expireNow, purchase, sellingProvider, smsWebhook, unique
 import { fund, sandboxProvider, walletAudit, type TestProvider } from '../../helpers/catalog'
 import { fundedUser, micros, purchase as buyDids, seedDids } from '../../helpers/dids'
 import { usageByTxn, usageRows } from './rows'
+import { ctxFor } from '../../helpers/context'
 
 async function runCron(scheduledTime = Date.now()) {
   const ctx = createExecutionContext()
@@ -111,7 +112,7 @@ describe('activation meters: a purchase whose price could not be taken', () => {
     const ctx = createExecutionContext()
     const services = createServices(env as unknown as Env, ctx)
     const svc = new ActivationsService({ db: services.db, wallet: new NothingTaken(env.WALLET), adapters: (p) => services.providers.adapters(p) })
-    const bought = await svc.purchase(u.id, { countryCode: 'us', serviceCode: offer.serviceCode })
+    const bought = await svc.purchase(ctxFor(u.id), { countryCode: 'us', serviceCode: offer.serviceCode })
     await waitOnExecutionContext(ctx)
     expect(await activationRow(bought.id)).toMatchObject({ billing: 'unbilled' })
     expect((await walletAudit(u.id)).balance).toBe(2_000_000)
