@@ -17,7 +17,6 @@ export interface Env {
   METRICS: DurableObjectNamespace<Metrics>
   EVENTS: Queue
   WEBHOOKS: Queue
-  MESSAGES: Queue
   JOBS: Queue
 
   ENVIRONMENT: string

@@ -79,12 +79,12 @@ export const CONSUMERS: Record<string, Consumer> = {
 }
 
 /** Queue names in wrangler.toml may carry an environment suffix (`events-staging`). */
-function baseName(queue: string): string {
+export function queueBaseName(queue: string): string {
   return queue.replace(/-(staging|preview)$/, '')
 }
 
 export async function queue(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
-  const consumer = CONSUMERS[baseName(batch.queue)]
+  const consumer = CONSUMERS[queueBaseName(batch.queue)]
   if (!consumer) {
     // No consumer yet: keep the messages (retry later) rather than drop them.
     console.error(JSON.stringify({ level: 'error', message: 'no consumer for queue', queue: batch.queue, size: batch.messages.length }))
