@@ -6,7 +6,7 @@
 import { env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createDb } from '../../../src/db/client'
-import { AdminUsersService } from '../../../src/modules/admin-users/admin-users.service'
+import { AdminUsersService } from '../../../src/modules/admin/admin-users.service'
 import { call, registerAdmin, type TestUser } from '../../helpers/api'
 import { sandboxProvider, type TestProvider } from '../../helpers/catalog'
 import { waitFor } from '../../helpers/db'
