@@ -24,6 +24,7 @@ import { outboxInsert } from '../events/outbox'
 import { composeInvoice, monthPeriod, type UsageGroup } from './invoice-compose'
 import type { ListInvoicesQuery } from './schemas'
 import { detailView, usageInvoiceView, summaryView, type Invoice } from './invoice-views'
+import { DAY_MS } from '../../lib/time'
 
 export interface InvoicesDeps {
   db: Db
@@ -31,7 +32,6 @@ export interface InvoicesDeps {
   taxRatePercent: number
 }
 
-const DAY_MS = 86_400_000
 const NUMBER_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'
 
 /** `INV-YYYY-MM-XXXXXX`, six random characters without look-alikes. */

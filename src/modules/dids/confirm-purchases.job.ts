@@ -21,7 +21,7 @@ import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm'
 import { insertWhere } from '../../db/insert-where'
 import { didInventory, holdOutcomes, orderEvents, orderItems, orders, outbox, phoneNumbers, providers, usageRecords, type OrderItem } from '../../db/schema'
 import { newId } from '../../lib/ids'
-import { fromMicros } from '../../lib/money'
+import { usd } from '../../lib/money'
 import type { DidPurchase } from '../../providers/numbers/types'
 import type { Services } from '../../services'
 import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
@@ -35,7 +35,6 @@ const BATCH = 25
 
 type Deps = Pick<Services, 'db' | 'wallet' | 'numberLocks'> & { providers: Pick<Services['providers'], 'adapters'> }
 
-const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`
 const priceOf = (i: Pick<OrderItem, 'setupPrice' | 'monthlyPrice'>) => i.setupPrice + i.monthlyPrice
 
 function log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) {

@@ -50,7 +50,7 @@ import {
 } from '../../db/schema'
 import { AppError, Conflict, InsufficientBalance, NotFound, UpstreamError, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import { fromMicros, toMicros } from '../../lib/money'
+import { fromMicros, toMicros, usd } from '../../lib/money'
 import type { DidProvider } from '../../providers/numbers/types'
 import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
 import type { PurchaseResult } from './schemas'
@@ -148,7 +148,6 @@ interface OrderRef {
 
 const failed = (phoneNumber: string, error: string, message: string): Outcome => ({ phoneNumber, status: 'FAILED', error, message })
 const price = (l: Line) => l.setup + l.monthly
-const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`
 
 /** The same day next month (the month's last day when it has fewer days): the first renewal. */
 export function addMonth(now: number): Date {

@@ -91,6 +91,7 @@ import { didRenewals, outbox, pendingCredits, phoneNumbers, renewalCharges, usag
 import { AppError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
+import { monthOf } from '../../lib/periods'
 import type { Services } from '../../services'
 import { errorText, runBatch, type Stmt } from '../../db/batch'
 import type { DidsService } from './dids.service'
@@ -157,7 +158,6 @@ export function periodEndFor(purchasedAt: number, periodStart: number): Date {
 }
 
 const utcDay = (t: number) => Math.floor(t / 86_400_000)
-const monthOf = (t: number) => new Date(t).toISOString().slice(0, 7)
 const day = (t: number) => new Date(t).toISOString().slice(0, 10)
 
 /** Event ids derive from the number and the period: a rerun writes no second event. */

@@ -19,14 +19,14 @@ import type { Services } from '../../services'
 import { invoicePaymentsOf } from '../billing/invoices-deps'
 import { STALE_CLAIM_MS } from '../../providers/payments/types'
 import { TopUpService, type PaymentRow } from './top-up.service'
+import { MINUTE_MS } from '../../lib/time'
 
 export const MIN_AGE_MS = 2 * 60_000
 export const PER_RUN = 25
-const MINUTE = 60_000
 
 /** Wait after the `attempts`-th run that left a row pending: 2 min, 4, 8, 16, 32, then 60. */
 export function resumeBackoffMs(attempts: number): number {
-  return Math.min(60 * MINUTE, 2 * MINUTE * 2 ** Math.max(0, attempts - 1))
+  return Math.min(60 * MINUTE_MS, 2 * MINUTE_MS * 2 ** Math.max(0, attempts - 1))
 }
 
 export async function resumePendingPayments(services: Services, now: number): Promise<{ resumed: number; failed: number; deferred: number }> {

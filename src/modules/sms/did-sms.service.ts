@@ -16,6 +16,7 @@
  */
 import { and, eq, ne } from 'drizzle-orm'
 import type { Db } from '../../db/client'
+import { isUniqueViolation } from '../../db/errors'
 import { phoneNumbers, providers, smsMessages, type PhoneNumber, type Provider } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
 import { Conflict, NotFound, Unauthorized } from '../../lib/errors'
@@ -24,7 +25,7 @@ import { TwilioDids } from '../../providers/numbers/twilio'
 import type { ProviderAdapters } from '../../providers/numbers/types'
 import type { Services } from '../../services'
 import { outboxInsert } from '../events/outbox'
-import { isUniqueViolation, parseInstant } from './inbound-sms.service'
+import { parseInstant } from './inbound-sms.service'
 import { extractCode } from './sms-code'
 
 export interface DidSms {

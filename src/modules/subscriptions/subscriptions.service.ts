@@ -33,7 +33,7 @@ import { can, type Principal } from '../../lib/principal'
 import { accountFor } from '../../db/account-for'
 import { PLANS, type PlanCode } from './plans'
 import { runBatch, type Stmt } from '../../db/batch'
-import { isUniqueViolation } from '../sms/inbound-sms.service'
+import { isUniqueViolation } from '../../db/errors'
 import { insertWhere } from '../../db/insert-where'
 import { periodOf, prorate } from '../../lib/periods'
 

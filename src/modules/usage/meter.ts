@@ -28,7 +28,8 @@ import { usageRecords } from '../../db/schema'
 import { newId } from '../../lib/ids'
 import type { AppEnv } from '../../http/router'
 import { RATES } from '../subscriptions/plans'
-import { monthOf, UNITS } from './product-meters'
+import { monthOf } from '../../lib/periods'
+import { UNITS } from './product-meters'
 
 interface Pending {
   userId: string
