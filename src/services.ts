@@ -17,11 +17,12 @@ import { WalletService } from './modules/wallet/wallet.service'
 import { NumberLockService } from './modules/number-locks/number-lock.service'
 import { ProvidersService } from './modules/providers/providers.service'
 import { WebhooksService } from './modules/webhooks/webhooks.service'
+import { logger } from './lib/logger'
 
 function createCore(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>) {
   const config = readConfig(env)
   const db = createDb(env.DB)
-  const defer = (p: Promise<unknown>) => ctx.waitUntil(p.catch((e) => console.error('deferred task failed', e)))
+  const defer = (p: Promise<unknown>) => ctx.waitUntil(p.catch((e) => logger.error('deferred task failed', { error: e })))
   const jwt = {
     secret: env.JWT_SECRET,
     issuer: config.JWT_ISSUER,

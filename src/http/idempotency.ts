@@ -41,6 +41,7 @@ import { AppError, ValidationError } from '../lib/errors'
 import { err } from '../lib/http'
 import type { AppEnv } from './router'
 import type { Principal } from '../lib/principal'
+import { logger } from '../lib/logger'
 
 /** POST routes that honour Idempotency-Key (`:name` is one path segment). */
 export const IDEMPOTENT_POSTS = [
@@ -173,14 +174,14 @@ export function createIdempotency(paths: readonly string[]): MiddlewareHandler<A
       await db.update(idempotencyKeys).set({ status: 'done', responseStatus: status, responseBody: body }).where(ours).run()
     } catch (e) {
       // The answer still goes out; the record stays in_progress until its lease ends.
-      console.error(JSON.stringify({ level: 'error', message: 'idempotency: storing the response failed', error: (e as Error).message }))
+      logger.error('idempotency: storing the response failed', { requestId: c.get('requestId'), error: (e as Error).message })
     }
 
     async function forget() {
       try {
         await db.delete(idempotencyKeys).where(ours).run()
       } catch (e) {
-        console.error(JSON.stringify({ level: 'error', message: 'idempotency: releasing the key failed', error: (e as Error).message }))
+        logger.error('idempotency: releasing the key failed', { requestId: c.get('requestId'), error: (e as Error).message })
       }
     }
   }

@@ -27,6 +27,7 @@ import type { Services } from '../../services'
 import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
 import { didPurchaseRows } from '../usage/product-meters'
 import { numberPurchasedEvent } from './purchase.service'
+import { logger } from '../../lib/logger'
 
 /** Left to the request that is still running the purchase for this long. */
 const CONFIRM_AFTER_MS = 30_000
@@ -37,9 +38,7 @@ type Deps = Pick<Services, 'db' | 'wallet' | 'numberLocks'> & { providers: Pick<
 
 const priceOf = (i: Pick<OrderItem, 'setupPrice' | 'monthlyPrice'>) => i.setupPrice + i.monthlyPrice
 
-function log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) {
-  console.error(JSON.stringify({ level, job: 'sweeper', step: 'confirm-purchases', message, ...fields }))
-}
+const { log } = logger.with({ job: 'sweeper', step: 'confirm-purchases' })
 
 export async function confirmPurchases(deps: Deps, scheduledTime: number) {
   const due = await deps.db

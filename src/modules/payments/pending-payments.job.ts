@@ -20,6 +20,7 @@ import { invoicePaymentsOf } from '../billing/invoices-deps'
 import { STALE_CLAIM_MS } from '../../providers/payments/types'
 import { TopUpService, type PaymentRow } from './top-up.service'
 import { MINUTE_MS } from '../../lib/time'
+import { logger } from '../../lib/logger'
 
 export const MIN_AGE_MS = 2 * 60_000
 export const PER_RUN = 25
@@ -64,9 +65,7 @@ export async function resumePendingPayments(services: Services, now: number): Pr
     else deferred += 1
     const attempts = row.resumeAttempts + 1
     const resumeAfter = new Date(now + resumeBackoffMs(attempts))
-    console.error(
-      JSON.stringify({ level: 'warn', message: 'pending payment not finished; retried after a backoff', paymentId: row.id, attempts, resumeAfter: resumeAfter.toISOString(), error }),
-    )
+    logger.warn('pending payment not finished; retried after a backoff', { paymentId: row.id, attempts, resumeAfter: resumeAfter.toISOString(), error })
     await services.db
       .update(payments)
       .set({ resumeAttempts: sql`${payments.resumeAttempts} + 1`, resumeAfter, updatedAt: at })

@@ -27,6 +27,7 @@ import type { Services } from '../../services'
 import { outboxInsert } from '../events/outbox'
 import { parseInstant } from './inbound-sms.service'
 import { extractCode } from './sms-code'
+import { logger } from '../../lib/logger'
 
 export interface DidSms {
   /** The number it was sent to (E.164). */
@@ -89,7 +90,7 @@ export class DidSmsService {
       if (!(did instanceof TwilioDids)) throw new Error('not a Twilio adapter')
       twilio = did
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', module: 'sms', message: 'twilio webhook: cannot verify signatures for this provider', provider: p.code, error: (e as Error).message }))
+      logger.error('twilio webhook: cannot verify signatures for this provider', { module: 'sms', provider: p.code, error: (e as Error).message })
       throw new Unauthorized('UNAUTHORIZED', NOT_AUTHENTICATED)
     }
     if (!(await twilio.verifyWebhook(req.signature, req.url, req.params))) throw new Unauthorized('UNAUTHORIZED', NOT_AUTHENTICATED)

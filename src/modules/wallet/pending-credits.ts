@@ -19,6 +19,7 @@ import type { Db } from '../../db/client'
 import { pendingCredits } from '../../db/schema'
 import type { WalletService } from './wallet.service'
 import { MINUTE_MS } from '../../lib/time'
+import { logger } from '../../lib/logger'
 
 export type PendingCredit = typeof pendingCredits.$inferSelect
 
@@ -92,7 +93,7 @@ async function settle(deps: { db: Db; wallet: WalletService }, row: PendingCredi
     .set({ attempts, lastError: error.slice(0, 500), nextAttemptAt: new Date(now.getTime() + creditBackoffMs(attempts)) })
     .where(and(eq(pendingCredits.opId, row.opId), eq(pendingCredits.status, 'pending')))
     .run()
-  console.error(JSON.stringify({ level: 'warn', message: 'pending credit not made; the sweeper retries', opId: row.opId, userId: row.userId, attempts, error }))
+  logger.warn('pending credit not made; the sweeper retries', { opId: row.opId, userId: row.userId, attempts, error })
   return { status: 'failed', error }
 }
 
