@@ -46,6 +46,7 @@ import { registerSubscriptions } from './modules/subscriptions'
 import { registerPayments } from './modules/payments'
 import { registerInvoices } from './modules/billing/index'
 import { createServices } from './services'
+import { logger } from './lib/logger'
 
 export const MAX_BODY_BYTES = 1024 * 1024
 
@@ -65,7 +66,7 @@ export function onError(e: Error, c: Context<AppEnv>) {
     if (e.status === 415) return errorResponse(c, new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON with Content-Type: application/json'))
     return errorResponse(c, new AppError(e.status as 400, e.status >= 500 ? 'INTERNAL_ERROR' : 'HTTP_ERROR', e.message))
   }
-  console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), message: e.message, stack: e.stack }))
+  logger.error(e.message, { requestId: c.get('requestId'), stack: e.stack })
   return errorResponse(c, new AppError(500, 'INTERNAL_ERROR', 'Internal server error'))
 }
 

@@ -8,6 +8,7 @@ import type { Metrics } from './modules/metrics/metrics.do'
 import type { NumberLock } from './modules/number-locks/number-lock.do'
 import type { RateLimiter } from './modules/rate-limit/rate-limiter.do'
 import type { Wallet } from './modules/wallet/wallet.do'
+import { logger } from './lib/logger'
 
 export interface Env {
   DB: D1Database
@@ -17,7 +18,6 @@ export interface Env {
   METRICS: DurableObjectNamespace<Metrics>
   EVENTS: Queue
   WEBHOOKS: Queue
-  MESSAGES: Queue
   JOBS: Queue
 
   ENVIRONMENT: string
@@ -158,7 +158,7 @@ export function readConfig(env: Env): Config {
   }
   const isLocal = parsed.data.ENVIRONMENT === 'development' || parsed.data.ENVIRONMENT === 'test'
   if (parsed.data.WEBHOOK_ALLOW_LOOPBACK && !isLocal) {
-    console.warn(JSON.stringify({ level: 'warn', message: 'WEBHOOK_ALLOW_LOOPBACK is ignored outside development and test', environment: parsed.data.ENVIRONMENT }))
+    logger.warn('WEBHOOK_ALLOW_LOOPBACK is ignored outside development and test', { environment: parsed.data.ENVIRONMENT })
   }
   const config: Config = {
     ...parsed.data,

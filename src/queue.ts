@@ -16,6 +16,7 @@ import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
 import { createServices, type Services } from './services'
 import { clearJobFailure, jobsDlqConsumer, recordJobFailure } from './modules/jobs/failed-jobs'
 import { eventsConsumer, webhooksConsumer, webhooksDlqConsumer } from './modules/webhooks/webhooks.consumer'
+import { logger } from './lib/logger'
 
 export type Consumer = (batch: MessageBatch<unknown>, services: Services) => Promise<void>
 
@@ -42,7 +43,7 @@ async function jobs(batch: MessageBatch<unknown>, services: Services): Promise<v
     const handler = typeof type === 'string' ? JOB_HANDLERS[type] : undefined
     if (!handler) {
       // A type whose feature is not deployed (yet): keep it rather than drop it.
-      console.error(JSON.stringify({ level: 'error', message: 'jobs: no handler for message type', type, id: message.id }))
+      logger.error('jobs: no handler for message type', { type, id: message.id })
       await noteFailure(services, message, `no handler for job type ${JSON.stringify(type ?? null)}`)
       message.retry({ delaySeconds: 300 })
       continue
@@ -51,12 +52,12 @@ async function jobs(batch: MessageBatch<unknown>, services: Services): Promise<v
       // Events the job wrote go to the `events` queue now, as a request's do (the sweeper is the fallback).
       const events: string[] = []
       await eventScope.run(events, () => handler(message.body, services))
-      if (events.length) await sendEvents(services.env, events).catch((e) => console.error(JSON.stringify({ level: 'warn', message: 'jobs: event send failed; the sweeper sends them', error: (e as Error).message })))
+      if (events.length) await sendEvents(services.env, events).catch((e) => logger.warn('jobs: event send failed; the sweeper sends them', { error: (e as Error).message }))
       // It may have failed before: it is no longer a failed job.
-      if (message.attempts > 1) await clearJobFailure(services, message.body).catch((e) => console.error(JSON.stringify({ level: 'warn', message: 'jobs: failed-job record not cleared', id: message.id, error: (e as Error).message })))
+      if (message.attempts > 1) await clearJobFailure(services, message.body).catch((e) => logger.warn('jobs: failed-job record not cleared', { id: message.id, error: (e as Error).message }))
       message.ack()
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', message: 'jobs: handler failed; retrying', type, id: message.id, attempts: message.attempts, error: (e as Error).message }))
+      logger.error('jobs: handler failed; retrying', { type, id: message.id, attempts: message.attempts, error: (e as Error).message })
       await noteFailure(services, message, (e as Error).message ?? String(e))
       message.retry({ delaySeconds: jobBackoffSeconds(message.attempts) })
     }
@@ -66,7 +67,7 @@ async function jobs(batch: MessageBatch<unknown>, services: Services): Promise<v
 /** Writes the failed attempt to failed_jobs; a failure to write is logged, never thrown (the message is retried anyway). */
 async function noteFailure(services: Services, message: Message<unknown>, error: string): Promise<void> {
   await recordJobFailure(services, message, error).catch((e) =>
-    console.error(JSON.stringify({ level: 'error', message: 'jobs: failed attempt not recorded', id: message.id, error: (e as Error).message })),
+    logger.error('jobs: failed attempt not recorded', { id: message.id, error: (e as Error).message }),
   )
 }
 
@@ -79,15 +80,15 @@ export const CONSUMERS: Record<string, Consumer> = {
 }
 
 /** Queue names in wrangler.toml may carry an environment suffix (`events-staging`). */
-function baseName(queue: string): string {
+export function queueBaseName(queue: string): string {
   return queue.replace(/-(staging|preview)$/, '')
 }
 
 export async function queue(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
-  const consumer = CONSUMERS[baseName(batch.queue)]
+  const consumer = CONSUMERS[queueBaseName(batch.queue)]
   if (!consumer) {
     // No consumer yet: keep the messages (retry later) rather than drop them.
-    console.error(JSON.stringify({ level: 'error', message: 'no consumer for queue', queue: batch.queue, size: batch.messages.length }))
+    logger.error('no consumer for queue', { queue: batch.queue, size: batch.messages.length })
     batch.retryAll({ delaySeconds: 300 })
     return
   }

@@ -8,6 +8,7 @@ import { runBilling } from './modules/billing/billing.job'
 import { runSweeper } from './modules/maintenance/sweeper.job'
 import { syncProviders } from './modules/providers/provider-sync.job'
 import { createServices, type Services } from './services'
+import { logger } from './lib/logger'
 
 export type Job = (services: Services, scheduledTime: number) => Promise<unknown>
 
@@ -21,5 +22,5 @@ export async function scheduled(controller: ScheduledController, env: Env, ctx: 
   const job = CRONS[controller.cron]
   if (!job) throw new Error(`No job for cron '${controller.cron}'`)
   const result = await job.run(createServices(env, ctx), controller.scheduledTime)
-  console.log(JSON.stringify({ level: 'info', job: job.name, cron: controller.cron, result }))
+  logger.info('cron job done', { job: job.name, cron: controller.cron, result })
 }

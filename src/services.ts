@@ -39,6 +39,7 @@ import { SubscriptionsService } from './modules/subscriptions/subscriptions.serv
 import { UsageService } from './modules/usage/usage.service'
 import { WalletService } from './modules/wallet/wallet.service'
 import { WebhooksService } from './modules/webhooks/webhooks.service'
+import { logger } from './lib/logger'
 
 type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>
 
@@ -55,7 +56,7 @@ export interface ServiceOverrides {
 export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>, overrides: ServiceOverrides = {}) {
   const config = readConfig(env)
   const db = createDb(env.DB)
-  const defer = (p: Promise<unknown>) => ctx.waitUntil(p.catch((e) => console.error('deferred task failed', e)))
+  const defer = (p: Promise<unknown>) => ctx.waitUntil(p.catch((e) => logger.error('deferred task failed', { error: e })))
   const outbound: Fetch = overrides.fetch ?? ((input, init) => fetch(input, init))
   const secret = (name: string) => {
     const value = (env as unknown as Record<string, unknown>)[name]

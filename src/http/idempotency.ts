@@ -43,6 +43,7 @@ import { err } from '../lib/http'
 import type { AppEnv } from './router'
 import type { Principal } from '../lib/principal'
 import { declaredPolicy } from './policy'
+import { logger } from '../lib/logger'
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 /** An `in_progress` record older than this belongs to a request that died; the key may be used again. */
@@ -152,14 +153,14 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     await db.update(idempotencyKeys).set({ status: 'done', responseStatus: status, responseBody: body }).where(ours).run()
   } catch (e) {
     // The answer still goes out; the record stays in_progress until its lease ends.
-    console.error(JSON.stringify({ level: 'error', message: 'idempotency: storing the response failed', error: (e as Error).message }))
+    logger.error('idempotency: storing the response failed', { requestId: c.get('requestId'), error: (e as Error).message })
   }
 
   async function forget() {
     try {
       await db.delete(idempotencyKeys).where(ours).run()
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', message: 'idempotency: releasing the key failed', error: (e as Error).message }))
+      logger.error('idempotency: releasing the key failed', { requestId: c.get('requestId'), error: (e as Error).message })
     }
   }
 }

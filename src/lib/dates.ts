@@ -10,8 +10,7 @@
  * Fractions beyond milliseconds are truncated.
  */
 import { z } from '@hono/zod-openapi'
-
-const DAY_MS = 86_400_000
+import { DAY_MS } from './time'
 
 const FORMAT = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/
 

@@ -11,3 +11,6 @@ export function toMicros(amount: number): number {
 export function fromMicros(micros: number): number {
   return micros / MICROS_PER_UNIT
 }
+
+/** Micro-units as dollars for messages and descriptions: `1_500_000` → `"$1.50"`. */
+export const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`

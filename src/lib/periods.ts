@@ -14,6 +14,15 @@ export interface Period {
   month: string
 }
 
+/** `YYYY-MM`, the UTC month of an instant. */
+export const monthOf = (at: Date | number) => new Date(at).toISOString().slice(0, 7)
+
+/** The `YYYY-MM` before `month` (`2025-01` → `2024-12`). */
+export function previousMonth(month: string): string {
+  const [y, m] = month.split('-').map(Number) as [number, number]
+  return monthOf(Date.UTC(y, m - 2, 1))
+}
+
 export function periodOf(at: Date | number): Period {
   const d = new Date(at)
   const y = d.getUTCFullYear()

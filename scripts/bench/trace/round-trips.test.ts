@@ -83,7 +83,6 @@ function tracedEnv(steps: Step[], state: { answered: boolean }): Env {
     EVENTS: queue('EVENTS', env.EVENTS),
     WEBHOOKS: queue('WEBHOOKS', env.WEBHOOKS),
     JOBS: queue('JOBS', env.JOBS),
-    MESSAGES: queue('MESSAGES', env.MESSAGES),
   } as unknown as Env
 }
 

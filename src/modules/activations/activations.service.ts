@@ -30,6 +30,7 @@ import { finishRefunds, refundIfCaptured } from './settlement'
 import { IDEMPOTENCY_TTL_MS } from '../../http/idempotency'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import type { RequestContext } from '../../lib/context'
+import { logger } from '../../lib/logger'
 
 /** How long a number stays the buyer's (activations last ~20 minutes upstream). */
 export const ACTIVATION_TTL_MS = 20 * 60_000
@@ -65,12 +66,8 @@ export interface PurchaseOptions {
 
 type Attempt = { provider: string; code: string; message: string }
 
-export function log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) {
-  const line = JSON.stringify({ level, module: 'activations', message, ...fields })
-  if (level === 'error') console.error(line)
-  else if (level === 'warn') console.warn(line)
-  else console.log(line)
-}
+/** The activations' log lines carry `module: 'activations'`; `log(level, message, fields)`. */
+export const { log } = logger.with({ module: 'activations' })
 
 export function activationAdapter(adapters: ActivationDeps['adapters'], p: Provider): ActivationProvider {
   const a = adapters(p).activation

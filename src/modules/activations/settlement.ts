@@ -23,6 +23,7 @@ import { AppError } from '../../lib/errors'
 import { newEventId } from '../events/outbox'
 import { activationRechargeMeter } from '../usage/product-meters'
 import type { WalletService } from '../wallet/wallet.service'
+import { logger } from '../../lib/logger'
 
 export type Billing = Activation['billing']
 
@@ -38,9 +39,7 @@ export interface SettlementDeps {
 
 type Owed = Pick<Activation, 'id' | 'userId' | 'price' | 'phone' | 'serviceCode' | 'countryCode' | 'billing'>
 
-function log(level: 'warn' | 'error', message: string, fields: Record<string, unknown>) {
-  console.error(JSON.stringify({ level, module: 'activations', message, ...fields }))
-}
+const { log } = logger.with({ module: 'activations' })
 
 /** What the API shows: `recharge_due` is, to the customer, an unbilled number like any other. */
 export function billingView(b: Billing): 'captured' | 'refund_pending' | 'refunded' | 'unbilled' {

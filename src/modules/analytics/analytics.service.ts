@@ -17,16 +17,16 @@
 import { and, asc, desc, eq, gte, inArray, ne, or, isNull, notInArray, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { activations, invoices, payments, phoneNumbers, smsMessages, subscriptions, usageRecords, users, walletLedger } from '../../db/schema'
-import { fromMicros } from '../../lib/money'
+import { fromMicros, usd } from '../../lib/money'
 import { PLANS } from '../subscriptions/plans'
-import { monthOf } from '../usage/product-meters'
 import { netSpend, SPEND_REFERENCES, spendEntry } from '../wallet/spend'
 import { callCost, callCount, callMinutes, callRecords } from '../usage/call-records'
-import { bucketOf } from '../usage/usage.service'
+import { bucketOf, bucketSql, nextBucket } from '../usage/usage.service'
 import { CALL_STATUSES, type CallStatus } from './schemas'
 import type { RequestContext } from '../../lib/context'
+import { monthOf, previousMonth } from '../../lib/periods'
+import { DAY_MS } from '../../lib/time'
 
-const DAY_MS = 86_400_000
 /** Days of the dashboard's charts (callVolume, costTrend, numberUtilization). */
 export const CHART_DAYS = 30
 /** Most numbers in numberUtilization (the most active first). */
@@ -37,7 +37,6 @@ const UNPAID = ['pending', 'partially_paid', 'overdue'] as const
 /** Wallet credits that are not payments: refunds of activations and orders; top-ups by payment method show as their `payments` row. */
 const NOT_PAYMENT_CREDITS = ['activation', 'order', 'payment', 'invoice']
 
-const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`
 const round2 = (x: number) => Math.round(x * 100) / 100
 const num = (x: unknown) => Number(x ?? 0)
 
@@ -45,11 +44,6 @@ const num = (x: unknown) => Number(x ?? 0)
 export function growth(now: number, last: number): number {
   if (!last) return 0
   return round2(((now - last) / Math.abs(last)) * 100)
-}
-
-function monthBefore(month: string): string {
-  const [y, m] = month.split('-').map(Number) as [number, number]
-  return monthOf(Date.UTC(y, m - 2, 1))
 }
 
 export interface ActivityItem {
@@ -76,20 +70,6 @@ export interface CallAnalyticsInput {
 
 /** The `byDay` bucket of a call analytics answer: `hour` keeps days (the hours are in `byHour`). */
 export const callBucket = (g: CallAnalyticsInput['groupBy']) => (g === 'hour' ? 'day' : g)
-
-/** SQL for the bucket (`YYYY-MM-DD` of its first day, UTC) of `occurred_at`, as usage's bucketOf computes it. */
-function callBucketSql(groupBy: 'day' | 'week' | 'month') {
-  const t = sql`${usageRecords.occurredAt} / 1000, 'unixepoch'`
-  if (groupBy === 'day') return sql<string>`strftime('%Y-%m-%d', ${t})`
-  if (groupBy === 'week') return sql<string>`date(${t}, 'weekday 0', '-6 days')`
-  return sql<string>`strftime('%Y-%m-01', ${t})`
-}
-
-function nextCallBucket(bucket: string, groupBy: 'day' | 'week' | 'month'): string {
-  const [y, m, d] = bucket.split('-').map(Number) as [number, number, number]
-  const next = groupBy === 'month' ? Date.UTC(y, m, 1) : Date.UTC(y, m - 1, d + (groupBy === 'week' ? 7 : 1))
-  return new Date(next).toISOString().slice(0, 10)
-}
 
 export class AnalyticsService {
   constructor(private readonly deps: { db: Db; now?: () => number }) {}
@@ -163,7 +143,7 @@ export class AnalyticsService {
   dashboardQueries(userId: string, now: number) {
     const { db } = this
     const thisMonth = monthOf(now)
-    const lastMonth = monthBefore(thisMonth)
+    const lastMonth = previousMonth(thisMonth)
     const lastMonthStart = Date.parse(`${lastMonth}-01T00:00:00Z`)
     const thisMonthStart = Date.parse(`${thisMonth}-01T00:00:00Z`)
     const today = Date.parse(new Date(now).toISOString().slice(0, 10) + 'T00:00:00Z')
@@ -282,7 +262,7 @@ export class AnalyticsService {
     const userId = ctx.accountId
     const now = this.now()
     const thisMonth = monthOf(now)
-    const lastMonth = monthBefore(thisMonth)
+    const lastMonth = previousMonth(thisMonth)
     const [numbers, months, allCalls, smsRecv, daily, perNumber, smsOnNumbers, recentSms, recentNumbers, recentActivations, recentPayments, recentCredits] =
       await this.db.batch(this.dashboardQueries(userId, now))
 
@@ -381,7 +361,7 @@ export class AnalyticsService {
     const minutes = callMinutes()
     const cost = callCost()
     const hour = sql<number>`cast(strftime('%H', ${usageRecords.occurredAt} / 1000, 'unixepoch') as integer)`
-    const bucket = callBucketSql(callBucket(q.groupBy))
+    const bucket = bucketSql(callBucket(q.groupBy))
     // The account's own numbers only: a resource_id naming anyone else's number is not one of its numbers.
     const onNumber = and(eq(phoneNumbers.id, usageRecords.resourceId), eq(phoneNumbers.userId, userId))
     const country = sql<string>`upper(${phoneNumbers.countryCode})`
@@ -425,7 +405,7 @@ export class AnalyticsService {
     const g = callBucket(q.groupBy)
     const byDay: { date: string; calls: number; minutes: number }[] = []
     const last = bucketOf(q.end - 1, g)
-    for (let b = bucketOf(q.start, g); b <= last; b = nextCallBucket(b, g)) {
+    for (let b = bucketOf(q.start, g); b <= last; b = nextBucket(b, g)) {
       byDay.push({ date: b, calls: num(perBucket.get(b)?.calls), minutes: num(perBucket.get(b)?.minutes) })
     }
 
@@ -554,6 +534,6 @@ export const ACTIVE_DAYS = 30
 /** The `n` months ending with `month` (YYYY-MM), oldest first. */
 function lastMonths(month: string, n: number): string[] {
   const out = [month]
-  while (out.length < n) out.unshift(monthBefore(out[0]!))
+  while (out.length < n) out.unshift(previousMonth(out[0]!))
   return out
 }

@@ -31,6 +31,7 @@ import { runBatch } from '../../db/batch'
 import { drainOutbox, newEventId } from '../events/outbox'
 import { autoTopUpKey } from '../payments/auto-top-up-key'
 import { systemContext } from '../../lib/context'
+import { logger } from '../../lib/logger'
 
 /** Accounts read per query when enqueueing. */
 const ENQUEUE_PAGE = 500
@@ -46,11 +47,7 @@ export const AutoTopUpJob = z.object({
   day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
 })
 
-function log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) {
-  const line = JSON.stringify({ level, message, ...fields })
-  if (level === 'error') console.error(line)
-  else console.log(line)
-}
+const { log } = logger
 
 /** One `billing.auto-top-up` job per active account with the automatic top-up on. Returns how many were sent. */
 export async function enqueueAutoTopUps(services: Services, scheduledTime: number): Promise<number> {

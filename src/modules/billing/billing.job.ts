@@ -29,12 +29,14 @@ import { NotFound } from '../../lib/errors'
 import type { Services } from '../../services'
 import { enqueueDidRenewals, renewAccountPeriods } from '../dids/renewals.job'
 import { drainOutbox } from '../events/outbox'
-import { monthOf, monthPeriod, previousMonth } from './invoice-compose'
+import { monthOf, previousMonth } from '../../lib/periods'
+import { monthPeriod } from './invoice-compose'
 import { MONTH_FORMAT } from './schemas'
 import type { InvoicesService } from './invoices.service'
 import { autoPayInvoice, type AutoPayResult } from './autopay'
 import { enqueueAutoTopUps } from './auto-top-up'
 import { systemContext } from '../../lib/context'
+import { logger } from '../../lib/logger'
 
 /** Days at the start of a month on which the closed month's invoices are enqueued (the 1st, then catch-up). */
 export const INVOICE_CATCH_UP_DAYS = 7
@@ -44,11 +46,7 @@ export const ENQUEUE_PAGE = 500
 /** A queue batch holds at most 100 messages. */
 const SEND_BATCH = 100
 
-function log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}) {
-  const line = JSON.stringify({ level, message, ...fields })
-  if (level === 'error') console.error(line)
-  else console.log(line)
-}
+const { log } = logger
 
 /**
  * Sends one `billing.invoice` job per account to invoice for `month`: usage rows in the month, a

@@ -6,7 +6,7 @@ import { idempotent, rateClass } from '../../http/policy'
 import { requireAuth, contextOf } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { accountFor } from '../../db/account-for'
-import { monthOf } from './invoice-compose'
+import { monthOf } from '../../lib/periods'
 import { GenerateInvoiceBody, UsageInvoice } from './schemas'
 import { usageInvoiceView } from './invoice-views'
 

@@ -19,9 +19,9 @@
  */
 import type { UsageType } from '../../db/schema'
 import { PLANS, usageCharges, type Metric, type PlanCode } from '../subscriptions/plans'
+import { DAY_MS } from '../../lib/time'
 
 export const CENT = 10_000
-const DAY_MS = 86_400_000
 
 /** Half-up (away from zero) to whole cents. */
 export function roundCents(micros: number): number {
@@ -47,15 +47,6 @@ export function monthPeriod(month: string): MonthPeriod {
   const end = Date.UTC(y, m, 1)
   const lastDay = end - DAY_MS
   return { month, start, end, lastDay, due: lastDay + 7 * DAY_MS }
-}
-
-export function monthOf(t: number): string {
-  const d = new Date(t)
-  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`
-}
-
-export function previousMonth(month: string): string {
-  return monthOf(monthPeriod(month).start - 1)
 }
 
 const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December']

@@ -25,6 +25,7 @@ import { composeInvoice, monthPeriod, type UsageGroup } from './invoice-compose'
 import type { ListInvoicesQuery } from './schemas'
 import { detailView, usageInvoiceView, summaryView, type Invoice } from './invoice-views'
 import type { RequestContext } from '../../lib/context'
+import { DAY_MS } from '../../lib/time'
 
 export interface InvoicesDeps {
   db: Db
@@ -32,7 +33,6 @@ export interface InvoicesDeps {
   taxRatePercent: number
 }
 
-const DAY_MS = 86_400_000
 const NUMBER_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'
 
 /** `INV-YYYY-MM-XXXXXX`, six random characters without look-alikes. */

@@ -21,12 +21,13 @@ import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm'
 import { insertWhere } from '../../db/insert-where'
 import { didInventory, holdOutcomes, orderEvents, orderItems, orders, outbox, phoneNumbers, providers, usageRecords, type OrderItem } from '../../db/schema'
 import { newId } from '../../lib/ids'
-import { fromMicros } from '../../lib/money'
+import { usd } from '../../lib/money'
 import type { DidPurchase } from '../../providers/numbers/types'
 import type { Services } from '../../services'
 import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
 import { didPurchaseRows } from '../usage/product-meters'
 import { numberPurchasedEvent } from './purchase.service'
+import { logger } from '../../lib/logger'
 
 /** Left to the request that is still running the purchase for this long. */
 const CONFIRM_AFTER_MS = 30_000
@@ -35,12 +36,9 @@ const BATCH = 25
 
 type Deps = Pick<Services, 'db' | 'wallet' | 'numberLocks'> & { providers: Pick<Services['providers'], 'adapters'> }
 
-const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`
 const priceOf = (i: Pick<OrderItem, 'setupPrice' | 'monthlyPrice'>) => i.setupPrice + i.monthlyPrice
 
-function log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) {
-  console.error(JSON.stringify({ level, job: 'sweeper', step: 'confirm-purchases', message, ...fields }))
-}
+const { log } = logger.with({ job: 'sweeper', step: 'confirm-purchases' })
 
 export async function confirmPurchases(deps: Deps, scheduledTime: number) {
   const due = await deps.db

@@ -40,6 +40,7 @@ import {
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import { callsByNumber, callsPerNumberQuery, NO_CALLS } from '../usage/call-records'
 import type { RequestContext } from '../../lib/context'
+import { logger } from '../../lib/logger'
 
 export interface DidsDeps {
   db: Db
@@ -394,7 +395,7 @@ export class DidsService {
     if (!due.length) return { released: 0, failed: 0 }
     const { released, failed } = await this.releaseNow(due, now)
     for (const f of failed) {
-      console.error(JSON.stringify({ level: 'error', job: 'sweeper', step: 'releases', numberId: f.row.id, error: errorText(f.error) }))
+      logger.error('release failed', { job: 'sweeper', step: 'releases', numberId: f.row.id, error: errorText(f.error) })
     }
     return { released: released.length, failed: failed.length }
   }
@@ -433,7 +434,7 @@ export class DidsService {
           this.deps.locks
             .of(r.phoneNumber)
             .release(r.userId)
-            .catch((e: unknown) => console.error(JSON.stringify({ level: 'error', message: 'release: lock release failed', phoneNumber: r.phoneNumber, error: errorText(e) }))),
+            .catch((e: unknown) => logger.error('release: lock release failed', { phoneNumber: r.phoneNumber, error: errorText(e) })),
         ),
       )
       const stmts: Stmt[] = released.map((r) =>

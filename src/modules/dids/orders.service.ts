@@ -18,7 +18,7 @@ import type { Db } from '../../db/client'
 import { didInventory, orderEvents, orderItems, orders, paymentMethods, phoneNumbers, type Order, type OrderItem } from '../../db/schema'
 import { rangeEnd, rangeStart } from '../../lib/dates'
 import { AppError, Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
-import { fromMicros, toMicros } from '../../lib/money'
+import { fromMicros, toMicros, usd } from '../../lib/money'
 import { iso } from '../../lib/time'
 import { runBatch } from '../../db/batch'
 import type { DidsService } from './dids.service'
@@ -58,7 +58,6 @@ function itemLine(i: { phoneNumber: string; setup: number; monthly: number }) {
     totalPrice: fromMicros(unit),
   }
 }
-const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`
 
 export class OrdersService {
   constructor(private readonly deps: OrdersDeps) {}

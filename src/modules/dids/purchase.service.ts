@@ -50,7 +50,7 @@ import {
 } from '../../db/schema'
 import { AppError, Conflict, InsufficientBalance, NotFound, UpstreamError, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import { fromMicros, toMicros } from '../../lib/money'
+import { fromMicros, toMicros, usd } from '../../lib/money'
 import type { DidProvider } from '../../providers/numbers/types'
 import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
 import type { PurchaseResult } from './schemas'
@@ -62,6 +62,7 @@ import { MICROS_PER_CENT } from '../../providers/payments/types'
 import { sha256Hex } from '../../lib/crypto'
 import { didPurchaseRows } from '../usage/product-meters'
 import type { RequestContext } from '../../lib/context'
+import { logger } from '../../lib/logger'
 
 /** How long a purchase holds each number's lock: long enough for the upstream calls. */
 export const PURCHASE_LOCK_MS = 5 * 60_000
@@ -149,7 +150,6 @@ interface OrderRef {
 
 const failed = (phoneNumber: string, error: string, message: string): Outcome => ({ phoneNumber, status: 'FAILED', error, message })
 const price = (l: Line) => l.setup + l.monthly
-const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`
 
 /** The same day next month (the month's last day when it has fewer days): the first renewal. */
 export function addMonth(now: number): Date {
@@ -235,7 +235,7 @@ export class PurchaseService {
             ['pending', `Order placed for ${lines.length} number(s)`],
             ['payment_failed', declined ? `Payment failed: ${declinedNote(e, total)}` : `Insufficient balance: ${usd(total)} needed, ${usd(available)} available`],
           ]),
-        ]).catch((err) => console.error(JSON.stringify({ level: 'error', message: 'purchase: payment_failed order not written', orderId, error: errorText(err) })))
+        ]).catch((err) => logger.error('purchase: payment_failed order not written', { orderId, error: errorText(err) }))
         await this.releaseLocks(userId, reserved.filter((l) => !l.ownReservation))
         throw declined ? withOrder(e, { orderId, orderNumber }) : insufficient(total, available, { orderId, orderNumber })
       }
@@ -466,7 +466,7 @@ export class PurchaseService {
               l.result = failed(l.req.phoneNumber, 'NUMBER_NOT_AVAILABLE', 'The number is reserved by another account')
             }
           } catch (e) {
-            console.error(JSON.stringify({ level: 'error', message: 'purchase: number lock unreachable', phoneNumber: l.req.phoneNumber, error: errorText(e) }))
+            logger.error('purchase: number lock unreachable', { phoneNumber: l.req.phoneNumber, error: errorText(e) })
             l.result = failed(l.req.phoneNumber, 'NUMBER_NOT_AVAILABLE', 'The number could not be reserved; try again')
           }
         }),
@@ -536,7 +536,7 @@ export class PurchaseService {
           // upstream: voiding here could hand them out free. The hold is left to the Wallet's
           // alarm, which captures it iff the batch wrote its `hold_outcomes` row; the timed locks
           // lapse by themselves.
-          console.error(JSON.stringify({ level: 'error', message: 'purchase: result batch failed; the hold settles at expiry', orderId: order.id, holdId: order.holdId, error: errorText(e) }))
+          logger.error('purchase: result batch failed; the hold settles at expiry', { orderId: order.id, holdId: order.holdId, error: errorText(e) })
           throw e
         }
         const taken = new Set(live.map((r) => r.phoneNumber))
@@ -759,9 +759,9 @@ export class PurchaseService {
         charged > 0
           ? await this.deps.wallet.capture(userId, { opId: `capture_${holdId}`, holdId, amount: charged })
           : await this.deps.wallet.void(userId, { opId: `void_${holdId}`, holdId })
-      if (!r.ok) console.error(JSON.stringify({ level: 'error', message: 'purchase: hold not settled', holdId, reason: r.reason }))
+      if (!r.ok) logger.error('purchase: hold not settled', { holdId, reason: r.reason })
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', message: 'purchase: wallet unreachable while settling', holdId, error: errorText(e) }))
+      logger.error('purchase: wallet unreachable while settling', { holdId, error: errorText(e) })
     }
   }
 
@@ -788,9 +788,9 @@ export class PurchaseService {
             const again = await lock.reserve(userId, PURCHASE_LOCK_MS)
             if (again.ok) r = await lock.confirm(userId)
           }
-          if (!r.ok) console.error(JSON.stringify({ level: 'error', message: 'purchase: bought number lock not confirmed', phoneNumber: l.req.phoneNumber, reason: r.reason }))
+          if (!r.ok) logger.error('purchase: bought number lock not confirmed', { phoneNumber: l.req.phoneNumber, reason: r.reason })
         } catch (e) {
-          console.error(JSON.stringify({ level: 'error', message: 'purchase: number lock unreachable', phoneNumber: l.req.phoneNumber, error: errorText(e) }))
+          logger.error('purchase: number lock unreachable', { phoneNumber: l.req.phoneNumber, error: errorText(e) })
         }
       }),
       this.releaseLocks(userId, toRelease),
@@ -803,7 +803,7 @@ export class PurchaseService {
         this.deps.locks
           .of(l.req.phoneNumber)
           .release(userId)
-          .catch((e: unknown) => console.error(JSON.stringify({ level: 'error', message: 'purchase: lock release failed', phoneNumber: l.req.phoneNumber, error: errorText(e) }))),
+          .catch((e: unknown) => logger.error('purchase: lock release failed', { phoneNumber: l.req.phoneNumber, error: errorText(e) })),
       ),
     )
   }

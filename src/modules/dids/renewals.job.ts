@@ -91,11 +91,13 @@ import { didRenewals, outbox, pendingCredits, phoneNumbers, renewalCharges, usag
 import { AppError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
+import { monthOf } from '../../lib/periods'
 import type { Services } from '../../services'
 import { errorText, runBatch, type Stmt } from '../../db/batch'
 import type { DidsService } from './dids.service'
 import { UNITS } from '../usage/product-meters'
 import { pendingCreditValues, settlePendingCredit } from '../wallet/pending-credits'
+import { logger } from '../../lib/logger'
 
 export const RENEWAL_PAGE = 200
 export const RENEWAL_GRACE_MS = 3 * 86_400_000
@@ -156,7 +158,6 @@ export function periodEndFor(purchasedAt: number, periodStart: number): Date {
 }
 
 const utcDay = (t: number) => Math.floor(t / 86_400_000)
-const monthOf = (t: number) => new Date(t).toISOString().slice(0, 7)
 const day = (t: number) => new Date(t).toISOString().slice(0, 10)
 
 /** Event ids derive from the number and the period: a rerun writes no second event. */
@@ -321,11 +322,11 @@ export async function renewDuePage(services: Services, job: RenewalJob): Promise
 export async function runDidRenewalsJob(body: unknown, services: Services): Promise<void> {
   const parsed = RenewalJob.safeParse(body)
   if (!parsed.success) {
-    console.error(JSON.stringify({ level: 'error', message: 'billing.did-renewals: malformed job dropped', issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }))
+    logger.error('billing.did-renewals: malformed job dropped', { issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) })
     return
   }
   const counts = await renewDuePage(services, parsed.data)
-  console.log(JSON.stringify({ level: 'info', message: 'billing.did-renewals: page renewed', at: new Date(parsed.data.at).toISOString(), numbers: parsed.data.numbers.length, ...counts }))
+  logger.info('billing.did-renewals: page renewed', { at: new Date(parsed.data.at).toISOString(), numbers: parsed.data.numbers.length, ...counts })
 }
 
 /**
@@ -418,7 +419,7 @@ async function renewPage(services: Services, page: PhoneNumber[], at: number, co
       if (releases) toRelease.push({ n, periodStart })
     } catch (e) {
       errors.push(`${read.id}: ${errorText(e)}`)
-      console.error(JSON.stringify({ level: 'error', job: 'billing', step: 'did-renewals', numberId: read.id, periodStart: new Date(periodStart).toISOString(), error: errorText(e) }))
+      logger.error('renewal failed; the page is retried', { job: 'billing', step: 'did-renewals', numberId: read.id, periodStart: new Date(periodStart).toISOString(), error: errorText(e) })
     }
   }
 
@@ -440,7 +441,7 @@ async function releaseUnpaid(services: Services, items: { n: PhoneNumber; period
   const claimedUntil = new Date(Date.now() + RELEASE_CLAIM_MS)
   const failed = (n: number, message: string, fields: Record<string, unknown>) => {
     counts.releaseFailed = (counts.releaseFailed ?? 0) + n
-    console.error(JSON.stringify({ level: 'error', job: 'billing', step: 'did-renewals-release', message, ...fields }))
+    logger.error(message, { job: 'billing', step: 'did-renewals-release', ...fields })
   }
 
   let claimed: { n: PhoneNumber; periodStart: number }[]
@@ -497,7 +498,7 @@ async function releaseUnpaid(services: Services, items: { n: PhoneNumber; period
       ),
     )
   } catch (e) {
-    console.error(JSON.stringify({ level: 'error', job: 'billing', step: 'did-renewals-release', message: 'claim not undone; the sweeper releases the numbers', numberIds: result.failed.map((f) => f.row.id), error: errorText(e) }))
+    logger.error('claim not undone; the sweeper releases the numbers', { job: 'billing', step: 'did-renewals-release', numberIds: result.failed.map((f) => f.row.id), error: errorText(e) })
   }
 }
 
@@ -638,7 +639,7 @@ export async function returnAbandonedCharges(services: Services, now: number): P
       else if (r.status === 'nothing') out.nothing++
     } catch (e) {
       out.failed++
-      console.error(JSON.stringify({ level: 'error', job: 'sweeper', step: 'renewal-charges', opId: c.opId, error: errorText(e) }))
+      logger.error('returning a renewal charge failed', { job: 'sweeper', step: 'renewal-charges', opId: c.opId, error: errorText(e) })
     }
   }
   return out

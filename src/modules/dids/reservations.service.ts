@@ -22,6 +22,7 @@ import type { WalletService } from '../wallet/wallet.service'
 import { errorText, runBatch } from '../../db/batch'
 import type { ReservationView } from './schemas'
 import type { RequestContext } from '../../lib/context'
+import { logger } from '../../lib/logger'
 
 export const RESERVATION_TTL_MS = 30 * 60_000
 const MAX_LISTED = 200
@@ -117,7 +118,7 @@ export class ReservationsService {
           // A confirmed lock (expiresAt null) means the number is owned, not reservable.
           return r.ok && r.expiresAt !== null ? { phoneNumber, ok: true } : { phoneNumber, ok: false, error: 'NUMBER_NOT_AVAILABLE' }
         } catch (e) {
-          console.error(JSON.stringify({ level: 'error', message: 'reservation: number lock unreachable', phoneNumber, error: errorText(e) }))
+          logger.error('reservation: number lock unreachable', { phoneNumber, error: errorText(e) })
           return { phoneNumber, ok: false, error: 'NUMBER_NOT_AVAILABLE' }
         }
       }),
@@ -279,7 +280,7 @@ export class ReservationsService {
             this.deps.locks
               .of(r.phoneNumber)
               .release(userId)
-              .catch((e: unknown) => console.error(JSON.stringify({ level: 'error', message: 'reservation: lock release failed', phoneNumber: r.phoneNumber, error: errorText(e) }))),
+              .catch((e: unknown) => logger.error('reservation: lock release failed', { phoneNumber: r.phoneNumber, error: errorText(e) })),
           ),
       )
       const at = new Date(now)
@@ -341,7 +342,7 @@ export class ReservationsService {
           if (before && before.expiresAt.getTime() > now) await lock.reserve(userId, before.expiresAt.getTime() - now)
           else await lock.release(userId)
         } catch (e) {
-          console.error(JSON.stringify({ level: 'error', message: 'reservation: lock not undone; it lapses at its expiry', phoneNumber, error: errorText(e) }))
+          logger.error('reservation: lock not undone; it lapses at its expiry', { phoneNumber, error: errorText(e) })
         }
       }),
     )

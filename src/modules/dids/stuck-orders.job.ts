@@ -13,6 +13,7 @@ import { newId } from '../../lib/ids'
 import type { Services } from '../../services'
 import { PURCHASE_HOLD_TTL_MS } from './purchase.service'
 import { chunk, rowsPerInsert } from '../../db/chunk'
+import { logger } from '../../lib/logger'
 
 /** Past the hold's expiry, with a minute for the Wallet's alarm to settle it. */
 const STUCK_AFTER_MS = PURCHASE_HOLD_TTL_MS + 60_000
@@ -55,7 +56,7 @@ export async function reconcileStuckOrders({ db }: Services, scheduledTime: numb
     }))
     const inserts = chunk(events, rowsPerInsert(orderEvents)).map((rows) => db.insert(orderEvents).values(rows))
     await db.batch(inserts as [(typeof inserts)[0], ...typeof inserts])
-    console.error(JSON.stringify({ level: 'warn', job: 'sweeper', step: 'stuck-orders', message: 'orders closed as failed; check upstream for numbers bought before the interruption', orders: closed.map((o) => o.id) }))
+    logger.warn('orders closed as failed; check upstream for numbers bought before the interruption', { job: 'sweeper', step: 'stuck-orders', orders: closed.map((o) => o.id) })
   }
   return { failed: closed.length }
 }

@@ -5,6 +5,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { chooseRequestId } from '../../http/request-id'
 import { flush, metricsStub, observe, shouldFlush } from '../metrics/recorder'
+import { logger } from '../../lib/logger'
 
 /** Liveness paths and the status word each answers (monitors of either path match on it). */
 export const LIVENESS = {
@@ -45,7 +46,7 @@ export function liveness(request: Request, path: LivenessPath, env: Pick<Env, 'M
   const body = `{"success":true,"data":{"status":"${LIVENESS[path].status}","timestamp":"${timestamp}"},"meta":{"timestamp":"${timestamp}","requestId":${JSON.stringify(requestId)},"request_id":${JSON.stringify(requestId)},"version":"v1"}}`
   const res = new Response(body, { status: 200, headers: { ...SECURITY_HEADERS, 'content-type': 'application/json', 'x-request-id': requestId } })
   observe('GET', path, 200, (performance.now() - started) / 1000)
-  if (shouldFlush()) ctx.waitUntil(flush(metricsStub(env.METRICS)).catch((e) => console.error('metrics flush failed', e)))
+  if (shouldFlush()) ctx.waitUntil(flush(metricsStub(env.METRICS)).catch((e) => logger.error('metrics flush failed', { requestId, error: e })))
   return res
 }
 

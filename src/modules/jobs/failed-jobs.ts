@@ -18,6 +18,7 @@ import { failedJobs } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
 import type { Consumer } from '../../queue'
 import type { Services } from '../../services'
+import { logger } from '../../lib/logger'
 
 /** Longest error text kept. */
 const MAX_ERROR = 1000
@@ -82,10 +83,10 @@ export const jobsDlqConsumer: Consumer = async (batch, services) => {
         })
         .onConflictDoUpdate({ target: failedJobs.id, set: { status: 'dead', deadAt: sql`coalesce(${failedJobs.deadAt}, excluded.dead_at)` } })
         .run()
-      console.error(JSON.stringify({ level: 'error', message: 'jobs: dead-lettered', queue: batch.queue, id: msg.id, failedJobId: id, type: typeOf(msg.body) }))
+      logger.error('jobs: dead-lettered', { queue: batch.queue, id: msg.id, failedJobId: id, type: typeOf(msg.body) })
       msg.ack()
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', message: 'jobs-dlq: could not record the failed job; retrying', id: msg.id, error: (e as Error).message }))
+      logger.error('jobs-dlq: could not record the failed job; retrying', { id: msg.id, error: (e as Error).message })
       msg.retry({ delaySeconds: backoff(msg.attempts) })
     }
   }

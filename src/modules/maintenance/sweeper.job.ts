@@ -16,6 +16,7 @@ import { confirmPurchases } from '../dids/confirm-purchases.job'
 import { reconcileStuckOrders } from '../dids/stuck-orders.job'
 import { resumePendingPayments } from '../payments/pending-payments.job'
 import { finishPendingCredits } from '../wallet/pending-credits'
+import { logger } from '../../lib/logger'
 
 /** Outbox rows younger than this are left to the request that wrote them (it sends them after its answer). */
 export const OUTBOX_GRACE_MS = 30_000
@@ -48,7 +49,7 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     try {
       out[name] = await step()
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', job: 'sweeper', step: name, message: (e as Error).message }))
+      logger.error((e as Error).message, { job: 'sweeper', step: name })
       out[name] = { error: (e as Error).message }
     }
   }

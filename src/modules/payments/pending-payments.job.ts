@@ -17,15 +17,16 @@ import { and, asc, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import { payments } from '../../db/schema'
 import type { Services } from '../../services'
 import { STALE_CLAIM_MS } from '../../providers/payments/types'
-import { type PaymentRow } from './top-up.service'
+import type { PaymentRow } from './top-up.service'
+import { MINUTE_MS } from '../../lib/time'
+import { logger } from '../../lib/logger'
 
 export const MIN_AGE_MS = 2 * 60_000
 export const PER_RUN = 25
-const MINUTE = 60_000
 
 /** Wait after the `attempts`-th run that left a row pending: 2 min, 4, 8, 16, 32, then 60. */
 export function resumeBackoffMs(attempts: number): number {
-  return Math.min(60 * MINUTE, 2 * MINUTE * 2 ** Math.max(0, attempts - 1))
+  return Math.min(60 * MINUTE_MS, 2 * MINUTE_MS * 2 ** Math.max(0, attempts - 1))
 }
 
 export async function resumePendingPayments(services: Services, now: number): Promise<{ resumed: number; failed: number; deferred: number }> {
@@ -63,9 +64,7 @@ export async function resumePendingPayments(services: Services, now: number): Pr
     else deferred += 1
     const attempts = row.resumeAttempts + 1
     const resumeAfter = new Date(now + resumeBackoffMs(attempts))
-    console.error(
-      JSON.stringify({ level: 'warn', message: 'pending payment not finished; retried after a backoff', paymentId: row.id, attempts, resumeAfter: resumeAfter.toISOString(), error }),
-    )
+    logger.warn('pending payment not finished; retried after a backoff', { paymentId: row.id, attempts, resumeAfter: resumeAfter.toISOString(), error })
     await services.db
       .update(payments)
       .set({ resumeAttempts: sql`${payments.resumeAttempts} + 1`, resumeAfter, updatedAt: at })

@@ -24,6 +24,7 @@ import type { ActivationOffer, AvailableDid, DidProvider } from '../../providers
 import type { Services } from '../../services'
 import { priceFor } from './pricing'
 import { chunk, rowsPerInsert } from '../../db/chunk'
+import { logger } from '../../lib/logger'
 
 /** Providers synced at once by the cron; upstream calls dominate, D1 writes are batched. */
 const CONCURRENCY = 3
@@ -120,7 +121,7 @@ export async function syncProvider(services: Services, provider: Provider): Prom
     }
   } catch (e) {
     const error = failureMessage(e, provider.code)
-    console.error(JSON.stringify({ level: 'warn', job: 'provider-sync', provider: provider.code, error }))
+    logger.warn('provider sync failed; the provider is marked unhealthy', { job: 'provider-sync', provider: provider.code, error })
     await db.update(providers).set({ healthy: false, lastError: error, updatedAt: new Date() }).where(eq(providers.id, provider.id))
     return {
       ...base,

@@ -16,6 +16,7 @@
  */
 import { and, eq, ne } from 'drizzle-orm'
 import type { Db } from '../../db/client'
+import { isUniqueViolation } from '../../db/errors'
 import { phoneNumbers, providers, smsMessages, type PhoneNumber, type Provider } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
 import { Conflict, NotFound, Unauthorized } from '../../lib/errors'
@@ -23,8 +24,9 @@ import { newId } from '../../lib/ids'
 import { TwilioDids } from '../../providers/numbers/twilio'
 import type { ProviderAdapters } from '../../providers/numbers/types'
 import { outboxInsert } from '../events/outbox'
-import { isUniqueViolation, parseInstant } from './inbound-sms.service'
+import { parseInstant } from './inbound-sms.service'
 import { extractCode } from './sms-code'
+import { logger } from '../../lib/logger'
 
 export interface DidSms {
   /** The number it was sent to (E.164). */
@@ -87,7 +89,7 @@ export class DidSmsService {
       if (!(did instanceof TwilioDids)) throw new Error('not a Twilio adapter')
       twilio = did
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', module: 'sms', message: 'twilio webhook: cannot verify signatures for this provider', provider: p.code, error: (e as Error).message }))
+      logger.error('twilio webhook: cannot verify signatures for this provider', { module: 'sms', provider: p.code, error: (e as Error).message })
       throw new Unauthorized('UNAUTHORIZED', NOT_AUTHENTICATED)
     }
     if (!(await twilio.verifyWebhook(req.signature, req.url, req.params))) throw new Unauthorized('UNAUTHORIZED', NOT_AUTHENTICATED)

@@ -15,6 +15,7 @@
  */
 import { and, eq, or, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
+import { isUniqueViolation } from '../../db/errors'
 import { insertWhere } from '../../db/insert-where'
 import { activations, outbox, providers, smsMessages, type Activation, type Provider } from '../../db/schema'
 import { sha256Hex, timingSafeEqual } from '../../lib/crypto'
@@ -187,11 +188,4 @@ export function parseInstant(value: string | null | undefined): Date | null {
   const s = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value.trim()) ? `${value.trim().replace(' ', 'T')}Z` : value.trim()
   const t = Date.parse(s)
   return Number.isFinite(t) ? new Date(t) : null
-}
-
-export function isUniqueViolation(e: unknown): boolean {
-  for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
-    if (/UNIQUE constraint failed/i.test(String((x as Error).message ?? ''))) return true
-  }
-  return false
 }

@@ -28,7 +28,9 @@ import { usageRecords } from '../../db/schema'
 import { newId } from '../../lib/ids'
 import type { AppEnv } from '../../http/router'
 import { RATES } from '../subscriptions/plans'
-import { monthOf, UNITS } from './product-meters'
+import { monthOf } from '../../lib/periods'
+import { UNITS } from './product-meters'
+import { logger } from '../../lib/logger'
 
 interface Pending {
   userId: string
@@ -106,7 +108,7 @@ function upsert(db: Db, e: Pending, now: Date) {
 /** Puts an entry that was not written back into the map, or drops it after MAX_FAILURES tries. */
 function requeue(e: Pending, error: unknown) {
   if (e.failures + 1 >= MAX_FAILURES) {
-    console.error(JSON.stringify({ level: 'error', module: 'usage', message: 'api-call meter: dropping an entry that cannot be written', entry: e, error: String(error) }))
+    logger.error('api-call meter: dropping an entry that cannot be written', { module: 'usage', entry: e, error: String(error) })
   } else add(e.userId, e.keyId, e.day, e.count, e.failures + 1)
 }
 
@@ -118,7 +120,7 @@ async function write(db: Db, entries: Pending[]): Promise<boolean> {
     await db.batch(stmts as [(typeof stmts)[0], ...typeof stmts])
     return true
   } catch (e) {
-    console.error(JSON.stringify({ level: 'warn', module: 'usage', message: 'api-call meter: batch failed', entries: entries.length, error: (e as Error).message }))
+    logger.warn('api-call meter: batch failed', { module: 'usage', entries: entries.length, error: (e as Error).message })
     if (entries.length === 1) {
       requeue(entries[0]!, e)
       return false

@@ -18,7 +18,8 @@ import { and, eq, isNotNull, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { activations, orderItems, usageRecords, type Activation, type UsageType } from '../../db/schema'
 import { newId } from '../../lib/ids'
-import { fromMicros } from '../../lib/money'
+import { usd } from '../../lib/money'
+import { monthOf } from '../../lib/periods'
 
 /** The unit each kind of usage is counted in. */
 export const UNITS: Record<UsageType, string> = {
@@ -30,11 +31,6 @@ export const UNITS: Record<UsageType, string> = {
   did_monthly: 'month',
   subscription_proration: 'subscription',
 }
-
-/** `YYYY-MM` (UTC) of an instant. */
-export const monthOf = (at: Date | number) => new Date(at).toISOString().slice(0, 7)
-
-const usd = (micros: number) => `$${fromMicros(micros).toFixed(2)}`
 
 /** A fresh `usg_…` id computed by SQLite, for rows inserted by INSERT … SELECT. */
 const sqlId = () => sql<string>`'usg_' || lower(hex(randomblob(13)))`

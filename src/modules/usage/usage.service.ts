@@ -14,13 +14,14 @@
  */
 import { and, asc, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
+import { isUniqueViolation } from '../../db/errors'
 import { invoices, USAGE_TYPES, usageRecords, type UsageType } from '../../db/schema'
 import { Conflict, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import { RATES, type Metric } from '../subscriptions/plans'
 import { outboxInsert } from '../events/outbox'
-import { monthOf, UNITS } from './product-meters'
+import { UNITS } from './product-meters'
 import type { RequestContext } from '../../lib/context'
 
 /** The three metrics of usage billing (`/api/usage`), as usage types. */
@@ -56,7 +57,7 @@ export function monthRange(month: string): { start: number; end: number } {
 export type GroupBy = 'day' | 'week' | 'month'
 
 /** SQL for the bucket (`YYYY-MM-DD` of its first day, UTC) of `occurred_at`; weeks start on Monday (ISO 8601). */
-function bucketSql(groupBy: GroupBy) {
+export function bucketSql(groupBy: GroupBy) {
   const t = sql`${usageRecords.occurredAt} / 1000, 'unixepoch'`
   if (groupBy === 'day') return sql<string>`strftime('%Y-%m-%d', ${t})`
   if (groupBy === 'week') return sql<string>`date(${t}, 'weekday 0', '-6 days')`
@@ -75,7 +76,7 @@ export function bucketOf(ms: number, groupBy: GroupBy): string {
 }
 
 /** The next bucket after `bucket` (a `YYYY-MM-DD`). */
-function nextBucket(bucket: string, groupBy: GroupBy): string {
+export function nextBucket(bucket: string, groupBy: GroupBy): string {
   const [y, m, d] = bucket.split('-').map(Number) as [number, number, number]
   const next = groupBy === 'month' ? Date.UTC(y, m, 1) : Date.UTC(y, m - 1, d + (groupBy === 'week' ? 7 : 1))
   return new Date(next).toISOString().slice(0, 10)
@@ -360,12 +361,3 @@ export class UsageService {
   }
 }
 
-function isUniqueViolation(e: unknown): boolean {
-  for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
-    if (/UNIQUE constraint failed/i.test(String((x as Error).message ?? ''))) return true
-  }
-  return false
-}
-
-
-export { monthOf }

@@ -18,17 +18,18 @@ import { and, asc, eq, lte } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { pendingCredits } from '../../db/schema'
 import type { WalletService } from './wallet.service'
+import { MINUTE_MS } from '../../lib/time'
+import { logger } from '../../lib/logger'
 
 export type PendingCredit = typeof pendingCredits.$inferSelect
 
-const MINUTE = 60_000
 /** A fresh row is the writer's to settle for this long before the sweeper takes it. */
-export const PENDING_CREDIT_GRACE_MS = MINUTE
+export const PENDING_CREDIT_GRACE_MS = MINUTE_MS
 /** Rows the sweeper settles per run. */
 export const CREDITS_PER_RUN = 50
 
 export function creditBackoffMs(attempts: number): number {
-  return Math.min(60 * MINUTE, MINUTE * 2 ** Math.max(0, attempts - 1))
+  return Math.min(60 * MINUTE_MS, MINUTE_MS * 2 ** Math.max(0, attempts - 1))
 }
 
 /** The row to write (with `insertWhere` or `insert … on conflict do nothing`) before the credit is made. */
@@ -92,7 +93,7 @@ async function settle(deps: { db: Db; wallet: WalletService }, row: PendingCredi
     .set({ attempts, lastError: error.slice(0, 500), nextAttemptAt: new Date(now.getTime() + creditBackoffMs(attempts)) })
     .where(and(eq(pendingCredits.opId, row.opId), eq(pendingCredits.status, 'pending')))
     .run()
-  console.error(JSON.stringify({ level: 'warn', message: 'pending credit not made; the sweeper retries', opId: row.opId, userId: row.userId, attempts, error }))
+  logger.warn('pending credit not made; the sweeper retries', { opId: row.opId, userId: row.userId, attempts, error })
   return { status: 'failed', error }
 }
 

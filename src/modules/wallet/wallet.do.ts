@@ -31,6 +31,7 @@ import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../../env'
 import { newId } from '../../lib/ids'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
+import { logger } from '../../lib/logger'
 
 export type WalletFailure =
   | 'INSUFFICIENT_BALANCE'
@@ -364,7 +365,7 @@ export class Wallet extends DurableObject<Env> {
       }
       return out
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', message: 'wallet: hold outcomes unreadable', error: (e as Error).message }))
+      logger.error('wallet: hold outcomes unreadable', { error: (e as Error).message })
       return null
     }
   }
@@ -393,7 +394,7 @@ export class Wallet extends DurableObject<Env> {
         for (const r of rows) this.sql.exec(`UPDATE ledger SET copied = 1 WHERE id = ?`, r.id)
       }
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', message: 'wallet: ledger copy failed; the alarm retries', error: (e as Error).message }))
+      logger.error('wallet: ledger copy failed; the alarm retries', { error: (e as Error).message })
       this.scheduleAlarm()
     } finally {
       this.copying = false

@@ -11,6 +11,7 @@ import { webhookDeliveries } from '../../db/schema'
 import type { Consumer } from '../../queue'
 import { attemptDelivery } from './delivery'
 import { fanOut } from './fan-out'
+import { logger } from '../../lib/logger'
 
 const EventMessage = z.object({ eventId: z.string().min(1) })
 const DeliveryMessage = z.object({ deliveryId: z.string().min(1) })
@@ -22,7 +23,7 @@ export const eventsConsumer: Consumer = async (batch, services) => {
   for (const msg of batch.messages) {
     const body = EventMessage.safeParse(msg.body)
     if (!body.success) {
-      console.error(JSON.stringify({ level: 'error', queue: 'events', message: 'malformed message dropped', id: msg.id }))
+      logger.error('malformed message dropped', { queue: 'events', id: msg.id })
       msg.ack()
       continue
     }
@@ -30,7 +31,7 @@ export const eventsConsumer: Consumer = async (batch, services) => {
       await fanOut(services, body.data.eventId)
       msg.ack()
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', queue: 'events', eventId: body.data.eventId, error: (e as Error).message }))
+      logger.error('fan-out failed; retrying', { queue: 'events', eventId: body.data.eventId, error: (e as Error).message })
       msg.retry({ delaySeconds: backoff(msg.attempts) })
     }
   }
@@ -48,7 +49,7 @@ export const webhooksConsumer: Consumer = async (batch, services) => {
       if (outcome.kind === 'retry') msg.retry({ delaySeconds: outcome.delaySeconds })
       else msg.ack()
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', queue: 'webhooks', deliveryId: body.data.deliveryId, error: (e as Error).message }))
+      logger.error('delivery attempt failed; retrying', { queue: 'webhooks', deliveryId: body.data.deliveryId, error: (e as Error).message })
       msg.retry({ delaySeconds: backoff(msg.attempts) })
     }
   }

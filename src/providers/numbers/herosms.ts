@@ -22,6 +22,7 @@
  */
 import { z } from 'zod'
 import { NoNumbersAvailable, UpstreamError } from '../../lib/errors'
+import { isRecord } from '../../lib/json'
 import { toMicros } from '../../lib/money'
 import { DEFAULT_TIMEOUT_MS, parseJson, quote, upstreamRequest } from './http'
 import type { ActivationOffer, ActivationProvider, ActivationStatus, BoughtActivation } from './types'
@@ -294,8 +295,4 @@ function errorWord(body: string): string | null {
     return word === 'NO_NUMBERS' || word in ERRORS ? word : 'SERVER_ERROR'
   }
   return null
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

@@ -24,6 +24,7 @@
 import { z } from 'zod'
 import { timingSafeEqual, toBase64 } from '../../lib/crypto'
 import { NoNumbersAvailable, UpstreamError } from '../../lib/errors'
+import { isRecord } from '../../lib/json'
 import { toMicros } from '../../lib/money'
 import { DEFAULT_TIMEOUT_MS, parseJson, quote, upstreamRequest, type UpstreamAnswer } from './http'
 import type { AvailableDid, Capability, DidProvider, DidPurchase, DidSearch, NumberType } from './types'
@@ -282,8 +283,4 @@ function restrictions(n: TwilioNumber): string[] {
 
 function text(v: unknown): string | null {
   return typeof v === 'string' && v.trim() ? v.trim() : null
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

@@ -20,6 +20,7 @@
  * Only card tokens are supported here (`btok_…` bank tokens need Stripe's ACH flow).
  */
 import { ValidationError, UpstreamError } from '../../lib/errors'
+import { isRecord } from '../../lib/json'
 import { DEFAULT_TIMEOUT_MS, parseJson, quote, upstreamRequest } from '../numbers/http'
 import { toCents, type ChargeOutcome, type ChargeRequest, type CustomerInput, type MethodDetails, type PaymentProcessor } from './types'
 
@@ -194,10 +195,6 @@ export class StripePayments implements PaymentProcessor {
 function tokenRefused(e: StripeErrorBody): ValidationError {
   const code = e.declineCode ?? e.code
   return ValidationError.field('token', `Stripe refused the payment method: ${e.message}${code ? ` (${code})` : ''}`)
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 function str(v: unknown): string | null {

@@ -1,7 +1,7 @@
 import { createExecutionContext, env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { Env } from '../../../src/env'
-import { monthOf } from '../../../src/modules/billing/invoice-compose'
+import { monthOf } from '../../../src/lib/periods'
 import { createServices } from '../../../src/services'
 import { call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser, type TestUser } from '../../helpers/api'
 import { addMetrics, addNumber, addUsage, generate, invoiceRow, outboxOf, paymentRows, setBillingAddress, subscribe, workedExample } from './helpers'
