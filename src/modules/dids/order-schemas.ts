@@ -9,7 +9,8 @@ import type { Order } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
-import { Billing, BillingAddress, FriendlyName, listParam, NumberRouting, paymentMethodRef } from './schemas'
+import { BillingAddress } from '../payments/schemas'
+import { Billing, FriendlyName, listParam, NumberRouting, paymentMethodRef } from './schemas'
 
 export const ORDER_STATUSES = ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'] as const
 export const PAYMENT_STATUSES = ['pending', 'held', 'paid', 'partially_refunded', 'refunded', 'failed'] as const

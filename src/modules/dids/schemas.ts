@@ -8,6 +8,7 @@ import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
 import { checkWebhookUrl } from '../webhooks/url-guard'
+import { BillingAddress } from '../payments/schemas'
 
 export const NUMBER_TYPES = ['LOCAL', 'TOLL_FREE', 'MOBILE', 'NATIONAL'] as const
 export const CAPABILITIES = ['VOICE', 'SMS', 'MMS', 'FAX'] as const
@@ -179,18 +180,6 @@ export const NumberRouting = z.object({
   statusCallback: HttpUrl.optional(),
 })
 
-export const BillingAddress = z
-  .object({
-    line1: displayText({ max: 200 }).optional(),
-    line2: displayText({ max: 200 }).optional(),
-    street: displayText({ max: 200 }).optional(),
-    city: displayText({ max: 100 }).optional(),
-    state: displayText({ max: 100 }).optional(),
-    postalCode: displayText({ max: 20 }).optional(),
-    country: displayText({ max: 60 }).optional(),
-  })
-  .catchall(displayText({ max: 200 }))
-  .openapi('BillingAddress')
 
 /** A payment method id (`pm_…`) or `wallet`, as purchases and order payments take it. */
 export const paymentMethodRef = (description: string) => z.string().trim().min(1).max(100).optional().openapi({ description })

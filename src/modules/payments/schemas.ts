@@ -3,10 +3,20 @@ import type { payments } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
-import { BillingAddress } from '../dids/schemas'
 import type { PaymentMethodRow } from './payment-methods.service'
 
-export { BillingAddress }
+export const BillingAddress = z
+  .object({
+    line1: displayText({ max: 200 }).optional(),
+    line2: displayText({ max: 200 }).optional(),
+    street: displayText({ max: 200 }).optional(),
+    city: displayText({ max: 100 }).optional(),
+    state: displayText({ max: 100 }).optional(),
+    postalCode: displayText({ max: 20 }).optional(),
+    country: displayText({ max: 60 }).optional(),
+  })
+  .catchall(displayText({ max: 200 }))
+  .openapi('BillingAddress')
 
 export const PAYMENT_METHOD_TYPES = ['credit_card', 'debit_card', 'bank_account'] as const
 export type PaymentMethodType = (typeof PAYMENT_METHOD_TYPES)[number]
