@@ -5,7 +5,7 @@
 //
 // Billing of the demo user (see demoBilling below): the `pro` plan since the 1st of last month, a
 // default sandbox card (what POST /api/v1/billing/payment-methods {type:"card",token:"tok_visa"}
-// stores), and the pro plan's reference month (see src/modules/billing/plans.ts) reported as last
+// stores), and the pro plan's reference month (see src/modules/subscriptions/plans.ts) reported as last
 // month's usage — so
 // POST /api/invoices {"month":"<last month>"} answers 59.74 at once.
 //
@@ -87,7 +87,7 @@ const monthStart = (t) => Date.UTC(new Date(t).getUTCFullYear(), new Date(t).get
 
 /** The pro plan's reference month: the usage of a 59.74 invoice (29.99 fee + 29.75 usage). */
 export const DEMO_USAGE = { callMinutes: 425, smsCount: 1150, apiCalls: 5900 }
-/** Rates of src/modules/billing/plans.ts (micro-units) and units of src/modules/usage/product-meters.ts. */
+/** Rates of src/modules/subscriptions/plans.ts (micro-units) and units of src/modules/usage/product-meters.ts. */
 const METERS = [
   { metric: 'callMinutes', type: 'call_minutes', unit: 'minute', rate: 50_000 },
   { metric: 'smsCount', type: 'sms', unit: 'message', rate: 10_000 },

@@ -13,7 +13,7 @@ import { fakeQueue } from '../helpers/webhooks'
 import { addMetrics, addUsage, invoiceRow, outboxOf, paymentRows, subscribe } from '../modules/invoices/helpers'
 
 const MONTH = '2024-11'
-const DUE = 59_740_000 // the pro plan's reference month (src/modules/billing/plans.ts)
+const DUE = 59_740_000 // the pro plan's reference month (src/modules/subscriptions/plans.ts)
 
 function harness() {
   const jobs = fakeQueue()

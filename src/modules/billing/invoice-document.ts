@@ -1,6 +1,6 @@
 /**
  * An invoice as the PDF and CSV writers see it: amounts in micro-units, dates as ISO strings.
- * Built from the stored rows (src/modules/invoices/views.ts `documentOf`).
+ * Built from the stored rows (src/modules/billing/invoice-views.ts `documentOf`).
  */
 export interface InvoiceDocumentLine {
   type: string

@@ -1,5 +1,5 @@
 /**
- * Sweeper step: delete Idempotency-Key records past their 24 h (src/middleware/idempotency.ts).
+ * Sweeper step: delete Idempotency-Key records past their 24 h (src/http/idempotency.ts).
  * The middleware already ignores and overwrites expired records, so this only keeps the table
  * small. Bounded per run (the sweeper runs every minute and catches up); idempotent.
  */
