@@ -1,6 +1,6 @@
 /**
  * Cron: one CRONS map from expression to job. wrangler.toml's `[triggers] crons` must list exactly
- * these expressions (test/cron/crons.test.ts). Every job is idempotent for its period, so a
+ * these expressions (test/scheduled/crons.test.ts). Every job is idempotent for its period, so a
  * repeated or overlapping trigger changes nothing.
  */
 import type { Env } from './env'

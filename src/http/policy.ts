@@ -9,7 +9,7 @@
  * 401, a replay before the permission check), so they read the declaration of the route the
  * request matched from the router's match (`declaredPolicy`) rather than waiting for it to run.
  *
- * Invariants, checked by walking the registered routes (test/platform/rate-limit.test.ts,
+ * Invariants, checked by walking the registered routes (test/http/rate-limit.test.ts,
  * idempotency.test.ts): every route declares exactly one class (`exempt` routes are never counted);
  * every idempotent route is a POST; the POSTs of class `purchase` (move money or buy) are idempotent
  * and idempotent routes document the `Idempotency-Key` header, except the gaps those tests name.

@@ -1,4 +1,4 @@
-/** Vite's `?raw` imports: the file's text (test/cron reads wrangler.toml this way). */
+/** Vite's `?raw` imports: the file's text (the cron and queue tests read wrangler.toml this way). */
 declare module '*?raw' {
   const text: string
   export default text

@@ -2,7 +2,7 @@
  * The OpenAPI tags with their descriptions, in the order the docs pages list them, and the
  * document's own description. They name the API families as the README's "API families" section
  * does: the activation API, the DID API, usage billing (and the SIM API and messaging, which are
- * not available yet). test/platform/standalone-docs.test.ts checks that every tag an operation
+ * not available yet). test/modules/docs/standalone-docs.test.ts checks that every tag an operation
  * uses is described here.
  */
 

@@ -21,7 +21,7 @@ export function isLivenessPath(path: string): path is LivenessPath {
 /**
  * The security headers of a liveness answer: those of `secureHeaders()` that mean something for a
  * small JSON body fetched by monitors — no sniffing, same-origin reads only, HTTPS only — with the
- * middleware's values (test/platform/health.test.ts compares them). The others concern documents a
+ * middleware's values (test/modules/health/health.test.ts compares them). The others concern documents a
  * browser renders (framing, XSS filter, downloads, referrers, prefetch, agent clusters); leaving
  * them off these two answers keeps a poll near a bare Worker's cost (`npm run bench`: all eleven
  * cost about 15% of its throughput, see BENCHMARKS.md).

@@ -5,7 +5,7 @@ import { newId } from '../../../src/lib/ids'
 import { call, expectErrorEnvelope, registerAdmin, registerUser, type TestUser } from '../../helpers/api'
 import { sandboxProvider } from '../../helpers/catalog'
 import { uniqueNumber } from '../../helpers/dids'
-import { db, insertUsage } from '../usage/rows'
+import { db, insertUsage } from '../../helpers/usage'
 
 const PATH = '/api/v1/admin/analytics/overview'
 const DAY = 86_400_000

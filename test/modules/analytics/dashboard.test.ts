@@ -5,7 +5,7 @@ import { newId } from '../../../src/lib/ids'
 import { call, createApiKey, expectErrorEnvelope, registerUser } from '../../helpers/api'
 import { sandboxProvider } from '../../helpers/catalog'
 import { uniqueNumber } from '../../helpers/dids'
-import { db, insertUsage } from '../usage/rows'
+import { db, insertUsage } from '../../helpers/usage'
 
 const DAY = 86_400_000
 

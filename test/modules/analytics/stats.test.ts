@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { invoices, subscriptions } from '../../../src/db/schema'
 import { newId } from '../../../src/lib/ids'
 import { call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser } from '../../helpers/api'
-import { db, insertUsage } from '../usage/rows'
+import { db, insertUsage } from '../../helpers/usage'
 
 const DAY = 86_400_000
 

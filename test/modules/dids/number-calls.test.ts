@@ -12,7 +12,7 @@ import { callsPerNumberQuery } from '../../../src/modules/usage/call-records'
 import { call } from '../../helpers/api'
 import { sandboxProvider, type TestProvider } from '../../helpers/catalog'
 import { buy, fundedUser, seedDids } from '../../helpers/dids'
-import { insertUsage } from '../usage/rows'
+import { insertUsage } from '../../helpers/usage'
 
 let p: TestProvider
 beforeAll(async () => {

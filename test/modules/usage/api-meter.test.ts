@@ -6,7 +6,7 @@ import { countApiCall, flushApiCalls } from '../../../src/modules/usage/meter'
 import { call, createApiKey, registerAdmin, registerUser } from '../../helpers/api'
 import { callApp } from '../../helpers/app'
 import { sleep, waitFor } from '../../helpers/db'
-import { db, usageRows } from './rows'
+import { db, usageRows } from '../../helpers/usage'
 
 /** The key's metered rows (one per UTC day; a test may straddle midnight). */
 async function keyRows(userId: string, keyId: string) {

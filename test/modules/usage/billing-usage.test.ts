@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { USAGE_TYPES } from '../../../src/db/schema'
 import { UsageService } from '../../../src/modules/usage/usage.service'
 import { call, createApiKey, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
-import { db, insertUsage } from './rows'
+import { db, insertUsage } from '../../helpers/usage'
 
 const t = (iso: string) => Date.parse(iso)
 let u: TestUser

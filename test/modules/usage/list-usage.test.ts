@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser } from '../../helpers/api'
-import { insertUsage } from './rows'
+import { insertUsage } from '../../helpers/usage'
 
 const t = (iso: string) => Date.parse(iso)
 

@@ -9,7 +9,7 @@ import { call, registerUser, type TestUser } from '../../helpers/api'
 import { activationRow, expireNow, purchase, sellingProvider, smsWebhook, uniqueService, walletStub } from '../../helpers/activations'
 import { fund, sandboxProvider, walletAudit, type TestProvider } from '../../helpers/catalog'
 import { fundedUser, micros, purchase as buyDids, seedDids } from '../../helpers/dids'
-import { usageByTxn, usageRows } from './rows'
+import { usageByTxn, usageRows } from '../../helpers/usage'
 import { ctxFor } from '../../helpers/context'
 
 async function runCron(scheduledTime = Date.now()) {

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { call, createApiKey, expectErrorEnvelope, registerAdmin, registerUser, type TestUser } from '../../helpers/api'
-import { usageRows } from './rows'
+import { usageRows } from '../../helpers/usage'
 
 const report = (body: Record<string, unknown>, auth: { token?: string; apiKey?: string }) => call('/api/usage', { body, ...auth })
 const as = (u: TestUser) => ({ token: u.accessToken })

@@ -1,0 +1,187 @@
+import { describe, expect, it } from 'vitest'
+import { createApp } from '../../../src/app'
+import { call } from '../../helpers/api'
+import { send } from '../../helpers/app'
+
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
+
+/** Every route registered on the app, as OpenAPI `{path, method}` pairs (middleware excluded). */
+function registeredRoutes(app = createApp()): { path: string; method: string }[] {
+  const seen = new Map<string, { path: string; method: string }>()
+  for (const r of app.routes) {
+    if (r.method === 'ALL' && (r.path === '*' || r.path === '/*')) continue // app.use('*', …)
+    if (r.path === '/openapi.json' || r.path === '/docs' || r.path === '/redoc') continue
+    const path = r.path.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, '{$1}')
+    const method = r.method.toLowerCase()
+    seen.set(`${method} ${path}`, { path, method })
+  }
+  return [...seen.values()]
+}
+
+/** Every endpoint the activation API, the DID API and usage billing promise to their clients, at its exact path. */
+const FAMILY_ENDPOINTS: [string, string][] = [
+  ['delete', '/api/v1/billing/payment-methods/{id}'],
+  ['delete', '/api/v1/numbers/{id}'],
+  ['get', '/api/admin/analytics/dashboard'],
+  ['get', '/api/admin/providers'],
+  ['get', '/api/admin/users'],
+  ['get', '/api/health'],
+  ['get', '/api/health/ready'],
+  ['get', '/api/invoices'],
+  ['get', '/api/metrics'],
+  ['get', '/api/numbers/my'],
+  ['get', '/api/numbers/{id}'],
+  ['get', '/api/search/offers'],
+  ['get', '/api/stats'],
+  ['get', '/api/subscription'],
+  ['get', '/api/usage'],
+  ['get', '/api/v1/admin/analytics/overview'],
+  ['get', '/api/v1/admin/system/health'],
+  ['get', '/api/v1/admin/users'],
+  ['get', '/api/v1/admin/users/{id}'],
+  ['get', '/api/v1/analytics/calls'],
+  ['get', '/api/v1/analytics/dashboard'],
+  ['get', '/api/v1/auth/verify-email'],
+  ['get', '/api/v1/balance'],
+  ['get', '/api/v1/billing/account'],
+  ['get', '/api/v1/billing/invoices'],
+  ['get', '/api/v1/billing/invoices/{id}'],
+  ['get', '/api/v1/billing/invoices/{id}/download'],
+  ['get', '/api/v1/billing/payment-methods'],
+  ['get', '/api/v1/billing/usage'],
+  ['get', '/api/v1/numbers'],
+  ['get', '/api/v1/numbers/search'],
+  ['get', '/api/v1/numbers/{id}'],
+  ['get', '/api/v1/orders'],
+  ['get', '/api/v1/orders/{id}'],
+  ['get', '/api/v1/sms/{activationId}'],
+  ['get', '/api/v1/webhooks'],
+  ['get', '/api/v1/webhooks/{id}/deliveries'],
+  ['get', '/api/wallet/balance'],
+  ['get', '/api/wallet/transactions'],
+  ['patch', '/api/subscription'],
+  ['post', '/api/admin/providers/{id}/sync'],
+  ['post', '/api/admin/users/{id}/ban'],
+  ['post', '/api/invoices'],
+  ['post', '/api/numbers/cancel'],
+  ['post', '/api/numbers/purchase'],
+  ['post', '/api/usage'],
+  ['post', '/api/v1/auth/forgot-password'],
+  ['post', '/api/v1/auth/login'],
+  ['post', '/api/v1/auth/logout'],
+  ['post', '/api/v1/auth/refresh'],
+  ['post', '/api/v1/auth/register'],
+  ['post', '/api/v1/auth/reset-password'],
+  ['post', '/api/v1/billing/invoices/{id}/pay'],
+  ['post', '/api/v1/billing/payment-methods'],
+  ['post', '/api/v1/numbers'],
+  ['post', '/api/v1/numbers/purchase'],
+  ['post', '/api/v1/numbers/{id}/configure'],
+  ['post', '/api/v1/orders'],
+  ['post', '/api/v1/orders/{id}/retry-payment'],
+  ['post', '/api/v1/webhooks'],
+  ['post', '/api/v1/webhooks/sms'],
+  ['post', '/api/v1/webhooks/{id}/retry/{deliveryId}'],
+  ['post', '/api/v1/webhooks/{id}/test'],
+  ['post', '/api/wallet/topup'],
+  ['put', '/api/v1/admin/users/{id}/role'],
+  ['put', '/api/v1/admin/users/{id}/suspend'],
+  ['put', '/api/v1/billing/account'],
+  ['put', '/api/v1/billing/payment-methods/{id}/default'],
+  ['put', '/api/v1/numbers/{id}'],
+  ['put', '/api/v1/orders/{id}/cancel'],
+  ['put', '/api/v1/webhooks/{id}'],
+]
+
+describe('OpenAPI document', () => {
+  it('serves and documents every endpoint of the activation API, the DID API and usage billing at its path', async () => {
+    const res = await call('/openapi.json')
+    const paths = res.body.paths as Record<string, Record<string, unknown>>
+    const missing = FAMILY_ENDPOINTS.filter(([method, path]) => !paths[path]?.[method]).map(([m, p]) => `${m.toUpperCase()} ${p}`)
+    expect(missing, `documented endpoints not served:\n${missing.join('\n')}`).toEqual([])
+  })
+
+
+  it('/openapi.json is OpenAPI 3.1 with info and components', async () => {
+    const res = await call('/openapi.json')
+    expect(res.status, res.text.slice(0, 2000)).toBe(200)
+    expect(res.body.openapi, res.text.slice(0, 500)).toMatch(/^3\.1\./)
+    expect(res.body.info?.title, res.text.slice(0, 500)).toBeTruthy()
+    expect(res.body.info?.version, res.text.slice(0, 500)).toBeTruthy()
+    expect(Object.keys(res.body.paths ?? {}).length).toBeGreaterThan(10)
+    expect(Object.keys(res.body.components?.securitySchemes ?? {})).toEqual(
+      expect.arrayContaining(['bearerAuth', 'apiKeyHeader', 'apiKeyQuery']),
+    )
+  })
+
+  it('documents every route registered on the app', async () => {
+    const res = await call('/openapi.json')
+    expect(res.status, res.text.slice(0, 2000)).toBe(200)
+    const paths = res.body.paths as Record<string, Record<string, unknown>>
+    const routes = registeredRoutes()
+    expect(routes.length).toBeGreaterThan(10)
+    const missing = routes.filter((r) => !paths[r.path]?.[r.method]).map((r) => `${r.method.toUpperCase()} ${r.path}`)
+    expect(missing, `routes missing from /openapi.json:\n${missing.join('\n')}`).toEqual([])
+  })
+
+  it('the check catches a route registered without a schema', async () => {
+    const app = createApp()
+    app.get('/api/v1/undocumented/:thing', (c) => c.text('hi'))
+    const res = await send(app, new Request('http://switchboard.test/openapi.json'))
+    const paths = res.body.paths as Record<string, Record<string, unknown>>
+    const missing = registeredRoutes(app).filter((r) => !paths[r.path]?.[r.method])
+    expect(missing).toEqual([{ method: 'get', path: '/api/v1/undocumented/{thing}' }])
+  })
+
+  it('documents no operation that the app does not serve', async () => {
+    const res = await call('/openapi.json')
+    const served = new Set(registeredRoutes().map((r) => `${r.method} ${r.path}`))
+    const extra: string[] = []
+    for (const [path, item] of Object.entries(res.body.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(item).filter((m) => METHODS.includes(m))) {
+        if (!served.has(`${method} ${path}`)) extra.push(`${method.toUpperCase()} ${path}`)
+      }
+    }
+    expect(extra, `documented but not served:\n${extra.join('\n')}`).toEqual([])
+  })
+
+  it('documents the health, metrics and foundation routes by their documented paths', async () => {
+    const res = await call('/openapi.json')
+    const paths = res.body.paths as Record<string, Record<string, unknown>>
+    for (const p of ['/health', '/api/health', '/health/live', '/health/ready', '/api/health/ready', '/metrics', '/api/metrics', '/api/v1/admin/system/health']) {
+      expect(paths[p]?.get, `GET ${p} missing`).toBeTruthy()
+    }
+    expect(paths['/api/v1/api-keys/{id}']?.get, Object.keys(paths).join('\n')).toBeTruthy()
+    expect(paths['/api/v1/auth/login']?.post, Object.keys(paths).join('\n')).toBeTruthy()
+  })
+
+  it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
+    const res = await call('/docs')
+    expect(res.status, res.text.slice(0, 1000)).toBe(200)
+    expect(res.headers.get('content-type'), res.text.slice(0, 1000)).toMatch(/text\/html/)
+    expect(res.text, res.text.slice(0, 1000)).toMatch(/<html/i)
+    expect(res.text, res.text.slice(0, 1000)).toContain('/openapi.json')
+  })
+
+  it('/redoc serves a Redoc page for /openapi.json, under a CSP that allows exactly what the page loads', async () => {
+    const res = await call('/redoc')
+    expect(res.status, res.text.slice(0, 1000)).toBe(200)
+    expect(res.headers.get('content-type'), res.text.slice(0, 1000)).toMatch(/text\/html/)
+    expect(res.text).toMatch(/<redoc spec-url="\/openapi\.json"/)
+    // The script: one pinned version of the standalone bundle, checked by Subresource Integrity.
+    const script = /<script src="(https:\/\/[^"]+\/redoc@\d+\.\d+\.\d+\/bundles\/redoc\.standalone\.js)" integrity="(sha384-[A-Za-z0-9+/]{64})" crossorigin="anonymous"><\/script>/.exec(res.text)
+    expect(script, res.text).not.toBeNull()
+    expect(res.text, 'no inline script').not.toMatch(/<script>|<script(?![^>]*\ssrc=)[^>]*>/)
+
+    const csp = res.headers.get('content-security-policy')
+    expect(csp, 'a CSP header').toBeTruthy()
+    const directives = Object.fromEntries(csp!.split(';').map((d) => d.trim().split(/\s+/)).filter((d) => d[0]).map(([name, ...values]) => [name, values]))
+    expect(directives['default-src']).toEqual(["'none'"])
+    expect(directives['script-src']).toEqual([script![1]]) // that one file, nothing inline
+    expect(directives['connect-src']).toEqual(["'self'"]) // fetches /openapi.json
+    expect(directives['worker-src']).toEqual(['blob:']) // its search index runs in a worker built from a blob
+    expect(directives['style-src']).toEqual(["'unsafe-inline'"]) // it injects its styles at run time
+    expect(directives['img-src']).toEqual(["'self'", 'data:', 'https://cdn.redoc.ly/redoc/logo-mini.svg']) // its own logo in the menu
+    expect(directives['frame-ancestors']).toEqual(["'none'"])
+  })
+})
