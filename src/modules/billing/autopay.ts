@@ -23,6 +23,7 @@
 import { and, eq, isNull } from 'drizzle-orm'
 import { billingAccounts, paymentMethods } from '../../db/schema'
 import { AppError } from '../../lib/errors'
+import { fromMicros } from '../../lib/money'
 import type { Services } from '../../services'
 import { WALLET } from './invoice-payments.service'
 import { amountDue, type Invoice } from './invoice-views'
@@ -33,6 +34,7 @@ const PAYABLE: ReadonlySet<Invoice['status']> = new Set(['pending', 'partially_p
 
 export type AutoPayResult =
   | { status: 'skipped'; reason: 'nothing_due' | 'disabled' }
+  // `amount` in USD (decimal), as the billing job's log line shows it.
   | { status: 'paid'; paymentId: string; paymentMethod: string; amount: number; invoiceStatus: string }
   | { status: 'refused'; reason: 'declined' | 'insufficient_funds' | 'conflict'; paymentMethod: string; code: string; error: string }
 
@@ -52,7 +54,7 @@ export async function autoPayInvoice(services: Services, invoice: Invoice, now =
   const paymentMethod = method[0]?.id ?? WALLET
   try {
     const { payment, invoice: after } = await services.invoicePayments.pay(systemContext('autopay', invoice.userId), invoice.id, { paymentMethodId: paymentMethod }, now)
-    return { status: 'paid', paymentId: payment.id, paymentMethod, amount: payment.amount, invoiceStatus: after.status }
+    return { status: 'paid', paymentId: payment.id, paymentMethod, amount: fromMicros(payment.amount), invoiceStatus: after.status }
   } catch (e) {
     const reason = e instanceof AppError ? refusal(e.code) : null
     if (!reason) throw e

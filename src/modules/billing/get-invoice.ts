@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { InvoiceDetails, InvoiceIdParam } from './schemas'
+import { detailView } from './invoice-views'
 
 const route = createRoute({
   method: 'get',
@@ -24,6 +25,6 @@ const route = createRoute({
 
 export const registerGetInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
-    const details = await c.var.services.invoices.details(contextOf(c), c.req.valid('param').id, c.var.services.config.appUrl)
-    return c.json(envelope(c, details), 200)
+    const { invoice, lines, payments } = await c.var.services.invoices.load(contextOf(c), c.req.valid('param').id)
+    return c.json(envelope(c, detailView(invoice, lines, payments, c.var.services.config.appUrl)), 200)
   })

@@ -36,7 +36,7 @@ import { insertWhere } from '../../db/insert-where'
 import type { WalletService } from '../wallet/wallet.service'
 import { CENT } from './invoice-compose'
 import type { PayInvoiceBody } from './schemas'
-import { amountDue, paymentView, usageInvoiceView, summaryView, type Invoice, type Payment } from './invoice-views'
+import { amountDue, usageInvoiceView, summaryView, type Invoice, type Payment } from './invoice-views'
 import type { RequestContext } from '../../lib/context'
 
 /** PaymentMethodsService.chargeRecorded: idempotent by `attemptKey`, writes nothing; the method may have been deleted since the claim. */
@@ -52,6 +52,12 @@ export interface InvoicePaymentsDeps {
 }
 
 export const WALLET = 'wallet'
+
+/** A payment of an invoice that went through, and the invoice after it. */
+export interface InvoicePaid {
+  payment: Payment
+  invoice: Invoice
+}
 
 interface Outcome {
   status: 'succeeded' | 'failed'
@@ -77,7 +83,7 @@ export class InvoicePaymentsService {
     return this.db.select().from(payments).where(eq(payments.attemptKey, attemptKey)).get()
   }
 
-  async pay(ctx: RequestContext, invoiceId: string, body: PayInvoiceBody, now = new Date()) {
+  async pay(ctx: RequestContext, invoiceId: string, body: PayInvoiceBody, now = new Date()): Promise<InvoicePaid> {
     const userId = ctx.accountId
     const inv = await this.invoice(userId, invoiceId)
     if (!inv) throw new NotFound('Invoice')
@@ -137,7 +143,7 @@ export class InvoicePaymentsService {
   // ---- settling a claim ---------------------------------------------------------------------
 
   /** Moves a pending claim's money (again, for a claim found pending: same key, so no second move) and records the outcome once. */
-  private async settleClaim(userId: string, inv: Invoice, claim: Payment, now: Date) {
+  private async settleClaim(userId: string, inv: Invoice, claim: Payment, now: Date): Promise<InvoicePaid> {
     const outcome = claim.processor === WALLET ? await this.debitWallet(userId, inv, claim) : await this.chargeMethod(userId, inv, claim, now)
     const stillPending = sql`exists (select 1 from payments p where p.attempt_key = ${claim.attemptKey} and p.status = 'pending')`
     const { stmts, after } = this.settlement(userId, inv, claim, outcome, now, stillPending)
@@ -152,11 +158,11 @@ export class InvoicePaymentsService {
       // Another request settled this claim first; its record stands.
       const settled = (await this.paymentByKey(claim.attemptKey))!
       if (settled.status === 'failed') throw declined(settled)
-      return { payment: paymentView(settled), invoice: summaryView((await this.invoice(userId, inv.id)) ?? after) }
+      return { payment: settled, invoice: (await this.invoice(userId, inv.id)) ?? after }
     }
     const row: Payment = { ...claim, status: outcome.status, processor: outcome.processor, processorRef: outcome.processorRef, failureReason: outcome.failureReason, processedAt: now, updatedAt: now }
     if (outcome.status === 'failed') throw declined(row)
-    return { payment: paymentView(row), invoice: summaryView(after) }
+    return { payment: row, invoice: after }
   }
 
   /** The wallet side of a claim: a debit under the claim's key (a replay when it was made before). */
@@ -258,7 +264,7 @@ export class InvoicePaymentsService {
    * with it when it was the same payment (same method and amount: a double submit or a retry) and
    * 409 otherwise.
    */
-  private async afterOther(userId: string, read: Invoice, other: Payment, amount: number, method: string) {
+  private async afterOther(userId: string, read: Invoice, other: Payment, amount: number, method: string): Promise<InvoicePaid> {
     let final = other
     if (other.status === 'pending') {
       try {
@@ -271,7 +277,7 @@ export class InvoicePaymentsService {
     const current = (await this.invoice(userId, read.id)) ?? read
     const sameMethod = method === WALLET ? final.processor === WALLET : final.paymentMethodId === method
     if (sameMethod && final.amount === amount) {
-      if (final.status === 'succeeded') return { payment: paymentView(final), invoice: summaryView(current) }
+      if (final.status === 'succeeded') return { payment: final, invoice: current }
       if (final.status === 'failed') throw declined(final)
     }
     throw new Conflict('PAYMENT_CONFLICT', 'Another payment of this invoice came first; read the invoice and pay what is still due', {

@@ -1,9 +1,11 @@
 /** Invoice rows as the API shows them: usage billing's invoice, the DID API's summary and details. */
+import type { z } from '@hono/zod-openapi'
 import type { invoiceLineItems, invoices, payments } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { InvoiceDocument } from './invoice-document'
-import type { InvoiceDetails, InvoiceLine, InvoicePayment, InvoiceSummary, UsageInvoice } from './schemas'
+import type { InvoiceTotals } from './invoices.service'
+import type { InvoiceDetails, InvoiceLine, InvoicePayment, InvoicesSummary, InvoiceSummary, UsageInvoice } from './schemas'
 
 export type Invoice = typeof invoices.$inferSelect
 export type InvoiceLineRow = typeof invoiceLineItems.$inferSelect
@@ -52,6 +54,18 @@ export function summaryView(i: Invoice): InvoiceSummary {
     paidDate: iso(i.paidAt),
     periodStart: iso(i.periodStart)!,
     periodEnd: iso(i.periodEnd)!,
+  }
+}
+
+/** The `summary` beside a list of invoices. */
+export function invoicesSummaryView(t: InvoiceTotals): z.infer<typeof InvoicesSummary> {
+  return {
+    totalInvoices: t.count,
+    totalAmount: fromMicros(t.total),
+    paidAmount: fromMicros(t.paid),
+    outstandingAmount: fromMicros(t.outstanding),
+    overdueAmount: fromMicros(t.overdue),
+    currency: 'USD',
   }
 }
 

@@ -18,12 +18,11 @@ import { billingAccounts, invoiceLineItems, invoices, payments, phoneNumbers, su
 import { rangeEnd, rangeStart } from '../../lib/dates'
 import { NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import { fromMicros } from '../../lib/money'
 import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
 import { outboxInsert } from '../events/outbox'
 import { composeInvoice, monthPeriod, type UsageGroup } from './invoice-compose'
 import type { ListInvoicesQuery } from './schemas'
-import { detailView, usageInvoiceView, summaryView, type Invoice } from './invoice-views'
+import { usageInvoiceView, type Invoice, type InvoiceLineRow, type Payment } from './invoice-views'
 import type { RequestContext } from '../../lib/context'
 import { DAY_MS } from '../../lib/time'
 
@@ -43,6 +42,17 @@ export function invoiceNumber(month: string): string {
 
 /** An invoice becomes overdue the day after its due date. */
 export const overdueFrom = (dueDate: number) => dueDate + DAY_MS
+
+/** Sums over a set of invoices, in micro-units (void invoices count in `count` only). */
+export interface InvoiceTotals {
+  count: number
+  total: number
+  paid: number
+  /** Still due on pending, partially paid and overdue invoices. */
+  outstanding: number
+  /** Still due on invoices past their due date. */
+  overdue: number
+}
 
 export class InvoicesService {
   constructor(private readonly deps: InvoicesDeps) {}
@@ -220,7 +230,7 @@ export class InvoicesService {
   }
 
   /** GET /api/v1/billing/invoices: a page, the filtered count and the summary of the filtered set. */
-  async list(ctx: RequestContext, q: ListInvoicesQuery, now = Date.now()) {
+  async list(ctx: RequestContext, q: ListInvoicesQuery, now = Date.now()): Promise<{ rows: Invoice[]; total: number; totals: InvoiceTotals }> {
     const userId = ctx.accountId
     const where = this.listWhere(userId, q)
     const dir = q.sortOrder === 'asc' ? asc : desc
@@ -248,21 +258,20 @@ export class InvoicesService {
     ])
     const t = totals[0]
     return {
-      rows: rows.map(summaryView),
+      rows,
       total: t?.n ?? 0,
-      summary: {
-        totalInvoices: t?.n ?? 0,
-        totalAmount: fromMicros(Number(t?.total ?? 0)),
-        paidAmount: fromMicros(Number(t?.paid ?? 0)),
-        outstandingAmount: fromMicros(Number(t?.outstanding ?? 0)),
-        overdueAmount: fromMicros(Number(t?.overdue ?? 0)),
-        currency: 'USD',
+      totals: {
+        count: t?.n ?? 0,
+        total: Number(t?.total ?? 0),
+        paid: Number(t?.paid ?? 0),
+        outstanding: Number(t?.outstanding ?? 0),
+        overdue: Number(t?.overdue ?? 0),
       },
     }
   }
 
   /** The invoice with its lines and payments; 404 unless it is the caller's. */
-  async load(ctx: RequestContext, id: string) {
+  async load(ctx: RequestContext, id: string): Promise<{ invoice: Invoice; lines: InvoiceLineRow[]; payments: Payment[] }> {
     const userId = ctx.accountId
     const [rows, lines, pays] = await this.db.batch([
       this.db.select().from(invoices).where(and(eq(invoices.id, id), eq(invoices.userId, userId))),
@@ -272,11 +281,6 @@ export class InvoicesService {
     const invoice = rows[0]
     if (!invoice) throw new NotFound('Invoice')
     return { invoice, lines, payments: pays }
-  }
-
-  async details(ctx: RequestContext, id: string, baseUrl: string) {
-    const { invoice, lines, payments: pays } = await this.load(ctx, id)
-    return detailView(invoice, lines, pays, baseUrl)
   }
 
   // ---- cron ---------------------------------------------------------------------------------

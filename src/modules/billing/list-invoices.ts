@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { InvoicesSummary, InvoiceSummary, ListInvoicesQuery } from './schemas'
+import { invoicesSummaryView, summaryView } from './invoice-views'
 
 const Response = z.object({ success: z.literal(true), data: z.array(InvoiceSummary), pagination: PagePagination, summary: InvoicesSummary, meta: Meta })
 
@@ -27,6 +28,9 @@ const route = createRoute({
 export const registerListInvoices = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const { rows, total, summary } = await c.var.services.invoices.list(contextOf(c), q)
-    return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
+    const { rows, total, totals } = await c.var.services.invoices.list(contextOf(c), q)
+    return c.json(
+      { success: true as const, data: rows.map(summaryView), pagination: pagePagination(q.page, q.limit, total), summary: invoicesSummaryView(totals), meta: meta(c) },
+      200,
+    )
   })

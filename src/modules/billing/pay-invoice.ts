@@ -6,6 +6,7 @@ import { idempotent, rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { InvoiceIdParam, PayInvoiceBody, PayInvoiceResult } from './schemas'
+import { paymentView, summaryView } from './invoice-views'
 
 const route = createRoute({
   method: 'post',
@@ -41,6 +42,6 @@ export const registerPayInvoice = (r: Router) =>
   r.openapi(route, async (c) => {
     // The body is optional: none means the whole amount due, from the wallet.
     const body = await optionalJsonBody(c, PayInvoiceBody)
-    const result = await c.var.services.invoicePayments.pay(contextOf(c), c.req.valid('param').id, body)
-    return c.json(envelope(c, result), 200)
+    const { payment, invoice } = await c.var.services.invoicePayments.pay(contextOf(c), c.req.valid('param').id, body)
+    return c.json(envelope(c, { payment: paymentView(payment), invoice: summaryView(invoice) }), 200)
   })

@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { CancelOrderBody, OrderDetails, OrderIdParam } from './order-schemas'
+import { orderDetailsView } from './order-views'
 
 const route = createRoute({
   method: 'put',
@@ -29,5 +30,5 @@ const route = createRoute({
 export const registerCancelOrder = (r: Router) =>
   r.openapi(route, async (c) => {
     const o = await c.var.services.orders.cancel(contextOf(c), c.req.valid('param').id, c.req.valid('json'))
-    return c.json(envelope(c, o), 200)
+    return c.json(envelope(c, orderDetailsView(o)), 200)
   })

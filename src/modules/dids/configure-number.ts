@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { ConfigureNumberBody, NumberConfigurationView, NumberIdParam } from './schemas'
+import { configurationView } from './views'
 
 const route = createRoute({
   method: 'post',
@@ -22,5 +23,5 @@ const route = createRoute({
 export const registerConfigureNumber = (r: Router) =>
   r.openapi(route, async (c) => {
     const cfg = await c.var.services.dids.configure(contextOf(c), c.req.valid('param').id, c.req.valid('json'))
-    return c.json(envelope(c, cfg), 201)
+    return c.json(envelope(c, configurationView(cfg)), 201)
   })

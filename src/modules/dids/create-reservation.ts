@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { CreateReservationBody, ReservationView } from './schemas'
+import { reservationView } from './views'
 
 const route = createRoute({
   method: 'post',
@@ -31,5 +32,5 @@ const route = createRoute({
 export const registerCreateReservation = (r: Router) =>
   r.openapi(route, async (c) => {
     const v = await c.var.services.reservations.create(contextOf(c), c.req.valid('json').phoneNumbers)
-    return c.json(envelope(c, v), 201)
+    return c.json(envelope(c, reservationView(v)), 201)
   })

@@ -19,26 +19,18 @@
 import { noteEvent } from '../events/outbox'
 import { and, asc, count, desc, eq, inArray, isNotNull, lte, ne, or, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { accountNumberStats, didInventory, numberConfigurations, numberReservations, outbox, phoneNumbers, providers, smsMessages, type PhoneNumber, type Provider } from '../../db/schema'
+import { accountNumberStats, didInventory, numberConfigurations, numberReservations, outbox, phoneNumbers, providers, smsMessages, type DidInventory, type PhoneNumber, type Provider } from '../../db/schema'
 import { AppError, Conflict, NotFound, UpstreamError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import { fromMicros, toMicros } from '../../lib/money'
-import { iso } from '../../lib/time'
+import { toMicros } from '../../lib/money'
 import type { DidProvider } from '../../providers/numbers/types'
 import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { ProvidersService } from '../providers/providers.service'
 import { errorText, insertChunks, likeEscape, runBatch, type Stmt } from '../../db/batch'
-import {
-  availableNumberView,
-  userNumberView,
-  type ConfigureNumberBody,
-  type ListNumbersQuery,
-  type ReleaseNumberBody,
-  type SearchQuery,
-  type UpdateNumberBody,
-} from './schemas'
+import type { ConfigureNumberBody, ListNumbersQuery, ReleaseNumberBody, SearchQuery, UpdateNumberBody } from './schemas'
+import type { CallCounts, SmsCounts } from './views'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
-import { callsByNumber, callsPerNumberQuery, NO_CALLS } from '../usage/call-records'
+import { callsByNumber, callsPerNumberQuery, NO_CALLS, type NumberCalls } from '../usage/call-records'
 import type { RequestContext } from '../../lib/context'
 import { logger } from '../../lib/logger'
 
@@ -46,6 +38,38 @@ export interface DidsDeps {
   db: Db
   locks: NumberLockService
   providers: ProvidersService
+}
+
+export type NumberConfiguration = typeof numberConfigurations.$inferSelect
+
+/** Numbers of the inventory that match a search (views.ts shapes the answer). */
+export interface SearchResult {
+  numbers: DidInventory[]
+  total: number
+  hasMore: boolean
+  suggestions?: { alternativeAreaCodes: string[]; nearbyRegions: string[] }
+}
+
+/** A number with its SMS received and its calls (absent: none). */
+export interface NumberWithUsage {
+  number: PhoneNumber
+  sms: SmsCounts
+  calls?: CallCounts
+}
+
+/** A number with its configurations, its SMS of all time, this and last month, and its calls. */
+export interface NumberDetailsRecord {
+  number: PhoneNumber
+  configurations: NumberConfiguration[]
+  sms: { total: number; thisMonth: number; lastMonth: number }
+  calls: NumberCalls
+}
+
+/** The account's live-number counters (monthlyTotal in micro-units). */
+export interface NumberStats {
+  live: number
+  active: number
+  monthlyTotal: number
 }
 
 const KEYPAD: Record<string, string> = {}
@@ -111,22 +135,13 @@ export class DidsService {
       .limit(q.limit)
   }
 
-  async search(ctx: RequestContext, q: SearchQuery) {
+  async search(ctx: RequestContext, q: SearchQuery): Promise<SearchResult> {
     const userId = ctx.accountId
     const now = Date.now()
     const where = this.searchWhere(userId, q, now)
     const [rows, totals] = await this.db.batch([this.searchQuery(userId, q, now), this.db.select({ n: count() }).from(didInventory).where(where)])
     const total = totals[0]?.n ?? 0
-    const searchCriteria = Object.fromEntries(
-      Object.entries({ ...q, countryCode: q.countryCode.toUpperCase() }).filter(([, v]) => v !== undefined),
-    )
-    const out: {
-      numbers: ReturnType<typeof availableNumberView>[]
-      searchCriteria: Record<string, unknown>
-      total: number
-      hasMore: boolean
-      suggestions?: { alternativeAreaCodes: string[]; nearbyRegions: string[] }
-    } = { numbers: rows.map(availableNumberView), searchCriteria, total, hasMore: total > rows.length }
+    const out: SearchResult = { numbers: rows, total, hasMore: total > rows.length }
     if (!rows.length) out.suggestions = await this.suggestions(q)
     return out
   }
@@ -212,7 +227,7 @@ export class DidsService {
    * summary row, so no count runs: the answer reads ~page-size rows whether the account holds a
    * hundred numbers or ten thousand (npm run bench: numbers-100 vs numbers-10k).
    */
-  async list(ctx: RequestContext, q: ListNumbersQuery) {
+  async list(ctx: RequestContext, q: ListNumbersQuery): Promise<{ rows: NumberWithUsage[]; total: number; stats: NumberStats }> {
     const userId = ctx.accountId
     const now = Date.now()
     const filtered = Boolean(q.status?.length || q.numberType?.length || q.search || q.tags?.length)
@@ -226,10 +241,10 @@ export class DidsService {
     const s = summary[0]
     const byNumber = callsByNumber(calls)
     return {
-      rows: rows.map((r) => userNumberView(r.n, { totalSms: r.totalSms, monthlySms: r.monthlySms }, byNumber.get(r.n.id))),
+      rows: rows.map((r) => ({ number: r.n, sms: { totalSms: r.totalSms, monthlySms: r.monthlySms }, calls: byNumber.get(r.n.id) })),
       total: filtered ? (totals?.[0]?.n ?? 0) : (s?.live ?? 0),
       // The account's live numbers, whatever the filters: what it owns and pays each month.
-      summary: { totalNumbers: s?.live ?? 0, activeNumbers: s?.active ?? 0, monthlyTotal: fromMicros(s?.monthlyTotal ?? 0), currency: 'USD' },
+      stats: { live: s?.live ?? 0, active: s?.active ?? 0, monthlyTotal: s?.monthlyTotal ?? 0 },
     }
   }
 
@@ -249,13 +264,13 @@ export class DidsService {
   }
 
   /** One number with its usage (SMS and calls, one batch), for the answers that show one number. */
-  private async withUsage(userId: string, n: PhoneNumber, now = Date.now()) {
+  private async withUsage(userId: string, n: PhoneNumber, now = Date.now()): Promise<NumberWithUsage> {
     const [sms, calls] = await this.db.batch([this.smsQuery(userId, n.id, now), callsPerNumberQuery(this.db, userId, [n.id], now)])
     const s = sms[0]
-    return userNumberView(n, { totalSms: s?.total ?? 0, monthlySms: Number(s?.thisMonth ?? 0) }, callsByNumber(calls).get(n.id))
+    return { number: n, sms: { totalSms: s?.total ?? 0, monthlySms: Number(s?.thisMonth ?? 0) }, calls: callsByNumber(calls).get(n.id) }
   }
 
-  async get(ctx: RequestContext, id: string, now = Date.now()) {
+  async get(ctx: RequestContext, id: string, now = Date.now()): Promise<NumberDetailsRecord> {
     const userId = ctx.accountId
     const [rows, configs, sms, calls] = await this.db.batch([
       this.db.select().from(phoneNumbers).where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId))),
@@ -269,17 +284,11 @@ export class DidsService {
     ])
     const n = rows[0]
     if (!n) throw new NotFound('Number')
-    const s = sms[0] ?? { total: 0, thisMonth: 0, lastMonth: 0 }
-    const c = callsByNumber(calls).get(id) ?? { numberId: id, ...NO_CALLS }
     return {
-      ...userNumberView(n, { totalSms: s.total, monthlySms: Number(s.thisMonth) }, c),
-      configurations: configs.map(configurationView),
-      // Calls are usage records (minutes, cost), not call detail records: there is no call to list.
-      recentCalls: [],
-      analytics: {
-        thisMonth: { calls: c.thisMonth.calls, minutes: c.thisMonth.minutes, sms: Number(s.thisMonth), cost: fromMicros(c.thisMonth.cost) },
-        lastMonth: { calls: c.lastMonth.calls, minutes: c.lastMonth.minutes, sms: Number(s.lastMonth), cost: fromMicros(c.lastMonth.cost) },
-      },
+      number: n,
+      configurations: configs,
+      sms: sms[0] ?? { total: 0, thisMonth: 0, lastMonth: 0 },
+      calls: callsByNumber(calls).get(id) ?? { numberId: id, ...NO_CALLS },
     }
   }
 
@@ -290,7 +299,7 @@ export class DidsService {
   }
 
   /** Only the whitelisted fields of UpdateNumberRequest; `configuration` merges into `features`. */
-  async update(ctx: RequestContext, id: string, patch: UpdateNumberBody) {
+  async update(ctx: RequestContext, id: string, patch: UpdateNumberBody): Promise<NumberDetailsRecord> {
     const userId = ctx.accountId
     const set: Record<string, unknown> = {}
     if (patch.friendlyName !== undefined) set.friendlyName = patch.friendlyName || null
@@ -319,13 +328,13 @@ export class DidsService {
   }
 
   /** Adds a named configuration; `makeDefault` makes it the only active one (one batch). */
-  async configure(ctx: RequestContext, id: string, body: ConfigureNumberBody) {
+  async configure(ctx: RequestContext, id: string, body: ConfigureNumberBody): Promise<NumberConfiguration> {
     const userId = ctx.accountId
     const n = await this.owned(userId, id)
     if (n.status === 'released') throw new Conflict('NUMBER_RELEASED', 'The number has been released and can no longer be configured')
     const now = new Date()
     const cfg = body.configuration
-    const row = {
+    const row: NumberConfiguration = {
       id: newId('cfg'),
       phoneNumberId: id,
       userId,
@@ -355,13 +364,13 @@ export class DidsService {
       )
     }
     await runBatch(this.db, stmts)
-    return configurationView(row)
+    return row
   }
 
   // ---- release ------------------------------------------------------------------------------
 
   /** Now, or at `releaseDate` (the sweeper releases it then). Releasing a released number is a no-op. */
-  async release(ctx: RequestContext, id: string, body: ReleaseNumberBody, now = Date.now()) {
+  async release(ctx: RequestContext, id: string, body: ReleaseNumberBody, now = Date.now()): Promise<NumberWithUsage> {
     const userId = ctx.accountId
     if (body.transferTo) {
       throw new AppError(400, 'TRANSFER_NOT_SUPPORTED', 'Transferring a number to another account is not supported; release it instead', undefined, 'transferTo')
@@ -482,16 +491,3 @@ export class DidsService {
 
 /** One NUMBER_RELEASED event per number row, however often its release runs. */
 export const releaseEventId = (numberId: string) => `evt_rel_${numberId}`
-
-export function configurationView(c: typeof numberConfigurations.$inferSelect) {
-  return {
-    id: c.id,
-    phoneNumberId: c.phoneNumberId,
-    name: c.name,
-    isActive: c.isActive,
-    routingRules: c.routingRules,
-    schedule: c.schedule ?? null,
-    features: c.features,
-    createdAt: iso(c.createdAt)!,
-  }
-}

@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { NumberDetails, NumberIdParam } from './schemas'
+import { numberDetailsView } from './views'
 
 const route = createRoute({
   method: 'get',
@@ -24,5 +25,5 @@ const route = createRoute({
 export const registerGetNumber = (r: Router) =>
   r.openapi(route, async (c) => {
     const n = await c.var.services.dids.get(contextOf(c), c.req.valid('param').id)
-    return c.json(envelope(c, n), 200)
+    return c.json(envelope(c, numberDetailsView(n)), 200)
   })

@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { OrderDetails, OrderIdParam } from './order-schemas'
+import { orderDetailsView } from './order-views'
 
 const route = createRoute({
   method: 'get',
@@ -22,5 +23,5 @@ const route = createRoute({
 export const registerGetOrder = (r: Router) =>
   r.openapi(route, async (c) => {
     const o = await c.var.services.orders.get(contextOf(c), c.req.valid('param').id)
-    return c.json(envelope(c, o), 200)
+    return c.json(envelope(c, orderDetailsView(o)), 200)
   })

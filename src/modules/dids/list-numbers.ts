@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { ListNumbersQuery, NumbersSummary, UserNumber } from './schemas'
+import { numbersSummaryView, numberWithUsageView } from './views'
 
 const Response = z.object({ success: z.literal(true), data: z.array(UserNumber), pagination: PagePagination, summary: NumbersSummary, meta: Meta })
 
@@ -26,6 +27,9 @@ const route = createRoute({
 export const registerListNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const { rows, total, summary } = await c.var.services.dids.list(contextOf(c), q)
-    return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
+    const { rows, total, stats } = await c.var.services.dids.list(contextOf(c), q)
+    return c.json(
+      { success: true as const, data: rows.map(numberWithUsageView), pagination: pagePagination(q.page, q.limit, total), summary: numbersSummaryView(stats), meta: meta(c) },
+      200,
+    )
   })

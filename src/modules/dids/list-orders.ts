@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { ListOrdersQuery, OrdersSummary, OrderSummary } from './order-schemas'
+import { ordersSummaryView, orderSummaryView } from './order-views'
 
 const Response = z.object({ success: z.literal(true), data: z.array(OrderSummary), pagination: PagePagination, summary: OrdersSummary, meta: Meta })
 
@@ -26,6 +27,9 @@ const route = createRoute({
 export const registerListOrders = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    const { rows, total, summary } = await c.var.services.orders.list(contextOf(c), q)
-    return c.json({ success: true as const, data: rows, pagination: pagePagination(q.page, q.limit, total), summary, meta: meta(c) }, 200)
+    const { rows, total, stats } = await c.var.services.orders.list(contextOf(c), q)
+    return c.json(
+      { success: true as const, data: rows.map(orderSummaryView), pagination: pagePagination(q.page, q.limit, total), summary: ordersSummaryView(stats), meta: meta(c) },
+      200,
+    )
   })

@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { ReservationView } from './schemas'
+import { reservationView } from './views'
 
 const route = createRoute({
   method: 'get',
@@ -19,5 +20,5 @@ const route = createRoute({
 export const registerListReservations = (r: Router) =>
   r.openapi(route, async (c) => {
     const list = await c.var.services.reservations.list(contextOf(c))
-    return c.json(envelope(c, list), 200)
+    return c.json(envelope(c, list.map(reservationView)), 200)
   })

@@ -15,18 +15,17 @@
  */
 import { and, asc, count, desc, eq, gte, inArray, lt, ne, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { didInventory, orderEvents, orderItems, orders, paymentMethods, phoneNumbers, type Order, type OrderItem } from '../../db/schema'
+import { didInventory, orderEvents, orderItems, orders, paymentMethods, phoneNumbers, type Order, type OrderItem, type PhoneNumber } from '../../db/schema'
 import { rangeEnd, rangeStart } from '../../lib/dates'
 import { AppError, Conflict, Forbidden, NotFound, ValidationError } from '../../lib/errors'
-import { fromMicros, toMicros, usd } from '../../lib/money'
+import { toMicros, usd } from '../../lib/money'
 import { iso } from '../../lib/time'
 import { runBatch } from '../../db/batch'
 import type { DidsService } from './dids.service'
 import type { WalletService } from '../wallet/wallet.service'
 import { didRefundMeter } from '../usage/product-meters'
 import type { NumberRequest, PlaceOptions, PurchaseService, RetryOptions } from './purchase.service'
-import { splitItemError } from './purchase.service'
-import { ITEM_TYPE, orderTotal, type CreateOrderBody, type ListOrdersQuery, type OrderDetails } from './order-schemas'
+import type { CreateOrderBody, ListOrdersQuery } from './order-schemas'
 import { actorCan, type RequestContext } from '../../lib/context'
 
 /** How long after it completed an order can still be cancelled for a refund. */
@@ -39,8 +38,8 @@ export interface OrdersDeps {
   dids: DidsService
 }
 
-
-interface ItemJson {
+/** An order's item as the list reads it (aggregated in SQL); prices in micro-units. */
+export interface ListedItem {
   id: string
   phoneNumber: string
   status: string
@@ -48,15 +47,27 @@ interface ItemJson {
   monthly: number
 }
 
-function itemLine(i: { phoneNumber: string; setup: number; monthly: number }) {
-  const unit = i.setup + i.monthly
-  return {
-    type: ITEM_TYPE,
-    description: `Phone number ${i.phoneNumber} — setup ${usd(i.setup)} + first month ${usd(i.monthly)}`,
-    quantity: 1,
-    unitPrice: fromMicros(unit),
-    totalPrice: fromMicros(unit),
-  }
+/** An order of a list page, with its items. */
+export interface ListedOrder {
+  order: Order
+  items: ListedItem[]
+}
+
+/** The account's orders whatever the filters: how many, what they cost net of refunds (micro-units), how many are open. */
+export interface OrderStats {
+  orders: number
+  spent: number
+  open: number
+}
+
+/** One order with what its details show (order-views.ts shapes them). */
+export interface OrderRecord {
+  order: Order
+  items: OrderItem[]
+  events: (typeof orderEvents.$inferSelect)[]
+  numbers: Pick<PhoneNumber, 'id' | 'phoneNumber' | 'status' | 'purchasedAt'>[]
+  /** The processor of the payment method the order names (deleted since or not); null when it names none or an unknown one. */
+  methodProcessor: string | null
 }
 
 export class OrdersService {
@@ -105,7 +116,7 @@ export class OrdersService {
       .where(eq(orders.userId, userId))
   }
 
-  async list(ctx: RequestContext, q: ListOrdersQuery) {
+  async list(ctx: RequestContext, q: ListOrdersQuery): Promise<{ rows: ListedOrder[]; total: number; stats: OrderStats }> {
     const userId = ctx.accountId
     const [rows, totals, summary] = await this.db.batch([
       this.listQuery(userId, q),
@@ -114,33 +125,16 @@ export class OrdersService {
     ])
     const s = summary[0]
     return {
-      rows: rows.map(({ o, items }) => {
-        const list = (JSON.parse(items ?? '[]') as ItemJson[]).sort((a, b) => a.id.localeCompare(b.id))
-        return {
-          id: o.id,
-          orderNumber: o.orderNumber,
-          type: o.type,
-          status: o.status,
-          totalAmount: orderTotal(o),
-          chargedAmount: fromMicros(o.charged),
-          refundedAmount: fromMicros(o.refunded),
-          currency: o.currency,
-          itemCount: list.length,
-          paymentStatus: o.paymentStatus,
-          createdAt: iso(o.createdAt)!,
-          completedAt: iso(o.completedAt),
-          items: list.map((i) => ({ ...itemLine(i), phoneNumber: i.phoneNumber, status: i.status })),
-        }
-      }),
+      rows: rows.map(({ o, items }) => ({ order: o, items: (JSON.parse(items ?? '[]') as ListedItem[]).sort((a, b) => a.id.localeCompare(b.id)) })),
       total: totals[0]?.n ?? 0,
       // The account's orders, whatever the filters.
-      summary: { totalOrders: s?.total ?? 0, totalSpent: fromMicros(Number(s?.spent ?? 0)), pendingOrders: Number(s?.open ?? 0), currency: 'USD' },
+      stats: { orders: s?.total ?? 0, spent: Number(s?.spent ?? 0), open: Number(s?.open ?? 0) },
     }
   }
 
   // ---- one order ----------------------------------------------------------------------------
 
-  async get(ctx: RequestContext, id: string): Promise<OrderDetails> {
+  async get(ctx: RequestContext, id: string): Promise<OrderRecord> {
     const userId = ctx.accountId
     const [os, items, events, numbers, methods] = await this.db.batch([
       this.db.select().from(orders).where(and(eq(orders.id, id), eq(orders.userId, userId))),
@@ -173,35 +167,7 @@ export class OrdersService {
     ])
     const o = os[0]
     if (!o) throw new NotFound('Order')
-    const method = (o.billing as { paymentMethodId?: unknown }).paymentMethodId
-    const byMethod = typeof method === 'string' && method !== '' && method !== 'wallet'
-    const total = orderTotal(o)
-    const cancelled = [...events].reverse().find((e) => e.status === 'cancelled')
-    return {
-      id: o.id,
-      orderNumber: o.orderNumber,
-      type: o.type,
-      status: o.status,
-      subtotalAmount: total,
-      taxAmount: 0,
-      discountAmount: 0,
-      totalAmount: total,
-      chargedAmount: fromMicros(o.charged),
-      refundedAmount: fromMicros(o.refunded),
-      currency: o.currency,
-      paymentStatus: o.paymentStatus,
-      paymentMethod: byMethod ? method : 'wallet',
-      paymentProcessor: byMethod ? (methods[0]?.processor ?? null) : 'wallet',
-      items: items.map((i) => ({ id: i.id, ...itemLine({ phoneNumber: i.phoneNumber, setup: i.setupPrice, monthly: i.monthlyPrice }), metadata: itemMetadata(i) })),
-      numbers: numbers.map((n) => ({ id: n.id, phoneNumber: n.phoneNumber, status: n.status, activatedAt: n.status === 'pending' ? null : iso(n.purchasedAt) })),
-      billingAddress: ((o.billing as { billingAddress?: Record<string, unknown> }).billingAddress ?? {}) as Record<string, unknown>,
-      timeline: events.map((e) => ({ status: e.status, timestamp: iso(e.createdAt)!, note: e.message })),
-      notes: o.notes,
-      createdAt: iso(o.createdAt)!,
-      updatedAt: iso(o.updatedAt)!,
-      completedAt: iso(o.completedAt),
-      cancelledAt: cancelled ? iso(cancelled.createdAt) : null,
-    }
+    return { order: o, items, events, numbers, methodProcessor: methods[0]?.processor ?? null }
   }
 
   // ---- create -------------------------------------------------------------------------------
@@ -332,18 +298,3 @@ function notCancellable(status: Order['status']) {
         : 'nothing was bought and nothing is owed'
   return new Conflict('ORDER_NOT_CANCELLABLE', `The order cannot be cancelled: ${why}`, { status })
 }
-
-function itemMetadata(i: OrderItem): Record<string, unknown> {
-  const req = i.request as { friendlyName?: string; metadata?: Record<string, unknown> }
-  return {
-    phoneNumber: i.phoneNumber,
-    status: i.status,
-    phoneNumberId: i.phoneNumberId,
-    setupPrice: fromMicros(i.setupPrice),
-    monthlyPrice: fromMicros(i.monthlyPrice),
-    ...(req.friendlyName ? { friendlyName: req.friendlyName } : {}),
-    ...splitItemError(i.error),
-    ...(req.metadata ?? {}),
-  }
-}
-

@@ -5,6 +5,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { NumberIdParam, ReleaseNumberBody, UserNumber } from './schemas'
+import { numberWithUsageView } from './views'
 
 const route = createRoute({
   method: 'delete',
@@ -36,5 +37,5 @@ export const registerReleaseNumber = (r: Router) =>
       throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON with Content-Type: application/json')
     }
     const n = await c.var.services.dids.release(contextOf(c), c.req.valid('param').id, c.req.valid('json') ?? {})
-    return c.json(envelope(c, n), 200)
+    return c.json(envelope(c, numberWithUsageView(n)), 200)
   })

@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { ReservationIdParam, ReservationView } from './schemas'
+import { reservationView } from './views'
 
 const route = createRoute({
   method: 'delete',
@@ -20,5 +21,5 @@ const route = createRoute({
 export const registerReleaseReservation = (r: Router) =>
   r.openapi(route, async (c) => {
     const v = await c.var.services.reservations.release(contextOf(c), c.req.valid('param').id)
-    return c.json(envelope(c, v), 200)
+    return c.json(envelope(c, reservationView(v)), 200)
   })

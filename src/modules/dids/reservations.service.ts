@@ -16,11 +16,10 @@ import { insertRowsWhere, rowsPerGuardedInsert } from '../../db/insert-where'
 import { didInventory, numberReservations } from '../../db/schema'
 import { Conflict, InsufficientBalance, NotFound, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import { iso } from '../../lib/time'
 import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { WalletService } from '../wallet/wallet.service'
 import { errorText, runBatch } from '../../db/batch'
-import type { ReservationView } from './schemas'
+import { failedReservationEntry } from './views'
 import type { RequestContext } from '../../lib/context'
 import { logger } from '../../lib/logger'
 
@@ -28,37 +27,27 @@ export const RESERVATION_TTL_MS = 30 * 60_000
 const MAX_LISTED = 200
 
 type Row = typeof numberReservations.$inferSelect
-type NumberEntry = ReservationView['phoneNumbers'][number]
+export type ReservationRow = Row
 
 const groupOf = (id: string) => id.split('.')[0]!
 
-function entryOf(r: Row, now: number, capped: boolean): NumberEntry {
-  const live = r.status === 'active' && r.expiresAt.getTime() > now
-  const status = live ? 'reserved' : r.status === 'active' ? 'expired' : r.status
-  return { id: r.id, phoneNumber: r.phoneNumber, status, expiresAt: iso(r.expiresAt), ...(live && capped ? { error: 'RESERVATION_EXTENSION_LIMIT' } : {}) }
+/**
+ * A reservation as of `at`: the rows of its numbers (a row past its `expiresAt` reads as expired,
+ * whatever its stored status), and for the verb that made it, the numbers it could not reserve
+ * and the rows it could not extend. views.ts shapes the answer.
+ */
+export interface Reservation {
+  id: string
+  rows: Row[]
+  at: number
+  /** create: the numbers that could not be reserved, and why. */
+  failed: { phoneNumber: string; error?: string }[]
+  /** extend: ids of rows still held whose extensions are used up. */
+  capped: ReadonlySet<string>
 }
 
-/** `capped`: ids an extend could not extend (their extensions are used up). */
-function viewOf(id: string, rows: Row[], now: number, extra: NumberEntry[] = [], capped = new Set<string>()): ReservationView {
-  const entries = [...rows.map((r) => entryOf(r, now, capped.has(r.id))), ...extra]
-  const reserved = entries.filter((e) => e.status === 'reserved')
-  const status: ReservationView['status'] = reserved.length
-    ? reserved.length === entries.length
-      ? 'active'
-      : 'partial'
-    : entries.some((e) => e.status === 'purchased')
-      ? 'purchased'
-      : entries.some((e) => e.status === 'released')
-        ? 'released'
-        : 'expired'
-  const expiries = rows.filter((r) => r.status === 'active' && r.expiresAt.getTime() > now).map((r) => r.expiresAt.getTime())
-  return {
-    id,
-    status,
-    expiresAt: expiries.length ? new Date(Math.max(...expiries)).toISOString() : null,
-    createdAt: iso(rows[0]?.createdAt ?? now)!,
-    phoneNumbers: entries,
-  }
+function reservation(id: string, rows: Row[], at: number, more: Partial<Pick<Reservation, 'failed' | 'capped'>> = {}): Reservation {
+  return { id, rows, at, failed: more.failed ?? [], capped: more.capped ?? new Set() }
 }
 
 export interface ReservationLimits {
@@ -91,7 +80,7 @@ export class ReservationsService {
     return this.deps.db
   }
 
-  async create(ctx: RequestContext, phones: string[]): Promise<ReservationView> {
+  async create(ctx: RequestContext, phones: string[]): Promise<Reservation> {
     const userId = ctx.accountId
     const dup = phones.find((p, i) => phones.indexOf(p) !== i)
     if (dup) throw ValidationError.field('phoneNumbers', `${dup} is listed twice`)
@@ -124,12 +113,10 @@ export class ReservationsService {
       }),
     )
     const reserved = outcome.filter((o) => o.ok)
-    const failedEntries: NumberEntry[] = outcome
-      .filter((o) => !o.ok)
-      .map((o) => ({ id: null, phoneNumber: o.phoneNumber, status: 'failed' as const, expiresAt: null, error: o.error }))
+    const failed = outcome.filter((o) => !o.ok).map((o) => ({ phoneNumber: o.phoneNumber, error: o.error }))
     if (!reserved.length) {
       throw new Conflict('NUMBER_NOT_AVAILABLE', 'None of the numbers can be reserved: they are sold, unknown or reserved by another account', {
-        phoneNumbers: failedEntries,
+        phoneNumbers: failed.map(failedReservationEntry),
       })
     }
     const group = newId('rsv', now)
@@ -185,11 +172,11 @@ export class ReservationsService {
       const live = await this.heldQuery(userId, now).all()
       throw this.limitReached(live.length, rows.filter((r) => !held.has(r.phoneNumber)).length)
     }
-    return viewOf(group, rows, now, failedEntries)
+    return reservation(group, rows, now, { failed })
   }
 
   /** The account's reservations that still hold at least one number. */
-  async list(ctx: RequestContext): Promise<ReservationView[]> {
+  async list(ctx: RequestContext): Promise<Reservation[]> {
     const userId = ctx.accountId
     const now = Date.now()
     const rows = await this.db
@@ -201,13 +188,13 @@ export class ReservationsService {
       .all()
     const groups = new Map<string, Row[]>()
     for (const r of rows) groups.set(groupOf(r.id), [...(groups.get(groupOf(r.id)) ?? []), r])
-    return [...groups].map(([id, rs]) => viewOf(id, rs.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })), now))
+    return [...groups].map(([id, rs]) => reservation(id, rs.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })), now))
   }
 
-  async get(ctx: RequestContext, id: string): Promise<ReservationView> {
+  async get(ctx: RequestContext, id: string): Promise<Reservation> {
     const userId = ctx.accountId
     const { group, rows } = await this.rowsOf(userId, id)
-    return viewOf(group, rows, Date.now())
+    return reservation(group, rows, Date.now())
   }
 
   /**
@@ -215,7 +202,7 @@ export class ReservationsService {
    * up to RESERVATION_MAX_EXTENSIONS times per number, while the wallet could pay for every number
    * the account holds.
    */
-  async extend(ctx: RequestContext, id: string): Promise<ReservationView> {
+  async extend(ctx: RequestContext, id: string): Promise<Reservation> {
     const userId = ctx.accountId
     const { group, rows, target } = await this.rowsOf(userId, id)
     const now = Date.now()
@@ -263,11 +250,11 @@ export class ReservationsService {
     for (const r of kept) Object.assign(r, { expiresAt, extensions: claimedIds.get(r.id)!, updatedAt: at })
     for (const r of lost) Object.assign(r, { status: 'expired', updatedAt: at })
     const capped = new Set(live.filter((r) => !claimedIds.has(r.id)).map((r) => r.id))
-    return viewOf(group, rows, now, [], capped)
+    return reservation(group, rows, now, { capped })
   }
 
   /** Lets the numbers go now. Releasing what is no longer held changes nothing. */
-  async release(ctx: RequestContext, id: string): Promise<ReservationView> {
+  async release(ctx: RequestContext, id: string): Promise<Reservation> {
     const userId = ctx.accountId
     const { group, rows, target } = await this.rowsOf(userId, id)
     const now = Date.now()
@@ -290,7 +277,7 @@ export class ReservationsService {
         .where(and(inArray(numberReservations.id, active.map((r) => r.id)), eq(numberReservations.status, 'active')))
       for (const r of active) Object.assign(r, { status: 'released', updatedAt: at })
     }
-    return viewOf(group, rows, now)
+    return reservation(group, rows, now)
   }
 
   /** The account's live reserved numbers and what buying each would cost (setup + first month). */

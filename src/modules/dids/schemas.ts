@@ -1,12 +1,10 @@
 /**
- * Schemas and views of the DID feature. Money leaves as decimals (`1.25`), ids and
- * instants as strings; `countryCode` is shown upper case (ISO 3166-1) and accepted in any case.
+ * Schemas of the DID feature (the views that fill them are in views.ts). Money leaves as decimals
+ * (`1.25`), ids and instants as strings; `countryCode` is shown upper case (ISO 3166-1) and
+ * accepted in any case.
  */
 import { z } from '@hono/zod-openapi'
-import type { DidInventory, PhoneNumber } from '../../db/schema'
-import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
-import { iso } from '../../lib/time'
 import { checkWebhookUrl } from '../webhooks/url-guard'
 import { BillingAddress } from '../payments/schemas'
 
@@ -142,34 +140,6 @@ export const NumberSearchResponse = z
     suggestions: z.object({ alternativeAreaCodes: z.array(z.string()), nearbyRegions: z.array(z.string()) }).optional(),
   })
   .openapi('NumberSearchResponse')
-
-/** `(415) 555-0123` for North American numbers, the E.164 text otherwise. */
-export function friendlyNumber(e164: string): string {
-  const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164)
-  return m ? `(${m[1]}) ${m[2]}-${m[3]}` : e164
-}
-
-export function availableNumberView(r: DidInventory): z.infer<typeof AvailableNumber> {
-  const caps = r.capabilities
-  return {
-    phoneNumber: r.phoneNumber,
-    friendlyName: friendlyNumber(r.phoneNumber),
-    locality: r.locality ?? '',
-    region: r.region ?? '',
-    countryCode: r.countryCode.toUpperCase(),
-    areaCode: r.areaCode ?? '',
-    numberType: r.numberType,
-    capabilities: caps,
-    pricing: { setupPrice: fromMicros(r.setupPrice), monthlyPrice: fromMicros(r.monthlyPrice), currency: 'USD' },
-    features: {
-      smsEnabled: caps.includes('SMS'),
-      mmsEnabled: caps.includes('MMS'),
-      voiceEnabled: caps.includes('VOICE'),
-      faxEnabled: caps.includes('FAX'),
-    },
-    restrictions: r.restrictions,
-  }
-}
 
 // ---- Purchase -----------------------------------------------------------------------------
 
@@ -307,58 +277,6 @@ export const UserNumber = z
     updatedAt: z.string(),
   })
   .openapi('UserNumber')
-
-export interface SmsCounts {
-  totalSms: number
-  monthlySms: number
-}
-
-/** A number's calls as the view needs them: all of them, and this calendar month's minutes. */
-export interface CallCounts {
-  totalCalls: number
-  thisMonth: { minutes: number }
-}
-
-export function userNumberView(n: PhoneNumber, sms: SmsCounts = { totalSms: 0, monthlySms: 0 }, calls?: CallCounts): z.infer<typeof UserNumber> {
-  return {
-    id: n.id,
-    phoneNumber: n.phoneNumber,
-    friendlyName: n.friendlyName,
-    countryCode: n.countryCode.toUpperCase(),
-    region: n.region,
-    locality: n.locality,
-    areaCode: n.areaCode,
-    numberType: n.numberType,
-    capabilities: n.capabilities,
-    status: n.status,
-    voiceUrl: n.voiceUrl,
-    voiceMethod: n.voiceMethod,
-    voiceFallbackUrl: n.voiceFallbackUrl,
-    smsUrl: n.smsUrl,
-    statusCallback: n.statusCallback,
-    features: n.features,
-    monthlyPrice: fromMicros(n.monthlyPrice),
-    setupPrice: n.setupPrice === null ? null : fromMicros(n.setupPrice),
-    currency: n.currency,
-    usage: {
-      totalCalls: calls?.totalCalls ?? 0,
-      totalSms: Number(sms.totalSms),
-      monthlyMinutes: calls?.thisMonth.minutes ?? 0,
-      monthlySms: Number(sms.monthlySms),
-      lastUsedAt: iso(n.lastUsedAt),
-    },
-    tags: n.tags,
-    notes: n.notes,
-    orderId: n.orderId,
-    nextRenewalAt: iso(n.nextRenewalAt),
-    scheduledReleaseAt: n.status === 'released' ? null : iso(n.releaseAt),
-    releaseReason: n.releaseReason,
-    releasedAt: iso(n.releasedAt),
-    purchasedAt: iso(n.purchasedAt)!,
-    createdAt: iso(n.createdAt)!,
-    updatedAt: iso(n.updatedAt)!,
-  }
-}
 
 export const NumbersSummary = z
   .object({ totalNumbers: z.number().int(), activeNumbers: z.number().int(), monthlyTotal: z.number(), currency: z.string() })

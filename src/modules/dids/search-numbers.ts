@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { NumberSearchResponse, SearchQuery } from './schemas'
+import { searchView } from './views'
 
 const route = createRoute({
   method: 'get',
@@ -24,6 +25,7 @@ const route = createRoute({
 
 export const registerSearchNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
-    const result = await c.var.services.dids.search(contextOf(c), c.req.valid('query'))
-    return c.json(envelope(c, result), 200)
+    const q = c.req.valid('query')
+    const result = await c.var.services.dids.search(contextOf(c), q)
+    return c.json(envelope(c, searchView(q, result)), 200)
   })

@@ -4,6 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { NumberDetails, NumberIdParam, UpdateNumberBody } from './schemas'
+import { numberDetailsView } from './views'
 import { checkSmsUrls } from './sms-url'
 
 const route = createRoute({
@@ -28,5 +29,5 @@ export const registerUpdateNumber = (r: Router) =>
     const patch = c.req.valid('json')
     checkSmsUrls(c.var.services.config, [['smsUrl', patch.smsUrl]])
     const n = await c.var.services.dids.update(contextOf(c), c.req.valid('param').id, patch)
-    return c.json(envelope(c, n), 200)
+    return c.json(envelope(c, numberDetailsView(n)), 200)
   })

@@ -10,22 +10,34 @@
  * threshold, an amount and a method to charge; a named method must be a live one of the account.
  */
 import { and, desc, eq, gte, isNull, lt } from 'drizzle-orm'
-import type { z } from '@hono/zod-openapi'
 import { billingAccounts, paymentMethods, payments, users } from '../../db/schema'
 import { ValidationError, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import { fromMicros, toMicros } from '../../lib/money'
-import { iso } from '../../lib/time'
+import { toMicros } from '../../lib/money'
 import type { Db } from '../../db/client'
 import type { WalletService } from '../wallet/wallet.service'
-import { effectiveStatus } from '../auth/account-status'
+import { effectiveStatus, type AccountState } from '../auth/account-status'
 import { nextMonthStart } from '../../lib/periods'
 import type { PaymentProcessor } from '../../providers/payments/types'
-import { BILLING_CYCLES, type AutoTopUpView, type BillingAccountView, type UpdateBillingAccountBody } from './schemas'
+import { BILLING_CYCLES, type UpdateBillingAccountBody } from './schemas'
 import { AUTO_TOP_UP_KEY_PREFIX } from './auto-top-up-key'
 import type { RequestContext } from '../../lib/context'
 
 export type BillingAccount = typeof billingAccounts.$inferSelect
+
+/** The billing account with the facts its answer shows (billingAccountView in schemas.ts shapes it). */
+export interface BillingAccountSummary {
+  account: BillingAccount
+  /** The wallet balance, micro-units. */
+  balance: number
+  defaultPaymentMethodId: string | null
+  /** The latest automatic top-up: its UTC day and its payment. */
+  lastAutoTopUp: { day: string; payment: typeof payments.$inferSelect } | null
+  /** The user's status as of now (a suspension whose end has passed is over). */
+  status: AccountState['status']
+  statusReason: string | null
+  nextBillingDate: Date
+}
 
 export class BillingAccountService {
   constructor(private readonly deps: { db: Db; wallet: Pick<WalletService, 'balance'> }) {}
@@ -49,7 +61,7 @@ export class BillingAccountService {
     return row
   }
 
-  async view(ctx: RequestContext, now = new Date()): Promise<z.infer<typeof BillingAccountView>> {
+  async summary(ctx: RequestContext, now = new Date()): Promise<BillingAccountSummary> {
     const userId = ctx.accountId
     const account = await this.ensure(userId)
     // Automatic top-ups' attempt keys: `autotopup_<userId>_<day>`, a range of payments_attempt_uq; the last is the latest day.
@@ -72,28 +84,15 @@ export class BillingAccountService {
     ])
     const u = user[0]
     if (!u) throw new NotFound('User')
-    const status = effectiveStatus(u, now.getTime())
-    const suspended = status === 'suspended' || status === 'banned'
+    const last = lastAuto[0]
     return {
-      id: account.id,
-      company: account.company,
-      taxId: account.taxId,
-      billingAddress: account.billingAddress as Record<string, string>,
-      accountBalance: fromMicros(balance.balance),
-      creditLimit: account.creditLimit === null ? null : fromMicros(account.creditLimit),
-      currency: account.currency,
-      autoPayEnabled: account.autoPayEnabled,
-      autoTopUp: autoTopUpView(account, lastAuto[0] ?? null, autoKeys.length),
-      defaultPaymentMethod: defaultMethod[0]?.id ?? null,
-      billingCycle: account.billingCycle as (typeof BILLING_CYCLES)[number],
-      nextBillingDate: iso(nextMonthStart(now)),
-      isActive: status === 'active',
-      isSuspended: suspended,
-      suspensionReason: suspended ? u.statusReason : null,
-      stripeCustomerId: account.stripeCustomerId,
-      paypalCustomerId: account.paypalCustomerId,
-      createdAt: iso(account.createdAt)!,
-      updatedAt: iso(account.updatedAt)!,
+      account,
+      balance: balance.balance,
+      defaultPaymentMethodId: defaultMethod[0]?.id ?? null,
+      lastAutoTopUp: last ? { day: last.attemptKey.slice(autoKeys.length), payment: last } : null,
+      status: effectiveStatus(u, now.getTime()),
+      statusReason: u.statusReason,
+      nextBillingDate: nextMonthStart(now),
     }
   }
 
@@ -175,17 +174,5 @@ export class BillingAccountService {
     if (processor !== 'stripe') return null
     const row = await this.db.select({ ref: billingAccounts.stripeCustomerId }).from(billingAccounts).where(eq(billingAccounts.userId, userId)).get()
     return row?.ref ?? null
-  }
-}
-
-function autoTopUpView(a: BillingAccount, last: typeof payments.$inferSelect | null, keyPrefixLength: number): z.infer<typeof AutoTopUpView> {
-  return {
-    enabled: a.autoTopUpEnabled,
-    threshold: a.autoTopUpThreshold === null ? null : fromMicros(a.autoTopUpThreshold),
-    amount: a.autoTopUpAmount === null ? null : fromMicros(a.autoTopUpAmount),
-    paymentMethodId: a.autoTopUpPaymentMethodId,
-    lastTopUp: last
-      ? { date: last.attemptKey.slice(keyPrefixLength), status: last.status, amount: fromMicros(last.amount), paymentId: last.id, failureReason: last.failureReason }
-      : null,
   }
 }

@@ -3,7 +3,7 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
-import { BillingAccountView } from './schemas'
+import { BillingAccountView, billingAccountView } from './schemas'
 
 const route = createRoute({
   method: 'get',
@@ -26,6 +26,6 @@ const route = createRoute({
 
 export const registerGetBillingAccount = (r: Router) =>
   r.openapi(route, async (c) => {
-    const view = await c.var.services.billingAccounts.view(contextOf(c))
-    return c.json(envelope(c, view), 200)
+    const summary = await c.var.services.billingAccounts.summary(contextOf(c))
+    return c.json(envelope(c, billingAccountView(summary)), 200)
   })

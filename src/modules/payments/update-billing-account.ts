@@ -3,7 +3,7 @@ import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/h
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth, contextOf } from '../../http/authenticate'
-import { BillingAccountView, UpdateBillingAccountBody } from './schemas'
+import { BillingAccountView, billingAccountView, UpdateBillingAccountBody } from './schemas'
 
 const route = createRoute({
   method: 'put',
@@ -33,5 +33,5 @@ export const registerUpdateBillingAccount = (r: Router) =>
     const service = c.var.services.billingAccounts
     const ctx = contextOf(c)
     await service.update(ctx, c.req.valid('json'))
-    return c.json(envelope(c, await service.view(ctx)), 200)
+    return c.json(envelope(c, billingAccountView(await service.summary(ctx))), 200)
   })

@@ -3,8 +3,7 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth, contextOf } from '../../http/authenticate'
-import { SubscriptionView, UserIdQuery } from './schemas'
-import { subscriptionView } from './subscriptions.service'
+import { SubscriptionView, subscriptionView, UserIdQuery } from './schemas'
 
 const route = createRoute({
   method: 'get',

@@ -1,6 +1,11 @@
 import { z } from '@hono/zod-openapi'
 import { Meta } from '../../lib/http'
 import { PLAN_CODES } from '../../db/schema'
+import { fromMicros } from '../../lib/money'
+import { periodOf } from '../../lib/periods'
+import { iso } from '../../lib/time'
+import { PLANS } from './plans'
+import type { Subscription } from './subscriptions.service'
 
 export const PlanCode = z.enum(PLAN_CODES).openapi({ description: 'basic $9.99, pro $29.99, enterprise $99.99 a month' })
 
@@ -17,6 +22,20 @@ export const SubscriptionView = z
     monthlyFee: z.number().openapi({ example: 29.99 }),
   })
   .openapi('Subscription')
+
+export function subscriptionView(s: Subscription): z.infer<typeof SubscriptionView> {
+  return {
+    id: s.id,
+    userId: s.userId,
+    plan: s.plan,
+    status: s.status,
+    startDate: iso(s.startDate)!,
+    currentPeriodStart: iso(s.currentPeriodStart)!,
+    currentPeriodEnd: iso(periodOf(s.currentPeriodStart).displayEnd)!,
+    cancelledAt: iso(s.cancelledAt),
+    monthlyFee: fromMicros(PLANS[s.plan].monthlyFee),
+  }
+}
 
 export const SubscriptionChange = SubscriptionView.extend({
   proration: z.number().openapi({ example: 13.42, description: 'Charged by this change for the rest of the period (an upgrade); 0 otherwise' }),

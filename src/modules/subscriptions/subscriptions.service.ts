@@ -40,18 +40,6 @@ import { actorCan, type RequestContext } from '../../lib/context'
 export type Subscription = typeof subscriptions.$inferSelect
 export type SubscriptionStatus = Subscription['status']
 
-export interface SubscriptionView {
-  id: string
-  userId: string
-  plan: PlanCode
-  status: SubscriptionStatus
-  startDate: string
-  currentPeriodStart: string
-  currentPeriodEnd: string
-  cancelledAt: string | null
-  monthlyFee: number
-}
-
 export interface ChangeOutcome {
   subscription: Subscription
   /** Micro-units charged for the rest of the period by this change (0 if none). */
@@ -61,20 +49,6 @@ export interface ChangeOutcome {
 
 /** How often a change is re-evaluated after losing a race before answering 409. */
 const MAX_ATTEMPTS = 3
-
-export function subscriptionView(s: Subscription): SubscriptionView {
-  return {
-    id: s.id,
-    userId: s.userId,
-    plan: s.plan,
-    status: s.status,
-    startDate: iso(s.startDate)!,
-    currentPeriodStart: iso(s.currentPeriodStart)!,
-    currentPeriodEnd: iso(periodOf(s.currentPeriodStart).displayEnd)!,
-    cancelledAt: iso(s.cancelledAt),
-    monthlyFee: fromMicros(PLANS[s.plan].monthlyFee),
-  }
-}
 
 export class SubscriptionsService {
   constructor(private readonly deps: { db: Db }) {}

@@ -4,8 +4,7 @@ import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth, contextOf } from '../../http/authenticate'
-import { okWithMessage, PlanCode, SubscriptionChange } from './schemas'
-import { subscriptionView } from './subscriptions.service'
+import { okWithMessage, PlanCode, SubscriptionChange, subscriptionView } from './schemas'
 
 const Body = z
   .object({

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { createExecutionContext, env } from 'cloudflare:test'
 import type { Env } from '../../../src/env'
+import { billingAccountView } from '../../../src/modules/payments/schemas'
 import { createServices } from '../../../src/services'
 import { call, createApiKey, expectErrorEnvelope, registerUser } from '../../helpers/api'
 import { fund } from '../../helpers/catalog'
@@ -88,12 +89,12 @@ describe('GET /api/v1/billing/account', () => {
     const u = await registerUser()
     const service = createServices(env as unknown as Env, createExecutionContext()).billingAccounts
     await env.DB.prepare(`UPDATE users SET status = 'suspended', status_reason = 'Chargeback under review' WHERE id = ?`).bind(u.id).run()
-    expect(await service.view(ctxFor(u.id))).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Chargeback under review' })
+    expect(billingAccountView(await service.summary(ctxFor(u.id)))).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Chargeback under review' })
     // A suspension whose end has passed is over.
     await env.DB.prepare(`UPDATE users SET suspended_until = ? WHERE id = ?`).bind(Date.now() - 1000, u.id).run()
-    expect(await service.view(ctxFor(u.id))).toMatchObject({ isActive: true, isSuspended: false, suspensionReason: null })
+    expect(billingAccountView(await service.summary(ctxFor(u.id)))).toMatchObject({ isActive: true, isSuspended: false, suspensionReason: null })
     await env.DB.prepare(`UPDATE users SET status = 'banned', status_reason = 'Fraud', suspended_until = NULL WHERE id = ?`).bind(u.id).run()
-    expect(await service.view(ctxFor(u.id))).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Fraud' })
+    expect(billingAccountView(await service.summary(ctxFor(u.id)))).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Fraud' })
   })
 
   it('needs billing:read (and billing:write to change)', async () => {

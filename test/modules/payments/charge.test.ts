@@ -9,6 +9,7 @@ import { createExecutionContext, env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { Env } from '../../../src/env'
 import { NotFound, UpstreamError, ValidationError } from '../../../src/lib/errors'
+import { billingAccountView } from '../../../src/modules/payments/schemas'
 import { TopUpService } from '../../../src/modules/payments/top-up.service'
 import { createServices } from '../../../src/services'
 import { registerUser } from '../../helpers/api'
@@ -109,7 +110,7 @@ describe('the stripe processor through the services', () => {
     expect(Object.fromEntries(new URLSearchParams(pi.body))).toMatchObject({ amount: '5974', currency: 'usd', customer: 'cus_NffrFeUfNV2Hib', payment_method: m.processorRef, confirm: 'true', off_session: 'true' })
 
     // The account shows its Stripe customer.
-    expect((await services.billingAccounts.view(ctxFor(u.id))).stripeCustomerId).toBe('cus_NffrFeUfNV2Hib')
+    expect(billingAccountView(await services.billingAccounts.summary(ctxFor(u.id))).stripeCustomerId).toBe('cus_NffrFeUfNV2Hib')
 
     await methods.remove(ctxFor(u.id), m.id)
     expect(upstream.last.url.pathname).toBe(`/v1/payment_methods/${m.processorRef}/detach`)
