@@ -18,13 +18,13 @@ import { and, asc, count, desc, eq, inArray, isNotNull, or, sql } from 'drizzle-
 import type { Db } from '../../db/client'
 import { activations, holdOutcomes, offers, providers, smsMessages, type Activation, type Offer, type Provider } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
-import { AppError, Conflict, NoNumbersAvailable, NotFound, UpstreamError } from '../../lib/errors'
+import { AppError, Conflict, InsufficientBalance, NoNumbersAvailable, NotFound, UpstreamError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import type { ActivationProvider } from '../../providers/numbers/types'
 import { outboxInsert } from '../events/outbox'
 import { activationPurchaseMeter, activationRefundMeter, activationUnbilledMeter } from '../usage/product-meters'
-import type { WalletService } from '../wallet/wallet.service'
+import { orThrow, type WalletService } from '../wallet/wallet.service'
 import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
 import { finishRefunds, refundIfCaptured } from './settlement'
 import { IDEMPOTENCY_TTL_MS } from '../../http/idempotency'
@@ -141,13 +141,14 @@ export class ActivationsService {
     const holdId = newId('hld')
     const reference = { type: 'activation', id: activationId }
     // INSUFFICIENT_BALANCE (400) propagates: the wallet refused, so there is no hold to undo.
-    await wallet.hold(userId, {
+    const held = await wallet.hold(userId, {
       opId: holdId,
       amount: offer.price,
       ttlMs: HOLD_TTL_MS,
       reference,
       description: `Number for ${offer.serviceName} (${offer.countryCode.toUpperCase()})`,
     })
+    orThrow(held, offer.price, 'The payment could not be reserved')
 
     let bought: { upstreamId: string; phone: string }
     try {
@@ -266,6 +267,8 @@ export class ActivationsService {
     try {
       const r = await wallet.debit(row.userId, { opId: `charge_${row.id}`, amount: row.price, reference: { type: 'activation', id: row.id } })
       if (r.ok) return
+      // Short of money is logged like a failed charge; other refusals mark it unbilled quietly.
+      if (r.reason === 'INSUFFICIENT_BALANCE') log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: new InsufficientBalance(row.price, r.available ?? 0).message })
     } catch (e) {
       log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: (e as Error).message })
     }

@@ -56,7 +56,7 @@ import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
 import type { PurchaseResult } from './schemas'
 import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { ProvidersService } from '../providers/providers.service'
-import type { WalletService } from '../wallet/wallet.service'
+import { orThrow, type WalletService } from '../wallet/wallet.service'
 import type { TopUpService } from '../payments/top-up.service'
 import { MICROS_PER_CENT } from '../../providers/payments/types'
 import { sha256Hex } from '../../lib/crypto'
@@ -736,13 +736,14 @@ export class PurchaseService {
   /** Reserves an order's total in the wallet (nothing for a free order). Throws INSUFFICIENT_BALANCE. */
   private async holdFor(userId: string, o: { orderId: string; orderNumber: string; holdId: string; total: number; count: number }) {
     if (o.total <= 0) return
-    await this.deps.wallet.hold(userId, {
+    const r = await this.deps.wallet.hold(userId, {
       opId: o.holdId,
       amount: o.total,
       ttlMs: PURCHASE_HOLD_TTL_MS,
       reference: { type: 'order', id: o.orderId },
       description: `Order ${o.orderNumber}: ${o.count} number(s)`,
     })
+    orThrow(r, o.total, 'The payment could not be reserved')
   }
 
   /** Timeline rows; ids carry increasing times so that rows of one instant keep their order. */

@@ -88,7 +88,6 @@ import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import type { Db } from '../../db/client'
 import { insertWhere } from '../../db/insert-where'
 import { didRenewals, outbox, pendingCredits, phoneNumbers, renewalCharges, usageRecords, type PhoneNumber } from '../../db/schema'
-import { AppError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import { monthOf } from '../../lib/periods'
@@ -511,20 +510,16 @@ async function releaseUnpaid(services: Services, items: { n: PhoneNumber; period
 async function charge(services: Services, n: PhoneNumber, periodStart: number, periodEnd: number): Promise<{ op: ChargeOp | null } | null> {
   if (n.monthlyPrice <= 0) return { op: null }
   const op = await openCharge(services.db, n, periodStart, periodEnd)
-  try {
-    const r = await services.wallet.debit(n.userId, {
-      opId: op.opId,
-      amount: n.monthlyPrice,
-      reference: { type: 'phone_number', id: n.id },
-      description: `Monthly fee ${n.phoneNumber} (${day(periodStart)} – ${day(periodEnd)})`,
-    })
-    // OPERATION_CANCELLED: this record was returned meanwhile; the retry opens the next one.
-    if (!r.ok) throw new Error(`wallet refused the renewal debit: ${r.reason}`)
-    return { op }
-  } catch (e) {
-    if (e instanceof AppError && e.code === 'INSUFFICIENT_BALANCE') return null
-    throw e
-  }
+  const r = await services.wallet.debit(n.userId, {
+    opId: op.opId,
+    amount: n.monthlyPrice,
+    reference: { type: 'phone_number', id: n.id },
+    description: `Monthly fee ${n.phoneNumber} (${day(periodStart)} – ${day(periodEnd)})`,
+  })
+  if (r.ok) return { op }
+  if (r.reason === 'INSUFFICIENT_BALANCE') return null
+  // OPERATION_CANCELLED: this record was returned meanwhile; the retry opens the next one.
+  throw new Error(`wallet refused the renewal debit: ${r.reason}`)
 }
 
 /** The period's debit to try: its open record, or a new one after the last (closed) one. */
