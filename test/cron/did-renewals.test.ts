@@ -18,7 +18,7 @@ import {
 import { runInvoiceJob } from '../../src/modules/billing/billing.job'
 import { DidsService } from '../../src/modules/dids/dids.service'
 import { runSweeper } from '../../src/modules/maintenance/sweeper.job'
-import { addMonth } from '../../src/modules/dids/purchase.service'
+import { addMonth } from '../../src/modules/dids/purchase-lines'
 import { creditBackoffMs } from '../../src/modules/wallet/pending-credits'
 import type { Env } from '../../src/env'
 import { createServices, type Services } from '../../src/services'
