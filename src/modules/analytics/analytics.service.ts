@@ -18,7 +18,7 @@
 import type { Db } from '../../db/client'
 import { fromMicros, usd } from '../../lib/money'
 import { PLANS } from '../subscriptions/plans'
-import { bucketOf, nextBucket } from '../usage/usage.service'
+import { bucketOf, nextBucket } from '../usage/usage-buckets'
 import { CALL_STATUSES, type CallStatus } from './schemas'
 import type { RequestContext } from '../../lib/context'
 import { monthOf, previousMonth } from '../../lib/periods'
