@@ -3,18 +3,8 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createDb } from '../../src/db/client'
 import { phoneNumbers, usageRecords } from '../../src/db/schema'
 import { newId } from '../../src/lib/ids'
-import {
-  anniversary,
-  dueNumbersQuery,
-  enqueueDidRenewals,
-  periodEndFor,
-  RENEWAL_PAGE,
-  RenewalJob,
-  renewalOpId,
-  renewalReturnOpId,
-  renewDuePage,
-  type RenewalCounts,
-} from '../../src/modules/dids/renewals.job'
+import { dueNumbersQuery, enqueueDidRenewals, RENEWAL_PAGE, RenewalJob, renewDuePage, type RenewalCounts } from '../../src/modules/dids/renewals.job'
+import { anniversary, periodEndFor, renewalOpId, renewalReturnOpId } from '../../src/modules/dids/renewal-periods'
 import { runInvoiceJob } from '../../src/modules/billing/billing.job'
 import { DidsService } from '../../src/modules/dids/dids.service'
 import { runSweeper } from '../../src/modules/maintenance/sweeper.job'
