@@ -938,7 +938,7 @@ export const payments = sqliteTable(
  * stopped being renewable: the same batch writes the pending credit that gives the debit back).
  * A period charged again after a return gets the next `seq` and a new operation id: a returned
  * debit is never replayed as a payment. Open rows whose number is no longer renewable are
- * returned by the sweeper (modules/dids/renewals.job.ts).
+ * returned by the sweeper (modules/dids/renewal-charges.ts).
  */
 export const renewalCharges = sqliteTable(
   'renewal_charges',

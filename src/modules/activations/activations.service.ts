@@ -1,5 +1,6 @@
 /**
- * SMS activations (the activation API): purchase, cancel, complete, and the caller's view of them.
+ * SMS activations (the activation API): purchase (activation-purchase.ts), cancel, complete, and
+ * the caller's view of them.
  *
  * Invariants:
  * - Money moves only through the Wallet DO. A purchase holds the price before buying upstream and
@@ -16,26 +17,17 @@
  */
 import { and, asc, count, desc, eq, inArray, isNotNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { activations, holdOutcomes, offers, providers, smsMessages, type Activation, type Offer, type Provider } from '../../db/schema'
-import { sha256Hex } from '../../lib/crypto'
-import { AppError, Conflict, NoNumbersAvailable, NotFound, UpstreamError } from '../../lib/errors'
-import { newId } from '../../lib/ids'
-import { fromMicros } from '../../lib/money'
+import { activations, providers, smsMessages, type Activation, type Provider } from '../../db/schema'
+import { Conflict, NotFound } from '../../lib/errors'
 import type { ActivationProvider } from '../../providers/numbers/types'
-import { outboxInsert } from '../events/outbox'
-import { activationPurchaseMeter, activationRefundMeter, activationUnbilledMeter } from '../usage/product-meters'
+import { activationRefundMeter } from '../usage/product-meters'
 import type { WalletService } from '../wallet/wallet.service'
 import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
 import { finishRefunds, refundIfCaptured } from './settlement'
-import { IDEMPOTENCY_TTL_MS } from '../../http/idempotency'
+import { ActivationPurchase, activationAdapter, type PurchaseInput, type PurchaseOptions } from './activation-purchase'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import type { RequestContext } from '../../lib/context'
 import { logger } from '../../lib/logger'
-
-/** How long a number stays the buyer's (activations last ~20 minutes upstream). */
-export const ACTIVATION_TTL_MS = 20 * 60_000
-/** The purchase's hold outlives any upstream call; its expiry is when the Wallet heals a lost capture. */
-export const HOLD_TTL_MS = 120_000
 
 export type WalletPort = Pick<WalletService, 'hold' | 'capture' | 'void' | 'credit' | 'debit' | 'stub'>
 
@@ -49,250 +41,23 @@ export interface ActivationDeps {
   now?: () => number
 }
 
-export interface PurchaseInput {
-  countryCode: string
-  serviceCode: string
-  provider?: string
-}
-
-export interface PurchaseOptions {
-  /**
-   * `Idempotency-Key` with the scope of the credential that sent it. The activation id is derived
-   * from it, so a retry that runs again (the middleware hands a key over after a crashed request's
-   * lease) finds the number the first run bought instead of buying a second one.
-   */
-  idempotency?: { scope: string; key: string }
-}
-
-type Attempt = { provider: string; code: string; message: string }
-
 /** The activations' log lines carry `module: 'activations'`; `log(level, message, fields)`. */
 export const { log } = logger.with({ module: 'activations' })
 
-export function activationAdapter(adapters: ActivationDeps['adapters'], p: Provider): ActivationProvider {
-  const a = adapters(p).activation
-  if (!a) throw new UpstreamError(p.code, 'provider has no activation adapter')
-  return a
-}
-
 export class ActivationsService {
   private readonly now: () => number
+  private readonly purchasing: ActivationPurchase
 
   constructor(private readonly deps: ActivationDeps) {
     this.now = deps.now ?? Date.now
+    this.purchasing = new ActivationPurchase(deps)
   }
 
   // ---- purchase ---------------------------------------------------------------------------
 
-  async purchase(ctx: RequestContext, input: PurchaseInput, opts: PurchaseOptions = {}): Promise<ActivationRecord> {
-    const userId = ctx.accountId
-    const { db } = this.deps
-    // With an Idempotency-Key the id derives from it, so a second run of the same request finds the
-    // first one's number instead of buying another. Keys live 24 hours (the middleware's window):
-    // a key reused after that buys anew, under a fresh id.
-    let activationId = newId('num')
-    if (opts.idempotency) {
-      const derived = `num_${(await sha256Hex(`${opts.idempotency.scope}\n${opts.idempotency.key}`)).slice(0, 26)}`
-      const done = await this.existing(userId, derived)
-      if (done && done.createdAt.getTime() > this.now() - IDEMPOTENCY_TTL_MS) return done
-      if (!done) activationId = derived
-    }
-    const serviceCode = input.serviceCode.trim().toLowerCase()
-    const countryCode = input.countryCode.trim().toLowerCase()
-    const named = input.provider?.trim()
-    // One query: every provider's offer for (service, country), cheapest first (offers_service_country_price_idx).
-    const rows = await db
-      .select({ offer: offers, provider: providers })
-      .from(offers)
-      .innerJoin(providers, eq(providers.id, offers.providerId))
-      .where(and(eq(offers.serviceCode, serviceCode), eq(offers.countryCode, countryCode)))
-      .orderBy(asc(offers.price), asc(providers.priority), asc(providers.code))
-      .all()
-    const scoped = named ? rows.filter((r) => r.provider.code === named || r.provider.id === named) : rows
-    if (!scoped.length) {
-      throw new NotFound(named ? `Offer for '${serviceCode}' in '${countryCode}' from provider '${named}'` : `Offer for '${serviceCode}' in '${countryCode}'`)
-    }
-    const candidates = scoped.filter((r) => r.provider.status === 'active' && r.provider.healthy && r.offer.stock > 0)
-    if (!candidates.length) {
-      throw new NoNumbersAvailable(`No numbers available for '${serviceCode}' in '${countryCode}'`, { serviceCode, countryCode })
-    }
-
-    const attempts: Attempt[] = []
-    for (const { offer, provider } of candidates) {
-      const bought = await this.tryProvider(userId, activationId, offer, provider, attempts)
-      if (bought) return bought
-    }
-    // Every candidate failed and left nothing behind: no hold, no row.
-    const noNumbers = attempts.some((a) => a.code === 'NO_NUMBERS_AVAILABLE')
-    if (noNumbers) throw new NoNumbersAvailable(`No numbers available for '${serviceCode}' in '${countryCode}'`, { attempts })
-    throw new UpstreamError(attempts.map((a) => a.provider).join(', '), 'every provider failed', { attempts })
-  }
-
-  /** One provider: hold → buy → record → capture. Null when the provider failed (nothing left behind). */
-  private async tryProvider(userId: string, activationId: string, offer: Offer, provider: Provider, attempts: Attempt[]): Promise<ActivationRecord | null> {
-    const { wallet } = this.deps
-    let adapter: ActivationProvider
-    try {
-      adapter = activationAdapter(this.deps.adapters, provider)
-    } catch (e) {
-      attempts.push(attemptOf(provider, e))
-      return null
-    }
-    const holdId = newId('hld')
-    const reference = { type: 'activation', id: activationId }
-    // INSUFFICIENT_BALANCE (400) propagates: the wallet refused, so there is no hold to undo.
-    await wallet.hold(userId, {
-      opId: holdId,
-      amount: offer.price,
-      ttlMs: HOLD_TTL_MS,
-      reference,
-      description: `Number for ${offer.serviceName} (${offer.countryCode.toUpperCase()})`,
-    })
-
-    let bought: { upstreamId: string; phone: string }
-    try {
-      bought = await adapter.buy({
-        serviceCode: offer.serviceCode,
-        countryCode: offer.countryCode,
-        upstreamService: offer.upstreamService ?? undefined,
-        upstreamCountry: offer.upstreamCountry ?? undefined,
-        maxCost: offer.cost,
-      })
-    } catch (e) {
-      await this.voidHold(userId, holdId)
-      attempts.push(attemptOf(provider, e))
-      log('warn', 'purchase: provider failed, trying the next', { provider: provider.code, error: (e as Error).message })
-      return null
-    }
-
-    const now = this.now()
-    const row: Activation = {
-      id: activationId,
-      userId,
-      providerId: provider.id,
-      offerId: offer.id,
-      upstreamId: bought.upstreamId,
-      phone: bought.phone,
-      countryCode: offer.countryCode,
-      serviceCode: offer.serviceCode,
-      price: offer.price,
-      status: 'active',
-      billing: 'captured',
-      holdId,
-      expiresAt: new Date(now + ACTIVATION_TTL_MS),
-      createdAt: new Date(now),
-      updatedAt: new Date(now),
-    }
-    if ((await this.record(row, adapter)) === 'taken') {
-      // A concurrent run with the same Idempotency-Key recorded first: its number is the answer.
-      const winner = await this.existing(userId, activationId)
-      if (winner) return winner
-      throw new Conflict('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress')
-    }
-    await this.capture(row)
-    const record = { ...row, providerCode: provider.code }
-    this.deps.afterPurchase?.(record, provider)
-    return record
-  }
-
-  /** The activation, its hold outcome and its event: one D1 batch, so they exist together or not at all. */
-  private async record(row: Activation, adapter: ActivationProvider): Promise<'recorded' | 'taken'> {
-    const { db } = this.deps
-    try {
-      await db.batch([
-        db.insert(activations).values(row),
-        db.insert(holdOutcomes).values({ holdId: row.holdId, userId: row.userId, outcome: 'capture', amount: row.price, createdAt: row.createdAt }),
-        activationPurchaseMeter(db, row, row.createdAt),
-        outboxInsert(
-          db,
-          {
-            type: 'activation.created',
-            userId: row.userId,
-            data: {
-              numberId: row.id,
-              phone: row.phone,
-              serviceCode: row.serviceCode,
-              countryCode: row.countryCode,
-              price: fromMicros(row.price),
-              expiresAt: row.expiresAt.toISOString(),
-            },
-          },
-          row.createdAt,
-        ),
-      ])
-      return 'recorded'
-    } catch (e) {
-      // The batch may have committed before the error reached us: look before undoing anything.
-      // 'other': a concurrent run with the same Idempotency-Key recorded this id with its own hold.
-      const present = await db
-        .select({ holdId: activations.holdId })
-        .from(activations)
-        .where(eq(activations.id, row.id))
-        .get()
-        .then((r) => (r ? (r.holdId === row.holdId ? 'yes' : 'other') : 'no'), () => 'unknown')
-      if (present === 'yes') return 'recorded'
-      if (present === 'no' || present === 'other') {
-        await this.voidHold(row.userId, row.holdId)
-        await adapter.cancel(row.upstreamId).catch((err) => log('warn', 'purchase: upstream cancel after a failed write failed', { error: (err as Error).message }))
-      }
-      if (present === 'other') return 'taken'
-      // 'unknown': the hold stays; at its expiry the wallet captures it iff the outcome row exists.
-      log('error', 'purchase: recording the activation failed', { activationId: row.id, holdId: row.holdId, present, error: (e as Error).message })
-      throw e
-    }
-  }
-
-  /**
-   * Takes the held price. A lost capture is healed by the wallet alarm (the outcome row says
-   * `capture`), so a failure here is logged, not returned: the number is the buyer's.
-   */
-  private async capture(row: Activation) {
-    const { wallet } = this.deps
-    try {
-      const r = await wallet.capture(row.userId, { opId: `cap_${row.holdId}`, holdId: row.holdId, description: `Number ${row.phone}` })
-      if (r.ok) return
-      // The hold is gone: captured by the alarm already (fine) or voided by it (the buy outlived the hold).
-      const hold = await wallet.stub(row.userId).getHoldById(row.holdId)
-      if (hold?.status === 'captured') return
-      log('error', 'purchase: hold was not capturable; charging directly', { activationId: row.id, reason: r.reason, hold: hold?.status ?? null })
-      await this.chargeOrMarkUnbilled(row)
-    } catch (e) {
-      log('error', 'purchase: capture failed; the wallet captures at hold expiry', { activationId: row.id, holdId: row.holdId, error: (e as Error).message })
-    }
-  }
-
-  private async chargeOrMarkUnbilled(row: Activation) {
-    const { db, wallet } = this.deps
-    try {
-      const r = await wallet.debit(row.userId, { opId: `charge_${row.id}`, amount: row.price, reference: { type: 'activation', id: row.id } })
-      if (r.ok) return
-    } catch (e) {
-      log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: (e as Error).message })
-    }
-    const at = new Date(this.now())
-    // No money was taken: the purchase's usage row is reversed in the same batch.
-    await db.batch([db.update(activations).set({ billing: 'unbilled', updatedAt: at }).where(eq(activations.id, row.id)), activationUnbilledMeter(db, row, at)])
-  }
-
-  private async voidHold(userId: string, holdId: string) {
-    try {
-      const r = await this.deps.wallet.void(userId, { opId: `void_${holdId}`, holdId })
-      if (!r.ok) log('warn', 'purchase: void refused', { holdId, reason: r.reason })
-    } catch (e) {
-      // The hold has no outcome row: the wallet alarm voids it at its expiry.
-      log('error', 'purchase: void failed; the wallet voids at hold expiry', { holdId, error: (e as Error).message })
-    }
-  }
-
-  /** An activation of this user by id, with its provider code (an Idempotency-Key's earlier answer). */
-  private async existing(userId: string, id: string): Promise<ActivationRecord | null> {
-    const done = await this.deps.db
-      .select({ activation: activations, providerCode: providers.code })
-      .from(activations)
-      .innerJoin(providers, eq(providers.id, activations.providerId))
-      .where(and(eq(activations.id, id), eq(activations.userId, userId)))
-      .get()
-    return done ? { ...done.activation, providerCode: done.providerCode } : null
+  /** Buys a number (activation-purchase.ts). */
+  purchase(ctx: RequestContext, input: PurchaseInput, opts: PurchaseOptions = {}): Promise<ActivationRecord> {
+    return this.purchasing.run(ctx, input, opts)
   }
 
   // ---- cancel / complete ----------------------------------------------------------------
@@ -440,11 +205,6 @@ function assertCancellable(a: Activation) {
     throw new Conflict('ACTIVATION_HAS_SMS', 'An SMS has already arrived on this number: it can no longer be cancelled', { status: a.status })
   }
   throw new Conflict('ACTIVATION_NOT_ACTIVE', `The activation is already ${a.status}`, { status: a.status })
-}
-
-function attemptOf(p: Provider, e: unknown): Attempt {
-  if (e instanceof AppError) return { provider: p.code, code: e.code, message: e.message }
-  return { provider: p.code, code: 'UPSTREAM_ERROR', message: `${p.code}: ${(e as Error)?.message ?? 'failed'}` }
 }
 
 /** Message on the `jobs` queue that makes the sandbox deliver an SMS (local dev only). */

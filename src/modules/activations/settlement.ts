@@ -19,7 +19,6 @@ import { and, asc, eq, gt, inArray, ne, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { insertWhere } from '../../db/insert-where'
 import { activations, outbox, smsMessages, type Activation } from '../../db/schema'
-import { AppError } from '../../lib/errors'
 import { newEventId } from '../events/outbox'
 import { activationRechargeMeter } from '../usage/product-meters'
 import type { WalletService } from '../wallet/wallet.service'
@@ -192,7 +191,6 @@ async function charge(deps: SettlementDeps, a: Activation): Promise<Billing> {
     })
     return r.ok ? 'captured' : after === 'refunded' ? 'recharge_due' : after
   } catch (e) {
-    if (e instanceof AppError && e.code === 'INSUFFICIENT_BALANCE') return after === 'refunded' ? 'recharge_due' : after
     log('warn', 'SMS charge failed; the sweeper tries again', { activationId: a.id, error: (e as Error).message })
     return after
   }

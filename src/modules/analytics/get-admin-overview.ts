@@ -3,7 +3,7 @@ import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
-import { ACTIVE_DAYS, GROWTH_MONTHS } from './analytics.service'
+import { ACTIVE_DAYS, GROWTH_MONTHS } from './analytics.queries'
 import { SystemAnalyticsResponse } from './schemas'
 
 const paths = [

@@ -5,8 +5,8 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
-import { resolveGroupBy } from '../usage/usage.service'
-import { TOP_NUMBERS } from './analytics.service'
+import { resolveGroupBy } from '../usage/usage-buckets'
+import { TOP_NUMBERS } from './analytics.queries'
 import { CallAnalyticsQuery, CallAnalyticsResponse } from './schemas'
 
 const route = createRoute({

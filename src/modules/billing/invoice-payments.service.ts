@@ -168,15 +168,11 @@ export class InvoicePaymentsService {
   /** The wallet side of a claim: a debit under the claim's key (a replay when it was made before). */
   private async debitWallet(userId: string, inv: Invoice, claim: Payment): Promise<Outcome> {
     const base = { amount: claim.amount, processor: WALLET, paymentMethodId: WALLET }
-    try {
-      const r = await this.deps.wallet.debit(userId, { opId: claim.attemptKey, amount: claim.amount, reference: { type: 'invoice', id: inv.id }, description: `Invoice ${inv.invoiceNumber}` })
-      if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The wallet payment could not be booked', { reason: r.reason })
-      // A replay answers the first debit under this key: record what actually moved.
-      return { ...base, amount: -r.entry.amount, status: 'succeeded', processorRef: r.entry.id, failureReason: null }
-    } catch (e) {
-      if (!(e instanceof InsufficientBalance)) throw e
-      return { ...base, status: 'failed', processorRef: null, failureReason: 'INSUFFICIENT_BALANCE' }
-    }
+    const r = await this.deps.wallet.debit(userId, { opId: claim.attemptKey, amount: claim.amount, reference: { type: 'invoice', id: inv.id }, description: `Invoice ${inv.invoiceNumber}` })
+    if (!r.ok && r.reason === 'INSUFFICIENT_BALANCE') return { ...base, status: 'failed', processorRef: null, failureReason: 'INSUFFICIENT_BALANCE' }
+    if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The wallet payment could not be booked', { reason: r.reason })
+    // A replay answers the first debit under this key: record what actually moved.
+    return { ...base, amount: -r.entry.amount, status: 'succeeded', processorRef: r.entry.id, failureReason: null }
   }
 
   /** The card side of a claim: a charge under the claim's key, unless the key is too old to be safe to send again. */

@@ -26,7 +26,7 @@ import type { DidPurchase } from '../../providers/numbers/types'
 import type { Services } from '../../services'
 import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
 import { didPurchaseRows } from '../usage/product-meters'
-import { numberPurchasedEvent } from './purchase.service'
+import { numberPurchasedEvent } from './purchase.statements'
 import { logger } from '../../lib/logger'
 
 /** Left to the request that is still running the purchase for this long. */

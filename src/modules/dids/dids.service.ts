@@ -16,23 +16,21 @@
  *   account's client reservation (number_reservations); a purchase that is only in flight is
  *   not visible here — NumberLock refuses the second buyer at purchase time.
  */
-import { noteEvent } from '../events/outbox'
-import { and, asc, count, desc, eq, inArray, isNotNull, lte, ne, or, sql, type SQL } from 'drizzle-orm'
+import { and, asc, count, eq, isNotNull, lte, ne, or, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { accountNumberStats, didInventory, numberConfigurations, numberReservations, outbox, phoneNumbers, providers, smsMessages, type DidInventory, type PhoneNumber, type Provider } from '../../db/schema'
-import { AppError, Conflict, NotFound, UpstreamError } from '../../lib/errors'
+import { didInventory, numberConfigurations, numberReservations, phoneNumbers, type DidInventory, type PhoneNumber } from '../../db/schema'
+import { AppError, Conflict, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { toMicros } from '../../lib/money'
-import type { DidProvider } from '../../providers/numbers/types'
 import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { ProvidersService } from '../providers/providers.service'
-import { errorText, insertChunks, likeEscape, runBatch, type Stmt } from '../../db/batch'
+import { runBatch, type Stmt } from '../../db/batch'
 import type { ConfigureNumberBody, ListNumbersQuery, ReleaseNumberBody, SearchQuery, UpdateNumberBody } from './schemas'
 import type { CallCounts, SmsCounts } from './views'
-import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import { callsByNumber, callsPerNumberQuery, NO_CALLS, type NumberCalls } from '../usage/call-records'
 import type { RequestContext } from '../../lib/context'
-import { logger } from '../../lib/logger'
+import { DidsQueries, LIVE } from './dids.queries'
+import { NumberRelease } from './number-release'
 
 export interface DidsDeps {
   db: Db
@@ -92,19 +90,12 @@ export function containsGlob(pattern: string): string {
   return anchored ? `+${body}*` : `*${body}*`
 }
 
-const monthStart = (now: number, back = 0) => {
-  const d = new Date(now)
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1)
-}
+export class DidsService extends DidsQueries {
+  private readonly releases: NumberRelease
 
-const LIVE = ne(phoneNumbers.status, 'released')
-const RELEASE_BATCH = 100
-
-export class DidsService {
-  constructor(private readonly deps: DidsDeps) {}
-
-  private get db() {
-    return this.deps.db
+  constructor(deps: DidsDeps) {
+    super(deps)
+    this.releases = new NumberRelease(deps)
   }
 
   // ---- search -------------------------------------------------------------------------------
@@ -169,58 +160,6 @@ export class DidsService {
 
   // ---- the account's numbers ----------------------------------------------------------------
 
-  /** Released numbers are listed only when the status filter asks for them. */
-  listWhere(userId: string, q: ListNumbersQuery): SQL {
-    const pn = phoneNumbers
-    const conds: (SQL | undefined)[] = [eq(pn.userId, userId), q.status?.length ? inArray(pn.status, q.status) : LIVE]
-    if (q.numberType?.length) conds.push(inArray(pn.numberType, q.numberType))
-    if (q.search) {
-      const p = `%${likeEscape(q.search)}%`
-      conds.push(sql`(${pn.phoneNumber} like ${p} escape '\\' or ${pn.friendlyName} like ${p} escape '\\')`)
-    }
-    for (const tag of q.tags ?? []) conds.push(sql`exists (select 1 from json_each(${pn.tags}) where json_each.value = ${tag})`)
-    return and(...conds)!
-  }
-
-  private listOrder(q: ListNumbersQuery) {
-    const pn = phoneNumbers
-    const column = { phoneNumber: pn.phoneNumber, createdAt: pn.createdAt, monthlyPrice: pn.monthlyPrice, lastUsed: pn.lastUsedAt }[q.sortBy]
-    const dir = q.sortOrder === 'asc' ? asc : desc
-    return [dir(column), dir(pn.id)] as const
-  }
-
-  /** The ids of the page's numbers (the page query's WHERE, order and window), as a subquery. */
-  pageIds(userId: string, q: ListNumbersQuery) {
-    return this.db
-      .select({ id: phoneNumbers.id })
-      .from(phoneNumbers)
-      .where(this.listWhere(userId, q))
-      .orderBy(...this.listOrder(q))
-      .limit(q.limit)
-      .offset((q.page - 1) * q.limit)
-  }
-
-  /** The page query (with per-number SMS counts); exported for the query-plan test. */
-  listQuery(userId: string, q: ListNumbersQuery, now = Date.now()) {
-    const pn = phoneNumbers
-    return this.db
-      .select({
-        n: pn,
-        // Written out: inside a selection drizzle leaves columns unqualified, which would bind them to sms_messages.
-        totalSms: sql<number>`(select count(*) from sms_messages s where s.phone_number_id = "phone_numbers"."id")`,
-        monthlySms: sql<number>`(select count(*) from sms_messages s where s.phone_number_id = "phone_numbers"."id" and s.received_at >= ${monthStart(now)})`,
-      })
-      .from(pn)
-      .where(this.listWhere(userId, q))
-      .orderBy(...this.listOrder(q))
-      .limit(q.limit)
-      .offset((q.page - 1) * q.limit)
-  }
-
-  /** The account's live-number counters, kept by triggers on phone_numbers (schema: accountNumberStats). */
-  summaryQuery(userId: string) {
-    return this.db.select().from(accountNumberStats).where(eq(accountNumberStats.userId, userId))
-  }
 
   /**
    * One page of the account's numbers. Without filters the page's total is the live count of the
@@ -246,21 +185,6 @@ export class DidsService {
       // The account's live numbers, whatever the filters: what it owns and pays each month.
       stats: { live: s?.live ?? 0, active: s?.active ?? 0, monthlyTotal: s?.monthlyTotal ?? 0 },
     }
-  }
-
-  /** A number's SMS received: all, this and last calendar month (UTC). */
-  private smsQuery(userId: string, id: string, now: number) {
-    const thisMonth = monthStart(now)
-    const lastMonth = monthStart(now, 1)
-    const sm = smsMessages
-    return this.db
-      .select({
-        total: count(),
-        thisMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${thisMonth} then 1 else 0 end), 0)`,
-        lastMonth: sql<number>`coalesce(sum(case when ${sm.receivedAt} >= ${lastMonth} and ${sm.receivedAt} < ${thisMonth} then 1 else 0 end), 0)`,
-      })
-      .from(sm)
-      .where(and(eq(sm.phoneNumberId, id), eq(sm.userId, userId)))
   }
 
   /** One number with its usage (SMS and calls, one batch), for the answers that show one number. */
@@ -392,102 +316,14 @@ export class DidsService {
     return this.withUsage(userId, await this.owned(userId, id), now)
   }
 
-  /** Sweeper step: numbers whose scheduled release has passed. One select, one batch. */
-  async releaseDue(now: number) {
-    const due = await this.db
-      .select()
-      .from(phoneNumbers)
-      .where(and(lte(phoneNumbers.releaseAt, new Date(now)), LIVE))
-      .orderBy(asc(phoneNumbers.releaseAt))
-      .limit(RELEASE_BATCH)
-      .all()
-    if (!due.length) return { released: 0, failed: 0 }
-    const { released, failed } = await this.releaseNow(due, now)
-    for (const f of failed) {
-      logger.error('release failed', { job: 'sweeper', step: 'releases', numberId: f.row.id, error: errorText(f.error) })
-    }
-    return { released: released.length, failed: failed.length }
+  /** Sweeper step: numbers whose scheduled release has passed (number-release.ts). */
+  releaseDue(now: number) {
+    return this.releases.releaseDue(now)
   }
 
-  /**
-   * Upstream release (per number), then one batch: the rows → released, their NUMBER_RELEASED
-   * events; then the NumberLocks. A number whose upstream release fails stays as it was.
-   */
-  async releaseNow(rows: PhoneNumber[], now: number, reason?: string) {
-    const provs = await this.db.select().from(providers).where(inArray(providers.id, [...new Set(rows.map((r) => r.providerId))])).all()
-    const byId = new Map(provs.map((p) => [p.id, p]))
-    const adapters = new Map<string, DidProvider | undefined>()
-    const released: PhoneNumber[] = []
-    const failed: { row: PhoneNumber; error: Error }[] = []
-    for (const row of rows) {
-      try {
-        if (row.upstreamId) {
-          const p = byId.get(row.providerId)
-          if (!p) throw new UpstreamError(row.providerId, 'provider not found')
-          const did = this.didAdapter(p, adapters)
-          if (!did) throw new UpstreamError(p.code, 'provider sells no DIDs')
-          await did.release(row.upstreamId)
-        }
-        released.push(row)
-      } catch (e) {
-        failed.push({ row, error: e instanceof AppError ? e : new UpstreamError('provider', (e as Error).message) })
-      }
-    }
-    if (released.length) {
-      const at = new Date(now)
-      // Locks first: if the batch below fails, the inventory stays `sold` and nobody can buy the
-      // number; the other way round, a crash in between would leave a confirmed lock on a released
-      // number forever.
-      await Promise.all(
-        released.map((r) =>
-          this.deps.locks
-            .of(r.phoneNumber)
-            .release(r.userId)
-            .catch((e: unknown) => logger.error('release: lock release failed', { phoneNumber: r.phoneNumber, error: errorText(e) })),
-        ),
-      )
-      const stmts: Stmt[] = released.map((r) =>
-        this.db
-          .update(phoneNumbers)
-          .set({ status: 'released', releasedAt: at, releaseAt: null, releaseReason: reason ?? r.releaseReason ?? null, nextRenewalAt: null, updatedAt: at })
-          .where(and(eq(phoneNumbers.id, r.id), LIVE)),
-      )
-      const events = released.map((r) => ({
-              id: noteEvent(releaseEventId(r.id)),
-              type: 'NUMBER_RELEASED',
-              userId: r.userId,
-              payload: {
-                numberId: r.id,
-                phoneNumber: r.phoneNumber,
-                numberType: r.numberType,
-                orderId: r.orderId ?? undefined,
-                reason: reason ?? r.releaseReason ?? undefined,
-                releasedAt: at.toISOString(),
-              },
-              createdAt: at,
-              sentAt: null,
-            }))
-      // Chunked: one statement may bind at most 100 parameters.
-      for (const chunk of insertChunks(outbox, events)) stmts.push(this.db.insert(outbox).values(chunk).onConflictDoNothing())
-      // Back on sale: the provider sync never revives a `sold` row, and retires it if the upstream stops listing it.
-      for (const phones of chunk(released.map((r) => r.phoneNumber), IDS_PER_STATEMENT)) {
-        stmts.push(
-          this.db
-            .update(didInventory)
-            .set({ status: 'available', updatedAt: at })
-            .where(and(inArray(didInventory.phoneNumber, phones), eq(didInventory.status, 'sold'))),
-        )
-      }
-      await runBatch(this.db, stmts)
-    }
-    return { released, failed }
-  }
-
-  private didAdapter(p: Provider, cache: Map<string, DidProvider | undefined>) {
-    if (!cache.has(p.id)) cache.set(p.id, this.deps.providers.adapters(p).did)
-    return cache.get(p.id)
+  /** Upstream release (per number), then one batch (number-release.ts). A number whose upstream release fails stays as it was. */
+  releaseNow(rows: PhoneNumber[], now: number, reason?: string) {
+    return this.releases.releaseNow(rows, now, reason)
   }
 }
 
-/** One NUMBER_RELEASED event per number row, however often its release runs. */
-export const releaseEventId = (numberId: string) => `evt_rel_${numberId}`

@@ -14,7 +14,7 @@ import { chunk } from '../../db/chunk'
 import type { Db } from '../../db/client'
 import { insertRowsWhere, rowsPerGuardedInsert } from '../../db/insert-where'
 import { didInventory, numberReservations } from '../../db/schema'
-import { Conflict, InsufficientBalance, NotFound, ValidationError } from '../../lib/errors'
+import { Conflict, NotFound, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { WalletService } from '../wallet/wallet.service'
@@ -22,6 +22,7 @@ import { errorText, runBatch } from '../../db/batch'
 import { failedReservationEntry } from './views'
 import type { RequestContext } from '../../lib/context'
 import { logger } from '../../lib/logger'
+import { assertAffordable, heldQuery, limitReached, type Held } from './reservation-limits'
 
 export const RESERVATION_TTL_MS = 30 * 60_000
 const MAX_LISTED = 200
@@ -64,15 +65,6 @@ export interface ReservationsDeps {
   limits: ReservationLimits
 }
 
-/** A number the account holds by reservation now, with what buying it would cost. */
-interface Held {
-  id: string
-  phoneNumber: string
-  expiresAt: Date
-  extensions: number
-  price: number
-}
-
 export class ReservationsService {
   constructor(private readonly deps: ReservationsDeps) {}
 
@@ -90,14 +82,14 @@ export class ReservationsService {
         .select({ phoneNumber: didInventory.phoneNumber, status: didInventory.status, price: sql<number>`${didInventory.setupPrice} + ${didInventory.monthlyPrice}` })
         .from(didInventory)
         .where(inArray(didInventory.phoneNumber, phones)),
-      this.heldQuery(userId, now),
+      heldQuery(this.db, userId, now),
     ])
     const held = new Map(heldRows.map((h) => [h.phoneNumber, h]))
     const priceOf = new Map(inv.filter((r) => r.status === 'available').map((r) => [r.phoneNumber, r.price]))
     // Limits, before any lock is taken: numbers held at once, and the money to buy all of them.
     const fresh = phones.filter((p) => priceOf.has(p) && !held.has(p))
-    if (held.size + fresh.length > this.deps.limits.maxNumbers) throw this.limitReached(held.size, fresh.length)
-    if (priceOf.size) await this.assertAffordable(userId, [...heldRows.map((h) => h.price), ...fresh.map((p) => priceOf.get(p)!)])
+    if (held.size + fresh.length > this.deps.limits.maxNumbers) throw limitReached(this.deps.limits.maxNumbers, held.size, fresh.length)
+    if (priceOf.size) await assertAffordable(this.deps.wallet, userId, [...heldRows.map((h) => h.price), ...fresh.map((p) => priceOf.get(p)!)])
 
     const outcome = await Promise.all(
       phones.map(async (phoneNumber): Promise<{ phoneNumber: string; ok: boolean; error?: string }> => {
@@ -169,8 +161,8 @@ export class ReservationsService {
     if (!written) {
       // Concurrent reservations of this account filled the cap between our check and our write.
       await this.undoLocks(userId, reservedPhones, held)
-      const live = await this.heldQuery(userId, now).all()
-      throw this.limitReached(live.length, rows.filter((r) => !held.has(r.phoneNumber)).length)
+      const live = await heldQuery(this.db, userId, now).all()
+      throw limitReached(this.deps.limits.maxNumbers, live.length, rows.filter((r) => !held.has(r.phoneNumber)).length)
     }
     return reservation(group, rows, now, { failed })
   }
@@ -213,7 +205,7 @@ export class ReservationsService {
     if (!extendable.length) {
       throw new Conflict('RESERVATION_EXTENSION_LIMIT', `A reserved number can be extended ${maxExtensions} time(s); buy it or let it go`, { maxExtensions })
     }
-    await this.assertAffordable(userId, (await this.heldQuery(userId, now).all()).map((h) => h.price))
+    await assertAffordable(this.deps.wallet, userId, (await heldQuery(this.db, userId, now).all()).map((h) => h.price))
 
     const at = new Date(now)
     const expiresAt = new Date(now + RESERVATION_TTL_MS)
@@ -278,41 +270,6 @@ export class ReservationsService {
       for (const r of active) Object.assign(r, { status: 'released', updatedAt: at })
     }
     return reservation(group, rows, now)
-  }
-
-  /** The account's live reserved numbers and what buying each would cost (setup + first month). */
-  private heldQuery(userId: string, now: number) {
-    return this.db
-      .select({
-        id: numberReservations.id,
-        phoneNumber: numberReservations.phoneNumber,
-        expiresAt: numberReservations.expiresAt,
-        extensions: numberReservations.extensions,
-        price: sql<number>`coalesce(${didInventory.setupPrice} + ${didInventory.monthlyPrice}, 0)`,
-      })
-      .from(numberReservations)
-      .leftJoin(didInventory, eq(didInventory.phoneNumber, numberReservations.phoneNumber))
-      .where(and(eq(numberReservations.userId, userId), eq(numberReservations.status, 'active'), gt(numberReservations.expiresAt, new Date(now))))
-      .$dynamic()
-  }
-
-  /** A hold is only granted while the wallet could pay for every number the account would hold. */
-  private async assertAffordable(userId: string, prices: number[]) {
-    const required = prices.reduce((a, b) => a + b, 0)
-    if (required <= 0) return
-    const { available } = await this.deps.wallet.balance(userId)
-    if (required > available) {
-      throw new InsufficientBalance(required, available, { reason: 'Reserved numbers must be affordable: the wallet must cover buying every number the account holds' })
-    }
-  }
-
-  private limitReached(held: number, requested: number) {
-    const max = this.deps.limits.maxNumbers
-    return new Conflict('RESERVATION_LIMIT_REACHED', `An account can hold at most ${max} reserved numbers at a time; buy or release some first`, {
-      limit: max,
-      held,
-      requested,
-    })
   }
 
   /**

@@ -11,7 +11,7 @@ import { and, eq, inArray, lt } from 'drizzle-orm'
 import { holdOutcomes, orderEvents, orderItems, orders } from '../../db/schema'
 import { newId } from '../../lib/ids'
 import type { Services } from '../../services'
-import { PURCHASE_HOLD_TTL_MS } from './purchase.service'
+import { PURCHASE_HOLD_TTL_MS } from './purchase-steps'
 import { chunk, rowsPerInsert } from '../../db/chunk'
 import { logger } from '../../lib/logger'
 

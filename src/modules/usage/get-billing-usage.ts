@@ -6,7 +6,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { GetUsageQuery, UsageResponse } from './schemas'
-import { resolveGroupBy } from './usage.service'
+import { resolveGroupBy } from './usage-buckets'
 
 const route = createRoute({
   method: 'get',

@@ -1,6 +1,13 @@
 /**
  * The Wallet Durable Object seen from the Worker: one object per account, reached by account id.
- * Refusals come back as results; `hold`, `debit` turn INSUFFICIENT_BALANCE into the 400 error.
+ *
+ * One contract: every money operation (`credit`, `debit`, `returnDebit`, `hold`, `capture`, `void`)
+ * returns the object's `WalletResult` union and never throws a refusal. A refusal is a result the
+ * flows branch on — a purchase answers INSUFFICIENT_BALANCE with a 400, a renewal leaves the
+ * month unpaid, an SMS charge is withheld, an invoice payment records a failed attempt — so only the
+ * flow knows which refusals are HTTP errors. Throwing in here made half the callers catch the
+ * error back into a branch. What does throw is the object being unreachable (RPC errors).
+ * `orThrow` is the common case for a flow that cannot go on without the money.
  */
 import { and, eq, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
@@ -38,21 +45,13 @@ export class WalletService {
     return this.stub(userId).returnDebit(userId, op)
   }
 
-  async debit(userId: string, op: { opId: string; amount: number; reference?: Reference; description?: string }) {
-    const r = await this.stub(userId).debit(userId, op)
-    if (!r.ok && r.reason === 'INSUFFICIENT_BALANCE') throw new InsufficientBalance(op.amount, r.available ?? 0)
-    return r
+  async debit(userId: string, op: { opId: string; amount: number; reference?: Reference; description?: string }): Promise<WalletResult<{ entry: LedgerEntry; balance: Balance }>> {
+    return this.stub(userId).debit(userId, op)
   }
 
-  /** Reserves money for a flow; the hold's id is `opId`. Throws 400 INSUFFICIENT_BALANCE. */
-  async hold(userId: string, op: { opId: string; amount: number; ttlMs: number; reference?: Reference; description?: string }) {
-    const r = await this.stub(userId).hold(userId, op)
-    if (!r.ok) {
-      if (r.reason === 'INSUFFICIENT_BALANCE') throw new InsufficientBalance(op.amount, r.available ?? 0)
-      // INVALID_AMOUNT and the like: the caller's arithmetic, not the client's input.
-      throw new AppError(500, 'INTERNAL_ERROR', 'The payment could not be reserved', { reason: r.reason })
-    }
-    return r
+  /** Reserves money for a flow; the hold's id is `opId`. */
+  async hold(userId: string, op: { opId: string; amount: number; ttlMs: number; reference?: Reference; description?: string }): Promise<WalletResult<{ hold: Hold; balance: Balance }>> {
+    return this.stub(userId).hold(userId, op)
   }
 
   async capture(userId: string, op: { opId: string; holdId: string; amount?: number; description?: string }): Promise<WalletResult<{ entry: LedgerEntry | null; hold: Hold; balance: Balance }>> {
@@ -62,6 +61,18 @@ export class WalletService {
   async void(userId: string, op: { opId: string; holdId: string }): Promise<WalletResult<{ hold: Hold; balance: Balance }>> {
     return this.stub(userId).void(userId, op)
   }
+}
+
+/**
+ * The success of a wallet operation a flow cannot go without, or the refusal as an error:
+ * INSUFFICIENT_BALANCE is the client's 400 (`amount` required, what is available); any other
+ * refusal (INVALID_AMOUNT and the like) is the caller's arithmetic, not the client's input: a 500
+ * with `message` and the reason.
+ */
+export function orThrow<T>(r: WalletResult<T>, amount: number, message: string): Extract<WalletResult<T>, { ok: true }> {
+  if (r.ok) return r as Extract<WalletResult<T>, { ok: true }>
+  if (r.reason === 'INSUFFICIENT_BALANCE') throw new InsufficientBalance(amount, r.available ?? 0)
+  throw new AppError(500, 'INTERNAL_ERROR', message, { reason: r.reason })
 }
 
 export interface TopUpInput {

@@ -228,13 +228,11 @@ describe('GET /api/v1/analytics/calls', () => {
   })
 
   it('one batch of queries from the (user_id, occurred_at) index — per number from the call-records index — none a full scan', async () => {
-    const { AnalyticsService } = await import('../../../src/modules/analytics/analytics.service')
-    const svc = new AnalyticsService({ db })
+    const { callQueries } = await import('../../../src/modules/analytics/analytics.queries')
     const base = { start: at('2025-03-10T00:00:00Z'), end: at('2025-03-13T00:00:00Z') }
-    const queries: [ReturnType<typeof svc.callQueries>[number], string][] = [
-      ...svc.callQueries('usr_x', { ...base, groupBy: 'day' }).map((q) => [q, 'usage_records_user_occurred_idx'] as [typeof q, string]),
-      ...svc
-        .callQueries('usr_x', { ...base, groupBy: 'week', numberId: 'pn_x', direction: 'outbound', status: 'completed' })
+    const queries: [ReturnType<typeof callQueries>[number], string][] = [
+      ...callQueries(db, 'usr_x', { ...base, groupBy: 'day' }).map((q) => [q, 'usage_records_user_occurred_idx'] as [typeof q, string]),
+      ...callQueries(db, 'usr_x', { ...base, groupBy: 'week', numberId: 'pn_x', direction: 'outbound', status: 'completed' })
         .map((q) => [q, 'usage_records_user_type_resource_idx'] as [typeof q, string]),
     ]
     for (const [q, index] of queries) {

@@ -161,9 +161,8 @@ describe('GET /api/v1/analytics/dashboard', () => {
   })
 
   it('one batch of queries, none a full scan of a big table', async () => {
-    const { AnalyticsService } = await import('../../../src/modules/analytics/analytics.service')
-    const svc = new AnalyticsService({ db })
-    const queries = [...svc.dashboardQueries('usr_x', Date.now()), ...svc.statsQueries('usr_x', '2026-01')]
+    const { dashboardQueries, statsQueries } = await import('../../../src/modules/analytics/analytics.queries')
+    const queries = [...dashboardQueries(db, 'usr_x', Date.now()), ...statsQueries(db, 'usr_x', '2026-01')]
     for (const q of queries) {
       const { sql, params } = q.toSQL()
       const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()

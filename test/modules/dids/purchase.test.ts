@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { addMonth } from '../../../src/modules/dids/purchase.service'
+import { addMonth } from '../../../src/modules/dids/purchase-lines'
 import { call, expectErrorEnvelope } from '../../helpers/api'
 import { callApp } from '../../helpers/app'
 import { sandboxProvider, walletAudit, type TestProvider } from '../../helpers/catalog'

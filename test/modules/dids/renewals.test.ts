@@ -3,22 +3,12 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createDb } from '../../../src/db/client'
 import { phoneNumbers, usageRecords } from '../../../src/db/schema'
 import { newId } from '../../../src/lib/ids'
-import {
-  anniversary,
-  dueNumbersQuery,
-  enqueueDidRenewals,
-  periodEndFor,
-  RENEWAL_PAGE,
-  RenewalJob,
-  renewalOpId,
-  renewalReturnOpId,
-  renewDuePage,
-  type RenewalCounts,
-} from '../../../src/modules/dids/renewals.job'
+import { dueNumbersQuery, enqueueDidRenewals, RENEWAL_PAGE, RenewalJob, renewDuePage, type RenewalCounts } from '../../../src/modules/dids/renewals.job'
+import { anniversary, periodEndFor, renewalOpId, renewalReturnOpId } from '../../../src/modules/dids/renewal-periods'
 import { runInvoiceJob } from '../../../src/modules/billing/billing.job'
 import { DidsService } from '../../../src/modules/dids/dids.service'
 import { runSweeper } from '../../../src/modules/maintenance/sweeper.job'
-import { addMonth } from '../../../src/modules/dids/purchase.service'
+import { addMonth } from '../../../src/modules/dids/purchase-lines'
 import { creditBackoffMs } from '../../../src/modules/wallet/pending-credits'
 import type { Env } from '../../../src/env'
 import { createServices, type Services } from '../../../src/services'
@@ -453,7 +443,8 @@ describe('runDidRenewals — the number changes while the run charges', () => {
     const debit = s.wallet.debit.bind(s.wallet)
     s.wallet.debit = async (userId, op) => {
       const r = await debit(userId, op)
-      await after(op.opId)
+      // A refusal for want of money is no debit.
+      if (r.ok || r.reason !== 'INSUFFICIENT_BALANCE') await after(op.opId)
       return r
     }
     return s
@@ -586,12 +577,9 @@ describe('runDidRenewals — the number changes while the run charges', () => {
     const s = services()
     const debit = s.wallet.debit.bind(s.wallet)
     s.wallet.debit = async (userId, op) => {
-      try {
-        return await debit(userId, op)
-      } catch (e) {
-        await onRefused(op.opId)
-        throw e
-      }
+      const r = await debit(userId, op)
+      if (!r.ok && r.reason === 'INSUFFICIENT_BALANCE') await onRefused(op.opId)
+      return r
     }
     return s
   }

@@ -1,0 +1,280 @@
+/**
+ * Buying an activation number (ActivationsService.purchase): every provider's offer for the
+ * service and country, cheapest first, tried one after the other — hold → buy → record → capture —
+ * until one sells. The money invariants are at the top of activations.service.ts.
+ */
+import { and, asc, eq } from 'drizzle-orm'
+import { activations, holdOutcomes, offers, providers, type Activation, type Offer, type Provider } from '../../db/schema'
+import { sha256Hex } from '../../lib/crypto'
+import { AppError, Conflict, InsufficientBalance, NoNumbersAvailable, NotFound, UpstreamError } from '../../lib/errors'
+import { newId } from '../../lib/ids'
+import { fromMicros } from '../../lib/money'
+import type { ActivationProvider } from '../../providers/numbers/types'
+import { outboxInsert } from '../events/outbox'
+import { activationPurchaseMeter, activationUnbilledMeter } from '../usage/product-meters'
+import { orThrow } from '../wallet/wallet.service'
+import type { ActivationRecord } from './schemas'
+import { IDEMPOTENCY_TTL_MS } from '../../http/idempotency'
+import type { RequestContext } from '../../lib/context'
+import { logger } from '../../lib/logger'
+import type { ActivationDeps } from './activations.service'
+
+/** How long a number stays the buyer's (activations last ~20 minutes upstream). */
+export const ACTIVATION_TTL_MS = 20 * 60_000
+/** The purchase's hold outlives any upstream call; its expiry is when the Wallet heals a lost capture. */
+export const HOLD_TTL_MS = 120_000
+
+export interface PurchaseInput {
+  countryCode: string
+  serviceCode: string
+  provider?: string
+}
+
+export interface PurchaseOptions {
+  /**
+   * `Idempotency-Key` with the scope of the credential that sent it. The activation id is derived
+   * from it, so a retry that runs again (the middleware hands a key over after a crashed request's
+   * lease) finds the number the first run bought instead of buying a second one.
+   */
+  idempotency?: { scope: string; key: string }
+}
+
+type Attempt = { provider: string; code: string; message: string }
+
+// The activations' bound logger, made here as settlement.ts does: importing activations.service's would be a cycle.
+const { log } = logger.with({ module: 'activations' })
+
+/** A provider's activation adapter; 502 UPSTREAM_ERROR when it has none. */
+export function activationAdapter(adapters: ActivationDeps['adapters'], p: Provider): ActivationProvider {
+  const a = adapters(p).activation
+  if (!a) throw new UpstreamError(p.code, 'provider has no activation adapter')
+  return a
+}
+
+export class ActivationPurchase {
+  private readonly now: () => number
+
+  constructor(private readonly deps: ActivationDeps) {
+    this.now = deps.now ?? Date.now
+  }
+
+  /** Buys a number for the caller: the first provider that sells one (attempts in the error when none does). */
+  async run(ctx: RequestContext, input: PurchaseInput, opts: PurchaseOptions = {}): Promise<ActivationRecord> {
+    const userId = ctx.accountId
+    const { db } = this.deps
+    // With an Idempotency-Key the id derives from it, so a second run of the same request finds the
+    // first one's number instead of buying another. Keys live 24 hours (the middleware's window):
+    // a key reused after that buys anew, under a fresh id.
+    let activationId = newId('num')
+    if (opts.idempotency) {
+      const derived = `num_${(await sha256Hex(`${opts.idempotency.scope}\n${opts.idempotency.key}`)).slice(0, 26)}`
+      const done = await this.existing(userId, derived)
+      if (done && done.createdAt.getTime() > this.now() - IDEMPOTENCY_TTL_MS) return done
+      if (!done) activationId = derived
+    }
+    const serviceCode = input.serviceCode.trim().toLowerCase()
+    const countryCode = input.countryCode.trim().toLowerCase()
+    const named = input.provider?.trim()
+    // One query: every provider's offer for (service, country), cheapest first (offers_service_country_price_idx).
+    const rows = await db
+      .select({ offer: offers, provider: providers })
+      .from(offers)
+      .innerJoin(providers, eq(providers.id, offers.providerId))
+      .where(and(eq(offers.serviceCode, serviceCode), eq(offers.countryCode, countryCode)))
+      .orderBy(asc(offers.price), asc(providers.priority), asc(providers.code))
+      .all()
+    const scoped = named ? rows.filter((r) => r.provider.code === named || r.provider.id === named) : rows
+    if (!scoped.length) {
+      throw new NotFound(named ? `Offer for '${serviceCode}' in '${countryCode}' from provider '${named}'` : `Offer for '${serviceCode}' in '${countryCode}'`)
+    }
+    const candidates = scoped.filter((r) => r.provider.status === 'active' && r.provider.healthy && r.offer.stock > 0)
+    if (!candidates.length) {
+      throw new NoNumbersAvailable(`No numbers available for '${serviceCode}' in '${countryCode}'`, { serviceCode, countryCode })
+    }
+
+    const attempts: Attempt[] = []
+    for (const { offer, provider } of candidates) {
+      const bought = await this.tryProvider(userId, activationId, offer, provider, attempts)
+      if (bought) return bought
+    }
+    // Every candidate failed and left nothing behind: no hold, no row.
+    const noNumbers = attempts.some((a) => a.code === 'NO_NUMBERS_AVAILABLE')
+    if (noNumbers) throw new NoNumbersAvailable(`No numbers available for '${serviceCode}' in '${countryCode}'`, { attempts })
+    throw new UpstreamError(attempts.map((a) => a.provider).join(', '), 'every provider failed', { attempts })
+  }
+
+  /** One provider: hold → buy → record → capture. Null when the provider failed (nothing left behind). */
+  private async tryProvider(userId: string, activationId: string, offer: Offer, provider: Provider, attempts: Attempt[]): Promise<ActivationRecord | null> {
+    const { wallet } = this.deps
+    let adapter: ActivationProvider
+    try {
+      adapter = activationAdapter(this.deps.adapters, provider)
+    } catch (e) {
+      attempts.push(attemptOf(provider, e))
+      return null
+    }
+    const holdId = newId('hld')
+    const reference = { type: 'activation', id: activationId }
+    // INSUFFICIENT_BALANCE (400) propagates: the wallet refused, so there is no hold to undo.
+    const held = await wallet.hold(userId, {
+      opId: holdId,
+      amount: offer.price,
+      ttlMs: HOLD_TTL_MS,
+      reference,
+      description: `Number for ${offer.serviceName} (${offer.countryCode.toUpperCase()})`,
+    })
+    orThrow(held, offer.price, 'The payment could not be reserved')
+
+    let bought: { upstreamId: string; phone: string }
+    try {
+      bought = await adapter.buy({
+        serviceCode: offer.serviceCode,
+        countryCode: offer.countryCode,
+        upstreamService: offer.upstreamService ?? undefined,
+        upstreamCountry: offer.upstreamCountry ?? undefined,
+        maxCost: offer.cost,
+      })
+    } catch (e) {
+      await this.voidHold(userId, holdId)
+      attempts.push(attemptOf(provider, e))
+      log('warn', 'purchase: provider failed, trying the next', { provider: provider.code, error: (e as Error).message })
+      return null
+    }
+
+    const now = this.now()
+    const row: Activation = {
+      id: activationId,
+      userId,
+      providerId: provider.id,
+      offerId: offer.id,
+      upstreamId: bought.upstreamId,
+      phone: bought.phone,
+      countryCode: offer.countryCode,
+      serviceCode: offer.serviceCode,
+      price: offer.price,
+      status: 'active',
+      billing: 'captured',
+      holdId,
+      expiresAt: new Date(now + ACTIVATION_TTL_MS),
+      createdAt: new Date(now),
+      updatedAt: new Date(now),
+    }
+    if ((await this.record(row, adapter)) === 'taken') {
+      // A concurrent run with the same Idempotency-Key recorded first: its number is the answer.
+      const winner = await this.existing(userId, activationId)
+      if (winner) return winner
+      throw new Conflict('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress')
+    }
+    await this.capture(row)
+    const record = { ...row, providerCode: provider.code }
+    this.deps.afterPurchase?.(record, provider)
+    return record
+  }
+
+  /** The activation, its hold outcome and its event: one D1 batch, so they exist together or not at all. */
+  private async record(row: Activation, adapter: ActivationProvider): Promise<'recorded' | 'taken'> {
+    const { db } = this.deps
+    try {
+      await db.batch([
+        db.insert(activations).values(row),
+        db.insert(holdOutcomes).values({ holdId: row.holdId, userId: row.userId, outcome: 'capture', amount: row.price, createdAt: row.createdAt }),
+        activationPurchaseMeter(db, row, row.createdAt),
+        outboxInsert(
+          db,
+          {
+            type: 'activation.created',
+            userId: row.userId,
+            data: {
+              numberId: row.id,
+              phone: row.phone,
+              serviceCode: row.serviceCode,
+              countryCode: row.countryCode,
+              price: fromMicros(row.price),
+              expiresAt: row.expiresAt.toISOString(),
+            },
+          },
+          row.createdAt,
+        ),
+      ])
+      return 'recorded'
+    } catch (e) {
+      // The batch may have committed before the error reached us: look before undoing anything.
+      // 'other': a concurrent run with the same Idempotency-Key recorded this id with its own hold.
+      const present = await db
+        .select({ holdId: activations.holdId })
+        .from(activations)
+        .where(eq(activations.id, row.id))
+        .get()
+        .then((r) => (r ? (r.holdId === row.holdId ? 'yes' : 'other') : 'no'), () => 'unknown')
+      if (present === 'yes') return 'recorded'
+      if (present === 'no' || present === 'other') {
+        await this.voidHold(row.userId, row.holdId)
+        await adapter.cancel(row.upstreamId).catch((err) => log('warn', 'purchase: upstream cancel after a failed write failed', { error: (err as Error).message }))
+      }
+      if (present === 'other') return 'taken'
+      // 'unknown': the hold stays; at its expiry the wallet captures it iff the outcome row exists.
+      log('error', 'purchase: recording the activation failed', { activationId: row.id, holdId: row.holdId, present, error: (e as Error).message })
+      throw e
+    }
+  }
+
+  /**
+   * Takes the held price. A lost capture is healed by the wallet alarm (the outcome row says
+   * `capture`), so a failure here is logged, not returned: the number is the buyer's.
+   */
+  private async capture(row: Activation) {
+    const { wallet } = this.deps
+    try {
+      const r = await wallet.capture(row.userId, { opId: `cap_${row.holdId}`, holdId: row.holdId, description: `Number ${row.phone}` })
+      if (r.ok) return
+      // The hold is gone: captured by the alarm already (fine) or voided by it (the buy outlived the hold).
+      const hold = await wallet.stub(row.userId).getHoldById(row.holdId)
+      if (hold?.status === 'captured') return
+      log('error', 'purchase: hold was not capturable; charging directly', { activationId: row.id, reason: r.reason, hold: hold?.status ?? null })
+      await this.chargeOrMarkUnbilled(row)
+    } catch (e) {
+      log('error', 'purchase: capture failed; the wallet captures at hold expiry', { activationId: row.id, holdId: row.holdId, error: (e as Error).message })
+    }
+  }
+
+  private async chargeOrMarkUnbilled(row: Activation) {
+    const { db, wallet } = this.deps
+    try {
+      const r = await wallet.debit(row.userId, { opId: `charge_${row.id}`, amount: row.price, reference: { type: 'activation', id: row.id } })
+      if (r.ok) return
+      // Short of money is logged like a failed charge; other refusals mark it unbilled quietly.
+      if (r.reason === 'INSUFFICIENT_BALANCE') log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: new InsufficientBalance(row.price, r.available ?? 0).message })
+    } catch (e) {
+      log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: (e as Error).message })
+    }
+    const at = new Date(this.now())
+    // No money was taken: the purchase's usage row is reversed in the same batch.
+    await db.batch([db.update(activations).set({ billing: 'unbilled', updatedAt: at }).where(eq(activations.id, row.id)), activationUnbilledMeter(db, row, at)])
+  }
+
+  private async voidHold(userId: string, holdId: string) {
+    try {
+      const r = await this.deps.wallet.void(userId, { opId: `void_${holdId}`, holdId })
+      if (!r.ok) log('warn', 'purchase: void refused', { holdId, reason: r.reason })
+    } catch (e) {
+      // The hold has no outcome row: the wallet alarm voids it at its expiry.
+      log('error', 'purchase: void failed; the wallet voids at hold expiry', { holdId, error: (e as Error).message })
+    }
+  }
+
+  /** An activation of this user by id, with its provider code (an Idempotency-Key's earlier answer). */
+  private async existing(userId: string, id: string): Promise<ActivationRecord | null> {
+    const done = await this.deps.db
+      .select({ activation: activations, providerCode: providers.code })
+      .from(activations)
+      .innerJoin(providers, eq(providers.id, activations.providerId))
+      .where(and(eq(activations.id, id), eq(activations.userId, userId)))
+      .get()
+    return done ? { ...done.activation, providerCode: done.providerCode } : null
+  }
+}
+
+function attemptOf(p: Provider, e: unknown): Attempt {
+  if (e instanceof AppError) return { provider: p.code, code: e.code, message: e.message }
+  return { provider: p.code, code: 'UPSTREAM_ERROR', message: `${p.code}: ${(e as Error)?.message ?? 'failed'}` }
+}
