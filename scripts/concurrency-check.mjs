@@ -77,8 +77,14 @@ try {
   const offer = await db.prepare(`SELECT service_code AS serviceCode, country_code AS countryCode FROM offers WHERE stock > 0 ORDER BY price LIMIT 1`).first()
   // One account, several keys (rows of their own; the key cache holds each for 10 s).
   const [account] = await createAccounts(db, ['concurrency'])
-  const extra = await createAccounts(db, Array.from({ length: KEYS - 1 }, (_, i) => `concurrency-key-${i}`))
-  await db.prepare(`UPDATE api_keys SET user_id = ? WHERE user_id IN (${extra.map(() => '?').join(', ')})`).bind(account.userId, ...extra.map((a) => a.userId)).run()
+  const extra = await createAccounts(
+    db,
+    Array.from({ length: KEYS - 1 }, (_, i) => `concurrency-key-${i}`),
+  )
+  await db
+    .prepare(`UPDATE api_keys SET user_id = ? WHERE user_id IN (${extra.map(() => '?').join(', ')})`)
+    .bind(account.userId, ...extra.map((a) => a.userId))
+    .run()
   const keys = [account.key, ...extra.map((a) => a.key)]
   await fund(mf, [account], 100_000)
 
@@ -116,13 +122,20 @@ try {
     )
     await sleep((wave % 4) * 5)
   }
-  const metered = async () =>
-    Number((await db.prepare(`SELECT COALESCE(SUM(quantity), 0) AS n FROM usage_records WHERE user_id = ? AND resource_type = 'api_calls'`).bind(account.userId).first()).n)
+  const metered = async () => Number((await db.prepare(`SELECT COALESCE(SUM(quantity), 0) AS n FROM usage_records WHERE user_id = ? AND resource_type = 'api_calls'`).bind(account.userId).first()).n)
   let n = 0
-  for (const end = Date.now() + 20_000; Date.now() < end; await sleep(200)) if ((n = await metered()) >= answered) break
+  for (const end = Date.now() + 20_000; Date.now() < end; await sleep(200)) {
+    n = await metered()
+    if (n >= answered) break
+  }
   await sleep(1000)
   n = await metered()
-  const bad = [...uncaught, ...readFileSync(logFile, 'utf8').split('\n').filter((l) => BAD.test(l))]
+  const bad = [
+    ...uncaught,
+    ...readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => BAD.test(l)),
+  ]
   const ok = Object.entries(statuses).reduce((s, [k, v]) => s + (k === '200' || k === '201' ? v : 0), 0)
   log(`answers: ${JSON.stringify(statuses)}, left early: ${abandoned}; metered ${n} of ${answered} answered (+ up to ${abandoned} left early); uncaught errors: ${bad.length}`)
   for (const l of bad.slice(0, 3)) log(`  ${l.slice(0, 240)}`)

@@ -221,8 +221,7 @@ export function seed({ log = console.log } = {}) {
     ...billing.statements,
     `SELECT id, email, role FROM users WHERE email IN (${q(ADMIN.email)}, ${q(DEMO.email)})`,
     `SELECT id, code, created_at FROM providers WHERE code = 'sandbox'`,
-    `SELECT k.id, k.key_prefix, k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id ` +
-      `WHERE u.email = ${q(DEMO.email)} AND k.name = ${q(DEMO_KEY_NAME)} ORDER BY k.created_at LIMIT 1`,
+    `SELECT k.id, k.key_prefix, k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id WHERE u.email = ${q(DEMO.email)} AND k.name = ${q(DEMO_KEY_NAME)} ORDER BY k.created_at LIMIT 1`,
     ...billing.selects,
   ])
   const [seededUsers, seededProviders, seededKeys] = results.slice(-3 - billing.selects.length, -billing.selects.length)

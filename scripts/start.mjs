@@ -61,11 +61,10 @@ try {
   process.exit(1)
 }
 
-const child = spawn(
-  process.execPath,
-  [join(root, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'dev', '--port', String(PORT), '--test-scheduled', '--persist-to', PERSIST_TO],
-  { cwd: root, stdio: 'inherit' },
-)
+const child = spawn(process.execPath, [join(root, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'dev', '--port', String(PORT), '--test-scheduled', '--persist-to', PERSIST_TO], {
+  cwd: root,
+  stdio: 'inherit',
+})
 // Ctrl-C reaches wrangler directly through the terminal; a signal sent to this process alone is passed on.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig))
 let exited = false

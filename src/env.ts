@@ -63,10 +63,7 @@ export interface Env {
 const METRICS_TOKEN_MIN = 24
 export const DEFAULT_MAX_ACTIVE_API_KEYS = 25
 
-const RateLimitOverride = z.record(
-  z.string(),
-  z.object({ limit: z.number().int().positive().optional(), windowSeconds: z.number().int().positive().optional() }),
-)
+const RateLimitOverride = z.record(z.string(), z.object({ limit: z.number().int().positive().optional(), windowSeconds: z.number().int().positive().optional() }))
 
 /** A whole-number var with a default (unset or empty: the default). */
 const countVar = (fallback: number, min: number, max: number) =>
@@ -76,66 +73,68 @@ const countVar = (fallback: number, min: number, max: number) =>
     .transform((s) => (s ? Number(s) : fallback))
     .pipe(z.number().int().min(min).max(max))
 
-const ConfigSchema = z.object({
-  ENVIRONMENT: z.enum(['production', 'staging', 'development', 'test']),
-  JWT_ISSUER: z.string().min(1),
-  JWT_AUDIENCE: z.string().min(1),
-  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400),
-  REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365),
-  CORS_ORIGINS: z.string().default(''),
-  APP_URL: z.url(),
-  MAILER: z.enum(['sandbox']),
-  MAIL_FROM: z.string().min(3),
-  RATE_LIMITS: z
-    .string()
-    .optional()
-    .transform((s, ctx) => {
-      if (!s) return {}
-      try {
-        return RateLimitOverride.parse(JSON.parse(s))
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'RATE_LIMITS must be JSON like {"purchase":{"limit":20}}' })
-        return z.NEVER
-      }
-    }),
-  METRICS_TOKEN: z
-    .string()
-    .optional()
-    .transform((s) => (s ? s : undefined)),
-  MAX_ACTIVE_API_KEYS: z
-    .string()
-    .optional()
-    .transform((s) => (s ? Number(s) : DEFAULT_MAX_ACTIVE_API_KEYS))
-    .pipe(z.number().int('MAX_ACTIVE_API_KEYS must be a whole number').min(1).max(10_000)),
-  BILLING_TAX_RATE_PERCENT: z
-    .string()
-    .optional()
-    .transform((s) => (s ? Number(s) : 0))
-    .pipe(z.number().min(0).max(100)),
-  RESERVATION_MAX_NUMBERS: countVar(50, 1, 10_000),
-  RESERVATION_MAX_EXTENSIONS: countVar(4, 0, 1_000),
-  STRIPE_API_BASE: z.url().default('https://api.stripe.com'),
-  STRIPE_SECRET_KEY: z
-    .string()
-    .optional()
-    .transform((s) => (s ? s : undefined)),
-  WEBHOOK_ALLOW_LOOPBACK: z
-    .enum(['true', 'false', ''], { error: 'WEBHOOK_ALLOW_LOOPBACK must be true or false' })
-    .optional()
-    .transform((s) => s === 'true'),
-  JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters'),
-  ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters'),
-  PROVIDER_WEBHOOK_SECRET: z.string().min(24, 'PROVIDER_WEBHOOK_SECRET must be at least 24 characters'),
-}).superRefine((c, ctx) => {
-  // Production fails closed: /metrics exposes user and key counts, so it is never left open there.
-  if (c.ENVIRONMENT === 'production' && (c.METRICS_TOKEN?.length ?? 0) < METRICS_TOKEN_MIN) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['METRICS_TOKEN'],
-      message: `METRICS_TOKEN is required with ENVIRONMENT=production and must be at least ${METRICS_TOKEN_MIN} characters`,
-    })
-  }
-})
+const ConfigSchema = z
+  .object({
+    ENVIRONMENT: z.enum(['production', 'staging', 'development', 'test']),
+    JWT_ISSUER: z.string().min(1),
+    JWT_AUDIENCE: z.string().min(1),
+    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400),
+    REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365),
+    CORS_ORIGINS: z.string().default(''),
+    APP_URL: z.url(),
+    MAILER: z.enum(['sandbox']),
+    MAIL_FROM: z.string().min(3),
+    RATE_LIMITS: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        if (!s) return {}
+        try {
+          return RateLimitOverride.parse(JSON.parse(s))
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'RATE_LIMITS must be JSON like {"purchase":{"limit":20}}' })
+          return z.NEVER
+        }
+      }),
+    METRICS_TOKEN: z
+      .string()
+      .optional()
+      .transform((s) => (s ? s : undefined)),
+    MAX_ACTIVE_API_KEYS: z
+      .string()
+      .optional()
+      .transform((s) => (s ? Number(s) : DEFAULT_MAX_ACTIVE_API_KEYS))
+      .pipe(z.number().int('MAX_ACTIVE_API_KEYS must be a whole number').min(1).max(10_000)),
+    BILLING_TAX_RATE_PERCENT: z
+      .string()
+      .optional()
+      .transform((s) => (s ? Number(s) : 0))
+      .pipe(z.number().min(0).max(100)),
+    RESERVATION_MAX_NUMBERS: countVar(50, 1, 10_000),
+    RESERVATION_MAX_EXTENSIONS: countVar(4, 0, 1_000),
+    STRIPE_API_BASE: z.url().default('https://api.stripe.com'),
+    STRIPE_SECRET_KEY: z
+      .string()
+      .optional()
+      .transform((s) => (s ? s : undefined)),
+    WEBHOOK_ALLOW_LOOPBACK: z
+      .enum(['true', 'false', ''], { error: 'WEBHOOK_ALLOW_LOOPBACK must be true or false' })
+      .optional()
+      .transform((s) => s === 'true'),
+    JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters'),
+    ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters'),
+    PROVIDER_WEBHOOK_SECRET: z.string().min(24, 'PROVIDER_WEBHOOK_SECRET must be at least 24 characters'),
+  })
+  .superRefine((c, ctx) => {
+    // Production fails closed: /metrics exposes user and key counts, so it is never left open there.
+    if (c.ENVIRONMENT === 'production' && (c.METRICS_TOKEN?.length ?? 0) < METRICS_TOKEN_MIN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['METRICS_TOKEN'],
+        message: `METRICS_TOKEN is required with ENVIRONMENT=production and must be at least ${METRICS_TOKEN_MIN} characters`,
+      })
+    }
+  })
 
 export type Config = z.infer<typeof ConfigSchema> & {
   corsOrigins: string[]
@@ -162,7 +161,9 @@ export function readConfig(env: Env): Config {
   }
   const config: Config = {
     ...parsed.data,
-    corsOrigins: parsed.data.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
+    corsOrigins: parsed.data.CORS_ORIGINS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     isLocal,
     appUrl: parsed.data.APP_URL.replace(/\/+$/, ''),
     webhookUrls: { allowHttp: isLocal, allowLoopback: isLocal && parsed.data.WEBHOOK_ALLOW_LOOPBACK },

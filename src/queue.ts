@@ -66,9 +66,7 @@ async function jobs(batch: MessageBatch<unknown>, services: Services): Promise<v
 
 /** Writes the failed attempt to failed_jobs; a failure to write is logged, never thrown (the message is retried anyway). */
 async function noteFailure(services: Services, message: Message<unknown>, error: string): Promise<void> {
-  await recordJobFailure(services, message, error).catch((e) =>
-    logger.error('jobs: failed attempt not recorded', { id: message.id, error: (e as Error).message }),
-  )
+  await recordJobFailure(services, message, error).catch((e) => logger.error('jobs: failed attempt not recorded', { id: message.id, error: (e as Error).message }))
 }
 
 export const CONSUMERS: Record<string, Consumer> = {

@@ -124,10 +124,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
       return once('billingAccounts', () => new BillingAccountService({ db, wallet: this.wallet }))
     },
     get paymentMethods(): PaymentMethodsService {
-      return once(
-        'paymentMethods',
-        () => new PaymentMethodsService({ db, accounts: this.billingAccounts, processor: (name) => paymentProcessor(name, { config, fetch: outbound }) }),
-      )
+      return once('paymentMethods', () => new PaymentMethodsService({ db, accounts: this.billingAccounts, processor: (name) => paymentProcessor(name, { config, fetch: outbound }) }))
     },
     get topUps(): TopUpService {
       return once('topUps', () => new TopUpService({ db, wallet: this.wallet, methods: this.paymentMethods }))

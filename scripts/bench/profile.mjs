@@ -104,6 +104,10 @@ export function summarize(profile, top = 15) {
       inclusive.set(k, (inclusive.get(k) ?? 0) + ms)
     }
   }
-  const sorted = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([fn, ms]) => ({ fn, ms: Math.round(ms) }))
+  const sorted = (m) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([fn, ms]) => ({ fn, ms: Math.round(ms) }))
   return { totalMs: Math.round(total), busyMs: Math.round(total - idle), busyShare: total ? (total - idle) / total : 0, self: sorted(self), inclusive: sorted(inclusive) }
 }

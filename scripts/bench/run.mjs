@@ -76,7 +76,7 @@ function load(spec) {
       if (code !== 0) return reject(new Error(`load driver exited with ${code}`))
       try {
         resolve(JSON.parse(out.trim().split('\n').at(-1)))
-      } catch (e) {
+      } catch (_e) {
         reject(new Error(`load driver printed no result: ${out.slice(0, 200)}`))
       }
     })
@@ -103,7 +103,14 @@ async function startReceiver() {
     })
   })
   await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  return { server, port: server.address().port, arrivals, get requests() { return requests } }
+  return {
+    server,
+    port: server.address().port,
+    arrivals,
+    get requests() {
+      return requests
+    },
+  }
 }
 
 /**
@@ -227,7 +234,8 @@ function printTable(rows) {
 
 function markdownTable(rows) {
   const out = ['| path | req/s | p50 ms | p99 ms | ratio to floor | target | measured | met? |', '| --- | ---: | ---: | ---: | --- | --- | --- | --- |']
-  for (const r of rows) out.push(`| ${r.path} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.ratioText} | ${r.target} | ${r.measured} | ${r.met === null ? '–' : r.met ? 'yes' : '**no**'} |`)
+  for (const r of rows)
+    out.push(`| ${r.path} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.ratioText} | ${r.target} | ${r.measured} | ${r.met === null ? '–' : r.met ? 'yes' : '**no**'} |`)
   return out.join('\n')
 }
 
@@ -243,7 +251,13 @@ function trace() {
 async function main() {
   if (argv.trace) return trace()
   const date = new Date()
-  const machine = { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` }
+  const machine = {
+    cores: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+  }
   log(`${settings.mode}: ${settings.duration} s per path after ${settings.warmup} s warm-up, ${settings.connections} connections; ${machine.cores} cores`)
   rmSync(STATE, { recursive: true, force: true })
   mkdirSync(STATE, { recursive: true })
@@ -295,7 +309,10 @@ async function main() {
     const run = async (id, s) => {
       if (!wanted(id)) return
       log(`${id} …`)
-      if (argv.profile !== id) return void (results[id] = await load(s))
+      if (argv.profile !== id) {
+        results[id] = await load(s)
+        return
+      }
       const profiling = await startProfiles((id.startsWith('floor') ? floor : app).inspectorUrl, ['core:user:', 'd1:db'])
       results[id] = await load(s)
       for (const { target, profile } of await profiling.stop()) {
@@ -304,8 +321,8 @@ async function main() {
         const sum = summarize(profile)
         profiles.push({ path: id, target, file, ...sum })
         console.log(`\nCPU profile of ${id}, isolate ${target}: busy ${(sum.busyShare * 100).toFixed(0)}% of ${sum.totalMs} ms (${file})`)
-        console.log('  self ms      ' + sum.self.map((f) => `${String(f.ms).padStart(6)}  ${f.fn}`).join('\n               '))
-        console.log('  inclusive ms ' + sum.inclusive.map((f) => `${String(f.ms).padStart(6)}  ${f.fn}`).join('\n               '))
+        console.log(`  self ms      ${sum.self.map((f) => `${String(f.ms).padStart(6)}  ${f.fn}`).join('\n               ')}`)
+        console.log(`  inclusive ms ${sum.inclusive.map((f) => `${String(f.ms).padStart(6)}  ${f.fn}`).join('\n               ')}`)
       }
     }
     const profiles = []
@@ -341,7 +358,10 @@ async function main() {
     }
 
     const floorAgain = {}
-    for (const [id, path] of [['floor-hello', '/hello'], ['floor-do-d1', '/do-d1']]) {
+    for (const [id, path] of [
+      ['floor-hello', '/hello'],
+      ['floor-do-d1', '/do-d1'],
+    ]) {
       if (!wanted(id)) continue
       log(`${id} (again) …`)
       floorAgain[id] = await load(spec(floor.url, path))
@@ -380,10 +400,16 @@ async function main() {
     }
     const errorsOf = (r) => (r.non2xx || r.errors || r.timeouts ? ` (${r.non2xx} non-2xx, ${r.errors + r.timeouts} errors)` : '')
     // Without its floor in the run (--only) a ratio target cannot be judged: met stays '–'.
-    const atLeast = (min) => (r, ratio) => ({ measured: `${ratio === null ? 'no floor in this run' : ratio.toFixed(2)}${errorsOf(r)}`, met: ratio === null ? null : ratio >= min && !r.non2xx && !r.errors })
+    const atLeast = (min) => (r, ratio) => ({
+      measured: `${ratio === null ? 'no floor in this run' : ratio.toFixed(2)}${errorsOf(r)}`,
+      met: ratio === null ? null : ratio >= min && !r.non2xx && !r.errors,
+    })
 
     add('floor-hello', 'floor GET /hello', hello, 'itself', 'floor', (r) => ({ measured: `mean of first ${fmt(hello.first)} and last ${fmt(hello.last)} req/s${errorsOf(r)}`, met: null }))
-    add('floor-do-d1', 'floor GET /do-d1 (1 DO RPC + 1 D1 read)', doD1, 'itself', 'floor', (r) => ({ measured: `mean of first ${fmt(doD1.first)} and last ${fmt(doD1.last)} req/s${errorsOf(r)}`, met: null }))
+    add('floor-do-d1', 'floor GET /do-d1 (1 DO RPC + 1 D1 read)', doD1, 'itself', 'floor', (r) => ({
+      measured: `mean of first ${fmt(doD1.first)} and last ${fmt(doD1.last)} req/s${errorsOf(r)}`,
+      met: null,
+    }))
     add('health', 'GET /health', hello, 'hello', '≥ 0.85 of hello', atLeast(0.85))
     add('balance', 'GET /api/wallet/balance (API key)', doD1, 'do-d1', '≥ 0.5 of do-d1', atLeast(0.5))
     add('numbers-100', 'GET /api/v1/numbers, 100 numbers', doD1, 'do-d1', 'reference for 10k', (r) => ({ measured: errorsOf(r).trim() || '–', met: null }))
@@ -429,11 +455,19 @@ async function main() {
       met: bundle.gzip <= MiB,
     })
 
-    console.log(`\nSwitchboard bench — ${date.toISOString()} — ${machine.cores} cores (${machine.cpu}), ${settings.mode}: ` +
-      `${settings.duration} s per path, ${settings.connections} connections, load generator and workerd on the same machine\n`)
+    console.log(
+      `\nSwitchboard bench — ${date.toISOString()} — ${machine.cores} cores (${machine.cpu}), ${settings.mode}: ` +
+        `${settings.duration} s per path, ${settings.connections} connections, load generator and workerd on the same machine\n`,
+    )
     printTable(rows)
-    if (spreadLedger) console.log(`\nledger, 50 accounts: ${spreadLedger.ok ? 'ok' : 'BROKEN'} — ${spreadLedger.activations} activations, ${spreadLedger.created} answered 201${spreadLedger.problems.length ? `\n  ${spreadLedger.problems.slice(0, 10).join('\n  ')}` : ''}`)
-    if (singleLedger) console.log(`ledger, 1 account:   ${singleLedger.ok ? 'ok' : 'BROKEN'} — ${singleLedger.activations} activations, ${singleLedger.created} answered 201${singleLedger.problems.length ? `\n  ${singleLedger.problems.join('\n  ')}` : ''}`)
+    if (spreadLedger)
+      console.log(
+        `\nledger, 50 accounts: ${spreadLedger.ok ? 'ok' : 'BROKEN'} — ${spreadLedger.activations} activations, ${spreadLedger.created} answered 201${spreadLedger.problems.length ? `\n  ${spreadLedger.problems.slice(0, 10).join('\n  ')}` : ''}`,
+      )
+    if (singleLedger)
+      console.log(
+        `ledger, 1 account:   ${singleLedger.ok ? 'ok' : 'BROKEN'} — ${singleLedger.activations} activations, ${singleLedger.created} answered 201${singleLedger.problems.length ? `\n  ${singleLedger.problems.join('\n  ')}` : ''}`,
+      )
     const markdown = markdownTable(rows)
     console.log(`\nMarkdown (for BENCHMARKS.md):\n\n${markdown}\n`)
 

@@ -17,7 +17,9 @@ const USD = 1_000_000
 /** Applies migrations/*.sql in order, the statements of each file in one batch. */
 export async function migrate(db) {
   const dir = join(root, 'migrations')
-  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
   for (const file of files) {
     const statements = readFileSync(join(dir, file), 'utf8')
       .split('--> statement-breakpoint')

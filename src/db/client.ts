@@ -22,6 +22,9 @@ const build = (d1: D1Database) => drizzle(d1, { schema })
  */
 export function createDb(d1: D1Database) {
   let db = built.get(d1)
-  if (!db) built.set(d1, (db = build(d1)))
+  if (!db) {
+    db = build(d1)
+    built.set(d1, db)
+  }
   return db
 }

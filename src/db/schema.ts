@@ -23,9 +23,13 @@ export const users = sqliteTable(
     company: text('company'),
     phone: text('phone'),
     timezone: text('timezone').notNull().default('UTC'),
-    role: text('role', { enum: ['user', 'admin'] }).notNull().default('user'),
+    role: text('role', { enum: ['user', 'admin'] })
+      .notNull()
+      .default('user'),
     /** `suspended` ends by itself at `suspendedUntil` when that is set; `banned` does not end. */
-    status: text('status', { enum: ['active', 'suspended', 'banned', 'inactive'] }).notNull().default('active'),
+    status: text('status', { enum: ['active', 'suspended', 'banned', 'inactive'] })
+      .notNull()
+      .default('active'),
     statusReason: text('status_reason'),
     suspendedUntil: ms('suspended_until'),
     emailVerified: integer('email_verified', { mode: 'boolean' }).notNull().default(false),
@@ -35,12 +39,7 @@ export const users = sqliteTable(
     createdAt: createdAt(),
     updatedAt: ms('updated_at').notNull(),
   },
-  (t) => [
-    uniqueIndex('users_email_uq').on(t.email),
-    index('users_created_idx').on(t.createdAt),
-    index('users_role_status_idx').on(t.role, t.status),
-    index('users_last_login_idx').on(t.lastLoginAt),
-  ],
+  (t) => [uniqueIndex('users_email_uq').on(t.email), index('users_created_idx').on(t.createdAt), index('users_role_status_idx').on(t.role, t.status), index('users_last_login_idx').on(t.lastLoginAt)],
 )
 
 /** One login on one device. Refresh tokens rotate inside it; reuse of a rotated one revokes it. */
@@ -48,7 +47,9 @@ export const sessions = sqliteTable(
   'sessions',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     userAgent: text('user_agent'),
     ip: text('ip'),
     deviceInfo: text('device_info', { mode: 'json' }).$type<Record<string, unknown>>(),
@@ -65,8 +66,12 @@ export const refreshTokens = sqliteTable(
   'refresh_tokens',
   {
     id: text('id').primaryKey(),
-    sessionId: text('session_id').notNull().references(() => sessions.id),
-    userId: text('user_id').notNull().references(() => users.id),
+    sessionId: text('session_id')
+      .notNull()
+      .references(() => sessions.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     tokenHash: text('token_hash').notNull(),
     expiresAt: ms('expires_at').notNull(),
     /** Set when the token was exchanged; presenting it again is reuse. */
@@ -82,7 +87,9 @@ export const authTokens = sqliteTable(
   'auth_tokens',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     kind: text('kind', { enum: ['verify_email', 'password_reset'] }).notNull(),
     tokenHash: text('token_hash').notNull(),
     expiresAt: ms('expires_at').notNull(),
@@ -96,14 +103,18 @@ export const apiKeys = sqliteTable(
   'api_keys',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     /** Set for messaging project keys (messaging: not yet available); null for account keys. */
     projectId: text('project_id'),
     name: text('name').notNull(),
     description: text('description'),
     keyHash: text('key_hash').notNull(),
     keyPrefix: text('key_prefix').notNull(),
-    mode: text('mode', { enum: ['live', 'test'] }).notNull().default('live'),
+    mode: text('mode', { enum: ['live', 'test'] })
+      .notNull()
+      .default('live'),
     permissions: text('permissions', { mode: 'json' }).$type<string[]>().notNull().default([]),
     /** Messaging's per-key limit (messages per hour); null means the plan default. */
     rateLimit: integer('rate_limit'),
@@ -113,11 +124,7 @@ export const apiKeys = sqliteTable(
     createdAt: createdAt(),
     updatedAt: ms('updated_at').notNull(),
   },
-  (t) => [
-    uniqueIndex('api_keys_hash_uq').on(t.keyHash),
-    index('api_keys_user_idx').on(t.userId, t.createdAt),
-    index('api_keys_project_idx').on(t.projectId),
-  ],
+  (t) => [uniqueIndex('api_keys_hash_uq').on(t.keyHash), index('api_keys_user_idx').on(t.userId, t.createdAt), index('api_keys_project_idx').on(t.projectId)],
 )
 
 export const auditLog = sqliteTable(
@@ -167,7 +174,9 @@ export const providers = sqliteTable(
     name: text('name').notNull(),
     adapter: text('adapter').notNull(),
     kinds: text('kinds', { mode: 'json' }).$type<string[]>().notNull(),
-    status: text('status', { enum: ['active', 'disabled'] }).notNull().default('active'),
+    status: text('status', { enum: ['active', 'disabled'] })
+      .notNull()
+      .default('active'),
     healthy: integer('healthy', { mode: 'boolean' }).notNull().default(true),
     priority: integer('priority').notNull().default(100),
     config: text('config', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
@@ -191,7 +200,9 @@ export const offers = sqliteTable(
   'offers',
   {
     id: text('id').primaryKey(),
-    providerId: text('provider_id').notNull().references(() => providers.id),
+    providerId: text('provider_id')
+      .notNull()
+      .references(() => providers.id),
     serviceCode: text('service_code').notNull(),
     serviceName: text('service_name').notNull(),
     /** ISO 3166-1 alpha-2, lower case (`us`). */
@@ -218,8 +229,12 @@ export const activations = sqliteTable(
   'activations',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
-    providerId: text('provider_id').notNull().references(() => providers.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    providerId: text('provider_id')
+      .notNull()
+      .references(() => providers.id),
     offerId: text('offer_id').references(() => offers.id),
     upstreamId: text('upstream_id').notNull(),
     phone: text('phone').notNull(),
@@ -234,7 +249,9 @@ export const activations = sqliteTable(
      * its charge, op `late_<id>`, is not collected yet). SMS on an activation that is not `captured`
      * are withheld until it is.
      */
-    billing: text('billing', { enum: ['captured', 'refund_pending', 'refunded', 'unbilled', 'recharge_due'] }).notNull().default('captured'),
+    billing: text('billing', { enum: ['captured', 'refund_pending', 'refunded', 'unbilled', 'recharge_due'] })
+      .notNull()
+      .default('captured'),
     holdId: text('hold_id').notNull(),
     expiresAt: ms('expires_at').notNull(),
     createdAt: createdAt(),
@@ -255,8 +272,12 @@ export const smsMessages = sqliteTable(
   'sms_messages',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
-    providerId: text('provider_id').notNull().references(() => providers.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    providerId: text('provider_id')
+      .notNull()
+      .references(() => providers.id),
     upstreamMessageId: text('upstream_message_id').notNull(),
     activationId: text('activation_id'),
     phoneNumberId: text('phone_number_id'),
@@ -283,7 +304,9 @@ export const didInventory = sqliteTable(
   'did_inventory',
   {
     id: text('id').primaryKey(),
-    providerId: text('provider_id').notNull().references(() => providers.id),
+    providerId: text('provider_id')
+      .notNull()
+      .references(() => providers.id),
     phoneNumber: text('phone_number').notNull(),
     countryCode: text('country_code').notNull(),
     areaCode: text('area_code'),
@@ -295,7 +318,9 @@ export const didInventory = sqliteTable(
     monthlyPrice: integer('monthly_price').notNull(),
     restrictions: text('restrictions', { mode: 'json' }).$type<string[]>().notNull().default([]),
     /** `sold` once bought through us; the sync marks numbers gone upstream as `gone`. */
-    status: text('status', { enum: ['available', 'sold', 'gone'] }).notNull().default('available'),
+    status: text('status', { enum: ['available', 'sold', 'gone'] })
+      .notNull()
+      .default('available'),
     updatedAt: ms('updated_at').notNull(),
   },
   (t) => [
@@ -311,8 +336,12 @@ export const orders = sqliteTable(
   {
     id: text('id').primaryKey(),
     orderNumber: text('order_number').notNull(),
-    userId: text('user_id').notNull().references(() => users.id),
-    type: text('type', { enum: ['number_purchase'] }).notNull().default('number_purchase'),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    type: text('type', { enum: ['number_purchase'] })
+      .notNull()
+      .default('number_purchase'),
     status: text('status', {
       enum: ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'],
     }).notNull(),
@@ -341,8 +370,12 @@ export const orderItems = sqliteTable(
   'order_items',
   {
     id: text('id').primaryKey(),
-    orderId: text('order_id').notNull().references(() => orders.id),
-    userId: text('user_id').notNull().references(() => users.id),
+    orderId: text('order_id')
+      .notNull()
+      .references(() => orders.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     phoneNumber: text('phone_number').notNull(),
     providerId: text('provider_id'),
     /** `unconfirmed`: the upstream's answer to its purchase never came; the sweeper looks the number up (success or failed). */
@@ -363,7 +396,9 @@ export const orderEvents = sqliteTable(
   'order_events',
   {
     id: text('id').primaryKey(),
-    orderId: text('order_id').notNull().references(() => orders.id),
+    orderId: text('order_id')
+      .notNull()
+      .references(() => orders.id),
     status: text('status').notNull(),
     message: text('message').notNull(),
     createdAt: createdAt(),
@@ -376,8 +411,12 @@ export const phoneNumbers = sqliteTable(
   'phone_numbers',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
-    providerId: text('provider_id').notNull().references(() => providers.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    providerId: text('provider_id')
+      .notNull()
+      .references(() => providers.id),
     upstreamId: text('upstream_id'),
     phoneNumber: text('phone_number').notNull(),
     friendlyName: text('friendly_name'),
@@ -444,8 +483,12 @@ export const numberConfigurations = sqliteTable(
   'number_configurations',
   {
     id: text('id').primaryKey(),
-    phoneNumberId: text('phone_number_id').notNull().references(() => phoneNumbers.id),
-    userId: text('user_id').notNull().references(() => users.id),
+    phoneNumberId: text('phone_number_id')
+      .notNull()
+      .references(() => phoneNumbers.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     name: text('name').notNull(),
     isActive: integer('is_active', { mode: 'boolean' }).notNull().default(false),
     routingRules: text('routing_rules', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
@@ -461,7 +504,9 @@ export const numberReservations = sqliteTable(
   'number_reservations',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     phoneNumber: text('phone_number').notNull(),
     status: text('status', { enum: ['active', 'released', 'expired', 'purchased'] }).notNull(),
     expiresAt: ms('expires_at').notNull(),
@@ -578,11 +623,7 @@ export const failedJobs = sqliteTable(
     lastFailedAt: ms('last_failed_at').notNull(),
     deadAt: ms('dead_at'),
   },
-  (t) => [
-    index('failed_jobs_last_failed_idx').on(t.lastFailedAt),
-    index('failed_jobs_status_idx').on(t.status, t.lastFailedAt),
-    index('failed_jobs_type_idx').on(t.type, t.lastFailedAt),
-  ],
+  (t) => [index('failed_jobs_last_failed_idx').on(t.lastFailedAt), index('failed_jobs_status_idx').on(t.status, t.lastFailedAt), index('failed_jobs_type_idx').on(t.type, t.lastFailedAt)],
 )
 
 /** Domain events, written in the same batch as their cause, then sent to the `events` queue. */
@@ -607,7 +648,9 @@ export const webhookEndpoints = sqliteTable(
   'webhook_endpoints',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     url: text('url').notNull(),
     description: text('description'),
     /** Event names, or `*` for all. */
@@ -638,7 +681,9 @@ export const webhookDeliveries = sqliteTable(
   'webhook_deliveries',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     endpointId: text('endpoint_id').references(() => webhookEndpoints.id),
     /** The endpoint id, or `sms_url:<number id>` for a number's own smsUrl: one delivery per target and event. */
     target: text('target').notNull(),
@@ -672,7 +717,9 @@ export const webhookAttempts = sqliteTable(
   'webhook_attempts',
   {
     id: text('id').primaryKey(),
-    deliveryId: text('delivery_id').notNull().references(() => webhookDeliveries.id),
+    deliveryId: text('delivery_id')
+      .notNull()
+      .references(() => webhookDeliveries.id),
     attempt: integer('attempt').notNull(),
     status: text('status', { enum: ['success', 'failure'] }).notNull(),
     httpStatus: integer('http_status'),
@@ -715,7 +762,9 @@ export const usageRecords = sqliteTable(
   'usage_records',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     resourceType: text('resource_type', { enum: USAGE_TYPES }).notNull(),
     resourceId: text('resource_id'),
     quantity: integer('quantity').notNull(),
@@ -751,7 +800,9 @@ export const subscriptions = sqliteTable(
   'subscriptions',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     plan: text('plan', { enum: PLAN_CODES }).notNull(),
     status: text('status', { enum: ['active', 'cancelled', 'past_due'] }).notNull(),
     startDate: ms('start_date').notNull(),
@@ -769,8 +820,12 @@ export const subscriptionChanges = sqliteTable(
   'subscription_changes',
   {
     id: text('id').primaryKey(),
-    subscriptionId: text('subscription_id').notNull().references(() => subscriptions.id),
-    userId: text('user_id').notNull().references(() => users.id),
+    subscriptionId: text('subscription_id')
+      .notNull()
+      .references(() => subscriptions.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     fromPlan: text('from_plan', { enum: PLAN_CODES }),
     toPlan: text('to_plan', { enum: PLAN_CODES }).notNull(),
     fromStatus: text('from_status'),
@@ -810,7 +865,9 @@ export const paymentMethods = sqliteTable(
   'payment_methods',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     type: text('type').notNull(),
     processor: text('processor').notNull(),
     /** The processor's id for the method (Stripe `pm_…`, sandbox `pm_sandbox_…`). */
@@ -843,7 +900,9 @@ export const invoices = sqliteTable(
   'invoices',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     invoiceNumber: text('invoice_number').notNull(),
     /** `YYYY-MM` the invoice covers. */
     month: text('month').notNull(),
@@ -882,8 +941,12 @@ export const invoiceLineItems = sqliteTable(
   'invoice_line_items',
   {
     id: text('id').primaryKey(),
-    invoiceId: text('invoice_id').notNull().references(() => invoices.id),
-    userId: text('user_id').notNull().references(() => users.id),
+    invoiceId: text('invoice_id')
+      .notNull()
+      .references(() => invoices.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     position: integer('position').notNull(),
     type: text('type', { enum: ['usage', 'subscription', 'one_time', 'tax', 'discount'] }).notNull(),
     description: text('description').notNull(),
@@ -902,7 +965,9 @@ export const payments = sqliteTable(
   'payments',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     purpose: text('purpose', { enum: ['invoice', 'wallet_topup'] }).notNull(),
     invoiceId: text('invoice_id'),
     amount: integer('amount').notNull(),
@@ -945,8 +1010,12 @@ export const renewalCharges = sqliteTable(
   {
     /** The Wallet debit's operation id: `renew_<number>_<periodStart ms>`, then `…_<seq>` from the second. */
     opId: text('op_id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
-    phoneNumberId: text('phone_number_id').notNull().references(() => phoneNumbers.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    phoneNumberId: text('phone_number_id')
+      .notNull()
+      .references(() => phoneNumbers.id),
     periodStart: ms('period_start').notNull(),
     periodEnd: ms('period_end').notNull(),
     /** 1 for the period's first debit; one more for each debit after a return. */
@@ -964,8 +1033,12 @@ export const didRenewals = sqliteTable(
   'did_renewals',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
-    phoneNumberId: text('phone_number_id').notNull().references(() => phoneNumbers.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    phoneNumberId: text('phone_number_id')
+      .notNull()
+      .references(() => phoneNumbers.id),
     /** The anniversary this renewal pays for (start of the new month of service). */
     periodStart: ms('period_start').notNull(),
     periodEnd: ms('period_end').notNull(),

@@ -106,10 +106,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
       .onConflictDoUpdate({
         target: [idempotencyKeys.scope, idempotencyKeys.key],
         set: fields,
-        setWhere: or(
-          lte(idempotencyKeys.expiresAt, createdAt),
-          and(eq(idempotencyKeys.status, 'in_progress'), lte(idempotencyKeys.createdAt, new Date(now - IN_PROGRESS_LEASE_MS))),
-        ),
+        setWhere: or(lte(idempotencyKeys.expiresAt, createdAt), and(eq(idempotencyKeys.status, 'in_progress'), lte(idempotencyKeys.createdAt, new Date(now - IN_PROGRESS_LEASE_MS)))),
       })
       .run()
     return r.meta.changes > 0 ? createdAt : null

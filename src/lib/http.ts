@@ -54,7 +54,7 @@ export const errorResponses = {
   400: err('Invalid input (`VALIDATION_ERROR`, `details` names the fields)'),
   401: err('Missing or invalid credentials (`UNAUTHORIZED`, `INVALID_TOKEN`, `TOKEN_EXPIRED`, `INVALID_API_KEY`, `API_KEY_EXPIRED`)'),
   403: err('Not allowed (`FORBIDDEN`): wrong role, missing API-key permission, or account suspended/banned'),
-  404: err('Not found (`NOT_FOUND`), also for another account\'s resources'),
+  404: err("Not found (`NOT_FOUND`), also for another account's resources"),
   429: err('Rate limit exceeded (`RATE_LIMIT_EXCEEDED`, `details.retry_after`)'),
 } as const
 

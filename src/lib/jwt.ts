@@ -24,7 +24,10 @@ export interface JwtSettings {
 const keys = new Map<string, Uint8Array>()
 function keyOf(secret: string): Uint8Array {
   let key = keys.get(secret)
-  if (!key) keys.set(secret, (key = new TextEncoder().encode(secret)))
+  if (!key) {
+    key = new TextEncoder().encode(secret)
+    keys.set(secret, key)
+  }
   return key
 }
 

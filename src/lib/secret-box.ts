@@ -15,13 +15,10 @@ async function keyFor(material: string): Promise<CryptoKey> {
   const kept = keys.get(material)
   if (kept) return kept
   const base = await crypto.subtle.importKey('raw', enc.encode(material), 'HKDF', false, ['deriveKey'])
-  const key = await crypto.subtle.deriveKey(
-    { name: 'HKDF', hash: 'SHA-256', salt: enc.encode('switchboard/secret-box/v1'), info: new Uint8Array() },
-    base,
-    { name: 'AES-GCM', length: 256 },
-    false,
-    ['encrypt', 'decrypt'],
-  )
+  const key = await crypto.subtle.deriveKey({ name: 'HKDF', hash: 'SHA-256', salt: enc.encode('switchboard/secret-box/v1'), info: new Uint8Array() }, base, { name: 'AES-GCM', length: 256 }, false, [
+    'encrypt',
+    'decrypt',
+  ])
   keys.set(material, key)
   return key
 }

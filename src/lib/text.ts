@@ -33,17 +33,20 @@ const codePoint = (ch: string) => `U+${ch.codePointAt(0)!.toString(16).toUpperCa
 
 /** Why `text` is not acceptable display text, or null when it is. */
 export function displayTextProblem(text: string, multiline: boolean): string | null {
-  let m = (multiline ? C0_C1_DEL_BUT_LF_TAB : C0_C1_DEL).exec(text)
-  if (m) {
-    const ch = m[0]
+  const control = (multiline ? C0_C1_DEL_BUT_LF_TAB : C0_C1_DEL).exec(text)
+  if (control) {
+    const ch = control[0]
     if (ch === '\n' || ch === '\t') return `Must be one line: line breaks and tabs are not allowed (found ${codePoint(ch)})`
     return `Must not contain control characters (found the control character ${codePoint(ch)})`
   }
-  if ((m = BIDI_CONTROL.exec(text))) {
-    return `Must not contain bidirectional embedding, override or isolate characters, which make text display in another order than it is written (found ${codePoint(m[0])})`
+  const bidi = BIDI_CONTROL.exec(text)
+  if (bidi) {
+    return `Must not contain bidirectional embedding, override or isolate characters, which make text display in another order than it is written (found ${codePoint(bidi[0])})`
   }
-  if ((m = SEPARATOR.exec(text))) return `Must not contain Unicode line or paragraph separators (found ${codePoint(m[0])}); use a line feed in multi-line text`
-  if ((m = LONE_SURROGATE.exec(text))) return `Must be valid Unicode text (found an unpaired surrogate ${codePoint(m[0])})`
+  const separator = SEPARATOR.exec(text)
+  if (separator) return `Must not contain Unicode line or paragraph separators (found ${codePoint(separator[0])}); use a line feed in multi-line text`
+  const surrogate = LONE_SURROGATE.exec(text)
+  if (surrogate) return `Must be valid Unicode text (found an unpaired surrogate ${codePoint(surrogate[0])})`
   return null
 }
 

@@ -91,12 +91,7 @@ export interface VerifyOptions {
  * from any of `secrets` (pass the old and the new one during a rotation) and its timestamp is
  * within the tolerance. Comparison is constant-time; anything malformed is simply false.
  */
-export async function verifyWebhookSignature(
-  payload: Payload,
-  signature: WebhookSignature,
-  secrets: string | string[],
-  options: VerifyOptions = {},
-): Promise<boolean> {
+export async function verifyWebhookSignature(payload: Payload, signature: WebhookSignature, secrets: string | string[], options: VerifyOptions = {}): Promise<boolean> {
   if (!signature.id || !/^\d{1,15}$/.test(signature.timestamp ?? '')) return false
   const ts = Number(signature.timestamp)
   const now = Math.floor((options.now ?? Date.now()) / 1000)

@@ -142,13 +142,16 @@ function recordingDb(real: D1Database) {
   const statements: Statement[] = []
   const meta = new WeakMap<object, { stmt: D1PreparedStatement } & Statement>()
   const wrap = (stmt: D1PreparedStatement, sql: string, params: unknown[]): D1PreparedStatement => {
-    const record = () => statements.push({ sql, params })
+    const recorded = <T>(run: () => T): T => {
+      statements.push({ sql, params })
+      return run()
+    }
     const w = {
       bind: (...args: unknown[]) => wrap(stmt.bind(...args), sql, args),
-      first: (col?: string) => (record(), col === undefined ? stmt.first() : stmt.first(col)),
-      all: () => (record(), stmt.all()),
-      run: () => (record(), stmt.run()),
-      raw: (opts?: { columnNames?: boolean }) => (record(), stmt.raw(opts as { columnNames: true })),
+      first: (col?: string) => recorded(() => (col === undefined ? stmt.first() : stmt.first(col))),
+      all: () => recorded(() => stmt.all()),
+      run: () => recorded(() => stmt.run()),
+      raw: (opts?: { columnNames?: boolean }) => recorded(() => stmt.raw(opts as { columnNames: true })),
     }
     meta.set(w, { stmt, sql, params })
     return w as unknown as D1PreparedStatement
@@ -194,7 +197,28 @@ async function explain(s: Statement): Promise<string[]> {
   })
 }
 
-const KEYWORDS = new Set(['where', 'left', 'right', 'inner', 'outer', 'cross', 'join', 'on', 'order', 'group', 'limit', 'offset', 'union', 'using', 'as', 'natural', 'having', 'window', 'values', 'set'])
+const KEYWORDS = new Set([
+  'where',
+  'left',
+  'right',
+  'inner',
+  'outer',
+  'cross',
+  'join',
+  'on',
+  'order',
+  'group',
+  'limit',
+  'offset',
+  'union',
+  'using',
+  'as',
+  'natural',
+  'having',
+  'window',
+  'values',
+  'set',
+])
 
 /** Alias (or name) → table, for every table named after FROM or JOIN in `sql`. */
 function tableAliases(sql: string): Map<string, string> {
@@ -269,9 +293,9 @@ const BASE_MS = Date.UTC(2026, 0, 1)
  */
 async function fillTables(): Promise<Record<string, number>> {
   const hints = schemaHints()
-  const { results: tables } = await env.DB.prepare(
-    `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'`,
-  ).all<{ name: string }>()
+  const { results: tables } = await env.DB.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'`).all<{
+    name: string
+  }>()
   const info = new Map<string, { cols: ColumnInfo[]; fks: { table: string; from: string }[] }>()
   for (const { name } of tables) {
     const cols = (await env.DB.prepare(`PRAGMA table_info(${sqlString(name)})`).all<ColumnInfo>()).results
@@ -314,7 +338,9 @@ async function fillTables(): Promise<Record<string, number>> {
       `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < ${n - 1})
        INSERT OR IGNORE INTO "${table}" (${cols.map((c) => `"${c.name}"`).join(', ')}) SELECT ${exprs.join(', ')} FROM seq`,
     ).run()
-    const row = await env.DB.prepare(`SELECT COUNT(*) AS n FROM "${table}" WHERE ${cols.some((c) => c.pk && /TEXT/i.test(c.type)) ? `"${cols.find((c) => c.pk && /TEXT/i.test(c.type))!.name}" LIKE 'f\\_%' ESCAPE '\\'` : '1'}`).first<{ n: number }>()
+    const row = await env.DB.prepare(
+      `SELECT COUNT(*) AS n FROM "${table}" WHERE ${cols.some((c) => c.pk && /TEXT/i.test(c.type)) ? `"${cols.find((c) => c.pk && /TEXT/i.test(c.type))!.name}" LIKE 'f\\_%' ESCAPE '\\'` : '1'}`,
+    ).first<{ n: number }>()
     counts[table] = row?.n ?? 0
   }
   return counts
@@ -443,8 +469,7 @@ function check(name: string) {
       else if (c.knownScan?.[t]) {
         report.push(`    TO FIX: full scan of ${t}: ${c.knownScan[t]}`)
         console.warn(`query plans: known full scan of ${t} in ${c.name} — ${c.knownScan[t]}`)
-      }
-      else scans.push(`[${k + 1}] SCAN ${t}: ${s.sql}\n${p.bare.join('\n')}${analyzed ? `\nafter ANALYZE:\n${p.analyzed.join('\n')}` : ''}`)
+      } else scans.push(`[${k + 1}] SCAN ${t}: ${s.sql}\n${p.bare.join('\n')}${analyzed ? `\nafter ANALYZE:\n${p.analyzed.join('\n')}` : ''}`)
     }
     const sorts = p.bare.filter((l) => /USE TEMP B-TREE/.test(l))
     if (sorts.length) report.push(`    note: sorts its matches (${sorts.map((l) => l.trim()).join('; ')})`)
@@ -470,7 +495,7 @@ describe('query plans of every list query, on large tables', () => {
   it(AUTH_CASE.name, () => check(AUTH_CASE.name))
   for (const c of CASES) it(`GET ${c.path} — ${c.name}`, () => check(c.name))
 
-  it('GET /api/wallet/transactions — the Wallet object\'s ledger page', async () => {
+  it("GET /api/wallet/transactions — the Wallet object's ledger page", async () => {
     const fx = await registerUser()
     await fund(fx.id, 1)
     await fund(fx.id, 2)
@@ -482,7 +507,12 @@ describe('query plans of every list query, on large tables', () => {
       const sql = state.storage.sql
       const seen: Statement[] = []
       const target = instance as unknown as { sql: SqlStorage }
-      target.sql = { exec: (q: string, ...params: unknown[]) => (seen.push({ sql: q, params }), sql.exec(q, ...params)) } as unknown as SqlStorage
+      target.sql = {
+        exec: (q: string, ...params: unknown[]) => {
+          seen.push({ sql: q, params })
+          return sql.exec(q, ...params)
+        },
+      } as unknown as SqlStorage
       try {
         ;(instance as unknown as { history(a: string, p: number, l: number): unknown }).history(fx.id, 1, 20)
       } finally {
@@ -490,12 +520,22 @@ describe('query plans of every list query, on large tables', () => {
       }
       return seen
         .filter((s) => isRead(s.sql) && /ledger/.test(s.sql))
-        .map((s) => ({ sql: s.sql.replace(/\s+/g, ' ').trim(), plan: sql.exec(`EXPLAIN QUERY PLAN ${s.sql}`, ...s.params).toArray().map((r) => String(r.detail)) }))
+        .map((s) => ({
+          sql: s.sql.replace(/\s+/g, ' ').trim(),
+          plan: sql
+            .exec(`EXPLAIN QUERY PLAN ${s.sql}`, ...s.params)
+            .toArray()
+            .map((r) => String(r.detail)),
+        }))
     })
     console.log(`EXPLAIN QUERY PLAN — wallet transactions (Wallet object)\n${lines.map((l) => `  ${l.sql}\n${l.plan.map((p) => `      ${p}`).join('\n')}`).join('\n')}`)
     expect(lines.length).toBeGreaterThan(0)
     // The page walks the ledger in rowid order and stops after offset + limit rows; the count reads
     // a covering index. The table holds one account's entries.
-    for (const l of lines) expect(l.plan.filter((p) => /^SCAN ledger$/.test(p) && !/ORDER BY rowid/i.test(l.sql)), `${l.sql}\n${l.plan.join('\n')}`).toEqual([])
+    for (const l of lines)
+      expect(
+        l.plan.filter((p) => /^SCAN ledger$/.test(p) && !/ORDER BY rowid/i.test(l.sql)),
+        `${l.sql}\n${l.plan.join('\n')}`,
+      ).toEqual([])
   })
 })

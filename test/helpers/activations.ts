@@ -110,7 +110,9 @@ export async function holdOutcome(holdId: string) {
 
 /** Moves an activation's expiry into the past, as if its 20 minutes were over. */
 export async function expireNow(id: string, agoMs = 1000) {
-  await env.DB.prepare(`UPDATE activations SET expires_at = ? WHERE id = ?`).bind(Date.now() - agoMs, id).run()
+  await env.DB.prepare(`UPDATE activations SET expires_at = ? WHERE id = ?`)
+    .bind(Date.now() - agoMs, id)
+    .run()
 }
 
 export function walletStub(userId: string) {

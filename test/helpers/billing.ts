@@ -14,7 +14,15 @@ import { call, type TestUser } from './api'
 export const db = () => createDb(env.DB)
 
 const RATE: Record<string, number> = { call_minutes: 50_000, sms: 10_000, api_calls: 1_000 }
-const UNIT: Record<string, string> = { call_minutes: 'minute', sms: 'message', api_calls: 'call', activation: 'activation', did_purchase: 'number', did_monthly: 'month', subscription_proration: 'subscription' }
+const UNIT: Record<string, string> = {
+  call_minutes: 'minute',
+  sms: 'message',
+  api_calls: 'call',
+  activation: 'activation',
+  did_purchase: 'number',
+  did_monthly: 'month',
+  subscription_proration: 'subscription',
+}
 
 export interface UsageInput {
   type: UsageType
@@ -153,8 +161,7 @@ export async function addNumber(userId: string, phoneNumber: string, monthlyUsd 
   return id
 }
 
-export const generate = (u: TestUser, month: string, extra: Record<string, unknown> = {}) =>
-  call('/api/invoices', { token: u.accessToken, body: { month, ...extra } })
+export const generate = (u: TestUser, month: string, extra: Record<string, unknown> = {}) => call('/api/invoices', { token: u.accessToken, body: { month, ...extra } })
 
 /** A pro subscription from before `month`, with the pro plan's reference usage in `month`: 59.74 due. */
 export async function workedExample(u: TestUser, month: string) {

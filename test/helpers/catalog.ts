@@ -17,10 +17,7 @@ export interface TestProvider {
 }
 
 /** A sandbox provider row; `config` is the sandbox config (failures, offers, countries…). */
-export async function sandboxProvider(
-  config: Record<string, unknown> = {},
-  opts: { priority?: number; marginBps?: number; marginFixed?: number; healthy?: boolean } = {},
-): Promise<TestProvider> {
+export async function sandboxProvider(config: Record<string, unknown> = {}, opts: { priority?: number; marginBps?: number; marginFixed?: number; healthy?: boolean } = {}): Promise<TestProvider> {
   const id = newId('prv')
   const code = `sandbox-${id.slice(-8)}`
   const now = Date.now()
@@ -64,7 +61,21 @@ export async function seedInventory(p: TestProvider) {
         env.DB.prepare(
           `INSERT OR IGNORE INTO did_inventory (id, provider_id, phone_number, country_code, area_code, region, locality, number_type, capabilities, setup_price, monthly_price, restrictions, status, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'available', ?)`,
-        ).bind(newId('inv'), p.id, n.phoneNumber, n.countryCode, n.areaCode, n.region, n.locality, n.numberType, JSON.stringify(n.capabilities), n.setupPrice, n.monthlyPrice, JSON.stringify(n.restrictions), now),
+        ).bind(
+          newId('inv'),
+          p.id,
+          n.phoneNumber,
+          n.countryCode,
+          n.areaCode,
+          n.region,
+          n.locality,
+          n.numberType,
+          JSON.stringify(n.capabilities),
+          n.setupPrice,
+          n.monthlyPrice,
+          JSON.stringify(n.restrictions),
+          now,
+        ),
       ),
     )
   }

@@ -36,9 +36,7 @@ export interface AuditRow {
 }
 
 export async function auditRowsFor(targetId: string): Promise<AuditRow[]> {
-  const { results } = await env.DB.prepare(`SELECT * FROM audit_log WHERE target_id = ? ORDER BY created_at, id`)
-    .bind(targetId)
-    .all<Omit<AuditRow, 'details'> & { details: string }>()
+  const { results } = await env.DB.prepare(`SELECT * FROM audit_log WHERE target_id = ? ORDER BY created_at, id`).bind(targetId).all<Omit<AuditRow, 'details'> & { details: string }>()
   return results.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }))
 }
 
@@ -52,9 +50,7 @@ export interface EmailRow {
 }
 
 export async function emailsFor(userId: string, kind?: string): Promise<EmailRow[]> {
-  const { results } = await env.DB.prepare(
-    `SELECT id, user_id, "to", subject, text, kind FROM emails WHERE user_id = ? AND (? IS NULL OR kind = ?) ORDER BY created_at, id`,
-  )
+  const { results } = await env.DB.prepare(`SELECT id, user_id, "to", subject, text, kind FROM emails WHERE user_id = ? AND (? IS NULL OR kind = ?) ORDER BY created_at, id`)
     .bind(userId, kind ?? null, kind ?? null)
     .all<EmailRow>()
   return results

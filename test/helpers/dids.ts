@@ -59,7 +59,22 @@ export async function seedDids(p: TestProvider, specs: DidSpec[]): Promise<strin
         env.DB.prepare(
           `INSERT INTO did_inventory (id, provider_id, phone_number, country_code, area_code, region, locality, number_type, capabilities, setup_price, monthly_price, restrictions, status, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).bind(newId('inv'), p.id, r.phoneNumber, r.countryCode, r.areaCode, r.region, r.locality, r.numberType, JSON.stringify(r.capabilities), r.setup, r.monthly, JSON.stringify(r.restrictions), r.status, now),
+        ).bind(
+          newId('inv'),
+          p.id,
+          r.phoneNumber,
+          r.countryCode,
+          r.areaCode,
+          r.region,
+          r.locality,
+          r.numberType,
+          JSON.stringify(r.capabilities),
+          r.setup,
+          r.monthly,
+          JSON.stringify(r.restrictions),
+          r.status,
+          now,
+        ),
       ),
     )
   }

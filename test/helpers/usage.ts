@@ -20,7 +20,11 @@ export function usageRows(userId: string, type?: UsageType) {
 }
 
 export function usageByTxn(userId: string, transactionId: string) {
-  return db.select().from(usageRecords).where(and(eq(usageRecords.userId, userId), eq(usageRecords.transactionId, transactionId))).get()
+  return db
+    .select()
+    .from(usageRecords)
+    .where(and(eq(usageRecords.userId, userId), eq(usageRecords.transactionId, transactionId)))
+    .get()
 }
 
 const UNIT: Record<UsageType, string> = {
@@ -34,14 +38,7 @@ const UNIT: Record<UsageType, string> = {
 }
 
 /** One usage row at `at` (ms): `unitPrice` in micro-units, cost = quantity × unitPrice unless given. */
-export async function insertUsage(
-  userId: string,
-  type: UsageType,
-  quantity: number,
-  unitPrice: number,
-  at: number,
-  extra: Partial<typeof usageRecords.$inferInsert> = {},
-) {
+export async function insertUsage(userId: string, type: UsageType, quantity: number, unitPrice: number, at: number, extra: Partial<typeof usageRecords.$inferInsert> = {}) {
   const row = {
     id: newId('usg', at),
     userId,

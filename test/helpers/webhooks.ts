@@ -155,12 +155,31 @@ async function run(queue: string, consumer: Consumer, h: Harness, bodies: unknow
 }
 
 /** One `events` batch with these event ids. */
-export const runEvents = (h: Harness, eventIds: string[], attempts = 1) => run('events', eventsConsumer, h, eventIds.map((eventId) => ({ eventId })), attempts)
+export const runEvents = (h: Harness, eventIds: string[], attempts = 1) =>
+  run(
+    'events',
+    eventsConsumer,
+    h,
+    eventIds.map((eventId) => ({ eventId })),
+    attempts,
+  )
 /** One `webhooks` batch with these delivery ids. */
 export const runWebhooks = (h: Harness, deliveryIds: string[], attempts = 1) =>
-  run('webhooks', webhooksConsumer, h, deliveryIds.map((deliveryId) => ({ deliveryId })), attempts)
+  run(
+    'webhooks',
+    webhooksConsumer,
+    h,
+    deliveryIds.map((deliveryId) => ({ deliveryId })),
+    attempts,
+  )
 /** One `webhooks-dlq` batch with these delivery ids. */
-export const runDlq = (h: Harness, deliveryIds: string[]) => run('webhooks-dlq', webhooksDlqConsumer, h, deliveryIds.map((deliveryId) => ({ deliveryId })))
+export const runDlq = (h: Harness, deliveryIds: string[]) =>
+  run(
+    'webhooks-dlq',
+    webhooksDlqConsumer,
+    h,
+    deliveryIds.map((deliveryId) => ({ deliveryId })),
+  )
 
 // ---- data ------------------------------------------------------------------------------------
 
@@ -252,7 +271,9 @@ export async function endpointRow(id: string) {
 
 /** As if the scheduled wait were over: the retry's queue message is due now. */
 export async function retryIsDue(deliveryId: string) {
-  await env.DB.prepare(`UPDATE webhook_deliveries SET next_retry_at = ? WHERE id = ?`).bind(Date.now() - 1000, deliveryId).run()
+  await env.DB.prepare(`UPDATE webhook_deliveries SET next_retry_at = ? WHERE id = ?`)
+    .bind(Date.now() - 1000, deliveryId)
+    .run()
 }
 
 export async function outboxOfType(userId: string, type: string) {

@@ -61,7 +61,10 @@ describe('error envelope', () => {
       body: { email: 'someone@example.com', password: 'x', deviceInfo: { platform: 42 } },
     })
     expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-    expect(res.body.error.details.map((d: { field: string }) => d.field), res.text).toContain('deviceInfo.platform')
+    expect(
+      res.body.error.details.map((d: { field: string }) => d.field),
+      res.text,
+    ).toContain('deviceInfo.platform')
     expect(res.body.error.field, res.text).toBe('deviceInfo.platform')
   })
 

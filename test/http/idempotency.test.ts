@@ -37,13 +37,11 @@ interface KeyRow {
 }
 
 /** What a record stores of a JSON body: `v2:` and the SHA-256 of its canonical form (keys sorted, no whitespace). */
-const requestFingerprint = async (body: Record<string, unknown>) =>
-  `v2:${await sha256Hex(JSON.stringify(Object.fromEntries(Object.entries(body).sort(([a], [b]) => (a < b ? -1 : 1)))))}`
+const requestFingerprint = async (body: Record<string, unknown>) => `v2:${await sha256Hex(JSON.stringify(Object.fromEntries(Object.entries(body).sort(([a], [b]) => (a < b ? -1 : 1)))))}`
 
 const keyRows = async (key: string) => (await env.DB.prepare(`SELECT * FROM idempotency_keys WHERE key = ? ORDER BY scope`).bind(key).all<KeyRow>()).results
 
-const topup = (admin: TestUser, key: string | undefined, body: unknown) =>
-  call('/api/wallet/topup', { token: admin.accessToken, body, headers: key === undefined ? {} : { 'Idempotency-Key': key } })
+const topup = (admin: TestUser, key: string | undefined, body: unknown) => call('/api/wallet/topup', { token: admin.accessToken, body, headers: key === undefined ? {} : { 'Idempotency-Key': key } })
 
 const topupsAudited = async (userId: string) => (await auditRowsFor(userId)).filter((r) => r.action === 'wallet.topup')
 
@@ -89,14 +87,10 @@ describe('Idempotency-Key on POST /api/wallet/topup', () => {
     const admin = await registerAdmin()
     const u = await registerUser()
     const key = newKey()
-    const raw = (text: string) =>
-      call('/api/wallet/topup', { token: admin.accessToken, rawBody: text, headers: { 'Idempotency-Key': key, 'content-type': 'application/json' } })
+    const raw = (text: string) => call('/api/wallet/topup', { token: admin.accessToken, rawBody: text, headers: { 'Idempotency-Key': key, 'content-type': 'application/json' } })
     const first = await raw(`{"userId":"${u.id}","amount":1,"reason":"café"}`)
     expect(first.status, first.text).toBe(200)
-    for (const text of [
-      `{ "userId" : "${u.id}", "amount" : 1, "reason" : "café" }`,
-      `{\n  "reason": "caf\\u00e9",\n  "amount": 1.0,\n  "userId": "${u.id}"\n}\n`,
-    ]) {
+    for (const text of [`{ "userId" : "${u.id}", "amount" : 1, "reason" : "café" }`, `{\n  "reason": "caf\\u00e9",\n  "amount": 1.0,\n  "userId": "${u.id}"\n}\n`]) {
       const again = await raw(text)
       expect(again.status, `${text}: ${again.text}`).toBe(200)
       expect(again.headers.get('Idempotent-Replayed'), again.text).toBe('true')
@@ -152,7 +146,9 @@ describe('Idempotency-Key on POST /api/wallet/topup', () => {
     const body = { userId: u.id, amount: 5, reason: 'expiry' }
     const first = await topup(admin, key, body)
     expect(first.status, first.text).toBe(200)
-    await env.DB.prepare(`UPDATE idempotency_keys SET expires_at = ? WHERE key = ?`).bind(Date.now() - 1, key).run()
+    await env.DB.prepare(`UPDATE idempotency_keys SET expires_at = ? WHERE key = ?`)
+      .bind(Date.now() - 1, key)
+      .run()
 
     // Same request after expiry: not a replay of the record, but the wallet op id (derived from the
     // key and the request) is the same, so no second credit and no second audit entry.
@@ -164,7 +160,9 @@ describe('Idempotency-Key on POST /api/wallet/topup', () => {
     expect((await topupsAudited(u.id)).length).toBe(1)
 
     // Another body with the expired key is a new request, not a 422.
-    await env.DB.prepare(`UPDATE idempotency_keys SET expires_at = ? WHERE key = ?`).bind(Date.now() - 1, key).run()
+    await env.DB.prepare(`UPDATE idempotency_keys SET expires_at = ? WHERE key = ?`)
+      .bind(Date.now() - 1, key)
+      .run()
     const other = await topup(admin, key, { ...body, amount: 7 })
     expect(other.status, other.text).toBe(200)
     expect((await walletAudit(u.id)).balance).toBe(12_000_000)
@@ -236,10 +234,12 @@ describe('Idempotency-Key on POST /api/wallet/topup', () => {
   it('documents the header and its 409/422 answers on the route', async () => {
     const res = await call('/openapi.json')
     const op = res.body.paths?.['/api/wallet/topup']?.post
-    expect(op?.parameters?.find((p: any) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'), JSON.stringify(op)).toBeTruthy()
+    expect(
+      op?.parameters?.find((p: any) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'),
+      JSON.stringify(op),
+    ).toBeTruthy()
     expect(Object.keys(op?.responses ?? {}), JSON.stringify(op)).toEqual(expect.arrayContaining(['200', '409', '422']))
   })
-
 })
 
 // ---- which routes honour the key: declared on each route, checked by walking them --------------
@@ -446,13 +446,13 @@ describe('the Idempotency-Key middleware', () => {
     const key = newKey()
     const body = { x: 1 }
     const now = Date.now()
-    await env.DB.prepare(
-      `INSERT INTO idempotency_keys (scope, key, method, path, request_hash, status, created_at, expires_at) VALUES (?, ?, 'POST', ?, ?, 'in_progress', ?, ?)`,
-    )
+    await env.DB.prepare(`INSERT INTO idempotency_keys (scope, key, method, path, request_hash, status, created_at, expires_at) VALUES (?, ?, 'POST', ?, ?, 'in_progress', ?, ?)`)
       .bind(`user:${u.id}`, key, '/t/charge/ok', await sha256Hex(JSON.stringify(body)), now - 1000, now + IDEMPOTENCY_TTL_MS)
       .run()
     expectErrorEnvelope(await post(`/t/charge/ok?tag=${tag}`, key, { token: u.accessToken, body }), 409, 'IDEMPOTENCY_KEY_IN_USE')
-    await env.DB.prepare(`UPDATE idempotency_keys SET created_at = ? WHERE key = ?`).bind(now - IN_PROGRESS_LEASE_MS - 1, key).run()
+    await env.DB.prepare(`UPDATE idempotency_keys SET created_at = ? WHERE key = ?`)
+      .bind(now - IN_PROGRESS_LEASE_MS - 1, key)
+      .run()
     const res = await post(`/t/charge/ok?tag=${tag}`, key, { token: u.accessToken, body })
     expect(res.status, res.text).toBe(201)
     expect(hits.get(tag)).toBe(1)
@@ -504,9 +504,7 @@ describe('the Idempotency-Key middleware', () => {
     const bodyText = JSON.stringify({ x: 1, y: 'two' })
     const stored = JSON.stringify({ success: true, data: { run: 1, body: { x: 1, y: 'two' } } })
     const insert = async (key: string, status: 'done' | 'in_progress') =>
-      env.DB.prepare(
-        `INSERT INTO idempotency_keys (scope, key, method, path, request_hash, status, response_status, response_body, created_at, expires_at) VALUES (?, ?, 'POST', ?, ?, ?, ?, ?, ?, ?)`,
-      )
+      env.DB.prepare(`INSERT INTO idempotency_keys (scope, key, method, path, request_hash, status, response_status, response_body, created_at, expires_at) VALUES (?, ?, 'POST', ?, ?, ?, ?, ?, ?, ?)`)
         .bind(`user:${u.id}`, key, `/t/charge/ok`, await sha256Hex(bodyText), status, status === 'done' ? 201 : null, status === 'done' ? stored : null, now - 1000, now + IDEMPOTENCY_TTL_MS)
         .run()
     const key = newKey()
@@ -581,9 +579,7 @@ describe('purging expired keys (sweeper step)', () => {
   it('runs as the sweeper step `idempotency`', async () => {
     const key = newKey('sweep')
     const now = Date.now()
-    await env.DB.prepare(
-      `INSERT INTO idempotency_keys (scope, key, method, path, request_hash, status, created_at, expires_at) VALUES ('user:sweep', ?, 'POST', '/x', 'h', 'done', ?, ?)`,
-    )
+    await env.DB.prepare(`INSERT INTO idempotency_keys (scope, key, method, path, request_hash, status, created_at, expires_at) VALUES ('user:sweep', ?, 'POST', '/x', 'h', 'done', ?, ?)`)
       .bind(key, now - IDEMPOTENCY_TTL_MS - 5, now - 5)
       .run()
     const ctx = createExecutionContext()

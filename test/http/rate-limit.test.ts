@@ -6,8 +6,8 @@ import { awayFromWindowEdge, callApp } from '../helpers/app'
 import { policyFor, routeDeclarations } from '../helpers/policy'
 
 /** The class the rate limiter counts a request in: the one declared by the route it reaches. */
-let routed: ReturnType<typeof createApp> | undefined
-const classify = (method: string, path: string) => policyFor((routed ??= createApp()), method, path).rateClass
+const routed = createApp()
+const classify = (method: string, path: string) => policyFor(routed, method, path).rateClass
 
 const login = (ip: string) => call('/api/v1/auth/login', { ip, body: { email: uniqueEmail('nobody'), password: 'wrong-password-1' } })
 
@@ -113,9 +113,7 @@ describe('RATE_LIMITS override', () => {
     await awayFromWindowEdge(DEFAULT_LIMITS.general.windowSeconds)
     const u = await registerUser()
     const app = createApp()
-    const results = await Promise.all(
-      Array.from({ length: 10 }, () => callApp('/api/v1/auth/me', { app, env: overrides, token: u.accessToken })),
-    )
+    const results = await Promise.all(Array.from({ length: 10 }, () => callApp('/api/v1/auth/me', { app, env: overrides, token: u.accessToken })))
     const summary = results.map((r) => r.status).join(',')
     expect(results.filter((r) => r.status === 200).length, summary).toBe(3)
     expect(results.filter((r) => r.status === 429).length, summary).toBe(7)
@@ -126,19 +124,7 @@ describe('RATE_LIMITS override', () => {
     const all = { RATE_LIMITS: JSON.stringify(Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, { limit: 1 }]))) }
     const app = createApp()
     const ip = freshIp()
-    const paths = [
-      '/health',
-      '/api/health',
-      '/health/live',
-      '/api/health/live',
-      '/health/ready',
-      '/api/health/ready',
-      '/metrics',
-      '/api/metrics',
-      '/openapi.json',
-      '/docs',
-      '/redoc',
-    ]
+    const paths = ['/health', '/api/health', '/health/live', '/api/health/live', '/health/ready', '/api/health/ready', '/metrics', '/api/metrics', '/openapi.json', '/docs', '/redoc']
     for (const path of paths) {
       for (let i = 0; i < 3; i++) {
         const res = await callApp(path, { app, env: all, ip })
@@ -329,8 +315,7 @@ describe('money-moving routes count per account', () => {
     for (let i = 0; i < 4; i++) keys.push(await createApiKey(u, ['*']))
     const app = createApp()
     // An empty body is refused by validation after it was counted: no money moves in this test.
-    const attempt = (auth: { apiKey?: string; token?: string }, path = '/api/v1/orders') =>
-      callApp(path, { app, env: overrides, ...auth, body: {} })
+    const attempt = (auth: { apiKey?: string; token?: string }, path = '/api/v1/orders') => callApp(path, { app, env: overrides, ...auth, body: {} })
 
     const remaining: (string | null)[] = []
     for (const [i, path] of ['/api/v1/orders', '/api/v1/billing/top-up', '/api/v1/numbers/purchase'].entries()) {
@@ -360,9 +345,7 @@ describe('money-moving routes count per account', () => {
     const keys = []
     for (let i = 0; i < 6; i++) keys.push(await createApiKey(u, ['*']))
     const app = createApp()
-    const results = await Promise.all(
-      keys.flatMap((k) => [0, 1].map(() => callApp('/api/numbers/purchase', { app, env: overrides, apiKey: k.key, body: {} }))),
-    )
+    const results = await Promise.all(keys.flatMap((k) => [0, 1].map(() => callApp('/api/numbers/purchase', { app, env: overrides, apiKey: k.key, body: {} }))))
     const summary = results.map((r) => r.status).join(',')
     expect(results.filter((r) => r.status === 429).length, summary).toBe(results.length - 3)
     expect(results.filter((r) => r.status === 400).length, summary).toBe(3)

@@ -64,7 +64,10 @@ describe('date query parameters', () => {
           continue
         }
         expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-        expect(res.body.error.details.map((d: { field: string }) => d.field), `${p.path} ${p.param}=${value}: ${res.text}`).toContain(p.param)
+        expect(
+          res.body.error.details.map((d: { field: string }) => d.field),
+          `${p.path} ${p.param}=${value}: ${res.text}`,
+        ).toContain(p.param)
       }
       expect(accepted).toEqual([])
     })

@@ -10,7 +10,28 @@ describe('displayTextProblem', () => {
   })
 
   it('refuses controls, bidi controls, separators and unpaired surrogates', () => {
-    for (const ch of ['\u0000', '\u0001', '\r', '\u001f', '\u007f', '\u0080', '\u009f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u2028', '\u2029', '\ud800', '\udfff']) {
+    for (const ch of [
+      '\u0000',
+      '\u0001',
+      '\r',
+      '\u001f',
+      '\u007f',
+      '\u0080',
+      '\u009f',
+      '\u202a',
+      '\u202b',
+      '\u202c',
+      '\u202d',
+      '\u202e',
+      '\u2066',
+      '\u2067',
+      '\u2068',
+      '\u2069',
+      '\u2028',
+      '\u2029',
+      '\ud800',
+      '\udfff',
+    ]) {
       expect(displayTextProblem(`a${ch}b`, false), JSON.stringify(ch)).not.toBeNull()
       expect(displayTextProblem(`a${ch}b`, true), JSON.stringify(ch)).not.toBeNull()
     }

@@ -3,8 +3,7 @@ import { describe, expect, it, vi } from 'vitest'
 import worker from '../../src/index'
 import { CONSUMERS } from '../../src/queue'
 
-const messages = (n: number) =>
-  Array.from({ length: n }, (_, i) => ({ id: `msg-${i}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body: { i } }))
+const messages = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `msg-${i}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body: { i } }))
 
 describe('queue dispatcher', () => {
   it('retries, never acks, a batch for a queue with no consumer', async () => {
@@ -25,18 +24,15 @@ describe('queue dispatcher', () => {
     expect(delay ?? 0, JSON.stringify(result)).toBeGreaterThan(0)
   })
 
-  it.each(['events', 'webhooks', 'messages', 'jobs', 'webhooks-dlq', 'events-staging'])(
-    'keeps the messages of %s while it has no registered consumer',
-    async (queue) => {
-      if (CONSUMERS[queue.replace(/-(staging|preview)$/, '')]) return // a feature registered its consumer: covered by its own tests
-      const batch = createMessageBatch(queue, messages(2))
-      const ctx = createExecutionContext()
-      await worker.queue(batch, env, ctx)
-      const result = await getQueueResult(batch, ctx)
-      expect(result.retryBatch.retry || result.retryMessages.length === 2, JSON.stringify(result)).toBe(true)
-      expect(result.ackAll || result.explicitAcks.length > 0, JSON.stringify(result)).toBe(false)
-    },
-  )
+  it.each(['events', 'webhooks', 'messages', 'jobs', 'webhooks-dlq', 'events-staging'])('keeps the messages of %s while it has no registered consumer', async (queue) => {
+    if (CONSUMERS[queue.replace(/-(staging|preview)$/, '')]) return // a feature registered its consumer: covered by its own tests
+    const batch = createMessageBatch(queue, messages(2))
+    const ctx = createExecutionContext()
+    await worker.queue(batch, env, ctx)
+    const result = await getQueueResult(batch, ctx)
+    expect(result.retryBatch.retry || result.retryMessages.length === 2, JSON.stringify(result)).toBe(true)
+    expect(result.ackAll || result.explicitAcks.length > 0, JSON.stringify(result)).toBe(false)
+  })
 
   it('hands a batch to the consumer registered for its queue (environment suffix stripped)', async () => {
     const seen: string[] = []

@@ -49,9 +49,7 @@ const uid = (p: string) => `${p}_crontest_${Date.now().toString(36)}_${++n}`
 
 async function insertUser(fields: { status: string; suspendedUntil?: number | null }) {
   const id = uid('usr')
-  await env.DB.prepare(
-    `INSERT INTO users (id, email, password_hash, status, status_reason, suspended_until, updated_at) VALUES (?, ?, 'x', ?, ?, ?, ?)`,
-  )
+  await env.DB.prepare(`INSERT INTO users (id, email, password_hash, status, status_reason, suspended_until, updated_at) VALUES (?, ?, 'x', ?, ?, ?, ?)`)
     .bind(id, `${id}@example.com`, fields.status, fields.status === 'active' ? null : 'test', fields.suspendedUntil ?? null, Date.now())
     .run()
   return id
@@ -59,18 +57,14 @@ async function insertUser(fields: { status: string; suspendedUntil?: number | nu
 
 async function insertAuthToken(userId: string, expiresAt: number, usedAt: number | null = null) {
   const id = uid('atk')
-  await env.DB.prepare(`INSERT INTO auth_tokens (id, user_id, kind, token_hash, expires_at, used_at) VALUES (?, ?, 'verify_email', ?, ?, ?)`)
-    .bind(id, userId, `hash-${id}`, expiresAt, usedAt)
-    .run()
+  await env.DB.prepare(`INSERT INTO auth_tokens (id, user_id, kind, token_hash, expires_at, used_at) VALUES (?, ?, 'verify_email', ?, ?, ?)`).bind(id, userId, `hash-${id}`, expiresAt, usedAt).run()
   return id
 }
 
 async function insertSession(userId: string, expiresAt: number, revokedAt: number | null) {
   const id = uid('ses')
   await env.DB.prepare(`INSERT INTO sessions (id, user_id, expires_at, revoked_at) VALUES (?, ?, ?, ?)`).bind(id, userId, expiresAt, revokedAt).run()
-  await env.DB.prepare(`INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, expires_at) VALUES (?, ?, ?, ?, ?)`)
-    .bind(uid('rtk'), id, userId, `hash-${id}`, expiresAt)
-    .run()
+  await env.DB.prepare(`INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, expires_at) VALUES (?, ?, ?, ?, ?)`).bind(uid('rtk'), id, userId, `hash-${id}`, expiresAt).run()
   return id
 }
 

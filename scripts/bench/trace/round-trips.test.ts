@@ -28,15 +28,19 @@ interface Step {
 /** The env with every binding the app uses wrapped to note each call in `steps`. */
 function tracedEnv(steps: Step[], state: { answered: boolean }): Env {
   const note = (kind: Step['kind'], what: string) => steps.push({ kind, what, after: state.answered })
+  const noted = <T>(kind: Step['kind'], what: string, run: () => T): T => {
+    note(kind, what)
+    return run()
+  }
   const short = (sql: string) => sql.replace(/\s+/g, ' ').replace(/"/g, '').slice(0, 110)
   const meta = new WeakMap<object, { stmt: D1PreparedStatement; sql: string }>()
   const wrap = (stmt: D1PreparedStatement, sql: string): D1PreparedStatement => {
     const w = {
       bind: (...a: unknown[]) => wrap(stmt.bind(...a), sql),
-      first: (c?: string) => (note('D1', short(sql)), c === undefined ? stmt.first() : stmt.first(c)),
-      all: () => (note('D1', short(sql)), stmt.all()),
-      run: () => (note('D1', short(sql)), stmt.run()),
-      raw: (o?: { columnNames?: boolean }) => (note('D1', short(sql)), stmt.raw(o as { columnNames: true })),
+      first: (c?: string) => noted('D1', short(sql), () => (c === undefined ? stmt.first() : stmt.first(c))),
+      all: () => noted('D1', short(sql), () => stmt.all()),
+      run: () => noted('D1', short(sql), () => stmt.run()),
+      raw: (o?: { columnNames?: boolean }) => noted('D1', short(sql), () => stmt.raw(o as { columnNames: true })),
     }
     meta.set(w, { stmt, sql })
     return w as unknown as D1PreparedStatement
@@ -59,14 +63,14 @@ function tracedEnv(steps: Step[], state: { answered: boolean }): Env {
             get(s, method) {
               if (typeof method !== 'string' || method === 'then') return Reflect.get(s, method)
               // An RPC stub answers every property with a callable; call it on the stub itself.
-              return (...args: unknown[]) => (note('DO', `${name}.${method}`), (s as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args))
+              return (...args: unknown[]) => noted('DO', `${name}.${method}`, () => (s as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args))
             },
           })
         }
       },
     })
   const queue = (name: string, q: Queue) => ({
-    send: (body: unknown, o?: QueueSendOptions) => (note('queue', `${name}.send`), q.send(body, o)),
+    send: (body: unknown, o?: QueueSendOptions) => noted('queue', `${name}.send`, () => q.send(body, o)),
     sendBatch: (m: Iterable<MessageSendRequest>, o?: QueueSendBatchOptions) => {
       const list = [...m]
       note('queue', `${name}.sendBatch(${list.length})`)
@@ -101,7 +105,7 @@ function print(title: string, steps: Step[]) {
 const app = createApp()
 
 /** One request through the app with traced bindings; the deferred work is awaited and traced too. */
-async function traced(title: string, path: string, opts: Parameters<typeof buildRequest>[1]) {
+async function traced(_title: string, path: string, opts: Parameters<typeof buildRequest>[1]) {
   const steps: Step[] = []
   const state = { answered: false }
   const ctx = createExecutionContext()
@@ -119,7 +123,9 @@ describe('round trips per request (npm run bench -- --trace)', () => {
   let user: TestUser
   let key: string
   // As in production: accepted API-key lookups kept per isolate (tests turn it off by default).
-  beforeAll(() => void (apiKeyCache.ttlMs = API_KEY_CACHE_TTL_MS))
+  beforeAll(() => {
+    apiKeyCache.ttlMs = API_KEY_CACHE_TTL_MS
+  })
   afterAll(() => {
     apiKeyCache.ttlMs = null
     apiKeyCache.clear()

@@ -205,7 +205,10 @@ export class ActivationPurchase {
         .from(activations)
         .where(eq(activations.id, row.id))
         .get()
-        .then((r) => (r ? (r.holdId === row.holdId ? 'yes' : 'other') : 'no'), () => 'unknown')
+        .then(
+          (r) => (r ? (r.holdId === row.holdId ? 'yes' : 'other') : 'no'),
+          () => 'unknown',
+        )
       if (present === 'yes') return 'recorded'
       if (present === 'no' || present === 'other') {
         await this.voidHold(row.userId, row.holdId)
@@ -243,7 +246,8 @@ export class ActivationPurchase {
       const r = await wallet.debit(row.userId, { opId: `charge_${row.id}`, amount: row.price, reference: { type: 'activation', id: row.id } })
       if (r.ok) return
       // Short of money is logged like a failed charge; other refusals mark it unbilled quietly.
-      if (r.reason === 'INSUFFICIENT_BALANCE') log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: new InsufficientBalance(row.price, r.available ?? 0).message })
+      if (r.reason === 'INSUFFICIENT_BALANCE')
+        log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: new InsufficientBalance(row.price, r.available ?? 0).message })
     } catch (e) {
       log('error', 'purchase: direct charge failed; marking unbilled', { activationId: row.id, error: (e as Error).message })
     }

@@ -219,11 +219,7 @@ export interface SandboxSmsJobBody {
  * `activation.autoSmsSeconds` sends an SMS that many seconds after each purchase, as a real
  * upstream's webhook would. The message id makes a redelivered job store the SMS once.
  */
-export function scheduleSandboxSms(
-  s: { environment: string; defer: (p: Promise<unknown>) => void; jobs: Pick<Queue<SandboxSmsJobBody>, 'send'> },
-  a: ActivationRecord,
-  p: Provider,
-) {
+export function scheduleSandboxSms(s: { environment: string; defer: (p: Promise<unknown>) => void; jobs: Pick<Queue<SandboxSmsJobBody>, 'send'> }, a: ActivationRecord, p: Provider) {
   if (s.environment !== 'development' || p.adapter !== 'sandbox') return
   const seconds = (p.config as { activation?: { autoSmsSeconds?: unknown } }).activation?.autoSmsSeconds
   if (typeof seconds !== 'number' || !(seconds > 0)) return

@@ -5,9 +5,7 @@ import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { ActivationView, activationView } from './schemas'
 
-const Body = z
-  .object({ numberId: z.string().trim().min(1).max(64).openapi({ example: 'num_abc123' }) })
-  .openapi('CancelNumberRequest')
+const Body = z.object({ numberId: z.string().trim().min(1).max(64).openapi({ example: 'num_abc123' }) }).openapi('CancelNumberRequest')
 
 const route = createRoute({
   method: 'post',

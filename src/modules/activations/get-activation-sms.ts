@@ -6,7 +6,11 @@ import { contextOf, requireAuth } from '../../http/authenticate'
 import { ACTIVATION_STATUSES } from './schemas'
 
 const Params = z.object({
-  activationId: z.string().min(1).max(64).openapi({ param: { name: 'activationId', in: 'path' }, example: 'num_abc123' }),
+  activationId: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'activationId', in: 'path' }, example: 'num_abc123' }),
 })
 
 const Result = z

@@ -26,5 +26,12 @@ export const registerListMyNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
     const { rows, total } = await c.var.services.activations.list(contextOf(c), q)
-    return c.json(listEnvelope(c, rows.map((r) => activationView(r.record, r.code, r.withheldSms)), pagePagination(q.page, q.limit, total)), 200)
+    return c.json(
+      listEnvelope(
+        c,
+        rows.map((r) => activationView(r.record, r.code, r.withheldSms)),
+        pagePagination(q.page, q.limit, total),
+      ),
+      200,
+    )
   })

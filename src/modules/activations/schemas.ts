@@ -62,7 +62,11 @@ export const SmsView = z
 export const ActivationDetail = ActivationView.extend({ sms: z.array(SmsView) }).openapi('ActivationNumberDetail')
 
 export const NumberIdParam = z.object({
-  id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'num_01jd6q0000a1b2c3d4e5f6g7h8' }),
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'num_01jd6q0000a1b2c3d4e5f6g7h8' }),
 })
 
 export type ActivationRecord = Activation & { providerCode: string }

@@ -217,7 +217,11 @@ export async function sweepWithheldSms(deps: SettlementDeps, now: number) {
     else waiting.push(id)
   }
   // Tried: to the back of the line.
-  if (waiting.length) await db.update(activations).set({ updatedAt: new Date(now) }).where(and(inArray(activations.id, waiting), ne(activations.billing, 'captured')))
+  if (waiting.length)
+    await db
+      .update(activations)
+      .set({ updatedAt: new Date(now) })
+      .where(and(inArray(activations.id, waiting), ne(activations.billing, 'captured')))
   return { collected, waiting: waiting.length }
 }
 

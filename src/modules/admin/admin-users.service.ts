@@ -89,7 +89,13 @@ export class AdminUsersService {
 
   async list(q: ListUsersQuery) {
     const now = Date.now()
-    const [rows, total] = await this.db.batch([this.listQuery(q, now), this.db.select({ n: count() }).from(users).where(this.listWhere(q, new Date(now)))])
+    const [rows, total] = await this.db.batch([
+      this.listQuery(q, now),
+      this.db
+        .select({ n: count() })
+        .from(users)
+        .where(this.listWhere(q, new Date(now))),
+    ])
     return {
       rows: rows.map((r) => ({ ...r.user, totals: { numbers: Number(r.totalNumbers), orders: Number(r.totalOrders), spent: Number(r.totalSpent) } })),
       total: total[0]?.n ?? 0,
@@ -116,7 +122,10 @@ export class AdminUsersService {
         .select({ n: count() })
         .from(apiKeys)
         .where(and(eq(apiKeys.userId, id), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)))),
-      db.select({ n: count() }).from(sessions).where(and(eq(sessions.userId, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now))),
+      db
+        .select({ n: count() })
+        .from(sessions)
+        .where(and(eq(sessions.userId, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now))),
       db.select().from(accountNumberStats).where(eq(accountNumberStats.userId, id)),
       db.select({ calls: callCount(), minutes: callMinutes() }).from(usageRecords).where(callRecords(id)),
       db
@@ -124,7 +133,10 @@ export class AdminUsersService {
         .from(usageRecords)
         .where(and(eq(usageRecords.userId, id), eq(usageRecords.resourceType, 'sms'))),
       db.select({ n: count() }).from(smsMessages).where(eq(smsMessages.userId, id)),
-      db.select({ spent: netSpend() }).from(walletLedger).where(and(eq(walletLedger.userId, id), spendEntry())),
+      db
+        .select({ spent: netSpend() })
+        .from(walletLedger)
+        .where(and(eq(walletLedger.userId, id), spendEntry())),
     ])
     const user = found[0]
     if (!user) throw new NotFound('User')
@@ -162,9 +174,7 @@ export class AdminUsersService {
     return this.change(ctx, id, 'user.banned', () => ({
       set: { status: 'banned', statusReason: reason, suspendedUntil: null },
       details: { reason },
-      notice: input.notifyUser
-        ? { subject: 'Your account has been closed', text: `Your Switchboard account was banned.${reason ? `\nReason: ${reason}` : ''}` }
-        : undefined,
+      notice: input.notifyUser ? { subject: 'Your account has been closed', text: `Your Switchboard account was banned.${reason ? `\nReason: ${reason}` : ''}` } : undefined,
     }))
   }
 
@@ -189,7 +199,11 @@ export class AdminUsersService {
     const { set, details, notice } = plan(user)
     const now = new Date()
     const [updated] = await this.db.batch([
-      this.db.update(users).set({ ...set, updatedAt: now }).where(eq(users.id, id)).returning(),
+      this.db
+        .update(users)
+        .set({ ...set, updatedAt: now })
+        .where(eq(users.id, id))
+        .returning(),
       this.audit.entry(ctx, action, 'user', id, details),
     ])
     // This isolate's kept API-key lookups of the account would carry its old status or role.

@@ -10,9 +10,9 @@ export const registerBanUser = (r: Router) =>
     action: 'ban',
     summary: 'Ban a user',
     description:
-      'Like a suspension without end: every credential of the user is refused at once. The body is optional (the activation API\'s ' +
+      "Like a suspension without end: every credential of the user is refused at once. The body is optional (the activation API's " +
       'admin path takes none): no body, an empty body and `{}` all ban the user. `reason` ' +
-      '(3–500 characters when given) is kept as the account\'s status reason and in the audit log; `notifyUser` mails the user.',
+      "(3–500 characters when given) is kept as the account's status reason and in the audit log; `notifyUser` mails the user.",
     optionalBody: true,
     body: z
       .object({

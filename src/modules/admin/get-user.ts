@@ -10,24 +10,26 @@ import { AdminUser, adminUser, USER_PREFIXES, UserIdParam } from './schemas'
 const Details = z
   .object({
     user: AdminUser,
-    statistics: z.object({
-      totalNumbers: z.number().int(),
-      activeNumbers: z.number().int(),
-      totalCalls: z.number().int(),
-      totalMinutes: z.number(),
-      totalSms: z.number().int(),
-      totalSpent: z.number(),
-      averageMonthlySpend: z.number(),
-      activeApiKeys: z.number().int(),
-      activeSessions: z.number().int(),
-    }).openapi({
-      description:
-        '`totalNumbers` / `activeNumbers`: numbers held now (not released) / active. `totalCalls` / `totalMinutes`: all the ' +
-        'account\'s calls, counted as GET /api/v1/analytics/calls counts them. `totalSms`: reported SMS usage plus SMS received. ' +
-        '`totalSpent`: USD taken from the wallet net of refunds (top-ups are not spending); `averageMonthlySpend`: that over the ' +
-        'calendar months since the account was created, this one included (whole cents). `activeApiKeys`: not revoked nor ' +
-        'expired; `activeSessions`: not logged out nor expired.',
-    }),
+    statistics: z
+      .object({
+        totalNumbers: z.number().int(),
+        activeNumbers: z.number().int(),
+        totalCalls: z.number().int(),
+        totalMinutes: z.number(),
+        totalSms: z.number().int(),
+        totalSpent: z.number(),
+        averageMonthlySpend: z.number(),
+        activeApiKeys: z.number().int(),
+        activeSessions: z.number().int(),
+      })
+      .openapi({
+        description:
+          '`totalNumbers` / `activeNumbers`: numbers held now (not released) / active. `totalCalls` / `totalMinutes`: all the ' +
+          "account's calls, counted as GET /api/v1/analytics/calls counts them. `totalSms`: reported SMS usage plus SMS received. " +
+          '`totalSpent`: USD taken from the wallet net of refunds (top-ups are not spending); `averageMonthlySpend`: that over the ' +
+          'calendar months since the account was created, this one included (whole cents). `activeApiKeys`: not revoked nor ' +
+          'expired; `activeSessions`: not logged out nor expired.',
+      }),
     recentActivity: z.array(z.object({ type: z.string(), description: z.string(), timestamp: z.string() })),
   })
   .openapi('AdminUserDetails')

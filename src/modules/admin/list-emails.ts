@@ -23,10 +23,9 @@ const route = createRoute({
   method: 'get',
   path: '/api/v1/admin/emails',
   tags: ['admin'],
-  summary: 'Mail the platform sent (the sandbox mailer\'s inbox)',
+  summary: "Mail the platform sent (the sandbox mailer's inbox)",
   description:
-    'The sandbox mailer keeps every message here instead of delivering it: locally this is where verification and ' +
-    'password-reset links are read. Newest first; `to` filters by recipient.',
+    'The sandbox mailer keeps every message here instead of delivering it: locally this is where verification and ' + 'password-reset links are read. Newest first; `to` filters by recipient.',
   middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
   security: sessionSecurity,
   request: { query: z.object({ ...PageQuery, to: z.string().trim().toLowerCase().max(254).optional(), kind: z.string().max(32).optional() }) },
@@ -42,7 +41,13 @@ export const registerListEmails = (r: Router) =>
     if (kind) filters.push(eq(emails.kind, kind))
     const where = and(...filters)
     const [rows, total] = await db.batch([
-      db.select().from(emails).where(where).orderBy(desc(emails.createdAt), desc(emails.id)).limit(limit).offset((page - 1) * limit),
+      db
+        .select()
+        .from(emails)
+        .where(where)
+        .orderBy(desc(emails.createdAt), desc(emails.id))
+        .limit(limit)
+        .offset((page - 1) * limit),
       db.select({ n: count() }).from(emails).where(where),
     ])
     const data = rows.map((m) => ({ id: m.id, to: m.to, subject: m.subject, text: m.text, kind: m.kind, transport: m.transport, createdAt: iso(m.createdAt)! }))

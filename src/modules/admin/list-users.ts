@@ -8,7 +8,12 @@ import { AdminUserSummary, adminUserSummary, USER_PREFIXES } from './schemas'
 /** `role=admin&role=user` or `role=admin,user`. */
 const Roles = z
   .union([z.string(), z.array(z.string())])
-  .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))
+  .transform((v) =>
+    (Array.isArray(v) ? v : [v])
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.enum(['user', 'admin'])))
   .optional()
   .openapi({ type: 'array', items: { type: 'string', enum: ['user', 'admin'] } })

@@ -9,7 +9,13 @@ import { UserView, userView } from '../auth/schemas'
 /** Both prefixes: the activation API's `/api/admin/users` and the DID API's `/api/v1/admin/users`. */
 export const USER_PREFIXES = ['/api/admin/users', '/api/v1/admin/users'] as const
 
-export const UserIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) })
+export const UserIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+})
 
 export const AdminUserSummary = z
   .object({
@@ -27,8 +33,7 @@ export const AdminUserSummary = z
     totalNumbers: z.number().int().openapi({ description: 'Phone numbers the account holds now (not released)' }),
     totalOrders: z.number().int().openapi({ description: 'Number orders the account has placed, whatever their status' }),
     totalSpent: z.number().openapi({
-      description:
-        'USD taken from the wallet (purchases, activations, renewals, invoices paid from the wallet) net of refunds; top-ups are not spending',
+      description: 'USD taken from the wallet (purchases, activations, renewals, invoices paid from the wallet) net of refunds; top-ups are not spending',
     }),
     lastLoginAt: z.string().nullable(),
     createdAt: z.string(),

@@ -8,7 +8,7 @@ export const registerSetUserRole = (r: Router) =>
   registerUserAction(r, {
     method: 'put',
     action: 'role',
-    summary: 'Change a user\'s role',
+    summary: "Change a user's role",
     description: 'Takes effect on the next request (roles are read per request, not from the token).',
     body: z.object({ role: z.enum(['user', 'admin']), reason: Reason }).openapi('UpdateUserRoleRequest'),
     run: (c, id, body) => c.var.services.adminUsers.setRole(contextOf(c), id, body),

@@ -17,7 +17,8 @@ export const registerSuspendUser = (r: Router) =>
     method: 'put',
     action: 'suspend',
     summary: 'Suspend a user',
-    description: 'Every token and API key of the user is refused (403) from the next request on, until the duration ends or an admin reactivates the account. A banned user cannot be suspended (409 `USER_BANNED`): reactivate first.',
+    description:
+      'Every token and API key of the user is refused (403) from the next request on, until the duration ends or an admin reactivates the account. A banned user cannot be suspended (409 `USER_BANNED`): reactivate first.',
     body: Body,
     run: (c, id, body) => c.var.services.adminUsers.suspend(contextOf(c), id, body),
   })

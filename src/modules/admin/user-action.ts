@@ -13,7 +13,6 @@ import { requireAuth } from '../../http/authenticate'
 import { AdminUser, adminUser, USER_PREFIXES, UserIdParam } from './schemas'
 import { rateClass } from '../../http/policy'
 
-
 export function registerUserAction<B extends z.ZodType>(
   r: Router,
   spec: {
@@ -37,7 +36,7 @@ export function registerUserAction<B extends z.ZodType>(
       middleware: [rateClass('admin'), requireAuth({ admin: true }), ...(spec.optionalBody ? [emptyJsonBodyIsEmptyObject] : [])],
       security: sessionSecurity,
       request: { params: UserIdParam, body: { ...jsonBody(spec.body), required: !spec.optionalBody } },
-      responses: { 200: ok(AdminUser, 'The updated user'), ...errorResponses, 409: err('Not possible in the user\'s state (`USER_BANNED`)') },
+      responses: { 200: ok(AdminUser, 'The updated user'), ...errorResponses, 409: err("Not possible in the user's state (`USER_BANNED`)") },
     })
     r.openapi(route, async (c) => {
       // The route's type is generic in this helper, so the validated input is read untyped.

@@ -36,8 +36,14 @@ export function statsQueries(db: Db, userId: string, month: string) {
   const metricTypes = inArray(usageRecords.resourceType, ['call_minutes', 'sms', 'api_calls'])
   return [
     db.select().from(subscriptions).where(eq(subscriptions.userId, userId)).limit(1),
-    db.select(metricSums).from(usageRecords).where(and(eq(usageRecords.userId, userId), eq(usageRecords.month, month), metricTypes)),
-    db.select(metricSums).from(usageRecords).where(and(eq(usageRecords.userId, userId), metricTypes)),
+    db
+      .select(metricSums)
+      .from(usageRecords)
+      .where(and(eq(usageRecords.userId, userId), eq(usageRecords.month, month), metricTypes)),
+    db
+      .select(metricSums)
+      .from(usageRecords)
+      .where(and(eq(usageRecords.userId, userId), metricTypes)),
     db
       .select({
         count: sql<number>`count(*)`,
@@ -62,7 +68,7 @@ export function dashboardQueries(db: Db, userId: string, now: number) {
   const lastMonth = previousMonth(thisMonth)
   const lastMonthStart = Date.parse(`${lastMonth}-01T00:00:00Z`)
   const thisMonthStart = Date.parse(`${thisMonth}-01T00:00:00Z`)
-  const today = Date.parse(new Date(now).toISOString().slice(0, 10) + 'T00:00:00Z')
+  const today = Date.parse(`${new Date(now).toISOString().slice(0, 10)}T00:00:00Z`)
   const chartStart = today - (CHART_DAYS - 1) * DAY_MS
   const day = sql<string>`strftime('%Y-%m-%d', ${usageRecords.occurredAt} / 1000, 'unixepoch')`
   const isCall = sql`${usageRecords.resourceType} = 'call_minutes'`
@@ -129,7 +135,10 @@ export function dashboardQueries(db: Db, userId: string, now: number) {
           gte(smsMessages.receivedAt, new Date(chartStart)),
           inArray(
             smsMessages.phoneNumberId,
-            db.select({ id: phoneNumbers.id }).from(phoneNumbers).where(and(eq(phoneNumbers.userId, userId), ne(phoneNumbers.status, 'released'))),
+            db
+              .select({ id: phoneNumbers.id })
+              .from(phoneNumbers)
+              .where(and(eq(phoneNumbers.userId, userId), ne(phoneNumbers.status, 'released'))),
           ),
         ),
       ),
@@ -162,13 +171,7 @@ export function dashboardQueries(db: Db, userId: string, now: number) {
     db
       .select({ amount: walletLedger.amount, description: walletLedger.description, at: walletLedger.createdAt })
       .from(walletLedger)
-      .where(
-        and(
-          eq(walletLedger.userId, userId),
-          eq(walletLedger.type, 'credit'),
-          or(isNull(walletLedger.referenceType), notInArray(walletLedger.referenceType, NOT_PAYMENT_CREDITS)),
-        ),
-      )
+      .where(and(eq(walletLedger.userId, userId), eq(walletLedger.type, 'credit'), or(isNull(walletLedger.referenceType), notInArray(walletLedger.referenceType, NOT_PAYMENT_CREDITS))))
       .orderBy(desc(walletLedger.createdAt))
       .limit(RECENT),
   ] as const
@@ -229,13 +232,7 @@ export function callQueries(db: Db, userId: string, q: CallAnalyticsInput) {
       .orderBy(desc(calls), desc(minutes), asc(phoneNumbers.phoneNumber))
       .limit(TOP_NUMBERS),
     // 4. per country of those numbers
-    db
-      .select({ country, calls, minutes })
-      .from(usageRecords)
-      .innerJoin(phoneNumbers, onNumber)
-      .where(where)
-      .groupBy(country)
-      .orderBy(desc(calls), asc(country)),
+    db.select({ country, calls, minutes }).from(usageRecords).innerJoin(phoneNumbers, onNumber).where(where).groupBy(country).orderBy(desc(calls), asc(country)),
   ] as const
 }
 
@@ -281,7 +278,11 @@ export function systemQueries(db: Db, now: number) {
     // 4. all-time revenue per category
     db.select({ category, revenue }).from(walletLedger).where(spendEntry()).groupBy(category),
     // 5. revenue per month of the window
-    db.select({ month: ledgerMonth, revenue }).from(walletLedger).where(and(spendEntry(), gte(walletLedger.createdAt, windowStart))).groupBy(ledgerMonth),
+    db
+      .select({ month: ledgerMonth, revenue })
+      .from(walletLedger)
+      .where(and(spendEntry(), gte(walletLedger.createdAt, windowStart)))
+      .groupBy(ledgerMonth),
     // 6. reported calls, minutes and SMS
     db
       .select({

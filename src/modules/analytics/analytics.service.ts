@@ -23,18 +23,7 @@ import { CALL_STATUSES, type CallStatus } from './schemas'
 import type { RequestContext } from '../../lib/context'
 import { monthOf, previousMonth } from '../../lib/periods'
 import { DAY_MS } from '../../lib/time'
-import {
-  callBucket,
-  callQueries,
-  CHART_DAYS,
-  dashboardQueries,
-  GROWTH_MONTHS,
-  lastMonths,
-  RECENT,
-  statsQueries,
-  systemQueries,
-  type CallAnalyticsInput,
-} from './analytics.queries'
+import { callBucket, callQueries, CHART_DAYS, dashboardQueries, GROWTH_MONTHS, lastMonths, RECENT, statsQueries, systemQueries, type CallAnalyticsInput } from './analytics.queries'
 
 const round2 = (x: number) => Math.round(x * 100) / 100
 const num = (x: unknown) => Number(x ?? 0)
@@ -74,9 +63,7 @@ export class AnalyticsService {
     const all = allTime[0]
     const totals = inv[0]
     return {
-      subscription: sub
-        ? { plan: sub.plan, status: sub.status, monthlyFee: fromMicros(PLANS[sub.plan].monthlyFee), currentPeriodEnd: sub.currentPeriodEnd.toISOString() }
-        : null,
+      subscription: sub ? { plan: sub.plan, status: sub.status, monthlyFee: fromMicros(PLANS[sub.plan].monthlyFee), currentPeriodEnd: sub.currentPeriodEnd.toISOString() } : null,
       currentUsage: { callMinutes: num(cur?.callMinutes), smsCount: num(cur?.smsCount), apiCalls: num(cur?.apiCalls), month },
       totals: {
         totalSpent: fromMicros(num(totals?.paid)),
@@ -97,8 +84,9 @@ export class AnalyticsService {
     const now = this.now()
     const thisMonth = monthOf(now)
     const lastMonth = previousMonth(thisMonth)
-    const [numbers, months, allCalls, smsRecv, daily, perNumber, smsOnNumbers, recentSms, recentNumbers, recentActivations, recentPayments, recentCredits] =
-      await this.db.batch(dashboardQueries(this.db, userId, now))
+    const [numbers, months, allCalls, smsRecv, daily, perNumber, smsOnNumbers, recentSms, recentNumbers, recentActivations, recentPayments, recentCredits] = await this.db.batch(
+      dashboardQueries(this.db, userId, now),
+    )
 
     const monthOfRow = (m: string) => months.find((r) => r.month === m)
     const period = (m: string, received: number) => {
@@ -109,7 +97,7 @@ export class AnalyticsService {
     const last = period(lastMonth, num(smsRecv[0]?.lastMonth))
     const money = (p: typeof cur) => ({ ...p, cost: fromMicros(p.cost) })
 
-    const today = Date.parse(new Date(now).toISOString().slice(0, 10) + 'T00:00:00Z')
+    const today = Date.parse(`${new Date(now).toISOString().slice(0, 10)}T00:00:00Z`)
     const byDay = new Map(daily.map((d) => [d.date, d]))
     const days = Array.from({ length: CHART_DAYS }, (_, i) => new Date(today - (CHART_DAYS - 1 - i) * DAY_MS).toISOString().slice(0, 10))
 

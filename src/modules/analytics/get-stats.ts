@@ -13,12 +13,12 @@ const route = createRoute({
   tags: ['usage', 'billing'],
   summary: 'Account statistics (usage billing)',
   description:
-    '`subscription` is the account\'s subscription (plan, status, the plan\'s monthly fee, end of ' +
-    'the current period), or null when it has none. `currentUsage` sums the current UTC month\'s call minutes, SMS and API ' +
+    "`subscription` is the account's subscription (plan, status, the plan's monthly fee, end of " +
+    "the current period), or null when it has none. `currentUsage` sums the current UTC month's call minutes, SMS and API " +
     'calls (reported and metered); `totals` holds the same three for all time, plus the invoices: `totalSpent` is the sum ' +
     'paid on them, `pendingAmount` what is still owed on unpaid ones (pending, partially paid, overdue), `invoiceCount` ' +
     'every invoice of the account. `recentInvoices`: the latest 5 by issue date, `amount` being the invoice total. ' +
-    '`userId` defaults to the caller; another account\'s id is a 404 unless the caller is an admin. A user session or an API ' +
+    "`userId` defaults to the caller; another account's id is a 404 unless the caller is an admin. A user session or an API " +
     'key with `billing:read`.',
   middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,

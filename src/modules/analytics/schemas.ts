@@ -108,7 +108,7 @@ export const CallAnalyticsQuery = z.object({
     .openapi({
       description:
         'Bucket of `breakdown.byDay` (weeks start on Monday, UTC; `hour` keeps days there, `byHour` has the hours). Without it: the finest of ' +
-        'day, week and month that keeps the range within 1000 buckets; the answer\'s `groupBy` says which. Given, a range of more than 1000 such buckets is a 400.',
+        "day, week and month that keeps the range within 1000 buckets; the answer's `groupBy` says which. Given, a range of more than 1000 such buckets is a 400.",
     }),
 })
 export type CallAnalyticsQuery = z.infer<typeof CallAnalyticsQuery>
@@ -138,9 +138,7 @@ export const CallAnalyticsResponse = z
         }),
       ),
     }),
-    topNumbers: z.array(
-      z.object({ numberId: z.string(), phoneNumber: z.string(), calls: z.number().int(), minutes: z.number().int(), cost: z.number() }),
-    ),
+    topNumbers: z.array(z.object({ numberId: z.string(), phoneNumber: z.string(), calls: z.number().int(), minutes: z.number().int(), cost: z.number() })),
     geographic: z.array(
       z.object({
         country: z.string().openapi({ example: 'US', description: 'ISO 3166-1 alpha-2 code of the number the calls were on' }),
@@ -158,7 +156,7 @@ export const SystemAnalyticsResponse = z
   .object({
     summary: z.object({
       totalUsers: z.number().int().openapi({ example: 1250, description: 'All accounts' }),
-      activeUsers: z.number().int().openapi({ example: 830, description: "Accounts with status `active` that logged in within the last 30 days" }),
+      activeUsers: z.number().int().openapi({ example: 830, description: 'Accounts with status `active` that logged in within the last 30 days' }),
       totalNumbers: z.number().int().openapi({ example: 2400, description: 'Phone numbers (DIDs) not released, all accounts' }),
       totalRevenue: z.number().openapi({ example: 48210.55, description: 'All-time revenue (money taken from wallets, net of refunds)' }),
       currency: z.string().openapi({ example: 'USD' }),

@@ -66,12 +66,7 @@ export class ApiKeyService {
       createdAt: now,
       updatedAt: now,
     }
-    const active = and(
-      eq(apiKeys.userId, owner.userId),
-      isNull(apiKeys.projectId),
-      isNull(apiKeys.revokedAt),
-      or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)),
-    )
+    const active = and(eq(apiKeys.userId, owner.userId), isNull(apiKeys.projectId), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)))
     // Inserted only while the account is under its limit. Columns in table order: id, user_id,
     // project_id, name, description, key_hash, key_prefix, mode, permissions, rate_limit,
     // expires_at, last_used_at, revoked_at, created_at, updated_at.
@@ -94,7 +89,13 @@ export class ApiKeyService {
     const userId = ctx.accountId
     const where = and(eq(apiKeys.userId, userId), isNull(apiKeys.projectId))
     const [rows, total] = await this.db.batch([
-      this.db.select().from(apiKeys).where(where).orderBy(desc(apiKeys.createdAt), desc(apiKeys.id)).limit(limit).offset((page - 1) * limit),
+      this.db
+        .select()
+        .from(apiKeys)
+        .where(where)
+        .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
+        .limit(limit)
+        .offset((page - 1) * limit),
       this.db.select({ n: count() }).from(apiKeys).where(where),
     ])
     return { rows, total: total[0]?.n ?? 0 }

@@ -20,5 +20,12 @@ export const registerListApiKeys = (r: Router) =>
   r.openapi(route, async (c) => {
     const { page, limit } = c.req.valid('query')
     const { rows, total } = await c.var.services.apiKeys.list(contextOf(c), page, limit)
-    return c.json(listEnvelope(c, rows.map((k) => apiKeyView(k)), pagePagination(page, limit, total)), 200)
+    return c.json(
+      listEnvelope(
+        c,
+        rows.map((k) => apiKeyView(k)),
+        pagePagination(page, limit, total),
+      ),
+      200,
+    )
   })

@@ -7,7 +7,7 @@ export const ApiKeyView = z
     id: z.string().openapi({ example: 'key_01jd6q0000a1b2c3d4e5f6g7h8' }),
     name: z.string(),
     description: z.string().nullable(),
-    keyPrefix: z.string().openapi({ example: 'sk_live_Ab12Cd34', description: 'The key\'s type prefix and first 8 secret characters' }),
+    keyPrefix: z.string().openapi({ example: 'sk_live_Ab12Cd34', description: "The key's type prefix and first 8 secret characters" }),
     mode: z.enum(['live', 'test']),
     permissions: z.array(z.string()),
     expiresAt: z.string().nullable(),
@@ -38,4 +38,10 @@ export function apiKeyView(k: ApiKey, now = Date.now()): z.infer<typeof ApiKeyVi
   }
 }
 
-export const KeyIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) })
+export const KeyIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+})

@@ -50,7 +50,13 @@ export const registerListAuditLog = (r: Router) =>
     if (q.targetId) filters.push(eq(auditLog.targetId, q.targetId))
     const where = and(...filters)
     const [rows, total] = await db.batch([
-      db.select().from(auditLog).where(where).orderBy(desc(auditLog.createdAt), desc(auditLog.id)).limit(q.limit).offset((q.page - 1) * q.limit),
+      db
+        .select()
+        .from(auditLog)
+        .where(where)
+        .orderBy(desc(auditLog.createdAt), desc(auditLog.id))
+        .limit(q.limit)
+        .offset((q.page - 1) * q.limit),
       db.select({ n: count() }).from(auditLog).where(where),
     ])
     const data = rows.map((e) => ({ ...e, createdAt: iso(e.createdAt)! }))

@@ -17,7 +17,6 @@ export function effectiveStatus(u: AccountState, now = Date.now()): AccountState
 export function assertAccountActive(u: AccountState, now = Date.now()): void {
   const status = effectiveStatus(u, now)
   if (status === 'active') return
-  const message =
-    status === 'banned' ? 'Account is banned' : status === 'suspended' ? 'Account is suspended' : 'Account is inactive'
+  const message = status === 'banned' ? 'Account is banned' : status === 'suspended' ? 'Account is suspended' : 'Account is inactive'
   throw new Forbidden(message, { status, reason: u.statusReason, until: iso(u.suspendedUntil) })
 }

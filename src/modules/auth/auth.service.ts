@@ -321,9 +321,7 @@ export class AuthService {
       throw ValidationError.field('resetUrl', 'resetUrl must be an absolute URL')
     }
     if (!allowed.has(url.origin)) {
-      throw new AppError(400, 'VALIDATION_ERROR', 'resetUrl must be on an allowed origin', [
-        { field: 'resetUrl', message: `Allowed origins: ${[...allowed].join(', ')}` },
-      ], 'resetUrl')
+      throw new AppError(400, 'VALIDATION_ERROR', 'resetUrl must be on an allowed origin', [{ field: 'resetUrl', message: `Allowed origins: ${[...allowed].join(', ')}` }], 'resetUrl')
     }
     return url
   }

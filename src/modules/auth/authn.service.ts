@@ -136,7 +136,11 @@ export class AuthnService {
       // The kept row takes the new instant too, so a cached key is not rewritten on every request.
       row.lastUsedAt = new Date(now)
       this.defer(
-        this.db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(and(eq(apiKeys.id, row.id))).run(),
+        this.db
+          .update(apiKeys)
+          .set({ lastUsedAt: new Date(now) })
+          .where(and(eq(apiKeys.id, row.id)))
+          .run(),
       )
     }
     return {

@@ -42,11 +42,6 @@ const route = createRoute({
 export const registerLogin = (r: Router) =>
   r.openapi(route, async (c) => {
     const b = c.req.valid('json')
-    const { user, tokens } = await c.var.services.auth.login(
-      (b.email ?? b.username)!,
-      b.password,
-      b.rememberMe,
-      clientInfo(c, b.deviceInfo),
-    )
+    const { user, tokens } = await c.var.services.auth.login((b.email ?? b.username)!, b.password, b.rememberMe, clientInfo(c, b.deviceInfo))
     return c.json(envelope(c, authResult(user, tokens)), 200)
   })

@@ -4,9 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { RefreshTokenFields } from './schemas'
 
-const Body = z
-  .object({ ...RefreshTokenFields, allDevices: z.boolean().optional() })
-  .openapi('LogoutRequest')
+const Body = z.object({ ...RefreshTokenFields, allDevices: z.boolean().optional() }).openapi('LogoutRequest')
 
 const route = createRoute({
   method: 'post',
@@ -15,7 +13,7 @@ const route = createRoute({
   summary: 'Log out',
   description:
     'With `allDevices: true` (needs an access token; an API key gets 403 `FORBIDDEN`) every session of the account ends; with a refresh token, that ' +
-    'token\'s session; otherwise the session of the access token sent. Access tokens of an ended session stop working at once. ' +
+    "token's session; otherwise the session of the access token sent. Access tokens of an ended session stop working at once. " +
     'An expired access token is ignored when a refresh token is given, so clients can always log out.',
   middleware: [rateClass('general')] as const,
   request: { body: { content: { 'application/json': { schema: Body } }, required: false } },

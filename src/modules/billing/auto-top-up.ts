@@ -84,7 +84,10 @@ export async function autoTopUp(services: Services, userId: string, day: string)
   const attemptKey = autoTopUpKey(userId, day)
   const [account, done] = await db.batch([
     db.select().from(billingAccounts).where(eq(billingAccounts.userId, userId)),
-    db.select({ id: payments.id }).from(payments).where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId))),
+    db
+      .select({ id: payments.id })
+      .from(payments)
+      .where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId))),
   ])
   const a = account[0]
   if (!a?.autoTopUpEnabled || a.autoTopUpThreshold === null || a.autoTopUpAmount === null) return { status: 'skipped', reason: 'disabled' }
@@ -97,7 +100,11 @@ export async function autoTopUp(services: Services, userId: string, day: string)
     const { payment } = await services.topUps.topUp(systemContext('auto-top-up', userId), { amount, paymentMethodId: a.autoTopUpPaymentMethodId ?? undefined, attemptKey })
     return { status: 'succeeded', paymentId: payment.id, amount }
   } catch (e) {
-    const payment = await db.select().from(payments).where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId))).get()
+    const payment = await db
+      .select()
+      .from(payments)
+      .where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId)))
+      .get()
     // Declined (recorded and evented by the top-up), or left pending for the sweeper.
     if (payment) return outcome(payment)
     // No method to charge: recorded as the day's failed attempt, with its event.
@@ -121,14 +128,38 @@ async function recordNoMethod(services: Services, userId: string, attemptKey: st
         id: newEventId(now),
         type: 'PAYMENT_FAILED',
         userId,
-        payload: { paymentId: id, purpose: 'wallet_topup', amount: fromMicros(amount), currency: 'USD', status: 'failed', paymentMethod: paymentMethodId, processor: null, failureReason, autoTopUp: true },
+        payload: {
+          paymentId: id,
+          purpose: 'wallet_topup',
+          amount: fromMicros(amount),
+          currency: 'USD',
+          status: 'failed',
+          paymentMethod: paymentMethodId,
+          processor: null,
+          failureReason,
+          autoTopUp: true,
+        },
         createdAt: now,
       },
       first,
     ),
     db
       .insert(payments)
-      .values({ id, userId, purpose: 'wallet_topup', amount, currency: 'USD', status: 'failed', processor: 'none', paymentMethodId, failureReason, attemptKey, processedAt: now, createdAt: now, updatedAt: now })
+      .values({
+        id,
+        userId,
+        purpose: 'wallet_topup',
+        amount,
+        currency: 'USD',
+        status: 'failed',
+        processor: 'none',
+        paymentMethodId,
+        failureReason,
+        attemptKey,
+        processedAt: now,
+        createdAt: now,
+        updatedAt: now,
+      })
       .onConflictDoNothing({ target: payments.attemptKey }),
   ])
   return outcome((await db.select().from(payments).where(eq(payments.attemptKey, attemptKey)).get())!)

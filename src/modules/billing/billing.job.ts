@@ -133,7 +133,11 @@ export async function runInvoiceJob(body: unknown, services: Services): Promise<
     return
   }
   const { userId, month } = parsed.data
-  const exists = await services.db.select({ id: invoices.id }).from(invoices).where(and(eq(invoices.userId, userId), eq(invoices.month, month))).get()
+  const exists = await services.db
+    .select({ id: invoices.id })
+    .from(invoices)
+    .where(and(eq(invoices.userId, userId), eq(invoices.month, month)))
+    .get()
   if (!exists) {
     const { start, end } = monthPeriod(month)
     await renewAccountPeriods(services, userId, new Date(start), new Date(end), parsed.data.at ?? Date.now())

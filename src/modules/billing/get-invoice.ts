@@ -12,11 +12,11 @@ const route = createRoute({
   tags: ['invoices'],
   summary: 'One invoice with its lines and payments',
   description:
-    'The invoice in the DID API\'s shape (InvoiceDetailsResponse), plus usage billing\'s `subscriptionFee`, `usageFee`, `breakdown` and the `month`. Line items carry ' +
+    "The invoice in the DID API's shape (InvoiceDetailsResponse), plus usage billing's `subscriptionFee`, `usageFee`, `breakdown` and the `month`. Line items carry " +
     'their billing `period` and `details` (usage lines: `usageDetails` {quantity, included, billable}; DID fees: `resourceType` ' +
     '`did_number` and the number id). `payments` lists every attempt, failed ones too; what prepaid purchases and DID fees took ' +
     'from the wallet when they happened is one `wallet` payment. `downloadUrls` point at the download route (PDF, CSV) on the ' +
-    'API\'s configured public URL (`APP_URL`), whatever host the request named.',
+    "API's configured public URL (`APP_URL`), whatever host the request named.",
   middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,
   security: keySecurity,
   request: { params: InvoiceIdParam },

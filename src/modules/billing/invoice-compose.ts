@@ -209,10 +209,7 @@ export function composeInvoice(input: ComposeInput): ComposedInvoice {
     raw[metric] += g.quantity
     seen.add(metric)
   }
-  const charges = usageCharges(
-    { callMinutes: Math.max(0, raw.callMinutes), smsCount: Math.max(0, raw.smsCount), apiCalls: Math.max(0, raw.apiCalls) },
-    usagePlan ? PLANS[usagePlan] : null,
-  )
+  const charges = usageCharges({ callMinutes: Math.max(0, raw.callMinutes), smsCount: Math.max(0, raw.smsCount), apiCalls: Math.max(0, raw.apiCalls) }, usagePlan ? PLANS[usagePlan] : null)
   let usageFee = 0
   for (const c of charges.lines) {
     if (!seen.has(c.metric)) continue

@@ -27,5 +27,5 @@ export function invoiceCsv(doc: InvoiceDocument): string {
   total('Total', doc.total)
   total('Amount Paid', doc.amountPaid)
   total('Amount Due', doc.amountDue)
-  return rows.map((r) => r.map(csvField).join(',')).join('\r\n') + '\r\n'
+  return `${rows.map((r) => r.map(csvField).join(',')).join('\r\n')}\r\n`
 }

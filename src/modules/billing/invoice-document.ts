@@ -37,7 +37,9 @@ export function decimal(micros: number): string {
   const sign = m < 0 ? '-' : ''
   const abs = Math.abs(m)
   const whole = Math.floor(abs / 1_000_000)
-  let frac = String(abs % 1_000_000).padStart(6, '0').replace(/0+$/, '')
+  let frac = String(abs % 1_000_000)
+    .padStart(6, '0')
+    .replace(/0+$/, '')
   if (frac.length < 2) frac = frac.padEnd(2, '0')
   return `${sign}${whole}.${frac}`
 }

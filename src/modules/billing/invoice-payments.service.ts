@@ -76,7 +76,11 @@ export class InvoicePaymentsService {
   }
 
   private invoice(userId: string, id: string) {
-    return this.db.select().from(invoices).where(and(eq(invoices.id, id), eq(invoices.userId, userId))).get()
+    return this.db
+      .select()
+      .from(invoices)
+      .where(and(eq(invoices.id, id), eq(invoices.userId, userId)))
+      .get()
   }
 
   private paymentByKey(attemptKey: string) {
@@ -250,7 +254,12 @@ export class InvoicePaymentsService {
       )
     } else {
       // A decline changes nothing on the invoice but the seq, so the next attempt is a new attempt upstream.
-      stmts.push(this.db.update(invoices).set({ paymentSeq: sql`${invoices.paymentSeq} + 1` }).where(cas))
+      stmts.push(
+        this.db
+          .update(invoices)
+          .set({ paymentSeq: sql`${invoices.paymentSeq} + 1` })
+          .where(cas),
+      )
     }
     return { stmts, after }
   }

@@ -24,10 +24,9 @@ const COL_DESC_WIDTH = 255
 
 // Helvetica advance widths (1/1000 em) for 32..126; other characters use 556.
 const HELVETICA = [
-  278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584,
-  584, 556, 1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278,
-  278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500,
-  500, 334, 260, 334, 584,
+  278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667, 611,
+  778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833,
+  556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
 ]
 
 /** Width in points of `text` in Helvetica at `size` (bold is close enough for layout). */
@@ -40,7 +39,18 @@ export function textWidth(text: string, size: number): number {
   return (w * size) / 1000
 }
 
-const REPLACEMENTS: Record<string, string> = { '\u2014': '-', '\u2013': '-', '\u2018': "'", '\u2019': "'", '\u201c': '"', '\u201d': '"', '\u2026': '...', '\u2212': '-', '\u2192': '->', '\u2190': '<-' }
+const REPLACEMENTS: Record<string, string> = {
+  '\u2014': '-',
+  '\u2013': '-',
+  '\u2018': "'",
+  '\u2019': "'",
+  '\u201c': '"',
+  '\u201d': '"',
+  '\u2026': '...',
+  '\u2212': '-',
+  '\u2192': '->',
+  '\u2190': '<-',
+}
 
 /** One byte per character: printable ASCII and Latin-1 kept, a few typographic marks mapped, the rest `?`. */
 export function winAnsi(text: string): string {
@@ -166,7 +176,9 @@ function layout(doc: InvoiceDocument): Page[] {
     y -= 14
   }
 
-  pages.forEach((p, i) => p.right(RIGHT, 30, `${doc.invoiceNumber} - page ${i + 1} of ${pages.length}`, 8))
+  pages.forEach((p, i) => {
+    p.right(RIGHT, 30, `${doc.invoiceNumber} - page ${i + 1} of ${pages.length}`, 8)
+  })
   return pages
 }
 
@@ -183,9 +195,7 @@ export function invoicePdf(doc: InvoiceDocument, now = new Date()): Uint8Array<A
   objects[5] = `<< /Title ${pdfString(`Invoice ${doc.invoiceNumber}`)} /Producer (Switchboard) /CreationDate (D:${stamp}Z) >>`
   pages.forEach((p, i) => {
     const content = p.ops.join('\n')
-    objects[pageObj(i)] =
-      `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${PAGE_W} ${PAGE_H}] ` +
-      `/Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents ${pageObj(i) + 1} 0 R >>`
+    objects[pageObj(i)] = `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${PAGE_W} ${PAGE_H}] ` + `/Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents ${pageObj(i) + 1} 0 R >>`
     // Every character is one byte (winAnsi), so the string length is the byte length.
     objects[pageObj(i) + 1] = `<< /Length ${content.length} >>\nstream\n${content}\nendstream`
   })

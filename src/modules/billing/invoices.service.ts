@@ -62,7 +62,11 @@ export class InvoicesService {
   }
 
   async find(userId: string, month: string): Promise<Invoice | undefined> {
-    return this.db.select().from(invoices).where(and(eq(invoices.userId, userId), eq(invoices.month, month))).get()
+    return this.db
+      .select()
+      .from(invoices)
+      .where(and(eq(invoices.userId, userId), eq(invoices.month, month)))
+      .get()
   }
 
   // ---- generation ---------------------------------------------------------------------------
@@ -74,7 +78,9 @@ export class InvoicesService {
     if (existing) return { invoice: existing, created: false }
 
     const period = monthPeriod(month)
-    const key = sql<string | null>`case when ${usageRecords.resourceType} = 'did_monthly' then ${usageRecords.resourceId} when ${usageRecords.resourceType} = 'subscription_proration' then ${usageRecords.id} end`
+    const key = sql<
+      string | null
+    >`case when ${usageRecords.resourceType} = 'did_monthly' then ${usageRecords.resourceId} when ${usageRecords.resourceType} = 'subscription_proration' then ${usageRecords.id} end`
     const ofMonth = and(eq(usageRecords.userId, userId), eq(usageRecords.month, month))
     const [usage, subs, changes, accounts, numbers] = await this.db.batch([
       this.db
@@ -274,9 +280,20 @@ export class InvoicesService {
   async load(ctx: RequestContext, id: string): Promise<{ invoice: Invoice; lines: InvoiceLineRow[]; payments: Payment[] }> {
     const userId = ctx.accountId
     const [rows, lines, pays] = await this.db.batch([
-      this.db.select().from(invoices).where(and(eq(invoices.id, id), eq(invoices.userId, userId))),
-      this.db.select().from(invoiceLineItems).where(and(eq(invoiceLineItems.invoiceId, id), eq(invoiceLineItems.userId, userId))).orderBy(asc(invoiceLineItems.position)),
-      this.db.select().from(payments).where(and(eq(payments.invoiceId, id), eq(payments.userId, userId))).orderBy(asc(payments.createdAt), asc(payments.id)),
+      this.db
+        .select()
+        .from(invoices)
+        .where(and(eq(invoices.id, id), eq(invoices.userId, userId))),
+      this.db
+        .select()
+        .from(invoiceLineItems)
+        .where(and(eq(invoiceLineItems.invoiceId, id), eq(invoiceLineItems.userId, userId)))
+        .orderBy(asc(invoiceLineItems.position)),
+      this.db
+        .select()
+        .from(payments)
+        .where(and(eq(payments.invoiceId, id), eq(payments.userId, userId)))
+        .orderBy(asc(payments.createdAt), asc(payments.id)),
     ])
     const invoice = rows[0]
     if (!invoice) throw new NotFound('Invoice')

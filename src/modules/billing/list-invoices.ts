@@ -29,8 +29,5 @@ export const registerListInvoices = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
     const { rows, total, totals } = await c.var.services.invoices.list(contextOf(c), q)
-    return c.json(
-      { success: true as const, data: rows.map(summaryView), pagination: pagePagination(q.page, q.limit, total), summary: invoicesSummaryView(totals), meta: meta(c) },
-      200,
-    )
+    return c.json({ success: true as const, data: rows.map(summaryView), pagination: pagePagination(q.page, q.limit, total), summary: invoicesSummaryView(totals), meta: meta(c) }, 200)
   })

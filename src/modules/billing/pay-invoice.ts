@@ -19,7 +19,7 @@ const route = createRoute({
     'more than 0 and at most the amount due; default: all of it) allows partial payments: the invoice is `partially_paid` until ' +
     'the rest is paid, then `paid` (an overdue invoice stays `overdue` until fully paid). A paid or void invoice is 409 ' +
     '`INVOICE_NOT_PAYABLE`. A declined card is 402 `PAYMENT_FAILED`, recorded as a failed payment; the invoice is unchanged. ' +
-    'Concurrent payments of one invoice move money once: the one that loses the race answers with the winner\'s payment when it ' +
+    "Concurrent payments of one invoice move money once: the one that loses the race answers with the winner's payment when it " +
     'was the same payment (a double submit), or 409 `PAYMENT_CONFLICT` with the invoice as it is now. Answer: the payment and the ' +
     'invoice summary after it. Honours Idempotency-Key.',
   middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'billing:write' })] as const,

@@ -14,7 +14,11 @@ export const MONTH_FORMAT = /^\d{4}-(0[1-9]|1[0-2])$/
 export const Month = z.string().trim().regex(MONTH_FORMAT, 'Expected a month as YYYY-MM').openapi({ example: '2024-11' })
 
 export const InvoiceIdParam = z.object({
-  id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'inv_01jd6q0000a1b2c3d4e5f6g7h8' }),
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'inv_01jd6q0000a1b2c3d4e5f6g7h8' }),
 })
 
 const Breakdown = z.object({ callMinutes: z.number().int(), smsCount: z.number().int(), apiCalls: z.number().int() })
@@ -106,10 +110,7 @@ export const InvoiceLine = z.object({
   totalPrice: z.number(),
   type: z.enum(LINE_TYPES),
   period: z.object({ start: z.string(), end: z.string() }).optional(),
-  details: z
-    .object({ resourceId: z.string().optional(), resourceType: z.string().optional(), usageDetails: UsageDetails.optional() })
-    .catchall(z.unknown())
-    .optional(),
+  details: z.object({ resourceId: z.string().optional(), resourceType: z.string().optional(), usageDetails: UsageDetails.optional() }).catchall(z.unknown()).optional(),
 })
 export type InvoiceLine = z.infer<typeof InvoiceLine>
 
@@ -157,26 +158,13 @@ export type InvoiceDetails = z.infer<typeof InvoiceDetails>
 
 export const PayInvoiceBody = z
   .object({
-    paymentMethodId: z
-      .string()
-      .trim()
-      .min(1)
-      .max(64)
-      .optional()
-      .openapi({ description: '`wallet` (the default) pays from the wallet; any other id is one of your payment methods' }),
-    amount: z
-      .number()
-      .positive()
-      .max(1_000_000)
-      .optional()
-      .openapi({ description: 'Decimal, whole cents, at most the amount due (the default)', example: 10 }),
+    paymentMethodId: z.string().trim().min(1).max(64).optional().openapi({ description: '`wallet` (the default) pays from the wallet; any other id is one of your payment methods' }),
+    amount: z.number().positive().max(1_000_000).optional().openapi({ description: 'Decimal, whole cents, at most the amount due (the default)', example: 10 }),
   })
   .openapi('PayInvoiceRequest')
 export type PayInvoiceBody = z.infer<typeof PayInvoiceBody>
 
-export const PayInvoiceResult = z
-  .object({ payment: InvoicePayment, invoice: InvoiceSummary })
-  .openapi('PayInvoiceResult')
+export const PayInvoiceResult = z.object({ payment: InvoicePayment, invoice: InvoiceSummary }).openapi('PayInvoiceResult')
 
 export const DownloadQuery = z.object({
   format: z.enum(['pdf', 'csv', 'json']).default('pdf').openapi({ description: 'pdf (default), csv or json' }),

@@ -13,7 +13,7 @@ const route = createRoute({
   summary: 'Add a routing configuration to a number',
   description:
     'Adds a named configuration (routing rules, optional schedule, features). With `makeDefault: true` ' +
-    'it becomes the number\'s only active configuration and its features become the number\'s — all in one atomic write.',
+    "it becomes the number's only active configuration and its features become the number's — all in one atomic write.",
   middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,
   request: { params: NumberIdParam, body: jsonBody(ConfigureNumberBody) },

@@ -72,7 +72,11 @@ async function confirmOrder(deps: Deps, orderId: string, now: number) {
   const at = new Date(now)
 
   // Ask the provider about each number; any lookup that fails leaves the whole order for the next run.
-  const provs = await db.select().from(providers).where(inArray(providers.id, [...new Set(open.map((i) => i.providerId!))])).all()
+  const provs = await db
+    .select()
+    .from(providers)
+    .where(inArray(providers.id, [...new Set(open.map((i) => i.providerId!))]))
+    .all()
   const answers = new Map<string, DidPurchase | null>()
   try {
     for (const item of open) {
@@ -86,12 +90,29 @@ async function confirmOrder(deps: Deps, orderId: string, now: number) {
     await db
       .update(orderItems)
       .set({ updatedAt: at })
-      .where(and(inArray(orderItems.id, open.map((i) => i.id)), eq(orderItems.status, 'unconfirmed')))
+      .where(
+        and(
+          inArray(
+            orderItems.id,
+            open.map((i) => i.id),
+          ),
+          eq(orderItems.status, 'unconfirmed'),
+        ),
+      )
     return { confirmed: 0, released: 0, waiting: open.length }
   }
   const bought = open.filter((i) => answers.get(i.id))
   const gone = open.filter((i) => !answers.get(i.id))
-  const numberRows = await db.select().from(phoneNumbers).where(inArray(phoneNumbers.id, open.map((i) => i.phoneNumberId!))).all()
+  const numberRows = await db
+    .select()
+    .from(phoneNumbers)
+    .where(
+      inArray(
+        phoneNumbers.id,
+        open.map((i) => i.phoneNumberId!),
+      ),
+    )
+    .all()
   const numberOf = new Map(numberRows.map((n) => [n.id, n]))
 
   const succeeded = items.filter((i) => i.status === 'success').concat(bought)
@@ -108,7 +129,12 @@ async function confirmOrder(deps: Deps, orderId: string, now: number) {
     if (n) {
       const live = answer.status === 'active' ? ('active' as const) : ('pending' as const)
       stmts.push(insertWhere(db, outbox, numberPurchasedEvent(order.userId, orderId, { ...n, status: live }, priceOf(i), now), stillOpen))
-      stmts.push(db.update(phoneNumbers).set({ upstreamId: answer.upstreamId, status: live, updatedAt: at }).where(and(eq(phoneNumbers.id, n.id), eq(phoneNumbers.status, 'pending'))))
+      stmts.push(
+        db
+          .update(phoneNumbers)
+          .set({ upstreamId: answer.upstreamId, status: live, updatedAt: at })
+          .where(and(eq(phoneNumbers.id, n.id), eq(phoneNumbers.status, 'pending'))),
+      )
     }
   }
   const meters = didPurchaseRows(
@@ -130,7 +156,16 @@ async function confirmOrder(deps: Deps, orderId: string, now: number) {
       db
         .update(didInventory)
         .set({ status: 'available', updatedAt: at })
-        .where(and(inArray(didInventory.phoneNumber, gone.map((i) => i.phoneNumber)), eq(didInventory.status, 'sold'), stillOpen)),
+        .where(
+          and(
+            inArray(
+              didInventory.phoneNumber,
+              gone.map((i) => i.phoneNumber),
+            ),
+            eq(didInventory.status, 'sold'),
+            stillOpen,
+          ),
+        ),
     )
   }
   stmts.push(
@@ -159,7 +194,13 @@ async function confirmOrder(deps: Deps, orderId: string, now: number) {
     ),
   )
   // The items last: their change is what the guard of every statement above reads.
-  for (const i of bought) stmts.push(db.update(orderItems).set({ status: 'success', error: null, updatedAt: at }).where(and(eq(orderItems.id, i.id), eq(orderItems.status, 'unconfirmed'))))
+  for (const i of bought)
+    stmts.push(
+      db
+        .update(orderItems)
+        .set({ status: 'success', error: null, updatedAt: at })
+        .where(and(eq(orderItems.id, i.id), eq(orderItems.status, 'unconfirmed'))),
+    )
   for (const i of gone) {
     stmts.push(
       db
@@ -196,7 +237,12 @@ async function settle(deps: Deps, userId: string, holdId: string, charged: numbe
     const hold = await wallet.stub(userId).getHoldById(holdId)
     const over = hold?.status === 'captured' ? hold.capturedAmount - charged : 0
     if (over > 0) {
-      const credit = await wallet.credit(userId, { opId: `reconcile_${holdId}`, amount: over, reference: { type: 'hold', id: holdId }, description: 'Numbers not bought: the price held for them comes back' })
+      const credit = await wallet.credit(userId, {
+        opId: `reconcile_${holdId}`,
+        amount: over,
+        reference: { type: 'hold', id: holdId },
+        description: 'Numbers not bought: the price held for them comes back',
+      })
       if (!credit.ok) log('error', 'credit-back refused', { holdId, over, reason: credit.reason })
     } else if (hold?.status !== 'captured' || over < 0) {
       log('error', 'hold not settled as confirmed', { holdId, charged, hold: hold ? { status: hold.status, captured: hold.capturedAmount } : null, reason: r.reason })

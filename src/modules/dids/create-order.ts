@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi'
+import { createRoute, type z } from '@hono/zod-openapi'
 import { envelope, err, errorResponses, jsonBody, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
@@ -45,7 +45,10 @@ const route = createRoute({
 export const registerCreateOrder = (r: Router) =>
   r.openapi(route, async (c) => {
     const input = c.req.valid('json')
-    checkSmsUrls(c.var.services.config, input.items.map((it, i) => [`items.${i}.metadata.configuration.smsUrl`, it.metadata?.configuration?.smsUrl]))
+    checkSmsUrls(
+      c.var.services.config,
+      input.items.map((it, i) => [`items.${i}.metadata.configuration.smsUrl`, it.metadata?.configuration?.smsUrl]),
+    )
     const p = principalOf(c)
     const key = c.req.header('idempotency-key')
     const { order, result } = await c.var.services.orders.create(contextOf(c), input, { idempotency: key ? { scope: idempotencyScope(p), key } : undefined })

@@ -160,7 +160,6 @@ export class DidsService extends DidsQueries {
 
   // ---- the account's numbers ----------------------------------------------------------------
 
-
   /**
    * One page of the account's numbers. Without filters the page's total is the live count of the
    * summary row, so no count runs: the answer reads ~page-size rows whether the account holds a
@@ -197,7 +196,10 @@ export class DidsService extends DidsQueries {
   async get(ctx: RequestContext, id: string, now = Date.now()): Promise<NumberDetailsRecord> {
     const userId = ctx.accountId
     const [rows, configs, sms, calls] = await this.db.batch([
-      this.db.select().from(phoneNumbers).where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId))),
+      this.db
+        .select()
+        .from(phoneNumbers)
+        .where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId))),
       this.db
         .select()
         .from(numberConfigurations)
@@ -217,7 +219,11 @@ export class DidsService extends DidsQueries {
   }
 
   private async owned(userId: string, id: string): Promise<PhoneNumber> {
-    const n = await this.db.select().from(phoneNumbers).where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId))).get()
+    const n = await this.db
+      .select()
+      .from(phoneNumbers)
+      .where(and(eq(phoneNumbers.id, id), eq(phoneNumbers.userId, userId)))
+      .get()
     if (!n) throw new NotFound('Number')
     return n
   }
@@ -326,4 +332,3 @@ export class DidsService extends DidsQueries {
     return this.releases.releaseNow(rows, now, reason)
   }
 }
-

@@ -12,8 +12,8 @@ const route = createRoute({
   tags: ['numbers'],
   summary: 'One of your numbers',
   description:
-    'The number, its configurations, recent calls and this and last calendar month\'s usage (UTC). ' +
-    'Calls are the number\'s call records, counted as GET /api/v1/analytics/calls counts them (usage records of `call_minutes` ' +
+    "The number, its configurations, recent calls and this and last calendar month's usage (UTC). " +
+    "Calls are the number's call records, counted as GET /api/v1/analytics/calls counts them (usage records of `call_minutes` " +
     'that name the number: one call each, its minutes and cost); `analytics.*.cost` is the cost of those calls and `sms` the SMS ' +
     'received on the number. There are no call detail records, so `recentCalls` is empty. Released numbers stay readable.',
   middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,

@@ -11,7 +11,7 @@ const route = createRoute({
   path: '/api/v1/numbers/reservations/{id}',
   tags: ['numbers'],
   summary: 'One reservation',
-  description: 'By the reservation id or one of its numbers\' ids; every number with its state (reserved, expired, released, purchased).',
+  description: "By the reservation id or one of its numbers' ids; every number with its state (reserved, expired, released, purchased).",
   middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,
   security: keySecurity,
   request: { params: ReservationIdParam },

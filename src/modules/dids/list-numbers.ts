@@ -15,7 +15,7 @@ const route = createRoute({
   summary: 'Your numbers',
   description:
     '`data` and `pagination` as every list, and `summary` beside them (top level of the envelope) — ' +
-    'the account\'s live numbers whatever the filters (count, active count, monthly total). Released numbers are listed only when ' +
+    "the account's live numbers whatever the filters (count, active count, monthly total). Released numbers are listed only when " +
     '`status` asks for them. `status`, `numberType` and `tags` take repeated parameters or commas; `tags` keeps numbers carrying every ' +
     'tag given; `search` matches part of the number or the friendly name. Default sort: createdAt desc.',
   middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,
@@ -28,8 +28,5 @@ export const registerListNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
     const { rows, total, stats } = await c.var.services.dids.list(contextOf(c), q)
-    return c.json(
-      { success: true as const, data: rows.map(numberWithUsageView), pagination: pagePagination(q.page, q.limit, total), summary: numbersSummaryView(stats), meta: meta(c) },
-      200,
-    )
+    return c.json({ success: true as const, data: rows.map(numberWithUsageView), pagination: pagePagination(q.page, q.limit, total), summary: numbersSummaryView(stats), meta: meta(c) }, 200)
   })

@@ -14,7 +14,7 @@ const route = createRoute({
   tags: ['orders'],
   summary: 'Your orders',
   description:
-    '`data`, `pagination` and, beside them at the top level, `summary` — the account\'s orders whatever ' +
+    "`data`, `pagination` and, beside them at the top level, `summary` — the account's orders whatever " +
     'the filters (count, total spent = charged − refunded, open orders: pending, processing, payment_failed). Filters: `status` and ' +
     '`type` (repeat or commas), `dateFrom`/`dateTo` on the creation time (a bare date covers its whole UTC day). Sort by createdAt ' +
     '(default, desc), totalAmount or status.',
@@ -28,8 +28,5 @@ export const registerListOrders = (r: Router) =>
   r.openapi(route, async (c) => {
     const q = c.req.valid('query')
     const { rows, total, stats } = await c.var.services.orders.list(contextOf(c), q)
-    return c.json(
-      { success: true as const, data: rows.map(orderSummaryView), pagination: pagePagination(q.page, q.limit, total), summary: ordersSummaryView(stats), meta: meta(c) },
-      200,
-    )
+    return c.json({ success: true as const, data: rows.map(orderSummaryView), pagination: pagePagination(q.page, q.limit, total), summary: ordersSummaryView(stats), meta: meta(c) }, 200)
   })

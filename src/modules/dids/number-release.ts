@@ -46,7 +46,11 @@ export class NumberRelease {
    * events; then the NumberLocks. A number whose upstream release fails stays as it was.
    */
   async releaseNow(rows: PhoneNumber[], now: number, reason?: string) {
-    const provs = await this.db.select().from(providers).where(inArray(providers.id, [...new Set(rows.map((r) => r.providerId))])).all()
+    const provs = await this.db
+      .select()
+      .from(providers)
+      .where(inArray(providers.id, [...new Set(rows.map((r) => r.providerId))]))
+      .all()
     const byId = new Map(provs.map((p) => [p.id, p]))
     const adapters = new Map<string, DidProvider | undefined>()
     const released: PhoneNumber[] = []
@@ -85,24 +89,27 @@ export class NumberRelease {
           .where(and(eq(phoneNumbers.id, r.id), LIVE)),
       )
       const events = released.map((r) => ({
-              id: noteEvent(releaseEventId(r.id)),
-              type: 'NUMBER_RELEASED',
-              userId: r.userId,
-              payload: {
-                numberId: r.id,
-                phoneNumber: r.phoneNumber,
-                numberType: r.numberType,
-                orderId: r.orderId ?? undefined,
-                reason: reason ?? r.releaseReason ?? undefined,
-                releasedAt: at.toISOString(),
-              },
-              createdAt: at,
-              sentAt: null,
-            }))
+        id: noteEvent(releaseEventId(r.id)),
+        type: 'NUMBER_RELEASED',
+        userId: r.userId,
+        payload: {
+          numberId: r.id,
+          phoneNumber: r.phoneNumber,
+          numberType: r.numberType,
+          orderId: r.orderId ?? undefined,
+          reason: reason ?? r.releaseReason ?? undefined,
+          releasedAt: at.toISOString(),
+        },
+        createdAt: at,
+        sentAt: null,
+      }))
       // Chunked: one statement may bind at most 100 parameters.
       for (const chunk of insertChunks(outbox, events)) stmts.push(this.db.insert(outbox).values(chunk).onConflictDoNothing())
       // Back on sale: the provider sync never revives a `sold` row, and retires it if the upstream stops listing it.
-      for (const phones of chunk(released.map((r) => r.phoneNumber), IDS_PER_STATEMENT)) {
+      for (const phones of chunk(
+        released.map((r) => r.phoneNumber),
+        IDS_PER_STATEMENT,
+      )) {
         stmts.push(
           this.db
             .update(didInventory)

@@ -35,7 +35,13 @@ export const ListOrdersQuery = z.object({
 })
 export type ListOrdersQuery = z.infer<typeof ListOrdersQuery>
 
-export const OrderIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'ord_01jd6q0000a1b2c3d4e5f6g7h8' }) })
+export const OrderIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'ord_01jd6q0000a1b2c3d4e5f6g7h8' }),
+})
 
 const ItemLine = z.object({
   type: z.string(),
@@ -63,9 +69,7 @@ export const OrderSummary = z
   })
   .openapi('OrderSummary')
 
-export const OrdersSummary = z
-  .object({ totalOrders: z.number().int(), totalSpent: z.number(), pendingOrders: z.number().int(), currency: z.string() })
-  .openapi('OrdersSummary')
+export const OrdersSummary = z.object({ totalOrders: z.number().int(), totalSpent: z.number(), pendingOrders: z.number().int(), currency: z.string() }).openapi('OrdersSummary')
 
 export const OrderDetails = z
   .object({
@@ -105,10 +109,7 @@ export const CreateOrderBody = z
           itemId: z.string().trim().min(1).max(64).optional().openapi({ description: 'The E.164 number, or its inventory id (`inv_…`). Required for number purchases.' }),
           quantity: z.number().int().min(1).max(1).default(1).openapi({ description: 'Always 1: each item is one specific number' }),
           customPrice: z.number().positive().max(100_000).optional().openapi({ description: 'Admins only: the whole first charge (setup + first month), USD' }),
-          metadata: z
-            .object({ friendlyName: FriendlyName.optional(), configuration: NumberRouting.optional() })
-            .catchall(z.unknown())
-            .optional(),
+          metadata: z.object({ friendlyName: FriendlyName.optional(), configuration: NumberRouting.optional() }).catchall(z.unknown()).optional(),
         }),
       )
       .min(1)
@@ -119,9 +120,7 @@ export const CreateOrderBody = z
   .openapi('CreateOrderRequest')
 export type CreateOrderBody = z.infer<typeof CreateOrderBody>
 
-export const CancelOrderBody = z
-  .object({ reason: displayText({ min: 1, max: 500, multiline: true }), refundRequested: z.boolean().optional() })
-  .openapi('CancelOrderRequest')
+export const CancelOrderBody = z.object({ reason: displayText({ min: 1, max: 500, multiline: true }), refundRequested: z.boolean().optional() }).openapi('CancelOrderRequest')
 
 export const RetryPaymentBody = z
   .object({

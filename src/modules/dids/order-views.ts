@@ -86,4 +86,3 @@ function itemMetadata(i: OrderItem): Record<string, unknown> {
     ...(req.metadata ?? {}),
   }
 }
-

@@ -118,11 +118,7 @@ export class OrdersService {
 
   async list(ctx: RequestContext, q: ListOrdersQuery): Promise<{ rows: ListedOrder[]; total: number; stats: OrderStats }> {
     const userId = ctx.accountId
-    const [rows, totals, summary] = await this.db.batch([
-      this.listQuery(userId, q),
-      this.db.select({ n: count() }).from(orders).where(this.listWhere(userId, q)),
-      this.summaryQuery(userId),
-    ])
+    const [rows, totals, summary] = await this.db.batch([this.listQuery(userId, q), this.db.select({ n: count() }).from(orders).where(this.listWhere(userId, q)), this.summaryQuery(userId)])
     const s = summary[0]
     return {
       rows: rows.map(({ o, items }) => ({ order: o, items: (JSON.parse(items ?? '[]') as ListedItem[]).sort((a, b) => a.id.localeCompare(b.id)) })),
@@ -137,8 +133,15 @@ export class OrdersService {
   async get(ctx: RequestContext, id: string): Promise<OrderRecord> {
     const userId = ctx.accountId
     const [os, items, events, numbers, methods] = await this.db.batch([
-      this.db.select().from(orders).where(and(eq(orders.id, id), eq(orders.userId, userId))),
-      this.db.select().from(orderItems).where(and(eq(orderItems.orderId, id), eq(orderItems.userId, userId))).orderBy(asc(orderItems.id)),
+      this.db
+        .select()
+        .from(orders)
+        .where(and(eq(orders.id, id), eq(orders.userId, userId))),
+      this.db
+        .select()
+        .from(orderItems)
+        .where(and(eq(orderItems.orderId, id), eq(orderItems.userId, userId)))
+        .orderBy(asc(orderItems.id)),
       this.db
         .select()
         .from(orderEvents)
@@ -150,7 +153,13 @@ export class OrdersService {
         .from(phoneNumbers)
         .where(
           and(
-            inArray(phoneNumbers.id, this.db.select({ id: sql<string>`${orderItems.phoneNumberId}` }).from(orderItems).where(eq(orderItems.orderId, id))),
+            inArray(
+              phoneNumbers.id,
+              this.db
+                .select({ id: sql<string>`${orderItems.phoneNumberId}` })
+                .from(orderItems)
+                .where(eq(orderItems.orderId, id)),
+            ),
             eq(phoneNumbers.userId, userId),
           ),
         ),
@@ -180,9 +189,7 @@ export class OrdersService {
       return it.itemId
     })
     const invIds = ids.filter((x) => !x.startsWith('+'))
-    const inv = invIds.length
-      ? await this.db.select({ id: didInventory.id, phoneNumber: didInventory.phoneNumber }).from(didInventory).where(inArray(didInventory.id, invIds)).all()
-      : []
+    const inv = invIds.length ? await this.db.select({ id: didInventory.id, phoneNumber: didInventory.phoneNumber }).from(didInventory).where(inArray(didInventory.id, invIds)).all() : []
     const phoneOf = new Map(inv.map((r) => [r.id, r.phoneNumber]))
     const requests: NumberRequest[] = body.items.map((it, i) => {
       const phoneNumber = it.itemId!.startsWith('+') ? it.itemId! : phoneOf.get(it.itemId!)
@@ -211,7 +218,11 @@ export class OrdersService {
 
   async cancel(ctx: RequestContext, id: string, body: { reason: string; refundRequested?: boolean }, now = Date.now()) {
     const userId = ctx.accountId
-    const o = await this.db.select().from(orders).where(and(eq(orders.id, id), eq(orders.userId, userId))).get()
+    const o = await this.db
+      .select()
+      .from(orders)
+      .where(and(eq(orders.id, id), eq(orders.userId, userId)))
+      .get()
     if (!o) throw new NotFound('Order')
     const at = new Date(now)
     const note = `Cancelled: ${body.reason}`
@@ -225,7 +236,10 @@ export class OrdersService {
         .get()
       if (!done) throw notCancellable('processing')
       await runBatch(this.db, [
-        this.db.update(orderItems).set({ status: 'cancelled', updatedAt: at }).where(and(eq(orderItems.orderId, id), eq(orderItems.status, 'pending'))),
+        this.db
+          .update(orderItems)
+          .set({ status: 'cancelled', updatedAt: at })
+          .where(and(eq(orderItems.orderId, id), eq(orderItems.status, 'pending'))),
         ...this.deps.purchase.events(id, now, [['cancelled', note]]),
       ])
       return this.get(ctx, id)
@@ -290,11 +304,6 @@ export class OrdersService {
 }
 
 function notCancellable(status: Order['status']) {
-  const why =
-    status === 'processing'
-      ? 'its purchase is running; try again when it has finished'
-      : status === 'cancelled'
-        ? 'it is already cancelled'
-        : 'nothing was bought and nothing is owed'
+  const why = status === 'processing' ? 'its purchase is running; try again when it has finished' : status === 'cancelled' ? 'it is already cancelled' : 'nothing was bought and nothing is owed'
   return new Conflict('ORDER_NOT_CANCELLABLE', `The order cannot be cancelled: ${why}`, { status })
 }

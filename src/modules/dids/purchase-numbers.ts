@@ -50,7 +50,10 @@ const route = createRoute({
 export const registerPurchaseNumbers = (r: Router) =>
   r.openapi(route, async (c) => {
     const body = c.req.valid('json')
-    checkSmsUrls(c.var.services.config, body.numbers.map((n, i) => [`numbers.${i}.configuration.smsUrl`, n.configuration?.smsUrl]))
+    checkSmsUrls(
+      c.var.services.config,
+      body.numbers.map((n, i) => [`numbers.${i}.configuration.smsUrl`, n.configuration?.smsUrl]),
+    )
     const p = principalOf(c)
     const key = c.req.header('idempotency-key')
     const result = await c.var.services.purchase.place(contextOf(c), body.numbers, {

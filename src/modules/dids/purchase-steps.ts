@@ -62,7 +62,16 @@ export async function settleLocks(db: Db, locks: NumberLockService, userId: stri
     const live = await db
       .select({ phoneNumber: phoneNumbers.phoneNumber })
       .from(phoneNumbers)
-      .where(and(eq(phoneNumbers.userId, userId), inArray(phoneNumbers.phoneNumber, toRelease.map((l) => l.req.phoneNumber)), ne(phoneNumbers.status, 'released')))
+      .where(
+        and(
+          eq(phoneNumbers.userId, userId),
+          inArray(
+            phoneNumbers.phoneNumber,
+            toRelease.map((l) => l.req.phoneNumber),
+          ),
+          ne(phoneNumbers.status, 'released'),
+        ),
+      )
       .all()
     const owned = new Set(live.map((r) => r.phoneNumber))
     toRelease = toRelease.filter((l) => !owned.has(l.req.phoneNumber))
@@ -110,8 +119,8 @@ export async function buyUpstream(deps: { providers: ProvidersService; appUrl: s
   const adapters = new Map<string, DidProvider | undefined>()
   for (const l of buying) {
     const p = byId.get(l.inv!.providerId)
-    if (!p || p.status !== 'active') {
-      l.result = failed(l.req.phoneNumber, 'PROVIDER_UNAVAILABLE', 'The number\'s provider is not available')
+    if (p?.status !== 'active') {
+      l.result = failed(l.req.phoneNumber, 'PROVIDER_UNAVAILABLE', "The number's provider is not available")
       continue
     }
     try {
@@ -189,10 +198,7 @@ export async function holdFor(wallet: WalletService, userId: string, o: { orderI
 /** Capture what was bought, or release the whole hold. Failures are logged: the alarm settles from hold_outcomes. */
 export async function settleHold(wallet: WalletService, userId: string, holdId: string, charged: number) {
   try {
-    const r =
-      charged > 0
-        ? await wallet.capture(userId, { opId: `capture_${holdId}`, holdId, amount: charged })
-        : await wallet.void(userId, { opId: `void_${holdId}`, holdId })
+    const r = charged > 0 ? await wallet.capture(userId, { opId: `capture_${holdId}`, holdId, amount: charged }) : await wallet.void(userId, { opId: `void_${holdId}`, holdId })
     if (!r.ok) logger.error('purchase: hold not settled', { holdId, reason: r.reason })
   } catch (e) {
     logger.error('purchase: wallet unreachable while settling', { holdId, error: errorText(e) })

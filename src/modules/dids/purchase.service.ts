@@ -148,10 +148,18 @@ export class PurchaseService {
             ['payment_failed', declined ? `Payment failed: ${declinedNote(e, total)}` : `Insufficient balance: ${usd(total)} needed, ${usd(available)} available`],
           ]),
         ]).catch((err) => logger.error('purchase: payment_failed order not written', { orderId, error: errorText(err) }))
-        await releaseLocks(this.deps.locks, userId, reserved.filter((l) => !l.ownReservation))
+        await releaseLocks(
+          this.deps.locks,
+          userId,
+          reserved.filter((l) => !l.ownReservation),
+        )
         throw declined ? withOrder(e, { orderId, orderNumber }) : insufficient(total, available, { orderId, orderNumber })
       }
-      await releaseLocks(this.deps.locks, userId, reserved.filter((l) => !l.ownReservation))
+      await releaseLocks(
+        this.deps.locks,
+        userId,
+        reserved.filter((l) => !l.ownReservation),
+      )
       throw e
     }
 
@@ -166,7 +174,11 @@ export class PurchaseService {
       ])
     } catch (e) {
       if (total > 0) await settleHold(this.deps.wallet, userId, holdId, 0)
-      await releaseLocks(this.deps.locks, userId, reserved.filter((l) => !l.ownReservation))
+      await releaseLocks(
+        this.deps.locks,
+        userId,
+        reserved.filter((l) => !l.ownReservation),
+      )
       throw e
     }
 
@@ -226,7 +238,11 @@ export class PurchaseService {
       .returning()
       .get()
     if (!claimed) {
-      const o = await this.db.select({ status: orders.status }).from(orders).where(and(eq(orders.id, orderId), eq(orders.userId, userId))).get()
+      const o = await this.db
+        .select({ status: orders.status })
+        .from(orders)
+        .where(and(eq(orders.id, orderId), eq(orders.userId, userId)))
+        .get()
       if (!o) throw new NotFound('Order')
       throw new Conflict('ORDER_NOT_RETRYABLE', `The order is ${o.status}; only pending or payment_failed orders can be paid`, { status: o.status })
     }
@@ -240,10 +256,13 @@ export class PurchaseService {
     if (!reserved.length) {
       await runBatch(this.db, [
         ...itemFailures(this.db, failedLines, now),
-        this.db.update(orders).set({ status: 'failed', paymentStatus: 'failed', updatedAt: new Date(now) }).where(eq(orders.id, orderId)),
+        this.db
+          .update(orders)
+          .set({ status: 'failed', paymentStatus: 'failed', updatedAt: new Date(now) })
+          .where(eq(orders.id, orderId)),
         ...this.events(orderId, now, [['failed', 'Payment retry: none of the numbers can be bought any more']]),
       ])
-      throw new Conflict('NUMBER_NOT_AVAILABLE', 'None of the order\'s numbers can be bought any more; the order has failed', {
+      throw new Conflict('NUMBER_NOT_AVAILABLE', "None of the order's numbers can be bought any more; the order has failed", {
         orderId,
         status: 'failed',
         results: lines.map((l) => l.result),
@@ -269,13 +288,13 @@ export class PurchaseService {
           .update(orders)
           .set({ status: refused ? 'payment_failed' : previous, paymentStatus: refused ? 'failed' : claimed.paymentStatus, ...(refused ? { billing } : {}), updatedAt: new Date(now) })
           .where(eq(orders.id, orderId)),
-        ...(refused
-          ? this.events(orderId, now, [
-              ['payment_failed', `Payment retry: ${declined ? declinedNote(e, total) : `${usd(total)} needed, ${usd(available)} available`}`],
-            ])
-          : []),
+        ...(refused ? this.events(orderId, now, [['payment_failed', `Payment retry: ${declined ? declinedNote(e, total) : `${usd(total)} needed, ${usd(available)} available`}`]]) : []),
       ])
-      await releaseLocks(this.deps.locks, userId, reserved.filter((l) => !l.ownReservation))
+      await releaseLocks(
+        this.deps.locks,
+        userId,
+        reserved.filter((l) => !l.ownReservation),
+      )
       if (isFunds) throw insufficient(total, available, { orderId, orderNumber: claimed.orderNumber })
       if (declined) throw withOrder(e, { orderId, orderNumber: claimed.orderNumber })
       throw e
@@ -284,12 +303,19 @@ export class PurchaseService {
     try {
       await runBatch(this.db, [
         ...itemFailures(this.db, failedLines, now),
-        this.db.update(orders).set({ paymentStatus: 'held', holdId, total, billing, updatedAt: new Date(now) }).where(eq(orders.id, orderId)),
+        this.db
+          .update(orders)
+          .set({ paymentStatus: 'held', holdId, total, billing, updatedAt: new Date(now) })
+          .where(eq(orders.id, orderId)),
         ...this.events(orderId, now, [['processing', `${usd(total)} held for ${reserved.length} reserved number(s)`]]),
       ])
     } catch (e) {
       if (total > 0) await settleHold(this.deps.wallet, userId, holdId, 0)
-      await releaseLocks(this.deps.locks, userId, reserved.filter((l) => !l.ownReservation))
+      await releaseLocks(
+        this.deps.locks,
+        userId,
+        reserved.filter((l) => !l.ownReservation),
+      )
       throw e
     }
     return this.fulfil(userId, { id: orderId, orderNumber: claimed.orderNumber, holdId, held: total > 0, currency: claimed.currency }, lines, provs)

@@ -7,19 +7,7 @@
 import { and, eq, gt, inArray, ne } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
-import {
-  didInventory,
-  holdOutcomes,
-  numberReservations,
-  orderEvents,
-  orderItems,
-  orders,
-  outbox,
-  phoneNumbers,
-  providers,
-  usageRecords,
-  type Order,
-} from '../../db/schema'
+import { didInventory, holdOutcomes, numberReservations, orderEvents, orderItems, orders, outbox, phoneNumbers, providers, usageRecords, type Order } from '../../db/schema'
 import { newId } from '../../lib/ids'
 import { logger } from '../../lib/logger'
 import { fromMicros, usd } from '../../lib/money'
@@ -56,13 +44,22 @@ export async function readPendingLines(db: Db, userId: string, orderId: string, 
     .from(orderItems)
     .where(and(eq(orderItems.orderId, orderId), eq(orderItems.status, 'pending')))
   const [items, inv, provs, own] = await db.batch([
-    db.select().from(orderItems).where(and(eq(orderItems.orderId, orderId), eq(orderItems.status, 'pending'))).orderBy(orderItems.id),
+    db
+      .select()
+      .from(orderItems)
+      .where(and(eq(orderItems.orderId, orderId), eq(orderItems.status, 'pending')))
+      .orderBy(orderItems.id),
     db.select().from(didInventory).where(inArray(didInventory.phoneNumber, pendingItems)),
-    db.select().from(providers).where(inArray(providers.id, db.select({ id: didInventory.providerId }).from(didInventory).where(inArray(didInventory.phoneNumber, pendingItems)))),
+    db
+      .select()
+      .from(providers)
+      .where(inArray(providers.id, db.select({ id: didInventory.providerId }).from(didInventory).where(inArray(didInventory.phoneNumber, pendingItems)))),
     db
       .select({ phoneNumber: numberReservations.phoneNumber })
       .from(numberReservations)
-      .where(and(eq(numberReservations.userId, userId), inArray(numberReservations.phoneNumber, pendingItems), eq(numberReservations.status, 'active'), gt(numberReservations.expiresAt, new Date(now)))),
+      .where(
+        and(eq(numberReservations.userId, userId), inArray(numberReservations.phoneNumber, pendingItems), eq(numberReservations.status, 'active'), gt(numberReservations.expiresAt, new Date(now))),
+      ),
   ])
   const lines = linesOf(
     items.map((it) => ({ req: it.request as unknown as NumberRequest, item: it })),
@@ -92,7 +89,15 @@ export async function writeResults(db: Db, userId: string, order: OrderRef, line
           ? await db
               .select({ phoneNumber: phoneNumbers.phoneNumber })
               .from(phoneNumbers)
-              .where(and(inArray(phoneNumbers.phoneNumber, bought.map((l) => l.req.phoneNumber)), ne(phoneNumbers.status, 'released')))
+              .where(
+                and(
+                  inArray(
+                    phoneNumbers.phoneNumber,
+                    bought.map((l) => l.req.phoneNumber),
+                  ),
+                  ne(phoneNumbers.status, 'released'),
+                ),
+              )
               .all()
           : []
       if (!live.length) {
@@ -193,24 +198,54 @@ export function finalStatements(db: Db, userId: string, order: OrderRef, lines: 
   const note =
     `${confirmed.length} of ${lines.length} number(s) purchased` +
     (confirmed.some((l) => l.result!.status === 'PENDING') ? ' (some pending activation upstream)' : '') +
-    (unconfirmed.length
-      ? `; ${unconfirmed.length} awaiting confirmation from the provider (no answer in time); ${usd(charged + awaiting)} stays held until then`
-      : `; ${usd(charged)} charged`) +
+    (unconfirmed.length ? `; ${unconfirmed.length} awaiting confirmation from the provider (no answer in time); ${usd(charged + awaiting)} stays held until then` : `; ${usd(charged)} charged`) +
     (failedBuys.length ? `, ${usd(failedBuys.reduce((s, l) => s + price(l), 0))} released` : '')
   stmts.push(...timeline(db, order.id, now, [[status, note]]))
   if (bought.length) {
-    stmts.push(db.update(didInventory).set({ status: 'sold', updatedAt: at }).where(inArray(didInventory.phoneNumber, bought.map((l) => l.req.phoneNumber))))
+    stmts.push(
+      db
+        .update(didInventory)
+        .set({ status: 'sold', updatedAt: at })
+        .where(
+          inArray(
+            didInventory.phoneNumber,
+            bought.map((l) => l.req.phoneNumber),
+          ),
+        ),
+    )
     stmts.push(
       db
         .update(numberReservations)
         .set({ status: 'purchased', updatedAt: at })
-        .where(and(eq(numberReservations.userId, userId), inArray(numberReservations.phoneNumber, bought.map((l) => l.req.phoneNumber)), eq(numberReservations.status, 'active'))),
+        .where(
+          and(
+            eq(numberReservations.userId, userId),
+            inArray(
+              numberReservations.phoneNumber,
+              bought.map((l) => l.req.phoneNumber),
+            ),
+            eq(numberReservations.status, 'active'),
+          ),
+        ),
     )
   }
   const gone = failedBuys.filter((l) => l.goneUpstream)
   if (gone.length) {
     // Only an available row: a concurrent order that did buy the number has marked it sold.
-    stmts.push(db.update(didInventory).set({ status: 'gone', updatedAt: at }).where(and(inArray(didInventory.phoneNumber, gone.map((l) => l.req.phoneNumber)), eq(didInventory.status, 'available'))))
+    stmts.push(
+      db
+        .update(didInventory)
+        .set({ status: 'gone', updatedAt: at })
+        .where(
+          and(
+            inArray(
+              didInventory.phoneNumber,
+              gone.map((l) => l.req.phoneNumber),
+            ),
+            eq(didInventory.status, 'available'),
+          ),
+        ),
+    )
   }
   // While numbers await confirmation the outcome is provisional: at most everything they may
   // cost, so a hold that expires first is captured (never free); the lookup settles the exact amount.
@@ -269,13 +304,7 @@ export function timeline(db: Db, orderId: string, now: number, entries: [string,
 }
 
 /** The NUMBER_PURCHASED outbox row of a bought number. */
-export function numberPurchasedEvent(
-  userId: string,
-  orderId: string,
-  n: Pick<typeof phoneNumbers.$inferSelect, 'id' | 'phoneNumber' | 'numberType' | 'status'>,
-  cost: number,
-  at: number,
-) {
+export function numberPurchasedEvent(userId: string, orderId: string, n: Pick<typeof phoneNumbers.$inferSelect, 'id' | 'phoneNumber' | 'numberType' | 'status'>, cost: number, at: number) {
   return {
     id: newEventId(at),
     type: 'NUMBER_PURCHASED',

@@ -22,12 +22,7 @@ export const RELEASE_CLAIM_MS = 15 * 60_000
  * keeps it. A release that fails upstream is undone (the next run tries again); none fails the
  * run — it is logged and counted in `releaseFailed`.
  */
-export async function releaseUnpaid(
-  services: Services,
-  items: { n: PhoneNumber; periodStart: number }[],
-  at: number,
-  counts: { released: number; releaseFailed?: number },
-): Promise<void> {
+export async function releaseUnpaid(services: Services, items: { n: PhoneNumber; periodStart: number }[], at: number, counts: { released: number; releaseFailed?: number }): Promise<void> {
   const db = services.db
   const now = new Date(at)
   // Wall clock: the sweeper's schedule, should this run stop before the release.

@@ -245,13 +245,7 @@ export async function renewAccountPeriods(services: Services, userId: string, st
       .select()
       .from(phoneNumbers)
       .where(
-        and(
-          eq(phoneNumbers.userId, userId),
-          inArray(phoneNumbers.status, [...RENEWABLE]),
-          gte(phoneNumbers.nextRenewalAt, start),
-          lt(phoneNumbers.nextRenewalAt, upTo),
-          gt(phoneNumbers.id, after),
-        ),
+        and(eq(phoneNumbers.userId, userId), inArray(phoneNumbers.status, [...RENEWABLE]), gte(phoneNumbers.nextRenewalAt, start), lt(phoneNumbers.nextRenewalAt, upTo), gt(phoneNumbers.id, after)),
       )
       .orderBy(asc(phoneNumbers.id))
       .limit(RENEWAL_PAGE)
@@ -275,7 +269,10 @@ async function renewPage(services: Services, page: PhoneNumber[], at: number, co
     // A release scheduled before the period ends: the sweeper releases it, nothing is charged.
     .filter((w) => !(w.n.releaseAt && w.n.releaseAt.getTime() < w.periodEnd))
   if (!work.length) return
-  const failedRows = await failedRenewals(db, work.map((w) => w.n.id))
+  const failedRows = await failedRenewals(
+    db,
+    work.map((w) => w.n.id),
+  )
   const toRelease: { n: PhoneNumber; periodStart: number }[] = []
 
   for (const { n: read, periodStart, periodEnd } of work) {

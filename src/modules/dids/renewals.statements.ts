@@ -37,22 +37,14 @@ export const RENEWABLE = ['active', 'suspended'] as const
 
 /** Renewable for the period: live, still due at `periodStart`, no release scheduled before `periodEnd`. */
 export function renewableNow(n: Pick<PhoneNumber, 'status' | 'nextRenewalAt' | 'releaseAt'>, periodStart: number, periodEnd: number): boolean {
-  return (
-    (RENEWABLE as readonly string[]).includes(n.status) &&
-    n.nextRenewalAt?.getTime() === periodStart &&
-    !(n.releaseAt && n.releaseAt.getTime() < periodEnd)
-  )
+  return (RENEWABLE as readonly string[]).includes(n.status) && n.nextRenewalAt?.getTime() === periodStart && !(n.releaseAt && n.releaseAt.getTime() < periodEnd)
 }
 
 /**
  * The same condition in SQL, on the number's row: the success batch's compare-and-set. Values, or
  * renewal_charges' columns (the sweeper's correlated test).
  */
-function renewableWhere(
-  numberId: string | typeof renewalCharges.phoneNumberId,
-  periodStart: number | typeof renewalCharges.periodStart,
-  periodEnd: number | typeof renewalCharges.periodEnd,
-): SQL {
+function renewableWhere(numberId: string | typeof renewalCharges.phoneNumberId, periodStart: number | typeof renewalCharges.periodStart, periodEnd: number | typeof renewalCharges.periodEnd): SQL {
   return and(
     eq(phoneNumbers.id, numberId),
     eq(phoneNumbers.nextRenewalAt, typeof periodStart === 'number' ? new Date(periodStart) : periodStart),
@@ -150,9 +142,7 @@ export function successStatements(db: Db, n: PhoneNumber, prior: DidRenewal | un
   const renewable = renewableWhere(n.id, periodStart, periodEnd)
   const live = renewableExists(n.id, periodStart, periodEnd)
   const guard = op ? sql`${live} and ${chargeIs(op.opId, 'open')}` : live
-  const record: ChargeRecord | null = op
-    ? { opId: op.opId, userId: n.userId, numberId: n.id, phoneNumber: n.phoneNumber, amount: n.monthlyPrice, periodStart, periodEnd }
-    : null
+  const record: ChargeRecord | null = op ? { opId: op.opId, userId: n.userId, numberId: n.id, phoneNumber: n.phoneNumber, amount: n.monthlyPrice, periodStart, periodEnd } : null
   return [
     // The debit is owed back when nothing below applies and no other run kept it: written here,
     // with the same view of the rows as the statements below, so it cannot be lost.
@@ -283,7 +273,10 @@ export function failureStatements(db: Db, n: PhoneNumber, prior: DidRenewal | un
         },
         stillDue,
       ).onConflictDoNothing(),
-      db.update(phoneNumbers).set({ renewalGraceUntil: new Date(graceUntil), updatedAt: now }).where(due),
+      db
+        .update(phoneNumbers)
+        .set({ renewalGraceUntil: new Date(graceUntil), updatedAt: now })
+        .where(due),
       insertWhere(
         db,
         outbox,

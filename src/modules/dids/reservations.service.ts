@@ -138,9 +138,7 @@ export class ReservationsService {
           .update(numberReservations)
           .set({ status: 'released', updatedAt: at })
           .where(and(inArray(numberReservations.phoneNumber, reservedPhones), eq(numberReservations.status, 'active'), eq(numberReservations.userId, userId), guard)),
-        ...chunk(rows, rowsPerGuardedInsert(numberReservations, guardParams)).map((part) =>
-          insertRowsWhere(this.db, numberReservations, part, guard).returning({ id: numberReservations.id }),
-        ),
+        ...chunk(rows, rowsPerGuardedInsert(numberReservations, guardParams)).map((part) => insertRowsWhere(this.db, numberReservations, part, guard).returning({ id: numberReservations.id })),
       ])
       written = (results.slice(1) as { id: string }[][]).some((r) => r.length > 0)
     } catch (e) {
@@ -180,7 +178,13 @@ export class ReservationsService {
       .all()
     const groups = new Map<string, Row[]>()
     for (const r of rows) groups.set(groupOf(r.id), [...(groups.get(groupOf(r.id)) ?? []), r])
-    return [...groups].map(([id, rs]) => reservation(id, rs.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })), now))
+    return [...groups].map(([id, rs]) =>
+      reservation(
+        id,
+        rs.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })),
+        now,
+      ),
+    )
   }
 
   async get(ctx: RequestContext, id: string): Promise<Reservation> {
@@ -205,7 +209,11 @@ export class ReservationsService {
     if (!extendable.length) {
       throw new Conflict('RESERVATION_EXTENSION_LIMIT', `A reserved number can be extended ${maxExtensions} time(s); buy it or let it go`, { maxExtensions })
     }
-    await assertAffordable(this.deps.wallet, userId, (await heldQuery(this.db, userId, now).all()).map((h) => h.price))
+    await assertAffordable(
+      this.deps.wallet,
+      userId,
+      (await heldQuery(this.db, userId, now).all()).map((h) => h.price),
+    )
 
     const at = new Date(now)
     const expiresAt = new Date(now + RESERVATION_TTL_MS)
@@ -215,7 +223,10 @@ export class ReservationsService {
       .set({ expiresAt, extensions: sql`${numberReservations.extensions} + 1`, updatedAt: at })
       .where(
         and(
-          inArray(numberReservations.id, extendable.map((r) => r.id)),
+          inArray(
+            numberReservations.id,
+            extendable.map((r) => r.id),
+          ),
           eq(numberReservations.status, 'active'),
           gt(numberReservations.expiresAt, at),
           lt(numberReservations.extensions, maxExtensions),
@@ -238,7 +249,16 @@ export class ReservationsService {
     )
     const kept = results.filter((x) => x.ok).map((x) => x.r)
     const lost = results.filter((x) => !x.ok).map((x) => x.r)
-    if (lost.length) await this.db.update(numberReservations).set({ status: 'expired', updatedAt: at }).where(inArray(numberReservations.id, lost.map((r) => r.id)))
+    if (lost.length)
+      await this.db
+        .update(numberReservations)
+        .set({ status: 'expired', updatedAt: at })
+        .where(
+          inArray(
+            numberReservations.id,
+            lost.map((r) => r.id),
+          ),
+        )
     for (const r of kept) Object.assign(r, { expiresAt, extensions: claimedIds.get(r.id)!, updatedAt: at })
     for (const r of lost) Object.assign(r, { status: 'expired', updatedAt: at })
     const capped = new Set(live.filter((r) => !claimedIds.has(r.id)).map((r) => r.id))
@@ -254,19 +274,26 @@ export class ReservationsService {
     const active = target.filter((r) => r.status === 'active' && r.expiresAt.getTime() > now)
     if (active.length) {
       await Promise.all(
-        active
-          .map((r) =>
-            this.deps.locks
-              .of(r.phoneNumber)
-              .release(userId)
-              .catch((e: unknown) => logger.error('reservation: lock release failed', { phoneNumber: r.phoneNumber, error: errorText(e) })),
-          ),
+        active.map((r) =>
+          this.deps.locks
+            .of(r.phoneNumber)
+            .release(userId)
+            .catch((e: unknown) => logger.error('reservation: lock release failed', { phoneNumber: r.phoneNumber, error: errorText(e) })),
+        ),
       )
       const at = new Date(now)
       await this.db
         .update(numberReservations)
         .set({ status: 'released', updatedAt: at })
-        .where(and(inArray(numberReservations.id, active.map((r) => r.id)), eq(numberReservations.status, 'active')))
+        .where(
+          and(
+            inArray(
+              numberReservations.id,
+              active.map((r) => r.id),
+            ),
+            eq(numberReservations.status, 'active'),
+          ),
+        )
       for (const r of active) Object.assign(r, { status: 'released', updatedAt: at })
     }
     return reservation(group, rows, now)

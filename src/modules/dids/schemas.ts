@@ -53,7 +53,10 @@ export function listParam<const T extends readonly string[]>(allowed: T, normali
     .optional()
     .transform((v, ctx): T[number][] | undefined => {
       if (v === undefined) return undefined
-      const parts = (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => normalize(s.trim())).filter(Boolean)
+      const parts = (Array.isArray(v) ? v : [v])
+        .flatMap((s) => s.split(','))
+        .map((s) => normalize(s.trim()))
+        .filter(Boolean)
       const bad = parts.filter((p) => !allowed.includes(p))
       if (bad.length) {
         ctx.addIssue({ code: 'custom', message: `Unknown value(s) ${bad.join(', ')}; expected any of ${allowed.join(', ')}` })
@@ -83,7 +86,12 @@ export const SearchQuery = z.object({
     .regex(/^[A-Za-z]{2}$/, 'countryCode is an ISO 3166-1 alpha-2 code like US')
     .transform(lower)
     .openapi({ example: 'US', description: 'Required. ISO 3166-1 alpha-2, any case.' }),
-  areaCode: z.string().trim().regex(/^\d{1,6}$/, 'areaCode is 1–6 digits').optional().openapi({ example: '415' }),
+  areaCode: z
+    .string()
+    .trim()
+    .regex(/^\d{1,6}$/, 'areaCode is 1–6 digits')
+    .optional()
+    .openapi({ example: '415' }),
   contains: z
     .string()
     .trim()
@@ -150,7 +158,6 @@ export const NumberRouting = z.object({
   statusCallback: HttpUrl.optional(),
 })
 
-
 /** A payment method id (`pm_…`) or `wallet`, as purchases and order payments take it. */
 export const paymentMethodRef = (description: string) => z.string().trim().min(1).max(100).optional().openapi({ description })
 
@@ -213,7 +220,13 @@ export type PurchaseResult = z.infer<typeof PurchaseResult>
 
 // ---- Owned numbers ------------------------------------------------------------------------
 
-export const NumberIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'pn_01jd6q0000a1b2c3d4e5f6g7h8' }) })
+export const NumberIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'pn_01jd6q0000a1b2c3d4e5f6g7h8' }),
+})
 
 export const ListNumbersQuery = z.object({
   page: z.coerce.number().int().min(1).default(1),
@@ -226,7 +239,18 @@ export const ListNumbersQuery = z.object({
   tags: z
     .union([z.string(), z.array(z.string())])
     .optional()
-    .transform((v) => (v === undefined ? undefined : [...new Set((Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))]))
+    .transform((v) =>
+      v === undefined
+        ? undefined
+        : [
+            ...new Set(
+              (Array.isArray(v) ? v : [v])
+                .flatMap((s) => s.split(','))
+                .map((s) => s.trim())
+                .filter(Boolean),
+            ),
+          ],
+    )
     .openapi({ type: 'array', items: { type: 'string' }, description: 'Numbers carrying every one of these tags (repeat the parameter or separate with commas)' }),
 })
 export type ListNumbersQuery = z.infer<typeof ListNumbersQuery>
@@ -262,7 +286,7 @@ export const UserNumber = z
       })
       .openapi({
         description:
-          '`totalCalls`: all the number\'s calls; `monthlyMinutes`: their minutes this calendar month (UTC) — the call records ' +
+          "`totalCalls`: all the number's calls; `monthlyMinutes`: their minutes this calendar month (UTC) — the call records " +
           'GET /api/v1/analytics/calls counts (`call_minutes` usage records naming the number). `totalSms` / `monthlySms`: SMS received on it.',
       }),
     tags: z.array(z.string()),
@@ -278,9 +302,7 @@ export const UserNumber = z
   })
   .openapi('UserNumber')
 
-export const NumbersSummary = z
-  .object({ totalNumbers: z.number().int(), activeNumbers: z.number().int(), monthlyTotal: z.number(), currency: z.string() })
-  .openapi('NumbersSummary')
+export const NumbersSummary = z.object({ totalNumbers: z.number().int(), activeNumbers: z.number().int(), monthlyTotal: z.number(), currency: z.string() }).openapi('NumbersSummary')
 
 const Usage = z.object({ calls: z.number().int(), minutes: z.number(), sms: z.number().int(), cost: z.number() })
 
@@ -321,7 +343,10 @@ export const UpdateNumberBody = z
     voiceFallbackUrl: HttpUrl.nullable().optional(),
     smsUrl: SmsUrl.nullable().optional(),
     statusCallback: HttpUrl.nullable().optional(),
-    tags: z.array(displayText({ min: 1, max: 50 })).max(20).optional(),
+    tags: z
+      .array(displayText({ min: 1, max: 50 }))
+      .max(20)
+      .optional(),
     notes: displayText({ max: 1000, multiline: true }).nullable().optional(),
     configuration: z
       .strictObject({
@@ -377,15 +402,17 @@ export type ReleaseNumberBody = z.infer<typeof ReleaseNumberBody>
 // ---- Reservations -------------------------------------------------------------------------
 
 export const ReservationIdParam = z.object({
-  id: z.string().min(1).max(80).openapi({ param: { name: 'id', in: 'path' }, description: 'A reservation id, or the id of one of its numbers' }),
+  id: z
+    .string()
+    .min(1)
+    .max(80)
+    .openapi({ param: { name: 'id', in: 'path' }, description: 'A reservation id, or the id of one of its numbers' }),
 })
 
-export const CreateReservationBody = z
-  .object({ phoneNumbers: z.array(E164).min(1).max(20) })
-  .openapi('CreateNumberReservationRequest')
+export const CreateReservationBody = z.object({ phoneNumbers: z.array(E164).min(1).max(20) }).openapi('CreateNumberReservationRequest')
 
 export const ReservedNumber = z.object({
-  id: z.string().nullable().openapi({ description: 'This number\'s reservation id (null when it could not be reserved)' }),
+  id: z.string().nullable().openapi({ description: "This number's reservation id (null when it could not be reserved)" }),
   phoneNumber: z.string(),
   status: z.enum(['reserved', 'failed', 'expired', 'released', 'purchased']),
   expiresAt: z.string().nullable(),

@@ -13,7 +13,7 @@ const route = createRoute({
   summary: 'Search numbers for sale',
   description:
     'Searches the DID inventory the provider sync keeps (numbers `available` for sale). `countryCode` is required; ' +
-    '`contains` is Twilio\'s pattern (`*` = one digit, letters = keypad digits); `capabilities` must all be present; `priceMax` caps the ' +
+    "`contains` is Twilio's pattern (`*` = one digit, letters = keypad digits); `capabilities` must all be present; `priceMax` caps the " +
     'monthly price. Numbers another account has reserved (POST /api/v1/numbers/reservations) are left out; a purchase in flight is not ' +
     'visible here — the purchase itself refuses a second buyer. When nothing matches, `suggestions` names other area codes and regions ' +
     'of the country that have numbers. Rate class `search`.',

@@ -11,12 +11,12 @@ const route = createRoute({
   method: 'put',
   path: '/api/v1/numbers/{id}',
   tags: ['numbers'],
-  summary: 'Change a number\'s settings',
+  summary: "Change a number's settings",
   description:
     'Only these fields are writable: friendlyName, voiceUrl, voiceMethod, voiceFallbackUrl, smsUrl, ' +
     'statusCallback, tags, notes, configuration. Any other field (status, prices, phoneNumber…) is refused with 400 VALIDATION_ERROR ' +
     'rather than silently ignored. URLs must be http(s) and never internal addresses (`smsUrl` may be loopback in development or test ' +
-    'with WEBHOOK_ALLOW_LOOPBACK=true); `null` clears a field. `configuration` flags merge into the number\'s ' +
+    "with WEBHOOK_ALLOW_LOOPBACK=true); `null` clears a field. `configuration` flags merge into the number's " +
     '`features`; `tags` replaces the list. A released number answers 409 NUMBER_RELEASED.',
   middleware: [rateClass('general'), requireAuth({ permission: 'numbers:write' })] as const,
   security: keySecurity,

@@ -43,9 +43,7 @@ export function availableNumberView(r: DidInventory): z.infer<typeof AvailableNu
 
 /** The search's answer; `searchCriteria` echoes the query as understood (country upper case). */
 export function searchView(q: SearchQuery, r: SearchResult): z.infer<typeof NumberSearchResponse> {
-  const searchCriteria = Object.fromEntries(
-    Object.entries({ ...q, countryCode: q.countryCode.toUpperCase() }).filter(([, v]) => v !== undefined),
-  )
+  const searchCriteria = Object.fromEntries(Object.entries({ ...q, countryCode: q.countryCode.toUpperCase() }).filter(([, v]) => v !== undefined))
   const out: z.infer<typeof NumberSearchResponse> = { numbers: r.numbers.map(availableNumberView), searchCriteria, total: r.total, hasMore: r.hasMore }
   if (r.suggestions) out.suggestions = r.suggestions
   return out

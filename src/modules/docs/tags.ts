@@ -36,7 +36,7 @@ export const TAGS: { name: string; description: string }[] = [
   },
   {
     name: 'search',
-    description: 'The activation API\'s public offer search (`/api/search/offers`): which SMS-activation numbers are for sale, by service and country, at what price.',
+    description: "The activation API's public offer search (`/api/search/offers`): which SMS-activation numbers are for sale, by service and country, at what price.",
   },
   {
     name: 'numbers',
@@ -47,7 +47,7 @@ export const TAGS: { name: string; description: string }[] = [
   },
   {
     name: 'orders',
-    description: 'The DID API\'s orders (`/api/v1/orders`): several numbers bought together, their results, cancellation with refund and payment retry.',
+    description: "The DID API's orders (`/api/v1/orders`): several numbers bought together, their results, cancellation with refund and payment retry.",
   },
   {
     name: 'wallet',
@@ -57,19 +57,19 @@ export const TAGS: { name: string; description: string }[] = [
   },
   {
     name: 'public-v1',
-    description: 'The activation API\'s routes for programmatic clients: the balance, buying a number and reading its SMS, with their own rate class.',
+    description: "The activation API's routes for programmatic clients: the balance, buying a number and reading its SMS, with their own rate class.",
   },
   {
     name: 'billing',
     description:
-      'The DID API\'s billing (`/api/v1/billing/…`): the billing account with auto-pay and automatic top-up, payment ' +
-      'methods, top-ups, and usage with its cost over a date range; usage billing\'s account statistics (`/api/stats`).',
+      "The DID API's billing (`/api/v1/billing/…`): the billing account with auto-pay and automatic top-up, payment " +
+      "methods, top-ups, and usage with its cost over a date range; usage billing's account statistics (`/api/stats`).",
   },
   {
     name: 'invoices',
     description:
-      'Monthly invoices, shown two ways over the same records: usage billing\'s (`/api/invoices`: generate a closed month, ' +
-      'list) and the DID API\'s (`/api/v1/billing/invoices`: pages with a summary, details, payment in full or in part, ' +
+      "Monthly invoices, shown two ways over the same records: usage billing's (`/api/invoices`: generate a closed month, " +
+      "list) and the DID API's (`/api/v1/billing/invoices`: pages with a summary, details, payment in full or in part, " +
       'download as PDF, CSV or JSON).',
   },
   {
@@ -78,11 +78,11 @@ export const TAGS: { name: string; description: string }[] = [
   },
   {
     name: 'subscriptions',
-    description: 'Usage billing\'s plans (`/api/subscription`): basic, pro and enterprise, by calendar month (UTC), with upgrade proration.',
+    description: "Usage billing's plans (`/api/subscription`): basic, pro and enterprise, by calendar month (UTC), with upgrade proration.",
   },
   {
     name: 'analytics',
-    description: 'The DID API\'s analytics of your account (`/api/v1/analytics/…`): the dashboard and call analytics over a date range.',
+    description: "The DID API's analytics of your account (`/api/v1/analytics/…`): the dashboard and call analytics over a date range.",
   },
   {
     name: 'webhooks',
@@ -97,8 +97,7 @@ export const TAGS: { name: string; description: string }[] = [
   {
     name: 'admin',
     description:
-      'Operators only: users (under `/api/admin/…` and `/api/v1/admin/…`), wallet credits, providers and their sync, the ' +
-      'audit log, mails, failed background jobs, system health and analytics.',
+      'Operators only: users (under `/api/admin/…` and `/api/v1/admin/…`), wallet credits, providers and their sync, the ' + 'audit log, mails, failed background jobs, system health and analytics.',
   },
   {
     name: 'health',

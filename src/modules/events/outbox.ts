@@ -89,7 +89,12 @@ export async function drainOutbox({ db, env }: { db: Db; env: { EVENTS: Queue } 
       await sendEvents(env, ids)
     } catch (e) {
       // Not sent: free the rows for the next drain at once (if this fails too, the claim lapses).
-      for (const part of chunk(ids, IDS_PER_STATEMENT)) await db.update(outbox).set({ claimedUntil: null }).where(inArray(outbox.id, part)).catch(() => undefined)
+      for (const part of chunk(ids, IDS_PER_STATEMENT))
+        await db
+          .update(outbox)
+          .set({ claimedUntil: null })
+          .where(inArray(outbox.id, part))
+          .catch(() => undefined)
       throw e
     }
     const at = new Date()

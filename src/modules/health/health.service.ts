@@ -21,10 +21,7 @@ const CHECK_TIMEOUT_MS = 2000
 async function timed(fn: () => Promise<unknown>): Promise<CheckResult> {
   const started = performance.now()
   try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)),
-    ])
+    await Promise.race([fn(), new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS))])
     return { status: 'healthy', responseTime: Math.round(performance.now() - started) }
   } catch (e) {
     return { status: 'unhealthy', responseTime: Math.round(performance.now() - started), error: (e as Error).message }

@@ -22,11 +22,13 @@ const SystemHealth = z
     timestamp: z.string(),
     services: z.object({
       database: z.object({ status: Up, responseTime: z.number(), connections: z.number().openapi({ description: 'D1 is connectionless: always 0' }) }),
-      redis: z.object({
-        status: Up,
-        responseTime: z.number(),
-        memory: z.number().openapi({ description: 'Not applicable: the rate limiter and counters are Durable Objects (always 0)' }),
-      }).openapi({ description: 'Kept for monitors that expect a cache entry: that role is played by the RateLimiter Durable Object' }),
+      redis: z
+        .object({
+          status: Up,
+          responseTime: z.number(),
+          memory: z.number().openapi({ description: 'Not applicable: the rate limiter and counters are Durable Objects (always 0)' }),
+        })
+        .openapi({ description: 'Kept for monitors that expect a cache entry: that role is played by the RateLimiter Durable Object' }),
       durableObjects: z.record(z.string(), z.object({ status: Up, responseTime: z.number(), error: z.string().optional() })),
       twilio: External,
       stripe: External,
@@ -78,8 +80,7 @@ export const registerSystemHealth = (r: Router) =>
     const { database, ...objects } = checks
     const durableObjects = Object.fromEntries(Object.entries(objects).map(([k, v]) => [k, { ...v, status: up(v.status) }]))
     const twilio = external('twilio')
-    const degraded =
-      Object.values(objects).some((o) => o.status !== 'healthy') || [twilio, stripe].some((e) => e.configured && e.status === 'down')
+    const degraded = Object.values(objects).some((o) => o.status !== 'healthy') || [twilio, stripe].some((e) => e.configured && e.status === 'down')
     return c.json(
       envelope(c, {
         status: database.status !== 'healthy' ? 'unhealthy' : degraded ? 'degraded' : 'healthy',

@@ -56,7 +56,10 @@ export async function recordJobFailure(services: Pick<Services, 'db'>, message: 
 
 /** The job succeeded after failing: it is no longer a failed job. */
 export async function clearJobFailure(services: Pick<Services, 'db'>, body: unknown): Promise<void> {
-  await services.db.delete(failedJobs).where(eq(failedJobs.id, await failedJobId(body))).run()
+  await services.db
+    .delete(failedJobs)
+    .where(eq(failedJobs.id, await failedJobId(body)))
+    .run()
 }
 
 const backoff = (attempts: number) => Math.min(600, 10 * 2 ** Math.max(0, attempts - 1))

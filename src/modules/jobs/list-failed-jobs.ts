@@ -53,7 +53,13 @@ export const registerListFailedJobs = (r: Router) =>
     if (type) filters.push(eq(failedJobs.type, type))
     const where = and(...filters)
     const [rows, total] = await db.batch([
-      db.select().from(failedJobs).where(where).orderBy(desc(failedJobs.lastFailedAt), desc(failedJobs.id)).limit(limit).offset((page - 1) * limit),
+      db
+        .select()
+        .from(failedJobs)
+        .where(where)
+        .orderBy(desc(failedJobs.lastFailedAt), desc(failedJobs.id))
+        .limit(limit)
+        .offset((page - 1) * limit),
       db.select({ n: count() }).from(failedJobs).where(where),
     ])
     const data = rows.map((j) => ({

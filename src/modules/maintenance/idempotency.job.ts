@@ -9,8 +9,6 @@ import type { Services } from '../../services'
 export const PURGE_BATCH = 5_000
 
 export async function purgeIdempotencyKeys({ db }: Pick<Services, 'db'>, now: number) {
-  const r = await db.run(
-    sql`DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= ${now} LIMIT ${PURGE_BATCH})`,
-  )
+  const r = await db.run(sql`DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= ${now} LIMIT ${PURGE_BATCH})`)
   return { idempotencyKeysDeleted: r.meta.changes }
 }

@@ -22,7 +22,9 @@ export function renderSeries(series: SeriesTotal[]): string[] {
   for (const s of series) {
     const key = `${s.method} ${s.route}`
     const agg = byRoute.get(key) ?? { method: s.method, route: s.route, buckets: new Array(LATENCY_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
-    s.buckets.forEach((n, i) => (agg.buckets[i] += n))
+    s.buckets.forEach((n, i) => {
+      agg.buckets[i] += n
+    })
     agg.sum += s.sumSeconds
     agg.count += s.count
     byRoute.set(key, agg)
@@ -46,8 +48,14 @@ async function gauges(db: Db, now: number): Promise<string[]> {
   const at = new Date(now)
   const [byStatus, keys, active] = await db.batch([
     db.select({ status: users.status, role: users.role, n: count() }).from(users).groupBy(users.status, users.role),
-    db.select({ n: count() }).from(apiKeys).where(and(isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, at)))),
-    db.select({ n: count() }).from(sessions).where(and(isNull(sessions.revokedAt), gt(sessions.expiresAt, at))),
+    db
+      .select({ n: count() })
+      .from(apiKeys)
+      .where(and(isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, at)))),
+    db
+      .select({ n: count() })
+      .from(sessions)
+      .where(and(isNull(sessions.revokedAt), gt(sessions.expiresAt, at))),
   ])
   const out = ['# HELP users_total Accounts by status and role', '# TYPE users_total gauge']
   for (const r of byStatus) out.push(`users_total{status="${r.status}",role="${r.role}"} ${r.n}`)
@@ -84,7 +92,7 @@ export function registerMetrics(r: Router) {
       const stub = metricsStub(env.METRICS)
       await flush(stub)
       const [series, g] = await Promise.all([stub.series(), gauges(db, Date.now())])
-      const body = [...renderSeries(series), ...g].join('\n') + '\n'
+      const body = `${[...renderSeries(series), ...g].join('\n')}\n`
       return c.text(body, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' })
     })
   }

@@ -54,16 +54,21 @@ export class Metrics extends DurableObject<Env> {
     let errors = 0
     let sum = 0
     for (const d of deltas) {
-      const row = this.ctx.storage.sql
-        .exec<{ buckets: string }>('SELECT buckets FROM series WHERE method = ? AND route = ? AND status = ?', d.method, d.route, d.status)
-        .toArray()[0]
+      const row = this.ctx.storage.sql.exec<{ buckets: string }>('SELECT buckets FROM series WHERE method = ? AND route = ? AND status = ?', d.method, d.route, d.status).toArray()[0]
       const buckets = row ? (JSON.parse(row.buckets) as number[]) : new Array(LATENCY_BUCKETS.length + 1).fill(0)
-      d.buckets.forEach((n, i) => (buckets[i] = (buckets[i] ?? 0) + n))
+      d.buckets.forEach((n, i) => {
+        buckets[i] = (buckets[i] ?? 0) + n
+      })
       this.ctx.storage.sql.exec(
         `INSERT INTO series (method, route, status, count, sum_seconds, buckets) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (method, route, status) DO UPDATE SET count = count + excluded.count,
            sum_seconds = sum_seconds + excluded.sum_seconds, buckets = excluded.buckets`,
-        d.method, d.route, d.status, d.count, d.sumSeconds, JSON.stringify(buckets),
+        d.method,
+        d.route,
+        d.status,
+        d.count,
+        d.sumSeconds,
+        JSON.stringify(buckets),
       )
       requests += d.count
       if (d.status >= 500) errors += d.count
@@ -73,16 +78,17 @@ export class Metrics extends DurableObject<Env> {
       `INSERT INTO minutes (minute, requests, errors, sum_seconds) VALUES (?, ?, ?, ?)
        ON CONFLICT (minute) DO UPDATE SET requests = requests + excluded.requests,
          errors = errors + excluded.errors, sum_seconds = sum_seconds + excluded.sum_seconds`,
-      minute, requests, errors, sum,
+      minute,
+      requests,
+      errors,
+      sum,
     )
     this.ctx.storage.sql.exec('DELETE FROM minutes WHERE minute < ?', minute - KEEP_MINUTES)
   }
 
   series(): SeriesTotal[] {
     return this.ctx.storage.sql
-      .exec<{ method: string; route: string; status: number; count: number; sum_seconds: number; buckets: string }>(
-        'SELECT * FROM series ORDER BY route, method, status',
-      )
+      .exec<{ method: string; route: string; status: number; count: number; sum_seconds: number; buckets: string }>('SELECT * FROM series ORDER BY route, method, status')
       .toArray()
       .map((r) => ({ method: r.method, route: r.route, status: r.status, count: r.count, sumSeconds: r.sum_seconds, buckets: JSON.parse(r.buckets) }))
   }

@@ -16,7 +16,10 @@ let lastFlush = 0
 export function observe(method: string, route: string, status: number, seconds: number): void {
   const key = `${method} ${status} ${route}`
   let s = buffer.get(key)
-  if (!s) buffer.set(key, (s = { method, route, status, count: 0, sumSeconds: 0, buckets: new Array(LATENCY_BUCKETS.length + 1).fill(0) }))
+  if (!s) {
+    s = { method, route, status, count: 0, sumSeconds: 0, buckets: new Array(LATENCY_BUCKETS.length + 1).fill(0) }
+    buffer.set(key, s)
+  }
   s.count += 1
   s.sumSeconds += seconds
   const i = LATENCY_BUCKETS.findIndex((le) => seconds <= le)
@@ -45,7 +48,9 @@ export async function flush(stub: DurableObjectStub<Metrics>): Promise<void> {
       else {
         s.count += d.count
         s.sumSeconds += d.sumSeconds
-        d.buckets.forEach((v, i) => (s.buckets[i]! += v))
+        d.buckets.forEach((v, i) => {
+          s.buckets[i]! += v
+        })
       }
       pending += d.count
     }

@@ -18,7 +18,7 @@ const Hit = z
     serviceCode: z.string().openapi({ example: 'telegram' }),
     country: z.string().openapi({ example: 'United States' }),
     countryCode: z.string().openapi({ example: 'us' }),
-    price: z.number().openapi({ example: 0.5, description: 'USD: the provider\'s cost plus our margin; what a purchase charges' }),
+    price: z.number().openapi({ example: 0.5, description: "USD: the provider's cost plus our margin; what a purchase charges" }),
     currency: z.literal('USD'),
     provider: z.string().openapi({ example: 'herosms', description: 'Provider code (pass it to the purchase to insist on it)' }),
     stock: z.number().int(),
@@ -33,7 +33,7 @@ const route = createRoute({
   tags: ['search'],
   summary: 'Search activation offers (public)',
   description:
-    'The activation API\'s offer search: no authentication needed (rate class `search`, 100/min per IP or caller). In-stock offers of healthy ' +
+    "The activation API's offer search: no authentication needed (rate class `search`, 100/min per IP or caller). In-stock offers of healthy " +
     'providers, cheapest first; `total` counts every match. `page`/`limit` page through the hits.',
   middleware: [rateClass('search')] as const,
   request: { query: Query },

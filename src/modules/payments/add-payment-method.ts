@@ -13,12 +13,12 @@ const route = createRoute({
   summary: 'Add a payment method',
   description:
     '`processor`: `sandbox` (default; no account needed) or `stripe` (only when the ' +
-    'server has STRIPE_SECRET_KEY, else 400), any case. `token` is the processor\'s token: the sandbox accepts Stripe\'s test ' +
+    "server has STRIPE_SECRET_KEY, else 400), any case. `token` is the processor's token: the sandbox accepts Stripe's test " +
     'tokens `tok_visa`, `tok_mastercard`, `tok_amex` (charge fine), `tok_chargeDeclined` and `tok_chargeDeclinedInsufficientFunds` ' +
     '(added fine, every charge declined) and `btok_us_verified` (a bank account); any other token is 400 on `token`. With ' +
-    'Stripe, a card token (`tok_…`) becomes a PaymentMethod attached to the account\'s Stripe customer (created on first use). ' +
+    "Stripe, a card token (`tok_…`) becomes a PaymentMethod attached to the account's Stripe customer (created on first use). " +
     '`type` must match the token: `credit_card`, `debit_card` or `card` for a card, `bank_account` for a bank account (any case). ' +
-    'The account\'s first method becomes its default; `makeDefault: true` makes the new one the default. ' +
+    "The account's first method becomes its default; `makeDefault: true` makes the new one the default. " +
     'A user session or an API key with `billing:write`.',
   middleware: [rateClass('general'), idempotent(), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,

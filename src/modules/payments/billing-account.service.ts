@@ -140,7 +140,7 @@ export class BillingAccountService {
         throw ValidationError.field(
           'autoTopUp.paymentMethodId',
           next.autoTopUpPaymentMethodId
-            ? 'The automatic top-up\'s payment method was deleted; name another one'
+            ? "The automatic top-up's payment method was deleted; name another one"
             : 'The account has no payment method for the automatic top-up; add one with POST /api/v1/billing/payment-methods',
         )
       }

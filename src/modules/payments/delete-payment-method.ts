@@ -9,7 +9,7 @@ const Deleted = z
   .object({
     id: z.string(),
     deleted: z.literal(true),
-    defaultPaymentMethod: z.string().nullable().openapi({ description: 'The account\'s default payment method after the deletion' }),
+    defaultPaymentMethod: z.string().nullable().openapi({ description: "The account's default payment method after the deletion" }),
   })
   .openapi('PaymentMethodDeleted')
 
@@ -21,7 +21,7 @@ const route = createRoute({
   description:
     'Detaches the method at its processor, then removes it (kept as a deleted record for past payments; it is ' +
     'no longer listed or charged). When it was the default, the newest remaining method becomes the default. 404 for an ' +
-    'unknown, already deleted or another account\'s method; 502 when the processor cannot be reached (nothing changes). ' +
+    "unknown, already deleted or another account's method; 502 when the processor cannot be reached (nothing changes). " +
     'A user session or an API key with `billing:write`.',
   middleware: [rateClass('general'), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,

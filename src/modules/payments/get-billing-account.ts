@@ -14,7 +14,7 @@ const route = createRoute({
     'Created on first read with the defaults: `billingCycle` MONTHLY, `currency` USD, ' +
     '`autoPayEnabled` false, no address. `accountBalance` is the wallet balance (GET /api/wallet/balance `balance`); ' +
     '`defaultPaymentMethod` the id of the default payment method (null without one); `nextBillingDate` the 1st of next month ' +
-    '(UTC), when the monthly invoice is made; `isActive`/`isSuspended`/`suspensionReason` follow the account\'s status. ' +
+    "(UTC), when the monthly invoice is made; `isActive`/`isSuspended`/`suspensionReason` follow the account's status. " +
     '`creditLimit` is null (no credit is extended); `stripeCustomerId` is set once a Stripe payment method is added. ' +
     '`autoTopUp` is the automatic wallet top-up: `enabled`, `threshold` and `amount` (USD), `paymentMethodId` (null: the default ' +
     'method) and `lastTopUp`, the latest one made (its UTC `date`, `status`, `amount`, `paymentId`, `failureReason`). ' +

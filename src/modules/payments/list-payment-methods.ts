@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Your payment methods',
   description:
-    'The account\'s active methods (deleted ones are not listed), the default first, then ' +
+    "The account's active methods (deleted ones are not listed), the default first, then " +
     'newest first, with page/limit pagination. Card fields (`last4`, `brand`, `expiryMonth`, `expiryYear`) and bank ' +
     'fields (`bankName`, `accountType`) are present when they apply. A user session or an API key with `billing:read`.',
   middleware: [rateClass('general'), requireAuth({ permission: 'billing:read' })] as const,

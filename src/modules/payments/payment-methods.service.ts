@@ -27,9 +27,7 @@ import type { RequestContext } from '../../lib/context'
 
 export type PaymentMethodRow = typeof paymentMethods.$inferSelect
 
-export type ChargeResult =
-  | { ok: true; processor: string; processorRef: string; paymentMethodId: string }
-  | { ok: false; processor: string; paymentMethodId: string; failureReason: string }
+export type ChargeResult = { ok: true; processor: string; processorRef: string; paymentMethodId: string } | { ok: false; processor: string; paymentMethodId: string; failureReason: string }
 
 export interface ChargeInput {
   paymentMethodId?: string
@@ -91,7 +89,11 @@ export class PaymentMethodsService {
   }
 
   async get(userId: string, id: string): Promise<PaymentMethodRow> {
-    const row = await this.db.select().from(paymentMethods).where(and(live(userId), eq(paymentMethods.id, id))).get()
+    const row = await this.db
+      .select()
+      .from(paymentMethods)
+      .where(and(live(userId), eq(paymentMethods.id, id)))
+      .get()
     if (!row) throw new NotFound('Payment method')
     return row
   }
@@ -114,7 +116,12 @@ export class PaymentMethodsService {
     const noDefault = sql`not exists (select 1 from ${paymentMethods} where ${and(live(userId), eq(paymentMethods.isDefault, true))})`
     const stmts: Stmt[] = []
     if (body.makeDefault) {
-      stmts.push(this.db.update(paymentMethods).set({ isDefault: false, updatedAt: now }).where(and(live(userId), eq(paymentMethods.isDefault, true))))
+      stmts.push(
+        this.db
+          .update(paymentMethods)
+          .set({ isDefault: false, updatedAt: now })
+          .where(and(live(userId), eq(paymentMethods.isDefault, true))),
+      )
     }
     stmts.push(
       this.db.insert(paymentMethods).values({
@@ -153,7 +160,10 @@ export class PaymentMethodsService {
         .update(paymentMethods)
         .set({ isDefault: false, updatedAt: now })
         .where(and(live(userId), eq(paymentMethods.isDefault, true), ne(paymentMethods.id, id), targetLive)),
-      this.db.update(paymentMethods).set({ isDefault: true, updatedAt: now }).where(and(live(userId), eq(paymentMethods.id, id))),
+      this.db
+        .update(paymentMethods)
+        .set({ isDefault: true, updatedAt: now })
+        .where(and(live(userId), eq(paymentMethods.id, id))),
     ])
     return this.get(userId, id)
   }
@@ -179,7 +189,11 @@ export class PaymentMethodsService {
         .set({ isDefault: true, updatedAt: now })
         .where(and(live(userId), eq(paymentMethods.id, newest), noDefault)),
     ])
-    const d = await this.db.select({ id: paymentMethods.id }).from(paymentMethods).where(and(live(userId), eq(paymentMethods.isDefault, true))).get()
+    const d = await this.db
+      .select({ id: paymentMethods.id })
+      .from(paymentMethods)
+      .where(and(live(userId), eq(paymentMethods.isDefault, true)))
+      .get()
     return { defaultPaymentMethod: d?.id ?? null }
   }
 
@@ -189,13 +203,7 @@ export class PaymentMethodsService {
    */
   async resolve(userId: string, paymentMethodId?: string): Promise<PaymentMethodRow> {
     if (paymentMethodId) return this.get(userId, paymentMethodId)
-    const row = await this.db
-      .select()
-      .from(paymentMethods)
-      .where(live(userId))
-      .orderBy(desc(paymentMethods.isDefault), desc(paymentMethods.createdAt), desc(paymentMethods.id))
-      .limit(1)
-      .get()
+    const row = await this.db.select().from(paymentMethods).where(live(userId)).orderBy(desc(paymentMethods.isDefault), desc(paymentMethods.createdAt), desc(paymentMethods.id)).limit(1).get()
     if (!row) throw ValidationError.field('paymentMethodId', 'The account has no payment method; add one with POST /api/v1/billing/payment-methods')
     return row
   }
@@ -210,7 +218,11 @@ export class PaymentMethodsService {
    * attempt that began with it (same key, so the processor answers with the first charge).
    */
   async chargeRecorded(userId: string, input: ChargeInput & { paymentMethodId: string }): Promise<ChargeResult> {
-    const m = await this.db.select().from(paymentMethods).where(and(eq(paymentMethods.userId, userId), eq(paymentMethods.id, input.paymentMethodId))).get()
+    const m = await this.db
+      .select()
+      .from(paymentMethods)
+      .where(and(eq(paymentMethods.userId, userId), eq(paymentMethods.id, input.paymentMethodId)))
+      .get()
     if (!m) throw new NotFound('Payment method')
     return (await this.chargeDetailed(userId, input, m)).result
   }

@@ -107,9 +107,7 @@ function autoTopUpView(s: BillingAccountSummary): z.infer<typeof AutoTopUpView> 
     threshold: a.autoTopUpThreshold === null ? null : fromMicros(a.autoTopUpThreshold),
     amount: a.autoTopUpAmount === null ? null : fromMicros(a.autoTopUpAmount),
     paymentMethodId: a.autoTopUpPaymentMethodId,
-    lastTopUp: last
-      ? { date: last.day, status: last.payment.status, amount: fromMicros(last.payment.amount), paymentId: last.payment.id, failureReason: last.payment.failureReason }
-      : null,
+    lastTopUp: last ? { date: last.day, status: last.payment.status, amount: fromMicros(last.payment.amount), paymentId: last.payment.id, failureReason: last.payment.failureReason } : null,
   }
 }
 
@@ -147,10 +145,7 @@ export const UpdateBillingAccountBody = z
     billingAddress: BillingAddress.optional().openapi({ description: 'Replaces the whole address' }),
     autoPayEnabled: z.boolean().optional(),
     autoTopUp: AutoTopUpUpdate.optional().openapi({ description: 'Only the fields sent change' }),
-    billingCycle: z
-      .string()
-      .optional()
-      .openapi({ description: '`MONTHLY` (any case); invoices are monthly, so no other cycle is offered' }),
+    billingCycle: z.string().optional().openapi({ description: '`MONTHLY` (any case); invoices are monthly, so no other cycle is offered' }),
   })
   .strict()
   .openapi('UpdateBillingAccountRequest')
@@ -202,7 +197,7 @@ export const AddPaymentMethodBody = z
       description: '`credit_card`, `debit_card` (or `card`) for a card token, `bank_account` for a bank token; any case',
     }),
     processor: z.string().min(1).max(32).optional().openapi({ example: 'sandbox', description: '`sandbox` (default) or `stripe`; any case' }),
-    token: z.string().min(1).max(255).openapi({ example: 'tok_visa', description: 'The processor\'s token for the card or bank account' }),
+    token: z.string().min(1).max(255).openapi({ example: 'tok_visa', description: "The processor's token for the card or bank account" }),
     makeDefault: z.boolean().optional(),
     billingAddress: BillingAddress.optional(),
   })
@@ -210,7 +205,11 @@ export const AddPaymentMethodBody = z
 export type AddPaymentMethodBody = z.infer<typeof AddPaymentMethodBody>
 
 export const PaymentMethodIdParam = z.object({
-  id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'pm_01jd6q0000a1b2c3d4e5f6g7h8' }),
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'pm_01jd6q0000a1b2c3d4e5f6g7h8' }),
 })
 
 // ---- payments ---------------------------------------------------------------------------------
@@ -257,6 +256,6 @@ export const TopUpBody = z
       .max(MAX_TOP_UP)
       .refine(wholeCents, { message: 'amount has at most 2 decimal places (whole cents)' })
       .openapi({ example: 25, description: `USD, > 0, at most ${MAX_TOP_UP}, at most 2 decimal places` }),
-    paymentMethodId: z.string().min(1).max(64).optional().openapi({ description: 'Default: the account\'s default payment method' }),
+    paymentMethodId: z.string().min(1).max(64).optional().openapi({ description: "Default: the account's default payment method" }),
   })
   .openapi('WalletTopUpByPaymentMethodRequest')

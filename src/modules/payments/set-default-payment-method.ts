@@ -11,8 +11,8 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Make a payment method the default',
   description:
-    'The method becomes the account\'s default and the previous default stops being one, in one transaction ' +
-    '(an account never has two defaults). 404 for an unknown, deleted or another account\'s method. No body. ' +
+    "The method becomes the account's default and the previous default stops being one, in one transaction " +
+    "(an account never has two defaults). 404 for an unknown, deleted or another account's method. No body. " +
     'A user session or an API key with `billing:write`.',
   middleware: [rateClass('general'), requireAuth({ permission: 'billing:write' })] as const,
   security: keySecurity,

@@ -35,7 +35,6 @@ import type { RequestContext } from '../../lib/context'
 
 export type PaymentRow = typeof payments.$inferSelect
 
-
 export interface TopUpInput {
   /** Micro-units, whole cents. */
   amount: number
@@ -49,7 +48,6 @@ export interface TopUpInput {
    */
   attemptKey?: string
 }
-
 
 export class TopUpService {
   private readonly methods: PaymentMethodsService
@@ -97,7 +95,11 @@ export class TopUpService {
     let paid = 0
     for (let n = 1; ; n++) {
       const attemptKey = n === 1 ? input.attemptKey : `${input.attemptKey}_${n}`
-      const earlier = await this.db.select().from(payments).where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId))).get()
+      const earlier = await this.db
+        .select()
+        .from(payments)
+        .where(and(eq(payments.attemptKey, attemptKey), eq(payments.userId, userId)))
+        .get()
       if (!earlier && paid >= input.amount) return { paid, payments: made }
       const { payment } = await this.topUp(ctx, { amount: earlier ? earlier.amount : input.amount - paid, paymentMethodId: input.paymentMethodId, attemptKey })
       made.push(payment)

@@ -16,8 +16,8 @@ const route = createRoute({
   tags: ['billing', 'wallet'],
   summary: 'Add money to your wallet from a payment method',
   description:
-    'Charges `amount` (USD, > 0, at most 10,000, whole cents) to `paymentMethodId` (default: the account\'s default method; ' +
-    '404 for an unknown, deleted or another account\'s method, 400 when the account has none), records the payment ' +
+    "Charges `amount` (USD, > 0, at most 10,000, whole cents) to `paymentMethodId` (default: the account's default method; " +
+    "404 for an unknown, deleted or another account's method, 400 when the account has none), records the payment " +
     '(`purpose: wallet_topup`) and credits the wallet. Answers 201 with the payment and the new balance. A declined charge ' +
     'answers 402 `PAYMENT_FAILED` (`details.failureReason`, `details.code`, the failed payment in `details.payment`); ' +
     'nothing is credited. Events: `PAYMENT_SUCCEEDED` or `PAYMENT_FAILED`.\n\n' +

@@ -109,7 +109,7 @@ export async function syncProvider(services: Services, provider: Provider): Prom
     writes.push(db.select({ stock: providers.stock }).from(providers).where(eq(providers.id, provider.id)))
     const results = (await db.batch(writes as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])) as unknown[]
     const changes = (i: number) => (i < 0 ? 0 : ((results[i] as D1Result).meta?.changes ?? 0))
-    const stock = ((results.at(-1) as { stock: { offers: number; numbers: number } }[])[0]?.stock ?? { offers: 0, numbers: 0 })
+    const stock = (results.at(-1) as { stock: { offers: number; numbers: number } }[])[0]?.stock ?? { offers: 0, numbers: 0 }
     return {
       ...base,
       healthy: true,

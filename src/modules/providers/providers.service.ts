@@ -22,7 +22,12 @@ export class ProvidersService {
   /** One page of all providers (active and disabled), by priority then code. */
   async page(page: number, limit: number): Promise<{ rows: Provider[]; total: number }> {
     const [rows, totals] = await this.db.batch([
-      this.db.select().from(providers).orderBy(asc(providers.priority), asc(providers.code)).limit(limit).offset((page - 1) * limit),
+      this.db
+        .select()
+        .from(providers)
+        .orderBy(asc(providers.priority), asc(providers.code))
+        .limit(limit)
+        .offset((page - 1) * limit),
       this.db.select({ n: count() }).from(providers),
     ])
     return { rows, total: totals[0]?.n ?? 0 }

@@ -8,7 +8,11 @@ import type { ProviderSyncResult } from './provider-sync.job'
 export const PROVIDER_PREFIXES = ['/api/admin/providers', '/api/v1/admin/providers'] as const
 
 export const ProviderIdParam = z.object({
-  id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' }, description: 'Provider id (`prv_…`) or code', example: 'prv_sandbox' }),
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' }, description: 'Provider id (`prv_…`) or code', example: 'prv_sandbox' }),
 })
 
 const Stock = z

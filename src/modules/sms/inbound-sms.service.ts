@@ -129,7 +129,12 @@ export class InboundSmsService {
             createdAt: now,
           })
           .returning({ withheld: smsMessages.withheld }),
-        insertWhere(db, outbox, { id: newEventId(now), type: 'sms.received', userId: a.userId, payload: smsEvent(a, { code, text: sms.text, sender: sms.sender ?? null, receivedAt }), createdAt: now }, paid),
+        insertWhere(
+          db,
+          outbox,
+          { id: newEventId(now), type: 'sms.received', userId: a.userId, payload: smsEvent(a, { code, text: sms.text, sender: sms.sender ?? null, receivedAt }), createdAt: now },
+          paid,
+        ),
         ...(wasActive
           ? [
               db

@@ -23,9 +23,16 @@ const Body = z
       .openapi({ example: '+14155550123', description: 'Instead of `activationId`: an SMS to an owned number (DID) of this provider, by its E.164 number' }),
     from: z.string().trim().min(1).max(64).optional().openapi({ example: '+15005550006', description: 'The sender of an SMS to an owned number' }),
     text: z.string().max(4000).default('').openapi({ example: 'Your Telegram code is 12345' }),
-    code: z.union([z.string().max(32), z.number()]).nullable().optional().openapi({ example: '12345', description: 'HeroSMS sends the code it found; else it is extracted from `text`' }),
+    code: z
+      .union([z.string().max(32), z.number()])
+      .nullable()
+      .optional()
+      .openapi({ example: '12345', description: 'HeroSMS sends the code it found; else it is extracted from `text`' }),
     service: z.string().max(64).optional().openapi({ example: 'tg' }),
-    country: z.union([z.string().max(16), z.number()]).optional().openapi({ example: 0 }),
+    country: z
+      .union([z.string().max(16), z.number()])
+      .optional()
+      .openapi({ example: 0 }),
     receivedAt: z.string().max(64).nullable().optional().openapi({ example: '2025-01-24 15:05:00', description: 'ISO-8601 or `YYYY-MM-DD HH:mm:ss` (UTC)' }),
     sender: z.string().max(100).nullable().optional().openapi({ example: 'Telegram' }),
     messageId: Id.nullable().optional().openapi({ description: "The upstream's message id; redeliveries with the same id are stored once" }),
@@ -107,11 +114,11 @@ const route = createRoute({
     "**Twilio** (provider adapter `twilio`): configure the number's Messaging webhook (HTTP POST) as exactly " +
     '`https://<this host>/api/v1/webhooks/sms?provider=<code>`. Twilio posts form fields (`MessageSid`, `AccountSid`, `From`, `To`, ' +
     '`Body`, …) signed with `X-Twilio-Signature` = base64(HMAC-SHA1(auth token, URL + each POST field name and value, sorted by name)). ' +
-    'The URL checked is this request\'s URL as received, so the public URL must be the one configured in Twilio (a proxy that ' +
+    "The URL checked is this request's URL as received, so the public URL must be the one configured in Twilio (a proxy that " +
     'rewrites host or scheme breaks it). The auth token is the Worker secret named by the config `authTokenSecret`; ' +
-    '`AccountSid` must be the config\'s `accountSid`. Answered with 200 and an empty TwiML `<Response/>` (`text/xml`): no reply SMS.\n\n' +
+    "`AccountSid` must be the config's `accountSid`. Answered with 200 and an empty TwiML `<Response/>` (`text/xml`): no reply SMS.\n\n" +
     'An SMS to an owned number is stored once per provider message id (`MessageSid`, `messageId`; without one, per number, sender, ' +
-    'text and `receivedAt`), with its code, and writes two events in the same batch: `SMS_RECEIVED` (the DID API\'s event; also delivered to ' +
+    "text and `receivedAt`), with its code, and writes two events in the same batch: `SMS_RECEIVED` (the DID API's event; also delivered to " +
     "the number's own `smsUrl`) and `sms.received` (the activation API's event), both with `phoneNumberId`. Idempotent: a redelivery answers " +
     '`duplicate: true`. The code is `code` when sent, else 4–8 digits (or `123-456`) from the text. Not rate limited. Unknown ' +
     'activations and unknown or released numbers answer 404 so that the provider retries (or drops it).',

@@ -27,7 +27,7 @@ export async function runSandboxSmsJob(body: unknown, services: Services): Promi
     return
   }
   const job = parsed.data
-  let activation
+  let activation: Awaited<ReturnType<typeof sandboxActivation>>
   try {
     activation = await sandboxActivation(services, job.activationId)
   } catch (e) {

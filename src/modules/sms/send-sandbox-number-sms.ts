@@ -12,12 +12,29 @@ const DEFAULT_FROM = '+15005550006'
 
 const Body = z
   .object({
-    text: z.string().min(1).max(1000).optional().openapi({ example: DEFAULT_SANDBOX_TEXT, description: `Default: "${DEFAULT_SANDBOX_TEXT}"` }),
-    from: z.string().trim().min(1).max(64).optional().openapi({ example: '+15005550006', description: `The sender. Default: "${DEFAULT_FROM}"` }),
+    text: z
+      .string()
+      .min(1)
+      .max(1000)
+      .optional()
+      .openapi({ example: DEFAULT_SANDBOX_TEXT, description: `Default: "${DEFAULT_SANDBOX_TEXT}"` }),
+    from: z
+      .string()
+      .trim()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ example: '+15005550006', description: `The sender. Default: "${DEFAULT_FROM}"` }),
   })
   .openapi('SandboxNumberSmsRequest')
 
-const Params = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'pn_abc123' }) })
+const Params = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'pn_abc123' }),
+})
 
 const route = createRoute({
   method: 'post',

@@ -15,12 +15,23 @@ export const DEFAULT_SANDBOX_TEXT = 'Your code is 123456'
 
 const Body = z
   .object({
-    text: z.string().min(1).max(1000).optional().openapi({ example: DEFAULT_SANDBOX_TEXT, description: `Default: "${DEFAULT_SANDBOX_TEXT}"` }),
+    text: z
+      .string()
+      .min(1)
+      .max(1000)
+      .optional()
+      .openapi({ example: DEFAULT_SANDBOX_TEXT, description: `Default: "${DEFAULT_SANDBOX_TEXT}"` }),
     sender: z.string().min(1).max(100).optional().openapi({ example: 'Telegram', description: 'Default: "Sandbox"' }),
   })
   .openapi('SandboxSmsRequest')
 
-const Params = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' }, example: 'num_abc123' }) })
+const Params = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'num_abc123' }),
+})
 
 const route = createRoute({
   method: 'post',

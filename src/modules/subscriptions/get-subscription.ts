@@ -9,9 +9,9 @@ const route = createRoute({
   method: 'get',
   path: '/api/subscription',
   tags: ['subscriptions'],
-  summary: 'The account\'s subscription',
+  summary: "The account's subscription",
   description:
-    '`userId` defaults to the caller; an admin may read anyone\'s, anyone else gets 404 ' +
+    "`userId` defaults to the caller; an admin may read anyone's, anyone else gets 404 " +
     'for another account. 404 when the account has no subscription. Periods are calendar months (UTC): ' +
     '`currentPeriodStart` is the 1st at 00:00, `currentPeriodEnd` the last day of the month at 00:00; ' +
     'an active subscription read after its period ended shows (and stores) the period of today. ' +

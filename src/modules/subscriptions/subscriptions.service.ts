@@ -152,10 +152,7 @@ export class SubscriptionsService {
       const period = periodOf(at)
       const inForce = current.status !== 'cancelled' || (current.cancelledAt !== null && current.cancelledAt.getTime() >= period.start.getTime())
       const difference = PLANS[toPlan].monthlyFee - PLANS[current.plan].monthlyFee
-      const proration =
-        toStatus !== 'cancelled' && inForce && difference > 0
-          ? prorate(difference, period.end.getTime() - at.getTime(), period.end.getTime() - period.start.getTime())
-          : 0
+      const proration = toStatus !== 'cancelled' && inForce && difference > 0 ? prorate(difference, period.end.getTime() - at.getTime(), period.end.getTime() - period.start.getTime()) : 0
 
       const next: Subscription = {
         ...current,
@@ -166,49 +163,54 @@ export class SubscriptionsService {
         currentPeriodEnd: period.displayEnd,
         updatedAt: at,
       }
-      const asRead = and(
-        eq(subscriptions.id, current.id),
-        eq(subscriptions.plan, current.plan),
-        eq(subscriptions.status, current.status),
-        eq(subscriptions.updatedAt, current.updatedAt),
-      )!
+      const asRead = and(eq(subscriptions.id, current.id), eq(subscriptions.plan, current.plan), eq(subscriptions.status, current.status), eq(subscriptions.updatedAt, current.updatedAt))!
       const guard = sql`exists (select 1 from ${subscriptions} where ${asRead})`
       const changeId = newId('subchg', at.getTime())
       const stmts: Stmt[] = [
-        insertWhere(this.db, subscriptionChanges, {
-          id: changeId,
-          subscriptionId: current.id,
-          userId: current.userId,
-          fromPlan: current.plan,
-          toPlan,
-          fromStatus: current.status,
-          toStatus,
-          proration,
-          at,
-        }, guard),
+        insertWhere(
+          this.db,
+          subscriptionChanges,
+          {
+            id: changeId,
+            subscriptionId: current.id,
+            userId: current.userId,
+            fromPlan: current.plan,
+            toPlan,
+            fromStatus: current.status,
+            toStatus,
+            proration,
+            at,
+          },
+          guard,
+        ),
         insertWhere(this.db, outbox, eventRow(next, current.plan, current.status, proration, at), guard),
       ]
       if (proration > 0) {
         stmts.push(
-          insertWhere(this.db, usageRecords, {
-            id: newId('use', at.getTime()),
-            userId: current.userId,
-            resourceType: 'subscription_proration',
-            resourceId: current.id,
-            quantity: 1,
-            unit: 'proration',
-            unitPrice: proration,
-            totalCost: proration,
-            currency: 'USD',
-            prepaid: false,
-            description: `Upgrade ${PLANS[current.plan].name} → ${PLANS[toPlan].name}, prorated for the rest of ${period.month}`,
-            month: period.month,
-            occurredAt: at,
-            transactionId: `proration:${changeId}`,
-            reportId: null,
-            createdAt: at,
-            updatedAt: at,
-          }, guard),
+          insertWhere(
+            this.db,
+            usageRecords,
+            {
+              id: newId('use', at.getTime()),
+              userId: current.userId,
+              resourceType: 'subscription_proration',
+              resourceId: current.id,
+              quantity: 1,
+              unit: 'proration',
+              unitPrice: proration,
+              totalCost: proration,
+              currency: 'USD',
+              prepaid: false,
+              description: `Upgrade ${PLANS[current.plan].name} → ${PLANS[toPlan].name}, prorated for the rest of ${period.month}`,
+              month: period.month,
+              occurredAt: at,
+              transactionId: `proration:${changeId}`,
+              reportId: null,
+              createdAt: at,
+              updatedAt: at,
+            },
+            guard,
+          ),
         )
       }
       const update = this.db

@@ -22,7 +22,7 @@ const route = createRoute({
   summary: 'Change the plan, cancel or resume',
   description:
     '400 without `subscriptionId` or with neither `plan` nor `status`; 404 for an unknown ' +
-    'subscription or another account\'s (an admin may change anyone\'s). `status` may be set to `cancelled` or, to resume a ' +
+    "subscription or another account's (an admin may change anyone's). `status` may be set to `cancelled` or, to resume a " +
     'cancelled subscription, `active`. A request that changes nothing answers the subscription as it is.\n\n' +
     '**Upgrade proration.** Moving to a dearer plan mid-period charges (new fee − old fee) × (time left in the period ÷ ' +
     'length of the period), the period being the calendar month (UTC) from the 1st 00:00 to the 1st of the next month, ' +

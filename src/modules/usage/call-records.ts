@@ -27,20 +27,12 @@ export interface CallFilter extends CallRange {
 
 /** The range condition on a record's time. */
 function inRange(r: CallRange): SQL | undefined {
-  return and(
-    r.start !== undefined ? gte(usageRecords.occurredAt, new Date(r.start)) : undefined,
-    r.end !== undefined ? lt(usageRecords.occurredAt, new Date(r.end)) : undefined,
-  )
+  return and(r.start !== undefined ? gte(usageRecords.occurredAt, new Date(r.start)) : undefined, r.end !== undefined ? lt(usageRecords.occurredAt, new Date(r.end)) : undefined)
 }
 
 /** The account's call records that pass `f`: the WHERE of every call query. */
 export function callRecords(userId: string, f: CallFilter = {}): SQL {
-  return and(
-    eq(usageRecords.userId, userId),
-    eq(usageRecords.resourceType, 'call_minutes'),
-    f.numberId !== undefined ? eq(usageRecords.resourceId, f.numberId) : undefined,
-    inRange(f),
-  )!
+  return and(eq(usageRecords.userId, userId), eq(usageRecords.resourceType, 'call_minutes'), f.numberId !== undefined ? eq(usageRecords.resourceId, f.numberId) : undefined, inRange(f))!
 }
 
 /** Aggregates over selected call records: how many calls, their minutes, their cost (micro-units). */

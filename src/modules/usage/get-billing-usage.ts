@@ -14,14 +14,14 @@ const route = createRoute({
   tags: ['billing'],
   summary: 'Usage and its cost over a date range',
   description:
-    'For the caller\'s own account. `startDate` and `endDate` are required: a ' +
+    "For the caller's own account. `startDate` and `endDate` are required: a " +
     'date (`YYYY-MM-DD`, UTC; as `endDate` it covers its whole day) or an ISO 8601 date-time (`endDate` inclusive); an end ' +
     'before the start is a 400. `resourceType` (repeat it or separate with commas) keeps only those usage types: ' +
     '`call_minutes`, `sms`, `api_calls` (reported usage and the per-key daily API-call meter), `activation` (activation ' +
-    'numbers: +1 at the price charged, −1 when refunded, +1 again when a late SMS was charged), `did_purchase` (a DID\'s setup ' +
+    "numbers: +1 at the price charged, −1 when refunded, +1 again when a late SMS was charged), `did_purchase` (a DID's setup " +
     'and first month, −1 when its order was refunded), `did_monthly` (DID renewals), `subscription_proration`. `resourceId` ' +
     'keeps one resource. `usage[]` has one record per bucket (`groupBy` day, week from Monday, or month; ' +
-    '`date` is the bucket\'s first day), usage type and resource, with the quantity and cost summed (`unitPrice` is the ' +
+    "`date` is the bucket's first day), usage type and resource, with the quantity and cost summed (`unitPrice` is the " +
     'price per unit; the average paid when prices differed within the record). `summary` totals the range (`totalQuantity` ' +
     'adds all units together; use `breakdown` per type), `period` is the range as understood. `trends` has every bucket of ' +
     'the range, 0 where there was no usage. Without `groupBy` the finest bucket that keeps the range within 1000 buckets is ' +

@@ -19,13 +19,13 @@ const route = createRoute({
   tags: ['usage'],
   summary: 'Report usage (usage billing)',
   description:
-    'An outside system (a telephony platform) reports a month\'s call minutes, SMS and API calls. ' +
+    "An outside system (a telephony platform) reports a month's call minutes, SMS and API calls. " +
     'Who may report: an admin (for any account, named by `userId`) or an API key with the `usage:write` permission (for its ' +
-    'own account; another account\'s id is a 404 like an unknown one). A user session that is not an admin\'s, or a key ' +
-    'without `usage:write`, gets 403 FORBIDDEN. `userId` defaults to the caller\'s own account. Counts are non-negative ' +
+    "own account; another account's id is a 404 like an unknown one). A user session that is not an admin's, or a key " +
+    "without `usage:write`, gets 403 FORBIDDEN. `userId` defaults to the caller's own account. Counts are non-negative " +
     'integers, 0 when omitted, and at least one must be greater than 0. Each non-zero metric becomes one usage record ' +
     '(`call_minutes` per minute $0.05, `sms` per message $0.01, `api_calls` per request $0.001) dated inside its month; all ' +
-    'share the report\'s `id`, and the `usage.recorded` event goes out with them. A report adds to what the month already has ' +
+    "share the report's `id`, and the `usage.recorded` event goes out with them. A report adds to what the month already has " +
     '(GET /api/usage sums them). With `transactionId` the report is idempotent: the same transactionId again answers the ' +
     'first report with 200 (not 201) and records nothing, even if the figures differ. The answer is the report with ' +
     '`message: "Usage recorded successfully"`; `recordedAt` is when the report was recorded. Calls to this route are not ' +

@@ -10,7 +10,13 @@ import { listParam } from '../dids/schemas'
 const MAX_COUNT = 1_000_000_000
 
 const Count = (what: string) =>
-  z.number().int().min(0).max(MAX_COUNT).default(0).openapi({ example: 350, description: `${what}; a non-negative integer (0 when omitted)` })
+  z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_COUNT)
+    .default(0)
+    .openapi({ example: 350, description: `${what}; a non-negative integer (0 when omitted)` })
 
 export const ReportUsageBody = z
   .object({
@@ -72,7 +78,7 @@ export const GetUsageQuery = z.object({
     .openapi({
       description:
         'Bucket of `usage[].date` and `trends[]` (weeks start on Monday, UTC). Without it: the finest of day, week and month that keeps ' +
-        'the range within 1000 buckets; the answer\'s `groupBy` says which. Given, a range of more than 1000 such buckets is a 400.',
+        "the range within 1000 buckets; the answer's `groupBy` says which. Given, a range of more than 1000 such buckets is a 400.",
     }),
   resourceType: listParam(USAGE_TYPES),
   resourceId: z.string().min(1).max(128).optional().openapi({ description: 'Only this resource (an activation id, a phone number id, an API key id)' }),

@@ -87,7 +87,11 @@ export class UsageService {
       if (first) return { report: first, created: false }
     }
     // An invoiced month is closed: usage reported for it now would never be billed.
-    const invoiced = await db.select({ id: invoices.id }).from(invoices).where(and(eq(invoices.userId, input.userId), eq(invoices.month, input.month))).get()
+    const invoiced = await db
+      .select({ id: invoices.id })
+      .from(invoices)
+      .where(and(eq(invoices.userId, input.userId), eq(invoices.month, input.month)))
+      .get()
     if (invoiced) {
       throw new Conflict('MONTH_INVOICED', `${input.month} is already invoiced (${invoiced.id}); report its usage in the current month`, { month: input.month, invoiceId: invoiced.id })
     }
@@ -151,7 +155,15 @@ export class UsageService {
     const rows = await this.db
       .select()
       .from(usageRecords)
-      .where(and(eq(usageRecords.userId, userId), inArray(usageRecords.transactionId, REPORTED_TYPES.map((t) => `${transactionId}:${t}`))))
+      .where(
+        and(
+          eq(usageRecords.userId, userId),
+          inArray(
+            usageRecords.transactionId,
+            REPORTED_TYPES.map((t) => `${transactionId}:${t}`),
+          ),
+        ),
+      )
       .all()
     if (!rows.length) return null
     const qty = (t: UsageType) => rows.filter((r) => r.resourceType === t).reduce((s, r) => s + r.quantity, 0)
@@ -267,7 +279,8 @@ export class UsageService {
     for (const u of usage) {
       totalCost += u._cost
       totalQuantity += u.quantity
-      const b = (breakdown[u.resourceType] ??= { quantity: 0, cost: 0, unit: UNITS[u.resourceType] })
+      const b = breakdown[u.resourceType] ?? { quantity: 0, cost: 0, unit: UNITS[u.resourceType] }
+      breakdown[u.resourceType] = b
       b.quantity += u.quantity
       costs[u.resourceType] = (costs[u.resourceType] ?? 0) + u._cost
       const t = trendsBy.get(u.date) ?? { cost: 0, quantity: 0 }

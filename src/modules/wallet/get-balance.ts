@@ -7,7 +7,7 @@ import { balanceView, WalletBalance } from './schemas'
 
 /** The activation API's wallet route and its public v1 twin: one service, two paths (aliases stay thin). */
 const PATHS = [
-  { path: '/api/wallet/balance', rateClass: 'general', tags: ['wallet'], doc: 'The activation API\'s wallet balance.' },
+  { path: '/api/wallet/balance', rateClass: 'general', tags: ['wallet'], doc: "The activation API's wallet balance." },
   { path: '/api/v1/balance', rateClass: 'public', tags: ['public-v1', 'wallet'], doc: 'The public v1 path of the wallet balance: the same answer as `GET /api/wallet/balance`.' },
 ] as const
 
@@ -21,7 +21,7 @@ export const registerGetBalance = (r: Router) => {
       description:
         `${p.doc} Amounts are decimals in \`currency\` (stored exactly as micro-units). \`balance\` is the ledger ` +
         'balance and includes `reserved`, the money held by purchases in progress; `available` = `balance − reserved` ' +
-        'is what a new purchase can spend. Always the caller\'s own wallet. A user session or an API key with `wallet:read`.',
+        "is what a new purchase can spend. Always the caller's own wallet. A user session or an API key with `wallet:read`.",
       middleware: [rateClass(p.rateClass), requireAuth({ permission: 'wallet:read' })] as const,
       security: keySecurity,
       responses: { 200: ok(WalletBalance, 'The balance'), ...errorResponses },

@@ -14,7 +14,7 @@ const route = createRoute({
     'Paged with `?page&limit`. Every change of the ' +
     'balance is one transaction: `credit` (top-up, refund), `debit`, `capture` (a purchase charged). Money held for a ' +
     'purchase in progress is not a transaction until it is captured (see `reserved` on the balance). Always the ' +
-    'caller\'s own wallet. A user session or an API key with `wallet:read`.',
+    "caller's own wallet. A user session or an API key with `wallet:read`.",
   middleware: [rateClass('general'), requireAuth({ permission: 'wallet:read' })] as const,
   security: keySecurity,
   request: { query: z.object(PageQuery) },

@@ -33,10 +33,7 @@ export function creditBackoffMs(attempts: number): number {
 }
 
 /** The row to write (with `insertWhere` or `insert … on conflict do nothing`) before the credit is made. */
-export function pendingCreditValues(
-  credit: { opId: string; userId: string; amount: number; reference?: { type: string; id: string }; description?: string; debitOpId?: string },
-  now = new Date(),
-) {
+export function pendingCreditValues(credit: { opId: string; userId: string; amount: number; reference?: { type: string; id: string }; description?: string; debitOpId?: string }, now = new Date()) {
   return {
     opId: credit.opId,
     debitOpId: credit.debitOpId ?? null,

@@ -26,7 +26,7 @@ export function balanceView(b: Balance): z.infer<typeof WalletBalance> {
 export const WalletTransaction = z
   .object({
     id: z.string().openapi({ example: 'txn_01jd6q0000a1b2c3d4e5f6g7h8' }),
-    type: z.enum(['credit', 'debit', 'capture']).openapi({ description: '`credit` adds money; `debit` and `capture` (a purchase\'s hold charged) take it' }),
+    type: z.enum(['credit', 'debit', 'capture']).openapi({ description: "`credit` adds money; `debit` and `capture` (a purchase's hold charged) take it" }),
     amount: z.number().openapi({ example: -0.5, description: 'Signed: positive adds to the balance, negative takes from it' }),
     balanceAfter: z.number().openapi({ example: 25 }),
     reference: z

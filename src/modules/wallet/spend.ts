@@ -17,8 +17,7 @@ import { walletLedger } from '../../db/schema'
 export const SPEND_REFERENCES = ['activation', 'order', 'phone_number']
 
 /** The wallet_ledger entries that count as spending (or give spending back). */
-export const spendEntry = (): SQL =>
-  or(lt(walletLedger.amount, 0), and(eq(walletLedger.type, 'credit'), inArray(walletLedger.referenceType, SPEND_REFERENCES)))!
+export const spendEntry = (): SQL => or(lt(walletLedger.amount, 0), and(eq(walletLedger.type, 'credit'), inArray(walletLedger.referenceType, SPEND_REFERENCES)))!
 
 /** Net spending of the selected spendEntry rows, micro-units (0 when none). */
 export const netSpend = () => sql<number>`coalesce(sum(-${walletLedger.amount}), 0)`

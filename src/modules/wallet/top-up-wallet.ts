@@ -27,15 +27,13 @@ const Body = z
   })
   .openapi('WalletTopUpRequest')
 
-const TopUpResult = z
-  .object({ userId: z.string(), transaction: WalletTransaction, balance: WalletBalance })
-  .openapi('WalletTopUpResult')
+const TopUpResult = z.object({ userId: z.string(), transaction: WalletTransaction, balance: WalletBalance }).openapi('WalletTopUpResult')
 
 const route = createRoute({
   method: 'post',
   path: '/api/wallet/topup',
   tags: ['wallet', 'admin'],
-  summary: 'Credit a user\'s wallet (admin)',
+  summary: "Credit a user's wallet (admin)",
   description:
     'Admins only. Recorded in the audit log (`wallet.topup`, target the user, ' +
     'details `{amount, reason, entryId}`). Send an `Idempotency-Key`: a retry with the same key and body answers the ' +

@@ -172,7 +172,13 @@ export class Wallet extends DurableObject<Env> {
       const now = Date.now()
       this.sql.exec(
         `INSERT INTO holds (id, amount, status, expires_at, reference_type, reference_id, description, created_at) VALUES (?, ?, 'active', ?, ?, ?, ?, ?)`,
-        op.opId, op.amount, now + op.ttlMs, op.reference?.type ?? null, op.reference?.id ?? null, op.description ?? null, now,
+        op.opId,
+        op.amount,
+        now + op.ttlMs,
+        op.reference?.type ?? null,
+        op.reference?.id ?? null,
+        op.description ?? null,
+        now,
       )
       this.scheduleAlarm()
       return { ok: true, replayed: false, hold: this.getHold(op.opId)!, balance: this.balanceNow() }
@@ -239,7 +245,7 @@ export class Wallet extends DurableObject<Env> {
           const outcome = outcomes.get(holdId)
           this.ctx.storage.transactionSync(() => {
             const hold = this.getHold(holdId)
-            if (!hold || hold.status !== 'active') return
+            if (hold?.status !== 'active') return
             if (outcome?.outcome === 'capture') {
               // Clamped to the hold, so a bad outcome row can neither overcharge nor leave the hold stuck.
               const take = Math.min(hold.amount, Math.max(0, Math.round(Number(outcome.amount) || 0)))
@@ -305,7 +311,16 @@ export class Wallet extends DurableObject<Env> {
     this.sql.exec(
       `INSERT INTO ledger (id, type, amount, balance_after, op_id, hold_id, reference_type, reference_id, description, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      entry.id, type, amount, balanceAfter, opId, holdId, entry.referenceType, entry.referenceId, entry.description, entry.createdAt,
+      entry.id,
+      type,
+      amount,
+      balanceAfter,
+      opId,
+      holdId,
+      entry.referenceType,
+      entry.referenceId,
+      entry.description,
+      entry.createdAt,
     )
     this.sql.exec(`INSERT INTO meta (key, value) VALUES ('balance', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, String(balanceAfter))
     return entry

@@ -100,9 +100,7 @@ export async function topUp(deps: { db: Db; audit: AuditService; wallet: WalletS
   if (!user) throw new NotFound('User')
 
   // The same admin, key and request → the same operation (also after the 24 h of the key's record).
-  const opId = input.idempotencyKey
-    ? `topup_${(await sha256Hex([actingUserId(ctx), input.idempotencyKey, input.userId, input.amount, input.reason].join('\n'))).slice(0, 40)}`
-    : newId('topup')
+  const opId = input.idempotencyKey ? `topup_${(await sha256Hex([actingUserId(ctx), input.idempotencyKey, input.userId, input.amount, input.reason].join('\n'))).slice(0, 40)}` : newId('topup')
   const r = await wallet.credit(input.userId, { opId, amount: input.amount, description: `Top-up: ${input.reason}` })
   if (!r.ok) throw new AppError(500, 'INTERNAL_ERROR', 'The credit could not be booked', { reason: r.reason })
 

@@ -48,10 +48,30 @@ export function sampleData(event: string): Record<string, unknown> {
     return { numberId: 'num_example', phone: '+12025551234', code: '123456', text: 'Your code is 123456', sender: 'Telegram', receivedAt: now }
   }
   if (event.startsWith('SMS_')) {
-    return { messageId: 'sms_example', messageSid: 'SMexample', numberId: 'pn_example', phoneNumber: '+12025551234', from: '+15555550100', to: '+12025551234', body: 'Hello', direction: 'inbound', status: 'received' }
+    return {
+      messageId: 'sms_example',
+      messageSid: 'SMexample',
+      numberId: 'pn_example',
+      phoneNumber: '+12025551234',
+      from: '+15555550100',
+      to: '+12025551234',
+      body: 'Hello',
+      direction: 'inbound',
+      status: 'received',
+    }
   }
   if (event.startsWith('CALL_')) {
-    return { callId: 'call_example', callSid: 'CAexample', numberId: 'pn_example', phoneNumber: '+12025551234', from: '+15555550100', to: '+12025551234', direction: 'inbound', status: 'completed', duration: 42 }
+    return {
+      callId: 'call_example',
+      callSid: 'CAexample',
+      numberId: 'pn_example',
+      phoneNumber: '+12025551234',
+      from: '+15555550100',
+      to: '+12025551234',
+      direction: 'inbound',
+      status: 'completed',
+      duration: 42,
+    }
   }
   if (event === 'NUMBER_RENEWED') {
     return { numberId: 'pn_example', phoneNumber: '+12025551234', amount: 1.15, currency: 'USD', periodStart: now, periodEnd: now }

@@ -95,7 +95,7 @@ export async function attemptDelivery(services: Services, deliveryId: string, no
   // A copy of a message whose retry is already scheduled: the scheduled one will deliver.
   if (d.status === 'retrying' && d.nextRetryAt && d.nextRetryAt.getTime() > now + 2000) return { kind: 'skipped', reason: 'retry scheduled later' }
   const attempt = d.attemptCount + 1
-  if (d.endpointId && (!e || !e.isActive)) {
+  if (d.endpointId && !e?.isActive) {
     // No request is made, so no attempt is logged and the endpoint's counters stay as they are.
     const error = e ? `endpoint disabled${e.disabledReason ? ` (${e.disabledReason})` : ''}` : 'endpoint deleted'
     await db
@@ -183,37 +183,46 @@ async function finish(services: Services, d: WebhookDelivery, e: WebhookEndpoint
   const at = new Date(now)
   const ok = r.status === 'succeeded'
   const writes: BatchItem<'sqlite'>[] = [
-    db.insert(webhookAttempts).values({
-      id: newId('att', now),
-      deliveryId: d.id,
-      attempt,
-      status: ok ? 'success' : 'failure',
-      httpStatus: r.httpStatus,
-      responseTimeMs: r.responseTime,
-      error: r.error,
-      createdAt: at,
-    }).onConflictDoNothing(),
-    db.update(webhookDeliveries).set({
-      status: r.status,
-      httpStatus: r.httpStatus,
-      responseTimeMs: r.responseTime,
-      errorMessage: r.error,
-      nextRetryAt: r.nextRetryAt ? new Date(r.nextRetryAt) : null,
-      deliveredAt: ok ? at : null,
-      updatedAt: at,
-    }).where(eq(webhookDeliveries.id, d.id)),
+    db
+      .insert(webhookAttempts)
+      .values({
+        id: newId('att', now),
+        deliveryId: d.id,
+        attempt,
+        status: ok ? 'success' : 'failure',
+        httpStatus: r.httpStatus,
+        responseTimeMs: r.responseTime,
+        error: r.error,
+        createdAt: at,
+      })
+      .onConflictDoNothing(),
+    db
+      .update(webhookDeliveries)
+      .set({
+        status: r.status,
+        httpStatus: r.httpStatus,
+        responseTimeMs: r.responseTime,
+        errorMessage: r.error,
+        nextRetryAt: r.nextRetryAt ? new Date(r.nextRetryAt) : null,
+        deliveredAt: ok ? at : null,
+        updatedAt: at,
+      })
+      .where(eq(webhookDeliveries.id, d.id)),
   ]
   if (e) {
     writes.push(
-      db.update(webhookEndpoints).set({
-        lastDeliveryAt: at,
-        lastStatus: ok ? 'success' : r.httpStatus ? `failed (HTTP ${r.httpStatus})` : 'failed',
-        deliveryCount: sql`${webhookEndpoints.deliveryCount} + 1`,
-        failureCount: ok ? webhookEndpoints.failureCount : sql`${webhookEndpoints.failureCount} + 1`,
-        // The failure clock starts at the first failure after a success and stops at the next success.
-        failingSince: ok ? null : sql`coalesce(${webhookEndpoints.failingSince}, ${now})`,
-        updatedAt: at,
-      }).where(eq(webhookEndpoints.id, e.id)),
+      db
+        .update(webhookEndpoints)
+        .set({
+          lastDeliveryAt: at,
+          lastStatus: ok ? 'success' : r.httpStatus ? `failed (HTTP ${r.httpStatus})` : 'failed',
+          deliveryCount: sql`${webhookEndpoints.deliveryCount} + 1`,
+          failureCount: ok ? webhookEndpoints.failureCount : sql`${webhookEndpoints.failureCount} + 1`,
+          // The failure clock starts at the first failure after a success and stops at the next success.
+          failingSince: ok ? null : sql`coalesce(${webhookEndpoints.failingSince}, ${now})`,
+          updatedAt: at,
+        })
+        .where(eq(webhookEndpoints.id, e.id)),
     )
   }
   if (r.disable && e) writes.push(...disableEndpoint(services, e, r.disable, at))
@@ -242,7 +251,8 @@ function disableEndpoint(services: Services, e: WebhookEndpoint, reason: string,
   const { db } = services
   const data = { endpointId: e.id, url: e.url, reason }
   return [
-    db.update(webhookEndpoints)
+    db
+      .update(webhookEndpoints)
       .set({ isActive: false, disabledReason: reason, updatedAt: at })
       .where(and(eq(webhookEndpoints.id, e.id), eq(webhookEndpoints.isActive, true))),
     insertWhere(db, outbox, { id: newEventId(at), type: 'webhook.endpoint.disabled', userId: e.userId, payload: data, createdAt: at }, sql`changes() = 1`),

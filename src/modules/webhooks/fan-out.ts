@@ -22,7 +22,10 @@ export async function fanOut(services: Services, eventId: string): Promise<{ del
   // endpoints, and deliveries a previous run of this event left unattempted (most events have no
   // endpoint: then that is all).
   const [, evRows, endpoints, pendingBefore] = await db.batch([
-    db.update(outbox).set({ sentAt: new Date() }).where(and(eq(outbox.id, eventId), isNull(outbox.sentAt))),
+    db
+      .update(outbox)
+      .set({ sentAt: new Date() })
+      .where(and(eq(outbox.id, eventId), isNull(outbox.sentAt))),
     db.select({ event: outbox, email: users.email }).from(outbox).leftJoin(users, eq(users.id, outbox.userId)).where(eq(outbox.id, eventId)).limit(1),
     db
       .select({ id: webhookEndpoints.id, url: webhookEndpoints.url, events: webhookEndpoints.events })

@@ -8,7 +8,12 @@ import { DeliveryView, deliveryView, EndpointIdParam } from './schemas'
 
 const Statuses = z
   .union([z.string(), z.array(z.string())])
-  .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))
+  .transform((v) =>
+    (Array.isArray(v) ? v : [v])
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.enum(['pending', 'retrying', 'succeeded', 'failed'])))
   .optional()
   .openapi({ type: 'array', items: { type: 'string', enum: ['pending', 'retrying', 'succeeded', 'failed'] } })

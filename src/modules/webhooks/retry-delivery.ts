@@ -17,8 +17,16 @@ const route = createRoute({
   security: keySecurity,
   request: {
     params: z.object({
-      id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }),
-      deliveryId: z.string().min(1).max(64).openapi({ param: { name: 'deliveryId', in: 'path' } }),
+      id: z
+        .string()
+        .min(1)
+        .max(64)
+        .openapi({ param: { name: 'id', in: 'path' } }),
+      deliveryId: z
+        .string()
+        .min(1)
+        .max(64)
+        .openapi({ param: { name: 'deliveryId', in: 'path' } }),
     }),
   },
   responses: { 202: ok(DeliveryView, 'Queued'), ...errorResponses, 409: err('Already delivered (`DELIVERY_SUCCEEDED`), or the endpoint is disabled (`ENDPOINT_DISABLED`)') },

@@ -104,11 +104,23 @@ export function deliveryView(d: WebhookDelivery, attempts: z.infer<typeof Attemp
   }
 }
 
-export const EndpointIdParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: 'id', in: 'path' } }) })
+export const EndpointIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+})
 
 export const EndpointFields = {
-  url: z.string().max(2048).openapi({ description: 'https (http only in local dev); no private, loopback or link-local address in any spelling — except loopback (localhost, 127.0.0.0/8, ::1) in development or test with WEBHOOK_ALLOW_LOOPBACK=true' }),
-  events: z.array(EventName).min(1).max(EVENT_TYPES.length + 1),
+  url: z.string().max(2048).openapi({
+    description:
+      'https (http only in local dev); no private, loopback or link-local address in any spelling — except loopback (localhost, 127.0.0.0/8, ::1) in development or test with WEBHOOK_ALLOW_LOOPBACK=true',
+  }),
+  events: z
+    .array(EventName)
+    .min(1)
+    .max(EVENT_TYPES.length + 1),
   description: displayText({ max: 500, multiline: true }).optional(),
   timeout: z.number().int().min(1).max(30).optional().openapi({ description: 'Seconds to wait for the answer (default 10)' }),
   retryPolicy: z.object({ maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS).optional() }).optional(),

@@ -5,9 +5,7 @@ import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { EndpointFields, EndpointIdParam, endpointView, WebhookEndpointView } from './schemas'
 
-const Body = z
-  .object({ ...EndpointFields, url: EndpointFields.url.optional(), events: EndpointFields.events.optional(), isActive: z.boolean().optional() })
-  .openapi('UpdateWebhookRequest')
+const Body = z.object({ ...EndpointFields, url: EndpointFields.url.optional(), events: EndpointFields.events.optional(), isActive: z.boolean().optional() }).openapi('UpdateWebhookRequest')
 
 const route = createRoute({
   method: 'put',

@@ -66,7 +66,7 @@ function v6Groups(ip: string): number[] | null {
   if (dotted) {
     const n = v4ToInt(dotted[1]!)
     if (n === null) return null
-    s = s.slice(0, -dotted[1]!.length) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`
+    s = `${s.slice(0, -dotted[1]!.length)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`
   }
   const halves = s.split('::')
   if (halves.length > 2) return null
@@ -81,7 +81,7 @@ function v6Groups(ip: string): number[] | null {
 }
 
 function v6Blocked(g: number[]): boolean {
-  const embeddedV4 = (g[6]! << 16) + g[7]! >>> 0
+  const embeddedV4 = ((g[6]! << 16) + g[7]!) >>> 0
   if (g.every((x) => x === 0)) return true // ::
   if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return true // ::1
   if (g.slice(0, 5).every((x) => x === 0) && (g[5] === 0xffff || g[5] === 0)) return v4Blocked(embeddedV4) || g[5] === 0 // ::ffff:a.b.c.d, ::a.b.c.d
@@ -133,9 +133,7 @@ function isLoopbackUrl(raw: string): boolean {
  * allows loopback, so its answers do not mention the setting.
  */
 export function loopbackHint(raw: string, config: { isLocal: boolean; webhookUrls: UrlPolicy }): string {
-  return config.isLocal && !config.webhookUrls.allowLoopback && isLoopbackUrl(raw)
-    ? ' (a receiver on this machine is allowed in development with WEBHOOK_ALLOW_LOOPBACK=true)'
-    : ''
+  return config.isLocal && !config.webhookUrls.allowLoopback && isLoopbackUrl(raw) ? ' (a receiver on this machine is allowed in development with WEBHOOK_ALLOW_LOOPBACK=true)' : ''
 }
 
 export function checkWebhookUrl(raw: string, opts: UrlPolicy): UrlVerdict {

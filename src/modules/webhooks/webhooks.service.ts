@@ -69,7 +69,13 @@ export class WebhooksService {
     const { db } = this.s
     const where = eq(webhookEndpoints.userId, userId)
     const [rows, total] = await db.batch([
-      db.select().from(webhookEndpoints).where(where).orderBy(desc(webhookEndpoints.createdAt), desc(webhookEndpoints.id)).limit(limit).offset((page - 1) * limit),
+      db
+        .select()
+        .from(webhookEndpoints)
+        .where(where)
+        .orderBy(desc(webhookEndpoints.createdAt), desc(webhookEndpoints.id))
+        .limit(limit)
+        .offset((page - 1) * limit),
       db.select({ n: count() }).from(webhookEndpoints).where(where),
     ])
     return { rows, total: total[0]?.n ?? 0 }
@@ -151,11 +157,27 @@ export class WebhooksService {
     if (q.event) filters.push(eq(webhookDeliveries.eventType, q.event))
     const where = and(...filters)
     const [rows, total] = await db.batch([
-      db.select().from(webhookDeliveries).where(where).orderBy(desc(webhookDeliveries.createdAt), desc(webhookDeliveries.id)).limit(q.limit).offset((q.page - 1) * q.limit),
+      db
+        .select()
+        .from(webhookDeliveries)
+        .where(where)
+        .orderBy(desc(webhookDeliveries.createdAt), desc(webhookDeliveries.id))
+        .limit(q.limit)
+        .offset((q.page - 1) * q.limit),
       db.select({ n: count() }).from(webhookDeliveries).where(where),
     ])
     const attempts = rows.length
-      ? await db.select().from(webhookAttempts).where(inArray(webhookAttempts.deliveryId, rows.map((r) => r.id))).orderBy(webhookAttempts.attempt).all()
+      ? await db
+          .select()
+          .from(webhookAttempts)
+          .where(
+            inArray(
+              webhookAttempts.deliveryId,
+              rows.map((r) => r.id),
+            ),
+          )
+          .orderBy(webhookAttempts.attempt)
+          .all()
       : []
     return { rows, attempts, total: total[0]?.n ?? 0 }
   }
@@ -213,12 +235,7 @@ export class WebhooksService {
     if (d.status === 'succeeded') throw new Conflict('DELIVERY_SUCCEEDED', 'This delivery already succeeded')
     // It would fail at once without a request: say so rather than answer "queued".
     if (!endpoint.isActive) throw new Conflict('ENDPOINT_DISABLED', 'The endpoint is disabled: re-enable it (PUT {"isActive": true}) before retrying its deliveries')
-    const row = await db
-      .update(webhookDeliveries)
-      .set({ status: 'pending', nextRetryAt: null, updatedAt: new Date() })
-      .where(eq(webhookDeliveries.id, deliveryId))
-      .returning()
-      .get()
+    const row = await db.update(webhookDeliveries).set({ status: 'pending', nextRetryAt: null, updatedAt: new Date() }).where(eq(webhookDeliveries.id, deliveryId)).returning().get()
     await env.WEBHOOKS.send({ deliveryId })
     return row!
   }

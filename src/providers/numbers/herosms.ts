@@ -146,9 +146,7 @@ const WORD = /^([A-Z][A-Z0-9_]*)(?::(.*))?$/s
 export class HeroSmsActivations implements ActivationProvider {
   private readonly endpoint: string
 
-  constructor(
-    private readonly opts: { provider: string; config: HeroSmsConfig; apiKey: string; fetch: typeof fetch },
-  ) {
+  constructor(private readonly opts: { provider: string; config: HeroSmsConfig; apiKey: string; fetch: typeof fetch }) {
     const base = opts.config.baseUrl.replace(/\/+$/, '')
     this.endpoint = /handler_api\.php$/.test(base) ? base : `${base}/stubs/handler_api.php`
   }
@@ -255,14 +253,7 @@ export class HeroSmsActivations implements ActivationProvider {
     url.searchParams.set('api_key', this.opts.apiKey)
     url.searchParams.set('action', action)
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v)
-    const res = await upstreamRequest(
-      this.opts.fetch,
-      this.opts.provider,
-      action,
-      url.toString(),
-      { method: 'GET', headers: { accept: 'application/json, text/plain' } },
-      this.opts.config.timeoutMs,
-    )
+    const res = await upstreamRequest(this.opts.fetch, this.opts.provider, action, url.toString(), { method: 'GET', headers: { accept: 'application/json, text/plain' } }, this.opts.config.timeoutMs)
     const body = res.text.trim()
     const code = errorWord(body)
     if (code) throw this.error(action, code, body)

@@ -14,14 +14,7 @@ export interface UpstreamAnswer {
   text: string
 }
 
-export async function upstreamRequest(
-  fetcher: typeof fetch,
-  provider: string,
-  operation: string,
-  url: string,
-  init: RequestInit,
-  timeoutMs: number,
-): Promise<UpstreamAnswer> {
+export async function upstreamRequest(fetcher: typeof fetch, provider: string, operation: string, url: string, init: RequestInit, timeoutMs: number): Promise<UpstreamAnswer> {
   const signal = AbortSignal.timeout(timeoutMs)
   // The race also bounds a fetch that ignores its signal (an injected one) and a slow body.
   const aborted = new Promise<never>((_, reject) => {

@@ -82,11 +82,26 @@ const COUNTRIES: { code: string; name: string; dial: string; areas: string[]; to
 ]
 
 const LOCALITIES: Record<string, [string, string]> = {
-  '212': ['New York', 'NY'], '646': ['New York', 'NY'], '718': ['New York', 'NY'], '415': ['San Francisco', 'CA'],
-  '305': ['Miami', 'FL'], '312': ['Chicago', 'IL'], '416': ['Toronto', 'ON'], '604': ['Vancouver', 'BC'],
-  '514': ['Montreal', 'QC'], '20': ['London', 'England'], '161': ['Manchester', 'England'], '121': ['Birmingham', 'England'],
-  '30': ['Berlin', 'BE'], '40': ['Hamburg', 'HH'], '89': ['Munich', 'BY'], '1': ['Paris', 'IDF'], '4': ['Marseille', 'PAC'],
-  '6': ['Paris', 'IDF'], '10': ['Rotterdam', 'ZH'], '70': ['The Hague', 'ZH'],
+  '212': ['New York', 'NY'],
+  '646': ['New York', 'NY'],
+  '718': ['New York', 'NY'],
+  '415': ['San Francisco', 'CA'],
+  '305': ['Miami', 'FL'],
+  '312': ['Chicago', 'IL'],
+  '416': ['Toronto', 'ON'],
+  '604': ['Vancouver', 'BC'],
+  '514': ['Montreal', 'QC'],
+  '20': ['London', 'England'],
+  '161': ['Manchester', 'England'],
+  '121': ['Birmingham', 'England'],
+  '30': ['Berlin', 'BE'],
+  '40': ['Hamburg', 'HH'],
+  '89': ['Munich', 'BY'],
+  '1': ['Paris', 'IDF'],
+  '4': ['Marseille', 'PAC'],
+  '6': ['Paris', 'IDF'],
+  '10': ['Rotterdam', 'ZH'],
+  '70': ['The Hague', 'ZH'],
 }
 
 /** Default activation prices by service (USD), scaled a little per country so prices differ. */
@@ -189,7 +204,7 @@ export function sandboxInventory(config: SandboxConfig['did']): AvailableDid[] {
       const subscriber = String(1000 + ((i * 7919) % 9000)).padStart(4, '0')
       const phoneNumber = `+${c.dial}${area}555${subscriber}`
       const numberType: NumberType = tollFree ? 'TOLL_FREE' : 'LOCAL'
-      const place = tollFree ? null : LOCALITIES[area] ?? null
+      const place = tollFree ? null : (LOCALITIES[area] ?? null)
       out.push({
         phoneNumber,
         countryCode: c.code,

@@ -37,7 +37,10 @@ const SyncQuery = z.union([
   z.string().min(2).max(2),
   z.object({
     country: z.string().min(2).max(2),
-    areaCode: z.string().regex(/^\d{1,5}$/).optional(),
+    areaCode: z
+      .string()
+      .regex(/^\d{1,5}$/)
+      .optional(),
     numberType: NumberTypes.optional(),
     contains: z.string().max(20).optional(),
     limit: z.number().int().min(1).max(1000).optional(),
@@ -83,9 +86,7 @@ export class TwilioDids implements DidProvider {
   private readonly account: string
   private readonly authorization: string
 
-  constructor(
-    private readonly opts: { provider: string; config: TwilioConfig; authToken: string; fetch: typeof fetch },
-  ) {
+  constructor(private readonly opts: { provider: string; config: TwilioConfig; authToken: string; fetch: typeof fetch }) {
     const base = opts.config.baseUrl.replace(/\/+$/, '')
     this.account = `${base}/2010-04-01/Accounts/${encodeURIComponent(opts.config.accountSid)}`
     this.authorization = `Basic ${btoa(`${opts.config.accountSid}:${opts.authToken}`)}`

@@ -23,10 +23,7 @@ export interface BoughtActivation {
   phone: string
 }
 
-export type ActivationStatus =
-  | { status: 'waiting' }
-  | { status: 'received'; code: string; text?: string }
-  | { status: 'cancelled' }
+export type ActivationStatus = { status: 'waiting' } | { status: 'received'; code: string; text?: string } | { status: 'cancelled' }
 
 export interface ActivationProvider {
   listOffers(): Promise<ActivationOffer[]>

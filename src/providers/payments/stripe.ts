@@ -123,14 +123,7 @@ export class StripePayments implements PaymentProcessor {
    */
   async ping(timeoutMs = this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS): Promise<void> {
     const operation = 'health check'
-    const res = await upstreamRequest(
-      this.opts.fetch,
-      PROVIDER,
-      operation,
-      `${this.base}/v1/balance`,
-      { method: 'GET', headers: { Authorization: `Bearer ${this.opts.secretKey}` } },
-      timeoutMs,
-    )
+    const res = await upstreamRequest(this.opts.fetch, PROVIDER, operation, `${this.base}/v1/balance`, { method: 'GET', headers: { Authorization: `Bearer ${this.opts.secretKey}` } }, timeoutMs)
     if (res.status >= 200 && res.status < 300) return
     if (res.status === 401 || res.status === 403) {
       throw new UpstreamError(PROVIDER, `${operation}: authentication with Stripe failed (check STRIPE_SECRET_KEY)`, { operation, status: res.status })

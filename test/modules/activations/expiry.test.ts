@@ -34,8 +34,7 @@ class CreditLost extends WalletService {
   }
 }
 
-const refundsOf = async (userId: string, id: string) =>
-  (await walletStub(userId).history(userId, 1, 100)).entries.filter((e) => e.type === 'credit' && e.referenceId === id)
+const refundsOf = async (userId: string, id: string) => (await walletStub(userId).history(userId, 1, 100)).entries.filter((e) => e.type === 'credit' && e.referenceId === id)
 
 describe('expiry (per-minute sweeper)', () => {
   it('expires an activation with no SMS and refunds it once, even when the sweeper runs twice', async () => {
@@ -174,7 +173,9 @@ describe('an SMS after the refund is never free and never lost', () => {
     await env.DB.prepare(
       `INSERT INTO sms_messages (id, user_id, provider_id, upstream_message_id, activation_id, phone, sender, text, code, withheld, received_at, created_at)
        SELECT ?, user_id, provider_id, ?, id, phone, 'X', 'Late code 4040', '4040', 1, ?, ? FROM activations WHERE id = ?`,
-    ).bind(`sms_crash_${id}`, `msg:m_${id}`, Date.now(), Date.now(), id).run()
+    )
+      .bind(`sms_crash_${id}`, `msg:m_${id}`, Date.now(), Date.now(), id)
+      .run()
     const again = await smsWebhook(offer.provider.code, { activationId: id, text: 'Late code 4040', messageId: `m_${id}` })
     expect(again.body.data, again.text).toMatchObject({ duplicate: true, billing: 'captured', withheld: false, code: '4040' })
     expect(await activationRow(id)).toMatchObject({ status: 'expired', billing: 'captured' })

@@ -90,7 +90,18 @@ describe('GET /api/numbers/my with a full page', () => {
       env.DB.prepare(
         `INSERT INTO activations (id, user_id, provider_id, upstream_id, phone, country_code, service_code, price, status, billing, hold_id, expires_at, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, 'us', ?, 1000, 'active', 'captured', ?, ?, ?, ?)`,
-      ).bind(`num_page_${i}_${u.id.slice(-6)}`, u.id, offer.provider.id, `up_${i}_${u.id}`, `+1555000${String(i).padStart(4, '0')}`, offer.serviceCode, `hld_page_${i}_${u.id}`, now + 600_000, now + i, now),
+      ).bind(
+        `num_page_${i}_${u.id.slice(-6)}`,
+        u.id,
+        offer.provider.id,
+        `up_${i}_${u.id}`,
+        `+1555000${String(i).padStart(4, '0')}`,
+        offer.serviceCode,
+        `hld_page_${i}_${u.id}`,
+        now + 600_000,
+        now + i,
+        now,
+      ),
     )
     await env.DB.batch(stmts)
     const res = await call('/api/numbers/my?limit=100', { token: u.accessToken })
@@ -111,7 +122,9 @@ describe('an Idempotency-Key reused after its 24 hours', () => {
     const input = { countryCode: 'us', serviceCode: offer.serviceCode }
     const first = await svc.purchase(ctxFor(u.id), input, { idempotency })
     expect((await svc.purchase(ctxFor(u.id), input, { idempotency })).id).toBe(first.id)
-    await env.DB.prepare(`UPDATE activations SET created_at = ? WHERE id = ?`).bind(Date.now() - 25 * 3_600_000, first.id).run()
+    await env.DB.prepare(`UPDATE activations SET created_at = ? WHERE id = ?`)
+      .bind(Date.now() - 25 * 3_600_000, first.id)
+      .run()
     const later = await svc.purchase(ctxFor(u.id), input, { idempotency })
     expect(later.id).not.toBe(first.id)
     expect((await walletAudit(u.id)).balance).toBe(2_000_000 - 2 * offer.price)

@@ -15,9 +15,7 @@ async function race(n: number, affordable: number) {
   await fund(u.id, (affordable * offer.price) / 1_000_000)
   const app = createApp()
   const answers = await Promise.all(
-    Array.from({ length: n }, () =>
-      callApp('/api/numbers/purchase', { app, env: RAISED, token: u.accessToken, body: { countryCode: 'us', serviceCode: offer.serviceCode } }),
-    ),
+    Array.from({ length: n }, () => callApp('/api/numbers/purchase', { app, env: RAISED, token: u.accessToken, body: { countryCode: 'us', serviceCode: offer.serviceCode } })),
   )
   const won = answers.filter((a) => a.status === 201)
   const lost = answers.filter((a) => a.status !== 201)

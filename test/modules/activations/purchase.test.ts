@@ -11,7 +11,7 @@ import { ctxFor } from '../../helpers/context'
 const usd = (micros: number) => fromMicros(micros)
 
 describe('POST /api/numbers/purchase', () => {
-  it('buys a number: 201 with the activation API\'s fields, charged once, row + hold outcome + event written', async () => {
+  it("buys a number: 201 with the activation API's fields, charged once, row + hold outcome + event written", async () => {
     const offer = await sellingProvider({ serviceCode: uniqueService(), costUsd: 0.5, marginBps: 2000 })
     expect(offer.price).toBe(600_000)
     const u = await registerUser()
@@ -208,7 +208,18 @@ describe('POST /api/v1/numbers (API key, same as purchase)', () => {
   it('is in the OpenAPI document with the purchase route', async () => {
     const doc = await call('/openapi.json')
     expect(doc.status).toBe(200)
-    for (const path of ['/api/numbers/purchase', '/api/v1/numbers', '/api/numbers/cancel', '/api/numbers/my', '/api/numbers/{id}', '/api/numbers/{id}/complete', '/api/v1/sms/{activationId}', '/api/search/offers', '/api/v1/webhooks/sms', '/api/v1/sandbox/activations/{id}/sms']) {
+    for (const path of [
+      '/api/numbers/purchase',
+      '/api/v1/numbers',
+      '/api/numbers/cancel',
+      '/api/numbers/my',
+      '/api/numbers/{id}',
+      '/api/numbers/{id}/complete',
+      '/api/v1/sms/{activationId}',
+      '/api/search/offers',
+      '/api/v1/webhooks/sms',
+      '/api/v1/sandbox/activations/{id}/sms',
+    ]) {
       expect(doc.body.paths[path], path).toBeDefined()
     }
   })

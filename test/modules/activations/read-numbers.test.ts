@@ -24,7 +24,10 @@ describe('GET /api/numbers/my', () => {
 
     const all = await call('/api/numbers/my', { token: u.accessToken })
     expect(all.status, all.text).toBe(200)
-    expect(all.body.data.map((n: { id: string }) => n.id), all.text).toEqual([...ids].reverse())
+    expect(
+      all.body.data.map((n: { id: string }) => n.id),
+      all.text,
+    ).toEqual([...ids].reverse())
     expect(all.body.data.some((n: { id: string }) => n.id === stranger.ids[0])).toBe(false)
     expect(all.body.pagination).toEqual({ page: 1, limit: 20, total: 3, totalPages: 1, hasNext: false, hasPrevious: false })
     expect(all.body.data[2]).toMatchObject({ id: ids[0], status: 'sms_received', code: '5566' })
@@ -36,7 +39,10 @@ describe('GET /api/numbers/my', () => {
     expect(page2.body.pagination).toMatchObject({ page: 2, limit: 2, total: 3, totalPages: 2, hasNext: false, hasPrevious: true })
 
     const waiting = await call('/api/numbers/my?status=active', { token: u.accessToken })
-    expect(waiting.body.data.map((n: { id: string }) => n.id), waiting.text).toEqual([ids[2], ids[1]])
+    expect(
+      waiting.body.data.map((n: { id: string }) => n.id),
+      waiting.text,
+    ).toEqual([ids[2], ids[1]])
     expect(waiting.body.pagination.total).toBe(2)
 
     expectErrorEnvelope(await call('/api/numbers/my?status=bogus', { token: u.accessToken }), 400, 'VALIDATION_ERROR')

@@ -26,7 +26,10 @@ describe('GET /api/v1/admin/emails (the sandbox inbox)', () => {
     expect(all.body.data[0].kind, all.text).toBe('password_reset')
     expect(all.body.pagination, all.text).toMatchObject({ total: 2, totalPages: 2, hasNext: true })
     const verifies = await call(`/api/v1/admin/emails?to=${encodeURIComponent(u.email)}&kind=verify_email`, { token: admin.accessToken })
-    expect(verifies.body.data.map((m: { kind: string }) => m.kind), verifies.text).toEqual(['verify_email'])
+    expect(
+      verifies.body.data.map((m: { kind: string }) => m.kind),
+      verifies.text,
+    ).toEqual(['verify_email'])
   })
 
   it('is for admins only', async () => {

@@ -4,8 +4,22 @@ import { call, expectErrorEnvelope, PASSWORD, registerAdmin, registerUser } from
 import { sleep } from '../../helpers/db'
 
 const SUMMARY_FIELDS = [
-  'id', 'email', 'firstName', 'lastName', 'company', 'role', 'status', 'isActive', 'isSuspended', 'isBanned',
-  'emailVerified', 'totalNumbers', 'totalOrders', 'totalSpent', 'lastLoginAt', 'createdAt',
+  'id',
+  'email',
+  'firstName',
+  'lastName',
+  'company',
+  'role',
+  'status',
+  'isActive',
+  'isSuspended',
+  'isBanned',
+  'emailVerified',
+  'totalNumbers',
+  'totalOrders',
+  'totalSpent',
+  'lastLoginAt',
+  'createdAt',
 ]
 
 let tagCounter = 0
@@ -170,8 +184,7 @@ describe('GET /api/admin/users and /api/v1/admin/users: list', () => {
     const admin = await registerAdmin()
     const tag = uniqueTag()
     const [active, suspended, expired, banned, inactive] = await makeUsers(tag, [{}, {}, {}, {}, {}])
-    const set = (id: string, status: string, until: number | null) =>
-      env.DB.prepare('UPDATE users SET status = ?, suspended_until = ? WHERE id = ?').bind(status, until, id).run()
+    const set = (id: string, status: string, until: number | null) => env.DB.prepare('UPDATE users SET status = ?, suspended_until = ? WHERE id = ?').bind(status, until, id).run()
     await set(suspended!.id, 'suspended', Date.now() + 86_400_000)
     await set(expired!.id, 'suspended', Date.now() - 1000)
     await set(banned!.id, 'banned', null)
@@ -202,15 +215,14 @@ describe('GET /api/admin/users and /api/v1/admin/users: list', () => {
   it('sorts by email asc and desc, and by lastLoginAt', async () => {
     const admin = await registerAdmin()
     const tag = uniqueTag()
-    const made = await makeUsers(tag, [
-      { email: `c-${tag}@example.com` },
-      { email: `A-${tag}@example.com` },
-      { email: `b-${tag}@example.com` },
-    ])
+    const made = await makeUsers(tag, [{ email: `c-${tag}@example.com` }, { email: `A-${tag}@example.com` }, { email: `b-${tag}@example.com` }])
     const byEmail = [...made].sort((x, y) => x.email.localeCompare(y.email)).map((u) => u.id)
     const asc = await call(`/api/v1/admin/users?search=${tag}&sortBy=email&sortOrder=asc`, { token: admin.accessToken })
     expect(asc.status, asc.text).toBe(200)
-    expect(asc.body.data.map((u: { email: string }) => u.email), asc.text).toEqual([`a-${tag}@example.com`, `b-${tag}@example.com`, `c-${tag}@example.com`])
+    expect(
+      asc.body.data.map((u: { email: string }) => u.email),
+      asc.text,
+    ).toEqual([`a-${tag}@example.com`, `b-${tag}@example.com`, `c-${tag}@example.com`])
     expect(ids(asc)).toEqual(byEmail)
     const desc = await call(`/api/admin/users?search=${tag}&sortBy=email&sortOrder=desc`, { token: admin.accessToken })
     expect(desc.status, desc.text).toBe(200)
@@ -239,7 +251,10 @@ describe('GET /api/admin/users and /api/v1/admin/users: list', () => {
     ] as const) {
       const res = await call(`/api/admin/users?${query}`, { token: admin.accessToken })
       expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-      expect(res.body.error.details.map((d: { field: string }) => d.field), `${query} → ${res.text}`).toContain(field)
+      expect(
+        res.body.error.details.map((d: { field: string }) => d.field),
+        `${query} → ${res.text}`,
+      ).toContain(field)
     }
   })
 })

@@ -46,7 +46,10 @@ describe('PUT …/users/{id}/role', () => {
     for (const [body, field] of cases) {
       const res = await call(`/api/v1/admin/users/${u.id}/role`, { method: 'PUT', token: admin.accessToken, body })
       expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-      expect(res.body.error.details.map((d: { field: string }) => d.field), `${JSON.stringify(body)} → ${res.text}`).toContain(field)
+      expect(
+        res.body.error.details.map((d: { field: string }) => d.field),
+        `${JSON.stringify(body)} → ${res.text}`,
+      ).toContain(field)
     }
     expect((await userRow(u.id))!.role).toBe('user')
     expect(await auditRowsFor(u.id)).toEqual([])
@@ -139,9 +142,7 @@ describe('the change and its audit entry are one batch', () => {
     await env.DB.exec(
       "CREATE TRIGGER test_fail_audit BEFORE INSERT ON audit_log WHEN json_extract(NEW.details, '$.reason') = 'force audit failure' BEGIN SELECT RAISE(ABORT, 'audit insert refused by test'); END;",
     )
-    await env.DB.exec(
-      "CREATE TRIGGER test_fail_user BEFORE UPDATE ON users WHEN NEW.status_reason = 'force user failure' BEGIN SELECT RAISE(ABORT, 'user update refused by test'); END;",
-    )
+    await env.DB.exec("CREATE TRIGGER test_fail_user BEFORE UPDATE ON users WHEN NEW.status_reason = 'force user failure' BEGIN SELECT RAISE(ABORT, 'user update refused by test'); END;")
   })
 
   it('if the audit entry cannot be written, the suspension is not applied', async () => {

@@ -54,7 +54,7 @@ let tagCounter = 0
 const uniqueTag = () => `st${++tagCounter}x${Math.random().toString(36).slice(2, 7)}`
 
 describe('admin users: totals from real data', () => {
-  it('the list shows each account\'s numbers, orders and spending net of refunds', async () => {
+  it("the list shows each account's numbers, orders and spending net of refunds", async () => {
     const tag = uniqueTag()
     const u = await customer(tag)
     const idle = await fundedUser(5)
@@ -71,7 +71,7 @@ describe('admin users: totals from real data', () => {
     }
   })
 
-  it('the details\' statistics: numbers, calls, minutes, SMS, spending and its monthly average', async () => {
+  it("the details' statistics: numbers, calls, minutes, SMS, spending and its monthly average", async () => {
     const u = await customer(uniqueTag())
     const [numberId] = (await env.DB.prepare(`SELECT id FROM phone_numbers WHERE user_id = ? AND status = 'active' ORDER BY id`).bind(u.id).all<{ id: string }>()).results.map((r) => r.id)
     await env.DB.prepare(`UPDATE phone_numbers SET status = 'suspended' WHERE id = ?`).bind(numberId).run()
@@ -107,7 +107,9 @@ describe('admin users: totals from real data', () => {
     const svc = new AdminUsersService(createDb(env.DB), undefined as never, undefined as never)
     const q = svc.listQuery({ page: 1, limit: 20, sortBy: 'createdAt', sortOrder: 'desc' }, Date.now())
     const { sql, params } = q.toSQL()
-    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()
+    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .bind(...params)
+      .all<{ detail: string }>()
     const lines = results.map((r) => r.detail)
     const scans = lines.filter((l) => /^SCAN (orders|wallet_ledger|account_number_stats)\b(?!.*USING (COVERING )?INDEX)/.test(l))
     expect(scans, lines.join('\n')).toEqual([])

@@ -98,7 +98,9 @@ describe('PUT …/users/{id}/suspend', () => {
     expect((await userRow(u.id))!.suspended_until).toBe(until)
     await expectRefused(u, key.key, 'suspended')
 
-    await env.DB.prepare('UPDATE users SET suspended_until = ? WHERE id = ?').bind(Date.now() - 1000, u.id).run()
+    await env.DB.prepare('UPDATE users SET suspended_until = ? WHERE id = ?')
+      .bind(Date.now() - 1000, u.id)
+      .run()
     await expectAccess(u, key.key, 'after the suspension ended')
     const login = await call('/api/v1/auth/login', { body: { email: u.email, password: PASSWORD } })
     expect(login.status, login.text).toBe(200)
@@ -125,7 +127,10 @@ describe('PUT …/users/{id}/suspend', () => {
     for (const [body, field] of cases) {
       const res = await call(`/api/v1/admin/users/${u.id}/suspend`, { method: 'PUT', token: admin.accessToken, body })
       expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-      expect(res.body.error.details.map((d: { field: string }) => d.field), `${JSON.stringify(body)} → ${res.text}`).toContain(field)
+      expect(
+        res.body.error.details.map((d: { field: string }) => d.field),
+        `${JSON.stringify(body)} → ${res.text}`,
+      ).toContain(field)
     }
     const noBody = await call(`/api/v1/admin/users/${u.id}/suspend`, { method: 'PUT', token: admin.accessToken })
     expectErrorEnvelope(noBody, 400, 'VALIDATION_ERROR')
@@ -226,7 +231,9 @@ describe('POST …/users/{id}/ban', () => {
     const b = await call(`/api/v1/admin/users/${u.id}/ban`, { method: 'POST', token: admin.accessToken, body: { reason: 'second strike' } })
     expect(b.status, b.text).toBe(200)
     expect(b.body.data.suspendedUntil).toBeNull()
-    await env.DB.prepare('UPDATE users SET suspended_until = ? WHERE id = ?').bind(Date.now() - 1000, u.id).run()
+    await env.DB.prepare('UPDATE users SET suspended_until = ? WHERE id = ?')
+      .bind(Date.now() - 1000, u.id)
+      .run()
     expectErrorEnvelope(await call('/api/v1/auth/me', { token: u.accessToken }), 403, 'FORBIDDEN')
   })
 

@@ -2,10 +2,7 @@ import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { call, createApiKey, expectErrorEnvelope, PASSWORD, registerAdmin, registerUser } from '../../helpers/api'
 
-const STAT_FIELDS = [
-  'totalNumbers', 'activeNumbers', 'totalCalls', 'totalMinutes', 'totalSms', 'totalSpent', 'averageMonthlySpend',
-  'activeApiKeys', 'activeSessions',
-]
+const STAT_FIELDS = ['totalNumbers', 'activeNumbers', 'totalCalls', 'totalMinutes', 'totalSms', 'totalSpent', 'averageMonthlySpend', 'activeApiKeys', 'activeSessions']
 
 describe('GET /api/(v1/)admin/users/{id}: details', () => {
   it('answers the user, statistics and recent activity at both prefixes', async () => {
@@ -61,7 +58,9 @@ describe('GET /api/(v1/)admin/users/{id}: details', () => {
 
     const del = await call(`/api/v1/api-keys/${revoked.id}`, { method: 'DELETE', token: u.accessToken })
     expect(del.status, del.text).toBe(200)
-    await env.DB.prepare('UPDATE api_keys SET expires_at = ? WHERE id = ?').bind(Date.now() - 1000, expired.id).run()
+    await env.DB.prepare('UPDATE api_keys SET expires_at = ? WHERE id = ?')
+      .bind(Date.now() - 1000, expired.id)
+      .run()
     const out = await call('/api/v1/auth/logout', { method: 'POST', token: login.body.data.tokens.accessToken, body: {} })
     expect(out.status, out.text).toBe(200)
     await env.DB.prepare('UPDATE sessions SET expires_at = ? WHERE id = (SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1)')
@@ -92,13 +91,19 @@ describe('GET /api/(v1/)admin/users/{id}: details', () => {
     expect(res.status, res.text).toBe(200)
     const activity = res.body.data.recentActivity as { type: string; description: string; timestamp: string }[]
     const audit = activity.filter((a) => a.type !== 'user.login')
-    expect(audit.map((a) => a.type), res.text).toEqual(['user.role_changed', 'user.reactivated', 'user.suspended'])
+    expect(
+      audit.map((a) => a.type),
+      res.text,
+    ).toEqual(['user.role_changed', 'user.reactivated', 'user.suspended'])
     expect(audit[0]!.description).toContain('joined support team')
     expect(audit[1]!.description).toContain('chargeback resolved')
     expect(audit[2]!.description).toContain('chargeback investigation')
     const times = activity.map((a) => Date.parse(a.timestamp))
     expect(times, 'newest first').toEqual([...times].sort((a, b) => b - a))
-    expect(activity.some((a) => a.type === 'user.login'), 'the last login is listed').toBe(true)
+    expect(
+      activity.some((a) => a.type === 'user.login'),
+      'the last login is listed',
+    ).toBe(true)
     expect(res.body.data.user.role).toBe('admin')
 
     // another user's entries do not show up here

@@ -20,9 +20,7 @@ async function overview(admin: TestUser) {
 
 async function user(status: string, lastLoginAt: number | null, createdAt: number) {
   const id = newId('usr', createdAt)
-  await env.DB.prepare(
-    `INSERT INTO users (id, email, password_hash, status, last_login_at, created_at, updated_at) VALUES (?, ?, 'x', ?, ?, ?, ?)`,
-  )
+  await env.DB.prepare(`INSERT INTO users (id, email, password_hash, status, last_login_at, created_at, updated_at) VALUES (?, ?, 'x', ?, ?, ?, ?)`)
     .bind(id, `${id}@example.com`, status, lastLoginAt, createdAt, createdAt)
     .run()
   return id

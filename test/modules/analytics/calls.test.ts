@@ -232,16 +232,22 @@ describe('GET /api/v1/analytics/calls', () => {
     const base = { start: at('2025-03-10T00:00:00Z'), end: at('2025-03-13T00:00:00Z') }
     const queries: [ReturnType<typeof callQueries>[number], string][] = [
       ...callQueries(db, 'usr_x', { ...base, groupBy: 'day' }).map((q) => [q, 'usage_records_user_occurred_idx'] as [typeof q, string]),
-      ...callQueries(db, 'usr_x', { ...base, groupBy: 'week', numberId: 'pn_x', direction: 'outbound', status: 'completed' })
-        .map((q) => [q, 'usage_records_user_type_resource_idx'] as [typeof q, string]),
+      ...callQueries(db, 'usr_x', { ...base, groupBy: 'week', numberId: 'pn_x', direction: 'outbound', status: 'completed' }).map(
+        (q) => [q, 'usage_records_user_type_resource_idx'] as [typeof q, string],
+      ),
     ]
     for (const [q, index] of queries) {
       const { sql, params } = q.toSQL()
-      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()
+      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...params)
+        .all<{ detail: string }>()
       const lines = results.map((r) => r.detail)
       const scans = lines.filter((l) => /^SCAN (usage_records|phone_numbers)\b(?!.*USING (COVERING )?INDEX)/.test(l))
       expect(scans, `${sql}\n${lines.join('\n')}`).toEqual([])
-      expect(lines.some((l) => l.includes(index)), `${sql}\n${lines.join('\n')}`).toBe(true)
+      expect(
+        lines.some((l) => l.includes(index)),
+        `${sql}\n${lines.join('\n')}`,
+      ).toBe(true)
     }
   })
 

@@ -100,12 +100,44 @@ describe('GET /api/v1/analytics/dashboard', () => {
 
     // Payments: one succeeded, one failed; wallet credits: a top-up (a payment) and a refund (not one).
     await db.insert(payments).values([
-      { id: newId('pay'), userId: u.id, purpose: 'wallet_topup', amount: 12_500_000, status: 'succeeded', processor: 'sandbox', attemptKey: newId('ak'), processedAt: new Date(t0 + 6000), createdAt: new Date(t0 + 6000), updatedAt: new Date(t0 + 6000) },
-      { id: newId('pay'), userId: u.id, purpose: 'wallet_topup', amount: 99_000_000, status: 'failed', processor: 'sandbox', attemptKey: newId('ak'), createdAt: new Date(t0 + 7000), updatedAt: new Date(t0 + 7000) },
+      {
+        id: newId('pay'),
+        userId: u.id,
+        purpose: 'wallet_topup',
+        amount: 12_500_000,
+        status: 'succeeded',
+        processor: 'sandbox',
+        attemptKey: newId('ak'),
+        processedAt: new Date(t0 + 6000),
+        createdAt: new Date(t0 + 6000),
+        updatedAt: new Date(t0 + 6000),
+      },
+      {
+        id: newId('pay'),
+        userId: u.id,
+        purpose: 'wallet_topup',
+        amount: 99_000_000,
+        status: 'failed',
+        processor: 'sandbox',
+        attemptKey: newId('ak'),
+        createdAt: new Date(t0 + 7000),
+        updatedAt: new Date(t0 + 7000),
+      },
     ])
     await db.insert(walletLedger).values([
       { id: newId('led'), userId: u.id, type: 'credit', amount: 20_000_000, balanceAfter: 20_000_000, opId: newId('op'), description: 'Bank transfer', createdAt: new Date(t0 + 6500) },
-      { id: newId('led'), userId: u.id, type: 'credit', amount: 750_000, balanceAfter: 20_750_000, opId: newId('op'), referenceType: 'activation', referenceId: act.id, description: 'Refund', createdAt: new Date(t0 + 8000) },
+      {
+        id: newId('led'),
+        userId: u.id,
+        type: 'credit',
+        amount: 750_000,
+        balanceAfter: 20_750_000,
+        opId: newId('op'),
+        referenceType: 'activation',
+        referenceId: act.id,
+        description: 'Refund',
+        createdAt: new Date(t0 + 8000),
+      },
       { id: newId('led'), userId: u.id, type: 'debit', amount: -1_000_000, balanceAfter: 19_750_000, opId: newId('op'), createdAt: new Date(t0 + 9000) },
     ])
 
@@ -124,9 +156,7 @@ describe('GET /api/v1/analytics/dashboard', () => {
     const lastDay = new Date(lastMonthAt).toISOString().slice(0, 10)
     const inWindow = days.includes(lastDay)
     const todayKey = days[29]!
-    expect(data.charts.callVolume, res.text).toEqual(
-      days.map((date) => ({ date, inbound: 0, outbound: date === todayKey ? 2 : inWindow && date === lastDay ? 1 : 0 })),
-    )
+    expect(data.charts.callVolume, res.text).toEqual(days.map((date) => ({ date, inbound: 0, outbound: date === todayKey ? 2 : inWindow && date === lastDay ? 1 : 0 })))
     expect(data.charts.costTrend, res.text).toEqual(days.map((date) => ({ date, cost: date === todayKey ? 1.65 : inWindow && date === lastDay ? 0.75 : 0 })))
     expect(data.charts.numberUtilization, res.text).toEqual([
       { numberId: n1.id, phoneNumber: n1.phoneNumber, calls: 0, minutes: 0, sms: 3, utilization: 75 },
@@ -135,8 +165,14 @@ describe('GET /api/v1/analytics/dashboard', () => {
 
     // The latest 10: credit (t0+6.5s), payment (6s), 5 SMS (5s…1s), activation (0.4s), n3 (0.3s), n2 (0.2s).
     const activity = data.recentActivity as { type: string; description: string; timestamp: string; amount?: number }[]
-    expect(activity.map((a) => a.type), res.text).toEqual(['payment', 'payment', 'sms', 'sms', 'sms', 'sms', 'sms', 'number_purchased', 'number_purchased', 'number_purchased'])
-    expect(activity.map((a) => Date.parse(a.timestamp) - t0), res.text).toEqual([6500, 6000, 5000, 4000, 3000, 2000, 1000, 400, 300, 200])
+    expect(
+      activity.map((a) => a.type),
+      res.text,
+    ).toEqual(['payment', 'payment', 'sms', 'sms', 'sms', 'sms', 'sms', 'number_purchased', 'number_purchased', 'number_purchased'])
+    expect(
+      activity.map((a) => Date.parse(a.timestamp) - t0),
+      res.text,
+    ).toEqual([6500, 6000, 5000, 4000, 3000, 2000, 1000, 400, 300, 200])
     expect(activity[0], res.text).toMatchObject({ amount: 20, description: expect.stringContaining('Bank transfer') })
     expect(activity[1], res.text).toMatchObject({ amount: 12.5 })
     expect(activity[2]!.description, res.text).toContain(act.phone)
@@ -165,7 +201,9 @@ describe('GET /api/v1/analytics/dashboard', () => {
     const queries = [...dashboardQueries(db, 'usr_x', Date.now()), ...statsQueries(db, 'usr_x', '2026-01')]
     for (const q of queries) {
       const { sql, params } = q.toSQL()
-      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()
+      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...params)
+        .all<{ detail: string }>()
       const lines = results.map((r) => r.detail)
       const scans = lines.filter((l) => /^SCAN (usage_records|phone_numbers|sms_messages|activations|payments|wallet_ledger|invoices|subscriptions)\b(?!.*USING (COVERING )?INDEX)/.test(l))
       expect(scans, `${sql}\n${lines.join('\n')}`).toEqual([])

@@ -28,7 +28,7 @@ async function invoice(userId: string, month: string, status: (typeof invoices.$
 }
 
 describe('GET /api/stats', () => {
-  it('usage billing\'s shape and figures: subscription, current month usage, invoice totals, latest 5 invoices', async () => {
+  it("usage billing's shape and figures: subscription, current month usage, invoice totals, latest 5 invoices", async () => {
     const u = await registerUser()
     const now = Date.now()
     const month = new Date(now).toISOString().slice(0, 7)

@@ -127,7 +127,7 @@ describe('permissions are enforced per route', () => {
 
 describe('refused keys', () => {
   it('a malformed key → 401 INVALID_API_KEY, whichever way it is sent', async () => {
-    for (const bad of ['sk_live_short', 'sk_prod_' + 'a'.repeat(40), 'hello', 'sk_live_' + 'a'.repeat(30) + '!!']) {
+    for (const bad of ['sk_live_short', `sk_prod_${'a'.repeat(40)}`, 'hello', `sk_live_${'a'.repeat(30)}!!`]) {
       const res = await call('/api/v1/auth/me', { apiKey: bad })
       expectErrorEnvelope(res, 401, 'INVALID_API_KEY')
     }
@@ -136,7 +136,7 @@ describe('refused keys', () => {
   })
 
   it('a well-formed key that was never issued → 401 INVALID_API_KEY', async () => {
-    const res = await call('/api/v1/auth/me', { apiKey: 'sk_live_' + 'Q'.repeat(44) })
+    const res = await call('/api/v1/auth/me', { apiKey: `sk_live_${'Q'.repeat(44)}` })
     expectErrorEnvelope(res, 401, 'INVALID_API_KEY')
   })
 
@@ -146,7 +146,9 @@ describe('refused keys', () => {
     const live = await call('/api/v1/auth/me', { apiKey: k.key })
     expect(live.status, live.text).toBe(200)
 
-    await env.DB.prepare('UPDATE api_keys SET expires_at = ? WHERE id = ?').bind(Date.now() - 1000, k.id).run()
+    await env.DB.prepare('UPDATE api_keys SET expires_at = ? WHERE id = ?')
+      .bind(Date.now() - 1000, k.id)
+      .run()
     for (const res of [
       await call('/api/v1/auth/me', { apiKey: k.key }),
       await call('/api/v1/auth/me', { headers: { authorization: `Bearer ${k.key}` } }),
@@ -207,7 +209,7 @@ describe('refused keys', () => {
   })
 
   it('a refused key on a public route does not block it (authenticate never rejects by itself)', async () => {
-    const res = await call('/health', { apiKey: 'sk_live_' + 'Z'.repeat(44) })
+    const res = await call('/health', { apiKey: `sk_live_${'Z'.repeat(44)}` })
     expect(res.status, res.text).toBe(200)
   })
 })

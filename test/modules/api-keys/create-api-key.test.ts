@@ -72,7 +72,10 @@ describe('POST /api/v1/api-keys', () => {
     const res = await call('/api/v1/api-keys', { token: u.accessToken, body: { name: 'x', permissions: ['account:read', 'numbers:destroy'] } })
     expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
     expect(res.body.error.field, res.text).toBe('permissions')
-    expect(res.body.error.details.map((d: { field: string }) => d.field), res.text).toContain('permissions')
+    expect(
+      res.body.error.details.map((d: { field: string }) => d.field),
+      res.text,
+    ).toContain('permissions')
     expect(res.body.error.message).toContain('numbers:destroy')
   })
 
@@ -90,7 +93,10 @@ describe('POST /api/v1/api-keys', () => {
     for (const [body, field] of cases) {
       const res = await call('/api/v1/api-keys', { token: u.accessToken, body })
       expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-      expect(res.body.error.details.map((d: { field: string }) => d.field), `${JSON.stringify(body)} → ${res.text}`).toContain(field)
+      expect(
+        res.body.error.details.map((d: { field: string }) => d.field),
+        `${JSON.stringify(body)} → ${res.text}`,
+      ).toContain(field)
     }
   })
 
@@ -99,14 +105,17 @@ describe('POST /api/v1/api-keys', () => {
     for (const expiresAt of [new Date(Date.now() - 60_000).toISOString(), 'next tuesday', '2030-13-45']) {
       const res = await call('/api/v1/api-keys', { token: u.accessToken, body: { name: 'x', permissions: ['*'], expiresAt } })
       expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-      expect(res.body.error.details.map((d: { field: string }) => d.field), `${expiresAt} → ${res.text}`).toContain('expiresAt')
+      expect(
+        res.body.error.details.map((d: { field: string }) => d.field),
+        `${expiresAt} → ${res.text}`,
+      ).toContain('expiresAt')
     }
     const list = await call('/api/v1/api-keys', { token: u.accessToken })
     expect(list.status, list.text).toBe(200)
     expect(list.body.pagination.total, 'a refused key must not be stored').toBe(0)
   })
 
-  it("accepts an expiresAt with a UTC offset", async () => {
+  it('accepts an expiresAt with a UTC offset', async () => {
     const u = await registerUser()
     const at = new Date(Date.now() + 86_400_000)
     const withOffset = new Date(at.getTime() + 2 * 3600_000).toISOString().replace('Z', '+02:00')
@@ -162,7 +171,9 @@ describe('active key limit', () => {
     expect((await env.DB.prepare('SELECT COUNT(*) AS n FROM api_keys WHERE user_id = ?').bind(u.id).first<{ n: number }>())!.n).toBe(25)
 
     // an expired key is not active (isActive: false), so it does not count
-    await env.DB.prepare('UPDATE api_keys SET expires_at = ? WHERE id = ?').bind(Date.now() - 1000, `key_bulk1_${u.id}`).run()
+    await env.DB.prepare('UPDATE api_keys SET expires_at = ? WHERE id = ?')
+      .bind(Date.now() - 1000, `key_bulk1_${u.id}`)
+      .run()
     const afterExpiry = await call('/api/v1/api-keys', { token: u.accessToken, body: { name: 'replaces the expired one', permissions: ['*'] } })
     expect(afterExpiry.status, afterExpiry.text).toBe(201)
     expectErrorEnvelope(await call('/api/v1/api-keys', { token: u.accessToken, body: { name: 'again too many', permissions: ['*'] } }), 409, 'API_KEY_LIMIT_REACHED')

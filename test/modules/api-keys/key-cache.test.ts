@@ -39,7 +39,7 @@ describe('API-key lookups cached per isolate', () => {
     apiKeyCache.ttlMs = saved
   })
 
-  it('the cache serves the key: a revocation written behind the app\'s back (another isolate) holds only after the TTL', async () => {
+  it("the cache serves the key: a revocation written behind the app's back (another isolate) holds only after the TTL", async () => {
     apiKeyCache.ttlMs = 400
     const u = await registerUser()
     const k = await createApiKey(u, ['account:read'])
@@ -79,7 +79,7 @@ describe('API-key lookups cached per isolate', () => {
     expect(still.status, still.text).toBe(200)
   })
 
-  it('revoking another account\'s key is a 404 and leaves that key working', async () => {
+  it("revoking another account's key is a 404 and leaves that key working", async () => {
     const owner = await registerUser()
     const stranger = await registerUser()
     const k = await createApiKey(owner, ['account:read'])

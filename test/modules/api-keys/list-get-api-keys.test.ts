@@ -22,17 +22,26 @@ describe('GET /api/v1/api-keys', () => {
     const p1 = await call('/api/v1/api-keys?page=1&limit=2', { token: u.accessToken })
     expect(p1.status, p1.text).toBe(200)
     expect(p1.body.success).toBe(true)
-    expect(p1.body.data.map((k: { name: string }) => k.name), p1.text).toEqual(['k5', 'k4'])
+    expect(
+      p1.body.data.map((k: { name: string }) => k.name),
+      p1.text,
+    ).toEqual(['k5', 'k4'])
     expect(p1.body.pagination).toEqual({ page: 1, limit: 2, total: 5, totalPages: 3, hasNext: true, hasPrevious: false })
 
     const p2 = await call('/api/v1/api-keys?page=2&limit=2', { token: u.accessToken })
     expect(p2.status, p2.text).toBe(200)
-    expect(p2.body.data.map((k: { name: string }) => k.name), p2.text).toEqual(['k3', 'k2'])
+    expect(
+      p2.body.data.map((k: { name: string }) => k.name),
+      p2.text,
+    ).toEqual(['k3', 'k2'])
     expect(p2.body.pagination).toEqual({ page: 2, limit: 2, total: 5, totalPages: 3, hasNext: true, hasPrevious: true })
 
     const p3 = await call('/api/v1/api-keys?page=3&limit=2', { token: u.accessToken })
     expect(p3.status, p3.text).toBe(200)
-    expect(p3.body.data.map((k: { name: string }) => k.name), p3.text).toEqual(['k1'])
+    expect(
+      p3.body.data.map((k: { name: string }) => k.name),
+      p3.text,
+    ).toEqual(['k1'])
     expect(p3.body.pagination).toEqual({ page: 3, limit: 2, total: 5, totalPages: 3, hasNext: false, hasPrevious: true })
 
     const beyond = await call('/api/v1/api-keys?page=9&limit=2', { token: u.accessToken })
@@ -64,10 +73,18 @@ describe('GET /api/v1/api-keys', () => {
 
   it('refuses bad paging with 400 VALIDATION_ERROR naming the parameter', async () => {
     const u = await registerUser()
-    for (const [query, field] of [['limit=0', 'limit'], ['limit=101', 'limit'], ['page=0', 'page'], ['page=abc', 'page']] as const) {
+    for (const [query, field] of [
+      ['limit=0', 'limit'],
+      ['limit=101', 'limit'],
+      ['page=0', 'page'],
+      ['page=abc', 'page'],
+    ] as const) {
       const res = await call(`/api/v1/api-keys?${query}`, { token: u.accessToken })
       expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-      expect(res.body.error.details.map((d: { field: string }) => d.field), `${query} → ${res.text}`).toContain(field)
+      expect(
+        res.body.error.details.map((d: { field: string }) => d.field),
+        `${query} → ${res.text}`,
+      ).toContain(field)
     }
   })
 

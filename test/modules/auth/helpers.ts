@@ -70,9 +70,7 @@ export async function mailedToken(email: string, kind: 'verify_email' | 'passwor
 }
 
 export async function sessionRow(id: string) {
-  return env.DB.prepare('SELECT * FROM sessions WHERE id = ?')
-    .bind(id)
-    .first<{ id: string; user_id: string; revoked_at: number | null; revoke_reason: string | null }>()
+  return env.DB.prepare('SELECT * FROM sessions WHERE id = ?').bind(id).first<{ id: string; user_id: string; revoked_at: number | null; revoke_reason: string | null }>()
 }
 
 export async function setUserStatus(userId: string, status: string, suspendedUntil: number | null = null) {

@@ -131,9 +131,7 @@ describe('POST /api/v1/auth/login', () => {
     const u = await registerUser()
     const res = await call(LOGIN, { body: { email: u.email, password: PASSWORD, rememberMe: false } })
     expect(res.status, res.text).toBe(200)
-    const s = await env.DB.prepare('SELECT expires_at, created_at FROM sessions WHERE id = ?')
-      .bind(sessionIdOf(res.body.data.tokens.accessToken))
-      .first<{ expires_at: number; created_at: number }>()
+    const s = await env.DB.prepare('SELECT expires_at, created_at FROM sessions WHERE id = ?').bind(sessionIdOf(res.body.data.tokens.accessToken)).first<{ expires_at: number; created_at: number }>()
     expect(s!.expires_at - s!.created_at, res.text).toBe(86_400_000)
   })
 

@@ -231,7 +231,9 @@ describe('GET /api/v1/auth/verify-email', () => {
   it('refuses an expired token', async () => {
     const u = await registerUser()
     const token = await mailedToken(u.email, 'verify_email')
-    await env.DB.prepare(`UPDATE auth_tokens SET expires_at = ? WHERE user_id = ? AND kind = 'verify_email'`).bind(Date.now() - 1000, u.id).run()
+    await env.DB.prepare(`UPDATE auth_tokens SET expires_at = ? WHERE user_id = ? AND kind = 'verify_email'`)
+      .bind(Date.now() - 1000, u.id)
+      .run()
     expectErrorEnvelope(await call(`${VERIFY}?token=${token}`), 400, 'VALIDATION_ERROR')
     await expectEmailVerified(u.accessToken, false)
   })

@@ -58,7 +58,9 @@ describe('POST /api/v1/auth/refresh', () => {
 
   it('refuses an expired refresh token with 401 TOKEN_EXPIRED', async () => {
     const u = await registerUser()
-    await env.DB.prepare('UPDATE refresh_tokens SET expires_at = ? WHERE user_id = ?').bind(Date.now() - 1000, u.id).run()
+    await env.DB.prepare('UPDATE refresh_tokens SET expires_at = ? WHERE user_id = ?')
+      .bind(Date.now() - 1000, u.id)
+      .run()
     expectErrorEnvelope(await refresh(u.refreshToken), 401, 'TOKEN_EXPIRED')
   })
 

@@ -18,9 +18,7 @@ interface Craft {
 }
 
 async function latestSessionId(userId: string): Promise<string> {
-  const row = await env.DB.prepare('SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY rowid DESC LIMIT 1')
-    .bind(userId)
-    .first<{ id: string }>()
+  const row = await env.DB.prepare('SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY rowid DESC LIMIT 1').bind(userId).first<{ id: string }>()
   if (!row) throw new Error(`no live session for ${userId}`)
   return row.id
 }
@@ -91,13 +89,7 @@ describe('access tokens', () => {
       'an alg none token',
       async (u) => {
         const s = jwtSettings()
-        return new UnsecuredJWT({ sid: await latestSessionId(u.id), role: 'user' })
-          .setSubject(u.id)
-          .setIssuer(s.issuer)
-          .setAudience(s.audience)
-          .setIssuedAt()
-          .setExpirationTime('10m')
-          .encode()
+        return new UnsecuredJWT({ sid: await latestSessionId(u.id), role: 'user' }).setSubject(u.id).setIssuer(s.issuer).setAudience(s.audience).setIssuedAt().setExpirationTime('10m').encode()
       },
       'INVALID_TOKEN',
     ],
@@ -105,7 +97,10 @@ describe('access tokens', () => {
       'an alg none token made from a valid one (signature stripped)',
       async (u) => {
         const [, payload] = u.accessToken.split('.')
-        const header = btoa(JSON.stringify({ alg: 'none', typ: 'JWT' })).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')
+        const header = btoa(JSON.stringify({ alg: 'none', typ: 'JWT' }))
+          .replace(/=+$/, '')
+          .replace(/\+/g, '-')
+          .replace(/\//g, '_')
         return `${header}.${payload}.`
       },
       'INVALID_TOKEN',

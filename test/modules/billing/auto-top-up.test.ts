@@ -37,7 +37,10 @@ function harness() {
     },
     /** Delivers `bodies` to the jobs consumer; every one must be acked (a decline is not retried). */
     async deliver(bodies: unknown[]) {
-      const batch = createMessageBatch('jobs', bodies.map((body) => ({ id: `atu-${++n}`, timestamp: new Date(), attempts: 1, body })))
+      const batch = createMessageBatch(
+        'jobs',
+        bodies.map((body) => ({ id: `atu-${++n}`, timestamp: new Date(), attempts: 1, body })),
+      )
       const ctx = createExecutionContext()
       await worker.queue(batch, testEnv, ctx)
       const q = await getQueueResult(batch, ctx)
@@ -115,7 +118,10 @@ describe('auto top-up by the billing cron', () => {
     expect(jobs).toEqual([{ type: 'billing.auto-top-up', userId: u.id, day: '2034-05-10' }])
     await h.deliver(jobs)
     let rows = await topUps(u.id)
-    expect(rows.map((p) => [p.attempt_key, p.status, p.amount, p.payment_method_id]), JSON.stringify(rows)).toEqual([[`autotopup_${u.id}_2034-05-10`, 'succeeded', toMicros(25), card]])
+    expect(
+      rows.map((p) => [p.attempt_key, p.status, p.amount, p.payment_method_id]),
+      JSON.stringify(rows),
+    ).toEqual([[`autotopup_${u.id}_2034-05-10`, 'succeeded', toMicros(25), card]])
     let w = await walletAudit(u.id)
     expect(w, JSON.stringify(w)).toMatchObject({ balance: toMicros(28), ledgerSum: toMicros(28), entries: 2 })
     const ok = await outboxOf(u.id, 'PAYMENT_SUCCEEDED')
@@ -138,7 +144,10 @@ describe('auto top-up by the billing cron', () => {
     // The next day: one more.
     await h.deliver(await h.cron(day1 + DAY, u.id))
     rows = await topUps(u.id)
-    expect(rows.map((p) => [p.attempt_key, p.status]), JSON.stringify(rows)).toEqual([
+    expect(
+      rows.map((p) => [p.attempt_key, p.status]),
+      JSON.stringify(rows),
+    ).toEqual([
       [`autotopup_${u.id}_2034-05-10`, 'succeeded'],
       [`autotopup_${u.id}_2034-05-11`, 'succeeded'],
     ])
@@ -169,7 +178,10 @@ describe('auto top-up by the billing cron', () => {
     await h.deliver(jobs)
     await h.deliver([...(await h.cron(day + 60_000, u.id)), ...jobs])
     const rows = await topUps(u.id)
-    expect(rows.map((p) => [p.attempt_key, p.status, p.payment_method_id]), JSON.stringify(rows)).toEqual([[`autotopup_${u.id}_2034-07-20`, 'failed', card]])
+    expect(
+      rows.map((p) => [p.attempt_key, p.status, p.payment_method_id]),
+      JSON.stringify(rows),
+    ).toEqual([[`autotopup_${u.id}_2034-07-20`, 'failed', card]])
     const failed = await outboxOf(u.id, 'PAYMENT_FAILED')
     expect(failed, JSON.stringify(failed)).toEqual([expect.objectContaining({ paymentId: rows[0]!.id, status: 'failed', autoTopUp: true, failureReason: 'Your card was declined.' })])
     expect((await walletAudit(u.id)).balance).toBe(0)
@@ -188,7 +200,10 @@ describe('auto top-up by the billing cron', () => {
     const jobs = await h.cron(day, u.id)
     await h.deliver([...jobs, ...jobs])
     const rows = await topUps(u.id)
-    expect(rows.map((p) => [p.status, p.processor, p.failure_reason]), JSON.stringify(rows)).toEqual([['failed', 'none', 'The payment method of the automatic top-up was deleted']])
+    expect(
+      rows.map((p) => [p.status, p.processor, p.failure_reason]),
+      JSON.stringify(rows),
+    ).toEqual([['failed', 'none', 'The payment method of the automatic top-up was deleted']])
     expect(await outboxOf(u.id, 'PAYMENT_FAILED')).toEqual([expect.objectContaining({ paymentId: rows[0]!.id, autoTopUp: true })])
     expect((await walletAudit(u.id)).balance).toBe(0)
   })

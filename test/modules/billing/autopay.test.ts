@@ -110,9 +110,10 @@ describe('billing.invoice job: auto-pay', () => {
     const inv = await invoiceOf(u.id)
     expect([inv.status, inv.amount_paid, inv.payment_seq, inv.paid_at], JSON.stringify(inv)).toEqual(['pending', 0, 1, null])
     let rows = await paymentRows(inv.id)
-    expect(rows.map((p) => [p.attempt_key, p.status, p.amount, p.processor, p.payment_method_id]), JSON.stringify(rows)).toEqual([
-      [`invpay_${inv.id}_1`, 'failed', DUE, 'sandbox', methodId],
-    ])
+    expect(
+      rows.map((p) => [p.attempt_key, p.status, p.amount, p.processor, p.payment_method_id]),
+      JSON.stringify(rows),
+    ).toEqual([[`invpay_${inv.id}_1`, 'failed', DUE, 'sandbox', methodId]])
     expect(rows[0]!.failure_reason).toBe('Your card was declined.')
     const failed = await outboxOf(u.id, 'PAYMENT_FAILED')
     expect(failed, JSON.stringify(failed)).toEqual([
@@ -125,7 +126,10 @@ describe('billing.invoice job: auto-pay', () => {
     // A rerun for the still unpaid invoice: one more attempt under the next key, declined again.
     await runInvoiceJob(job(u.id), h.services)
     rows = await paymentRows(inv.id)
-    expect(rows.map((p) => [p.attempt_key, p.status]), JSON.stringify(rows)).toEqual([
+    expect(
+      rows.map((p) => [p.attempt_key, p.status]),
+      JSON.stringify(rows),
+    ).toEqual([
       [`invpay_${inv.id}_1`, 'failed'],
       [`invpay_${inv.id}_2`, 'failed'],
     ])
@@ -165,9 +169,10 @@ describe('billing.invoice job: auto-pay', () => {
     const inv = await invoiceOf(u.id)
     expect([inv.status, inv.amount_paid, inv.payment_seq], JSON.stringify(inv)).toEqual(['paid', DUE, 1])
     const rows = await paymentRows(inv.id)
-    expect(rows.map((p) => [p.attempt_key, p.status, p.amount, p.processor, p.payment_method_id]), JSON.stringify(rows)).toEqual([
-      [`invpay_${inv.id}_1`, 'succeeded', DUE, 'wallet', 'wallet'],
-    ])
+    expect(
+      rows.map((p) => [p.attempt_key, p.status, p.amount, p.processor, p.payment_method_id]),
+      JSON.stringify(rows),
+    ).toEqual([[`invpay_${inv.id}_1`, 'succeeded', DUE, 'wallet', 'wallet']])
     const audit = await walletAudit(u.id)
     expect(audit.balance, JSON.stringify(audit)).toBe(100_000_000 - DUE)
     expect(audit.entries, JSON.stringify(audit)).toBe(2) // the funding and one debit
@@ -248,7 +253,10 @@ describe('billing.invoice job: auto-pay', () => {
     await runBilling(h.services, Date.UTC(2025, 1, 1, 3))
     const bodies = h.jobs.sent.filter((b: any) => b.userId === u.id)
     expect(bodies, JSON.stringify(h.jobs.sent)).toEqual([{ ...job(u.id, '2025-01'), at: Date.UTC(2025, 1, 1, 3) }])
-    const batch = createMessageBatch('jobs', bodies.map((body, i) => ({ id: `cron-${u.id}-${i}`, timestamp: new Date(), attempts: 1, body })))
+    const batch = createMessageBatch(
+      'jobs',
+      bodies.map((body, i) => ({ id: `cron-${u.id}-${i}`, timestamp: new Date(), attempts: 1, body })),
+    )
     await CONSUMERS.jobs!(batch, h.services)
     const q = await getQueueResult(batch, h.ctx)
     expect(q.retryMessages, JSON.stringify(q)).toEqual([])

@@ -39,7 +39,10 @@ async function runDay(h: ReturnType<typeof harness>, scheduledTime: number) {
   const result = await runBilling(h.services, scheduledTime)
   const bodies = h.jobs.sent.slice(before)
   if (bodies.length) {
-    const batch = createMessageBatch('jobs', bodies.map((body, i) => ({ id: `m-${scheduledTime}-${before + i}`, timestamp: new Date(), attempts: 1, body })))
+    const batch = createMessageBatch(
+      'jobs',
+      bodies.map((body, i) => ({ id: `m-${scheduledTime}-${before + i}`, timestamp: new Date(), attempts: 1, body })),
+    )
     await CONSUMERS.jobs!(batch, h.services)
     const q = await getQueueResult(batch, h.ctx)
     expect(q.retryMessages, JSON.stringify(q)).toEqual([])
@@ -106,8 +109,7 @@ describe('billing cron (0 3 * * *)', () => {
     expect(invoiceJobs.map((b: any) => b.userId).sort()).toEqual([pro, usageOnly, lateStarter, didOwner].sort())
     for (const b of invoiceJobs) expect(b).toMatchObject({ type: 'billing.invoice', month: '2024-12', at: jan1 })
 
-    const inv = async (userId: string, month = '2024-12') =>
-      env.DB.prepare(`SELECT * FROM invoices WHERE user_id = ? AND month = ?`).bind(userId, month).first<Record<string, any>>()
+    const inv = async (userId: string, month = '2024-12') => env.DB.prepare(`SELECT * FROM invoices WHERE user_id = ? AND month = ?`).bind(userId, month).first<Record<string, any>>()
     expect(await inv(pro), 'pro').toMatchObject({ total: 59_740_000, subscription_fee: 29_990_000, usage_fee: 29_750_000, status: 'pending' })
     expect(await inv(usageOnly)).toMatchObject({ total: 120_000, status: 'pending' })
     expect(await inv(lateStarter)).toMatchObject({ total: 9_990_000 })

@@ -32,9 +32,7 @@ function documentWith(invoiceNumber: string, lines: Doc['lines']): Doc {
 
 /** The raw bytes of a download as a binary (latin1) string, so byte offsets are string offsets. */
 async function download(u: TestUser, id: string, format?: string) {
-  const res: Response = await (exports as any).default.fetch(
-    buildRequest(`/api/v1/billing/invoices/${id}/download${format ? `?format=${format}` : ''}`, { token: u.accessToken }),
-  )
+  const res: Response = await (exports as any).default.fetch(buildRequest(`/api/v1/billing/invoices/${id}/download${format ? `?format=${format}` : ''}`, { token: u.accessToken }))
   const bytes = new Uint8Array(await res.arrayBuffer())
   let text = ''
   for (const b of bytes) text += String.fromCharCode(b)
@@ -70,7 +68,7 @@ function checkPdf(pdf: string) {
     const len = Number(m[1])
     const data = body.slice(m.index + m[0].length)
     expect(data.slice(len, len + 10), 'stream length').toBe('\nendstream')
-    content += data.slice(0, len) + '\n'
+    content += `${data.slice(0, len)}\n`
   }
   const fonts = [...objects.values()].filter((o) => o.includes('/Type /Font'))
   expect(fonts.some((f) => f.includes('/BaseFont /Helvetica '))).toBe(true)
@@ -87,13 +85,21 @@ function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!
     if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (field += '"'), i++
-      else if (ch === '"') quoted = false
+      if (ch === '"' && text[i + 1] === '"') {
+        field += '"'
+        i++
+      } else if (ch === '"') quoted = false
       else field += ch
     } else if (ch === '"') quoted = true
-    else if (ch === ',') row.push(field), (field = '')
-    else if (ch === '\r' && text[i + 1] === '\n') {
-      row.push(field), rows.push(row), (row = []), (field = ''), i++
+    else if (ch === ',') {
+      row.push(field)
+      field = ''
+    } else if (ch === '\r' && text[i + 1] === '\n') {
+      row.push(field)
+      rows.push(row)
+      row = []
+      field = ''
+      i++
     } else field += ch
   }
   return rows
@@ -110,7 +116,23 @@ describe('GET /api/v1/billing/invoices/{id}/download', () => {
     expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${inv.invoiceNumber}.pdf"`)
     const { content, pageCount } = checkPdf(res.text)
     expect(pageCount).toBe(1)
-    for (const s of ['Pro plan - monthly fee (November 2024)', 'Call minutes', 'SMS messages', 'API calls', inv.invoiceNumber, '2024-12-07', '2024-11-01 to 2024-11-30', 'Springfield, IL 62701', '$59.74', '$29.99', '$21.25', 'Subtotal', 'Tax', 'Amount paid', 'Amount due']) {
+    for (const s of [
+      'Pro plan - monthly fee (November 2024)',
+      'Call minutes',
+      'SMS messages',
+      'API calls',
+      inv.invoiceNumber,
+      '2024-12-07',
+      '2024-11-01 to 2024-11-30',
+      'Springfield, IL 62701',
+      '$59.74',
+      '$29.99',
+      '$21.25',
+      'Subtotal',
+      'Tax',
+      'Amount paid',
+      'Amount due',
+    ]) {
       expect(content, s).toContain(pdfString(s))
     }
     // Parentheses are escaped inside strings.

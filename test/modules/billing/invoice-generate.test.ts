@@ -8,8 +8,7 @@ import { addMetrics, addNumber, addUsage, generate, invoiceRow, outboxOf, paymen
 import { ctxFor } from '../../helpers/context'
 
 const detail = (u: TestUser, id: string) => call(`/api/v1/billing/invoices/${id}`, { token: u.accessToken })
-const countInvoices = async (userId: string) =>
-  (await env.DB.prepare(`SELECT COUNT(*) AS n FROM invoices WHERE user_id = ?`).bind(userId).first<{ n: number }>())!.n
+const countInvoices = async (userId: string) => (await env.DB.prepare(`SELECT COUNT(*) AS n FROM invoices WHERE user_id = ?`).bind(userId).first<{ n: number }>())!.n
 const D = (y: number, m: number, d: number, h = 0) => Date.UTC(y, m - 1, d, h)
 
 describe('POST /api/invoices (usage billing)', () => {
@@ -43,7 +42,10 @@ describe('POST /api/invoices (usage billing)', () => {
     const d = await detail(u, inv.id)
     expect(d.status, d.text).toBe(200)
     const lines = d.body.data.lineItems as any[]
-    expect(lines.map((l) => [l.type, l.description, l.quantity, l.unitPrice, l.totalPrice]), d.text).toEqual([
+    expect(
+      lines.map((l) => [l.type, l.description, l.quantity, l.unitPrice, l.totalPrice]),
+      d.text,
+    ).toEqual([
       ['subscription', 'Pro plan - monthly fee (November 2024)', 1, 29.99, 29.99],
       ['usage', 'Call minutes', 425, 0.05, 21.25],
       ['usage', 'SMS messages', 850, 0.01, 8.5],
@@ -53,7 +55,10 @@ describe('POST /api/invoices (usage billing)', () => {
     expect(lines[3].details.usageDetails, d.text).toEqual({ quantity: 5900, included: 5900, billable: 0 })
     expect(lines[0].period, d.text).toEqual({ start: '2024-11-01T00:00:00.000Z', end: '2024-11-30T00:00:00.000Z' })
     expect(d.body.data, d.text).toMatchObject({ subtotalAmount: 59.74, taxAmount: 0, discountAmount: 0, totalAmount: 59.74, amountPaid: 0, amountDue: 59.74, payments: [] })
-    expect(lines.some((l) => l.type === 'tax'), d.text).toBe(false)
+    expect(
+      lines.some((l) => l.type === 'tax'),
+      d.text,
+    ).toBe(false)
 
     const events = await outboxOf(u.id, 'invoice.generated')
     expect(events, JSON.stringify(events)).toHaveLength(1)
@@ -130,7 +135,10 @@ describe('POST /api/invoices (usage billing)', () => {
     expect(res.status, res.text).toBe(201)
     expect(res.body.data, res.text).toMatchObject({ userId: other.id, amount: 9.99 })
     const listed = await call(`/api/invoices?userId=${other.id}`, { token: admin.accessToken })
-    expect(listed.body.data.map((i: { id: string }) => i.id), listed.text).toEqual([res.body.data.id])
+    expect(
+      listed.body.data.map((i: { id: string }) => i.id),
+      listed.text,
+    ).toEqual([res.body.data.id])
     // The owner sees it; the admin's own list does not have it.
     expect((await call('/api/invoices', { token: other.accessToken })).body.data).toHaveLength(1)
     expect((await call('/api/invoices', { token: admin.accessToken })).body.data).toHaveLength(0)
@@ -151,7 +159,7 @@ describe('POST /api/invoices (usage billing)', () => {
     expect((await call(`/api/invoices?userId=${other.id}`, { apiKey: adminFull.key })).status).toBe(200)
   })
 
-  it('GET /api/invoices lists the account\'s invoices newest first in usage billing\'s shape', async () => {
+  it("GET /api/invoices lists the account's invoices newest first in usage billing's shape", async () => {
     const u = await registerUser()
     await subscribe(u.id, [{ plan: 'basic', at: D(2024, 1, 1) }])
     const a = await generate(u, '2024-03')
@@ -159,7 +167,10 @@ describe('POST /api/invoices (usage billing)', () => {
     const c = await generate(u, '2024-04')
     const res = await call('/api/invoices', { token: u.accessToken })
     expect(res.status, res.text).toBe(200)
-    expect(res.body.data.map((i: { id: string }) => i.id), res.text).toEqual([c.body.data.id, b.body.data.id, a.body.data.id])
+    expect(
+      res.body.data.map((i: { id: string }) => i.id),
+      res.text,
+    ).toEqual([c.body.data.id, b.body.data.id, a.body.data.id])
     for (const key of ['id', 'userId', 'invoiceNumber', 'status', 'amount', 'subscriptionFee', 'usageFee', 'breakdown', 'periodStart', 'periodEnd', 'dueDate', 'createdAt']) {
       expect(res.body.data[0], key).toHaveProperty(key)
     }
@@ -201,7 +212,10 @@ describe('invoice lines', () => {
 
     const d = await call(`/api/v1/billing/invoices/${res.body.data.id}`, { token: u.accessToken })
     const lines = d.body.data.lineItems as any[]
-    expect(lines.map((l) => [l.type, l.description, l.quantity, l.totalPrice]), d.text).toEqual([
+    expect(
+      lines.map((l) => [l.type, l.description, l.quantity, l.totalPrice]),
+      d.text,
+    ).toEqual([
       ['subscription', 'Basic plan - monthly fee (August 2024)', 1, 9.99],
       ['subscription', 'Upgrade basic → pro (16 of 31 days)', 1, 10.32],
       ['subscription', 'Phone number +12025550101 - monthly fee', 1, 2],
@@ -216,7 +230,10 @@ describe('invoice lines', () => {
       { id: expect.any(String), amount: 7.55, status: 'succeeded', processor: 'wallet', processedAt: expect.any(String), paymentMethod: 'wallet', failureReason: null },
     ])
     const pays = await paymentRows(res.body.data.id)
-    expect(pays.map((p) => [p.attempt_key, p.purpose, p.amount]), JSON.stringify(pays)).toEqual([[`prepaid_${res.body.data.id}`, 'invoice', 7_550_000]])
+    expect(
+      pays.map((p) => [p.attempt_key, p.purpose, p.amount]),
+      JSON.stringify(pays),
+    ).toEqual([[`prepaid_${res.body.data.id}`, 'invoice', 7_550_000]])
   })
 
   it('an invoice of prepaid purchases only is paid at once (invoice.paid); a subscription begun mid-month pays the full fee', async () => {

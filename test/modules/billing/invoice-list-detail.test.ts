@@ -24,13 +24,17 @@ beforeAll(async () => {
     if (res.status !== 201) throw new Error(res.text)
     inv[month] = res.body.data.id
     const [y, m] = month.split('-').map(Number) as [number, number]
-    await env.DB.prepare(`UPDATE invoices SET issue_date = ? WHERE id = ?`).bind(Date.UTC(y, m, 1), inv[month]).run()
+    await env.DB.prepare(`UPDATE invoices SET issue_date = ? WHERE id = ?`)
+      .bind(Date.UTC(y, m, 1), inv[month])
+      .run()
   }
   const pay = (id: string, body: Record<string, unknown>) => call(`/api/v1/billing/invoices/${id}/pay`, { method: 'POST', token: u.accessToken, body })
   expect((await pay(inv['2024-01']!, {})).status).toBe(200) // paid 10
   expect((await pay(inv['2024-02']!, { amount: 5 })).status).toBe(200) // partially paid, 6 due, past its due date
   await env.DB.prepare(`UPDATE invoices SET status = 'overdue' WHERE id = ?`).bind(inv['2024-03']).run() // 12 overdue
-  await env.DB.prepare(`UPDATE invoices SET due_date = ? WHERE id = ?`).bind(Date.now() + 5 * 86_400_000, inv['2024-04']).run() // 13 pending, not due yet
+  await env.DB.prepare(`UPDATE invoices SET due_date = ? WHERE id = ?`)
+    .bind(Date.now() + 5 * 86_400_000, inv['2024-04'])
+    .run() // 13 pending, not due yet
   await env.DB.prepare(`UPDATE invoices SET status = 'void' WHERE id = ?`).bind(inv['2024-05']).run()
 
   // Someone else's invoice never shows.
@@ -80,7 +84,10 @@ describe('GET /api/v1/billing/invoices', () => {
 
   it('sorts and pages', async () => {
     const asc = await list(u, '?sortBy=totalAmount&sortOrder=asc')
-    expect(asc.body.data.map((i: { totalAmount: number }) => i.totalAmount), asc.text).toEqual([10, 11, 12, 13, 14])
+    expect(
+      asc.body.data.map((i: { totalAmount: number }) => i.totalAmount),
+      asc.text,
+    ).toEqual([10, 11, 12, 13, 14])
     const due = await list(u, '?sortBy=dueDate')
     expect(ids(due)[0], due.text).toBe(inv['2024-04'])
     const page = await list(u, '?page=2&limit=2')
@@ -111,9 +118,31 @@ describe('GET /api/v1/billing/invoices/{id}', () => {
     const d = res.body.data
     expect(Object.keys(d).sort(), res.text).toEqual(
       [
-        'id', 'invoiceNumber', 'month', 'status', 'subtotalAmount', 'taxAmount', 'discountAmount', 'totalAmount', 'amountPaid', 'amountDue', 'currency',
-        'subscriptionFee', 'usageFee', 'breakdown', 'issueDate', 'dueDate', 'paidDate', 'periodStart', 'periodEnd', 'lineItems', 'payments',
-        'billingAddress', 'downloadUrls', 'createdAt', 'updatedAt',
+        'id',
+        'invoiceNumber',
+        'month',
+        'status',
+        'subtotalAmount',
+        'taxAmount',
+        'discountAmount',
+        'totalAmount',
+        'amountPaid',
+        'amountDue',
+        'currency',
+        'subscriptionFee',
+        'usageFee',
+        'breakdown',
+        'issueDate',
+        'dueDate',
+        'paidDate',
+        'periodStart',
+        'periodEnd',
+        'lineItems',
+        'payments',
+        'billingAddress',
+        'downloadUrls',
+        'createdAt',
+        'updatedAt',
       ].sort(),
     )
     expect(d, res.text).toMatchObject({
@@ -136,11 +165,16 @@ describe('GET /api/v1/billing/invoices/{id}', () => {
         csv: `http://localhost:8787/api/v1/billing/invoices/${id}/download?format=csv`,
       },
     })
-    expect(d.lineItems.map((l: any) => Object.keys(l).sort()), res.text).toEqual([
+    expect(
+      d.lineItems.map((l: any) => Object.keys(l).sort()),
+      res.text,
+    ).toEqual([
       ['description', 'details', 'id', 'period', 'quantity', 'totalPrice', 'type', 'unitPrice'],
       ['description', 'details', 'id', 'period', 'quantity', 'totalPrice', 'type', 'unitPrice'],
     ])
-    expect(d.payments, res.text).toEqual([{ id: expect.stringMatching(/^pay_/), amount: 5, status: 'succeeded', processor: 'wallet', processedAt: expect.any(String), paymentMethod: 'wallet', failureReason: null }])
+    expect(d.payments, res.text).toEqual([
+      { id: expect.stringMatching(/^pay_/), amount: 5, status: 'succeeded', processor: 'wallet', processedAt: expect.any(String), paymentMethod: 'wallet', failureReason: null },
+    ])
     for (const k of ['issueDate', 'dueDate', 'periodStart', 'periodEnd', 'createdAt', 'updatedAt']) expect(new Date(d[k]).toISOString(), k).toBe(d[k])
   })
 

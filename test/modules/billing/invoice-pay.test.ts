@@ -30,12 +30,13 @@ describe('POST /api/v1/billing/invoices/{id}/pay — wallet', () => {
     expect(audit.balance).toBe(100_000_000 - 59_740_000)
     expect(audit.ledgerSum).toBe(audit.balance)
     const rows = await paymentRows(id)
-    expect(rows.map((p) => [p.attempt_key, p.status, p.amount, p.processor]), JSON.stringify(rows)).toEqual([[`invpay_${id}_1`, 'succeeded', 59_740_000, 'wallet']])
+    expect(
+      rows.map((p) => [p.attempt_key, p.status, p.amount, p.processor]),
+      JSON.stringify(rows),
+    ).toEqual([[`invpay_${id}_1`, 'succeeded', 59_740_000, 'wallet']])
     expect((await invoiceRow(id))!.payment_seq).toBe(1)
     const events = await outboxOf(u.id, 'PAYMENT_SUCCEEDED')
-    expect(events, JSON.stringify(events)).toEqual([
-      { paymentId: res.body.data.payment.id, invoiceId: id, amount: 59.74, currency: 'USD', status: 'succeeded', paymentMethod: 'wallet' },
-    ])
+    expect(events, JSON.stringify(events)).toEqual([{ paymentId: res.body.data.payment.id, invoiceId: id, amount: 59.74, currency: 'USD', status: 'succeeded', paymentMethod: 'wallet' }])
     const paid = await outboxOf(u.id, 'invoice.paid')
     expect(paid, JSON.stringify(paid)).toHaveLength(1)
     expect(paid[0], JSON.stringify(paid)).toMatchObject({ id, status: 'paid', amountDue: 0 })
@@ -47,7 +48,10 @@ describe('POST /api/v1/billing/invoices/{id}/pay — wallet', () => {
     const { u, id } = await invoiced(500)
     const results = await Promise.all(Array.from({ length: 5 }, () => pay(u, id, { paymentMethodId: 'wallet' })))
     for (const r of results) expect([200, 409], r.text).toContain(r.status)
-    expect(results.some((r) => r.status === 200), results.map((r) => r.text).join('\n')).toBe(true)
+    expect(
+      results.some((r) => r.status === 200),
+      results.map((r) => r.text).join('\n'),
+    ).toBe(true)
     for (const r of results.filter((r) => r.status === 409)) expect(['PAYMENT_CONFLICT', 'INVOICE_NOT_PAYABLE'], r.text).toContain(r.body.error.code)
 
     const audit = await walletAudit(u.id)
@@ -92,7 +96,10 @@ describe('POST /api/v1/billing/invoices/{id}/pay — wallet', () => {
     expect((await paymentRows(id)).map((p) => p.attempt_key)).toEqual([`invpay_${id}_1`, `invpay_${id}_2`, `invpay_${id}_3`])
     expect((await walletAudit(u.id)).balance).toBe(100_000_000 - 59_740_000)
     const d = await detail(u, id)
-    expect(d.body.data.payments.map((p: { amount: number }) => p.amount), d.text).toEqual([20, 9.74, 30])
+    expect(
+      d.body.data.payments.map((p: { amount: number }) => p.amount),
+      d.text,
+    ).toEqual([20, 9.74, 30])
 
     // Paid: 409, nothing moves.
     expectErrorEnvelope(await pay(u, id), 409, 'INVOICE_NOT_PAYABLE')
@@ -216,7 +223,10 @@ describe('POST /api/v1/billing/invoices/{id}/pay — payment methods', () => {
     const rest = await pay(u, id, { paymentMethodId: card })
     expect(rest.body.data.invoice, rest.text).toMatchObject({ status: 'paid', amountDue: 0 })
     const rows = await paymentRows(id)
-    expect(rows.map((p) => [p.status, p.processor, p.payment_method_id, p.amount]), JSON.stringify(rows)).toEqual([
+    expect(
+      rows.map((p) => [p.status, p.processor, p.payment_method_id, p.amount]),
+      JSON.stringify(rows),
+    ).toEqual([
       ['succeeded', 'sandbox', card, 9_740_000],
       ['succeeded', 'sandbox', card, 50_000_000],
     ])
@@ -233,7 +243,10 @@ describe('POST /api/v1/billing/invoices/{id}/pay — payment methods', () => {
     const inv = (await invoiceRow(id))!
     expect([inv.status, inv.amount_paid, inv.paid_at]).toEqual(['pending', 0, null])
     const rows = await paymentRows(id)
-    expect(rows.map((p) => [p.status, p.amount, p.payment_method_id]), JSON.stringify(rows)).toEqual([['failed', 59_740_000, declined]])
+    expect(
+      rows.map((p) => [p.status, p.amount, p.payment_method_id]),
+      JSON.stringify(rows),
+    ).toEqual([['failed', 59_740_000, declined]])
     expect(rows[0]!.failure_reason).toBeTruthy()
     const failed = await outboxOf(u.id, 'PAYMENT_FAILED')
     expect(failed, JSON.stringify(failed)).toEqual([
@@ -242,7 +255,10 @@ describe('POST /api/v1/billing/invoices/{id}/pay — payment methods', () => {
     expect(await outboxOf(u.id, 'PAYMENT_SUCCEEDED')).toHaveLength(0)
     const d = await detail(u, id)
     expect(d.body.data, d.text).toMatchObject({ status: 'pending', amountPaid: 0, amountDue: 59.74 })
-    expect(d.body.data.payments.map((p: { status: string }) => p.status), d.text).toEqual(['failed'])
+    expect(
+      d.body.data.payments.map((p: { status: string }) => p.status),
+      d.text,
+    ).toEqual(['failed'])
 
     // Declined again: a new attempt each time, nothing changes.
     expectErrorEnvelope(await pay(u, id, { paymentMethodId: declined }), 402, 'PAYMENT_FAILED')
@@ -292,7 +308,10 @@ describe('POST /api/v1/billing/invoices/{id}/pay — payment methods', () => {
     expect(res.body.error.details.invoice, res.text).toMatchObject({ status: 'partially_paid', amountPaid: 20 })
     expect((await walletAudit(u.id)).balance).toBe(100_000_000)
     const rows = await paymentRows(id)
-    expect(rows.map((p) => [p.status, p.processor, p.amount, p.attempt_key]), JSON.stringify(rows)).toEqual([['succeeded', 'sandbox', 20_000_000, `invpay_${id}_1`]])
+    expect(
+      rows.map((p) => [p.status, p.processor, p.amount, p.attempt_key]),
+      JSON.stringify(rows),
+    ).toEqual([['succeeded', 'sandbox', 20_000_000, `invpay_${id}_1`]])
     expect(rows[0]!.processor_ref).toMatch(/^ch_sandbox_/)
     expect(await outboxOf(u.id, 'PAYMENT_SUCCEEDED')).toHaveLength(1)
 
@@ -317,7 +336,10 @@ describe('POST /api/v1/billing/invoices/{id}/pay — payment methods', () => {
     expect(audit.balance).toBe(100_000_000)
     expect(audit.entries).toBe(1) // funding only
     const rows = await paymentRows(id)
-    expect(rows.map((p) => [p.status, p.processor]), JSON.stringify(rows)).toEqual([['succeeded', 'sandbox']])
+    expect(
+      rows.map((p) => [p.status, p.processor]),
+      JSON.stringify(rows),
+    ).toEqual([['succeeded', 'sandbox']])
     expect((await invoiceRow(id))!.status).toBe('paid')
   })
 
@@ -338,7 +360,9 @@ describe('POST /api/v1/billing/invoices/{id}/pay — payment methods', () => {
     const { u, id } = await invoiced(100)
     const card = await addCard(u, 'tok_visa')
     const claim = await insertClaim(u.id, id, card, 59_740_000)
-    await env.DB.prepare(`UPDATE payments SET created_at = ? WHERE id = ?`).bind(Date.now() - 24 * 3_600_000, claim).run()
+    await env.DB.prepare(`UPDATE payments SET created_at = ? WHERE id = ?`)
+      .bind(Date.now() - 24 * 3_600_000, claim)
+      .run()
     expectErrorEnvelope(await pay(u, id, { paymentMethodId: card }), 409, 'PAYMENT_UNDER_REVIEW')
     expectErrorEnvelope(await pay(u, id), 409, 'PAYMENT_UNDER_REVIEW')
     expect((await paymentRows(id)).map((p) => p.status)).toEqual(['pending'])

@@ -76,7 +76,7 @@ describe('DID routes — authentication and permissions', () => {
     }
   })
 
-  it('an API key without the route\'s permission gets 403 FORBIDDEN naming it', async () => {
+  it("an API key without the route's permission gets 403 FORBIDDEN naming it", async () => {
     const noNumbers = await createApiKey(owner, ['account:read', 'orders:read', 'orders:write'])
     const readOnly = await createApiKey(owner, ['numbers:read'])
     for (const r of ROUTES) {

@@ -238,7 +238,7 @@ describe('POST /api/v1/numbers/:id/configure', () => {
     features: { recordCalls: false, transcribeCalls: false, callScreening: false, callQueue: false, voicemail: false, ...features },
   })
 
-  it('makeDefault makes the new configuration the only active one and its features the number\'s', async () => {
+  it("makeDefault makes the new configuration the only active one and its features the number's", async () => {
     const { u, ids: n } = await owner()
     const first = await call(`/api/v1/numbers/${n[0]}/configure`, { token: u.accessToken, body: { configuration: config('Office', { voicemail: true }), makeDefault: true } })
     expect(first.status, first.text).toBe(201)
@@ -257,7 +257,10 @@ describe('POST /api/v1/numbers/:id/configure', () => {
 
     const details = await get(u, `/api/v1/numbers/${n[0]}`)
     const configs = details.body.data.configurations as { name: string; isActive: boolean; schedule: unknown }[]
-    expect(configs.map((c) => [c.name, c.isActive]), details.text).toEqual([
+    expect(
+      configs.map((c) => [c.name, c.isActive]),
+      details.text,
+    ).toEqual([
       ['Office', false],
       ['Night', true],
       ['Spare', false],
@@ -271,7 +274,11 @@ describe('POST /api/v1/numbers/:id/configure', () => {
 
   it('validates the configuration and refuses released numbers', async () => {
     const { u, ids: n } = await owner()
-    for (const body of [{}, { configuration: { name: 'x' } }, { configuration: { ...config('x'), schedule: { timezone: 'UTC', businessHours: [{ dayOfWeek: [9], timeFrom: '9', timeTo: '17:00' }] } } }]) {
+    for (const body of [
+      {},
+      { configuration: { name: 'x' } },
+      { configuration: { ...config('x'), schedule: { timezone: 'UTC', businessHours: [{ dayOfWeek: [9], timeFrom: '9', timeTo: '17:00' }] } } },
+    ]) {
       expectErrorEnvelope(await call(`/api/v1/numbers/${n[0]}/configure`, { token: u.accessToken, body }), 400, 'VALIDATION_ERROR')
     }
     await call(`/api/v1/numbers/${n[1]}`, { method: 'DELETE', token: u.accessToken })

@@ -22,7 +22,7 @@ beforeAll(async () => {
 const RATE = 50_000 // $0.05 a minute
 const monthStart = (now: number, back = 0) => Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() - back, 1)
 
-describe('a number\'s calls', () => {
+describe("a number's calls", () => {
   it('usage and analytics count the call records of the number, as call analytics do', async () => {
     const u = await fundedUser(20)
     const [a, b] = await seedDids(p, [{}, {}])
@@ -78,15 +78,23 @@ describe('a number\'s calls', () => {
     expect(one.body.data.analytics.thisMonth, one.text).toEqual({ calls: 0, minutes: 0, sms: 0, cost: 0 })
   })
 
-  it('the list\'s calls per number are looked up by the call-records index, for the page\'s numbers only', async () => {
+  it("the list's calls per number are looked up by the call-records index, for the page's numbers only", async () => {
     const db = createDb(env.DB)
     const dids = new DidsService({ db } as unknown as ConstructorParameters<typeof DidsService>[0])
     const page = dids.pageIds('usr_x', ListNumbersQuery.parse({ sortBy: 'lastUsed', limit: '50', page: '2' }))
     const { sql, params } = callsPerNumberQuery(db, 'usr_x', page, Date.now()).toSQL()
-    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()
+    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .bind(...params)
+      .all<{ detail: string }>()
     const lines = results.map((r) => r.detail)
-    expect(lines.filter((l) => /^SCAN (usage_records|phone_numbers)\b(?!.*USING (COVERING )?INDEX)/.test(l)), lines.join('\n')).toEqual([])
-    expect(lines.some((l) => l.includes('usage_records_user_type_resource_idx')), lines.join('\n')).toBe(true)
+    expect(
+      lines.filter((l) => /^SCAN (usage_records|phone_numbers)\b(?!.*USING (COVERING )?INDEX)/.test(l)),
+      lines.join('\n'),
+    ).toEqual([])
+    expect(
+      lines.some((l) => l.includes('usage_records_user_type_resource_idx')),
+      lines.join('\n'),
+    ).toBe(true)
   })
 })
 

@@ -14,7 +14,10 @@ let unpaidId: string
 
 beforeAll(async () => {
   const p = await sandboxProvider()
-  const [a, b] = await seedDids(p, [{ setup: 1, monthly: 1 }, { setup: 10, monthly: 10 }])
+  const [a, b] = await seedDids(p, [
+    { setup: 1, monthly: 1 },
+    { setup: 10, monthly: 10 },
+  ])
   owner = await fundedUser(5)
   stranger = await fundedUser(100)
   const done = await purchase(owner, [a!])

@@ -94,7 +94,10 @@ describe('POST /api/v1/numbers/purchase with billing.paymentMethodId', () => {
     expect(pays, JSON.stringify(pays)).toHaveLength(1)
     expect(pays[0]).toMatchObject({ purpose: 'wallet_topup', amount: 5_000_000, status: 'succeeded', payment_method_id: pm })
     const entries = await ledger(u)
-    expect(entries.map((e) => [e.type, e.amount, e.balanceAfter]), JSON.stringify(entries)).toEqual([
+    expect(
+      entries.map((e) => [e.type, e.amount, e.balanceAfter]),
+      JSON.stringify(entries),
+    ).toEqual([
       ['credit', 5, 5],
       ['capture', -5, 0],
     ])
@@ -107,7 +110,10 @@ describe('POST /api/v1/numbers/purchase with billing.paymentMethodId', () => {
   })
 
   it('what was not bought stays in the wallet', async () => {
-    const [ok, bad] = await seedDids(p, [{ setup: 1, monthly: 1 }, { setup: 2, monthly: 2 }])
+    const [ok, bad] = await seedDids(p, [
+      { setup: 1, monthly: 1 },
+      { setup: 2, monthly: 2 },
+    ])
     const failing = await sandboxProvider({ did: { failNumbers: [bad] } })
     await env.DB.prepare(`UPDATE did_inventory SET provider_id = ? WHERE phone_number = ?`).bind(failing.id, bad).run()
     const u = await registerUser()
@@ -116,7 +122,10 @@ describe('POST /api/v1/numbers/purchase with billing.paymentMethodId', () => {
     expect(res.status, res.text).toBe(201)
     expect(res.body.data.summary, res.text).toMatchObject({ successful: 1, failed: 1 })
     const entries = await ledger(u)
-    expect(entries.map((e) => [e.type, e.amount]), JSON.stringify(entries)).toEqual([
+    expect(
+      entries.map((e) => [e.type, e.amount]),
+      JSON.stringify(entries),
+    ).toEqual([
       ['credit', 6],
       ['capture', -2],
     ])
@@ -142,7 +151,7 @@ describe('POST /api/v1/numbers/purchase with billing.paymentMethodId', () => {
     expect(timeline.body.data.timeline.at(-1).note, timeline.text).toMatch(/declined/i)
   })
 
-  it('an unknown or another account\'s payment method: 404, no order, nothing charged, locks released', async () => {
+  it("an unknown or another account's payment method: 404, no order, nothing charged, locks released", async () => {
     const u = await fundedUser(10)
     const other = await registerUser()
     const foreign = await addMethod(other)
@@ -208,8 +217,14 @@ describe('a retry after a 5xx whose order total changed (same Idempotency-Key)',
     expect(again.body.data.order.totalAmount, again.text).toBe(2)
 
     const pays = await paymentsOf(u.id)
-    expect(pays.map((x) => [x.status, x.amount]), JSON.stringify(pays)).toEqual([['succeeded', 5_000_000]])
-    expect((await ledger(u)).map((e) => [e.type, e.amount]), 'one credit, one capture').toEqual([
+    expect(
+      pays.map((x) => [x.status, x.amount]),
+      JSON.stringify(pays),
+    ).toEqual([['succeeded', 5_000_000]])
+    expect(
+      (await ledger(u)).map((e) => [e.type, e.amount]),
+      'one credit, one capture',
+    ).toEqual([
       ['credit', 5],
       ['capture', -2],
     ])
@@ -244,7 +259,10 @@ describe('a retry after a 5xx whose order total changed (same Idempotency-Key)',
     expect(again.body.data.summary, again.text).toMatchObject({ successful: 2, failed: 0 })
 
     const pays = await paymentsOf(u.id)
-    expect(pays.map((x) => [x.status, x.amount]), JSON.stringify(pays)).toEqual([
+    expect(
+      pays.map((x) => [x.status, x.amount]),
+      JSON.stringify(pays),
+    ).toEqual([
       ['succeeded', 2_000_000],
       ['succeeded', 3_000_000],
     ])
@@ -267,7 +285,13 @@ describe('a retry after a 5xx whose order total changed (same Idempotency-Key)',
     ])
     const refused = await call('/api/v1/orders', {
       token: u.accessToken,
-      body: { items: [{ type: 'number_purchase', itemId: a }, { type: 'number_purchase', itemId: b }], billing: { paymentMethodId: declined } },
+      body: {
+        items: [
+          { type: 'number_purchase', itemId: a },
+          { type: 'number_purchase', itemId: b },
+        ],
+        billing: { paymentMethodId: declined },
+      },
     })
     expectErrorEnvelope(refused, 402, 'PAYMENT_FAILED')
     const orderId = refused.body.error.details.orderId as string
@@ -285,7 +309,10 @@ describe('a retry after a 5xx whose order total changed (same Idempotency-Key)',
     expect(again.body.data.summary, again.text).toMatchObject({ successful: 1, failed: 1 })
 
     const pays = await paymentsOf(u.id)
-    expect(pays.map((x) => [x.payment_method_id, x.status, x.amount]), JSON.stringify(pays)).toEqual([
+    expect(
+      pays.map((x) => [x.payment_method_id, x.status, x.amount]),
+      JSON.stringify(pays),
+    ).toEqual([
       [declined, 'failed', 5_000_000],
       [visa, 'succeeded', 5_000_000],
     ])
@@ -302,7 +329,10 @@ describe('POST /api/v1/orders and retry-payment with a payment method', () => {
     const u = await registerUser()
     const declined = await addMethod(u, 'tok_chargeDeclined')
     const visa = await addMethod(u, 'tok_mastercard')
-    const [a, b] = await seedDids(p, [{ setup: 1, monthly: 1 }, { setup: 1, monthly: 2 }])
+    const [a, b] = await seedDids(p, [
+      { setup: 1, monthly: 1 },
+      { setup: 1, monthly: 2 },
+    ])
 
     const paid = await call('/api/v1/orders', { token: u.accessToken, body: { items: [{ type: 'number_purchase', itemId: a }], billing: { paymentMethodId: visa } } })
     expect(paid.status, paid.text).toBe(201)

@@ -12,8 +12,7 @@ beforeAll(async () => {
 
 const get = (u: TestUser, path: string) => call(path, { token: u.accessToken })
 const ids = (res: { body: any }) => (res.body.data as { id: string }[]).map((o) => o.id)
-const cancel = (u: TestUser, id: string, body: Record<string, unknown> = { reason: 'changed my mind' }) =>
-  call(`/api/v1/orders/${id}/cancel`, { method: 'PUT', token: u.accessToken, body })
+const cancel = (u: TestUser, id: string, body: Record<string, unknown> = { reason: 'changed my mind' }) => call(`/api/v1/orders/${id}/cancel`, { method: 'PUT', token: u.accessToken, body })
 const retry = (u: TestUser, id: string) => call(`/api/v1/orders/${id}/retry-payment`, { method: 'POST', token: u.accessToken, body: {} })
 
 /** A payment_failed order: the number costs $2, the wallet holds $1. */
@@ -26,7 +25,7 @@ async function unpaidOrder() {
 }
 
 describe('GET /api/v1/orders', () => {
-  it('lists the account\'s orders with items, filters, sorts, pages and a summary', async () => {
+  it("lists the account's orders with items, filters, sorts, pages and a summary", async () => {
     const [a, b, c, d] = await seedDids(p, [
       { setup: 1, monthly: 1 },
       { setup: 1, monthly: 2 },
@@ -109,12 +108,18 @@ describe('GET /api/v1/orders/:id', () => {
       billingAddress: {},
       cancelledAt: null,
     })
-    expect(d.items.map((i: { metadata: Record<string, unknown> }) => i.metadata), res.text).toEqual([
+    expect(
+      d.items.map((i: { metadata: Record<string, unknown> }) => i.metadata),
+      res.text,
+    ).toEqual([
       expect.objectContaining({ phoneNumber: ok, status: 'success', phoneNumberId: placed.body.data.results[0].numberId, setupPrice: 1, monthlyPrice: 2 }),
       expect.objectContaining({ phoneNumber: bad, status: 'failed', phoneNumberId: null, error: 'NUMBER_NOT_AVAILABLE' }),
     ])
     expect(d.numbers, res.text).toEqual([{ id: placed.body.data.results[0].numberId, phoneNumber: ok, status: 'active', activatedAt: expect.any(String) }])
-    expect(d.timeline.map((t: { status: string }) => t.status), res.text).toEqual(['pending', 'processing', 'partially_completed'])
+    expect(
+      d.timeline.map((t: { status: string }) => t.status),
+      res.text,
+    ).toEqual(['pending', 'processing', 'partially_completed'])
     expect(d.timeline[2].note, res.text).toContain('$3.00 charged')
   })
 })
@@ -191,7 +196,10 @@ describe('POST /api/v1/orders', () => {
   })
 
   it("through an API key, customPrice needs the explicit 'admin' permission: an admin's '*' key is refused", async () => {
-    const [n, m] = await seedDids(p, [{ setup: 1, monthly: 3 }, { setup: 1, monthly: 3 }])
+    const [n, m] = await seedDids(p, [
+      { setup: 1, monthly: 3 },
+      { setup: 1, monthly: 3 },
+    ])
     const admin = await registerAdmin()
     await fund(admin.id, 5)
     const item = (itemId: string) => ({ items: [{ type: 'number_purchase', itemId, quantity: 1, customPrice: 0.5 }] })
@@ -210,7 +218,10 @@ describe('POST /api/v1/orders', () => {
 
 describe('PUT /api/v1/orders/:id/cancel', () => {
   it('a completed order: numbers released, the charge refunded once', async () => {
-    const [a, b] = await seedDids(p, [{ setup: 1, monthly: 1 }, { setup: 1, monthly: 2 }])
+    const [a, b] = await seedDids(p, [
+      { setup: 1, monthly: 1 },
+      { setup: 1, monthly: 2 },
+    ])
     const u = await fundedUser(10)
     const placed = await purchase(u, [a!, b!])
     expect(placed.status, placed.text).toBe(201)
@@ -220,7 +231,10 @@ describe('PUT /api/v1/orders/:id/cancel', () => {
     const res = await cancel(u, id, { reason: 'wrong area code' })
     expect(res.status, res.text).toBe(200)
     expect(res.body.data, res.text).toMatchObject({ status: 'cancelled', paymentStatus: 'refunded', chargedAmount: 5, refundedAmount: 5, cancelledAt: expect.any(String) })
-    expect(res.body.data.numbers.map((n: { status: string }) => n.status), res.text).toEqual(['released', 'released'])
+    expect(
+      res.body.data.numbers.map((n: { status: string }) => n.status),
+      res.text,
+    ).toEqual(['released', 'released'])
     expect(res.body.data.timeline.at(-1), res.text).toMatchObject({ status: 'cancelled', note: expect.stringContaining('wrong area code') })
     const w = await walletAudit(u.id)
     expect(w, JSON.stringify(w)).toMatchObject({ balance: micros(10), activeHolds: 0, ledgerSum: micros(10), entries: 3 })
@@ -232,15 +246,21 @@ describe('PUT /api/v1/orders/:id/cancel', () => {
     expect(await walletAudit(u.id)).toMatchObject({ balance: micros(10), entries: 3 })
   })
 
-  it('a 20-number order cancels in one go (statements stay under D1\'s 100-parameter limit)', async () => {
-    const phones = await seedDids(p, Array.from({ length: 20 }, () => ({ setup: 0.5, monthly: 0.5 })))
+  it("a 20-number order cancels in one go (statements stay under D1's 100-parameter limit)", async () => {
+    const phones = await seedDids(
+      p,
+      Array.from({ length: 20 }, () => ({ setup: 0.5, monthly: 0.5 })),
+    )
     const u = await fundedUser(30)
     const placed = await purchase(u, phones)
     expect(placed.status, placed.text).toBe(201)
     expect(placed.body.data.summary.successful, placed.text).toBe(20)
     const res = await cancel(u, placed.body.data.order.id, { reason: 'bulk mistake' })
     expect(res.status, res.text.slice(0, 500)).toBe(200)
-    expect(res.body.data.numbers.every((n: { status: string }) => n.status === 'released'), res.text.slice(0, 500)).toBe(true)
+    expect(
+      res.body.data.numbers.every((n: { status: string }) => n.status === 'released'),
+      res.text.slice(0, 500),
+    ).toBe(true)
     expect((await outboxEvents('NUMBER_RELEASED', u.id)).length).toBe(20)
     expect(await walletAudit(u.id)).toMatchObject({ balance: micros(30), activeHolds: 0 })
   })
@@ -301,7 +321,10 @@ describe('POST /api/v1/orders/:id/retry-payment', () => {
     expect(res.body.data.results[0], res.text).toMatchObject({ phoneNumber: phone, status: 'SUCCESS' })
     expect(await walletAudit(u.id)).toMatchObject({ balance: micros(3), reserved: 0, activeHolds: 0 })
     const o = await get(u, `/api/v1/orders/${orderId}`)
-    expect(o.body.data.timeline.map((t: { status: string }) => t.status), o.text).toEqual(['pending', 'payment_failed', 'payment_failed', 'processing', 'completed'])
+    expect(
+      o.body.data.timeline.map((t: { status: string }) => t.status),
+      o.text,
+    ).toEqual(['pending', 'payment_failed', 'payment_failed', 'processing', 'completed'])
     expectErrorEnvelope(await retry(u, orderId), 409, 'ORDER_NOT_RETRYABLE')
   })
 

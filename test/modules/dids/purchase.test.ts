@@ -4,18 +4,7 @@ import { addMonth } from '../../../src/modules/dids/purchase-lines'
 import { call, expectErrorEnvelope } from '../../helpers/api'
 import { callApp } from '../../helpers/app'
 import { sandboxProvider, walletAudit, type TestProvider } from '../../helpers/catalog'
-import {
-  fundedUser,
-  holdOutcome,
-  inventoryStatus,
-  lockState,
-  micros,
-  numberRows,
-  orderRow,
-  outboxEvents,
-  purchase,
-  seedDids,
-} from '../../helpers/dids'
+import { fundedUser, holdOutcome, inventoryStatus, lockState, micros, numberRows, orderRow, outboxEvents, purchase, seedDids } from '../../helpers/dids'
 
 let p: TestProvider
 
@@ -69,7 +58,10 @@ describe('POST /api/v1/numbers/purchase — partial success', () => {
     expect(order, JSON.stringify(order)).toMatchObject({ user_id: u.id, status: 'partially_completed', payment_status: 'paid', total: micros(9), charged: micros(7) })
     expect(await holdOutcome(order!.hold_id!)).toMatchObject({ outcome: 'capture', amount: micros(7) })
     const events = await outboxEvents('NUMBER_PURCHASED', u.id)
-    expect(events.map((e) => e.payload), JSON.stringify(events)).toEqual([
+    expect(
+      events.map((e) => e.payload),
+      JSON.stringify(events),
+    ).toEqual([
       expect.objectContaining({ numberId: d.results[0].numberId, phoneNumber: ok, numberType: 'LOCAL', orderId: d.order.id, cost: 3, currency: 'USD' }),
       expect.objectContaining({ numberId: d.results[2].numberId, phoneNumber: slow, numberType: 'TOLL_FREE', orderId: d.order.id, cost: 4, currency: 'USD' }),
     ])
@@ -82,8 +74,14 @@ describe('POST /api/v1/numbers/purchase — partial success', () => {
     // The order's timeline and items.
     const o = await call(`/api/v1/orders/${d.order.id}`, { token: u.accessToken })
     expect(o.status, o.text).toBe(200)
-    expect(o.body.data.timeline.map((t: { status: string }) => t.status), o.text).toEqual(['pending', 'processing', 'partially_completed'])
-    expect(o.body.data.items.map((i: { metadata: { status: string } }) => i.metadata.status), o.text).toEqual(['success', 'failed', 'success'])
+    expect(
+      o.body.data.timeline.map((t: { status: string }) => t.status),
+      o.text,
+    ).toEqual(['pending', 'processing', 'partially_completed'])
+    expect(
+      o.body.data.items.map((i: { metadata: { status: string } }) => i.metadata.status),
+      o.text,
+    ).toEqual(['success', 'failed', 'success'])
     expect(o.body.data.numbers.map((n: { phoneNumber: string }) => n.phoneNumber).sort(), o.text).toEqual([ok, slow].sort())
   })
 
@@ -94,7 +92,10 @@ describe('POST /api/v1/numbers/purchase — partial success', () => {
     const res = await purchase(u, [a!, b!])
     expect(res.status, res.text).toBe(201)
     expect(res.body.data.order, res.text).toMatchObject({ status: 'failed', totalAmount: 0 })
-    expect(res.body.data.results.map((r: { status: string; error: string }) => `${r.status}:${r.error}`), res.text).toEqual(['FAILED:UPSTREAM_ERROR', 'FAILED:UPSTREAM_ERROR'])
+    expect(
+      res.body.data.results.map((r: { status: string; error: string }) => `${r.status}:${r.error}`),
+      res.text,
+    ).toEqual(['FAILED:UPSTREAM_ERROR', 'FAILED:UPSTREAM_ERROR'])
     expect(await walletAudit(u.id)).toMatchObject({ balance: micros(20), reserved: 0, activeHolds: 0, entries: 1 })
     const order = await orderRow(res.body.data.order.id)
     expect(order, JSON.stringify(order)).toMatchObject({ status: 'failed', payment_status: 'refunded', charged: 0 })
@@ -182,7 +183,11 @@ describe('POST /api/v1/numbers/purchase — configuration', () => {
     for (const [path, body, field] of [
       ['/api/v1/numbers/purchase', numbers('https://127.0.0.1/sms'), 'numbers.0.configuration.smsUrl'],
       ['/api/v1/orders', { items: [{ type: 'number_purchase', itemId: a, metadata: { configuration: { smsUrl: 'https://localhost/sms' } } }] }, 'items.0.metadata.configuration.smsUrl'],
-      ['/api/v1/orders', { items: [{ type: 'number_purchase', itemId: a, metadata: { configuration: { smsUrl: 'https://localhost/sms' } } }], autoComplete: false }, 'items.0.metadata.configuration.smsUrl'],
+      [
+        '/api/v1/orders',
+        { items: [{ type: 'number_purchase', itemId: a, metadata: { configuration: { smsUrl: 'https://localhost/sms' } } }], autoComplete: false },
+        'items.0.metadata.configuration.smsUrl',
+      ],
     ] as const) {
       const refused = await callApp(path, { env: production, token: u.accessToken, body })
       expectErrorEnvelope(refused, 400, 'VALIDATION_ERROR')
@@ -198,16 +203,13 @@ describe('POST /api/v1/numbers/purchase — configuration', () => {
     expect(n.body.data.smsUrl, n.text).toBe('http://127.0.0.1:4000/sms')
   })
 
-  it('applies friendlyName, the number\'s own routing and defaultRouting to the new numbers', async () => {
+  it("applies friendlyName, the number's own routing and defaultRouting to the new numbers", async () => {
     const [a, b] = await seedDids(p, [{}, {}])
     const u = await fundedUser(10)
     const res = await call('/api/v1/numbers/purchase', {
       token: u.accessToken,
       body: {
-        numbers: [
-          { phoneNumber: a, friendlyName: 'Support line', configuration: { smsUrl: 'https://hooks.example.com/sms', voiceMethod: 'GET' } },
-          { phoneNumber: b },
-        ],
+        numbers: [{ phoneNumber: a, friendlyName: 'Support line', configuration: { smsUrl: 'https://hooks.example.com/sms', voiceMethod: 'GET' } }, { phoneNumber: b }],
         billing: { billingAddress: { city: 'Berlin' } },
         configuration: { autoActivate: true, defaultRouting: { voiceUrl: 'https://hooks.example.com/voice', voiceMethod: 'POST', recordCalls: true } },
       },

@@ -56,7 +56,15 @@ describe('query plans', () => {
     it(`GET /api/v1/numbers — ${name}`, async () => {
       const q = ListNumbersQuery.parse(raw)
       check(`numbers page (${name})`, await plan(dids.listQuery('usr_x', q)))
-      check(`numbers count (${name})`, await plan(db.select().from((await import('../../../src/db/schema')).phoneNumbers).where(dids.listWhere('usr_x', q))))
+      check(
+        `numbers count (${name})`,
+        await plan(
+          db
+            .select()
+            .from((await import('../../../src/db/schema')).phoneNumbers)
+            .where(dids.listWhere('usr_x', q)),
+        ),
+      )
     })
   }
 

@@ -19,9 +19,7 @@ beforeAll(async () => {
 
 function buyConcurrently(users: TestUser[], phone: string) {
   const app = createApp()
-  return Promise.all(
-    users.map((u) => callApp('/api/v1/numbers/purchase', { app, token: u.accessToken, body: { numbers: [{ phoneNumber: phone }] }, env: RAISED })),
-  )
+  return Promise.all(users.map((u) => callApp('/api/v1/numbers/purchase', { app, token: u.accessToken, body: { numbers: [{ phoneNumber: phone }] }, env: RAISED })))
 }
 
 describe('8 accounts racing for one DID', () => {
@@ -53,9 +51,7 @@ describe('8 accounts racing for one DID', () => {
         const lw = await walletAudit(u.id)
         expect(lw, `${u.id}: ${JSON.stringify(lw)}`).toMatchObject({ balance: micros(10), available: micros(10), reserved: 0, activeHolds: 0, entries: 1 })
       }
-      const charged = await env.DB.prepare(`SELECT COALESCE(SUM(charged), 0) AS s FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE phone_number = ?)`)
-        .bind(n)
-        .first<{ s: number }>()
+      const charged = await env.DB.prepare(`SELECT COALESCE(SUM(charged), 0) AS s FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE phone_number = ?)`).bind(n).first<{ s: number }>()
       expect(charged?.s).toBe(micros(3))
     })
   }

@@ -36,14 +36,18 @@ describe('DELETE /api/v1/numbers/:id — now', () => {
     const [row] = await numberRows(phone)
     expect(row, JSON.stringify(row)).toMatchObject({ status: 'released', release_reason: 'no longer needed', next_renewal_at: null })
     const events = await outboxEvents('NUMBER_RELEASED', u.id)
-    expect(events.map((e) => e.payload), JSON.stringify(events)).toEqual([
-      expect.objectContaining({ numberId: id, phoneNumber: phone, numberType: 'LOCAL', reason: 'no longer needed' }),
-    ])
+    expect(
+      events.map((e) => e.payload),
+      JSON.stringify(events),
+    ).toEqual([expect.objectContaining({ numberId: id, phoneNumber: phone, numberType: 'LOCAL', reason: 'no longer needed' })])
     expect(await lockState(phone)).toBeNull()
     expect(await inventoryStatus(phone)).toBe('available')
     // Not listed any more (unless asked for), still readable.
     const list = await call('/api/v1/numbers', { token: u.accessToken })
-    expect(list.body.data.map((n: { id: string }) => n.id), list.text).not.toContain(id)
+    expect(
+      list.body.data.map((n: { id: string }) => n.id),
+      list.text,
+    ).not.toContain(id)
     expect((await call(`/api/v1/numbers/${id}`, { token: u.accessToken })).body.data.status).toBe('released')
     // Someone else can buy it now: the old row stays released, a new live row appears.
     const other = await fundedUser(10)
@@ -119,13 +123,18 @@ describe('DELETE /api/v1/numbers/:id — scheduled, and the sweeper', () => {
     expect((await numberRows(phone))[0]?.status).toBe('active')
 
     // The date passes.
-    await env.DB.prepare(`UPDATE phone_numbers SET release_at = ? WHERE id = ?`).bind(Date.now() - 1000, id).run()
+    await env.DB.prepare(`UPDATE phone_numbers SET release_at = ? WHERE id = ?`)
+      .bind(Date.now() - 1000, id)
+      .run()
     await runCron(Date.now())
     const [row] = await numberRows(phone)
     expect(row, JSON.stringify(row)).toMatchObject({ status: 'released', release_reason: 'end of campaign', release_at: null })
     expect(await lockState(phone)).toBeNull()
     const events = await outboxEvents('NUMBER_RELEASED', u.id)
-    expect(events.map((e) => e.payload), JSON.stringify(events)).toEqual([expect.objectContaining({ numberId: id, reason: 'end of campaign' })])
+    expect(
+      events.map((e) => e.payload),
+      JSON.stringify(events),
+    ).toEqual([expect.objectContaining({ numberId: id, reason: 'end of campaign' })])
 
     // Again (a repeated or overlapping trigger): nothing changes, no second event.
     await runCron(Date.now())

@@ -60,7 +60,10 @@ async function dueNumbers(owners: string[], count: number, due: number, monthlyU
     updatedAt: bought,
   }))
   // 15 bound parameters a row: 6 rows stay under D1's 100 per statement.
-  for (let i = 0; i < rows.length; i += 6) await createDb(env.DB).insert(phoneNumbers).values(rows.slice(i, i + 6))
+  for (let i = 0; i < rows.length; i += 6)
+    await createDb(env.DB)
+      .insert(phoneNumbers)
+      .values(rows.slice(i, i + 6))
   return rows
 }
 
@@ -81,7 +84,10 @@ function harness() {
     },
     /** One delivery of `messages` to the jobs consumer; everything must be acked. */
     async deliver(messages: { id: string; body: unknown; attempts?: number }[]) {
-      const batch = createMessageBatch('jobs', messages.map((m) => ({ id: m.id, timestamp: new Date(), attempts: m.attempts ?? 1, body: m.body })))
+      const batch = createMessageBatch(
+        'jobs',
+        messages.map((m) => ({ id: m.id, timestamp: new Date(), attempts: m.attempts ?? 1, body: m.body })),
+      )
       const ctx = createExecutionContext()
       await worker.queue(batch, testEnv, ctx)
       const q = await getQueueResult(batch, ctx)
@@ -91,7 +97,10 @@ function harness() {
   }
 }
 
-const count = async (q: string, ...params: unknown[]) => (await env.DB.prepare(q).bind(...params).first<{ n: number }>())!.n
+const count = async (q: string, ...params: unknown[]) =>
+  (await env.DB.prepare(q)
+    .bind(...params)
+    .first<{ n: number }>())!.n
 
 // D1 is shared by the file and a run renews every account's due numbers: each test's numbers
 // leave the renewal schedule afterwards.
@@ -100,7 +109,9 @@ afterEach(async () => {
 })
 
 describe('DID renewals through jobs pages', () => {
-  it('250 numbers sharing an anniversary: the cron sends pages and charges nothing; each number is renewed once though the cron runs twice and a page is redelivered', { timeout: 90_000 }, async () => {
+  it('250 numbers sharing an anniversary: the cron sends pages and charges nothing; each number is renewed once though the cron runs twice and a page is redelivered', {
+    timeout: 90_000,
+  }, async () => {
     const h = harness()
     const owners = [await insertUser(), await insertUser(), await insertUser()]
     for (const u of owners) await fund(u, 10)

@@ -142,7 +142,10 @@ describe('the due-numbers page query', () => {
         .bind(...params)
         .all<{ detail: string }>()
       const lines = results.map((r) => r.detail)
-      expect(lines.some((l) => /SEARCH phone_numbers USING INDEX phone_numbers_renewal_idx \(status=\? AND next_renewal_at[<>=?]/.test(l)), lines.join('\n')).toBe(true)
+      expect(
+        lines.some((l) => /SEARCH phone_numbers USING INDEX phone_numbers_renewal_idx \(status=\? AND next_renewal_at[<>=?]/.test(l)),
+        lines.join('\n'),
+      ).toBe(true)
     }
   })
 })
@@ -188,9 +191,10 @@ describe('runDidRenewals — funded', () => {
     ])
     expect(await numberRow(id)).toMatchObject({ status: 'active', next_renewal_at: second, renewal_grace_until: null, suspended_at: null })
     const events = await outboxEvents('NUMBER_RENEWED', u.id)
-    expect(events.map((e) => e.payload), JSON.stringify(events)).toEqual([
-      expect.objectContaining({ numberId: id, phoneNumber: phone, amount: 2, currency: 'USD', periodStart: iso(first), periodEnd: iso(second) }),
-    ])
+    expect(
+      events.map((e) => e.payload),
+      JSON.stringify(events),
+    ).toEqual([expect.objectContaining({ numberId: id, phoneNumber: phone, amount: 2, currency: 'USD', periodStart: iso(first), periodEnd: iso(second) })])
     // The API shows the new renewal date.
     const res = await call(`/api/v1/numbers/${id}`, { token: u.accessToken })
     expect(res.status, res.text).toBe(200)
@@ -252,7 +256,9 @@ describe('runDidRenewals — funded', () => {
     for (let i = 0; i < rows.length; i += 6) await db.insert(phoneNumbers).values(rows.slice(i, i + 6))
 
     expect(await run(due + HOUR)).toEqual({ charged: total, failed: 0, suspended: 0, released: 0 })
-    const { results } = await env.DB.prepare(`SELECT COUNT(*) AS n, COUNT(DISTINCT phone_number_id) AS d FROM did_renewals WHERE status = 'charged' AND period_start = ?`).bind(due).all<{ n: number; d: number }>()
+    const { results } = await env.DB.prepare(`SELECT COUNT(*) AS n, COUNT(DISTINCT phone_number_id) AS d FROM did_renewals WHERE status = 'charged' AND period_start = ?`)
+      .bind(due)
+      .all<{ n: number; d: number }>()
     expect(results[0]).toEqual({ n: total, d: total })
     await expectWalletSound(users[0]!.id, 10 - 0.01 * Math.ceil(total / 2))
     await expectWalletSound(users[1]!.id, 10 - 0.01 * Math.floor(total / 2))
@@ -275,9 +281,10 @@ describe('runDidRenewals — unpaid', () => {
     expect(await numberRow(id)).toMatchObject({ status: 'active', next_renewal_at: first, renewal_grace_until: grace, suspended_at: null })
     expect(await renewals(id)).toEqual([expect.objectContaining({ status: 'failed', amount: micros(2), attempts: 1, last_attempt_at: t0, charged_at: null, period_end: anniversary(P, 2).getTime() })])
     const failedEvents = await outboxEvents('NUMBER_RENEWAL_FAILED', u.id)
-    expect(failedEvents.map((e) => e.payload), JSON.stringify(failedEvents)).toEqual([
-      expect.objectContaining({ numberId: id, phoneNumber: phone, amount: 2, currency: 'USD', graceUntil: iso(grace), reason: 'INSUFFICIENT_BALANCE' }),
-    ])
+    expect(
+      failedEvents.map((e) => e.payload),
+      JSON.stringify(failedEvents),
+    ).toEqual([expect.objectContaining({ numberId: id, phoneNumber: phone, amount: 2, currency: 'USD', graceUntil: iso(grace), reason: 'INSUFFICIENT_BALANCE' })])
     expect(await usageRows(id)).toEqual([])
     await expectWalletSound(u.id, 0)
 
@@ -296,9 +303,10 @@ describe('runDidRenewals — unpaid', () => {
     expect(await run(t3)).toEqual({ charged: 0, failed: 1, suspended: 1, released: 0 })
     expect(await numberRow(id)).toMatchObject({ status: 'suspended', suspended_at: t3, next_renewal_at: first })
     const suspended = await outboxEvents('NUMBER_SUSPENDED', u.id)
-    expect(suspended.map((e) => e.payload), JSON.stringify(suspended)).toEqual([
-      expect.objectContaining({ numberId: id, phoneNumber: phone, amount: 2, currency: 'USD', suspendedAt: iso(t3), releaseAfter: iso(t3 + 7 * DAY) }),
-    ])
+    expect(
+      suspended.map((e) => e.payload),
+      JSON.stringify(suspended),
+    ).toEqual([expect.objectContaining({ numberId: id, phoneNumber: phone, amount: 2, currency: 'USD', suspendedAt: iso(t3), releaseAfter: iso(t3 + 7 * DAY) })])
     const shown = await call(`/api/v1/numbers/${id}`, { token: u.accessToken })
     expect(shown.status, shown.text).toBe(200)
     expect(shown.body.data.status, shown.text).toBe('suspended')
@@ -316,9 +324,10 @@ describe('runDidRenewals — unpaid', () => {
     expect(await renewals(id)).toEqual([expect.objectContaining({ status: 'charged', period_start: first, period_end: second, attempts: 4, charged_at: t4 })])
     expect(await usageRows(id)).toEqual([expect.objectContaining({ month: '2030-02', total_cost: micros(2), transaction_id: `renewal:${id}:${first}` })])
     const renewed = await outboxEvents('NUMBER_RENEWED', u.id)
-    expect(renewed.map((e) => e.payload), JSON.stringify(renewed)).toEqual([
-      expect.objectContaining({ numberId: id, amount: 2, periodStart: iso(first), periodEnd: iso(second), reactivated: true }),
-    ])
+    expect(
+      renewed.map((e) => e.payload),
+      JSON.stringify(renewed),
+    ).toEqual([expect.objectContaining({ numberId: id, amount: 2, periodStart: iso(first), periodEnd: iso(second), reactivated: true })])
     await expectWalletSound(u.id, 3)
     expect((await call(`/api/v1/numbers/${id}`, { token: u.accessToken })).body.data.status).toBe('active')
   })
@@ -342,7 +351,10 @@ describe('runDidRenewals — unpaid', () => {
     expect(await run(tr)).toEqual({ charged: 0, failed: 1, suspended: 0, released: 1 })
     expect(await numberRow(id)).toMatchObject({ status: 'released', released_at: tr, release_reason: 'renewal_unpaid', next_renewal_at: null })
     const released = await outboxEvents('NUMBER_RELEASED', u.id)
-    expect(released.map((e) => e.payload), JSON.stringify(released)).toEqual([expect.objectContaining({ numberId: id, phoneNumber: phone, reason: 'renewal_unpaid' })])
+    expect(
+      released.map((e) => e.payload),
+      JSON.stringify(released),
+    ).toEqual([expect.objectContaining({ numberId: id, phoneNumber: phone, reason: 'renewal_unpaid' })])
     expect(await lockState(phone)).toBeNull()
     expect(await inventoryStatus(phone)).toBe('available')
     await expectWalletSound(u.id, 0)
@@ -421,7 +433,7 @@ describe('runDidRenewals — calendar and releases', () => {
       expect((await outboxEvents('NUMBER_RENEWED', o.u.id)).length).toBe(0)
     }
     expect((await numberRow(early.id))?.status).toBe('active')
-    expect((await numberRow(within.id))).toMatchObject({ status: 'active', next_renewal_at: within.first })
+    expect(await numberRow(within.id)).toMatchObject({ status: 'active', next_renewal_at: within.first })
     expect(await renewals(later.id)).toEqual([expect.objectContaining({ status: 'charged', period_start: later.first })])
     await expectWalletSound(later.u.id, 5)
   })
@@ -496,7 +508,7 @@ describe('runDidRenewals — the number changes while the run charges', () => {
       }
       // Seen released before its debit: never debited.
       expect(await renewalEntries(skipped.u.id, skipped.id, skipped.first)).toEqual([])
-      expect((await Promise.all(all.map(async (o) => (await walletAudit(o.u.id)).entries)))).toEqual([entriesBefore[0]! + 2, entriesBefore[1]! + 2, entriesBefore[2]!])
+      expect(await Promise.all(all.map(async (o) => (await walletAudit(o.u.id)).entries))).toEqual([entriesBefore[0]! + 2, entriesBefore[1]! + 2, entriesBefore[2]!])
       expect(await numberRow(gone.id)).toMatchObject({ status: 'released', next_renewal_at: null })
       expect(await numberRow(skipped.id)).toMatchObject({ status: 'released', next_renewal_at: null })
       expect(await numberRow(leaving.id)).toMatchObject({ status: 'active', next_renewal_at: leaving.first })
@@ -803,19 +815,21 @@ describe('runDidRenewals — an unpaid number whose release fails upstream', () 
     const o = await suspendedNumber(Date.parse('2032-02-25T09:00:00.000Z'))
     expect(iso(o.first)).toBe('2032-03-25T09:00:00.000Z')
     const now = new Date()
-    await createDb(env.DB).insert(usageRecords).values({
-      id: newId('usg'),
-      userId: o.u.id,
-      resourceType: 'sms',
-      quantity: 10,
-      unit: 'message',
-      unitPrice: micros(0.01),
-      totalCost: micros(0.1),
-      month: '2032-03',
-      occurredAt: new Date(Date.parse('2032-03-10T00:00:00.000Z')),
-      transactionId: newId('txn'),
-      updatedAt: now,
-    })
+    await createDb(env.DB)
+      .insert(usageRecords)
+      .values({
+        id: newId('usg'),
+        userId: o.u.id,
+        resourceType: 'sms',
+        quantity: 10,
+        unit: 'message',
+        unitPrice: micros(0.01),
+        totalCost: micros(0.1),
+        month: '2032-03',
+        occurredAt: new Date(Date.parse('2032-03-10T00:00:00.000Z')),
+        transactionId: newId('txn'),
+        updatedAt: now,
+      })
     await setAdapter(o.provider.id, 'herosms')
     await runInvoiceJob({ type: 'billing.invoice', userId: o.u.id, month: '2032-03', at: o.releaseDay }, services())
     const inv = await env.DB.prepare(`SELECT * FROM invoices WHERE user_id = ? AND month = '2032-03'`).bind(o.u.id).first<Record<string, unknown>>()

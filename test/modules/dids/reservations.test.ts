@@ -22,7 +22,9 @@ async function expire(phone: string, reservationId: string) {
     if (lock) state.storage.kv.put('lock', { ...lock, expiresAt: Date.now() - 1 })
   })
   await runDurableObjectAlarm(stub)
-  await env.DB.prepare(`UPDATE number_reservations SET expires_at = ? WHERE id >= ? AND id < ?`).bind(Date.now() - 1, `${reservationId}.`, `${reservationId}/`).run()
+  await env.DB.prepare(`UPDATE number_reservations SET expires_at = ? WHERE id >= ? AND id < ?`)
+    .bind(Date.now() - 1, `${reservationId}.`, `${reservationId}/`)
+    .run()
 }
 
 describe('POST /api/v1/numbers/reservations', () => {
@@ -52,11 +54,10 @@ describe('POST /api/v1/numbers/reservations', () => {
     const res = await reserve(u, [ok, sold, '+14155550199'])
     expect(res.status, res.text).toBe(201)
     expect(res.body.data.status, res.text).toBe('partial')
-    expect(res.body.data.phoneNumbers.map((n: { phoneNumber: string; status: string }) => `${n.phoneNumber}:${n.status}`), res.text).toEqual([
-      `${ok}:reserved`,
-      `${sold}:failed`,
-      '+14155550199:failed',
-    ])
+    expect(
+      res.body.data.phoneNumbers.map((n: { phoneNumber: string; status: string }) => `${n.phoneNumber}:${n.status}`),
+      res.text,
+    ).toEqual([`${ok}:reserved`, `${sold}:failed`, '+14155550199:failed'])
     const none = await reserve(u, [sold])
     expectErrorEnvelope(none, 409, 'NUMBER_NOT_AVAILABLE')
     expect(none.body.error.details.phoneNumbers[0], none.text).toMatchObject({ phoneNumber: sold, status: 'failed', error: 'NUMBER_NOT_AVAILABLE' })
@@ -92,7 +93,7 @@ describe('a reserved number and other accounts', () => {
 })
 
 describe('GET /api/v1/numbers/reservations and /{id}', () => {
-  it('lists only the account\'s reservations that still hold numbers; one is readable by either id', async () => {
+  it("lists only the account's reservations that still hold numbers; one is readable by either id", async () => {
     const [x, y, z] = await seedDids(p, [{}, {}, {}])
     const a = await fundedUser(50)
     const b = await fundedUser(50)
@@ -102,8 +103,14 @@ describe('GET /api/v1/numbers/reservations and /{id}', () => {
     expect(rb.status, rb.text).toBe(201)
     const list = await call('/api/v1/numbers/reservations', { token: a.accessToken })
     expect(list.status, list.text).toBe(200)
-    expect(list.body.data.map((r: { id: string }) => r.id), list.text).toEqual([ra.body.data.id])
-    expect(list.body.data[0].phoneNumbers.map((n: { phoneNumber: string }) => n.phoneNumber), list.text).toEqual([x, y])
+    expect(
+      list.body.data.map((r: { id: string }) => r.id),
+      list.text,
+    ).toEqual([ra.body.data.id])
+    expect(
+      list.body.data[0].phoneNumbers.map((n: { phoneNumber: string }) => n.phoneNumber),
+      list.text,
+    ).toEqual([x, y])
 
     const byGroup = await call(`/api/v1/numbers/reservations/${ra.body.data.id}`, { token: a.accessToken })
     expect(byGroup.body.data.phoneNumbers.length, byGroup.text).toBe(2)
@@ -206,24 +213,36 @@ describe('expiry and release', () => {
 
 describe('many numbers in one reservation', () => {
   it('reserves 20 numbers (the most one request takes): every row is written and listed', async () => {
-    const phones = await seedDids(p, Array.from({ length: 20 }, () => ({ setup: 0.5, monthly: 0.5 })))
+    const phones = await seedDids(
+      p,
+      Array.from({ length: 20 }, () => ({ setup: 0.5, monthly: 0.5 })),
+    )
     const u = await fundedUser(50)
     const res = await reserve(u, phones)
     expect(res.status, res.text).toBe(201)
     expect(res.body.data.status, res.text).toBe('active')
-    expect(res.body.data.phoneNumbers.map((n: { status: string }) => n.status), res.text).toEqual(phones.map(() => 'reserved'))
+    expect(
+      res.body.data.phoneNumbers.map((n: { status: string }) => n.status),
+      res.text,
+    ).toEqual(phones.map(() => 'reserved'))
     const list = await call('/api/v1/numbers/reservations', { token: u.accessToken })
-    expect(list.body.data[0].phoneNumbers.map((n: { phoneNumber: string }) => n.phoneNumber), list.text).toEqual(phones)
+    expect(
+      list.body.data[0].phoneNumbers.map((n: { phoneNumber: string }) => n.phoneNumber),
+      list.text,
+    ).toEqual(phones)
     for (const phone of phones) expect((await lockState(phone))?.holder).toBe(u.id)
   })
 
   it('when the write fails, every lock it took is let go: others can reserve the numbers at once', async () => {
-    const phones = await seedDids(p, Array.from({ length: 6 }, () => ({})))
+    const phones = await seedDids(
+      p,
+      Array.from({ length: 6 }, () => ({})),
+    )
     const u = await fundedUser(50)
     const other = await fundedUser(50)
     // A D1 failure on exactly this write.
     await env.DB.prepare(`CREATE TRIGGER fail_reservations BEFORE INSERT ON number_reservations BEGIN SELECT RAISE(ABORT, 'simulated D1 failure'); END`).run()
-    let res
+    let res: Awaited<ReturnType<typeof reserve>>
     try {
       res = await reserve(u, phones)
     } finally {
@@ -244,7 +263,10 @@ describe('reservation limits', () => {
     callApp(path, { token: u.accessToken, body, method: body === undefined ? 'POST' : undefined, env: { RESERVATION_MAX_NUMBERS: '5', RESERVATION_MAX_EXTENSIONS: '2', ...vars } })
 
   it('a wallet that could not buy the numbers cannot hold them: 400 INSUFFICIENT_BALANCE, no lock taken', async () => {
-    const [a, b] = await seedDids(p, [{ setup: 1, monthly: 2 }, { setup: 1, monthly: 2 }])
+    const [a, b] = await seedDids(p, [
+      { setup: 1, monthly: 2 },
+      { setup: 1, monthly: 2 },
+    ])
     const broke = await fundedUser(0)
     const res = await reserve(broke, [a])
     expectErrorEnvelope(res, 400, 'INSUFFICIENT_BALANCE')
@@ -260,7 +282,10 @@ describe('reservation limits', () => {
   })
 
   it('an account holds at most RESERVATION_MAX_NUMBERS numbers: 409 RESERVATION_LIMIT_REACHED', async () => {
-    const phones = await seedDids(p, Array.from({ length: 7 }, () => ({ setup: 0, monthly: 1 })))
+    const phones = await seedDids(
+      p,
+      Array.from({ length: 7 }, () => ({ setup: 0, monthly: 1 })),
+    )
     const u = await fundedUser(50)
     expect((await limited(u, '/api/v1/numbers/reservations', { phoneNumbers: phones.slice(0, 4) })).status).toBe(201)
     const over = await limited(u, '/api/v1/numbers/reservations', { phoneNumbers: phones.slice(4, 6) })
@@ -272,7 +297,10 @@ describe('reservation limits', () => {
   })
 
   it('the cap holds under concurrency: of many parallel reservations, the account never ends above it', async () => {
-    const phones = await seedDids(p, Array.from({ length: 12 }, () => ({ setup: 0, monthly: 1 })))
+    const phones = await seedDids(
+      p,
+      Array.from({ length: 12 }, () => ({ setup: 0, monthly: 1 })),
+    )
     const u = await fundedUser(50)
     const answers = await Promise.all([0, 1, 2, 3].map((i) => limited(u, '/api/v1/numbers/reservations', { phoneNumbers: phones.slice(i * 3, i * 3 + 3) })))
     const ok = answers.filter((r) => r.status === 201)

@@ -19,7 +19,10 @@ describe('GET /api/v1/numbers/search — validation', () => {
   it('requires countryCode (400 VALIDATION_ERROR naming it)', async () => {
     const res = await search('areaCode=415')
     expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
-    expect(res.body.error.details.map((d: { field: string }) => d.field), res.text).toContain('countryCode')
+    expect(
+      res.body.error.details.map((d: { field: string }) => d.field),
+      res.text,
+    ).toContain('countryCode')
   })
 
   it('refuses limit above 100, below 1 and non-numbers', async () => {
@@ -113,20 +116,23 @@ describe('GET /api/v1/numbers/search — filters', () => {
       { countryCode: 'xd', monthly: 3.5 },
     ])
     const res = await search('countryCode=xd&priceMax=2')
-    expect((res.body.data.numbers as { phoneNumber: string }[]).map((n) => n.phoneNumber), res.text).toEqual([one, two])
+    expect(
+      (res.body.data.numbers as { phoneNumber: string }[]).map((n) => n.phoneNumber),
+      res.text,
+    ).toEqual([one, two])
     const exact = await search('countryCode=xd&priceMax=1.99')
     expect(phonesOf(exact), exact.text).toEqual([one!])
     const none = await search('countryCode=xd&priceMax=0.5')
     expect(phonesOf(none), none.text).toEqual([])
     const all = await search('countryCode=xd')
-    expect((all.body.data.numbers as { phoneNumber: string }[]).map((n) => n.phoneNumber), all.text).toEqual([one, two, three])
+    expect(
+      (all.body.data.numbers as { phoneNumber: string }[]).map((n) => n.phoneNumber),
+      all.text,
+    ).toEqual([one, two, three])
   })
 
   it('excludeRestricted leaves out numbers with restrictions', async () => {
-    const [free, restricted] = await seedDids(p, [
-      { countryCode: 'xe' },
-      { countryCode: 'xe', restrictions: ['address_required'] },
-    ])
+    const [free, restricted] = await seedDids(p, [{ countryCode: 'xe' }, { countryCode: 'xe', restrictions: ['address_required'] }])
     const ex = await search('countryCode=xe&excludeRestricted=true')
     expect(phonesOf(ex), ex.text).toEqual([free!])
     const inc = await search('countryCode=xe&excludeRestricted=false')
@@ -151,7 +157,10 @@ describe('GET /api/v1/numbers/search — filters', () => {
   })
 
   it('limit: default 20, hasMore and total tell what is left', async () => {
-    await seedDids(p, Array.from({ length: 23 }, () => ({ countryCode: 'xg' })))
+    await seedDids(
+      p,
+      Array.from({ length: 23 }, () => ({ countryCode: 'xg' })),
+    )
     const def = await search('countryCode=xg')
     expect(def.body.data.numbers.length, def.text).toBe(20)
     expect(def.body.data.total).toBe(23)
@@ -181,7 +190,7 @@ describe('GET /api/v1/numbers/search — filters', () => {
     expect(nothingAtAll.body.data.suggestions, nothingAtAll.text).toEqual({ alternativeAreaCodes: [], nearbyRegions: [] })
   })
 
-  it("numbers another account has reserved are hidden from others, not from the account that reserved them", async () => {
+  it('numbers another account has reserved are hidden from others, not from the account that reserved them', async () => {
     const [held, open] = await seedDids(p, [{ countryCode: 'xi' }, { countryCode: 'xi' }])
     const other = await fundedUser(10)
     const r = await call('/api/v1/numbers/reservations', { token: other.accessToken, body: { phoneNumbers: [held] } })

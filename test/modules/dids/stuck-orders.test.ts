@@ -11,12 +11,16 @@ async function order(userId: string, status: string, ageMs: number, holdId: stri
   await env.DB.prepare(
     `INSERT INTO orders (id, order_number, user_id, type, status, payment_status, total, charged, refunded, currency, hold_id, billing, created_at, updated_at)
      VALUES (?, ?, ?, 'number_purchase', ?, 'held', 1000000, 0, 0, 'USD', ?, '{}', ?, ?)`,
-  ).bind(id, `ORD-${id}`, userId, status, holdId, at, at).run()
+  )
+    .bind(id, `ORD-${id}`, userId, status, holdId, at, at)
+    .run()
   for (let i = 0; i < items; i++) {
     await env.DB.prepare(
       `INSERT INTO order_items (id, order_id, user_id, phone_number, status, setup_price, monthly_price, request, created_at, updated_at)
        VALUES (?, ?, ?, ?, 'pending', 0, 0, '{}', ?, ?)`,
-    ).bind(`${id}_i${i}`, id, userId, `+1415555${String(1000 + i)}`, at, at).run()
+    )
+      .bind(`${id}_i${i}`, id, userId, `+1415555${String(1000 + i)}`, at, at)
+      .run()
   }
   return id
 }

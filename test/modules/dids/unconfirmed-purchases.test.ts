@@ -20,7 +20,9 @@ async function sweep(at: number) {
 }
 
 async function itemsOf(orderId: string) {
-  const { results } = await env.DB.prepare(`SELECT phone_number, status, error FROM order_items WHERE order_id = ? ORDER BY id`).bind(orderId).all<{ phone_number: string; status: string; error: string | null }>()
+  const { results } = await env.DB.prepare(`SELECT phone_number, status, error FROM order_items WHERE order_id = ? ORDER BY id`)
+    .bind(orderId)
+    .all<{ phone_number: string; status: string; error: string | null }>()
   return results
 }
 
@@ -71,7 +73,9 @@ describe('a DID purchase with no answer from the provider', () => {
     // Charged exactly the two bought numbers, once.
     expect(await walletAudit(u.id)).toMatchObject({ balance: micros(15), reserved: 0, activeHolds: 0, ledgerSum: micros(15) })
     expect((await outboxEvents('NUMBER_PURCHASED', u.id)).map((e) => e.payload.phoneNumber)).toEqual([ok, bought])
-    const meters = await env.DB.prepare(`SELECT COUNT(*) AS n, SUM(total_cost) AS cost FROM usage_records WHERE user_id = ? AND resource_type = 'did_purchase'`).bind(u.id).first<{ n: number; cost: number }>()
+    const meters = await env.DB.prepare(`SELECT COUNT(*) AS n, SUM(total_cost) AS cost FROM usage_records WHERE user_id = ? AND resource_type = 'did_purchase'`)
+      .bind(u.id)
+      .first<{ n: number; cost: number }>()
     expect(meters).toEqual({ n: 2, cost: micros(5) })
   })
 

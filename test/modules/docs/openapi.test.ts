@@ -101,7 +101,6 @@ describe('OpenAPI document', () => {
     expect(missing, `documented endpoints not served:\n${missing.join('\n')}`).toEqual([])
   })
 
-
   it('/openapi.json is OpenAPI 3.1 with info and components', async () => {
     const res = await call('/openapi.json')
     expect(res.status, res.text.slice(0, 2000)).toBe(200)
@@ -109,9 +108,7 @@ describe('OpenAPI document', () => {
     expect(res.body.info?.title, res.text.slice(0, 500)).toBeTruthy()
     expect(res.body.info?.version, res.text.slice(0, 500)).toBeTruthy()
     expect(Object.keys(res.body.paths ?? {}).length).toBeGreaterThan(10)
-    expect(Object.keys(res.body.components?.securitySchemes ?? {})).toEqual(
-      expect.arrayContaining(['bearerAuth', 'apiKeyHeader', 'apiKeyQuery']),
-    )
+    expect(Object.keys(res.body.components?.securitySchemes ?? {})).toEqual(expect.arrayContaining(['bearerAuth', 'apiKeyHeader', 'apiKeyQuery']))
   })
 
   it('documents every route registered on the app', async () => {
@@ -175,7 +172,13 @@ describe('OpenAPI document', () => {
 
     const csp = res.headers.get('content-security-policy')
     expect(csp, 'a CSP header').toBeTruthy()
-    const directives = Object.fromEntries(csp!.split(';').map((d) => d.trim().split(/\s+/)).filter((d) => d[0]).map(([name, ...values]) => [name, values]))
+    const directives = Object.fromEntries(
+      csp!
+        .split(';')
+        .map((d) => d.trim().split(/\s+/))
+        .filter((d) => d[0])
+        .map(([name, ...values]) => [name, values]),
+    )
     expect(directives['default-src']).toEqual(["'none'"])
     expect(directives['script-src']).toEqual([script![1]]) // that one file, nothing inline
     expect(directives['connect-src']).toEqual(["'self'"]) // fetches /openapi.json

@@ -17,14 +17,10 @@ const PROSE_KEYS = new Set(['summary', 'description', 'title'])
 function prose(node: unknown, path = '$'): { path: string; text: string }[] {
   if (Array.isArray(node)) return node.flatMap((v, i) => prose(v, `${path}[${i}]`))
   if (node === null || typeof node !== 'object') return []
-  return Object.entries(node).flatMap(([k, v]) => [
-    ...(PROSE_KEYS.has(k) && typeof v === 'string' ? [{ path: `${path}.${k}`, text: v }] : []),
-    ...prose(v, `${path}.${k}`),
-  ])
+  return Object.entries(node).flatMap(([k, v]) => [...(PROSE_KEYS.has(k) && typeof v === 'string' ? [{ path: `${path}.${k}`, text: v }] : []), ...prose(v, `${path}.${k}`)])
 }
 
-const offending = (items: { path: string; text: string }[]) =>
-  items.filter((i) => OUTSIDE.test(i.text)).map((i) => `${i.path}: ${i.text.match(OUTSIDE)![0]} in "${i.text.slice(0, 160)}"`)
+const offending = (items: { path: string; text: string }[]) => items.filter((i) => OUTSIDE.test(i.text)).map((i) => `${i.path}: ${i.text.match(OUTSIDE)![0]} in "${i.text.slice(0, 160)}"`)
 
 describe('customer-facing text stands alone', () => {
   it('the check itself catches each kind of outside reference', () => {
@@ -58,7 +54,10 @@ describe('customer-facing text stands alone', () => {
       for (const op of Object.values(item)) for (const t of op.tags ?? []) used.add(t)
     }
     expect(used.size).toBeGreaterThan(5)
-    expect([...used].filter((t) => !described.has(t)), 'tags used by operations without a description').toEqual([])
+    expect(
+      [...used].filter((t) => !described.has(t)),
+      'tags used by operations without a description',
+    ).toEqual([])
     const text = tags.map((t) => t.description).join('\n')
     for (const family of ['the activation API', 'the DID API', 'usage billing']) expect(text.toLowerCase()).toContain(family.toLowerCase())
   })

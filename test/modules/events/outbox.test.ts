@@ -94,10 +94,14 @@ describe('drainOutbox', () => {
   it('rows a drain claimed and never marked (it died) are sent once the claim lapses, not before', async () => {
     const u = await registerUser()
     const id = await emitEvent(u.id, 'SMS_SENT', {}, { unsent: true })
-    await env.DB.prepare(`UPDATE outbox SET claimed_until = ? WHERE id = ?`).bind(Date.now() + 30_000, id).run()
+    await env.DB.prepare(`UPDATE outbox SET claimed_until = ? WHERE id = ?`)
+      .bind(Date.now() + 30_000, id)
+      .run()
     const queue = fakeQueue()
     expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(0)
-    await env.DB.prepare(`UPDATE outbox SET claimed_until = ? WHERE id = ?`).bind(Date.now() - 1, id).run()
+    await env.DB.prepare(`UPDATE outbox SET claimed_until = ? WHERE id = ?`)
+      .bind(Date.now() - 1, id)
+      .run()
     expect(await drainOutbox({ db: db(), env: { EVENTS: queue } })).toBe(1)
     expect(queue.sent).toEqual([{ eventId: id }])
   })
@@ -109,11 +113,16 @@ describe('drainOutbox', () => {
     const queue = fakeQueue()
     await drainOutbox({ db: db(), env: { EVENTS: queue } })
     // The drain that crashed had claimed the row; its claim has lapsed.
-    await env.DB.prepare(`UPDATE outbox SET sent_at = NULL, claimed_until = ? WHERE id = ?`).bind(Date.now() - 1, id).run()
+    await env.DB.prepare(`UPDATE outbox SET sent_at = NULL, claimed_until = ? WHERE id = ?`)
+      .bind(Date.now() - 1, id)
+      .run()
     await drainOutbox({ db: db(), env: { EVENTS: queue } })
     expect(queue.sent).toEqual([{ eventId: id }, { eventId: id }])
     const h = harness()
-    await runEvents(h, queue.sent.map((m) => (m as { eventId: string }).eventId))
+    await runEvents(
+      h,
+      queue.sent.map((m) => (m as { eventId: string }).eventId),
+    )
     expect(await deliveriesOf(id)).toHaveLength(1)
   })
 })
@@ -165,7 +174,9 @@ describe('an API action, end to end', () => {
     // The row another writer left unsent is the sweeper's: after its grace, not before.
     expect(await sentAt(other)).toBeNull()
     expect(await drainOutbox({ db: db(), env: { EVENTS: events } }, 1000, OUTBOX_GRACE_MS)).toBe(0)
-    await env.DB.prepare(`UPDATE outbox SET created_at = ? WHERE id = ?`).bind(Date.now() - OUTBOX_GRACE_MS - 1, other).run()
+    await env.DB.prepare(`UPDATE outbox SET created_at = ? WHERE id = ?`)
+      .bind(Date.now() - OUTBOX_GRACE_MS - 1, other)
+      .run()
     expect(await drainOutbox({ db: db(), env: { EVENTS: events } }, 1000, OUTBOX_GRACE_MS)).toBeGreaterThanOrEqual(1)
     expect(events.sent).toContainEqual({ eventId: other })
   })

@@ -53,8 +53,7 @@ describe('basic health', () => {
     expect(res.headers.get('content-type')).toMatch(/^application\/json/)
     // The security headers that apply to a JSON body, with the middleware's values (no CORS: documented).
     const LIVENESS_SECURITY = ['cross-origin-resource-policy', 'strict-transport-security', 'x-content-type-options']
-    const security = (h: Headers) =>
-      [...h.entries()].filter(([k]) => !['content-type', 'content-length', 'x-request-id', 'date', 'vary'].includes(k) && !k.startsWith('access-control-')).sort()
+    const security = (h: Headers) => [...h.entries()].filter(([k]) => !['content-type', 'content-length', 'x-request-id', 'date', 'vary'].includes(k) && !k.startsWith('access-control-')).sort()
     expect(security(res.headers)).toEqual(security(other.headers).filter(([k]) => LIVENESS_SECURITY.includes(k)))
     expect(security(res.headers).map(([k]) => k)).toEqual(LIVENESS_SECURITY)
     // The same answer through the app's own route (the app called without the Worker's fetch).

@@ -61,7 +61,9 @@ describe('failed_jobs retention (sweeper step)', () => {
     for (const id of ids) await insertJob({ id, status: 'dead', firstFailedAt: now - 100 * DAY, lastFailedAt: now - 100 * DAY, deadAt: now - 100 * DAY })
     const left = async () => (await Promise.all(ids.map(exists))).filter(Boolean).length
     // 400 days ahead the rows the first test kept are old too: they go in the same runs.
-    const before = (await env.DB.prepare(`SELECT COUNT(*) AS c FROM failed_jobs WHERE last_failed_at < ?`).bind(now - FAILED_JOB_RETENTION_MS).first<{ c: number }>())!.c
+    const before = (await env.DB.prepare(`SELECT COUNT(*) AS c FROM failed_jobs WHERE last_failed_at < ?`)
+      .bind(now - FAILED_JOB_RETENTION_MS)
+      .first<{ c: number }>())!.c
     expect(before).toBeGreaterThanOrEqual(7)
     const first = await purgeFailedJobs(services(), now, 3)
     expect(first.failedJobsDeleted).toBe(3)
@@ -99,8 +101,14 @@ describe('failed_jobs retention (sweeper step)', () => {
       .all<{ detail: string }>()
     const plan = results.map((r) => r.detail)
     console.log(`EXPLAIN QUERY PLAN — failed_jobs purge\n  ${plan.join('\n  ')}`)
-    expect(plan.some((d) => /^SCAN failed_jobs\b/.test(d) && !/USING (COVERING )?INDEX/.test(d)), plan.join('\n')).toBe(false)
-    expect(plan.some((d) => /SEARCH failed_jobs USING (COVERING )?INDEX failed_jobs_last_failed_idx/.test(d)), plan.join('\n')).toBe(true)
+    expect(
+      plan.some((d) => /^SCAN failed_jobs\b/.test(d) && !/USING (COVERING )?INDEX/.test(d)),
+      plan.join('\n'),
+    ).toBe(false)
+    expect(
+      plan.some((d) => /SEARCH failed_jobs USING (COVERING )?INDEX failed_jobs_last_failed_idx/.test(d)),
+      plan.join('\n'),
+    ).toBe(true)
   })
 
   it('runs as the sweeper step `failedJobs`', async () => {

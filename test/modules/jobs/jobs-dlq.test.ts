@@ -53,7 +53,10 @@ describe('jobs-dlq: configuration', () => {
     expect(jobs, toml).toBeDefined()
     expect(jobs!.dead_letter_queue, JSON.stringify(jobs)).toBe('jobs-dlq')
     expect(Number(jobs!.max_retries), JSON.stringify(jobs)).toBeGreaterThan(0)
-    expect(consumers.some((c) => c.queue === 'jobs-dlq'), JSON.stringify(consumers)).toBe(true)
+    expect(
+      consumers.some((c) => c.queue === 'jobs-dlq'),
+      JSON.stringify(consumers),
+    ).toBe(true)
     expect(typeof CONSUMERS['jobs-dlq']).toBe('function')
     const create = readme.split('\n').find((l) => l.includes('wrangler queues create'))
     expect(create, 'README deploy line').toBeDefined()

@@ -50,7 +50,9 @@ async function scrapeUntil(ready: (text: string) => boolean, path = '/metrics') 
 }
 
 const dbCount = async (query: string, ...binds: unknown[]) =>
-  (await env.DB.prepare(query).bind(...binds).first<{ n: number }>())!.n
+  (await env.DB.prepare(query)
+    .bind(...binds)
+    .first<{ n: number }>())!.n
 
 describe('/metrics', () => {
   it('counts requests by route pattern, method and status, with latency histograms', async () => {
@@ -84,10 +86,11 @@ describe('/metrics', () => {
     const sum = sample(res.text, 'http_request_duration_seconds_sum', route)
     expect(sum !== undefined && sum >= 0, res.text).toBe(true)
     // Buckets are cumulative and end at the count.
-    const buckets = ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf'].map((le) =>
-      sample(res.text, 'http_request_duration_seconds_bucket', { ...route, le }),
-    )
-    expect(buckets.every((b) => b !== undefined), res.text).toBe(true)
+    const buckets = ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf'].map((le) => sample(res.text, 'http_request_duration_seconds_bucket', { ...route, le }))
+    expect(
+      buckets.every((b) => b !== undefined),
+      res.text,
+    ).toBe(true)
     for (let i = 1; i < buckets.length; i++) expect(buckets[i]!, res.text).toBeGreaterThanOrEqual(buckets[i - 1]!)
   })
 
@@ -117,24 +120,17 @@ describe('/metrics', () => {
     const now = Date.now()
     const active = { status: 'active', role: 'user' }
     expect(sample(after.text, 'users_total', active)! - (sample(before.text, 'users_total', active) ?? 0), after.text).toBe(1)
-    expect(sample(after.text, 'users_total', { status: 'suspended', role: 'user' }), after.text).toBe(
-      await dbCount(`SELECT COUNT(*) AS n FROM users WHERE status = 'suspended' AND role = 'user'`),
-    )
+    expect(sample(after.text, 'users_total', { status: 'suspended', role: 'user' }), after.text).toBe(await dbCount(`SELECT COUNT(*) AS n FROM users WHERE status = 'suspended' AND role = 'user'`))
     expect(total(after.text, 'users_total'), after.text).toBe(await dbCount('SELECT COUNT(*) AS n FROM users'))
     expect(sample(after.text, 'api_keys_active')! - sample(before.text, 'api_keys_active')!, after.text).toBe(1)
-    expect(sample(after.text, 'api_keys_active'), after.text).toBe(
-      await dbCount('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)', now),
-    )
+    expect(sample(after.text, 'api_keys_active'), after.text).toBe(await dbCount('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)', now))
     expect(sample(after.text, 'sessions_active')! - sample(before.text, 'sessions_active')!, after.text).toBe(3)
-    expect(sample(after.text, 'sessions_active'), after.text).toBe(
-      await dbCount('SELECT COUNT(*) AS n FROM sessions WHERE revoked_at IS NULL AND expires_at > ?', now),
-    )
+    expect(sample(after.text, 'sessions_active'), after.text).toBe(await dbCount('SELECT COUNT(*) AS n FROM sessions WHERE revoked_at IS NULL AND expires_at > ?', now))
   })
 
   it('keeps the totals in the Metrics Durable Object, across app instances', async () => {
     const path = '/api/health/live'
-    const seriesCount = async () =>
-      (await metricsStub().series()).find((s) => s.method === 'GET' && s.route === path && s.status === 200)?.count ?? 0
+    const seriesCount = async () => (await metricsStub().series()).find((s) => s.method === 'GET' && s.route === path && s.status === 200)?.count ?? 0
     const start = await seriesCount()
 
     const first = createApp()

@@ -33,7 +33,10 @@ describe('GET /api/search/offers', () => {
     const ids = async (qs: string) => {
       const res = await call(`/api/search/offers?${qs}`)
       expect(res.status, res.text).toBe(200)
-      return (res.body.data.hits as { id: string }[]).map((h) => h.id).filter((id) => id === a.offerId || id === b.offerId).sort()
+      return (res.body.data.hits as { id: string }[])
+        .map((h) => h.id)
+        .filter((id) => id === a.offerId || id === b.offerId)
+        .sort()
     }
     const both = [a.offerId, b.offerId].sort()
     expect(await ids(`q=${tag.toUpperCase()}`), 'service code, upper case').toEqual(both)
@@ -44,7 +47,10 @@ describe('GET /api/search/offers', () => {
     expect(await ids(`q=${tag}&country=fr`)).toEqual([])
     // q also matches the country: name and code.
     const byCountryName = await call(`/api/search/offers?q=germ&country=de&limit=200`)
-    expect(byCountryName.body.data.hits.some((h: { id: string }) => h.id === a.offerId), byCountryName.text).toBe(true)
+    expect(
+      byCountryName.body.data.hits.some((h: { id: string }) => h.id === a.offerId),
+      byCountryName.text,
+    ).toBe(true)
     expect(byCountryName.body.data.hits.every((h: { countryCode: string }) => h.countryCode === 'de')).toBe(true)
   })
 
@@ -55,12 +61,15 @@ describe('GET /api/search/offers', () => {
     await sellingProvider({ serviceCode, costUsd: 0.01, healthy: false })
     const ok2 = await sellingProvider({ serviceCode, costUsd: 0.2 })
     const res = await call(`/api/search/offers?q=${serviceCode}`)
-    expect(res.body.data.hits.map((h: { id: string }) => h.id), res.text).toEqual([ok1.offerId, ok2.offerId])
+    expect(
+      res.body.data.hits.map((h: { id: string }) => h.id),
+      res.text,
+    ).toEqual([ok1.offerId, ok2.offerId])
     const p2 = await call(`/api/search/offers?q=${serviceCode}&limit=1&page=2`)
     expect(p2.body.data, p2.text).toMatchObject({ total: 2, hits: [{ id: ok2.offerId }] })
   })
 
-  it("treats % and _ in q literally", async () => {
+  it('treats % and _ in q literally', async () => {
     const res = await call('/api/search/offers?q=%25')
     expect(res.status, res.text).toBe(200)
     expect(res.body.data.total, res.text).toBe(0)

@@ -85,13 +85,15 @@ describe('GET /api/v1/billing/account', () => {
     expect(res.body.data, res.text).toMatchObject({ accountBalance: 12.34, defaultPaymentMethod: m.body.data.id })
   })
 
-  it('follows the user\'s status: suspended (with its reason) and banned accounts are not active', async () => {
+  it("follows the user's status: suspended (with its reason) and banned accounts are not active", async () => {
     const u = await registerUser()
     const service = createServices(env as unknown as Env, createExecutionContext()).billingAccounts
     await env.DB.prepare(`UPDATE users SET status = 'suspended', status_reason = 'Chargeback under review' WHERE id = ?`).bind(u.id).run()
     expect(billingAccountView(await service.summary(ctxFor(u.id)))).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Chargeback under review' })
     // A suspension whose end has passed is over.
-    await env.DB.prepare(`UPDATE users SET suspended_until = ? WHERE id = ?`).bind(Date.now() - 1000, u.id).run()
+    await env.DB.prepare(`UPDATE users SET suspended_until = ? WHERE id = ?`)
+      .bind(Date.now() - 1000, u.id)
+      .run()
     expect(billingAccountView(await service.summary(ctxFor(u.id)))).toMatchObject({ isActive: true, isSuspended: false, suspensionReason: null })
     await env.DB.prepare(`UPDATE users SET status = 'banned', status_reason = 'Fraud', suspended_until = NULL WHERE id = ?`).bind(u.id).run()
     expect(billingAccountView(await service.summary(ctxFor(u.id)))).toMatchObject({ isActive: false, isSuspended: true, suspensionReason: 'Fraud' })

@@ -74,15 +74,31 @@ function stripeHandler(opts: { chargeStatus?: number; declined?: boolean } = {})
   return (req) => {
     const p = req.url.pathname
     if (p === '/v1/customers') return json({ id: 'cus_NffrFeUfNV2Hib', object: 'customer', email: new URLSearchParams(req.body).get('email'), livemode: false, metadata: {} })
-    const pm = { id: 'pm_1Q0PsIJvEtkwdCNYMSaVuRz6', object: 'payment_method', type: 'card', customer: null as string | null, card: { brand: 'visa', last4: '4242', exp_month: 8, exp_year: 2027, funding: 'credit', country: 'US' }, livemode: false }
+    const pm = {
+      id: 'pm_1Q0PsIJvEtkwdCNYMSaVuRz6',
+      object: 'payment_method',
+      type: 'card',
+      customer: null as string | null,
+      card: { brand: 'visa', last4: '4242', exp_month: 8, exp_year: 2027, funding: 'credit', country: 'US' },
+      livemode: false,
+    }
     if (p === '/v1/payment_methods') return json(pm)
     if (p.endsWith('/attach')) return json({ ...pm, customer: new URLSearchParams(req.body).get('customer') })
     if (p.endsWith('/detach')) return json(pm)
     if (p === '/v1/payment_intents') {
-      if (opts.chargeStatus && opts.chargeStatus >= 500) return json({ error: { type: 'api_error', message: 'Something went wrong on Stripe\'s end.' } }, opts.chargeStatus)
+      if (opts.chargeStatus && opts.chargeStatus >= 500) return json({ error: { type: 'api_error', message: "Something went wrong on Stripe's end." } }, opts.chargeStatus)
       if (opts.declined) return json({ error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' } }, 402)
       const f = new URLSearchParams(req.body)
-      return json({ id: 'pi_3MtwBwLkdIwHu7ix28a3tqPa', object: 'payment_intent', amount: Number(f.get('amount')), currency: f.get('currency'), customer: f.get('customer'), payment_method: f.get('payment_method'), status: 'succeeded', latest_charge: 'ch_3MtwBwLkdIwHu7ix2mQ6W2Wl' })
+      return json({
+        id: 'pi_3MtwBwLkdIwHu7ix28a3tqPa',
+        object: 'payment_intent',
+        amount: Number(f.get('amount')),
+        currency: f.get('currency'),
+        customer: f.get('customer'),
+        payment_method: f.get('payment_method'),
+        status: 'succeeded',
+        latest_charge: 'ch_3MtwBwLkdIwHu7ix2mQ6W2Wl',
+      })
     }
     return json({ error: { type: 'invalid_request_error', message: `Unrecognized request URL (POST: ${p})` } }, 404)
   }
@@ -107,7 +123,14 @@ describe('the stripe processor through the services', () => {
     const pi = upstream.last
     expect(pi.url.pathname).toBe('/v1/payment_intents')
     expect(pi.headers.get('idempotency-key')).toBe('invpay_inv9_1')
-    expect(Object.fromEntries(new URLSearchParams(pi.body))).toMatchObject({ amount: '5974', currency: 'usd', customer: 'cus_NffrFeUfNV2Hib', payment_method: m.processorRef, confirm: 'true', off_session: 'true' })
+    expect(Object.fromEntries(new URLSearchParams(pi.body))).toMatchObject({
+      amount: '5974',
+      currency: 'usd',
+      customer: 'cus_NffrFeUfNV2Hib',
+      payment_method: m.processorRef,
+      confirm: 'true',
+      off_session: 'true',
+    })
 
     // The account shows its Stripe customer.
     expect(billingAccountView(await services.billingAccounts.summary(ctxFor(u.id))).stripeCustomerId).toBe('cus_NffrFeUfNV2Hib')
@@ -127,7 +150,7 @@ describe('the stripe processor through the services', () => {
     expectNoSecret(e, STRIPE_KEY)
   })
 
-  it('a stripe method with Stripe no longer configured is a 502, not the client\'s fault', async () => {
+  it("a stripe method with Stripe no longer configured is a 502, not the client's fault", async () => {
     const u = await registerUser()
     const { methods } = stripeServices(stripeHandler())
     await methods.add(ctxFor(u.id), { type: 'card', processor: 'stripe', token: 'tok_visa' })

@@ -95,7 +95,7 @@ describe('POST /api/v1/billing/payment-methods', () => {
 })
 
 describe('listing, default and delete', () => {
-  it('lists the account\'s active methods, default first, with page/limit pagination', async () => {
+  it("lists the account's active methods, default first, with page/limit pagination", async () => {
     const u = await registerUser()
     const other = await registerUser()
     await add(other, { token: 'tok_amex' })
@@ -142,7 +142,9 @@ describe('listing, default and delete', () => {
       [c.id, true],
       [b.id, false],
     ])
-    const row = await env.DB.prepare(`SELECT deleted_at, is_active, is_default FROM payment_methods WHERE id = ?`).bind(a.id).first<{ deleted_at: number | null; is_active: number; is_default: number }>()
+    const row = await env.DB.prepare(`SELECT deleted_at, is_active, is_default FROM payment_methods WHERE id = ?`)
+      .bind(a.id)
+      .first<{ deleted_at: number | null; is_active: number; is_default: number }>()
     expect(row?.deleted_at).toEqual(expect.any(Number))
     expect(row).toMatchObject({ is_active: 0, is_default: 0 })
 
@@ -156,7 +158,7 @@ describe('listing, default and delete', () => {
     expect((await add(u, {})).body.data.isDefault).toBe(true)
   })
 
-  it('another account\'s method is 404 for delete and default, and stays untouched', async () => {
+  it("another account's method is 404 for delete and default, and stays untouched", async () => {
     const owner = await registerUser()
     const other = await registerUser()
     const m = (await add(owner, {})).body.data

@@ -93,12 +93,22 @@ describe('sweeper: pending payments', () => {
     const stuck: string[] = []
     for (let i = 0; i < 30; i++) {
       stuck.push(
-        await pendingRow({ userId: u.id, purpose: 'wallet_topup', amount: 1_000_000, processor: 'sandbox', methodId: i < 20 ? `pm_gone_${i}` : broken, key: `topup_stuck_${i}_${u.id}`, ageMs: 60 * MIN - i * MIN }),
+        await pendingRow({
+          userId: u.id,
+          purpose: 'wallet_topup',
+          amount: 1_000_000,
+          processor: 'sandbox',
+          methodId: i < 20 ? `pm_gone_${i}` : broken,
+          key: `topup_stuck_${i}_${u.id}`,
+          ageMs: 60 * MIN - i * MIN,
+        }),
       )
     }
     const good = await pendingRow({ userId: u.id, purpose: 'wallet_topup', amount: 2_000_000, processor: 'sandbox', methodId: card, key: `topup_good_${u.id}`, ageMs: 10 * MIN })
     const attemptsOf = async () => {
-      const { results } = await env.DB.prepare(`SELECT id, resume_attempts AS n, resume_after AS a FROM payments WHERE id IN (${stuck.map(() => '?').join(',')}) ORDER BY created_at`).bind(...stuck).all<{ id: string; n: number; a: number | null }>()
+      const { results } = await env.DB.prepare(`SELECT id, resume_attempts AS n, resume_after AS a FROM payments WHERE id IN (${stuck.map(() => '?').join(',')}) ORDER BY created_at`)
+        .bind(...stuck)
+        .all<{ id: string; n: number; a: number | null }>()
       return results
     }
 

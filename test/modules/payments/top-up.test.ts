@@ -23,8 +23,7 @@ async function addMethod(u: TestUser, token = 'tok_visa', extra: Record<string, 
   return res.body.data.id
 }
 
-const topUp = (u: TestUser, body: Record<string, unknown>, key?: string) =>
-  call(PATH, { token: u.accessToken, body, headers: key ? { 'Idempotency-Key': key } : {} })
+const topUp = (u: TestUser, body: Record<string, unknown>, key?: string) => call(PATH, { token: u.accessToken, body, headers: key ? { 'Idempotency-Key': key } : {} })
 
 interface PaymentRow {
   id: string
@@ -110,7 +109,16 @@ describe('POST /api/v1/billing/top-up', () => {
     expect(await walletAudit(u.id)).toMatchObject({ balance: 0, entries: 0 })
     const ev = await eventsOf(u.id, 'PAYMENT_FAILED')
     expect(ev).toEqual([
-      { paymentId: rows[0]!.id, purpose: 'wallet_topup', amount: 10, currency: 'USD', status: 'failed', paymentMethod: declined, processor: 'sandbox', failureReason: 'Your card has insufficient funds.' },
+      {
+        paymentId: rows[0]!.id,
+        purpose: 'wallet_topup',
+        amount: 10,
+        currency: 'USD',
+        status: 'failed',
+        paymentMethod: declined,
+        processor: 'sandbox',
+        failureReason: 'Your card has insufficient funds.',
+      },
     ])
     expect(await eventsOf(u.id, 'PAYMENT_SUCCEEDED')).toHaveLength(0)
 
@@ -178,7 +186,7 @@ describe('POST /api/v1/billing/top-up', () => {
     expect(theirs.payment.id).not.toBe(done.payment.id)
   })
 
-  it('another account\'s payment method is 404, an account without methods is 400, and nothing moves', async () => {
+  it("another account's payment method is 404, an account without methods is 400, and nothing moves", async () => {
     const owner = await registerUser()
     const other = await registerUser()
     const pm = await addMethod(owner)

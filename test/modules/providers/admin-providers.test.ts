@@ -14,7 +14,10 @@ const PREFIXES = ['/api/admin/providers', '/api/v1/admin/providers']
 const OFFER = (service: string, cost: number, stock: number) => ({ service, serviceName: service, country: 'us', countryName: 'United States', cost, stock })
 
 let admin: TestUser | undefined
-const adminToken = async () => (admin ??= await registerAdmin()).accessToken
+const adminToken = async () => {
+  admin ??= await registerAdmin()
+  return admin.accessToken
+}
 
 describe('GET /api/admin/providers', () => {
   it('lists providers with status, health, last sync, stock, priority, margin and a secret-free config', async () => {
@@ -55,7 +58,10 @@ describe('GET /api/admin/providers', () => {
       expect(res.text).not.toContain('HEROSMS_API_KEY')
       expect(res.text).not.toContain('t0k3n')
       // By priority.
-      expect(list.findIndex((p) => p.id === sbx.id), res.text).toBeLessThan(list.findIndex((p) => p.id === hero.id))
+      expect(
+        list.findIndex((p) => p.id === sbx.id),
+        res.text,
+      ).toBeLessThan(list.findIndex((p) => p.id === hero.id))
     }
   })
 
@@ -101,7 +107,10 @@ describe('POST /api/admin/providers/{id}/sync', () => {
     expect(view, list.text).toMatchObject({ healthy: true, health: 'healthy', lastSyncAt: res.body.data.syncedAt, lastError: null, stock: { offers: 1, numbers: 8 } })
 
     const audit = await auditRowsFor(p.id)
-    expect(audit.map((a) => a.action), JSON.stringify(audit)).toEqual(['provider.sync'])
+    expect(
+      audit.map((a) => a.action),
+      JSON.stringify(audit),
+    ).toEqual(['provider.sync'])
     expect(audit[0]!.details).toMatchObject({ healthy: true, error: null })
   })
 
@@ -118,7 +127,10 @@ describe('POST /api/admin/providers/{id}/sync', () => {
     expect(res.status, res.text).toBe(200)
     expect(res.body.data, res.text).toMatchObject({ healthy: false, health: 'unhealthy', error: 'sandbox: simulated upstream failure' })
     const list = await call('/api/admin/providers', { token: await adminToken() })
-    expect((list.body.data as any[]).find((x) => x.id === p.id), list.text).toMatchObject({
+    expect(
+      (list.body.data as any[]).find((x) => x.id === p.id),
+      list.text,
+    ).toMatchObject({
       healthy: false,
       health: 'unhealthy',
       lastSyncAt: null,

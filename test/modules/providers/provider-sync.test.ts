@@ -136,7 +136,10 @@ describe('syncProvider (sandbox)', () => {
     expect(r.healthy, r.error ?? '').toBe(true)
     expect(await inventoryOf(owner.id)).toHaveLength(4)
     expect((await inventoryOf(other.id)).map((n) => n.phone_number)).toEqual(
-      sandboxInventory({ countries: ['gb'], perCountry: 6 }).slice(4).map((n) => n.phoneNumber).sort(),
+      sandboxInventory({ countries: ['gb'], perCountry: 6 })
+        .slice(4)
+        .map((n) => n.phoneNumber)
+        .sort(),
     )
     expect(r.stock.numbers).toBe(2)
   })
@@ -220,14 +223,19 @@ describe('failing providers', () => {
     const tw = await insertProvider({
       adapter: 'twilio',
       kinds: ['did'],
-      config: { baseUrl: 'https://twilio.test', accountSid: `AC${'0'.repeat(32)}`, syncCountries: [{ country: 'us', areaCode: '312', limit: 20 }, { country: 'us', numberType: 'TOLL_FREE' }], prices: { LOCAL: { setup: 0.5, monthly: 1.5 } } },
+      config: {
+        baseUrl: 'https://twilio.test',
+        accountSid: `AC${'0'.repeat(32)}`,
+        syncCountries: [
+          { country: 'us', areaCode: '312', limit: 20 },
+          { country: 'us', numberType: 'TOLL_FREE' },
+        ],
+        prices: { LOCAL: { setup: 0.5, monthly: 1.5 } },
+      },
     })
     const r = await syncProvider(s, await providerModel(tw.id))
     expect(r, JSON.stringify(r)).toMatchObject({ healthy: true, offers: { listed: 0 }, numbers: { listed: 2 }, stock: { offers: 0, numbers: 2 } })
-    expect(upstream.calls.map((c) => `${c.url.pathname.split('/').slice(-2).join('/')}?${c.url.searchParams}`)).toEqual([
-      'US/Local.json?AreaCode=312&PageSize=20',
-      'US/TollFree.json?PageSize=50',
-    ])
+    expect(upstream.calls.map((c) => `${c.url.pathname.split('/').slice(-2).join('/')}?${c.url.searchParams}`)).toEqual(['US/Local.json?AreaCode=312&PageSize=20', 'US/TollFree.json?PageSize=50'])
     expect(await inventoryOf(tw.id)).toMatchObject([
       { phone_number: '+13125550101', area_code: '312', setup_price: 500_000, monthly_price: 1_500_000, status: 'available' },
       { phone_number: '+13125550102', area_code: '312', status: 'available' },

@@ -8,8 +8,7 @@ const stub = (tag: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`
 /** The start of a window well in the future, so no real alarm fires while a test counts. */
 const futureWindow = () => (Math.floor(Date.now() / WINDOW) + 100) * WINDOW
 
-const storedWindow = (s: DurableObjectStub<RateLimiter>) =>
-  runInDurableObject(s, (_: RateLimiter, state) => state.storage.kv.get<{ start: number; end: number; count: number }>('window'))
+const storedWindow = (s: DurableObjectStub<RateLimiter>) => runInDurableObject(s, (_: RateLimiter, state) => state.storage.kv.get<{ start: number; end: number; count: number }>('window'))
 
 describe('RateLimiter object', () => {
   it('counts exactly and refuses past the limit with retryAfter', async () => {
@@ -62,7 +61,12 @@ describe('RateLimiter object', () => {
     const start = futureWindow()
     const results = await Promise.all(Array.from({ length: 25 }, (_, i) => s.hit(7, WINDOW, start + i)))
     expect(results.filter((r) => r.allowed)).toHaveLength(7)
-    expect(results.filter((r) => r.allowed).map((r) => r.remaining).sort()).toEqual([0, 1, 2, 3, 4, 5, 6])
+    expect(
+      results
+        .filter((r) => r.allowed)
+        .map((r) => r.remaining)
+        .sort(),
+    ).toEqual([0, 1, 2, 3, 4, 5, 6])
     expect((await storedWindow(s))?.count).toBe(7)
   })
 

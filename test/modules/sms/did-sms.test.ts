@@ -211,7 +211,10 @@ describe('POST /api/v1/webhooks/sms?provider=<twilio>: an SMS to an owned number
     })
 
     const events = await eventsOfNumber(n.id)
-    expect(events.map((e) => e.type), JSON.stringify(events)).toEqual(['SMS_RECEIVED', 'sms.received'])
+    expect(
+      events.map((e) => e.type),
+      JSON.stringify(events),
+    ).toEqual(['SMS_RECEIVED', 'sms.received'])
     const [didEvent, activationEvent] = events
     expect(didEvent!.user_id).toBe(u.id)
     expect(didEvent!.payload).toEqual({
@@ -346,9 +349,15 @@ describe('POST /api/v1/webhooks/sms?provider=<twilio>: an SMS to an owned number
     const answers = await Promise.all([1, 2, 3, 4].map(() => postTwilio(h, p.code, racing)))
     for (const a of answers) expect(a.status, a.text).toBe(200)
     const rows = await smsOfNumber(n.id)
-    expect(rows.filter((r) => r.upstream_message_id === `msg:${racing.MessageSid}`), JSON.stringify(rows)).toHaveLength(1)
+    expect(
+      rows.filter((r) => r.upstream_message_id === `msg:${racing.MessageSid}`),
+      JSON.stringify(rows),
+    ).toHaveLength(1)
     const raced = (await eventsOfNumber(n.id)).filter((e) => e.payload.code === '7731')
-    expect(raced.map((e) => e.type), JSON.stringify(raced)).toEqual(['SMS_RECEIVED', 'sms.received'])
+    expect(
+      raced.map((e) => e.type),
+      JSON.stringify(raced),
+    ).toEqual(['SMS_RECEIVED', 'sms.received'])
     expect(await eventsOfNumber(n.id)).toHaveLength(4)
   })
 
@@ -509,7 +518,10 @@ describe('end to end: webhook → outbox → events consumer → webhooks consum
     expect(d0.map((d) => d.target).sort(), JSON.stringify(d0)).toEqual([activationHook.id, everything.id].sort())
     expect([...d1, ...d0].map((d) => d.endpoint_id)).not.toContain(calls.id)
 
-    const delivered = await runWebhooks(h, [...d1, ...d0].map((d) => d.id))
+    const delivered = await runWebhooks(
+      h,
+      [...d1, ...d0].map((d) => d.id),
+    )
     expect(delivered.explicitAcks, JSON.stringify(delivered)).toEqual(delivered.ids)
     expect(h.receiver.calls).toHaveLength(5)
     const toSmsUrl = h.receiver.calls.filter((c) => c.url === smsUrl)
@@ -538,7 +550,11 @@ describe('end to end: webhook → outbox → events consumer → webhooks consum
       const s = { id: c.headers.get('webhook-id')!, timestamp: c.headers.get('webhook-timestamp')!, signature: c.headers.get('webhook-signature')! }
       expect(await verifyWebhookSignature(c.body, s, e.secret), c.url).toBe(true)
     }
-    const seen = (e: { url: string }) => h.receiver.calls.filter((c) => c.url === e.url).map((c) => JSON.parse(c.body).event).sort()
+    const seen = (e: { url: string }) =>
+      h.receiver.calls
+        .filter((c) => c.url === e.url)
+        .map((c) => JSON.parse(c.body).event)
+        .sort()
     expect(seen(didHook)).toEqual(['SMS_RECEIVED'])
     expect(seen(activationHook)).toEqual(['sms.received'])
     expect(seen(everything)).toEqual(['SMS_RECEIVED', 'sms.received'])
@@ -555,7 +571,7 @@ describe('end to end: webhook → outbox → events consumer → webhooks consum
     expect(h.receiver.calls).toHaveLength(before)
   })
 
-  it("the sandbox owner route reaches the smsUrl once too; a number without smsUrl gets nothing of its own", async () => {
+  it('the sandbox owner route reaches the smsUrl once too; a number without smsUrl gets nothing of its own', async () => {
     const sandbox = await sandboxProvider()
     const u = await registerUser()
     const smsUrl = `https://sms.partner.example/${crypto.randomUUID()}`
@@ -568,8 +584,14 @@ describe('end to end: webhook → outbox → events consumer → webhooks consum
     expect(ids).toHaveLength(4)
     await runEvents(h, ids)
     const deliveries = (await Promise.all(ids.map(deliveriesOf))).flat()
-    expect(deliveries.map((d) => d.target), JSON.stringify(deliveries)).toEqual([`sms_url:${n.id}`])
-    await runWebhooks(h, deliveries.map((d) => d.id))
+    expect(
+      deliveries.map((d) => d.target),
+      JSON.stringify(deliveries),
+    ).toEqual([`sms_url:${n.id}`])
+    await runWebhooks(
+      h,
+      deliveries.map((d) => d.id),
+    )
     expect(h.receiver.calls.map((c) => c.url)).toEqual([smsUrl])
     const body = JSON.parse(h.receiver.last.body)
     expect(body).toMatchObject({ event: 'SMS_RECEIVED', data: { phoneNumberId: n.id, body: 'code 5150', code: '5150' } })

@@ -21,7 +21,10 @@ async function boughtNumber(activation: Record<string, unknown> = {}) {
 const sandboxSms = (path: string, opts: Parameters<typeof call>[1]) => call(path, { method: 'POST', ...opts })
 
 async function runJobs(messages: { id: string; body: unknown; attempts?: number }[], events?: Queue) {
-  const batch = createMessageBatch('jobs', messages.map((m) => ({ id: m.id, timestamp: new Date(), attempts: m.attempts ?? 1, body: m.body })))
+  const batch = createMessageBatch(
+    'jobs',
+    messages.map((m) => ({ id: m.id, timestamp: new Date(), attempts: m.attempts ?? 1, body: m.body })),
+  )
   const ctx = createExecutionContext()
   await worker.queue(batch, events ? { ...env, EVENTS: events } : env, ctx)
   return getQueueResult(batch, ctx)
@@ -63,9 +66,7 @@ describe('POST /api/v1/sandbox/activations/{id}/sms', () => {
     // A number bought from a non-sandbox upstream.
     const providerId = newId('prv')
     const now = Date.now()
-    await env.DB.prepare(
-      `INSERT INTO providers (id, code, name, adapter, kinds, config, created_at, updated_at) VALUES (?, ?, 'Hero', 'herosms', '["activation"]', '{}', ?, ?)`,
-    )
+    await env.DB.prepare(`INSERT INTO providers (id, code, name, adapter, kinds, config, created_at, updated_at) VALUES (?, ?, 'Hero', 'herosms', '["activation"]', '{}', ?, ?)`)
       .bind(providerId, `hero-${providerId.slice(-6)}`, now, now)
       .run()
     const realId = newId('num')
@@ -131,7 +132,11 @@ describe('automatic sandbox SMS in local dev (activation.autoSmsSeconds)', () =>
     const u = await registerUser()
     await fund(u.id, 2)
     const app = createApp()
-    for (const [offer, environment] of [[auto, 'test'], [auto, 'production'], [manual, 'development']] as const) {
+    for (const [offer, environment] of [
+      [auto, 'test'],
+      [auto, 'production'],
+      [manual, 'development'],
+    ] as const) {
       const jobs = fakeQueue()
       const res = await callApp('/api/numbers/purchase', {
         app,

@@ -114,7 +114,10 @@ describe('POST /api/v1/webhooks/sms: the SMS', () => {
     const body = { activationId: id, text: 'Your code is 777888', receivedAt: '2026-03-01T12:00:00Z' }
     const answers = await Promise.all(Array.from({ length: 6 }, () => smsWebhook(offer.provider.code, body)))
     const texts = answers.map((a) => `${a.status} ${a.text}`).join('\n')
-    expect(answers.every((a) => a.status === 200), texts).toBe(true)
+    expect(
+      answers.every((a) => a.status === 200),
+      texts,
+    ).toBe(true)
     expect(answers.filter((a) => a.body.data.duplicate === false).length, texts).toBe(1)
     expect(new Set(answers.map((a) => a.body.data.smsId)).size, texts).toBe(1)
     expect(await smsRows(id)).toHaveLength(1)

@@ -63,7 +63,7 @@ describe('subscription lifecycle through the API', () => {
     expectErrorEnvelope(await read(u), 404, 'NOT_FOUND')
   })
 
-  it('subscribes (201, usage billing\'s shape, message), logs the first change at startDate and emits subscription.updated', async () => {
+  it("subscribes (201, usage billing's shape, message), logs the first change at startDate and emits subscription.updated", async () => {
     const u = await registerUser()
     const before = Date.now()
     const res = await subscribe(u, 'basic')
@@ -197,7 +197,7 @@ describe('PATCH validation, ownership and permissions', () => {
     expectErrorEnvelope(await subscribe(u, 'platinum'), 400, 'VALIDATION_ERROR')
   })
 
-  it('404 for an unknown subscription and for another account\'s — which stays unchanged', async () => {
+  it("404 for an unknown subscription and for another account's — which stays unchanged", async () => {
     const owner = await registerUser()
     const other = await registerUser()
     const sub = (await subscribe(owner, 'basic')).body.data
@@ -209,7 +209,7 @@ describe('PATCH validation, ownership and permissions', () => {
     expect(await changes(sub.id)).toHaveLength(1)
   })
 
-  it('an admin reads, changes and creates other accounts\' subscriptions via userId', async () => {
+  it("an admin reads, changes and creates other accounts' subscriptions via userId", async () => {
     const admin = await registerAdmin()
     const u = await registerUser()
     const created = await subscribe(admin, 'pro', { userId: u.id })
@@ -346,7 +346,9 @@ describe('periods', () => {
     expect(res.status, res.text).toBe(200)
     const now = periodOf(Date.now())
     expect(res.body.data).toMatchObject({ startDate: '2025-11-05T00:00:00.000Z', currentPeriodStart: now.start.toISOString(), currentPeriodEnd: now.displayEnd.toISOString() })
-    const row = await env.DB.prepare(`SELECT current_period_start, current_period_end FROM subscriptions WHERE id = ?`).bind(subscription.id).first<{ current_period_start: number; current_period_end: number }>()
+    const row = await env.DB.prepare(`SELECT current_period_start, current_period_end FROM subscriptions WHERE id = ?`)
+      .bind(subscription.id)
+      .first<{ current_period_start: number; current_period_end: number }>()
     expect(row).toEqual({ current_period_start: now.start.getTime(), current_period_end: now.displayEnd.getTime() })
     expect(await changes(subscription.id)).toHaveLength(1)
   })

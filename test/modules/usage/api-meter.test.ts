@@ -78,7 +78,7 @@ describe('API-call meter', () => {
     const key = await createApiKey(u, ['*'])
     for (let i = 0; i < 4; i++) expect((await call('/api/usage', { token: u.accessToken })).status).toBe(200)
     expect((await call('/api/usage', { apiKey: `${key.key}x` })).status).toBe(401)
-    await call('/api/v1/api-keys/' + key.id, { method: 'DELETE', token: u.accessToken })
+    await call(`/api/v1/api-keys/${key.id}`, { method: 'DELETE', token: u.accessToken })
     expect((await call('/api/usage', { apiKey: key.key })).status).toBe(401)
     const reporter = await createApiKey(u, ['usage:write'])
     for (let i = 0; i < 3; i++) {

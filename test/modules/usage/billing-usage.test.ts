@@ -33,7 +33,17 @@ describe('GET /api/v1/billing/usage', () => {
     expect(Object.keys(d).sort()).toEqual(['groupBy', 'summary', 'trends', 'usage'])
     expect(d.groupBy, res.text).toBe('day')
     expect(d.usage, res.text).toEqual([
-      { date: '2026-03-02', resourceType: 'call_minutes', resourceId: null, quantity: 15, unit: 'minute', unitPrice: 0.05, totalCost: 0.75, currency: 'USD', description: 'Reported usage A; Reported usage B' },
+      {
+        date: '2026-03-02',
+        resourceType: 'call_minutes',
+        resourceId: null,
+        quantity: 15,
+        unit: 'minute',
+        unitPrice: 0.05,
+        totalCost: 0.75,
+        currency: 'USD',
+        description: 'Reported usage A; Reported usage B',
+      },
       { date: '2026-03-04', resourceType: 'sms', resourceId: null, quantity: 20, unit: 'message', unitPrice: 0.01, totalCost: 0.2, currency: 'USD', description: null },
       { date: '2026-03-08', resourceType: 'api_calls', resourceId: 'key_a', quantity: 7, unit: 'request', unitPrice: 0.001, totalCost: 0.007, currency: 'USD', description: null },
       { date: '2026-03-09', resourceType: 'activation', resourceId: 'num_a', quantity: 0, unit: 'activation', unitPrice: 1.2, totalCost: 0, currency: 'USD', description: null },
@@ -69,7 +79,10 @@ describe('GET /api/v1/billing/usage', () => {
       { date: '2026-03-23', cost: 0, quantity: 0 },
       { date: '2026-03-30', cost: 0, quantity: 0 },
     ])
-    expect(week.body.data.usage.map((r: any) => [r.date, r.resourceType, r.resourceId, r.quantity]), week.text).toEqual([
+    expect(
+      week.body.data.usage.map((r: any) => [r.date, r.resourceType, r.resourceId, r.quantity]),
+      week.text,
+    ).toEqual([
       ['2026-03-02', 'api_calls', 'key_a', 7],
       ['2026-03-02', 'call_minutes', null, 15],
       ['2026-03-02', 'sms', null, 20],
@@ -86,18 +99,27 @@ describe('GET /api/v1/billing/usage', () => {
     ])
     expect(month.body.data.summary.totalCost, month.text).toBe(2.97)
     expect(month.body.data.summary.breakdown.did_purchase, month.text).toEqual({ quantity: 1, cost: 2, unit: 'number' })
-    expect(month.body.data.usage.find((r: any) => r.resourceType === 'api_calls'), month.text).toMatchObject({ date: '2026-03-01', resourceId: 'key_a', quantity: 7 })
+    expect(
+      month.body.data.usage.find((r: any) => r.resourceType === 'api_calls'),
+      month.text,
+    ).toMatchObject({ date: '2026-03-01', resourceId: 'key_a', quantity: 7 })
   })
 
   it('filters: resourceType (commas or repeated), resourceId, date-times', async () => {
     const types = await get('startDate=2026-03-01&endDate=2026-03-31&resourceType=api_calls,sms')
     expect(types.status, types.text).toBe(200)
-    expect(types.body.data.usage.map((r: any) => r.resourceType), types.text).toEqual(['sms', 'api_calls', 'api_calls'])
+    expect(
+      types.body.data.usage.map((r: any) => r.resourceType),
+      types.text,
+    ).toEqual(['sms', 'api_calls', 'api_calls'])
     expect(types.body.data.summary, types.text).toMatchObject({ totalCost: 0.21, totalQuantity: 30 })
     expect(Object.keys(types.body.data.summary.breakdown).sort()).toEqual(['api_calls', 'sms'])
 
     const repeated = await get('startDate=2026-03-01&endDate=2026-03-31&resourceType=api_calls&resourceType=activation')
-    expect(repeated.body.data.usage.map((r: any) => r.resourceType), repeated.text).toEqual(['api_calls', 'activation', 'api_calls'])
+    expect(
+      repeated.body.data.usage.map((r: any) => r.resourceType),
+      repeated.text,
+    ).toEqual(['api_calls', 'activation', 'api_calls'])
 
     const one = await get('startDate=2026-03-01&endDate=2026-03-31&resourceId=key_a')
     expect(one.body.data.usage, one.text).toHaveLength(1)
@@ -106,7 +128,10 @@ describe('GET /api/v1/billing/usage', () => {
     // Date-times: the end is inclusive; only the 12:00 call and the activation's purchase fall inside.
     const times = await get('startDate=2026-03-02T11:00:00Z&endDate=2026-03-09T12:59:59.999Z&resourceType=call_minutes,activation')
     expect(times.status, times.text).toBe(200)
-    expect(times.body.data.usage.map((r: any) => [r.date, r.resourceType, r.quantity, r.totalCost]), times.text).toEqual([
+    expect(
+      times.body.data.usage.map((r: any) => [r.date, r.resourceType, r.quantity, r.totalCost]),
+      times.text,
+    ).toEqual([
       ['2026-03-02', 'call_minutes', 5, 0.25],
       ['2026-03-09', 'activation', 1, 1.2],
     ])
@@ -131,7 +156,10 @@ describe('GET /api/v1/billing/usage', () => {
 
   it('without groupBy, the finest bucket that keeps the range within 1000 (day, week, month) is used and named; an explicit one too fine is a 400', async () => {
     // 2024-01-01 … 2026-09-25 is 999 days, … 09-26 1000: both fit by day.
-    for (const [end, days] of [['2026-09-25', 999], ['2026-09-26', 1000]] as const) {
+    for (const [end, days] of [
+      ['2026-09-25', 999],
+      ['2026-09-26', 1000],
+    ] as const) {
       const res = await get(`startDate=2024-01-01&endDate=${end}`)
       expect(res.status, res.text).toBe(200)
       expect(res.body.data.groupBy, res.text).toBe('day')
@@ -204,15 +232,28 @@ describe('GET /api/v1/billing/usage', () => {
       { start: 0, end: 1e13, groupBy: 'month' as const, resourceTypes: [...USAGE_TYPES], resourceId: 'x' },
     ]) {
       const { sql, params } = svc.rangeQuery('usr_x', q).toSQL()
-      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()
+      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...params)
+        .all<{ detail: string }>()
       const lines = results.map((r) => r.detail)
-      expect(lines.filter((l) => /^SCAN usage_records\b(?!.*USING (COVERING )?INDEX)/.test(l)), lines.join('\n')).toEqual([])
+      expect(
+        lines.filter((l) => /^SCAN usage_records\b(?!.*USING (COVERING )?INDEX)/.test(l)),
+        lines.join('\n'),
+      ).toEqual([])
       // With a resourceId, the (user_id, resource_type, resource_id, occurred_at) index narrows further.
-      expect(lines.some((l) => /usage_records USING INDEX usage_records_user_(occurred|month|type_resource)_idx/.test(l)), lines.join('\n')).toBe(true)
+      expect(
+        lines.some((l) => /usage_records USING INDEX usage_records_user_(occurred|month|type_resource)_idx/.test(l)),
+        lines.join('\n'),
+      ).toBe(true)
     }
     const { sql, params } = svc.historyQuery('usr_x', 6).toSQL()
-    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()
+    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .bind(...params)
+      .all<{ detail: string }>()
     const lines = results.map((r) => r.detail)
-    expect(lines.filter((l) => /^SCAN usage_records\b(?!.*USING (COVERING )?INDEX)/.test(l)), lines.join('\n')).toEqual([])
+    expect(
+      lines.filter((l) => /^SCAN usage_records\b(?!.*USING (COVERING )?INDEX)/.test(l)),
+      lines.join('\n'),
+    ).toEqual([])
   })
 })

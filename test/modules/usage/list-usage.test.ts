@@ -32,7 +32,10 @@ describe('GET /api/usage', () => {
     expect(res.status, res.text).toBe(200)
     expect(Array.isArray(res.body.data), res.text).toBe(true)
     const months = res.body.data as Record<string, unknown>[]
-    expect(months.map((m) => m.month), res.text).toEqual(['2024-11', '2024-10'])
+    expect(
+      months.map((m) => m.month),
+      res.text,
+    ).toEqual(['2024-11', '2024-10'])
     expect(months[0], res.text).toMatchObject({ userId: u.id, month: '2024-11', callMinutes: 75, smsCount: 15, apiCalls: 10 })
     expect(months[1], res.text).toEqual({ id: months[1]!.id, userId: u.id, month: '2024-10', callMinutes: 100, smsCount: 40, apiCalls: 0, recordedAt: '2024-10-20T10:00:00.000Z' })
     // 2024-11's latest row is the report, recorded now.
@@ -68,7 +71,10 @@ describe('GET /api/usage', () => {
     const reader = await createApiKey(u, ['billing:read'])
     const res = await call('/api/usage', { apiKey: reader.key })
     expect(res.status, res.text).toBe(200)
-    expect(res.body.data.find((m: { month: string }) => m.month === '2024-08'), res.text).toMatchObject({ smsCount: 2, callMinutes: 0 })
+    expect(
+      res.body.data.find((m: { month: string }) => m.month === '2024-08'),
+      res.text,
+    ).toMatchObject({ smsCount: 2, callMinutes: 0 })
     const writer = await createApiKey(u, ['usage:write'])
     expectErrorEnvelope(await call('/api/usage', { apiKey: writer.key }), 403, 'FORBIDDEN')
     for (const limit of ['0', '-1', 'x', '1.5']) expectErrorEnvelope(await call(`/api/usage?limit=${limit}`, { token: u.accessToken }), 400, 'VALIDATION_ERROR')

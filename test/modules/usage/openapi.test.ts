@@ -11,7 +11,13 @@ describe('OpenAPI document', () => {
     expect(paths['/api/v1/billing/usage']?.get?.parameters?.map((p) => p.name).sort()).toEqual(['endDate', 'groupBy', 'resourceId', 'resourceType', 'startDate'])
     expect(paths['/api/stats']?.get?.description).toContain('pendingAmount')
     expect(paths['/api/v1/analytics/dashboard']?.get?.description).toContain('no call records')
-    for (const [path, method] of [['/api/usage', 'post'], ['/api/usage', 'get'], ['/api/v1/billing/usage', 'get'], ['/api/stats', 'get'], ['/api/v1/analytics/dashboard', 'get']] as const) {
+    for (const [path, method] of [
+      ['/api/usage', 'post'],
+      ['/api/usage', 'get'],
+      ['/api/v1/billing/usage', 'get'],
+      ['/api/stats', 'get'],
+      ['/api/v1/analytics/dashboard', 'get'],
+    ] as const) {
       expect(paths[path]?.[method]?.security, `${method} ${path}`).toHaveLength(3)
     }
     expect(Object.keys(res.body.components.schemas)).toEqual(expect.arrayContaining(['UsageReport', 'UsageResponse', 'Stats', 'DashboardAnalytics']))

@@ -48,7 +48,10 @@ describe('activation meters', () => {
     expect((await walletAudit(u.id)).balance).toBe(2_000_000 - bought!.totalCost)
 
     const answers = await Promise.all([cancel(u, id), cancel(u, id), cancel(u, id)])
-    expect(answers.filter((a) => a.status === 200), answers.map((a) => a.text).join('\n')).toHaveLength(1)
+    expect(
+      answers.filter((a) => a.status === 200),
+      answers.map((a) => a.text).join('\n'),
+    ).toHaveLength(1)
     const refund = await usageByTxn(u.id, `activation:${id}:refund`)
     expect(refund, JSON.stringify(refund)).toMatchObject({ resourceType: 'activation', resourceId: id, quantity: -1, unitPrice: offer.price, totalCost: -offer.price, prepaid: true })
     const rows = await usageRows(u.id, 'activation')

@@ -7,14 +7,12 @@ const report = (body: Record<string, unknown>, auth: { token?: string; apiKey?: 
 const as = (u: TestUser) => ({ token: u.accessToken })
 
 async function events(userId: string) {
-  const { results } = await env.DB.prepare(`SELECT payload FROM outbox WHERE type = 'usage.recorded' AND user_id = ? ORDER BY created_at, id`)
-    .bind(userId)
-    .all<{ payload: string }>()
+  const { results } = await env.DB.prepare(`SELECT payload FROM outbox WHERE type = 'usage.recorded' AND user_id = ? ORDER BY created_at, id`).bind(userId).all<{ payload: string }>()
   return results.map((r) => JSON.parse(r.payload) as Record<string, unknown>)
 }
 
 describe('POST /api/usage', () => {
-  it('an admin reports for a user: 201, usage billing\'s shape, one row per non-zero metric at the rates, one event', async () => {
+  it("an admin reports for a user: 201, usage billing's shape, one row per non-zero metric at the rates, one event", async () => {
     const admin = await registerAdmin()
     const u = await registerUser()
     const res = await report({ userId: u.id, month: '2024-12', callMinutes: 350, smsCount: 900, apiCalls: 5000 }, as(admin))
@@ -78,8 +76,14 @@ describe('POST /api/usage', () => {
     const body2 = { ...body, transactionId: 'cdr-2025-02-b' }
     const answers = await Promise.all(Array.from({ length: 4 }, () => report(body2, as(admin))))
     const texts = answers.map((a) => `${a.status} ${a.text}`).join('\n')
-    expect(answers.filter((a) => a.status === 201), texts).toHaveLength(1)
-    expect(answers.filter((a) => a.status === 200), texts).toHaveLength(3)
+    expect(
+      answers.filter((a) => a.status === 201),
+      texts,
+    ).toHaveLength(1)
+    expect(
+      answers.filter((a) => a.status === 200),
+      texts,
+    ).toHaveLength(3)
     expect(new Set(answers.map((a) => a.body.data.id)).size, texts).toBe(1)
     expect(await usageRows(u.id)).toHaveLength(4)
     expect(await events(u.id)).toHaveLength(2)

@@ -9,7 +9,7 @@ const wallet = (userId: string) => env.WALLET.get(env.WALLET.idFromName(userId))
 const PATHS = ['/api/wallet/balance', '/api/v1/balance'] as const
 
 describe('GET /api/wallet/balance and GET /api/v1/balance', () => {
-  it('a new account has an empty wallet, in the activation API\'s shape plus available', async () => {
+  it("a new account has an empty wallet, in the activation API's shape plus available", async () => {
     const u = await registerUser()
     for (const path of PATHS) {
       const res = await call(path, { token: u.accessToken })

@@ -23,7 +23,10 @@ describe('POST /api/wallet/topup (admin)', () => {
     const mine = await call('/api/wallet/balance', { token: u.accessToken })
     expect(mine.body.data, mine.text).toEqual({ balance: 25.5, currency: 'USD', reserved: 0, available: 25.5 })
     const txns = await call('/api/wallet/transactions', { token: u.accessToken })
-    expect(txns.body.data.map((t: any) => t.id), txns.text).toEqual([d.transaction.id])
+    expect(
+      txns.body.data.map((t: any) => t.id),
+      txns.text,
+    ).toEqual([d.transaction.id])
 
     const audit = (await auditRowsFor(u.id)).filter((r) => r.action === 'wallet.topup')
     expect(audit.length, JSON.stringify(audit)).toBe(1)
@@ -106,7 +109,10 @@ describe('POST /api/wallet/topup (admin)', () => {
     const ok = await call('/api/wallet/topup', { apiKey: adminKey.key, body: { ...body, reason: 'by key' } })
     expect(ok.status, ok.text).toBe(200)
     const audit = (await auditRowsFor(u.id)).filter((r) => r.action === 'wallet.topup')
-    expect(audit.map((r) => [r.actor_type, r.actor_id]), JSON.stringify(audit)).toEqual([['api_key', adminKey.id]])
+    expect(
+      audit.map((r) => [r.actor_type, r.actor_id]),
+      JSON.stringify(audit),
+    ).toEqual([['api_key', adminKey.id]])
   })
 
   it('credit first, audit second: when the audit write fails, the retry with the same key writes it without crediting twice', async () => {
@@ -115,7 +121,7 @@ describe('POST /api/wallet/topup (admin)', () => {
     const body = { userId: u.id, amount: 9, reason: 'audit outage' }
     const headers = { 'Idempotency-Key': `audit-outage-${u.id}` }
     await env.DB.exec('ALTER TABLE audit_log RENAME TO audit_log_offline')
-    let failed
+    let failed: Awaited<ReturnType<typeof topup>>
     try {
       failed = await topup(admin.accessToken, body, headers)
     } finally {

@@ -32,9 +32,18 @@ describe('GET /api/wallet/transactions', () => {
     const data = res.body.data as any[]
     // The pending hold is not a transaction (it is `reserved` on the balance).
     expect(data.length, res.text).toBe(3)
-    expect(data.map((t) => t.type), res.text).toEqual(['capture', 'debit', 'credit'])
-    expect(data.map((t) => t.amount), res.text).toEqual([-1.5, -0.001, 10])
-    expect(data.map((t) => t.balanceAfter), res.text).toEqual([8.499, 9.999, 10])
+    expect(
+      data.map((t) => t.type),
+      res.text,
+    ).toEqual(['capture', 'debit', 'credit'])
+    expect(
+      data.map((t) => t.amount),
+      res.text,
+    ).toEqual([-1.5, -0.001, 10])
+    expect(
+      data.map((t) => t.balanceAfter),
+      res.text,
+    ).toEqual([8.499, 9.999, 10])
     expect(data[0], res.text).toMatchObject({ reference: { type: 'activation', id: 'act_123' }, description: 'Telegram, US' })
     expect(data[1], res.text).toMatchObject({ reference: null, description: 'API call' })
     for (const t of data) {
@@ -53,10 +62,16 @@ describe('GET /api/wallet/transactions', () => {
     for (let i = 1; i <= 5; i++) await fund(u.id, i)
     const p1 = await call('/api/wallet/transactions?page=1&limit=2', { token: u.accessToken })
     expect(p1.status, p1.text).toBe(200)
-    expect(p1.body.data.map((t: any) => t.amount), p1.text).toEqual([5, 4])
+    expect(
+      p1.body.data.map((t: any) => t.amount),
+      p1.text,
+    ).toEqual([5, 4])
     expect(p1.body.pagination, p1.text).toEqual({ page: 1, limit: 2, total: 5, totalPages: 3, hasNext: true, hasPrevious: false })
     const p3 = await call('/api/wallet/transactions?page=3&limit=2', { token: u.accessToken })
-    expect(p3.body.data.map((t: any) => t.amount), p3.text).toEqual([1])
+    expect(
+      p3.body.data.map((t: any) => t.amount),
+      p3.text,
+    ).toEqual([1])
     expect(p3.body.pagination, p3.text).toEqual({ page: 3, limit: 2, total: 5, totalPages: 3, hasNext: false, hasPrevious: true })
     const beyond = await call('/api/wallet/transactions?page=9&limit=2', { token: u.accessToken })
     expect(beyond.status, beyond.text).toBe(200)
@@ -86,13 +101,25 @@ describe('GET /api/wallet/transactions', () => {
     await fund(b.id, 3.33)
     const resA = await call('/api/wallet/transactions', { token: a.accessToken })
     const resB = await call('/api/wallet/transactions', { token: b.accessToken })
-    expect(resA.body.data.map((t: any) => t.amount), resA.text).toEqual([2.22, 1.11])
-    expect(resB.body.data.map((t: any) => t.amount), resB.text).toEqual([3.33])
+    expect(
+      resA.body.data.map((t: any) => t.amount),
+      resA.text,
+    ).toEqual([2.22, 1.11])
+    expect(
+      resB.body.data.map((t: any) => t.amount),
+      resB.text,
+    ).toEqual([3.33])
     const idsA = new Set(resA.body.data.map((t: any) => t.id))
-    expect(resB.body.data.some((t: any) => idsA.has(t.id)), resB.text).toBe(false)
+    expect(
+      resB.body.data.some((t: any) => idsA.has(t.id)),
+      resB.text,
+    ).toBe(false)
     // There is no way to name another wallet: query parameters are not read as a user.
     const probe = await call(`/api/wallet/transactions?userId=${a.id}&user_id=${a.id}`, { token: b.accessToken })
-    expect(probe.body.data.map((t: any) => t.amount), probe.text).toEqual([3.33])
+    expect(
+      probe.body.data.map((t: any) => t.amount),
+      probe.text,
+    ).toEqual([3.33])
   })
 
   it("answers an API key with 'wallet:read' and refuses one without (403) or no credentials (401)", async () => {
@@ -101,7 +128,10 @@ describe('GET /api/wallet/transactions', () => {
     const reader = await createApiKey(u, ['wallet:read'])
     const res = await call('/api/wallet/transactions', { apiKey: reader.key })
     expect(res.status, res.text).toBe(200)
-    expect(res.body.data.map((t: any) => t.amount), res.text).toEqual([4])
+    expect(
+      res.body.data.map((t: any) => t.amount),
+      res.text,
+    ).toEqual([4])
     const other = await createApiKey(u, ['orders:read'])
     expectErrorEnvelope(await call('/api/wallet/transactions', { apiKey: other.key }), 403, 'FORBIDDEN')
     expectErrorEnvelope(await call('/api/wallet/transactions'), 401, 'UNAUTHORIZED')

@@ -28,8 +28,7 @@ interface LedgerRow {
   copied: number
 }
 
-const ledgerRows = (s: Stub) =>
-  runInDurableObject(s, (_: Wallet, state) => state.storage.sql.exec(`SELECT * FROM ledger ORDER BY rowid`).toArray() as unknown as LedgerRow[])
+const ledgerRows = (s: Stub) => runInDurableObject(s, (_: Wallet, state) => state.storage.sql.exec(`SELECT * FROM ledger ORDER BY rowid`).toArray() as unknown as LedgerRow[])
 
 const opCount = (s: Stub) => runInDurableObject(s, (_: Wallet, state) => Number(state.storage.sql.exec(`SELECT COUNT(*) AS n FROM ops`).one().n))
 
@@ -73,7 +72,16 @@ describe('credit and debit', () => {
     const r = await s.credit(acc, { opId: 'op_credit_1', amount: 25_500_000, reference: { type: 'payment', id: 'pay_1' }, description: 'top-up' })
     if (!r.ok) throw new Error(JSON.stringify(r))
     expect(r.replayed).toBe(false)
-    expect(r.entry).toMatchObject({ type: 'credit', amount: 25_500_000, balanceAfter: 25_500_000, opId: 'op_credit_1', holdId: null, referenceType: 'payment', referenceId: 'pay_1', description: 'top-up' })
+    expect(r.entry).toMatchObject({
+      type: 'credit',
+      amount: 25_500_000,
+      balanceAfter: 25_500_000,
+      opId: 'op_credit_1',
+      holdId: null,
+      referenceType: 'payment',
+      referenceId: 'pay_1',
+      description: 'top-up',
+    })
     expect(r.entry.id).toMatch(/^txn_/)
     expect(r.balance).toEqual({ balance: 25_500_000, reserved: 0, available: 25_500_000, currency: 'USD' })
     expect(await s.balance(acc)).toEqual(r.balance)
@@ -184,7 +192,16 @@ describe('holds, capture and void', () => {
     const h = await s.hold(acc, { opId: 'hold_a', amount: 1_500_000, ttlMs: 60_000, reference: { type: 'activation', id: 'act_1' }, description: 'Telegram US' })
     if (!h.ok) throw new Error(JSON.stringify(h))
     expect(h.replayed).toBe(false)
-    expect(h.hold).toMatchObject({ id: 'hold_a', amount: 1_500_000, status: 'active', capturedAmount: 0, referenceType: 'activation', referenceId: 'act_1', description: 'Telegram US', settledAt: null })
+    expect(h.hold).toMatchObject({
+      id: 'hold_a',
+      amount: 1_500_000,
+      status: 'active',
+      capturedAmount: 0,
+      referenceType: 'activation',
+      referenceId: 'act_1',
+      description: 'Telegram US',
+      settledAt: null,
+    })
     expect(h.hold.expiresAt).toBeGreaterThanOrEqual(t0 + 60_000)
     expect(h.hold.expiresAt).toBeLessThanOrEqual(Date.now() + 60_000)
     expect(h.balance).toEqual({ balance: 10_000_000, reserved: 1_500_000, available: 8_500_000, currency: 'USD' })
@@ -572,9 +589,7 @@ describe('hold expiry (alarm)', () => {
     await Promise.all(ids.map((id) => s.hold(acc, { opId: id, amount: 1_000_000, ttlMs: LONG_TTL })))
     const captured = ids.filter((_, i) => i % 3 === 0)
     for (let i = 0; i < captured.length; i += 20) {
-      await env.DB.batch(
-        captured.slice(i, i + 20).map((id) => env.DB.prepare(`INSERT INTO hold_outcomes (hold_id, user_id, outcome, amount) VALUES (?, ?, 'capture', 1000000)`).bind(id, acc)),
-      )
+      await env.DB.batch(captured.slice(i, i + 20).map((id) => env.DB.prepare(`INSERT INTO hold_outcomes (hold_id, user_id, outcome, amount) VALUES (?, ?, 'capture', 1000000)`).bind(id, acc)))
     }
     await expire(s, ...ids)
     expect(await runDurableObjectAlarm(s)).toBe(true)
@@ -607,8 +622,7 @@ interface D1Entry {
   hold_id: string | null
 }
 
-const d1Entries = async (userId: string) =>
-  (await env.DB.prepare(`SELECT * FROM wallet_ledger WHERE user_id = ? ORDER BY created_at, id`).bind(userId).all<D1Entry>()).results
+const d1Entries = async (userId: string) => (await env.DB.prepare(`SELECT * FROM wallet_ledger WHERE user_id = ? ORDER BY created_at, id`).bind(userId).all<D1Entry>()).results
 
 async function waitForCopy(s: Stub, userId: string, count: number) {
   return waitFor(async () => {

@@ -4,20 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { call, createApiKey, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
 import { callApp } from '../../helpers/app'
 import { sleep } from '../../helpers/db'
-import {
-  answers,
-  attemptsOf,
-  createEndpoint,
-  deliveriesOf,
-  deliveryRow,
-  emitEvent,
-  fakeQueue,
-  fakeReceiver,
-  harness,
-  runEvents,
-  runWebhooks,
-  type ReceiverHandler,
-} from '../../helpers/webhooks'
+import { answers, attemptsOf, createEndpoint, deliveriesOf, deliveryRow, emitEvent, fakeQueue, fakeReceiver, harness, runEvents, runWebhooks, type ReceiverHandler } from '../../helpers/webhooks'
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -51,7 +38,7 @@ async function history(u: TestUser, endpointId: string) {
 }
 
 describe('GET /api/v1/webhooks/:id/deliveries', () => {
-  it('lists the log newest first with the DID API\'s fields and every attempt, filtered by status and event, paginated', async () => {
+  it("lists the log newest first with the DID API's fields and every attempt, filtered by status and event, paginated", async () => {
     const u = await registerUser()
     const e = await createEndpoint(u, { retryPolicy: { maxAttempts: 1 } })
     const other = await createEndpoint(u)
@@ -60,7 +47,10 @@ describe('GET /api/v1/webhooks/:id/deliveries', () => {
 
     const all = await list()
     expect(all.status, all.text).toBe(200)
-    expect(all.body.data.map((d: { id: string }) => d.id), all.text).toEqual([ids.pending, ids.ok2, ids.failed, ids.ok1])
+    expect(
+      all.body.data.map((d: { id: string }) => d.id),
+      all.text,
+    ).toEqual([ids.pending, ids.ok2, ids.failed, ids.ok1])
     expect(all.body.pagination, all.text).toMatchObject({ page: 1, limit: 20, total: 4, hasNext: false })
 
     const failed = all.body.data[2]
@@ -85,13 +75,22 @@ describe('GET /api/v1/webhooks/:id/deliveries', () => {
     expect(all.body.data[0], all.text).toMatchObject({ status: 'pending', attemptCount: 0, httpStatus: null, responseTime: null, attempts: [] })
 
     const byStatus = await list('?status=failed')
-    expect(byStatus.body.data.map((d: { id: string }) => d.id), byStatus.text).toEqual([ids.failed])
+    expect(
+      byStatus.body.data.map((d: { id: string }) => d.id),
+      byStatus.text,
+    ).toEqual([ids.failed])
     const several = await list('?status=succeeded,pending')
-    expect(several.body.data.map((d: { id: string }) => d.id), several.text).toEqual([ids.pending, ids.ok2, ids.ok1])
+    expect(
+      several.body.data.map((d: { id: string }) => d.id),
+      several.text,
+    ).toEqual([ids.pending, ids.ok2, ids.ok1])
     const repeated = await list('?status=succeeded&status=failed')
     expect(repeated.body.pagination.total, repeated.text).toBe(3)
     const byEvent = await list('?event=SMS_RECEIVED')
-    expect(byEvent.body.data.map((d: { id: string }) => d.id), byEvent.text).toEqual([ids.failed, ids.ok1])
+    expect(
+      byEvent.body.data.map((d: { id: string }) => d.id),
+      byEvent.text,
+    ).toEqual([ids.failed, ids.ok1])
     const both = await list('?event=NUMBER_PURCHASED&status=failed')
     expect(both.body.data, both.text).toEqual([])
     expect(both.body.pagination.total).toBe(0)
@@ -100,7 +99,10 @@ describe('GET /api/v1/webhooks/:id/deliveries', () => {
     expect(p1.body.data, p1.text).toHaveLength(3)
     expect(p1.body.pagination, p1.text).toMatchObject({ page: 1, limit: 3, total: 4, totalPages: 2, hasNext: true })
     const p2 = await list('?limit=3&page=2')
-    expect(p2.body.data.map((d: { id: string }) => d.id), p2.text).toEqual([ids.ok1])
+    expect(
+      p2.body.data.map((d: { id: string }) => d.id),
+      p2.text,
+    ).toEqual([ids.ok1])
     expect(p2.body.pagination.hasNext).toBe(false)
 
     expectErrorEnvelope(await list('?status=bogus'), 400, 'VALIDATION_ERROR')
@@ -125,11 +127,16 @@ describe('GET /api/v1/webhooks/:id/deliveries', () => {
     const [d] = await deliveriesOf(ev)
     for (let i = 1; i <= 3; i++) {
       await runWebhooks(h, [d!.id], i)
-      await env.DB.prepare(`UPDATE webhook_deliveries SET next_retry_at = ? WHERE id = ?`).bind(Date.now() - 1000, d!.id).run()
+      await env.DB.prepare(`UPDATE webhook_deliveries SET next_retry_at = ? WHERE id = ?`)
+        .bind(Date.now() - 1000, d!.id)
+        .run()
     }
     const res = await call(`/api/v1/webhooks/${e.id}/deliveries`, { token: u.accessToken })
     expect(res.body.data[0], res.text).toMatchObject({ eventId: ev, status: 'succeeded', attemptCount: 3, httpStatus: 200 })
-    expect(res.body.data[0].attempts.map((a: { attempt: number; status: string; httpStatus: number }) => [a.attempt, a.status, a.httpStatus]), res.text).toEqual([
+    expect(
+      res.body.data[0].attempts.map((a: { attempt: number; status: string; httpStatus: number }) => [a.attempt, a.status, a.httpStatus]),
+      res.text,
+    ).toEqual([
       [1, 'failure', 500],
       [2, 'failure', 502],
       [3, 'success', 200],

@@ -167,7 +167,7 @@ describe('the webhooks consumer', () => {
     expect(await deliveriesOf(later)).toEqual([])
   })
 
-  it('the webhook.endpoint.disabled event reaches the owner\'s other endpoints that subscribe to it', async () => {
+  it("the webhook.endpoint.disabled event reaches the owner's other endpoints that subscribe to it", async () => {
     const u = await registerUser()
     const watcher = await createEndpoint(u, { events: ['webhook.endpoint.disabled'] })
     const { e, h, deliveryId } = await oneDelivery(answers(410), { events: ['NUMBER_PURCHASED'] }, u)
@@ -256,12 +256,16 @@ describe('the webhooks consumer', () => {
   it('an endpoint failing for 5 days straight is disabled, its delivery failed, and its owner told', async () => {
     const { u, e, h, deliveryId } = await oneDelivery(answers(500))
     // four days: still retried
-    await env.DB.prepare(`UPDATE webhook_endpoints SET failing_since = ? WHERE id = ?`).bind(Date.now() - 4 * DAY, e.id).run()
+    await env.DB.prepare(`UPDATE webhook_endpoints SET failing_since = ? WHERE id = ?`)
+      .bind(Date.now() - 4 * DAY, e.id)
+      .run()
     expect(retryOf(await runWebhooks(h, [deliveryId]))).toBe(5)
     expect(await endpointRow(e.id)).toMatchObject({ is_active: 1 })
     expect((await endpointRow(e.id))!.failing_since).toBeLessThan(Date.now() - 4 * DAY + 1000) // the clock kept its start
 
-    await env.DB.prepare(`UPDATE webhook_endpoints SET failing_since = ? WHERE id = ?`).bind(Date.now() - 5 * DAY - 60_000, e.id).run()
+    await env.DB.prepare(`UPDATE webhook_endpoints SET failing_since = ? WHERE id = ?`)
+      .bind(Date.now() - 5 * DAY - 60_000, e.id)
+      .run()
     await retryIsDue(deliveryId)
     acked(await runWebhooks(h, [deliveryId], 2))
     expect(await deliveryRow(deliveryId)).toMatchObject({ status: 'failed', attempt_count: 2, next_retry_at: null })
@@ -322,7 +326,10 @@ describe('the webhooks consumer', () => {
     expect(dev.receiver.calls.map((c) => c.url)).toEqual(['http://127.0.0.1:4000/hook'])
     expect((await deliveryRow(d1!.id))!.status).toBe('succeeded')
 
-    for (const overrides of [{ ENVIRONMENT: 'production', METRICS_TOKEN: 'metrics-token-for-this-test-0123', WEBHOOK_ALLOW_LOOPBACK: 'true' }, { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: '' }]) {
+    for (const overrides of [
+      { ENVIRONMENT: 'production', METRICS_TOKEN: 'metrics-token-for-this-test-0123', WEBHOOK_ALLOW_LOOPBACK: 'true' },
+      { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: '' },
+    ]) {
       const h = harness(answers(204), overrides)
       const eventId = await emitEvent(u.id, 'NUMBER_PURCHASED', { numberId: 'pn_loop', phoneNumber: '+12025550101' })
       await runEvents(h, [eventId])
@@ -386,7 +393,10 @@ describe('the webhooks consumer', () => {
     }) as unknown as typeof realBatch
     const result = await runWebhooks(h, ids)
     expect(result.explicitAcks, JSON.stringify(result)).toEqual([result.ids[0], result.ids[2]])
-    expect(result.retryMessages.map((m) => m.msgId), JSON.stringify(result)).toEqual([result.ids[1]])
+    expect(
+      result.retryMessages.map((m) => m.msgId),
+      JSON.stringify(result),
+    ).toEqual([result.ids[1]])
     expect(result.retryMessages[0]!.delaySeconds).toBeGreaterThan(0)
 
     acked(await runWebhooks(h, [ids[1]!], 2))
@@ -419,7 +429,9 @@ describe('the dead-letter consumer', () => {
     await runEvents(h, [pending, retrying, done])
     const id = async (ev: string) => (await deliveriesOf(ev))[0]!.id
     const [p, r, d] = [await id(pending), await id(retrying), await id(done)]
-    await env.DB.prepare(`UPDATE webhook_deliveries SET status = 'retrying', attempt_count = 3, next_retry_at = ? WHERE id = ?`).bind(Date.now() + 60_000, r).run()
+    await env.DB.prepare(`UPDATE webhook_deliveries SET status = 'retrying', attempt_count = 3, next_retry_at = ? WHERE id = ?`)
+      .bind(Date.now() + 60_000, r)
+      .run()
     await runWebhooks(h, [d])
     expect(await deliveryRow(d)).toMatchObject({ status: 'succeeded' })
 

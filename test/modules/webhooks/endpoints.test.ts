@@ -8,7 +8,7 @@ import { createEndpoint, emitEvent, endpointRow, harness, runEvents } from '../.
 const URL_A = 'https://hooks.partner.example/a'
 
 describe('POST /api/v1/webhooks', () => {
-  it('creates an endpoint with the DID API\'s fields and shows the whsec_ secret once', async () => {
+  it("creates an endpoint with the DID API's fields and shows the whsec_ secret once", async () => {
     const u = await registerUser()
     const res = await call('/api/v1/webhooks', {
       token: u.accessToken,
@@ -149,7 +149,9 @@ describe('PUT /api/v1/webhooks/:id', () => {
     expect(h.webhooks.sent).toEqual([])
 
     // as if disabled after five days of failures
-    await env.DB.prepare(`UPDATE webhook_endpoints SET failing_since = ?, disabled_reason = 'failing for 5 days' WHERE id = ?`).bind(Date.now() - 6 * 86_400_000, e.id).run()
+    await env.DB.prepare(`UPDATE webhook_endpoints SET failing_since = ?, disabled_reason = 'failing for 5 days' WHERE id = ?`)
+      .bind(Date.now() - 6 * 86_400_000, e.id)
+      .run()
     const disabled = await call(`/api/v1/webhooks/${e.id}`, { token: u.accessToken })
     expect(disabled.body.data.disabledReason, disabled.text).toBe('failing for 5 days')
     const on = await call(`/api/v1/webhooks/${e.id}`, { method: 'PUT', token: u.accessToken, body: { isActive: true } })
@@ -158,7 +160,9 @@ describe('PUT /api/v1/webhooks/:id', () => {
     expect(row!.failing_since).toBeNull()
 
     // isActive: true on an endpoint that is already on leaves its failure clock running
-    await env.DB.prepare(`UPDATE webhook_endpoints SET failing_since = ? WHERE id = ?`).bind(Date.now() - 2 * 86_400_000, e.id).run()
+    await env.DB.prepare(`UPDATE webhook_endpoints SET failing_since = ? WHERE id = ?`)
+      .bind(Date.now() - 2 * 86_400_000, e.id)
+      .run()
     const again = await call(`/api/v1/webhooks/${e.id}`, { method: 'PUT', token: u.accessToken, body: { isActive: true, description: 'same' } })
     expect(again.status, again.text).toBe(200)
     expect((await endpointRow(e.id))!.failing_since).not.toBeNull()

@@ -113,7 +113,10 @@ describe('the events consumer (fan-out)', () => {
     }
     const result = await runEvents(h, evs)
     expect(result.explicitAcks, JSON.stringify(result)).toEqual([result.ids[0], result.ids[2]])
-    expect(result.retryMessages.map((m) => m.msgId), JSON.stringify(result)).toEqual([result.ids[1]])
+    expect(
+      result.retryMessages.map((m) => m.msgId),
+      JSON.stringify(result),
+    ).toEqual([result.ids[1]])
     expect(result.retryMessages[0]!.delaySeconds).toBeGreaterThan(0)
     expect(await deliveriesOf(secondEvent)).toHaveLength(2)
     expect(h.webhooks.sent).toHaveLength(4)

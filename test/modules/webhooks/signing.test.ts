@@ -23,7 +23,10 @@ async function deliverOne(h: ReturnType<typeof harness>, userId: string, type = 
   const eventId = await emitEvent(userId, type, data)
   await runEvents(h, [eventId])
   const deliveries = await deliveriesOf(eventId)
-  await runWebhooks(h, deliveries.map((d) => d.id))
+  await runWebhooks(
+    h,
+    deliveries.map((d) => d.id),
+  )
   return { eventId, deliveries, request: h.receiver.last }
 }
 
@@ -67,7 +70,9 @@ describe('delivery signatures', () => {
     const [d] = await deliveriesOf(eventId)
     await runWebhooks(h, [d!.id])
     // the retry runs later: its timestamp must be the time it is sent
-    await env.DB.prepare(`UPDATE webhook_deliveries SET next_retry_at = ? WHERE id = ?`).bind(Date.now() - 1000, d!.id).run()
+    await env.DB.prepare(`UPDATE webhook_deliveries SET next_retry_at = ? WHERE id = ?`)
+      .bind(Date.now() - 1000, d!.id)
+      .run()
     await new Promise((r) => setTimeout(r, 1100))
     await runWebhooks(h, [d!.id], 2)
     const [first, second] = h.receiver.calls
@@ -99,7 +104,9 @@ describe('delivery signatures', () => {
     expect(await verifyWebhookSignature(during.body, sigOf(during), [e.secret, newSecret])).toBe(true)
 
     // the grace period ends
-    await env.DB.prepare(`UPDATE webhook_endpoints SET previous_secret_expires_at = ? WHERE id = ?`).bind(Date.now() - 1000, e.id).run()
+    await env.DB.prepare(`UPDATE webhook_endpoints SET previous_secret_expires_at = ? WHERE id = ?`)
+      .bind(Date.now() - 1000, e.id)
+      .run()
     const got = await call(`/api/v1/webhooks/${e.id}`, { token: u.accessToken })
     expect(got.body.data.previousSecretExpiresAt, got.text).toBeNull()
     const after = (await deliverOne(h, u.id)).request

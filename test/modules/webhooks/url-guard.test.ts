@@ -115,7 +115,9 @@ const LOOPBACK = [
 /** What stays refused with loopback allowed: everything in REFUSED that is not loopback itself. */
 const NOT_LOOPBACK = REFUSED.filter(
   (u) =>
-    !/^https:\/\/(127\.0\.0\.1(:8443)?|2130706433|0x7f000001|0x7F\.0x0\.0x0\.0x1|0177\.0\.0\.1|127\.1|127\.0\.1|%31%32%37\.0\.0\.1|１２７\.0\.0\.1|127\.0\.0\.1\.|\[::1\]|\[0:0:0:0:0:0:0:1\]|\[::ffff:127\.0\.0\.1\]|\[::ffff:7f00:1\]|localhost|LOCALHOST\.|localhost\.\.|foo\.localhost)\//.test(u),
+    !/^https:\/\/(127\.0\.0\.1(:8443)?|2130706433|0x7f000001|0x7F\.0x0\.0x0\.0x1|0177\.0\.0\.1|127\.1|127\.0\.1|%31%32%37\.0\.0\.1|１２７\.0\.0\.1|127\.0\.0\.1\.|\[::1\]|\[0:0:0:0:0:0:0:1\]|\[::ffff:127\.0\.0\.1\]|\[::ffff:7f00:1\]|localhost|LOCALHOST\.|localhost\.\.|foo\.localhost)\//.test(
+      u,
+    ),
 )
 
 describe('checkWebhookUrl', () => {
@@ -234,7 +236,7 @@ describe('webhook URLs over HTTP', () => {
   })
 })
 
-describe('webhooks to a receiver on the developer\'s machine (WEBHOOK_ALLOW_LOOPBACK)', () => {
+describe("webhooks to a receiver on the developer's machine (WEBHOOK_ALLOW_LOOPBACK)", () => {
   const devLoopback = { ENVIRONMENT: 'development', WEBHOOK_ALLOW_LOOPBACK: 'true' }
 
   it('development with WEBHOOK_ALLOW_LOOPBACK=true accepts loopback URLs on create and update', async () => {
@@ -287,7 +289,14 @@ describe('webhooks to a receiver on the developer\'s machine (WEBHOOK_ALLOW_LOOP
 
   it('development with the flag still refuses private, link-local and metadata addresses', async () => {
     const u = await registerUser()
-    for (const url of ['http://10.0.0.1/', 'http://192.168.1.10:4000/', 'http://169.254.169.254/latest/meta-data/', 'http://[::ffff:169.254.169.254]/', 'http://metadata.google.internal/', 'http://0.0.0.0:4000/']) {
+    for (const url of [
+      'http://10.0.0.1/',
+      'http://192.168.1.10:4000/',
+      'http://169.254.169.254/latest/meta-data/',
+      'http://[::ffff:169.254.169.254]/',
+      'http://metadata.google.internal/',
+      'http://0.0.0.0:4000/',
+    ]) {
       const res = await callApp('/api/v1/webhooks', { env: devLoopback, token: u.accessToken, body: { url, events: ['*'] } })
       expectErrorEnvelope(res, 400, 'VALIDATION_ERROR')
       expect(res.body.error.field, `${url}: ${res.text}`).toBe('url')

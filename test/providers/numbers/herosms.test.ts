@@ -76,13 +76,13 @@ describe('HeroSMS buy (getNumber)', () => {
     expectRequest(upstream.last, 'getNumber', { service: 'tg', country: '187' })
   })
 
-  it('prefers the offer\'s upstream codes and sends maxPrice in the provider currency', async () => {
+  it("prefers the offer's upstream codes and sends maxPrice in the provider currency", async () => {
     const { a, upstream } = adapter(() => text('ACCESS_NUMBER:1:447700900123'))
     await a.buy({ serviceCode: 'anything', countryCode: 'xx', upstreamService: 'ds', upstreamCountry: '16', maxCost: 1_250_000 })
     expectRequest(upstream.last, 'getNumber', { service: 'ds', country: '16', maxPrice: '1.25' })
   })
 
-  it('reads getNumberV2\'s JSON answer too', async () => {
+  it("reads getNumberV2's JSON answer too", async () => {
     const { a } = adapter(() =>
       json({ activationId: 635468024, phoneNumber: '79584123456', activationCost: 12.5, countryCode: '187', canGetAnotherSms: true, activationTime: '2022-06-01 17:30:57', activationOperator: 'mtt' }),
     )
@@ -215,7 +215,7 @@ describe('HeroSMS transport failures', () => {
     }
   })
 
-  it('a network error is an upstream error without the runtime\'s message (which quotes the URL)', async () => {
+  it("a network error is an upstream error without the runtime's message (which quotes the URL)", async () => {
     const { a } = adapter((r) => {
       throw new TypeError(`fetch failed: connect ECONNREFUSED ${r.url.toString()}`)
     })
@@ -261,8 +261,7 @@ describe('HeroSMS transport failures', () => {
 })
 
 describe('HeroSMS in the registry', () => {
-  const row = (config: Record<string, unknown>): Provider =>
-    ({ id: 'prv_h', code: 'hero', adapter: 'herosms', kinds: ['activation'], config }) as unknown as Provider
+  const row = (config: Record<string, unknown>): Provider => ({ id: 'prv_h', code: 'hero', adapter: 'herosms', kinds: ['activation'], config }) as unknown as Provider
 
   it('reads the key from the secret the config names and sends it with deps.fetch', async () => {
     const upstream = fakeUpstream(() => json({ '187': { tg: { cost: 0.3, count: 5 } } }))
@@ -286,11 +285,9 @@ describe('HeroSMS in the registry', () => {
     expect((e as Error).message).toBe('hero: credentials not configured')
   })
 
-  it('refuses a config naming one of Switchboard\'s own secrets, and an invalid config', () => {
+  it("refuses a config naming one of Switchboard's own secrets, and an invalid config", () => {
     for (const config of [{ apiKeySecret: 'JWT_SECRET' }, { baseUrl: 'not a url' }, { timeoutMs: -1 }]) {
-      expect(() => numberAdapters(row(config), { fetch, secret: () => 'x'.repeat(40) }), JSON.stringify(config)).toThrow(
-        /hero: invalid provider config/,
-      )
+      expect(() => numberAdapters(row(config), { fetch, secret: () => 'x'.repeat(40) }), JSON.stringify(config)).toThrow(/hero: invalid provider config/)
     }
   })
 })

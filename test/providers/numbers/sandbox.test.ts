@@ -5,14 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { NoNumbersAvailable, UpstreamError } from '../../../src/lib/errors'
 import { newId } from '../../../src/lib/ids'
-import {
-  matchesPattern,
-  SandboxActivations,
-  SandboxConfig,
-  SandboxDids,
-  sandboxInventory,
-  sandboxPhone,
-} from '../../../src/providers/numbers/sandbox'
+import { matchesPattern, SandboxActivations, SandboxConfig, SandboxDids, sandboxInventory, sandboxPhone } from '../../../src/providers/numbers/sandbox'
 import { failure } from '../../helpers/upstream'
 
 const activations = (config: Record<string, unknown> = {}, id = newId('prv')) => new SandboxActivations(id, SandboxConfig.parse({ activation: config }).activation)
@@ -30,17 +23,22 @@ describe('sandbox activations', () => {
   })
 
   it('uses configured offers (USD → micro-units) and refuses a service without stock', async () => {
-    const a = activations({ offers: [
-      { service: 'telegram', serviceName: 'Telegram', country: 'us', countryName: 'United States', cost: 0.125, stock: 3 },
-      { service: 'whatsapp', serviceName: 'WhatsApp', country: 'us', countryName: 'United States', cost: 1, stock: 0 },
-    ] })
-    expect((await a.listOffers()).map((o) => [o.serviceCode, o.cost, o.stock])).toEqual([['telegram', 125_000, 3], ['whatsapp', 1_000_000, 0]])
+    const a = activations({
+      offers: [
+        { service: 'telegram', serviceName: 'Telegram', country: 'us', countryName: 'United States', cost: 0.125, stock: 3 },
+        { service: 'whatsapp', serviceName: 'WhatsApp', country: 'us', countryName: 'United States', cost: 1, stock: 0 },
+      ],
+    })
+    expect((await a.listOffers()).map((o) => [o.serviceCode, o.cost, o.stock])).toEqual([
+      ['telegram', 125_000, 3],
+      ['whatsapp', 1_000_000, 0],
+    ])
     expect(await a.buy({ serviceCode: 'telegram', countryCode: 'us' })).toMatchObject({ phone: expect.stringMatching(/^\+1555\d{7}$/) })
     expect(await failure(a.buy({ serviceCode: 'whatsapp', countryCode: 'us' }))).toBeInstanceOf(NoNumbersAvailable)
     expect(await failure(a.buy({ serviceCode: 'uber', countryCode: 'us' }))).toBeInstanceOf(NoNumbersAvailable)
   })
 
-  it('derives the phone from the upstream id: same id, same phone, in the country\'s 555 range', async () => {
+  it("derives the phone from the upstream id: same id, same phone, in the country's 555 range", async () => {
     const bought = await activations().buy({ serviceCode: 'telegram', countryCode: 'gb' })
     expect(bought.upstreamId).toMatch(/^sbx_/)
     expect(bought.phone).toBe(sandboxPhone('gb', bought.upstreamId))
@@ -53,7 +51,12 @@ describe('sandbox activations', () => {
     const a = activations({ failEvery: 3 })
     const outcomes: string[] = []
     for (let i = 0; i < 7; i++) {
-      outcomes.push(await a.buy({ serviceCode: 'telegram', countryCode: 'us' }).then(() => 'ok', (e) => (e instanceof NoNumbersAvailable ? 'none' : `other: ${e}`)))
+      outcomes.push(
+        await a.buy({ serviceCode: 'telegram', countryCode: 'us' }).then(
+          () => 'ok',
+          (e) => (e instanceof NoNumbersAvailable ? 'none' : `other: ${e}`),
+        ),
+      )
     }
     expect(outcomes).toEqual(['ok', 'ok', 'none', 'ok', 'ok', 'none', 'ok'])
     // Counted per provider: another provider starts from its own first purchase.

@@ -66,8 +66,7 @@ const AVAILABLE_LOCAL = {
   uri: `${ACCOUNT}/AvailablePhoneNumbers/US/Local.json?PageSize=2`,
 }
 
-const twilioError = (code: number, message: string, status: number) =>
-  json({ code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status }, status)
+const twilioError = (code: number, message: string, status: number) => json({ code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status }, status)
 
 describe('Twilio search (AvailablePhoneNumbers)', () => {
   it('sends the documented GET with Basic auth and maps the numbers', async () => {
@@ -108,16 +107,19 @@ describe('Twilio search (AvailablePhoneNumbers)', () => {
   })
 
   it('picks the resource by number type, prices it from the config, and derives NANP area codes', async () => {
-    const { dids, upstream } = adapter(
-      () => json({ available_phone_numbers: [{ phone_number: '+18885550100', iso_country: 'US', region: '', capabilities: { voice: true, SMS: true } }] }),
-      { prices: { TOLL_FREE: { setup: 1, monthly: 2.5 } } },
-    )
+    const { dids, upstream } = adapter(() => json({ available_phone_numbers: [{ phone_number: '+18885550100', iso_country: 'US', region: '', capabilities: { voice: true, SMS: true } }] }), {
+      prices: { TOLL_FREE: { setup: 1, monthly: 2.5 } },
+    })
     const [n] = await dids.search({ countryCode: 'us', numberType: 'TOLL_FREE', limit: 10 })
     expect(upstream.last.url.pathname).toBe(`${ACCOUNT}/AvailablePhoneNumbers/US/TollFree.json`)
     expect(Object.fromEntries(upstream.last.url.searchParams)).toEqual({ PageSize: '10' })
     expect(n).toMatchObject({ numberType: 'TOLL_FREE', areaCode: '888', region: null, setupPrice: 1_000_000, monthlyPrice: 2_500_000 })
 
-    for (const [numberType, resource] of [['MOBILE', 'Mobile'], ['NATIONAL', 'National'], ['LOCAL', 'Local']] as const) {
+    for (const [numberType, resource] of [
+      ['MOBILE', 'Mobile'],
+      ['NATIONAL', 'National'],
+      ['LOCAL', 'Local'],
+    ] as const) {
       const gb = adapter(() => json({ available_phone_numbers: [{ phone_number: '+447700900123', iso_country: 'GB', capabilities: { voice: true } }] }))
       const [m] = await gb.dids.search({ countryCode: 'gb', numberType, limit: 1 })
       expect(gb.upstream.last.url.pathname).toBe(`${ACCOUNT}/AvailablePhoneNumbers/GB/${resource}.json`)
@@ -138,9 +140,7 @@ describe('Twilio search (AvailablePhoneNumbers)', () => {
 
 describe('Twilio purchase (IncomingPhoneNumbers)', () => {
   it('POSTs the form-encoded number and URLs and answers the PN sid', async () => {
-    const { dids, upstream } = adapter(() =>
-      json({ sid: 'PN0123456789abcdef0123456789abcdef', account_sid: SID, phone_number: '+14155550123', friendly_name: 'Support line', status: 'in-use' }, 201),
-    )
+    const { dids, upstream } = adapter(() => json({ sid: 'PN0123456789abcdef0123456789abcdef', account_sid: SID, phone_number: '+14155550123', friendly_name: 'Support line', status: 'in-use' }, 201))
     const bought = await dids.purchase('+14155550123', { smsUrl: 'https://api.example.com/sms', voiceUrl: 'https://api.example.com/voice', friendlyName: 'Support line' })
     expect(bought).toEqual({ status: 'active', upstreamId: 'PN0123456789abcdef0123456789abcdef' })
     const r = upstream.last
@@ -175,7 +175,9 @@ describe('Twilio purchase (IncomingPhoneNumbers)', () => {
   })
 
   it('20003 is "authentication failed", without the credentials', async () => {
-    const { dids } = adapter(() => json({ code: 20003, detail: `Your AccountSid or AuthToken was incorrect: ${TOKEN}`, message: 'Authenticate', more_info: 'https://www.twilio.com/docs/errors/20003', status: 401 }, 401))
+    const { dids } = adapter(() =>
+      json({ code: 20003, detail: `Your AccountSid or AuthToken was incorrect: ${TOKEN}`, message: 'Authenticate', more_info: 'https://www.twilio.com/docs/errors/20003', status: 401 }, 401),
+    )
     const e = await failure(dids.purchase('+14155550123', {}))
     expect(e).toBeInstanceOf(UpstreamError)
     expect(e.status).toBe(502)
@@ -183,7 +185,7 @@ describe('Twilio purchase (IncomingPhoneNumbers)', () => {
     expectNoSecret(e, TOKEN, BASIC, btoa(`${SID}:${TOKEN}`))
   })
 
-  it('other Twilio errors quote Twilio\'s message with the credentials cut out', async () => {
+  it("other Twilio errors quote Twilio's message with the credentials cut out", async () => {
     const { dids } = adapter(() => twilioError(21421, `PhoneNumber is invalid (token ${TOKEN})`, 400))
     const e = await failure(dids.purchase('+1415', {}))
     expect(e).toBeInstanceOf(UpstreamError)
@@ -283,8 +285,7 @@ describe('Twilio sync queries and registry', () => {
     expect(adapter(() => json({})).dids.inventoryQueries()).toEqual([])
   })
 
-  const row = (config: Record<string, unknown>): Provider =>
-    ({ id: 'prv_t', code: 'tw', adapter: 'twilio', kinds: ['did'], config }) as unknown as Provider
+  const row = (config: Record<string, unknown>): Provider => ({ id: 'prv_t', code: 'tw', adapter: 'twilio', kinds: ['did'], config }) as unknown as Provider
 
   it('builds a DidProvider with the token from the named secret', async () => {
     const upstream = fakeUpstream(() => json({ available_phone_numbers: [] }))

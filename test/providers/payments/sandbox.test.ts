@@ -11,8 +11,7 @@ import { toCents } from '../../../src/providers/payments/types'
 import { failure } from '../../helpers/upstream'
 
 const sandbox = new SandboxPayments()
-const charge = (processorRef: string, idempotencyKey: string, amount = 25_000_000) =>
-  sandbox.charge({ processorRef, amount, currency: 'USD', idempotencyKey, description: 'test' })
+const charge = (processorRef: string, idempotencyKey: string, amount = 25_000_000) => sandbox.charge({ processorRef, amount, currency: 'USD', idempotencyKey, description: 'test' })
 
 describe('sandbox payment methods', () => {
   it.each([

@@ -151,7 +151,7 @@ describe('Stripe customers and payment methods', () => {
     for (const c of upstream.calls) expect(c.headers.get('authorization')).toBe(`Bearer ${KEY}`)
   })
 
-  it('an unknown token is a 400 on token quoting Stripe\'s message', async () => {
+  it("an unknown token is a 400 on token quoting Stripe's message", async () => {
     const { stripe } = adapter(() =>
       json(
         {
@@ -185,9 +185,7 @@ describe('Stripe customers and payment methods', () => {
     await ok.stripe.detach('pm_1Q0PsIJvEtkwdCNYMSaVuRz6')
     expect(ok.upstream.last.url.pathname).toBe('/v1/payment_methods/pm_1Q0PsIJvEtkwdCNYMSaVuRz6/detach')
     expect(ok.upstream.last.method).toBe('POST')
-    const gone = adapter(() =>
-      json({ error: { message: 'The payment method you provided is not attached to a customer so detachment is impossible.', type: 'invalid_request_error' } }, 400),
-    )
+    const gone = adapter(() => json({ error: { message: 'The payment method you provided is not attached to a customer so detachment is impossible.', type: 'invalid_request_error' } }, 400))
     await gone.stripe.detach('pm_1')
     const down = adapter(() => json({ error: { type: 'api_error', message: 'An unknown error occurred' } }, 500))
     const e = await failure(down.stripe.detach('pm_1'))
@@ -227,7 +225,10 @@ describe('Stripe charges (PaymentIntents)', () => {
 
   it('a 3-D Secure card off-session (authentication_required, 402) is declined', async () => {
     const { stripe } = adapter(() =>
-      json({ error: { code: 'authentication_required', decline_code: 'authentication_required', message: 'Your card was declined. This transaction requires authentication.', type: 'card_error' } }, 402),
+      json(
+        { error: { code: 'authentication_required', decline_code: 'authentication_required', message: 'Your card was declined. This transaction requires authentication.', type: 'card_error' } },
+        402,
+      ),
     )
     expect(await stripe.charge(chargeReq)).toMatchObject({ ok: false, code: 'authentication_required' })
   })
@@ -238,9 +239,7 @@ describe('Stripe charges (PaymentIntents)', () => {
   })
 
   it('409 idempotency_error (the same key still running at Stripe) is an UpstreamError, not a decline', async () => {
-    const { stripe } = adapter(() =>
-      json({ error: { type: 'idempotency_error', message: 'There is currently another in-progress request using this Stripe-Idempotency-Key.' } }, 409),
-    )
+    const { stripe } = adapter(() => json({ error: { type: 'idempotency_error', message: 'There is currently another in-progress request using this Stripe-Idempotency-Key.' } }, 409))
     const e = await failure(stripe.charge(chargeReq))
     expect(e).toBeInstanceOf(UpstreamError)
     expect(e.status).toBe(502)
@@ -256,9 +255,7 @@ describe('Stripe charges (PaymentIntents)', () => {
   })
 
   it('401 (Stripe quotes part of the key) is an UpstreamError that quotes nothing of it', async () => {
-    const { stripe } = adapter(() =>
-      json({ error: { message: `Invalid API Key provided: sk_test_****************cdef`, type: 'invalid_request_error' } }, 401),
-    )
+    const { stripe } = adapter(() => json({ error: { message: `Invalid API Key provided: sk_test_****************cdef`, type: 'invalid_request_error' } }, 401))
     const e = await failure(stripe.charge(chargeReq))
     expect(e).toBeInstanceOf(UpstreamError)
     expectNoSecret(e, KEY, 'cdef', 'sk_test')
