@@ -14,14 +14,10 @@ import { runDidRenewalsJob } from './modules/dids/renewals.job'
 import { eventScope, sendEvents } from './modules/events/outbox'
 import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
 import { createServices, type Services } from './services'
+import type { Consumer, JobHandler } from './modules/jobs/consumer'
 import { clearJobFailure, jobsDlqConsumer, recordJobFailure } from './modules/jobs/failed-jobs'
 import { eventsConsumer, webhooksConsumer, webhooksDlqConsumer } from './modules/webhooks/webhooks.consumer'
 import { logger } from './lib/logger'
-
-export type Consumer = (batch: MessageBatch<unknown>, services: Services) => Promise<void>
-
-/** A handler of one `type` of message on the `jobs` queue: resolves when done, throws to be retried. */
-export type JobHandler = (body: unknown, services: Services) => Promise<void>
 
 /** `jobs` messages are `{ type, … }`; each feature registers its types here. */
 export const JOB_HANDLERS: Record<string, JobHandler> = {

@@ -43,9 +43,10 @@ import { err } from '../lib/http'
 import type { AppEnv } from './router'
 import type { Principal } from '../lib/principal'
 import { declaredPolicy } from './policy'
+import { IDEMPOTENCY_TTL_MS } from '../lib/idempotency'
 import { logger } from '../lib/logger'
 
-export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+export { IDEMPOTENCY_TTL_MS }
 /** An `in_progress` record older than this belongs to a request that died; the key may be used again. */
 export const IN_PROGRESS_LEASE_MS = 5 * 60_000
 export const REPLAYED_HEADER = 'Idempotent-Replayed'

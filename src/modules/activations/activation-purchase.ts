@@ -4,6 +4,7 @@
  * until one sells. The money invariants are at the top of activations.service.ts.
  */
 import { and, asc, eq } from 'drizzle-orm'
+import type { Db } from '../../db/client'
 import { activations, holdOutcomes, offers, providers, type Activation, type Offer, type Provider } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
 import { AppError, Conflict, InsufficientBalance, NoNumbersAvailable, NotFound, UpstreamError } from '../../lib/errors'
@@ -12,12 +13,23 @@ import { fromMicros } from '../../lib/money'
 import type { ActivationProvider } from '../../providers/numbers/types'
 import { outboxInsert } from '../events/outbox'
 import { activationPurchaseMeter, activationUnbilledMeter } from '../usage/product-meters'
-import { orThrow } from '../wallet/wallet.service'
+import { orThrow, type WalletService } from '../wallet/wallet.service'
 import type { ActivationRecord } from './schemas'
-import { IDEMPOTENCY_TTL_MS } from '../../http/idempotency'
+import { IDEMPOTENCY_TTL_MS } from '../../lib/idempotency'
 import type { RequestContext } from '../../lib/context'
 import { logger } from '../../lib/logger'
-import type { ActivationDeps } from './activations.service'
+
+export type WalletPort = Pick<WalletService, 'hold' | 'capture' | 'void' | 'credit' | 'debit' | 'stub'>
+
+export interface ActivationDeps {
+  db: Db
+  wallet: WalletPort
+  /** Builds a provider row's adapters (ProvidersService.adapters). */
+  adapters: (p: Provider) => { activation?: ActivationProvider }
+  /** Runs after a successful purchase (the sandbox's automatic SMS in local dev). Must not throw. */
+  afterPurchase?: (a: ActivationRecord, p: Provider) => void
+  now?: () => number
+}
 
 /** How long a number stays the buyer's (activations last ~20 minutes upstream). */
 export const ACTIVATION_TTL_MS = 20 * 60_000

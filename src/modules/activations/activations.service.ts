@@ -16,30 +16,17 @@
  * - Every query is scoped to the owner: another account's activation is a 404.
  */
 import { and, asc, count, desc, eq, inArray, isNotNull, or, sql } from 'drizzle-orm'
-import type { Db } from '../../db/client'
 import { activations, providers, smsMessages, type Activation, type Provider } from '../../db/schema'
 import { Conflict, NotFound } from '../../lib/errors'
-import type { ActivationProvider } from '../../providers/numbers/types'
 import { activationRefundMeter } from '../usage/product-meters'
-import type { WalletService } from '../wallet/wallet.service'
 import { latestCode, type ActivationRecord, type SmsRecord } from './schemas'
 import { finishRefunds, refundIfCaptured } from './settlement'
-import { ActivationPurchase, activationAdapter, type PurchaseInput, type PurchaseOptions } from './activation-purchase'
+import { ActivationPurchase, activationAdapter, type ActivationDeps, type PurchaseInput, type PurchaseOptions, type WalletPort } from './activation-purchase'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import type { RequestContext } from '../../lib/context'
 import { logger } from '../../lib/logger'
 
-export type WalletPort = Pick<WalletService, 'hold' | 'capture' | 'void' | 'credit' | 'debit' | 'stub'>
-
-export interface ActivationDeps {
-  db: Db
-  wallet: WalletPort
-  /** Builds a provider row's adapters (ProvidersService.adapters). */
-  adapters: (p: Provider) => { activation?: ActivationProvider }
-  /** Runs after a successful purchase (the sandbox's automatic SMS in local dev). Must not throw. */
-  afterPurchase?: (a: ActivationRecord, p: Provider) => void
-  now?: () => number
-}
+export type { ActivationDeps, WalletPort }
 
 /** The activations' log lines carry `module: 'activations'`; `log(level, message, fields)`. */
 export const { log } = logger.with({ module: 'activations' })

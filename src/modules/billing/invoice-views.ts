@@ -4,7 +4,6 @@ import type { invoiceLineItems, invoices, payments } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { InvoiceDocument } from './invoice-document'
-import type { InvoiceTotals } from './invoices.service'
 import type { InvoiceDetails, InvoiceLine, InvoicePayment, InvoicesSummary, InvoiceSummary, UsageInvoice } from './schemas'
 
 export type Invoice = typeof invoices.$inferSelect
@@ -55,6 +54,17 @@ export function summaryView(i: Invoice): InvoiceSummary {
     periodStart: iso(i.periodStart)!,
     periodEnd: iso(i.periodEnd)!,
   }
+}
+
+/** Sums over a set of invoices, in micro-units (void invoices count in `count` only). */
+export interface InvoiceTotals {
+  count: number
+  total: number
+  paid: number
+  /** Still due on pending, partially paid and overdue invoices. */
+  outstanding: number
+  /** Still due on invoices past their due date. */
+  overdue: number
 }
 
 /** The `summary` beside a list of invoices. */

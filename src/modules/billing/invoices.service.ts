@@ -22,7 +22,7 @@ import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
 import { outboxInsert } from '../events/outbox'
 import { composeInvoice, monthPeriod, type UsageGroup } from './invoice-compose'
 import type { ListInvoicesQuery } from './schemas'
-import { usageInvoiceView, type Invoice, type InvoiceLineRow, type Payment } from './invoice-views'
+import { usageInvoiceView, type Invoice, type InvoiceLineRow, type InvoiceTotals, type Payment } from './invoice-views'
 import type { RequestContext } from '../../lib/context'
 import { DAY_MS } from '../../lib/time'
 
@@ -43,16 +43,7 @@ export function invoiceNumber(month: string): string {
 /** An invoice becomes overdue the day after its due date. */
 export const overdueFrom = (dueDate: number) => dueDate + DAY_MS
 
-/** Sums over a set of invoices, in micro-units (void invoices count in `count` only). */
-export interface InvoiceTotals {
-  count: number
-  total: number
-  paid: number
-  /** Still due on pending, partially paid and overdue invoices. */
-  outstanding: number
-  /** Still due on invoices past their due date. */
-  overdue: number
-}
+export type { InvoiceTotals }
 
 export class InvoicesService {
   constructor(private readonly deps: InvoicesDeps) {}

@@ -7,7 +7,16 @@ import { and, asc, count, desc, eq, inArray, ne, sql, type SQL } from 'drizzle-o
 import { accountNumberStats, phoneNumbers, smsMessages } from '../../db/schema'
 import { likeEscape } from '../../db/batch'
 import type { ListNumbersQuery } from './schemas'
-import type { DidsDeps } from './dids.service'
+import type { Db } from '../../db/client'
+import type { NumberLockService } from '../number-locks/number-lock.service'
+import type { ProvidersService } from '../providers/providers.service'
+
+/** What the DID services use (DidsService, its queries and its releases). */
+export interface DidsDeps {
+  db: Db
+  locks: NumberLockService
+  providers: ProvidersService
+}
 
 const monthStart = (now: number, back = 0) => {
   const d = new Date(now)

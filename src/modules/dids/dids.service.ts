@@ -17,25 +17,28 @@
  *   not visible here — NumberLock refuses the second buyer at purchase time.
  */
 import { and, asc, count, eq, isNotNull, lte, ne, or, sql, type SQL } from 'drizzle-orm'
-import type { Db } from '../../db/client'
 import { didInventory, numberConfigurations, numberReservations, phoneNumbers, type DidInventory, type PhoneNumber } from '../../db/schema'
 import { AppError, Conflict, NotFound } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { toMicros } from '../../lib/money'
-import type { NumberLockService } from '../number-locks/number-lock.service'
-import type { ProvidersService } from '../providers/providers.service'
 import { runBatch, type Stmt } from '../../db/batch'
 import type { ConfigureNumberBody, ListNumbersQuery, ReleaseNumberBody, SearchQuery, UpdateNumberBody } from './schemas'
-import type { CallCounts, SmsCounts } from './views'
 import { callsByNumber, callsPerNumberQuery, NO_CALLS, type NumberCalls } from '../usage/call-records'
 import type { RequestContext } from '../../lib/context'
-import { DidsQueries, LIVE } from './dids.queries'
+import { DidsQueries, LIVE, type DidsDeps } from './dids.queries'
 import { NumberRelease } from './number-release'
 
-export interface DidsDeps {
-  db: Db
-  locks: NumberLockService
-  providers: ProvidersService
+export type { DidsDeps }
+
+export interface SmsCounts {
+  totalSms: number
+  monthlySms: number
+}
+
+/** A number's calls as the view needs them: all of them, and this calendar month's minutes. */
+export interface CallCounts {
+  totalCalls: number
+  thisMonth: { minutes: number }
 }
 
 export type NumberConfiguration = typeof numberConfigurations.$inferSelect

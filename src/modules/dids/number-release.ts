@@ -12,8 +12,7 @@ import type { DidProvider } from '../../providers/numbers/types'
 import { errorText, insertChunks, runBatch, type Stmt } from '../../db/batch'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import { logger } from '../../lib/logger'
-import type { DidsDeps } from './dids.service'
-import { LIVE } from './dids.queries'
+import { LIVE, type DidsDeps } from './dids.queries'
 
 const RELEASE_BATCH = 100
 

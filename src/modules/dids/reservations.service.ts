@@ -19,10 +19,11 @@ import { newId } from '../../lib/ids'
 import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { WalletService } from '../wallet/wallet.service'
 import { errorText, runBatch } from '../../db/batch'
-import { failedReservationEntry } from './views'
 import type { RequestContext } from '../../lib/context'
 import { logger } from '../../lib/logger'
 import { assertAffordable, heldQuery, limitReached, type Held } from './reservation-limits'
+import type { z } from '@hono/zod-openapi'
+import type { ReservationView } from './schemas'
 
 export const RESERVATION_TTL_MS = 30 * 60_000
 const MAX_LISTED = 200
@@ -332,4 +333,11 @@ export class ReservationsService {
     if (!target.length) throw new NotFound('Reservation')
     return { group, rows, target }
   }
+}
+
+export type ReservedNumberView = z.infer<typeof ReservationView>['phoneNumbers'][number]
+
+/** A number a reservation request named but could not hold (also the 409's `phoneNumbers`). */
+export function failedReservationEntry(f: Reservation['failed'][number]): ReservedNumberView {
+  return { id: null, phoneNumber: f.phoneNumber, status: 'failed' as const, expiresAt: null, error: f.error }
 }

@@ -7,8 +7,8 @@ import type { z } from '@hono/zod-openapi'
 import type { DidInventory, PhoneNumber } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
-import type { NumberConfiguration, NumberDetailsRecord, NumberStats, NumberWithUsage, SearchResult } from './dids.service'
-import type { Reservation, ReservationRow } from './reservations.service'
+import type { CallCounts, NumberConfiguration, NumberDetailsRecord, NumberStats, NumberWithUsage, SearchResult, SmsCounts } from './dids.service'
+import { failedReservationEntry, type Reservation, type ReservationRow } from './reservations.service'
 import type { AvailableNumber, NumberSearchResponse, NumbersSummary, ReservationView, SearchQuery, UserNumber } from './schemas'
 
 // ---- search -------------------------------------------------------------------------------
@@ -50,17 +50,6 @@ export function searchView(q: SearchQuery, r: SearchResult): z.infer<typeof Numb
 }
 
 // ---- the account's numbers ----------------------------------------------------------------
-
-export interface SmsCounts {
-  totalSms: number
-  monthlySms: number
-}
-
-/** A number's calls as the view needs them: all of them, and this calendar month's minutes. */
-export interface CallCounts {
-  totalCalls: number
-  thisMonth: { minutes: number }
-}
 
 export function userNumberView(n: PhoneNumber, sms: SmsCounts = { totalSms: 0, monthlySms: 0 }, calls?: CallCounts): z.infer<typeof UserNumber> {
   return {
@@ -139,11 +128,6 @@ export function numberDetailsView(d: NumberDetailsRecord) {
 // ---- reservations -------------------------------------------------------------------------
 
 type ReservedNumberView = z.infer<typeof ReservationView>['phoneNumbers'][number]
-
-/** A number a reservation request named but could not hold (also the 409's `phoneNumbers`). */
-export function failedReservationEntry(f: Reservation['failed'][number]): ReservedNumberView {
-  return { id: null, phoneNumber: f.phoneNumber, status: 'failed' as const, expiresAt: null, error: f.error }
-}
 
 function reservedNumberView(r: ReservationRow, now: number, capped: boolean): ReservedNumberView {
   const live = r.status === 'active' && r.expiresAt.getTime() > now

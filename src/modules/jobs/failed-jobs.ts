@@ -16,7 +16,7 @@
 import { eq, sql } from 'drizzle-orm'
 import { failedJobs } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
-import type { Consumer } from '../../queue'
+import type { Consumer } from './consumer'
 import type { Services } from '../../services'
 import { logger } from '../../lib/logger'
 

@@ -25,7 +25,7 @@ import type { RequestContext } from '../../lib/context'
 
 export type BillingAccount = typeof billingAccounts.$inferSelect
 
-/** The billing account with the facts its answer shows (billingAccountView in schemas.ts shapes it). */
+/** The billing account with the facts its answer shows (billingAccountView in views.ts shapes it). */
 export interface BillingAccountSummary {
   account: BillingAccount
   /** The wallet balance, micro-units. */

@@ -3,7 +3,8 @@ import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
-import { BillingAccountView, billingAccountView } from './schemas'
+import { BillingAccountView } from './schemas'
+import { billingAccountView } from './views'
 
 const route = createRoute({
   method: 'get',

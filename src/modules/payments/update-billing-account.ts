@@ -3,7 +3,8 @@ import { envelope, errorResponses, jsonBody, keySecurity, ok } from '../../lib/h
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth, contextOf } from '../../http/authenticate'
-import { BillingAccountView, billingAccountView, UpdateBillingAccountBody } from './schemas'
+import { BillingAccountView, UpdateBillingAccountBody } from './schemas'
+import { billingAccountView } from './views'
 
 const route = createRoute({
   method: 'put',

@@ -8,7 +8,7 @@
 import { and, eq, notInArray } from 'drizzle-orm'
 import { z } from 'zod'
 import { webhookDeliveries } from '../../db/schema'
-import type { Consumer } from '../../queue'
+import type { Consumer } from '../jobs/consumer'
 import { attemptDelivery } from './delivery'
 import { fanOut } from './fan-out'
 import { logger } from '../../lib/logger'

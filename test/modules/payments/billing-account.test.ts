@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { createExecutionContext, env } from 'cloudflare:test'
 import type { Env } from '../../../src/env'
-import { billingAccountView } from '../../../src/modules/payments/schemas'
+import { billingAccountView } from '../../../src/modules/payments/views'
 import { createServices } from '../../../src/services'
 import { call, createApiKey, expectErrorEnvelope, registerUser } from '../../helpers/api'
 import { fund } from '../../helpers/catalog'
