@@ -7,7 +7,7 @@ import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseResult } from './schemas'
 import { checkSmsUrls } from './sms-url'
 import { CreateOrderBody, OrderDetails } from './order-schemas'
-import { orderDetailsView } from './order-views'
+import { orderDetailsView, purchaseResultView } from './order-views'
 
 const Created = OrderDetails.extend({
   results: PurchaseResult.shape.results.optional(),
@@ -53,6 +53,7 @@ export const registerCreateOrder = (r: Router) =>
     const key = c.req.header('idempotency-key')
     const { order, result } = await c.var.services.orders.create(contextOf(c), input, { idempotency: key ? { scope: idempotencyScope(p), key } : undefined })
     const details = orderDetailsView(order)
-    const body: z.infer<typeof Created> = result ? { ...details, results: result.results, summary: result.summary } : details
+    const placed = result && purchaseResultView(result, c.var.services.config.appUrl)
+    const body: z.infer<typeof Created> = placed ? { ...details, results: placed.results, summary: placed.summary } : details
     return c.json(envelope(c, body), 201)
   })

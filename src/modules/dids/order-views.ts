@@ -5,7 +5,8 @@ import { fromMicros, usd } from '../../lib/money'
 import { iso } from '../../lib/time'
 import { ITEM_TYPE, orderTotal, type OrderDetails, type OrdersSummary, type OrderSummary } from './order-schemas'
 import type { ListedOrder, OrderRecord, OrderStats } from './orders.service'
-import { splitItemError } from './purchase.service'
+import { splitItemError, type PlacedOrder } from './purchase.service'
+import type { PurchaseResult } from './schemas'
 
 function itemLine(i: { phoneNumber: string; setup: number; monthly: number }) {
   const unit = i.setup + i.monthly
@@ -84,5 +85,21 @@ function itemMetadata(i: OrderItem): Record<string, unknown> {
     ...(req.friendlyName ? { friendlyName: req.friendlyName } : {}),
     ...splitItemError(i.error),
     ...(req.metadata ?? {}),
+  }
+}
+
+/** A purchase's answer: the order with its total in dollars, each number's outcome, the counts, and where to go next. */
+export function purchaseResultView(p: PlacedOrder, appUrl: string): PurchaseResult {
+  const { order, results } = p
+  const count = (s: PurchaseResult['results'][number]['status']) => results.filter((r) => r.status === s).length
+  const firstId = results.find((r) => r.numberId)?.numberId
+  return {
+    order: { id: order.id, orderNumber: order.orderNumber, status: order.status, totalAmount: fromMicros(order.total), currency: order.currency },
+    results,
+    summary: { totalRequested: results.length, successful: count('SUCCESS'), failed: count('FAILED'), pending: count('PENDING') },
+    nextSteps: {
+      configurationUrl: `${appUrl}/api/v1/numbers${firstId ? `/${firstId}/configure` : ''}`,
+      documentationUrl: `${appUrl}/docs`,
+    },
   }
 }

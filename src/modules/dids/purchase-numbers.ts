@@ -6,6 +6,7 @@ import { principalOf, requireAuth, contextOf } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseBody, PurchaseResult } from './schemas'
 import { checkSmsUrls } from './sms-url'
+import { purchaseResultView } from './order-views'
 
 const route = createRoute({
   method: 'post',
@@ -61,5 +62,5 @@ export const registerPurchaseNumbers = (r: Router) =>
       defaultRouting: body.configuration?.defaultRouting,
       idempotency: key ? { scope: idempotencyScope(p), key } : undefined,
     })
-    return c.json(envelope(c, result), 201)
+    return c.json(envelope(c, purchaseResultView(result, c.var.services.config.appUrl)), 201)
   })

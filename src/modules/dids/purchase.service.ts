@@ -37,16 +37,15 @@ import type { Db } from '../../db/client'
 import { orders, type Order, type Provider } from '../../db/schema'
 import { AppError, Conflict, NotFound, ValidationError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
-import { fromMicros, toMicros, usd } from '../../lib/money'
+import { toMicros, usd } from '../../lib/money'
 import { errorText, runBatch, type Stmt } from '../../db/batch'
-import type { PurchaseResult } from './schemas'
 import type { NumberLockService } from '../number-locks/number-lock.service'
 import type { ProvidersService } from '../providers/providers.service'
 import type { WalletService } from '../wallet/wallet.service'
 import type { TopUpService } from '../payments/top-up.service'
 import type { RequestContext } from '../../lib/context'
 import { logger } from '../../lib/logger'
-import { newOrderNumber, price, type DefaultRouting, type Line, type NumberRequest, type OrderRef, type ResultStatus } from './purchase-lines'
+import { newOrderNumber, price, type DefaultRouting, type Line, type NumberRequest, type OrderRef, type Outcome } from './purchase-lines'
 import { itemFailures, itemInserts, readLines, readPendingLines, timeline, writeResults } from './purchase.statements'
 import { buyUpstream, declinedNote, derivedKey, holdFor, insufficient, methodOf, payByMethod, releaseLocks, reserveAll, settleHold, settleLocks, withOrder } from './purchase-steps'
 
@@ -65,6 +64,19 @@ export interface RetryOptions {
   /** The method to charge; default the order's `billing.paymentMethodId`; `wallet`: the wallet alone. */
   paymentMethodId?: string
   idempotency?: { scope: string; key: string }
+}
+
+/** What a placed (or paid-again) order came to: the order, and each requested number's outcome in request order. */
+export interface PlacedOrder {
+  order: {
+    id: string
+    orderNumber: string
+    status: string
+    /** Micro-units: charged, plus what awaits confirmation. */
+    total: number
+    currency: string
+  }
+  results: Outcome[]
 }
 
 export interface PurchaseDeps {
@@ -92,7 +104,7 @@ export class PurchaseService {
   }
 
   /** Places a new order for `requests` and runs it to the end. */
-  async place(ctx: RequestContext, requests: NumberRequest[], opts: PlaceOptions = {}): Promise<PurchaseResult> {
+  async place(ctx: RequestContext, requests: NumberRequest[], opts: PlaceOptions = {}): Promise<PlacedOrder> {
     const userId = ctx.accountId
     const now = Date.now()
     const phones = requests.map((r) => r.phoneNumber)
@@ -227,7 +239,7 @@ export class PurchaseService {
   }
 
   /** Pays a `payment_failed` (or unpaid `pending`) order again: its pending items run the whole flow. */
-  async retry(ctx: RequestContext, orderId: string, opts: RetryOptions = {}): Promise<PurchaseResult> {
+  async retry(ctx: RequestContext, orderId: string, opts: RetryOptions = {}): Promise<PlacedOrder> {
     const userId = ctx.accountId
     const now = Date.now()
     // Claiming the order first makes concurrent retries (and a cancel) see it as taken.
@@ -324,7 +336,7 @@ export class PurchaseService {
   // ---- steps ----------------------------------------------------------------------------
 
   /** Upstream purchases, the result batch, the money, the locks. */
-  private async fulfil(userId: string, order: OrderRef, lines: Line[], providerRows: Provider[]): Promise<PurchaseResult> {
+  private async fulfil(userId: string, order: OrderRef, lines: Line[], providerRows: Provider[]): Promise<PlacedOrder> {
     const buying = lines.filter((l) => l.reserved)
     await buyUpstream(this.deps, buying, providerRows)
 
@@ -335,17 +347,9 @@ export class PurchaseService {
     if (order.held && !written.awaiting) await settleHold(this.deps.wallet, userId, order.holdId, written.charged)
     await settleLocks(this.db, this.deps.locks, userId, buying)
 
-    const results = lines.map((l) => l.result!)
-    const count = (s: ResultStatus) => results.filter((r) => r.status === s).length
-    const firstId = results.find((r) => r.numberId)?.numberId
     return {
-      order: { id: order.id, orderNumber: order.orderNumber, status: written.status, totalAmount: fromMicros(written.charged + written.awaiting), currency: order.currency },
-      results,
-      summary: { totalRequested: results.length, successful: count('SUCCESS'), failed: count('FAILED'), pending: count('PENDING') },
-      nextSteps: {
-        configurationUrl: `${this.deps.appUrl}/api/v1/numbers${firstId ? `/${firstId}/configure` : ''}`,
-        documentationUrl: `${this.deps.appUrl}/docs`,
-      },
+      order: { id: order.id, orderNumber: order.orderNumber, status: written.status, total: written.charged + written.awaiting, currency: order.currency },
+      results: lines.map((l) => l.result!),
     }
   }
 

@@ -6,6 +6,7 @@ import { principalOf, requireAuth, contextOf } from '../../http/authenticate'
 import { idempotencyScope } from '../../http/idempotency'
 import { PurchaseResult } from './schemas'
 import { OrderIdParam, RetryPaymentBody } from './order-schemas'
+import { purchaseResultView } from './order-views'
 
 const route = createRoute({
   method: 'post',
@@ -42,5 +43,5 @@ export const registerRetryPayment = (r: Router) =>
       paymentMethodId: body.paymentMethodId,
       idempotency: key ? { scope: idempotencyScope(p), key } : undefined,
     })
-    return c.json(envelope(c, result), 200)
+    return c.json(envelope(c, purchaseResultView(result, c.var.services.config.appUrl)), 200)
   })
