@@ -1,6 +1,6 @@
 /**
  * DIDs (the DID API): search of the inventory, the account's numbers, their configuration and
- * their release. Purchases are orders (src/modules/orders/purchase.service.ts).
+ * their release. Purchases are orders (purchase.service.ts).
  *
  * Invariants:
  * - Every query on owned numbers is scoped by `user_id`: another account's number is a 404.

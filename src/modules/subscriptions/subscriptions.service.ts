@@ -1,6 +1,6 @@
 /**
  * Subscriptions (usage billing's /api/subscription): one row per account, plans and fees from
- * billing/plans.ts, calendar-month periods (UTC).
+ * plans.ts, calendar-month periods (UTC).
  *
  * Invariants:
  * - One subscription row per account (unique index); subscribing again after a cancel reuses it

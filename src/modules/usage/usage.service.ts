@@ -10,7 +10,7 @@
  *   identical reports race (the loser's batch fails whole and it reads the winner's rows).
  * - Every query is scoped by `user_id` and starts from an index on it:
  *   usage_records_user_month_idx for months, usage_records_user_occurred_idx for date ranges.
- * - Money is micro-units; costs are quantity × the rate of the metric (billing/plans.ts RATES).
+ * - Money is micro-units; costs are quantity × the rate of the metric (subscriptions/plans.ts RATES).
  * - A range's buckets (day, week, month) are usage-buckets.ts's, shared with call analytics.
  */
 import { and, asc, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm'
