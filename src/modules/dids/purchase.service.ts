@@ -185,12 +185,7 @@ export class PurchaseService {
         ]),
       ])
     } catch (e) {
-      if (total > 0) await settleHold(this.deps.wallet, userId, holdId, 0)
-      await releaseLocks(
-        this.deps.locks,
-        userId,
-        reserved.filter((l) => !l.ownReservation),
-      )
+      await this.abandon(userId, holdId, total, reserved)
       throw e
     }
 
@@ -322,12 +317,7 @@ export class PurchaseService {
         ...this.events(orderId, now, [['processing', `${usd(total)} held for ${reserved.length} reserved number(s)`]]),
       ])
     } catch (e) {
-      if (total > 0) await settleHold(this.deps.wallet, userId, holdId, 0)
-      await releaseLocks(
-        this.deps.locks,
-        userId,
-        reserved.filter((l) => !l.ownReservation),
-      )
+      await this.abandon(userId, holdId, total, reserved)
       throw e
     }
     return this.fulfil(userId, { id: orderId, orderNumber: claimed.orderNumber, holdId, held: total > 0, currency: claimed.currency }, lines, provs)
@@ -351,6 +341,16 @@ export class PurchaseService {
       order: { id: order.id, orderNumber: order.orderNumber, status: written.status, total: written.charged + written.awaiting, currency: order.currency },
       results: lines.map((l) => l.result!),
     }
+  }
+
+  /** The order's batch failed: its hold is voided (when it held money) and the locks it took are let go. */
+  private async abandon(userId: string, holdId: string, total: number, reserved: Line[]) {
+    if (total > 0) await settleHold(this.deps.wallet, userId, holdId, 0)
+    await releaseLocks(
+      this.deps.locks,
+      userId,
+      reserved.filter((l) => !l.ownReservation),
+    )
   }
 
   /** Timeline rows of an order (purchase.statements.ts); the order endpoints write them too. */
