@@ -748,7 +748,7 @@ export type OrderItem = typeof orderItems.$inferSelect
 // ---------------------------------------------------------------------------------------------
 
 /** What a usage row counts. The first three are usage billing's metrics; the rest are product meters. */
-export const USAGE_TYPES = ['call_minutes', 'sms', 'api_calls', 'activation', 'did_purchase', 'did_monthly', 'subscription_proration'] as const
+export const USAGE_TYPES = ['call_minutes', 'sms', 'api_calls', 'activation', 'did_purchase', 'did_monthly', 'subscription_proration', 'sim_data_topup', 'sim_sms_topup'] as const
 export type UsageType = (typeof USAGE_TYPES)[number]
 
 /**
@@ -1051,3 +1051,287 @@ export const didRenewals = sqliteTable(
   },
   (t) => [uniqueIndex('did_renewals_period_uq').on(t.phoneNumberId, t.periodStart), index('did_renewals_user_idx').on(t.userId, t.createdAt)],
 )
+
+// ---------------------------------------------------------------------------------------------
+// IoT SIMs (the SIM API, seed 002): SIMs, their quotas, events, SMS, top-ups and bulk jobs, the
+// account's global limits; and the sandbox SIM upstream's own state.
+// Ids of SIMs, events and SMS are integers, as the SIM API shows them (`"id": 1`).
+// ---------------------------------------------------------------------------------------------
+
+export const SIM_STATUSES = ['Enabled', 'Disabled', 'Suspended', 'Expired'] as const
+export type SimStatus = (typeof SIM_STATUSES)[number]
+export const QUOTA_TYPES = ['data', 'sms'] as const
+export type QuotaType = (typeof QUOTA_TYPES)[number]
+
+/** A SIM registered by an account. `iccid` is the 19-digit form (no Luhn digit); one account holds it. */
+export const sims = sqliteTable(
+  'sims',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    iccid: text('iccid').notNull(),
+    providerId: text('provider_id')
+      .notNull()
+      .references(() => providers.id),
+    imsi: text('imsi'),
+    msisdn: text('msisdn'),
+    imei: text('imei'),
+    imeiLock: integer('imei_lock', { mode: 'boolean' }).notNull().default(false),
+    status: text('status', { enum: SIM_STATUSES }).notNull().default('Enabled'),
+    label: text('label'),
+    ipAddress: text('ip_address'),
+    ipv6Address: text('ipv6_address'),
+    /** The last connectivity seen: null until first read. */
+    connected: integer('connected', { mode: 'boolean' }),
+    currentRat: text('current_rat'),
+    currentCountry: text('current_country'),
+    currentOperator: text('current_operator'),
+    connection: text('connection', { mode: 'json' }).$type<Record<string, unknown>>(),
+    connectivityAt: ms('connectivity_at'),
+    activationDate: ms('activation_date'),
+    tags: text('tags', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    metadata: text('metadata', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
+    /** The last connectivity reset: when asked, when the upstream expects it done, its outcome. */
+    resetRequestedAt: ms('reset_requested_at'),
+    resetExpectedAt: ms('reset_expected_at'),
+    resetStatus: text('reset_status', { enum: ['in_progress', 'completed', 'failed'] }),
+    resetType: text('reset_type'),
+    statusCheckedAt: ms('status_checked_at'),
+    lastSyncedAt: ms('last_synced_at'),
+    createdAt: ms('created_at').notNull(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('sims_iccid_uq').on(t.iccid),
+    // GET /api/v1/sims: one index per sort key, the status filter with the default sort.
+    index('sims_user_created_idx').on(t.userId, t.createdAt),
+    index('sims_user_updated_idx').on(t.userId, t.updatedAt),
+    index('sims_user_label_idx').on(t.userId, t.label),
+    index('sims_user_iccid_idx').on(t.userId, t.iccid),
+    index('sims_user_activation_idx').on(t.userId, t.activationDate),
+    index('sims_user_status_created_idx').on(t.userId, t.status, t.createdAt),
+    // The sync walks each provider's SIMs by id; the gauge counts enabled SIMs.
+    index('sims_provider_idx').on(t.providerId, t.id),
+    index('sims_status_idx').on(t.status),
+  ],
+)
+
+/**
+ * A SIM's data or SMS quota as last seen (bytes or messages): its total `volume` and `usedVolume`.
+ * `thresholdReached`/`depleted` remember the last state, so an event fires once per crossing.
+ * Auto top-up: `autoReload` with its amount; `autoArmed` is 1 while usage is under the threshold,
+ * and a sync claims a crossing by moving it to 0 (at most one top-up per crossing).
+ * `observedAt` is when the upstream was read: an older reading never overwrites a newer one.
+ */
+export const simQuotas = sqliteTable(
+  'sim_quotas',
+  {
+    simId: integer('sim_id')
+      .notNull()
+      .references(() => sims.id),
+    quotaType: text('quota_type', { enum: QUOTA_TYPES }).notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    volume: integer('volume').notNull().default(0),
+    usedVolume: integer('used_volume').notNull().default(0),
+    status: text('status', { enum: ['Active', 'Exhausted', 'Expired'] })
+      .notNull()
+      .default('Active'),
+    thresholdPercentage: integer('threshold_percentage').notNull().default(80),
+    thresholdReached: integer('threshold_reached', { mode: 'boolean' }).notNull().default(false),
+    depleted: integer('depleted', { mode: 'boolean' }).notNull().default(false),
+    autoReload: integer('auto_reload', { mode: 'boolean' }).notNull().default(false),
+    autoReloadAmount: integer('auto_reload_amount'),
+    autoArmed: integer('auto_armed', { mode: 'boolean' }).notNull().default(true),
+    lastVolumeAdded: integer('last_volume_added'),
+    lastStatusChangeDate: ms('last_status_change_date'),
+    expiryDate: ms('expiry_date'),
+    observedAt: ms('observed_at').notNull(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.simId, t.quotaType] }), index('sim_quotas_auto_idx').on(t.autoReload, t.simId)],
+)
+
+export const SIM_EVENT_CATEGORIES = ['status', 'quota', 'connectivity', 'sms', 'topup'] as const
+
+/** A SIM's event history (GET /api/v1/sims/{iccid}/events). */
+export const simEvents = sqliteTable(
+  'sim_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    simId: integer('sim_id')
+      .notNull()
+      .references(() => sims.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    eventType: text('event_type').notNull(),
+    eventCategory: text('event_category', { enum: SIM_EVENT_CATEGORIES }).notNull(),
+    severity: text('severity', { enum: ['info', 'warning', 'critical'] }).notNull(),
+    description: text('description').notNull(),
+    eventData: text('event_data', { mode: 'json' }).$type<Record<string, unknown>>(),
+    /** Makes a writer idempotent (one event per crossing, per top-up, per SMS); null when none is needed. */
+    dedupeKey: text('dedupe_key'),
+    occurredAt: ms('occurred_at').notNull(),
+  },
+  (t) => [
+    index('sim_events_sim_time_idx').on(t.simId, t.occurredAt),
+    index('sim_events_sim_type_time_idx').on(t.simId, t.eventType, t.occurredAt),
+    uniqueIndex('sim_events_dedupe_uq').on(t.simId, t.dedupeKey),
+  ],
+)
+
+export const SIM_SMS_STATUSES = ['pending', 'sent', 'delivered', 'failed', 'cancelled', 'received'] as const
+export type SimSmsStatus = (typeof SIM_SMS_STATUSES)[number]
+
+/** SMS to (MT) and from (MO) a SIM. `smsId` is the public id; `upstreamId` the provider's. */
+export const simSms = sqliteTable(
+  'sim_sms',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    smsId: text('sms_id').notNull(),
+    simId: integer('sim_id')
+      .notNull()
+      .references(() => sims.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    direction: text('direction', { enum: ['MO', 'MT'] }).notNull(),
+    message: text('message').notNull(),
+    encoding: text('encoding', { enum: ['GSM7', 'UCS2'] }).notNull(),
+    status: text('status', { enum: SIM_SMS_STATUSES }).notNull(),
+    upstreamId: text('upstream_id'),
+    sourceAddress: text('source_address'),
+    expiryDate: ms('expiry_date'),
+    error: text('error'),
+    createdAt: ms('created_at').notNull(),
+    sentAt: ms('sent_at'),
+    deliveredAt: ms('delivered_at'),
+    failedAt: ms('failed_at'),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('sim_sms_sms_id_uq').on(t.smsId),
+    uniqueIndex('sim_sms_upstream_uq').on(t.simId, t.direction, t.upstreamId),
+    index('sim_sms_sim_created_idx').on(t.simId, t.createdAt),
+    index('sim_sms_sim_direction_created_idx').on(t.simId, t.direction, t.createdAt),
+    index('sim_sms_sim_status_created_idx').on(t.simId, t.status, t.createdAt),
+  ],
+)
+
+/** An account's global SIM limits (GET/POST /api/v1/sims/limits). */
+export const simLimits = sqliteTable('sim_limits', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => users.id),
+  dailyDataLimit: integer('daily_data_limit'),
+  monthlyDataLimit: integer('monthly_data_limit'),
+  dailySmsLimit: integer('daily_sms_limit'),
+  monthlySmsLimit: integer('monthly_sms_limit'),
+  enforceLimits: integer('enforce_limits', { mode: 'boolean' }).notNull().default(false),
+  updatedAt: ms('updated_at').notNull(),
+})
+
+/** A bulk operation on SIMs (POST /api/v1/sims/topup → GET /api/v1/jobs/{job_id}). Its items are sim_topups rows. */
+export const simJobs = sqliteTable(
+  'sim_jobs',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    kind: text('kind', { enum: ['sim_topup'] }).notNull(),
+    status: text('status', { enum: ['processing', 'completed'] }).notNull(),
+    total: integer('total').notNull(),
+    chunks: integer('chunks').notNull(),
+    createdAt: ms('created_at').notNull(),
+    completedAt: ms('completed_at'),
+  },
+  (t) => [index('sim_jobs_user_created_idx').on(t.userId, t.createdAt)],
+)
+
+/**
+ * One top-up of one SIM quota, from any source (a request, a bulk job item, an auto top-up). Its
+ * id is the operation id: fixed before any money moves, so a retried request or a redelivered job
+ * message finds the row and never charges or tops up twice. `amount` is the price (micro-units).
+ */
+export const simTopups = sqliteTable(
+  'sim_topups',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    /** Null when the bulk item named no SIM of the account (its failure is the result). */
+    simId: integer('sim_id').references(() => sims.id),
+    iccid: text('iccid').notNull(),
+    quotaType: text('quota_type', { enum: QUOTA_TYPES }).notNull(),
+    volume: integer('volume').notNull(),
+    amount: integer('amount').notNull(),
+    source: text('source', { enum: ['api', 'bulk', 'auto'] }).notNull(),
+    jobId: text('job_id').references(() => simJobs.id),
+    jobIndex: integer('job_index'),
+    status: text('status', { enum: ['pending', 'succeeded', 'failed'] }).notNull(),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    holdId: text('hold_id'),
+    newTotal: integer('new_total'),
+    newRemaining: integer('new_remaining'),
+    createdAt: ms('created_at').notNull(),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('sim_topups_job_item_uq').on(t.jobId, t.jobIndex),
+    index('sim_topups_sim_created_idx').on(t.simId, t.createdAt),
+    index('sim_topups_user_created_idx').on(t.userId, t.createdAt),
+  ],
+)
+
+/** The sandbox SIM upstream's own records (what a real upstream keeps on its side): per SIM. */
+export const sandboxSims = sqliteTable('sandbox_sims', {
+  iccid: text('iccid').primaryKey(),
+  status: text('status').notNull(),
+  label: text('label'),
+  imeiLock: integer('imei_lock', { mode: 'boolean' }).notNull().default(false),
+  limits: text('limits', { mode: 'json' }).$type<Record<string, unknown>>(),
+  /** When the sandbox first saw the SIM: its usage grows from here. */
+  activatedAt: ms('activated_at').notNull(),
+  resetRequestedAt: ms('reset_requested_at'),
+  updatedAt: ms('updated_at').notNull(),
+})
+
+/** The sandbox's top-ups, keyed by the caller's reference: the same reference tops up once. */
+export const sandboxSimTopups = sqliteTable(
+  'sandbox_sim_topups',
+  {
+    reference: text('reference').primaryKey(),
+    iccid: text('iccid').notNull(),
+    quotaType: text('quota_type', { enum: QUOTA_TYPES }).notNull(),
+    volume: integer('volume').notNull(),
+    createdAt: ms('created_at').notNull(),
+  },
+  (t) => [index('sandbox_sim_topups_iccid_idx').on(t.iccid, t.quotaType)],
+)
+
+/** SMS the sandbox was asked to send to its SIMs (their status and the devices' replies follow from time). */
+export const sandboxSimSms = sqliteTable(
+  'sandbox_sim_sms',
+  {
+    id: text('id').primaryKey(),
+    iccid: text('iccid').notNull(),
+    message: text('message').notNull(),
+    createdAt: ms('created_at').notNull(),
+    cancelledAt: ms('cancelled_at'),
+  },
+  (t) => [index('sandbox_sim_sms_iccid_idx').on(t.iccid, t.createdAt)],
+)
+
+export type Sim = typeof sims.$inferSelect
+export type SimQuota = typeof simQuotas.$inferSelect
+export type SimEvent = typeof simEvents.$inferSelect
+export type SimSms = typeof simSms.$inferSelect
+export type SimTopup = typeof simTopups.$inferSelect
+export type SimJob = typeof simJobs.$inferSelect
