@@ -35,6 +35,8 @@ const UNIT: Record<UsageType, string> = {
   did_purchase: 'number',
   did_monthly: 'number-month',
   subscription_proration: 'subscription',
+  sim_data_topup: 'MB',
+  sim_sms_topup: 'SMS',
 }
 
 /** One usage row at `at` (ms): `unitPrice` in micro-units, cost = quantity × unitPrice unless given. */

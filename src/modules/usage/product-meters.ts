@@ -30,6 +30,8 @@ export const UNITS: Record<UsageType, string> = {
   did_purchase: 'number',
   did_monthly: 'month',
   subscription_proration: 'subscription',
+  sim_data_topup: 'MB',
+  sim_sms_topup: 'SMS',
 }
 
 /** A fresh `usg_…` id computed by SQLite, for rows inserted by INSERT … SELECT. */
