@@ -5,6 +5,9 @@
  * form; answers carry both (`iccid`, `iccid_with_luhn`).
  */
 import { AppError } from '../../lib/errors'
+import { luhnCheckDigit } from '../../lib/luhn'
+
+export { luhnCheckDigit }
 
 export class InvalidIccid extends AppError {
   constructor(reason: string, field = 'iccid') {
@@ -17,20 +20,6 @@ export interface Iccid {
   iccid: string
   /** The same with its Luhn check digit (20 digits). */
   iccidWithLuhn: string
-}
-
-/** The Luhn check digit of a string of digits (the rightmost digit of the payload is doubled). */
-export function luhnCheckDigit(payload: string): number {
-  let sum = 0
-  for (let i = payload.length - 1, double = true; i >= 0; i--, double = !double) {
-    let d = payload.charCodeAt(i) - 48
-    if (double) {
-      d *= 2
-      if (d > 9) d -= 9
-    }
-    sum += d
-  }
-  return (10 - (sum % 10)) % 10
 }
 
 /** Reads an ICCID as a client sent it (surrounding spaces allowed); throws InvalidIccid. */
