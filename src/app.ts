@@ -29,6 +29,7 @@ import { registerHealthCheck } from './modules/health/health'
 import { registerMetrics } from './modules/metrics'
 import { registerActivations } from './modules/activations'
 import { registerDids } from './modules/dids'
+import { registerSims } from './modules/sims'
 import { redocPage } from './modules/docs/redoc'
 import { API_DESCRIPTION, TAGS } from './modules/docs/tags'
 import { registerOffers } from './modules/offers'
@@ -120,6 +121,7 @@ export function createApp(): Router {
   registerInboundSms(app)
   registerDids(app)
   registerOrders(app)
+  registerSims(app)
   registerProviders(app)
   registerWebhooks(app)
   registerUsage(app)

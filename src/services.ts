@@ -10,6 +10,9 @@ import { createDb } from './db/client'
 import { readConfig, type Env } from './env'
 import { createMailer, type Mailer } from './providers/mailer/mailer'
 import type { ProviderDeps } from './providers/numbers/types'
+import { simAdapter } from './providers/sims/registry'
+import type { SimProvider } from './providers/sims/types'
+import type { Provider } from './db/schema'
 import { paymentProcessor } from './providers/payments/registry'
 import { ActivationsService, scheduleSandboxSms } from './modules/activations/activations.service'
 import { AdminUsersService } from './modules/admin/admin-users.service'
@@ -33,6 +36,9 @@ import { TopUpService } from './modules/payments/top-up.service'
 import { ProvidersService } from './modules/providers/providers.service'
 import { resolveLimits } from './modules/rate-limit/limits'
 import { RateLimitService } from './modules/rate-limit/rate-limit.service'
+import { SimsService } from './modules/sims/sims.service'
+import { SimTopUpService } from './modules/sims/topup.service'
+import { SimTopUps } from './modules/sims/topups'
 import { DidSmsService } from './modules/sms/did-sms.service'
 import { InboundSmsService } from './modules/sms/inbound-sms.service'
 import { SubscriptionsService } from './modules/subscriptions/subscriptions.service'
@@ -47,8 +53,10 @@ type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>
 export interface ServiceOverrides {
   /** Outbound HTTP to partners and payment processors (webhook deliveries, Stripe). */
   fetch?: Fetch
-  /** The number providers' upstream HTTP and secrets. */
+  /** The number and SIM providers' upstream HTTP and secrets. */
   providers?: ProviderDeps
+  /** Wraps or replaces a provider row's SIM adapter (a test's failing upstream). */
+  simAdapter?: (p: Provider, built: () => SimProvider) => SimProvider
   /** Services to use instead of the ones built here (a test's failing wallet, a fake upstream); by getter name. */
   replace?: Partial<Record<string, unknown>>
 }
@@ -69,6 +77,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     ttlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
   }
 
+  const providerDeps: ProviderDeps = overrides.providers ?? { fetch: (input, init) => fetch(input, init), secret }
   const built = new Map<string, unknown>()
   const once = <T>(name: string, build: () => T): T => {
     if (!built.has(name)) built.set(name, overrides.replace && name in overrides.replace ? overrides.replace[name] : build())
@@ -101,7 +110,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
       return once('numberLocks', () => new NumberLockService(env.NUMBER_LOCK))
     },
     get providers(): ProvidersService {
-      return once('providers', () => new ProvidersService(db, overrides.providers ?? { fetch: (input, init) => fetch(input, init), secret }))
+      return once('providers', () => new ProvidersService(db, providerDeps))
     },
     get authn(): AuthnService {
       return once('authn', () => new AuthnService(db, jwt, defer))
@@ -183,6 +192,18 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     },
     get orders(): OrdersService {
       return once('orders', () => new OrdersService({ db, wallet: this.wallet, purchase: this.purchase, dids: this.dids }))
+    },
+    get sims(): SimsService {
+      return once('sims', () => {
+        const build = (p: Provider) => simAdapter(p, { ...providerDeps, db })
+        return new SimsService({ db, adapter: overrides.simAdapter ? (p) => overrides.simAdapter!(p, () => build(p)) : build })
+      })
+    },
+    get simTopUps(): SimTopUps {
+      return once('simTopUps', () => new SimTopUps({ db, wallet: this.wallet, adapterOf: (sim) => this.sims.adapterOf(sim) }))
+    },
+    get simTopUpService(): SimTopUpService {
+      return once('simTopUpService', () => new SimTopUpService({ db, sims: this.sims, engine: this.simTopUps, wallet: this.wallet, jobs: env.JOBS }))
     },
     get subscriptions(): SubscriptionsService {
       return once('subscriptions', () => new SubscriptionsService({ db }))

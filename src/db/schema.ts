@@ -1283,11 +1283,7 @@ export const simTopups = sqliteTable(
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),
   },
-  (t) => [
-    uniqueIndex('sim_topups_job_item_uq').on(t.jobId, t.jobIndex),
-    index('sim_topups_sim_created_idx').on(t.simId, t.createdAt),
-    index('sim_topups_user_created_idx').on(t.userId, t.createdAt),
-  ],
+  (t) => [uniqueIndex('sim_topups_job_item_uq').on(t.jobId, t.jobIndex), index('sim_topups_sim_created_idx').on(t.simId, t.createdAt), index('sim_topups_user_created_idx').on(t.userId, t.createdAt)],
 )
 
 /** The sandbox SIM upstream's own records (what a real upstream keeps on its side): per SIM. */

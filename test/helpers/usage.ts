@@ -35,7 +35,7 @@ const UNIT: Record<UsageType, string> = {
   did_purchase: 'number',
   did_monthly: 'number-month',
   subscription_proration: 'subscription',
-  sim_data_topup: 'MB',
+  sim_data_topup: 'MiB',
   sim_sms_topup: 'SMS',
 }
 

@@ -284,6 +284,8 @@ describe('routes that declare idempotent()', () => {
         'POST /api/v1/billing/invoices/:id/pay',
         'POST /api/v1/billing/payment-methods',
         'POST /api/v1/billing/top-up',
+        'POST /api/v1/sims/:iccid/topup',
+        'POST /api/v1/sims/topup',
       ].sort(),
     )
   })

@@ -229,6 +229,8 @@ export function composeInvoice(input: ComposeInput): ComposedInvoice {
   const oneTime: [UsageType, string][] = [
     ['activation', 'SMS activations'],
     ['did_purchase', 'Phone number purchases (setup and first month)'],
+    ['sim_data_topup', 'SIM data top-ups (MiB)'],
+    ['sim_sms_topup', 'SIM SMS top-ups'],
   ]
   for (const [type, description] of oneTime) {
     const groups = byType(type)

@@ -1,13 +1,13 @@
 /**
  * The OpenAPI tags with their descriptions, in the order the docs pages list them, and the
  * document's own description. They name the API families as the README's "API families" section
- * does: the activation API, the DID API, usage billing (and the SIM API and messaging, which are
+ * does: the activation API, the DID API, usage billing and the SIM API (and messaging, which is
  * not available yet). test/modules/docs/standalone-docs.test.ts checks that every tag an operation
  * uses is described here.
  */
 
 export const API_DESCRIPTION =
-  'One edge API for reselling telecom, in three families that share accounts, API keys, one prepaid wallet and ' +
+  'One edge API for reselling telecom, in four families that share accounts, API keys, one prepaid wallet and ' +
   'one webhook catalogue:\n\n' +
   '- **The activation API**: short-lived SMS-activation numbers for receiving a one-time code, their offers and the ' +
   'wallet (`/api/numbers`, `/api/search/offers`, `/api/wallet`, and the public `/api/v1/balance`, `/api/v1/sms`).\n' +
@@ -15,7 +15,9 @@ export const API_DESCRIPTION =
   'accounts, payment methods and invoices, analytics, webhooks and administration (`/api/v1/…`).\n' +
   '- **Usage billing**: subscriptions, reported and metered usage, monthly invoices and statistics (`/api/subscription`, ' +
   '`/api/usage`, `/api/invoices`, `/api/stats`).\n\n' +
-  'The SIM API (IoT SIMs) and messaging (outbound channels) are not available yet.\n\n' +
+  '- **The SIM API**: IoT SIMs — status, connectivity, usage, quotas, top-ups paid from the wallet, SMS to devices and ' +
+  'limits (`/api/v1/sims…`, `/api/v1/jobs/{job_id}`).\n\n' +
+  'Messaging (outbound channels) is not available yet.\n\n' +
   'Authenticate with `Authorization: Bearer <access token>` from /api/v1/auth/login, or an API key ' +
   '(`X-API-Key: sk_live_…`, `Authorization: Bearer sk_live_…` or `?api_key=`). Every answer is an envelope: ' +
   '`{success: true, data, meta}` or `{success: false, error: {code, message, details?, field?}, meta}`. Amounts are ' +
@@ -71,6 +73,13 @@ export const TAGS: { name: string; description: string }[] = [
       "Monthly invoices, shown two ways over the same records: usage billing's (`/api/invoices`: generate a closed month, " +
       "list) and the DID API's (`/api/v1/billing/invoices`: pages with a summary, details, payment in full or in part, " +
       'download as PDF, CSV or JSON).',
+  },
+  {
+    name: 'sims',
+    description:
+      'The SIM API: IoT SIMs on the 1NCE management API (`/api/v1/sims…`): register your SIMs, read status, connectivity, ' +
+      'usage, quotas and events, top up data and SMS from the wallet (one SIM, or thousands as a job at `/api/v1/jobs/{job_id}`), ' +
+      'auto top-up, SMS to and from devices, and global limits. Lists page with `page`/`page_size`.',
   },
   {
     name: 'usage',

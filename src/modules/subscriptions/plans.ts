@@ -12,6 +12,15 @@
  */
 import { toMicros } from '../../lib/money'
 
+/**
+ * Prices of SIM quota top-ups (the SIM API), paid from the wallet when the top-up is made: data per
+ * started MiB (1,048,576 bytes), SMS per message. The same for every plan.
+ */
+export const SIM_TOPUP_RATES = {
+  dataPerMiB: toMicros(0.02),
+  sms: toMicros(0.01),
+} as const
+
 export type PlanCode = 'basic' | 'pro' | 'enterprise'
 export type Metric = 'callMinutes' | 'smsCount' | 'apiCalls'
 

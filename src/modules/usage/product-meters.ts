@@ -30,7 +30,7 @@ export const UNITS: Record<UsageType, string> = {
   did_purchase: 'number',
   did_monthly: 'month',
   subscription_proration: 'subscription',
-  sim_data_topup: 'MB',
+  sim_data_topup: 'MiB',
   sim_sms_topup: 'SMS',
 }
 
@@ -190,4 +190,50 @@ export function didRefundMeter(db: Db, orderId: string, at: Date) {
         .where(and(eq(orderItems.orderId, orderId), eq(orderItems.status, 'success'), isNotNull(orderItems.phoneNumberId))),
     )
     .onConflictDoNothing()
+}
+
+// ---- SIM top-ups (the SIM API) ---------------------------------------------------------------
+
+export interface SimTopUpCharge {
+  /** The top-up's operation id (sim_topups.id). */
+  id: string
+  userId: string
+  iccid: string
+  quotaType: 'data' | 'sms'
+  /** Bytes or messages added. */
+  volume: number
+  /** Micro-units charged. */
+  amount: number
+}
+
+const MiB = 1_048_576
+
+/**
+ * One prepaid row per charged top-up: `sim_data_topup` counts started MiB, `sim_sms_topup`
+ * messages; the cost is what the wallet paid. Transaction id `sim_topup:<id>`.
+ */
+export function simTopUpRows(charges: SimTopUpCharge[], at: Date): (typeof usageRecords.$inferInsert)[] {
+  return charges.map((ch, i) => {
+    const data = ch.quotaType === 'data'
+    const quantity = data ? Math.ceil(ch.volume / MiB) : ch.volume
+    return {
+      id: newId('usg', at.getTime() + i),
+      userId: ch.userId,
+      resourceType: data ? ('sim_data_topup' as const) : ('sim_sms_topup' as const),
+      resourceId: ch.iccid,
+      quantity,
+      unit: data ? UNITS.sim_data_topup : UNITS.sim_sms_topup,
+      unitPrice: quantity > 0 ? Math.round(ch.amount / quantity) : 0,
+      totalCost: ch.amount,
+      currency: 'USD',
+      prepaid: true,
+      description: data ? `SIM ${ch.iccid}: ${quantity} MiB data top-up` : `SIM ${ch.iccid}: ${quantity} SMS top-up`,
+      month: monthOf(at),
+      occurredAt: at,
+      transactionId: `sim_topup:${ch.id}`,
+      reportId: null,
+      createdAt: at,
+      updatedAt: at,
+    }
+  })
 }

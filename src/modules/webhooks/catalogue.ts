@@ -1,7 +1,7 @@
 /**
  * The one event catalogue partners subscribe to, each family's events under their own names:
  * the activation API (`sms.received`), the DID API (calls, SMS, numbers, payments), the SIM API
- * (SIMs, quotas, connectivity; not yet emitted), usage billing (usage, invoices, subscriptions),
+ * (SIMs, quotas, connectivity), usage billing (usage, invoices, subscriptions),
  * and Switchboard's own.
  */
 export const EVENT_TYPES = [
@@ -24,7 +24,7 @@ export const EVENT_TYPES = [
   'NUMBER_SUSPENDED',
   'PAYMENT_SUCCEEDED',
   'PAYMENT_FAILED',
-  // the SIM API (not yet available: nothing emits these yet)
+  // the SIM API (src/modules/sims/sim-events.ts)
   'sim.activated',
   'sim.suspended',
   'quota.threshold_reached',

@@ -72,7 +72,7 @@ export interface SimTopUpRequest {
 }
 
 export type SimTopUpOutcome =
-  | { reference: string; ok: true; /** The quota after the top-up, when the upstream says. */ quota: SimQuotaInfo | null }
+  | { reference: string; ok: true /** The quota after the top-up, when the upstream says. */; quota: SimQuotaInfo | null }
   | { reference: string; ok: false; code: string; message: string }
 
 export type UpstreamSmsStatus = 'pending' | 'sent' | 'delivered' | 'failed' | 'cancelled' | 'received'

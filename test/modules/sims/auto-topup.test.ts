@@ -1,0 +1,94 @@
+/**
+ * Auto top-up and the 15-minute sync: thresholds crossed in the sandbox's growing usage fire their
+ * events and webhooks once, and one charged top-up happens per crossing — also when two syncs
+ * overlap.
+ */
+import { createExecutionContext, env } from 'cloudflare:test'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { Env } from '../../../src/env'
+import { syncSims } from '../../../src/modules/sims/sim-sync.job'
+import { createServices } from '../../../src/services'
+import { call, expectErrorEnvelope, registerUser } from '../../helpers/api'
+import { fund, walletAudit } from '../../helpers/catalog'
+import { outboxFor, quotaRow, registerSims, simEventRows, simProvider, topUpRows, uniqueIccid, useSandboxData } from '../../helpers/sims'
+
+const MiB = 1_048_576
+
+const SIM = { alwaysConnected: true, dataBytesPerMinute: MiB }
+
+beforeAll(async () => {
+  await simProvider(SIM)
+})
+
+const services = () => createServices(env as unknown as Env, createExecutionContext())
+
+describe('auto top-up', () => {
+  it('configures per SIM; invalid and unknown ICCIDs fail alone', async () => {
+    const u = await registerUser()
+    const iccid = uniqueIccid()
+    await registerSims(u, [iccid])
+    const res = await call('/api/v1/sims/auto-topup', {
+      token: u.accessToken,
+      body: { sims: [iccid, '12', uniqueIccid()], quota_type: 'data', threshold_percentage: 80, topup_amount: 100 * MiB, enabled: true },
+    })
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.data).toMatchObject({ configured_sims: 1, failed_sims: 2 })
+    expect(res.body.data.details[0]).toMatchObject({ iccid, status: 'configured', threshold: 80, topup_amount: 100 * MiB })
+    const quota = await call(`/api/v1/sims/${iccid}/quota/data`, { token: u.accessToken })
+    expect(quota.body.data).toMatchObject({ auto_reload: true, auto_reload_amount: 100 * MiB, threshold_percentage: 80 })
+    expectErrorEnvelope(await call('/api/v1/sims/auto-topup', { token: u.accessToken, body: { sims: [iccid], threshold_percentage: 150, topup_amount: 1 } }), 400, 'VALIDATION_ERROR')
+  })
+
+  it('two overlapping syncs make one charged top-up per crossing, with one threshold event and webhook', async () => {
+    const u = await registerUser()
+    await fund(u.id, 20)
+    const iccid = uniqueIccid()
+    await registerSims(u, [iccid])
+    await call('/api/v1/sims/auto-topup', { token: u.accessToken, body: { sims: [iccid], quota_type: 'data', threshold_percentage: 80, topup_amount: 100 * MiB, enabled: true } })
+    // 450 MiB of 500 used: past the 80 % mark.
+    await useSandboxData(iccid, 450 * MiB, SIM)
+    await Promise.all([syncSims(services()), syncSims(services())])
+    await syncSims(services())
+
+    const topups = (await topUpRows(iccid)).filter((t) => t.source === 'auto')
+    expect(topups.filter((t) => t.status === 'succeeded')).toHaveLength(1)
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 18_000_000, ledgerSum: 18_000_000, activeHolds: 0 })
+    expect(await simEventRows(iccid, 'quota_threshold_reached')).toHaveLength(1)
+    expect(await outboxFor('quota.threshold_reached', iccid)).toHaveLength(1)
+    const q = await quotaRow(iccid)
+    expect(q).toMatchObject({ volume: 600 * MiB, threshold_reached: 0 })
+
+    // The next crossing (80 % of 600 MiB = 480 MiB) tops up again, once.
+    await useSandboxData(iccid, 40 * MiB, SIM)
+    await Promise.all([syncSims(services()), syncSims(services())])
+    expect((await topUpRows(iccid)).filter((t) => t.source === 'auto' && t.status === 'succeeded')).toHaveLength(2)
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 16_000_000, ledgerSum: 16_000_000 })
+    expect(await simEventRows(iccid, 'quota_threshold_reached')).toHaveLength(2)
+  })
+
+  it('a wallet that cannot pay: nothing charged, the crossing stays open, the next sync tops up once funded', async () => {
+    const u = await registerUser()
+    const iccid = uniqueIccid()
+    await registerSims(u, [iccid])
+    await call('/api/v1/sims/auto-topup', { token: u.accessToken, body: { sims: [iccid], topup_amount: 100 * MiB } })
+    await useSandboxData(iccid, 450 * MiB, SIM)
+    await syncSims(services())
+    expect((await topUpRows(iccid)).map((t) => t.status)).toEqual(['failed'])
+    expect((await walletAudit(u.id)).balance).toBe(0)
+    await fund(u.id, 5)
+    await syncSims(services())
+    expect((await topUpRows(iccid)).map((t) => t.status)).toEqual(['failed', 'succeeded'])
+    expect((await walletAudit(u.id)).balance).toBe(3_000_000)
+  })
+
+  it('depletion fires quota.depleted once', async () => {
+    const u = await registerUser()
+    const iccid = uniqueIccid()
+    await registerSims(u, [iccid])
+    await useSandboxData(iccid, 600 * MiB, SIM)
+    await Promise.all([syncSims(services()), syncSims(services())])
+    expect(await simEventRows(iccid, 'quota_depleted')).toHaveLength(1)
+    expect(await outboxFor('quota.depleted', iccid)).toHaveLength(1)
+    expect((await quotaRow(iccid))!.status).toBe('Exhausted')
+  })
+})
