@@ -122,7 +122,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
       return once('apiKeys', () => new ApiKeyService(db, { maxActive: config.MAX_ACTIVE_API_KEYS }))
     },
     get health(): HealthService {
-      return once('health', () => new HealthService(env, db))
+      return once('health', () => new HealthService(env, db, { once_api: () => this.sims.ping() }))
     },
     get webhooks(): WebhooksService {
       return once('webhooks', () => new WebhooksService({ db, env, config, fetch: outbound, defer, mailer: this.mailer }))

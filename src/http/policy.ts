@@ -18,17 +18,19 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import type { RouterRoute } from 'hono/types'
 import { matchedRoutes } from 'hono/route'
-import type { RouteClass } from '../modules/rate-limit/limits'
+import type { ExtraLimit, RouteClass } from '../modules/rate-limit/limits'
 import type { AppEnv } from './router'
 
 /** A route's rate-limit class, or `exempt` for routes never limited (health, metrics, docs, provider webhooks). */
 export type DeclaredClass = RouteClass | 'exempt'
 
-export type Declaration = { kind: 'rateClass'; rateClass: DeclaredClass } | { kind: 'idempotent' }
+export type Declaration = { kind: 'rateClass'; rateClass: DeclaredClass } | { kind: 'idempotent' } | { kind: 'alsoLimit'; limit: ExtraLimit }
 
 export interface RoutePolicy {
   rateClass: DeclaredClass
   idempotent: boolean
+  /** Limits counted on top of the class (limits.ts `ExtraLimit`). */
+  also: ExtraLimit[]
 }
 
 const DECLARATION = Symbol('route policy')
@@ -45,6 +47,9 @@ function declaring(d: Declaration): Declaring {
 /** Declares the route's rate-limit class (limits and subjects: modules/rate-limit/limits.ts). */
 export const rateClass = (cls: DeclaredClass): MiddlewareHandler<AppEnv> => declaring({ kind: 'rateClass', rateClass: cls })
 
+/** Declares a limit counted on top of the route's class (the SIM API's hourly limit). */
+export const alsoLimit = (limit: ExtraLimit): MiddlewareHandler<AppEnv> => declaring({ kind: 'alsoLimit', limit })
+
 /** Declares that the route honours `Idempotency-Key` (src/http/idempotency.ts). Only for POSTs. */
 export const idempotent = (): MiddlewareHandler<AppEnv> => declaring({ kind: 'idempotent' })
 
@@ -54,13 +59,14 @@ export function declarationOf(handler: unknown): Declaration | undefined {
 }
 
 /** What a 404 gets, and a route that declared nothing (the route walk in the tests forbids that). */
-const UNDECLARED: RoutePolicy = { rateClass: 'general', idempotent: false }
+const UNDECLARED: RoutePolicy = { rateClass: 'general', idempotent: false, also: [] }
 
 /** Folds one route's declarations (a route with none gets `general`, not idempotent). */
 export function policyOf(declarations: readonly Declaration[]): RoutePolicy {
-  const policy = { ...UNDECLARED }
+  const policy: RoutePolicy = { ...UNDECLARED, also: [] }
   for (const d of declarations) {
     if (d.kind === 'rateClass') policy.rateClass = d.rateClass
+    else if (d.kind === 'alsoLimit') policy.also.push(d.limit)
     else policy.idempotent = true
   }
   return policy

@@ -8,18 +8,24 @@ import { declaredPolicy } from './policy'
 /**
  * Counts the request in the class its route declares (`rateClass`, src/http/policy.ts; a 404 is
  * `general`) in that class's RateLimiter object (per subject: limits.ts) and refuses it past the
- * limit (429).
+ * limit (429); then in each limit the route adds (`alsoLimit`), counted only when the class let the
+ * request through. The `X-RateLimit-*` headers describe the limit with the fewest requests left.
  */
 export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const cls = declaredPolicy(c).rateClass
-  if (cls === 'exempt') return next()
+  const policy = declaredPolicy(c)
+  if (policy.rateClass === 'exempt') return next()
   const { limits, rateLimiter } = c.var.services
-  const { limit, windowSeconds } = limits[cls]
-  const subject = subjectOf(cls, c.get('principal'), clientIp(c))
-  const res = await rateLimiter.hit(`${cls}:${subject}`, limit, windowSeconds * 1000)
-  c.header('X-RateLimit-Limit', String(res.limit))
-  c.header('X-RateLimit-Remaining', String(res.remaining))
-  c.header('X-RateLimit-Reset', String(Math.ceil(res.resetAt / 1000)))
-  if (!res.allowed) throw new RateLimited(res.limit, res.retryAfter, res.resetAt)
+  let shown: Awaited<ReturnType<typeof rateLimiter.hit>> | undefined
+  for (const name of [policy.rateClass, ...policy.also]) {
+    const { limit, windowSeconds } = limits[name]
+    const subject = subjectOf(name, c.get('principal'), clientIp(c))
+    const res = await rateLimiter.hit(`${name}:${subject}`, limit, windowSeconds * 1000)
+    if (!shown || !res.allowed || res.remaining < shown.remaining) shown = res
+    if (!res.allowed) break
+  }
+  c.header('X-RateLimit-Limit', String(shown!.limit))
+  c.header('X-RateLimit-Remaining', String(shown!.remaining))
+  c.header('X-RateLimit-Reset', String(Math.ceil(shown!.resetAt / 1000)))
+  if (!shown!.allowed) throw new RateLimited(shown!.limit, shown!.retryAfter, shown!.resetAt)
   await next()
 }

@@ -367,3 +367,34 @@ describe('money-moving routes count per account', () => {
     expect(results.filter((r) => r.status === 400).length, summary).toBe(3)
   })
 })
+
+describe("the SIM API's hourly limit", () => {
+  it('every SIM route (and the job route) adds sims_hourly on top of its class; no other route does', () => {
+    for (const [route, ds] of routeDeclarations(createApp())) {
+      const also = ds.flatMap((d) => (d.kind === 'alsoLimit' ? [d.limit] : []))
+      const sim = / \/api\/v1\/(sims|jobs)\b/.test(route)
+      expect(also, route).toEqual(sim ? ['sims_hourly'] : [])
+    }
+    expect(DEFAULT_LIMITS.sims_hourly).toEqual({ limit: 1000, windowSeconds: 3600 })
+  })
+
+  it('counts per API key across SIM routes, past the per-minute class, and answers its own 429', async () => {
+    await awayFromWindowEdge(DEFAULT_LIMITS.general.windowSeconds)
+    const overrides = { RATE_LIMITS: '{"sims_hourly":{"limit":3}}' }
+    const u = await registerUser()
+    const key = await createApiKey(u, ['sims:read'])
+    const app = createApp()
+    for (const path of ['/api/v1/sims', '/api/v1/sims?page=2', '/api/v1/sims?status=Enabled']) {
+      const res = await callApp(path, { app, env: overrides, apiKey: key.key })
+      expect(res.status, res.text).toBe(200)
+    }
+    const last = await callApp('/api/v1/sims', { app, env: overrides, apiKey: key.key })
+    expectErrorEnvelope(last, 429, 'RATE_LIMIT_EXCEEDED')
+    expect(last.headers.get('x-ratelimit-limit')).toBe('3')
+    expect(Number(last.headers.get('retry-after'))).toBeGreaterThan(60)
+    // Other routes are not held back by it; another key of the same user has its own hour.
+    expect((await callApp('/api/v1/auth/me', { app, env: overrides, apiKey: key.key })).status).not.toBe(429)
+    const second = await createApiKey(u, ['sims:read'])
+    expect((await callApp('/api/v1/sims', { app, env: overrides, apiKey: second.key })).status).toBe(200)
+  })
+})

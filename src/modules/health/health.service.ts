@@ -60,7 +60,16 @@ export class HealthService {
   constructor(
     private readonly env: Env,
     private readonly db: Db,
+    /** Upstreams readiness reports without depending on them, by check name: each resolves when its upstream answers. */
+    private readonly upstreams: Record<string, () => Promise<void>> = {},
   ) {}
+
+  /** The upstreams' checks (each timed, with its own timeout). */
+  async upstreamChecks(): Promise<Record<string, CheckResult>> {
+    const names = Object.keys(this.upstreams)
+    const results = await Promise.all(names.map((n) => timed(() => this.upstreams[n]!())))
+    return Object.fromEntries(names.map((n, i) => [n, results[i]!]))
+  }
 
   async checks(): Promise<Record<string, CheckResult>> {
     const [database, wallet, numberLock, rateLimiter, metrics] = await Promise.all([

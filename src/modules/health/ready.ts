@@ -12,11 +12,13 @@ export const registerReady = (r: Router) => {
       method: 'get',
       path,
       tags: ['health'],
-      summary: 'Readiness check (D1 and every Durable Object namespace)',
+      summary: 'Readiness check (D1, every Durable Object namespace, and the SIM provider)',
       description:
-        '`status`, `checks` and `timestamp` inside the envelope. When a check fails the answer is 503 ' +
+        '`status`, `checks` and `timestamp` inside the envelope. When D1 or a Durable Object namespace fails the answer is 503 ' +
         'with the error envelope (`SERVICE_UNAVAILABLE`) and the same readiness object under `data`, so probes that ' +
-        'read either find the per-check status.',
+        'read either find the per-check status. `once_api` is the SIM provider (the active provider of kind `sim` first by ' +
+        'priority: 1NCE, or the sandbox) answering an authenticated call within 2 s; it is reported but does not make the API ' +
+        'not ready, since every other family works without it.',
       middleware: [rateClass('exempt')] as const,
       responses: {
         200: ok(Readiness, 'Every dependency answered'),
@@ -24,12 +26,13 @@ export const registerReady = (r: Router) => {
       },
     })
     r.openapi(route, async (c) => {
-      const details = await c.var.services.health.checks()
+      const [internal, upstream] = await Promise.all([c.var.services.health.checks(), c.var.services.health.upstreamChecks()])
+      const details = { ...internal, ...upstream }
       const checks = Object.fromEntries(Object.entries(details).map(([k, v]) => [k, v.status]))
-      const ready = Object.values(details).every((d) => d.status === 'healthy')
+      const ready = Object.values(internal).every((d) => d.status === 'healthy')
       const data = { status: ready ? ('ready' as const) : ('not_ready' as const), checks, details, timestamp: new Date().toISOString() }
       if (ready) return c.json(envelope(c, data), 200)
-      const failing = Object.keys(details).filter((k) => details[k]!.status !== 'healthy')
+      const failing = Object.keys(internal).filter((k) => internal[k]!.status !== 'healthy')
       return c.json(
         {
           success: false as const,

@@ -1,12 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { and, count, gt, isNull, or } from 'drizzle-orm'
+import { and, count, eq, gt, isNull, or } from 'drizzle-orm'
 import { Unauthorized } from '../../lib/errors'
 import { err } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { timingSafeEqual } from '../../lib/crypto'
 import type { Db } from '../../db/client'
-import { apiKeys, sessions, users } from '../../db/schema'
+import { apiKeys, sessions, sims, users } from '../../db/schema'
 import { LATENCY_BUCKETS, type SeriesTotal } from './metrics.do'
 import { flush, metricsStub } from './recorder'
 
@@ -43,10 +43,10 @@ export function renderSeries(series: SeriesTotal[]): string[] {
   return out
 }
 
-/** Gauges read from D1 at scrape time. Later features add theirs (numbers, SIMs, …) here. */
+/** Gauges read from D1 at scrape time. Features add theirs here. */
 async function gauges(db: Db, now: number): Promise<string[]> {
   const at = new Date(now)
-  const [byStatus, keys, active] = await db.batch([
+  const [byStatus, keys, active, activeSims] = await db.batch([
     db.select({ status: users.status, role: users.role, n: count() }).from(users).groupBy(users.status, users.role),
     db
       .select({ n: count() })
@@ -56,6 +56,7 @@ async function gauges(db: Db, now: number): Promise<string[]> {
       .select({ n: count() })
       .from(sessions)
       .where(and(isNull(sessions.revokedAt), gt(sessions.expiresAt, at))),
+    db.select({ n: count() }).from(sims).where(eq(sims.status, 'Enabled')),
   ])
   const out = ['# HELP users_total Accounts by status and role', '# TYPE users_total gauge']
   for (const r of byStatus) out.push(`users_total{status="${r.status}",role="${r.role}"} ${r.n}`)
@@ -63,6 +64,8 @@ async function gauges(db: Db, now: number): Promise<string[]> {
   out.push(`api_keys_active ${keys[0]?.n ?? 0}`)
   out.push('# HELP sessions_active Login sessions that are neither revoked nor expired', '# TYPE sessions_active gauge')
   out.push(`sessions_active ${active[0]?.n ?? 0}`)
+  out.push('# HELP active_sims_total Number of active SIMs (registered, status Enabled)', '# TYPE active_sims_total gauge')
+  out.push(`active_sims_total ${activeSims[0]?.n ?? 0}`)
   return out
 }
 

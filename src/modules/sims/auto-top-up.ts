@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { AutoTopUpBody, AutoTopUpResult } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 
 const route = createRoute({
   method: 'post',
@@ -17,7 +17,7 @@ const route = createRoute({
     '`threshold_percentage` is also the mark of the `quota_threshold_reached` event. `enabled: false` turns it off. A SIM already ' +
     'past the threshold when enabled tops up at the next sync. When the wallet cannot pay, nothing is charged and the next sync tries ' +
     'again. Per-SIM results: an invalid or unknown ICCID fails alone.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:write' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(AutoTopUpBody) },
   responses: { 200: ok(AutoTopUpResult, 'Per-SIM results'), ...simErrors },

@@ -5,7 +5,7 @@ import { idempotent, rateClass } from '../../http/policy'
 import { contextOf, principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, idempotencyScope, IdempotencyKeyHeader } from '../../http/idempotency'
 import { BulkTopUpAccepted, BulkTopUpBody } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 
 const route = createRoute({
   method: 'post',
@@ -18,7 +18,7 @@ const route = createRoute({
     'that is invalid or not yours fails (`INVALID_ICCID`, `NOT_FOUND`), a wallet that pays for only some SIMs pays for those in ' +
     'request order and the rest fail with `INSUFFICIENT_BALANCE`, a provider failure fails its SIMs uncharged (`UPSTREAM_ERROR`). ' +
     'Every SIM has its own operation id, so no SIM is charged or topped up twice. `Idempotency-Key` answers the first job again.',
-  middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'sims:write' })] as const,
+  middleware: [rateClass('purchase'), simHourly, idempotent(), requireAuth({ permission: 'sims:write' })] as const,
   security: keySecurity,
   request: { headers: IdempotencyKeyHeader, body: jsonBody(BulkTopUpBody) },
   responses: { 202: ok(BulkTopUpAccepted, 'The job'), ...simErrors, ...idempotencyErrorResponses },

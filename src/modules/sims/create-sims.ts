@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { CreatedSims, CreateSimsBody } from './schemas'
-import { simErrors, SIM_TAG, upstreamErrors } from './routes-common'
+import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 import { withLuhn } from './views'
 
 const route = createRoute({
@@ -18,7 +18,7 @@ const route = createRoute({
     'for one of yours, `SIM_NOT_AVAILABLE` for one the provider does not know or that is not available to you, `DUPLICATE` when the ' +
     'request names it twice, `UPSTREAM_ERROR`). 201 whatever the per-SIM outcome; `created` and `failed` count them. The SIM ' +
     'provider is the active provider of kind `sim` with the highest priority.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:write' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:write' })] as const,
   security: keySecurity,
   request: { body: jsonBody(CreateSimsBody) },
   responses: { 201: ok(CreatedSims, 'Per-SIM results'), ...simErrors, ...upstreamErrors },

@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { Connectivity, IccidParam } from './schemas'
-import { simErrors, SIM_TAG, upstreamErrors } from './routes-common'
+import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 import { connectionDetails } from './observe'
 import { iccidView } from './views'
 
@@ -14,7 +14,7 @@ const route = createRoute({
   tags: [SIM_TAG],
   summary: "A SIM's connectivity",
   description: 'Asked of the SIM provider at every call. A change from the last reading is recorded as an event and sent to webhooks ' + '(`connectivity.lost`, `connectivity.restored`).',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { params: IccidParam },
   responses: { 200: ok(Connectivity, 'The connectivity'), ...simErrors, ...upstreamErrors },

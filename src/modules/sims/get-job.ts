@@ -5,7 +5,7 @@ import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { fromMicros } from '../../lib/money'
 import { JobIdParam, JobQuery, JobView, SimPagination, simPagination } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 
 const Response = z.object({ success: z.literal(true), data: JobView, pagination: SimPagination, meta: Meta })
 
@@ -18,7 +18,7 @@ const route = createRoute({
     '`status` is `processing` until every SIM has a result, then `completed`. `results` lists the SIMs in request order, a page ' +
     'at a time (`page`, `page_size` up to 1000, default 100; `pagination` beside `data`): `succeeded` with the new quota and the price ' +
     'taken, `failed` with `error`, or `pending`. `total_price` is what the job has taken from the wallet so far.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { params: JobIdParam, query: JobQuery },
   responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'The job' }, ...simErrors },

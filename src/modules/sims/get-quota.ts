@@ -5,7 +5,7 @@ import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import type { QuotaType } from '../../db/schema'
 import { IccidParam, QuotaView } from './schemas'
-import { simErrors, SIM_TAG, upstreamErrors } from './routes-common'
+import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 import { quotaView } from './views'
 
 /** GET /api/v1/sims/{iccid}/quota/data and …/quota/sms. */
@@ -21,7 +21,7 @@ export const registerGetQuota = (r: Router) => {
         'Read from the SIM provider when the stored copy is older than a minute (the stored copy is served when the provider does ' +
         'not answer). `threshold_percentage` is the usage mark for `quota_threshold_reached` events and for auto top-up ' +
         '(`auto_reload`, `auto_reload_amount`: POST /api/v1/sims/auto-topup).',
-      middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+      middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
       security: keySecurity,
       request: { params: IccidParam },
       responses: { 200: ok(QuotaView, 'The quota'), ...simErrors, ...upstreamErrors },

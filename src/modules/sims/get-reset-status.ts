@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { IccidParam, ResetStatus } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 import { iccidView } from './views'
 
 const route = createRoute({
@@ -13,7 +13,7 @@ const route = createRoute({
   tags: [SIM_TAG],
   summary: "Where a SIM's last reset stands",
   description: '`in_progress` until the SIM provider reports it done (`completed` or `failed`). 404 when no reset was asked for the SIM.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { params: IccidParam },
   responses: { 200: ok(ResetStatus, 'The reset'), ...simErrors },

@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { IccidParam, SimStatusView } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 import { iccidView } from './views'
 
 const route = createRoute({
@@ -13,7 +13,7 @@ const route = createRoute({
   tags: [SIM_TAG],
   summary: "A SIM's status",
   description: 'Read from the SIM provider when the stored status is older than a minute (`last_checked` says when it was read); when the ' + 'provider does not answer, the stored status is served.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { params: IccidParam },
   responses: { 200: ok(SimStatusView, 'The status'), ...simErrors },

@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { IccidParam, SimUsage, UsageQuery } from './schemas'
-import { simErrors, SIM_TAG, upstreamErrors } from './routes-common'
+import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 import { iccidView } from './views'
 import { usageReport } from './usage-report'
 
@@ -18,7 +18,7 @@ const route = createRoute({
     'today; at most 366 days), grouped by `granularity`: daily, weekly (weeks start on Monday; `date` is the first day of the week ' +
     'within the period) or monthly (`date` is the first day of the month within the period). `summary` covers the whole period: ' +
     '`average_daily_volume` is the total over the number of days in the period, `peak_*` the busiest day.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { params: IccidParam, query: UsageQuery },
   responses: { 200: ok(SimUsage, 'Usage'), ...simErrors, ...upstreamErrors },

@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { IccidParam, SimDetails } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 import { simDetailsView } from './views'
 
 const route = createRoute({
@@ -13,7 +13,7 @@ const route = createRoute({
   tags: [SIM_TAG],
   summary: 'One of your SIMs',
   description: 'The ICCID in the path may be the 19-digit form or the 20-digit form with its Luhn check digit. `organization_id` is null: SIMs belong to accounts, not organizations.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { params: IccidParam },
   responses: { 200: ok(SimDetails, 'The SIM'), ...simErrors },

@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { IccidParam, ListEventsQuery, SimEventView, SimPagination, simPagination } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 import { simEventView } from './views'
 
 const Response = z.object({ success: z.literal(true), data: z.array(SimEventView), pagination: SimPagination, meta: Meta })
@@ -18,7 +18,7 @@ const route = createRoute({
     'Newest first. Types: sim_registered, sim_activated, sim_suspended, sim_status_changed, sim_updated, quota_threshold_reached, ' +
     'quota_depleted, quota_topped_up, connectivity_lost, connectivity_restored, connectivity_reset, sms_received; categories ' +
     'status, quota, connectivity, sms, topup. Filters: `start_date`, `end_date`, `event_type`.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { params: IccidParam, query: ListEventsQuery },
   responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'Events' }, ...simErrors },

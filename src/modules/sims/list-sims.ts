@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { ListSimsQuery, SimPagination, SimSummary, simPagination } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 import { simSummaryView } from './views'
 
 const Response = z.object({ success: z.literal(true), data: z.array(SimSummary), pagination: SimPagination, meta: Meta })
@@ -18,7 +18,7 @@ const route = createRoute({
     'Page by page (`page`, `page_size` up to 100, default 50). `status` filters; `search` matches the start of an ICCID (digits) or ' +
     'part of a label; `sort_by` one of created_at (default), updated_at, label, iccid, activation_date, status, with `sort_order` ' +
     'asc or desc (default). Served from what Switchboard stored (the sync refreshes it every 15 minutes).',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { query: ListSimsQuery },
   responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'SIMs' }, ...simErrors },

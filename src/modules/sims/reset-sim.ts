@@ -5,7 +5,7 @@ import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { emptyJsonBodyIsEmptyObject, optionalJsonBody } from '../../http/optional-body'
 import { IccidParam, ResetBody, ResetStarted } from './schemas'
-import { simErrors, SIM_TAG, upstreamErrors } from './routes-common'
+import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 import { iccidView } from './views'
 
 const route = createRoute({
@@ -14,7 +14,7 @@ const route = createRoute({
   tags: [SIM_TAG],
   summary: "Reset a SIM's connectivity",
   description: "Asks the SIM provider to reset the SIM's network connection; it completes asynchronously: follow `status_url`. The body is " + 'optional (`reset_type`: soft, the default, or hard).',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:write' }), emptyJsonBodyIsEmptyObject] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:write' }), emptyJsonBodyIsEmptyObject] as const,
   security: keySecurity,
   request: { params: IccidParam, body: { ...jsonBody(ResetBody), required: false } },
   responses: { 202: ok(ResetStarted, 'Reset started'), ...simErrors, ...upstreamErrors },

@@ -1,5 +1,6 @@
 /** What every SIM route shares: its tag, its error answers and its rate-limit declarations. */
 import { err, errorResponses } from '../../lib/http'
+import { alsoLimit } from '../../http/policy'
 
 export const SIM_TAG = 'sims'
 
@@ -15,3 +16,6 @@ export const upstreamErrors = {
   502: err('The SIM provider failed (`UPSTREAM_ERROR`)'),
   503: err('The SIM provider asks to wait (`UPSTREAM_ERROR` with `Retry-After`), or no SIM provider is configured (`SERVICE_UNAVAILABLE`)'),
 } as const
+
+/** The SIM API's second limit, on every SIM route: 1,000 requests an hour per API key (limits.ts). */
+export const simHourly = alsoLimit('sims_hourly')

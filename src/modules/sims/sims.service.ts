@@ -64,6 +64,11 @@ export class SimsService {
     return p
   }
 
+  /** The SIM provider answers an authenticated call (readiness). */
+  async ping(): Promise<void> {
+    await this.deps.adapter(await this.primaryProvider()).ping()
+  }
+
   /** The adapter of the provider a SIM lives at. */
   async adapterOf(sim: Pick<Sim, 'providerId'>): Promise<{ provider: Provider; adapter: SimProvider }> {
     let row = this.providerRows.get(sim.providerId)

@@ -5,7 +5,7 @@ import { idempotent, rateClass } from '../../http/policy'
 import { contextOf, principalOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, idempotencyScope, IdempotencyKeyHeader } from '../../http/idempotency'
 import { IccidParam, TopUpBody, TopUpResult } from './schemas'
-import { simErrors, SIM_TAG, upstreamErrors } from './routes-common'
+import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 import { topUpResultView } from './views'
 
 const route = createRoute({
@@ -19,7 +19,7 @@ const route = createRoute({
     'provider fails nothing is charged (502). 400 INSUFFICIENT_BALANCE when the wallet cannot pay. Each top-up is a usage record ' +
     '(`sim_data_topup`, `sim_sms_topup`) and appears on the monthly invoice. `Idempotency-Key` makes a retry answer the first ' +
     'top-up instead of charging again. Rate class `purchase`.',
-  middleware: [rateClass('purchase'), idempotent(), requireAuth({ permission: 'sims:write' })] as const,
+  middleware: [rateClass('purchase'), simHourly, idempotent(), requireAuth({ permission: 'sims:write' })] as const,
   security: keySecurity,
   request: { params: IccidParam, headers: IdempotencyKeyHeader, body: jsonBody(TopUpBody) },
   responses: { 200: ok(TopUpResult, 'The top-up'), ...simErrors, ...upstreamErrors, ...idempotencyErrorResponses },

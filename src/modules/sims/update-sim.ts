@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { IccidParam, UpdatedSim, UpdateSimBody } from './schemas'
-import { simErrors, SIM_TAG, upstreamErrors } from './routes-common'
+import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 import { iccidView } from './views'
 
 const route = createRoute({
@@ -16,7 +16,7 @@ const route = createRoute({
     'Writable: `label`, `imei_lock`, `tags` (replaces the list), `metadata` (replaces the object) and `status` (`Enabled` or ' +
     '`Disabled`). Any other field is a 400 VALIDATION_ERROR. Status, label and IMEI lock go to the SIM provider first; a status ' +
     'change is recorded as an event (`sim_activated` / `sim_suspended`) and sent to webhooks (`sim.activated` / `sim.suspended`).',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:write' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:write' })] as const,
   security: keySecurity,
   request: { params: IccidParam, body: jsonBody(UpdateSimBody) },
   responses: { 200: ok(UpdatedSim, 'The SIM as changed'), ...simErrors, ...upstreamErrors },

@@ -1,9 +1,16 @@
 import { env } from 'cloudflare:test'
-import { describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { call, expectErrorEnvelope, registerAdmin, registerUser } from '../../helpers/api'
 import { callApp } from '../../helpers/app'
+import { setProviderConfig } from '../../helpers/providers'
+import { simProvider } from '../../helpers/sims'
 
-const CHECKS = ['database', 'wallet', 'number_lock', 'rate_limiter', 'metrics']
+const CHECKS = ['database', 'wallet', 'number_lock', 'rate_limiter', 'metrics', 'once_api']
+let simUpstream: { id: string }
+
+beforeAll(async () => {
+  simUpstream = await simProvider()
+})
 
 /** A Durable Object namespace whose every use fails, as a misconfigured binding would. */
 const brokenNamespace = {
@@ -114,6 +121,20 @@ describe('readiness', () => {
     expectErrorEnvelope(res, 503, 'SERVICE_UNAVAILABLE')
     expect(res.body.data.checks.number_lock, res.text).toBe('unhealthy')
     expect(res.body.data.checks.wallet, res.text).toBe('healthy')
+  })
+
+  it('reports the SIM provider as once_api without making the API not ready when it fails', async () => {
+    await setProviderConfig(simUpstream.id, { sim: { failure: 'upstream_error' } })
+    try {
+      const res = await call('/health/ready')
+      expect(res.status, res.text).toBe(200)
+      expect(res.body.data.status, res.text).toBe('ready')
+      expect(res.body.data.checks.once_api, res.text).toBe('unhealthy')
+      expect(res.body.data.details.once_api.error, res.text).toBeTruthy()
+    } finally {
+      await setProviderConfig(simUpstream.id, {})
+    }
+    expect((await call('/health/ready')).body.data.checks.once_api).toBe('healthy')
   })
 
   it('is 503 with database unhealthy when D1 fails', async () => {

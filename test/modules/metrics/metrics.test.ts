@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { createApp } from '../../../src/app'
 import { call, createApiKey, expectErrorEnvelope, registerUser } from '../../helpers/api'
 import { callApp } from '../../helpers/app'
+import { registerSims, simProvider, uniqueIccid } from '../../helpers/sims'
 
 const metricsStub = () => env.METRICS.get(env.METRICS.idFromName('global'))
 
@@ -126,6 +127,20 @@ describe('/metrics', () => {
     expect(sample(after.text, 'api_keys_active'), after.text).toBe(await dbCount('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)', now))
     expect(sample(after.text, 'sessions_active')! - sample(before.text, 'sessions_active')!, after.text).toBe(3)
     expect(sample(after.text, 'sessions_active'), after.text).toBe(await dbCount('SELECT COUNT(*) AS n FROM sessions WHERE revoked_at IS NULL AND expires_at > ?', now))
+  })
+
+  it('reports active_sims_total: registered SIMs whose status is Enabled', async () => {
+    await simProvider({ alwaysConnected: true })
+    const before = await call('/api/metrics')
+    const u = await registerUser()
+    const iccids = [uniqueIccid(), uniqueIccid(), uniqueIccid()]
+    await registerSims(u, iccids)
+    const off = await call(`/api/v1/sims/${iccids[0]}`, { method: 'PUT', token: u.accessToken, body: { status: 'Disabled' } })
+    expect(off.status, off.text).toBe(200)
+    const after = await call('/api/metrics')
+    expect(after.text).toContain('# TYPE active_sims_total gauge')
+    expect(sample(after.text, 'active_sims_total')! - (sample(before.text, 'active_sims_total') ?? 0), after.text).toBe(2)
+    expect(sample(after.text, 'active_sims_total'), after.text).toBe(await dbCount(`SELECT COUNT(*) AS n FROM sims WHERE status = 'Enabled'`))
   })
 
   it('keeps the totals in the Metrics Durable Object, across app instances', async () => {
