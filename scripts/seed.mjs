@@ -168,6 +168,22 @@ function demoBilling(now) {
 }
 
 /**
+ * The demo user's three sandbox SIMs (the SIM API): `npm start` registers them through the API once
+ * the Worker answers (scripts/start.mjs). Here the sandbox upstream gets its own record of them, first
+ * seen some hours ago, so their usage has grown by the time they are registered and the quotas are
+ * part-used at once (the sandbox's usage grows with time: src/providers/sims/sandbox.ts).
+ */
+export const DEMO_SIMS = [
+  { iccid: '8988228666000000001', label: 'Demo sensor A', hoursAgo: 2 },
+  { iccid: '8988228666000000002', label: 'Demo tracker B', hoursAgo: 5 },
+  { iccid: '8988228666000000003', label: 'Demo meter C', hoursAgo: 6.5 },
+]
+
+function demoSandboxSims(now) {
+  return DEMO_SIMS.map((s) => insert('sandbox_sims', { iccid: s.iccid, status: 'Enabled', label: s.label, imei_lock: 0, activated_at: Math.round(now - s.hoursAgo * 3_600_000), updated_at: now }))
+}
+
+/**
  * Writes the demo rows that are missing. Returns what exists afterwards; `apiKey` is the plain demo
  * key when this call created it (it is stored only as a hash, so it can never be shown again), else null.
  */
@@ -219,6 +235,7 @@ export function seed({ log = console.log } = {}) {
     insert('providers', provider),
     insertKey,
     ...billing.statements,
+    ...demoSandboxSims(now),
     `SELECT id, email, role FROM users WHERE email IN (${q(ADMIN.email)}, ${q(DEMO.email)})`,
     `SELECT id, code, created_at FROM providers WHERE code = 'sandbox'`,
     `SELECT k.id, k.key_prefix, k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id WHERE u.email = ${q(DEMO.email)} AND k.name = ${q(DEMO_KEY_NAME)} ORDER BY k.created_at LIMIT 1`,

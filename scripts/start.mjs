@@ -6,13 +6,14 @@
 //   2. applies the local D1 migrations
 //   3. seeds the demo (scripts/seed.mjs; idempotent)
 //   4. runs `wrangler dev` on port 8787 with /__scheduled enabled, until Ctrl-C
-//   5. once it answers /health, runs the provider sync once, so the demo has offers and DIDs at once
+//   5. once it answers /health, registers the demo user's three sandbox SIMs (through the API, as the
+//      demo user) and runs the provider sync once, so the demo has offers, DIDs and SIM readings at once
 import { spawn } from 'node:child_process'
 import { randomInt } from 'node:crypto'
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { devVarsAdditions, GENERATED_SECRETS, newDevVars } from './dev-vars.mjs'
-import { ADMIN, DEMO, PERSIST_TO, migrate, root, seed } from './seed.mjs'
+import { ADMIN, DEMO, DEMO_SIMS, PERSIST_TO, migrate, root, seed } from './seed.mjs'
 
 const PORT = 8787
 const URL = `http://localhost:${PORT}`
@@ -74,7 +75,33 @@ child.on('exit', (code, signal) => {
 })
 
 /** Waits for `wrangler dev` to answer /health, then runs the provider sync once (the cron would in ≤ 15 min). */
-async function syncProvidersOnce() {
+async function /** Registers the demo SIMs as the demo user would (POST /api/v1/sims); a SIM already registered stays as it is. */
+async function registerDemoSims() {
+  try {
+    const login = await fetch(`${URL}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: DEMO.email, password: DEMO.password }),
+      signal: AbortSignal.timeout(10_000),
+    })
+    const token = (await login.json())?.data?.accessToken
+    if (!token) throw new Error(`login answered HTTP ${login.status}`)
+    const res = await fetch(`${URL}/api/v1/sims`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ sims: DEMO_SIMS.map((s) => ({ iccid: s.iccid, label: s.label })) }),
+      signal: AbortSignal.timeout(30_000),
+    })
+    const body = await res.json()
+    const sims = body?.data?.sims ?? []
+    const state = sims.map((s) => `${s.iccid} ${s.status === 'created' ? 'registered' : (s.error?.code ?? s.status).toLowerCase().replaceAll('_', ' ')}`)
+    console.log(`\n  Demo SIMs of ${DEMO.email}: ${state.join(', ') || `HTTP ${res.status}`}  (GET ${URL}/api/v1/sims)`)
+  } catch (e) {
+    console.log(`\n  Demo SIMs could not be registered (${e.message}); register them with POST ${URL}/api/v1/sims as ${DEMO.email}`)
+  }
+}
+
+syncProvidersOnce() {
   const deadline = Date.now() + 120_000
   while (!exited && Date.now() < deadline) {
     try {
@@ -86,6 +113,7 @@ async function syncProvidersOnce() {
     await new Promise((r) => setTimeout(r, 500))
   }
   if (exited) return
+  await registerDemoSims()
   try {
     const res = await fetch(`${URL}/__scheduled?cron=*/15+*+*+*+*`, { signal: AbortSignal.timeout(60_000) })
     console.log(
@@ -97,4 +125,30 @@ async function syncProvidersOnce() {
     console.log(`\n  Provider sync could not run (${e.message}); run it with: curl "${URL}/__scheduled?cron=*/15+*+*+*+*"\n`)
   }
 }
+/** Registers the demo SIMs as the demo user would (POST /api/v1/sims); a SIM already registered stays as it is. */
+async function registerDemoSims() {
+  try {
+    const login = await fetch(`${URL}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: DEMO.email, password: DEMO.password }),
+      signal: AbortSignal.timeout(10_000),
+    })
+    const token = (await login.json())?.data?.accessToken
+    if (!token) throw new Error(`login answered HTTP ${login.status}`)
+    const res = await fetch(`${URL}/api/v1/sims`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ sims: DEMO_SIMS.map((s) => ({ iccid: s.iccid, label: s.label })) }),
+      signal: AbortSignal.timeout(30_000),
+    })
+    const body = await res.json()
+    const sims = body?.data?.sims ?? []
+    const state = sims.map((s) => `${s.iccid} ${s.status === 'created' ? 'registered' : (s.error?.code ?? s.status).toLowerCase().replaceAll('_', ' ')}`)
+    console.log(`\n  Demo SIMs of ${DEMO.email}: ${state.join(', ') || `HTTP ${res.status}`}  (GET ${URL}/api/v1/sims)`)
+  } catch (e) {
+    console.log(`\n  Demo SIMs could not be registered (${e.message}); register them with POST ${URL}/api/v1/sims as ${DEMO.email}`)
+  }
+}
+
 syncProvidersOnce()
