@@ -75,33 +75,7 @@ child.on('exit', (code, signal) => {
 })
 
 /** Waits for `wrangler dev` to answer /health, then runs the provider sync once (the cron would in ≤ 15 min). */
-async function /** Registers the demo SIMs as the demo user would (POST /api/v1/sims); a SIM already registered stays as it is. */
-async function registerDemoSims() {
-  try {
-    const login = await fetch(`${URL}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: DEMO.email, password: DEMO.password }),
-      signal: AbortSignal.timeout(10_000),
-    })
-    const token = (await login.json())?.data?.accessToken
-    if (!token) throw new Error(`login answered HTTP ${login.status}`)
-    const res = await fetch(`${URL}/api/v1/sims`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ sims: DEMO_SIMS.map((s) => ({ iccid: s.iccid, label: s.label })) }),
-      signal: AbortSignal.timeout(30_000),
-    })
-    const body = await res.json()
-    const sims = body?.data?.sims ?? []
-    const state = sims.map((s) => `${s.iccid} ${s.status === 'created' ? 'registered' : (s.error?.code ?? s.status).toLowerCase().replaceAll('_', ' ')}`)
-    console.log(`\n  Demo SIMs of ${DEMO.email}: ${state.join(', ') || `HTTP ${res.status}`}  (GET ${URL}/api/v1/sims)`)
-  } catch (e) {
-    console.log(`\n  Demo SIMs could not be registered (${e.message}); register them with POST ${URL}/api/v1/sims as ${DEMO.email}`)
-  }
-}
-
-syncProvidersOnce() {
+async function syncProvidersOnce() {
   const deadline = Date.now() + 120_000
   while (!exited && Date.now() < deadline) {
     try {
