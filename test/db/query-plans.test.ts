@@ -24,6 +24,7 @@ import { buildRequest, call, createApiKey, registerAdmin, registerUser, type Tes
 import { send } from '../helpers/app'
 import { fund, sandboxProvider, seedOffers } from '../helpers/catalog'
 import { buy, seedDids } from '../helpers/dids'
+import { registerSims, simProvider, uniqueIccid } from '../helpers/sims'
 
 // ---- the cases --------------------------------------------------------------------------------
 
@@ -98,6 +99,22 @@ const CASES: ListCase[] = [
   { name: 'orders: status', path: '/api/v1/orders?status=completed', as: 'user' },
   { name: 'orders: date range', path: '/api/v1/orders?dateFrom=2026-01-01&dateTo=2027-01-01', as: 'user' },
   { name: 'orders: sort totalAmount', path: '/api/v1/orders?sortBy=totalAmount', as: 'user' },
+
+  // SIMs (the SIM API)
+  { name: 'sims', path: '/api/v1/sims', as: 'user' },
+  { name: 'sims: status', path: '/api/v1/sims?status=Enabled', as: 'user' },
+  { name: 'sims: sort updated_at', path: '/api/v1/sims?sort_by=updated_at', as: 'user' },
+  { name: 'sims: sort label asc', path: '/api/v1/sims?sort_by=label&sort_order=asc', as: 'user' },
+  { name: 'sims: sort iccid', path: '/api/v1/sims?sort_by=iccid', as: 'user' },
+  { name: 'sims: sort activation_date', path: '/api/v1/sims?sort_by=activation_date', as: 'user' },
+  { name: 'sims: sort status', path: '/api/v1/sims?sort_by=status', as: 'user' },
+  { name: 'sims: search iccid', path: '/api/v1/sims?search=8988228', as: 'user' },
+  { name: 'sims: search label', path: '/api/v1/sims?search=pump', as: 'user' },
+  { name: 'sims: page 3', path: '/api/v1/sims?page=3&page_size=20', as: 'user' },
+  { name: 'sim events', path: '/api/v1/sims/{iccid}/events', as: 'user' },
+  { name: 'sim events: type', path: '/api/v1/sims/{iccid}/events?event_type=sim_registered', as: 'user' },
+  { name: 'sim events: date range', path: '/api/v1/sims/{iccid}/events?start_date=2026-01-01&end_date=2027-12-31', as: 'user' },
+  { name: 'sim job', path: '/api/v1/jobs/{jobId}', as: 'user' },
 
   // Webhooks
   { name: 'webhooks', path: '/api/v1/webhooks', as: 'user' },
@@ -314,14 +331,20 @@ async function fillTables(): Promise<Record<string, number>> {
   for (const t of info.keys()) visit(t, new Set())
 
   const counts: Record<string, number> = {}
+  // Tables keyed by an integer (SIMs, their events and SMS): filler rows take the ids after the last real one.
+  const intBase: Record<string, number> = {}
+  const intPk = (table: string) => info.get(table)!.cols.find((c) => c.pk && /INT/i.test(c.type) && info.get(table)!.cols.filter((x) => x.pk).length === 1)
   for (const table of order) {
     const { cols, fks } = info.get(table)!
     const n = table === 'users' ? FILLER_USERS : FILLER_ROWS
+    const pk = intPk(table)
+    if (pk) intBase[table] = (await env.DB.prepare(`SELECT coalesce(max("${pk.name}"), 0) AS n FROM "${table}"`).first<{ n: number }>())?.n ?? 0
     const exprs = cols.map((c) => {
       const fk = fks.find((f) => f.from === c.name)
       const hint = hints.get(table)?.get(c.name)
       const override = FILLER_OVERRIDES[table]?.[c.name]
       if (override) return override
+      if (fk && fk.table !== table && intBase[fk.table] !== undefined) return `${intBase[fk.table]! + 1} + (i % ${Math.max(1, counts[fk.table] ?? 1)})`
       if (fk && fk.table !== table) return `'f_' || (i % ${Math.max(1, counts[fk.table] ?? 1)})`
       if (c.pk && /TEXT/i.test(c.type)) return `'f_' || i`
       if (!c.notnull) return c.name.endsWith('_id') ? `'f_' || (i % ${FILLER_USERS})` : 'NULL'
@@ -338,9 +361,8 @@ async function fillTables(): Promise<Record<string, number>> {
       `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < ${n - 1})
        INSERT OR IGNORE INTO "${table}" (${cols.map((c) => `"${c.name}"`).join(', ')}) SELECT ${exprs.join(', ')} FROM seq`,
     ).run()
-    const row = await env.DB.prepare(
-      `SELECT COUNT(*) AS n FROM "${table}" WHERE ${cols.some((c) => c.pk && /TEXT/i.test(c.type)) ? `"${cols.find((c) => c.pk && /TEXT/i.test(c.type))!.name}" LIKE 'f\\_%' ESCAPE '\\'` : '1'}`,
-    ).first<{ n: number }>()
+    const filler = pk ? `"${pk.name}" > ${intBase[table]}` : cols.some((c) => c.pk && /TEXT/i.test(c.type)) ? `"${cols.find((c) => c.pk && /TEXT/i.test(c.type))!.name}" LIKE 'f\\_%' ESCAPE '\\'` : '1'
+    const row = await env.DB.prepare(`SELECT COUNT(*) AS n FROM "${table}" WHERE ${filler}`).first<{ n: number }>()
     counts[table] = row?.n ?? 0
   }
   return counts
@@ -395,7 +417,11 @@ async function fixtures(): Promise<Fixtures> {
     ).bind(user.id, webhookId, webhookId, now, now),
     env.DB.prepare(`INSERT INTO webhook_attempts (id, delivery_id, attempt, status, http_status, created_at) VALUES ('wat_plan', 'dlv_plan', 1, 'failure', 500, ?)`).bind(now),
   ])
-  return { user, admin, vars: { userId: user.id, adminId: admin.id, webhookId, email: encodeURIComponent(user.email) } }
+  await simProvider({ alwaysConnected: true })
+  const [sim] = await registerSims(user, [uniqueIccid()])
+  const job = await call('/api/v1/sims/topup', { token: user.accessToken, body: { sims: [{ iccid: sim!.iccid, quota_type: 'data', volume: 1048576 }] } })
+  if (job.status !== 202) throw new Error(`bulk top-up: ${job.text}`)
+  return { user, admin, vars: { userId: user.id, adminId: admin.id, webhookId, email: encodeURIComponent(user.email), iccid: sim!.iccid, jobId: job.body.data.job_id } }
 }
 
 interface CaseResult {

@@ -18,7 +18,7 @@ function registeredRoutes(app = createApp()): { path: string; method: string }[]
   return [...seen.values()]
 }
 
-/** Every endpoint the activation API, the DID API and usage billing promise to their clients, at its exact path. */
+/** Every endpoint the activation API, the DID API, usage billing and the SIM API promise to their clients, at its exact path. */
 const FAMILY_ENDPOINTS: [string, string][] = [
   ['delete', '/api/v1/billing/payment-methods/{id}'],
   ['delete', '/api/v1/numbers/{id}'],
@@ -91,10 +91,28 @@ const FAMILY_ENDPOINTS: [string, string][] = [
   ['put', '/api/v1/numbers/{id}'],
   ['put', '/api/v1/orders/{id}/cancel'],
   ['put', '/api/v1/webhooks/{id}'],
+  // the SIM API (seed 002), and the routes its status_url values point at
+  ['get', '/api/v1/sims'],
+  ['post', '/api/v1/sims'],
+  ['get', '/api/v1/sims/{iccid}'],
+  ['put', '/api/v1/sims/{iccid}'],
+  ['get', '/api/v1/sims/{iccid}/status'],
+  ['get', '/api/v1/sims/{iccid}/connectivity'],
+  ['post', '/api/v1/sims/{iccid}/reset'],
+  ['get', '/api/v1/sims/{iccid}/reset/status'],
+  ['get', '/api/v1/sims/{iccid}/events'],
+  ['get', '/api/v1/sims/{iccid}/usage'],
+  ['get', '/api/v1/sims/{iccid}/quota/data'],
+  ['get', '/api/v1/sims/{iccid}/quota/sms'],
+  ['post', '/api/v1/sims/{iccid}/topup'],
+  ['post', '/api/v1/sims/topup'],
+  ['post', '/api/v1/sims/auto-topup'],
+  ['get', '/api/v1/jobs/{job_id}'],
+  ['get', '/health/live'],
 ]
 
 describe('OpenAPI document', () => {
-  it('serves and documents every endpoint of the activation API, the DID API and usage billing at its path', async () => {
+  it('serves and documents every endpoint of the activation API, the DID API, usage billing and the SIM API at its path', async () => {
     const res = await call('/openapi.json')
     const paths = res.body.paths as Record<string, Record<string, unknown>>
     const missing = FAMILY_ENDPOINTS.filter(([method, path]) => !paths[path]?.[method]).map(([m, p]) => `${m.toUpperCase()} ${p}`)
