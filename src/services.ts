@@ -36,6 +36,8 @@ import { TopUpService } from './modules/payments/top-up.service'
 import { ProvidersService } from './modules/providers/providers.service'
 import { resolveLimits } from './modules/rate-limit/limits'
 import { RateLimitService } from './modules/rate-limit/rate-limit.service'
+import { SimLimitsService } from './modules/sims/sim-limits.service'
+import { SimSmsService } from './modules/sims/sim-sms.service'
 import { SimsService } from './modules/sims/sims.service'
 import { SimTopUpService } from './modules/sims/topup.service'
 import { SimTopUps } from './modules/sims/topups'
@@ -198,6 +200,12 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
         const build = (p: Provider) => simAdapter(p, { ...providerDeps, db })
         return new SimsService({ db, adapter: overrides.simAdapter ? (p) => overrides.simAdapter!(p, () => build(p)) : build })
       })
+    },
+    get simSms(): SimSmsService {
+      return once('simSms', () => new SimSmsService({ db, sims: this.sims }))
+    },
+    get simLimits(): SimLimitsService {
+      return once('simLimits', () => new SimLimitsService({ db, sims: this.sims }))
     },
     get simTopUps(): SimTopUps {
       return once('simTopUps', () => new SimTopUps({ db, wallet: this.wallet, adapterOf: (sim) => this.sims.adapterOf(sim) }))

@@ -1099,6 +1099,8 @@ export const sims = sqliteTable(
     resetStatus: text('reset_status', { enum: ['in_progress', 'completed', 'failed'] }),
     resetType: text('reset_type'),
     statusCheckedAt: ms('status_checked_at'),
+    /** When the SIM's SMS were last listed from the upstream: a read-through waits a few seconds between two. */
+    smsRefreshedAt: ms('sms_refreshed_at'),
     lastSyncedAt: ms('last_synced_at'),
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),

@@ -75,3 +75,22 @@ export async function staleReadings(iccid: string) {
   await env.DB.prepare(`UPDATE sim_quotas SET observed_at = observed_at - 3600000 WHERE sim_id = (SELECT id FROM sims WHERE iccid = ?)`).bind(iccid).run()
   await env.DB.prepare(`UPDATE sims SET status_checked_at = status_checked_at - 3600000 WHERE iccid = ?`).bind(iccid).run()
 }
+
+/**
+ * Moves a SIM's SMS back in time by `byMs`: the sandbox's record of each message (its state follows
+ * from its age), the stored rows and their times, the SIM's registration (a device reply stays after it) and its
+ * last SMS listing (so the next read lists again).
+ */
+export async function ageSimSms(iccid: string, byMs: number) {
+  await env.DB.batch([
+    env.DB.prepare(`UPDATE sandbox_sim_sms SET created_at = created_at - ? WHERE iccid = ?`).bind(byMs, iccid),
+    env.DB.prepare(
+      `UPDATE sim_sms SET created_at = created_at - ?1, sent_at = sent_at - ?1, delivered_at = delivered_at - ?1, failed_at = failed_at - ?1 WHERE sim_id = (SELECT id FROM sims WHERE iccid = ?2)`,
+    ).bind(byMs, iccid),
+    env.DB.prepare(`UPDATE sims SET created_at = created_at - ?, sms_refreshed_at = sms_refreshed_at - ? - 5000 WHERE iccid = ?`).bind(byMs, byMs, iccid),
+  ])
+}
+
+export async function simSmsRows(iccid: string) {
+  return (await env.DB.prepare(`SELECT m.* FROM sim_sms m JOIN sims s ON s.id = m.sim_id WHERE s.iccid = ? ORDER BY m.id`).bind(iccid).all<Record<string, any>>()).results
+}

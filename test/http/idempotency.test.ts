@@ -285,6 +285,7 @@ describe('routes that declare idempotent()', () => {
         'POST /api/v1/billing/payment-methods',
         'POST /api/v1/billing/top-up',
         'POST /api/v1/sims/:iccid/topup',
+        'POST /api/v1/sims/:iccid/sms',
         'POST /api/v1/sims/topup',
       ].sort(),
     )

@@ -4,9 +4,10 @@
  * `iccid` (19 digits) and `iccid_with_luhn` (20, with the Luhn check digit).
  */
 import { z } from '@hono/zod-openapi'
-import { QUOTA_TYPES, SIM_EVENT_CATEGORIES, SIM_STATUSES } from '../../db/schema'
-import { dateParam } from '../../lib/dates'
+import { QUOTA_TYPES, SIM_EVENT_CATEGORIES, SIM_SMS_STATUSES, SIM_STATUSES } from '../../db/schema'
+import { dateParam, parseDate } from '../../lib/dates'
 import { displayText } from '../../lib/text'
+import { SMS_MAX_UNITS, smsTextProblem } from './sms-text'
 
 export const SIM_SORT_KEYS = ['created_at', 'updated_at', 'label', 'iccid', 'activation_date', 'status'] as const
 
@@ -389,3 +390,102 @@ export const JobView = z
     ),
   })
   .openapi('SimJob')
+
+// ---- SMS --------------------------------------------------------------------------------------
+
+/** Days ahead an SMS's `expiry_date` may be. */
+export const SMS_MAX_EXPIRY_DAYS = 7
+
+export const SmsParam = z.object({
+  iccid: z.string().openapi({ param: { name: 'iccid', in: 'path' }, example: '8988228666000000001' }),
+  id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'sms_01hx0000000000000000000000', description: 'The `sms_id`, or the integer `id`' }),
+})
+
+export const SmsDirection = z.enum(['MO', 'MT']).openapi({ description: 'MT: sent to the device; MO: sent by the device' })
+export const SmsStatus = z.enum(SIM_SMS_STATUSES)
+
+export const ListSmsQuery = z.object({
+  ...SimPageQuery,
+  direction: SmsDirection.optional(),
+  start_date: dateParam('Messages created from this instant.').optional(),
+  end_date: dateParam('Messages created up to this instant (a date: the whole day).').optional(),
+  status: SmsStatus.optional(),
+})
+
+export const SimSmsView = z
+  .object({
+    id: z.number().int(),
+    sms_id: z.string(),
+    direction: SmsDirection,
+    message: z.string(),
+    encoding: z.enum(['GSM7', 'UCS2']),
+    status: SmsStatus,
+    created_at: z.string(),
+    sent_at: z.string().nullable(),
+    delivered_at: z.string().nullable(),
+  })
+  .openapi('SimSms')
+
+export const SimSmsDetails = SimSmsView.extend({ iccid: Iccid }).openapi('SimSmsDetails')
+
+/** A sender shown on the device: a number (up to 20 digits, `+` for international) or up to 11 letters and digits. */
+const SourceAddress = z.string().regex(/^(\+?\d{1,20}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11})$/, { message: 'A number (up to 20 digits, optionally with +) or up to 11 letters, digits and spaces' })
+
+export const SendSmsBody = z
+  .object({
+    message: z.string().min(1).openapi({ example: 'Reboot device now' }),
+    encoding: z.enum(['GSM7', 'UCS2']).default('GSM7'),
+    expiry_date: z
+      .string()
+      .refine((s) => parseDate(s)?.isDay === false, { message: 'Expected an ISO 8601 date-time such as 2026-03-01T10:00:00Z' })
+      .optional()
+      .openapi({ description: `When the provider stops trying to deliver: in the future, at most ${SMS_MAX_EXPIRY_DAYS} days ahead` }),
+    source_address: SourceAddress.optional().openapi({ description: 'The sender the device sees (some devices need one)' }),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    const problem = smsTextProblem(b.message, b.encoding)
+    if (problem) ctx.addIssue({ code: 'custom', path: ['message'], message: problem })
+  })
+  .openapi('SendSimSms', {
+    description: `One SMS: at most ${SMS_MAX_UNITS.GSM7} GSM-7 characters (the GSM 03.38 alphabet; ^ { } \\ [ ~ ] | € count 2) or ${SMS_MAX_UNITS.UCS2} UCS-2 characters (UTF-16 code units). Longer messages are refused, not split.`,
+  })
+
+export const SmsAccepted = z
+  .object({
+    sms_id: z.string(),
+    iccid: Iccid,
+    message: z.string(),
+    status: z.literal('pending'),
+    created_at: z.string(),
+    status_url: z.string(),
+  })
+  .openapi('SimSmsAccepted')
+
+// ---- limits -----------------------------------------------------------------------------------
+
+const Limit = z.number().int().min(0).nullable()
+
+export const SimLimitsView = z
+  .object({
+    daily_data_limit: z.number().int().nullable().openapi({ description: 'Bytes per day; null: none' }),
+    monthly_data_limit: z.number().int().nullable().openapi({ description: 'Bytes per month; null: none' }),
+    daily_sms_limit: z.number().int().nullable(),
+    monthly_sms_limit: z.number().int().nullable(),
+    enforce_limits: z.boolean(),
+  })
+  .openapi('SimLimits')
+
+export const SetLimitsBody = z
+  .object({
+    daily_data_limit: Limit.optional().openapi({ example: 10485760, description: 'Bytes per day; null removes the limit' }),
+    monthly_data_limit: Limit.optional().openapi({ example: 314572800 }),
+    daily_sms_limit: Limit.optional().openapi({ example: 100 }),
+    monthly_sms_limit: Limit.optional().openapi({ example: 1000 }),
+    enforce_limits: z.boolean().optional(),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, { message: 'Nothing to set' })
+  .openapi('SetSimLimits')
+
+export const SimLimitsUpdated = SimLimitsView.extend({ updated_at: z.string() }).openapi('SimLimitsUpdated')

@@ -1,7 +1,8 @@
 /**
  * SIM sync (cron every 15 minutes, with the provider sync): every SIM's status, connectivity and
- * quotas are read from its upstream and stored with the events they cause (observe.ts); then
- * every quota with auto top-up that is past its threshold gets one charged top-up per crossing.
+ * quotas are read from its upstream and stored with the events they cause (observe.ts), then its
+ * SMS (MT delivery states, MO messages: sim-sms.service.ts); then every quota with auto top-up
+ * that is past its threshold gets one charged top-up per crossing.
  *
  * Invariants:
  * - One SIM's failure never stops the others (it keeps its stored state; the count says so).
@@ -81,6 +82,8 @@ export async function syncSim(services: Services, sim: Sim): Promise<boolean> {
     )
     stmts.push(db.update(sims).set({ lastSyncedAt: at }).where(eq(sims.id, sim.id)))
     await runBatch(db, stmts)
+    // SMS after the readings: their failure is logged and leaves the SIM's sync a success.
+    await services.simSms.refresh(sim, adapter).catch((e) => log('warn', 'sims: SMS refresh in the sync failed', { iccid: sim.iccid, error: (e as Error).message }))
     return true
   } catch (e) {
     log('warn', 'sims: sync of a SIM failed', { iccid: sim.iccid, error: (e as Error).message })

@@ -1,10 +1,11 @@
 /** SIM records as the SIM API shows them (schemas.ts): snake_case, ISO instants, both ICCID forms. */
 import type { z } from '@hono/zod-openapi'
-import type { Sim, SimEvent, SimQuota, SimTopup } from '../../db/schema'
+import type { Sim, SimEvent, SimQuota, SimSms, SimTopup } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { luhnCheckDigit } from './iccid'
 import { thresholdVolume } from './observe'
-import type { QuotaView, SimDetails, SimEventView, SimSummary, TopUpResult } from './schemas'
+import type { SimLimits } from './sim-limits.service'
+import type { QuotaView, SimDetails, SimEventView, SimLimitsView, SimSmsDetails, SimSmsView, SimSummary, SmsAccepted, TopUpResult } from './schemas'
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
 
@@ -87,5 +88,45 @@ export function topUpResultView(t: SimTopup): z.infer<typeof TopUpResult> {
     price: fromMicros(t.amount),
     currency: 'USD',
     timestamp: t.updatedAt.toISOString(),
+  }
+}
+
+export function simSmsView(m: SimSms): z.infer<typeof SimSmsView> {
+  return {
+    id: m.id,
+    sms_id: m.smsId,
+    direction: m.direction,
+    message: m.message,
+    encoding: m.encoding,
+    status: m.status,
+    created_at: m.createdAt.toISOString(),
+    sent_at: iso(m.sentAt),
+    delivered_at: iso(m.deliveredAt),
+  }
+}
+
+export function simSmsDetailsView(iccid: string, m: SimSms): z.infer<typeof SimSmsDetails> {
+  const { id, sms_id, ...rest } = simSmsView(m)
+  return { id, sms_id, iccid, ...rest }
+}
+
+export function smsAcceptedView(iccid: string, m: SimSms): z.infer<typeof SmsAccepted> {
+  return {
+    sms_id: m.smsId,
+    iccid,
+    message: m.message,
+    status: 'pending',
+    created_at: m.createdAt.toISOString(),
+    status_url: `/api/v1/sims/${iccid}/sms/${m.smsId}`,
+  }
+}
+
+export function simLimitsView(l: SimLimits): z.infer<typeof SimLimitsView> {
+  return {
+    daily_data_limit: l.dailyDataLimit,
+    monthly_data_limit: l.monthlyDataLimit,
+    daily_sms_limit: l.dailySmsLimit,
+    monthly_sms_limit: l.monthlySmsLimit,
+    enforce_limits: l.enforceLimits,
   }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `sims` ADD `sms_refreshed_at` integer;
