@@ -115,6 +115,9 @@ const CASES: ListCase[] = [
   { name: 'sim events: type', path: '/api/v1/sims/{iccid}/events?event_type=sim_registered', as: 'user' },
   { name: 'sim events: date range', path: '/api/v1/sims/{iccid}/events?start_date=2026-01-01&end_date=2027-12-31', as: 'user' },
   { name: 'sim job', path: '/api/v1/jobs/{jobId}', as: 'user' },
+  { name: 'sim sms', path: '/api/v1/sims/{iccid}/sms', as: 'user' },
+  { name: 'sim sms: direction + status', path: '/api/v1/sims/{iccid}/sms?direction=MT&status=delivered', as: 'user' },
+  { name: 'sim sms: date range', path: '/api/v1/sims/{iccid}/sms?start_date=2026-01-01&end_date=2027-12-31', as: 'user' },
 
   // Webhooks
   { name: 'webhooks', path: '/api/v1/webhooks', as: 'user' },

@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { SmsParam } from './schemas'
-import { simErrors, SIM_TAG, upstreamErrors } from './routes-common'
+import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 
 const route = createRoute({
   method: 'delete',
@@ -14,7 +14,7 @@ const route = createRoute({
   description:
     'Cancels a message sent to the device that the SIM provider has not delivered yet (status pending or sent): 204, also when it was ' +
     'already cancelled. The message stays in the list with status `cancelled`.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:write' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:write' })] as const,
   security: keySecurity,
   request: { params: SmsParam },
   responses: {

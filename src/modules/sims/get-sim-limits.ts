@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { SimLimitsView } from './schemas'
-import { SIM_TAG } from './routes-common'
+import { SIM_TAG, simHourly } from './routes-common'
 import { simLimitsView } from './views'
 
 const route = createRoute({
@@ -13,7 +13,7 @@ const route = createRoute({
   tags: [SIM_TAG],
   summary: "Your SIMs' global limits",
   description: 'The limits last set with POST /api/v1/sims/limits. Never set: every limit null and `enforce_limits` false.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   responses: { 200: ok(SimLimitsView, 'The limits'), ...errorResponses },
 })

@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { SimSmsDetails, SmsParam } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 import { simSmsDetailsView } from './views'
 
 const route = createRoute({
@@ -13,7 +13,7 @@ const route = createRoute({
   tags: [SIM_TAG],
   summary: 'One SMS and its delivery status',
   description: '`id` is the `sms_id` (as `status_url` names it) or the integer `id`. Read through from the SIM provider like the list. ' + "404 when the SIM has no such message (also another SIM's).",
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { params: SmsParam },
   responses: { 200: ok(SimSmsDetails, 'The message'), ...simErrors },

@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { IccidParam, ListSmsQuery, SimPagination, simPagination, SimSmsView } from './schemas'
-import { simErrors, SIM_TAG } from './routes-common'
+import { simErrors, SIM_TAG, simHourly } from './routes-common'
 import { simSmsView } from './views'
 
 const Response = z.object({ success: z.literal(true), data: z.array(SimSmsView), pagination: SimPagination, meta: Meta })
@@ -18,7 +18,7 @@ const route = createRoute({
     'Messages sent to the device (MT) and by it (MO), newest first. Filters: `direction` (MO, MT), `status` (pending, sent, delivered, ' +
     'failed, cancelled; received for MO), `start_date`, `end_date` (on `created_at`). When the SIM provider was last asked more than ' +
     'a few seconds ago, it is asked again first (new MO messages, MT delivery states); if it fails, the stored messages are served.',
-  middleware: [rateClass('general'), requireAuth({ permission: 'sims:read' })] as const,
+  middleware: [rateClass('general'), simHourly, requireAuth({ permission: 'sims:read' })] as const,
   security: keySecurity,
   request: { params: IccidParam, query: ListSmsQuery },
   responses: { 200: { content: { 'application/json': { schema: Response } }, description: 'Messages' }, ...simErrors },

@@ -5,7 +5,7 @@ import { idempotent, rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { idempotencyErrorResponses, IdempotencyKeyHeader } from '../../http/idempotency'
 import { IccidParam, SendSmsBody, SMS_MAX_EXPIRY_DAYS, SmsAccepted } from './schemas'
-import { simErrors, SIM_TAG, upstreamErrors } from './routes-common'
+import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 import { smsAcceptedView } from './views'
 
 const route = createRoute({
@@ -19,7 +19,7 @@ const route = createRoute({
     '`UCS2` any text, at most 70 UTF-16 code units. Longer messages are refused (400 `VALIDATION_ERROR` naming `message`), not split. ' +
     `\`expiry_date\` (optional): when the provider stops trying, in the future and at most ${SMS_MAX_EXPIRY_DAYS} days ahead. When the ` +
     'provider refuses or fails, nothing is recorded (502). `Idempotency-Key` makes a retry answer the first send instead of sending again.',
-  middleware: [rateClass('general'), idempotent(), requireAuth({ permission: 'sims:write' })] as const,
+  middleware: [rateClass('general'), simHourly, idempotent(), requireAuth({ permission: 'sims:write' })] as const,
   security: keySecurity,
   request: { params: IccidParam, headers: IdempotencyKeyHeader, body: jsonBody(SendSmsBody) },
   responses: { 202: ok(SmsAccepted, 'Accepted by the SIM provider'), ...simErrors, ...upstreamErrors, ...idempotencyErrorResponses },

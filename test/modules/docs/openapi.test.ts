@@ -107,6 +107,12 @@ const FAMILY_ENDPOINTS: [string, string][] = [
   ['post', '/api/v1/sims/{iccid}/topup'],
   ['post', '/api/v1/sims/topup'],
   ['post', '/api/v1/sims/auto-topup'],
+  ['get', '/api/v1/sims/{iccid}/sms'],
+  ['post', '/api/v1/sims/{iccid}/sms'],
+  ['get', '/api/v1/sims/{iccid}/sms/{id}'],
+  ['delete', '/api/v1/sims/{iccid}/sms/{id}'],
+  ['get', '/api/v1/sims/limits'],
+  ['post', '/api/v1/sims/limits'],
   ['get', '/api/v1/jobs/{job_id}'],
   ['get', '/health/live'],
 ]
