@@ -14,6 +14,7 @@ import { runDidRenewalsJob } from './modules/dids/renewals.job'
 import { eventScope, sendEvents } from './modules/events/outbox'
 import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
 import { runSimTopUpJob } from './modules/sims/bulk-topup.job'
+import { runSimSyncJob } from './modules/sims/sim-sync.job'
 import { createServices, type Services } from './services'
 import type { Consumer, JobHandler } from './modules/jobs/consumer'
 import { clearJobFailure, jobsDlqConsumer, recordJobFailure } from './modules/jobs/failed-jobs'
@@ -27,6 +28,7 @@ export const JOB_HANDLERS: Record<string, JobHandler> = {
   'billing.did-renewals': runDidRenewalsJob,
   'billing.auto-top-up': runAutoTopUpJob,
   'sims.topup': runSimTopUpJob,
+  'sims.sync': runSimSyncJob,
 }
 
 /** Retry delay after `attempts` failed deliveries: 10 s, 20 s, 40 s … capped at 10 minutes. */

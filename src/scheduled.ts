@@ -7,7 +7,7 @@ import type { Env } from './env'
 import { runBilling } from './modules/billing/billing.job'
 import { runSweeper } from './modules/maintenance/sweeper.job'
 import { syncProviders } from './modules/providers/provider-sync.job'
-import { syncSims } from './modules/sims/sim-sync.job'
+import { enqueueSimSync } from './modules/sims/sim-sync.job'
 import { createServices, type Services } from './services'
 import { logger } from './lib/logger'
 
@@ -15,7 +15,7 @@ export type Job = (services: Services, scheduledTime: number) => Promise<unknown
 
 export const CRONS: Record<string, { name: string; run: Job }> = {
   '* * * * *': { name: 'sweeper', run: runSweeper },
-  '*/15 * * * *': { name: 'provider-sync', run: async (s, t) => ({ providers: await syncProviders(s, t), sims: await syncSims(s, t) }) },
+  '*/15 * * * *': { name: 'provider-sync', run: async (s, t) => ({ providers: await syncProviders(s, t), sims: await enqueueSimSync(s, t) }) },
   '0 3 * * *': { name: 'billing', run: runBilling },
 }
 

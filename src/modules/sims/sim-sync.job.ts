@@ -4,6 +4,10 @@
  * SMS (MT delivery states, MO messages: sim-sms.service.ts); then every quota with auto top-up
  * that is past its threshold gets one charged top-up per crossing.
  *
+ * The cron only cuts the SIMs into ranges of PAGE ids and sends one `sims.sync` message per range to
+ * the `jobs` queue; each message syncs its range (and its auto top-ups). So the work of 10,000 SIMs
+ * is spread over many short invocations, retried per range, instead of one long cron run.
+ *
  * Invariants:
  * - One SIM's failure never stops the others (it keeps its stored state; the count says so).
  * - Readings are stamped with the instant their upstream call began, so an overlapping sync (or
@@ -14,7 +18,8 @@
  *   operation id names the crossing (`auto_<sim>_<type>_<volume>_<attempt>`). A top-up that
  *   failed (no money, upstream down) re-arms the crossing for the next sync; nothing was charged.
  */
-import { and, asc, eq, gt, like, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, gte, like, lte, sql } from 'drizzle-orm'
+import { chunk } from '../../db/chunk'
 import type { Stmt } from '../../db/batch'
 import { runBatch } from '../../db/batch'
 import { simQuotas, sims, simTopups, type Sim, type SimQuota } from '../../db/schema'
@@ -34,21 +39,63 @@ export interface SimSyncResult {
   autoTopUps: { attempted: number; succeeded: number }
 }
 
-export async function syncSims(services: Services, _scheduledTime: number = Date.now()): Promise<SimSyncResult> {
-  const { db } = services
+/** A `jobs` message: sync the SIMs whose ids are in [from, to]. */
+export interface SimSyncMessage {
+  type: 'sims.sync'
+  from: number
+  to: number
+}
+
+/** The cron: one `sims.sync` message per PAGE SIMs (ids read from the primary key, no row bodies). */
+export async function enqueueSimSync(services: Services, _scheduledTime: number = Date.now()): Promise<{ sims: number; messages: number }> {
+  const { db, env } = services
   let after = 0
   let total = 0
-  let failed = 0
+  const messages: { body: SimSyncMessage }[] = []
   for (;;) {
-    const page = await db.select().from(sims).where(gt(sims.id, after)).orderBy(asc(sims.id)).limit(PAGE).all()
-    if (!page.length) break
-    after = page[page.length - 1]!.id
-    const results = await mapLimit(page, CONCURRENCY, (sim) => syncSim(services, sim))
-    total += page.length
-    failed += results.filter((ok) => !ok).length
+    const ids = await db.select({ id: sims.id }).from(sims).where(gt(sims.id, after)).orderBy(asc(sims.id)).limit(PAGE).all()
+    if (!ids.length) break
+    after = ids[ids.length - 1]!.id
+    total += ids.length
+    messages.push({ body: { type: 'sims.sync', from: ids[0]!.id, to: after } })
   }
-  const autoTopUps = await runAutoTopUps(services)
-  return { sims: total, failed, autoTopUps }
+  for (const part of chunk(messages, 100)) await env.JOBS.sendBatch(part)
+  return { sims: total, messages: messages.length }
+}
+
+/** The `sims.sync` job: syncs one range of SIMs, then its auto top-ups. */
+export async function runSimSyncJob(body: unknown, services: Services): Promise<void> {
+  const m = body as SimSyncMessage
+  await syncSimRange(services, m.from, m.to)
+}
+
+/** Syncs the SIMs with ids in [from, to] and runs their due auto top-ups. */
+export async function syncSimRange(services: Services, from: number, to: number): Promise<SimSyncResult> {
+  const page = await services.db
+    .select()
+    .from(sims)
+    .where(and(gte(sims.id, from), lte(sims.id, to)))
+    .orderBy(asc(sims.id))
+    .all()
+  const results = await mapLimit(page, CONCURRENCY, (sim) => syncSim(services, sim))
+  const autoTopUps = await runAutoTopUps(services, from, to)
+  return { sims: page.length, failed: results.filter((ok) => !ok).length, autoTopUps }
+}
+
+/** Every SIM now, range after range, in this invocation (tests, scripts). */
+export async function syncAllSims(services: Services): Promise<SimSyncResult> {
+  const out: SimSyncResult = { sims: 0, failed: 0, autoTopUps: { attempted: 0, succeeded: 0 } }
+  let after = 0
+  for (;;) {
+    const ids = await services.db.select({ id: sims.id }).from(sims).where(gt(sims.id, after)).orderBy(asc(sims.id)).limit(PAGE).all()
+    if (!ids.length) return out
+    after = ids[ids.length - 1]!.id
+    const r = await syncSimRange(services, ids[0]!.id, after)
+    out.sims += r.sims
+    out.failed += r.failed
+    out.autoTopUps.attempted += r.autoTopUps.attempted
+    out.autoTopUps.succeeded += r.autoTopUps.succeeded
+  }
 }
 
 /** Reads one SIM from its upstream and stores what changed. False when the upstream failed. */
@@ -91,14 +138,22 @@ export async function syncSim(services: Services, sim: Sim): Promise<boolean> {
   }
 }
 
-/** Every armed auto top-up past its threshold: one claimed top-up each. */
-export async function runAutoTopUps(services: Services): Promise<{ attempted: number; succeeded: number }> {
+/** Every armed auto top-up past its threshold among the SIMs with ids in [from, to]: one claimed top-up each. */
+export async function runAutoTopUps(services: Services, from: number, to: number): Promise<{ attempted: number; succeeded: number }> {
   const { db } = services
   const due = await db
     .select({ quota: simQuotas, sim: sims })
     .from(simQuotas)
     .innerJoin(sims, eq(sims.id, simQuotas.simId))
-    .where(and(eq(simQuotas.autoReload, true), eq(simQuotas.autoArmed, true), sql`${simQuotas.usedVolume} >= ${simQuotas.volume} * ${simQuotas.thresholdPercentage} / 100`))
+    .where(
+      and(
+        eq(simQuotas.autoReload, true),
+        gte(simQuotas.simId, from),
+        lte(simQuotas.simId, to),
+        eq(simQuotas.autoArmed, true),
+        sql`${simQuotas.usedVolume} >= ${simQuotas.volume} * ${simQuotas.thresholdPercentage} / 100`,
+      ),
+    )
     .all()
   let attempted = 0
   let succeeded = 0

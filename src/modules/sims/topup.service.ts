@@ -10,7 +10,7 @@
  *   a chunk's wallet operations are `J:c<chunk>:…`. A redelivered message reruns its chunk: items
  *   that ended are skipped, the rest replay.
  */
-import { and, asc, count, eq, inArray, sql } from 'drizzle-orm'
+import { and, asc, count, eq, gte, inArray, lte, sql } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import { simJobs, simQuotas, sims, simTopups, type QuotaType, type Sim, type SimJob, type SimTopup } from '../../db/schema'
@@ -55,13 +55,7 @@ export class SimTopUpService {
   /** Tops up one SIM now: 400 INSUFFICIENT_BALANCE, 502 UPSTREAM_ERROR (nothing charged) on failure. */
   async topUp(ctx: RequestContext, rawIccid: string, input: { quota_type: QuotaType; volume: number }, opts: { idempotency?: { scope: string; key: string } } = {}): Promise<SimTopup> {
     const sim = await this.deps.sims.get(ctx, rawIccid)
-    let id = newId('stu', this.now())
-    if (opts.idempotency) {
-      const derived = `stu_${(await sha256Hex(`${opts.idempotency.scope}\n${opts.idempotency.key}`)).slice(0, 26)}`
-      const done = await this.deps.db.select().from(simTopups).where(eq(simTopups.id, derived)).get()
-      // A key reused after its window (24 h) tops up anew, under a fresh id.
-      if (!done || done.createdAt.getTime() > this.now() - IDEMPOTENCY_TTL_MS) id = derived
-    }
+    const id = opts.idempotency ? await this.idFor(ctx, opts.idempotency) : newId('stu', this.now())
     const [row] = await this.deps.engine.run(ctx.accountId, [{ id, sim, iccid: sim.iccid, quotaType: input.quota_type, volume: input.volume, source: 'api' }], id)
     if (!row) throw new AppError(500, 'INTERNAL_ERROR', 'The top-up was not recorded')
     if (row.status === 'succeeded') return row
@@ -71,6 +65,27 @@ export class SimTopUpService {
       throw new InsufficientBalance(row.amount, balance.available)
     }
     throw new UpstreamError('sims', row.errorMessage ?? 'the top-up failed', { code: row.errorCode })
+  }
+
+  /**
+   * The operation id of a single top-up sent with an Idempotency-Key: derived from the key, so a
+   * retry finds the first attempt (its success is the answer; a pending one is run again). An
+   * attempt that failed (the provider, or no money) was not kept by the idempotency middleware
+   * when it was a 5xx, and the client may retry with the same key: that retry is a new attempt,
+   * `<derived>_<n>`. A key reused after its 24 h window tops up anew, under a fresh id.
+   */
+  private async idFor(ctx: RequestContext, idempotency: { scope: string; key: string }): Promise<string> {
+    const derived = `stu_${(await sha256Hex(`${idempotency.scope}\n${idempotency.key}`)).slice(0, 26)}`
+    const attempts = await this.deps.db
+      .select({ id: simTopups.id, status: simTopups.status, createdAt: simTopups.createdAt })
+      .from(simTopups)
+      // The derived id and its `_<n>` attempts: a range of the primary key.
+      .where(and(eq(simTopups.userId, ctx.accountId), gte(simTopups.id, derived), lte(simTopups.id, `${derived}~`)))
+      .all()
+    if (!attempts.length) return derived
+    if (attempts.some((a) => a.createdAt.getTime() <= this.now() - IDEMPOTENCY_TTL_MS)) return newId('stu', this.now())
+    const open = attempts.find((a) => a.status !== 'failed')
+    return open ? open.id : `${derived}_${attempts.length + 1}`
   }
 
   /** Records the job and sends its chunks to the `jobs` queue; the answer is the job (202). */

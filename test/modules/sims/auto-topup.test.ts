@@ -6,10 +6,12 @@
 import { createExecutionContext, env } from 'cloudflare:test'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Env } from '../../../src/env'
-import { syncSims } from '../../../src/modules/sims/sim-sync.job'
+import { enqueueSimSync, syncAllSims } from '../../../src/modules/sims/sim-sync.job'
+import { CRONS } from '../../../src/scheduled'
 import { createServices } from '../../../src/services'
 import { call, expectErrorEnvelope, registerUser } from '../../helpers/api'
 import { fund, walletAudit } from '../../helpers/catalog'
+import { waitFor } from '../../helpers/db'
 import { outboxFor, quotaRow, registerSims, simEventRows, simProvider, topUpRows, uniqueIccid, useSandboxData } from '../../helpers/sims'
 
 const MiB = 1_048_576
@@ -47,8 +49,8 @@ describe('auto top-up', () => {
     await call('/api/v1/sims/auto-topup', { token: u.accessToken, body: { sims: [iccid], quota_type: 'data', threshold_percentage: 80, topup_amount: 100 * MiB, enabled: true } })
     // 450 MiB of 500 used: past the 80 % mark.
     await useSandboxData(iccid, 450 * MiB, SIM)
-    await Promise.all([syncSims(services()), syncSims(services())])
-    await syncSims(services())
+    await Promise.all([syncAllSims(services()), syncAllSims(services())])
+    await syncAllSims(services())
 
     const topups = (await topUpRows(iccid)).filter((t) => t.source === 'auto')
     expect(topups.filter((t) => t.status === 'succeeded')).toHaveLength(1)
@@ -60,7 +62,7 @@ describe('auto top-up', () => {
 
     // The next crossing (80 % of 600 MiB = 480 MiB) tops up again, once.
     await useSandboxData(iccid, 40 * MiB, SIM)
-    await Promise.all([syncSims(services()), syncSims(services())])
+    await Promise.all([syncAllSims(services()), syncAllSims(services())])
     expect((await topUpRows(iccid)).filter((t) => t.source === 'auto' && t.status === 'succeeded')).toHaveLength(2)
     expect(await walletAudit(u.id)).toMatchObject({ balance: 16_000_000, ledgerSum: 16_000_000 })
     expect(await simEventRows(iccid, 'quota_threshold_reached')).toHaveLength(2)
@@ -72,11 +74,11 @@ describe('auto top-up', () => {
     await registerSims(u, [iccid])
     await call('/api/v1/sims/auto-topup', { token: u.accessToken, body: { sims: [iccid], topup_amount: 100 * MiB } })
     await useSandboxData(iccid, 450 * MiB, SIM)
-    await syncSims(services())
+    await syncAllSims(services())
     expect((await topUpRows(iccid)).map((t) => t.status)).toEqual(['failed'])
     expect((await walletAudit(u.id)).balance).toBe(0)
     await fund(u.id, 5)
-    await syncSims(services())
+    await syncAllSims(services())
     expect((await topUpRows(iccid)).map((t) => t.status)).toEqual(['failed', 'succeeded'])
     expect((await walletAudit(u.id)).balance).toBe(3_000_000)
   })
@@ -86,9 +88,22 @@ describe('auto top-up', () => {
     const iccid = uniqueIccid()
     await registerSims(u, [iccid])
     await useSandboxData(iccid, 600 * MiB, SIM)
-    await Promise.all([syncSims(services()), syncSims(services())])
+    await Promise.all([syncAllSims(services()), syncAllSims(services())])
     expect(await simEventRows(iccid, 'quota_depleted')).toHaveLength(1)
     expect(await outboxFor('quota.depleted', iccid)).toHaveLength(1)
     expect((await quotaRow(iccid))!.status).toBe('Exhausted')
+  })
+
+  it('the 15-minute cron sends the SIMs to the jobs queue in ranges, and the queue syncs them', async () => {
+    const u = await registerUser()
+    const iccid = uniqueIccid()
+    await registerSims(u, [iccid])
+    await useSandboxData(iccid, 600 * MiB, SIM)
+    const sent = await enqueueSimSync(services())
+    expect(sent.messages).toBe(Math.ceil(sent.sims / 100))
+    await waitFor(async () => ((await simEventRows(iccid, 'quota_depleted')).length ? true : null), 'the queued sync', 10_000)
+    expect(await outboxFor('quota.depleted', iccid)).toHaveLength(1)
+    // The cron expression runs it (with the provider sync).
+    expect(CRONS['*/15 * * * *']!.name).toBe('provider-sync')
   })
 })

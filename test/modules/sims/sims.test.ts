@@ -28,6 +28,10 @@ const SIM_ROUTES: [string, string, unknown?][] = [
   ['GET', '/quota/data'],
   ['GET', '/quota/sms'],
   ['POST', '/topup', { quota_type: 'data', volume: 1048576 }],
+  ['GET', '/sms'],
+  ['POST', '/sms', { message: 'ping' }],
+  ['GET', '/sms/sms_00000000000000000000000000'],
+  ['DELETE', '/sms/sms_00000000000000000000000000'],
 ]
 
 describe('registration', () => {

@@ -73,14 +73,23 @@ describe('a single top-up', () => {
     const iccid = uniqueIccid()
     await registerSims(u, [iccid])
     await setProviderConfig(provider.id, { sim: { alwaysConnected: true, failTopUpIccids: [iccid] } })
+    const headers = { 'Idempotency-Key': crypto.randomUUID() }
     try {
-      const res = await call(`/api/v1/sims/${iccid}/topup`, { token: u.accessToken, body: { quota_type: 'data', volume: MiB } })
+      const res = await call(`/api/v1/sims/${iccid}/topup`, { token: u.accessToken, body: { quota_type: 'data', volume: MiB }, headers })
       expectErrorEnvelope(res, 502, 'UPSTREAM_ERROR')
     } finally {
       await setProviderConfig(provider.id, { sim: { alwaysConnected: true } })
     }
     expect(await ledgerSum(u.id)).toMatchObject({ balance: 5_000_000, ledgerSum: 5_000_000, activeHolds: 0 })
     expect((await topUpRows(iccid))[0]).toMatchObject({ status: 'failed', error_code: 'UPSTREAM_ERROR' })
+    // A 502 is not kept: the retry with the same key is a new attempt, and it is charged once.
+    const retry = await call(`/api/v1/sims/${iccid}/topup`, { token: u.accessToken, body: { quota_type: 'data', volume: MiB }, headers })
+    expect(retry.status, retry.text).toBe(200)
+    expect(retry.body.data.transaction_id).toMatch(/^stu_[0-9a-f]{26}_2$/)
+    const again = await call(`/api/v1/sims/${iccid}/topup`, { token: u.accessToken, body: { quota_type: 'data', volume: MiB }, headers })
+    expect(again.body.data).toEqual(retry.body.data)
+    expect(await ledgerSum(u.id)).toMatchObject({ balance: 4_980_000, ledgerSum: 4_980_000, activeHolds: 0 })
+    expect((await topUpRows(iccid)).map((t) => t.status)).toEqual(['failed', 'succeeded'])
   })
 
   it('Idempotency-Key: the retry answers the first top-up and charges once', async () => {
