@@ -47,7 +47,7 @@ export const registerGetJob = (r: Router) =>
               new_remaining: r.newRemaining,
               error: r.errorCode ? { code: r.errorCode, message: r.errorMessage ?? '' } : null,
             }
-          : { index: i, iccid: '', quota_type: 'data' as const, volume: 0, status: 'pending' as const, transaction_id: `${job.id}:${i}`, price: 0, new_total: null, new_remaining: null, error: null },
+          : { index: i, iccid: null, quota_type: null, volume: null, status: 'pending' as const, transaction_id: `${job.id}:${i}`, price: 0, new_total: null, new_remaining: null, error: null },
       )
     }
     return c.json(

@@ -376,10 +376,10 @@ export const JobView = z
     completed_at: z.string().nullable(),
     results: z.array(
       z.object({
-        index: z.number().int(),
-        iccid: z.string(),
-        quota_type: QuotaType,
-        volume: z.number().int(),
+        index: z.number().int().openapi({ description: "The SIM's place in the request (from 0)" }),
+        iccid: z.string().nullable().openapi({ description: 'As stored (19 digits), or as sent when invalid; null while its chunk has not run yet' }),
+        quota_type: QuotaType.nullable(),
+        volume: z.number().int().nullable(),
         status: z.enum(['pending', 'succeeded', 'failed']),
         transaction_id: z.string(),
         price: z.number(),
