@@ -18,6 +18,7 @@ import type { RequestContext } from '../../lib/context'
 import { sha256Hex } from '../../lib/crypto'
 import { AppError, InsufficientBalance, NotFound, UpstreamError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
+import { sendAll } from '../../lib/queue'
 import { IDEMPOTENCY_TTL_MS } from '../../lib/idempotency'
 import { parseIccid } from './iccid'
 import type { SimsService } from './sims.service'
@@ -95,16 +96,36 @@ export class SimTopUpService {
     if (opts.idempotency) {
       const derived = `job_${(await sha256Hex(`${opts.idempotency.scope}\n${opts.idempotency.key}`)).slice(0, 26)}`
       const done = await db.select().from(simJobs).where(eq(simJobs.id, derived)).get()
-      if (done && done.userId === ctx.accountId && done.createdAt.getTime() > this.now() - IDEMPOTENCY_TTL_MS) return done
+      if (done && done.userId === ctx.accountId && done.createdAt.getTime() > this.now() - IDEMPOTENCY_TTL_MS) {
+        // A retry reaches here only when the first answer was not kept (a 5xx): its messages may
+        // not all have been sent. Chunks are safe to run twice, so a job still running gets them again.
+        if (done.status === 'processing') await this.send(done.id, ctx.accountId, items)
+        return done
+      }
       if (!done) jobId = derived
     }
-    const parts = chunk(items, CHUNK)
     const at = new Date(this.now())
-    const job = { id: jobId, userId: ctx.accountId, kind: 'sim_topup' as const, status: 'processing' as const, total: items.length, chunks: parts.length, createdAt: at, completedAt: null }
+    const job = {
+      id: jobId,
+      userId: ctx.accountId,
+      kind: 'sim_topup' as const,
+      status: 'processing' as const,
+      total: items.length,
+      chunks: Math.ceil(items.length / CHUNK),
+      createdAt: at,
+      completedAt: null,
+    }
     await db.insert(simJobs).values(job).onConflictDoNothing()
-    const messages: { body: BulkTopUpMessage }[] = parts.map((part, n) => ({ body: { type: 'sims.topup', jobId, userId: ctx.accountId, chunk: n, items: part } }))
-    for (const batch of chunk(messages, 100)) await this.deps.jobs.sendBatch(batch)
+    await this.send(jobId, ctx.accountId, items)
     return job
+  }
+
+  /** The job's chunks as `jobs` messages (grouped under the queue's batch limits). */
+  private async send(jobId: string, userId: string, items: BulkTopUpMessage['items']): Promise<void> {
+    await sendAll<BulkTopUpMessage>(
+      this.deps.jobs,
+      chunk(items, CHUNK).map((part, n) => ({ type: 'sims.topup', jobId, userId, chunk: n, items: part })),
+    )
   }
 
   /** One chunk of a bulk job (the `sims.topup` job handler). Safe to run twice. */

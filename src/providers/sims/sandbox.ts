@@ -18,9 +18,10 @@
  * - A top-up reference adds volume once; a replay answers ok with the quota as it stands.
  * - SMS states follow from the time since sending: nothing is rewritten except `cancelledAt`.
  */
-import { and, asc, eq, gte } from 'drizzle-orm'
+import { and, asc, eq, gte, inArray } from 'drizzle-orm'
 import { z } from 'zod'
 import { insertChunks, runBatch } from '../../db/batch'
+import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import type { Db } from '../../db/client'
 import { sandboxSimSms, sandboxSims, sandboxSimTopups } from '../../db/schema'
 import { UpstreamError } from '../../lib/errors'
@@ -66,6 +67,7 @@ export const SandboxSimConfig = z.object({
 export type SandboxSimConfig = z.infer<typeof SandboxSimConfig>
 type Settings = SandboxSimConfig['sim']
 type SandboxSimRow = typeof sandboxSims.$inferSelect
+type SandboxSimTopupRow = typeof sandboxSimTopups.$inferSelect
 
 const KNOWN_ICCID = /^8988228\d{12}$/
 
@@ -188,12 +190,7 @@ export class SandboxSims implements SimProvider {
 
   /** The sandbox's record of a known SIM, created on first sight; null for a SIM it does not know. */
   private async record(iccid: string): Promise<SandboxSimRow | null> {
-    if (!this.known(iccid)) return null
-    const found = await this.db.select().from(sandboxSims).where(eq(sandboxSims.iccid, iccid)).get()
-    if (found) return found
-    const now = new Date(this.now())
-    await this.db.insert(sandboxSims).values({ iccid, status: 'Enabled', activatedAt: now, updatedAt: now }).onConflictDoNothing()
-    return (await this.db.select().from(sandboxSims).where(eq(sandboxSims.iccid, iccid)).get()) ?? null
+    return (await this.records([iccid])).get(iccid) ?? null
   }
 
   private async sim(iccid: string): Promise<SandboxSimRow> {
@@ -204,6 +201,11 @@ export class SandboxSims implements SimProvider {
 
   private async meters(row: SandboxSimRow): Promise<Record<SimQuotaType, Meter>> {
     const tops = await this.db.select().from(sandboxSimTopups).where(eq(sandboxSimTopups.iccid, row.iccid)).orderBy(asc(sandboxSimTopups.createdAt), asc(sandboxSimTopups.reference))
+    return this.metersOf(row, tops)
+  }
+
+  /** The SIM's meters from its top-ups (in the order they were made). */
+  private metersOf(row: SandboxSimRow, tops: SandboxSimTopupRow[]): Record<SimQuotaType, Meter> {
     const of = (type: SimQuotaType) => tops.filter((t) => t.quotaType === type).map((t) => ({ at: t.createdAt.getTime(), volume: t.volume }))
     const rates = sandboxSimRates(row.iccid, this.config)
     const start = row.activatedAt.getTime()
@@ -214,7 +216,10 @@ export class SandboxSims implements SimProvider {
   }
 
   private async quotaOf(row: SandboxSimRow, type: SimQuotaType): Promise<SimQuotaInfo> {
-    const m = (await this.meters(row))[type]
+    return this.quotaFrom(type, (await this.meters(row))[type])
+  }
+
+  private quotaFrom(type: SimQuotaType, m: Meter): SimQuotaInfo {
     const volume = m.initial + m.topups.reduce((s, t) => s + t.volume, 0)
     const usedVolume = usedBy(m, this.now())
     const last = m.topups.at(-1)
@@ -370,29 +375,76 @@ export class SandboxSims implements SimProvider {
     return this.quotaOf(await this.sim(iccid), type)
   }
 
+  /**
+   * Top-ups in a few D1 calls for the whole batch (its SIMs' records, the references already
+   * done, one batch of inserts, the SIMs' top-ups), as an upstream that takes a list would.
+   */
   async topUp(requests: SimTopUpRequest[]): Promise<SimTopUpOutcome[]> {
     await this.begin()
-    const out: SimTopUpOutcome[] = []
-    for (const req of requests) out.push(await this.topUpOne(req))
-    return out
+    const records = await this.records(requests.map((r) => r.iccid))
+    const refs = requests.map((r) => r.reference)
+    const done = new Set<string>()
+    for (const part of chunk(refs, IDS_PER_STATEMENT))
+      for (const t of await this.db.select({ reference: sandboxSimTopups.reference }).from(sandboxSimTopups).where(inArray(sandboxSimTopups.reference, part)).all()) done.add(t.reference)
+    const at = new Date(this.now())
+    const out: (SimTopUpOutcome | null)[] = []
+    const inserts: SandboxSimTopupRow[] = []
+    for (const req of requests) {
+      const { reference } = req
+      const row = records.get(req.iccid)
+      if (!row) out.push({ reference, ok: false, code: 'SIM_NOT_FOUND', message: 'SIM not found' })
+      else if (this.settings.failTopUpIccids.includes(req.iccid)) out.push({ reference, ok: false, code: 'UPSTREAM_ERROR', message: 'simulated top-up failure' })
+      // A replay answers as the first call did, even if the SIM was disabled since.
+      else if (done.has(reference)) out.push(null)
+      else if (row.status !== 'Enabled') out.push({ reference, ok: false, code: 'SIM_DISABLED', message: 'SIM is disabled' })
+      else if (!Number.isInteger(req.volume) || req.volume <= 0) out.push({ reference, ok: false, code: 'INVALID_VOLUME', message: 'volume must be a positive integer' })
+      else {
+        done.add(reference)
+        inserts.push({ reference, iccid: req.iccid, quotaType: req.quotaType, volume: req.volume, createdAt: at })
+        out.push(null)
+      }
+    }
+    await runBatch(
+      this.db,
+      insertChunks(sandboxSimTopups, inserts).map((rows) => this.db.insert(sandboxSimTopups).values(rows).onConflictDoNothing()),
+    )
+    // The quotas after the batch: the top-ups of the SIMs that succeeded, read once.
+    const ok = [...new Set(requests.filter((_, n) => out[n] === null).map((r) => r.iccid))]
+    const tops = new Map<string, SandboxSimTopupRow[]>()
+    for (const part of chunk(ok, IDS_PER_STATEMENT))
+      for (const t of await this.db.select().from(sandboxSimTopups).where(inArray(sandboxSimTopups.iccid, part)).orderBy(asc(sandboxSimTopups.createdAt), asc(sandboxSimTopups.reference)).all())
+        tops.set(t.iccid, [...(tops.get(t.iccid) ?? []), t])
+    return requests.map((req, n) => {
+      const answered = out[n]
+      if (answered) return answered
+      const row = records.get(req.iccid) as SandboxSimRow
+      return { reference: req.reference, ok: true, quota: this.quotaFrom(req.quotaType, this.metersOf(row, tops.get(req.iccid) ?? [])[req.quotaType]) }
+    })
   }
 
-  private async topUpOne(req: SimTopUpRequest): Promise<SimTopUpOutcome> {
-    const { reference } = req
-    const row = await this.record(req.iccid)
-    if (!row) return { reference, ok: false, code: 'SIM_NOT_FOUND', message: 'SIM not found' }
-    if (this.settings.failTopUpIccids.includes(req.iccid)) return { reference, ok: false, code: 'UPSTREAM_ERROR', message: 'simulated top-up failure' }
-    const done = await this.db.select().from(sandboxSimTopups).where(eq(sandboxSimTopups.reference, reference)).get()
-    // A replay answers as the first call did, even if the SIM was disabled since.
-    if (!done) {
-      if (row.status !== 'Enabled') return { reference, ok: false, code: 'SIM_DISABLED', message: 'SIM is disabled' }
-      if (!Number.isInteger(req.volume) || req.volume <= 0) return { reference, ok: false, code: 'INVALID_VOLUME', message: 'volume must be a positive integer' }
-      await this.db
-        .insert(sandboxSimTopups)
-        .values({ reference, iccid: req.iccid, quotaType: req.quotaType, volume: req.volume, createdAt: new Date(this.now()) })
-        .onConflictDoNothing()
+  /** The sandbox's records of the known SIMs among `iccids` (created on first sight), by ICCID. */
+  private async records(iccids: string[]): Promise<Map<string, SandboxSimRow>> {
+    const known = [...new Set(iccids.filter((i) => this.known(i)))]
+    const found = new Map<string, SandboxSimRow>()
+    const read = async (list: string[]) => {
+      for (const part of chunk(list, IDS_PER_STATEMENT)) for (const r of await this.db.select().from(sandboxSims).where(inArray(sandboxSims.iccid, part)).all()) found.set(r.iccid, r)
     }
-    return { reference, ok: true, quota: await this.quotaOf(row, req.quotaType) }
+    await read(known)
+    const missing = known.filter((i) => !found.has(i))
+    if (missing.length) {
+      const now = new Date(this.now())
+      await runBatch(
+        this.db,
+        insertChunks(sandboxSims, missing).map((part) =>
+          this.db
+            .insert(sandboxSims)
+            .values(part.map((iccid) => ({ iccid, status: 'Enabled' as const, activatedAt: now, updatedAt: now })))
+            .onConflictDoNothing(),
+        ),
+      )
+      await read(missing)
+    }
+    return found
   }
 
   async sendSms(iccid: string, sms: SimSmsRequest): Promise<{ upstreamId: string }> {

@@ -58,6 +58,39 @@ describe('bulk top-up', () => {
     expect((await call(res.body.data.status_url, { token: stranger.accessToken })).status).toBe(404)
   })
 
+  it('the largest bulk, 10,000 SIMs, is accepted: its 100 chunk messages are sent under the queue batch limits', async () => {
+    const u = await registerUser()
+    // ICCIDs the account does not hold: every item fails alone, nothing is charged.
+    const sims = Array.from({ length: 10_000 }, () => ({ iccid: uniqueIccid(), quota_type: 'data', volume: MiB }))
+    const res = await call('/api/v1/sims/topup', { token: u.accessToken, body: { sims } })
+    expect(res.status, res.text).toBe(202)
+    const done = await waitFor(
+      async () => {
+        const r = await call(`${res.body.data.status_url}?page_size=1`, { token: u.accessToken })
+        return r.body.data?.status === 'completed' ? r : null
+      },
+      'job completed',
+      60_000,
+    )
+    expect(done.body.data).toMatchObject({ total_sims: 10_000, succeeded: 0, failed: 10_000, pending: 0 })
+  }, 90_000)
+
+  it('a retried bulk request (same Idempotency-Key) sends its chunks again; each SIM is still topped up once', async () => {
+    const u = await registerUser()
+    await fund(u.id, 10)
+    const iccids = [uniqueIccid(), uniqueIccid()]
+    await registerSims(u, iccids)
+    const services = createServices(env as unknown as Env, createExecutionContext())
+    const items = iccids.map((iccid, i) => ({ i, iccid, quota_type: 'data' as const, volume: 50 * MiB }))
+    const idempotency = { scope: `test:${u.id}`, key: 'bulk-retry' }
+    const first = await services.simTopUpService.bulk(ctxFor(u.id), items, { idempotency })
+    const again = await services.simTopUpService.bulk(ctxFor(u.id), items, { idempotency })
+    expect(again.id).toBe(first.id)
+    await finished(u, `/api/v1/jobs/${first.id}`)
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 8_000_000, ledgerSum: 8_000_000, activeHolds: 0 })
+    for (const iccid of iccids) expect((await quotaRow(iccid))!.volume).toBe(524288000 + 50 * MiB)
+  })
+
   it('a job message delivered twice (also at once) charges and tops up each SIM once', async () => {
     const u = await registerUser()
     await fund(u.id, 10)
