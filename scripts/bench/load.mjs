@@ -5,11 +5,13 @@
 //   node scripts/bench/load.mjs '<json spec>'     → prints one JSON line with the figures
 //
 // spec: { url, method?, body?, headers?, keys?: [API key…] (rotated per request as X-API-Key),
+//         targets?: [{ key, path }…] (rotated per request: the key and the path of the URL's host),
 //         connections, duration (s), warmup (s), timeout (s) }
 import autocannon from 'autocannon'
 
 const spec = JSON.parse(process.argv[2] ?? '{}')
 const keys = spec.keys ?? []
+const targets = spec.targets ?? []
 let n = 0
 
 const request = {
@@ -20,6 +22,13 @@ const request = {
 if (keys.length) {
   // A different account on every request, round robin.
   request.setupRequest = (req) => ({ ...req, headers: { ...req.headers, 'x-api-key': keys[n++ % keys.length] } })
+}
+if (targets.length) {
+  // An account and a resource of its own on every request (a path that names the account's SIM), round robin.
+  request.setupRequest = (req) => {
+    const t = targets[n++ % targets.length]
+    return { ...req, path: t.path, headers: { ...req.headers, 'x-api-key': t.key } }
+  }
 }
 
 const options = {

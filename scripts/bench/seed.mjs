@@ -1,7 +1,8 @@
 // What the bench needs in the database, written directly through the bindings of the running
 // Miniflare instance (never through `.wrangler/`): the migrations, accounts with API keys, money
 // in their Wallet objects, the sandbox provider with its offers (the project's own provider sync),
-// 10,000 + 100 numbers, and a webhook endpoint. Rows are shaped like src/db/schema.ts: string ids,
+// 10,000 + 100 numbers, a webhook endpoint, and the sandbox SIM provider with SIMs registered
+// through the API (only for the SIM paths that run). Rows are shaped like src/db/schema.ts: string ids,
 // instants in epoch milliseconds, JSON as text, booleans as 0/1.
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -137,12 +138,15 @@ export async function seedNumbers(db, userId, providerId, count, phonePrefix) {
 }
 
 const PROVIDER_ID = 'prv_bench_sandbox'
+const SIM_PROVIDER_ID = 'prv_bench_sandbox_sim'
+/** SIMs per POST /api/v1/sims (the route's maximum). */
+const SIMS_PER_REGISTRATION = 100
 
 /**
  * Everything the app's paths need. `url` is the running app (for the one API call: creating the
  * webhook endpoint, whose secret the app seals itself). Returns the fixtures.
  */
-export async function seedApp({ mf, url, purchaseAccounts = 50, webhookUrl, log = () => {} }) {
+export async function seedApp({ mf, url, purchaseAccounts = 50, simAccounts = 50, webhookUrl, log = () => {} }) {
   const db = await mf.getD1Database('DB')
   const files = await migrate(db)
   log(`migrations applied: ${files.join(', ')}`)
@@ -166,20 +170,36 @@ export async function seedApp({ mf, url, purchaseAccounts = 50, webhookUrl, log 
     .first()
   if (!offer) throw new Error('the provider sync wrote no offers')
   log(`provider sync: offer ${offer.serviceCode}/${offer.countryCode} at ${offer.price / USD} USD`)
+  // The SIM upstream: the sandbox as a provider of kind `sim` (registration picks it), with its
+  // defaults (no latency, no failures). Added after the sync, which leaves SIM-only providers alone anyway.
+  await db
+    .prepare(
+      `INSERT INTO providers (id, code, name, adapter, kinds, status, healthy, priority, config, created_at, updated_at)
+       VALUES (?, 'sandbox-sim', 'Sandbox SIMs', 'sandbox', '["sim"]', 'active', 1, 100, '{"sim":{}}', ?, ?)`,
+    )
+    .bind(SIM_PROVIDER_ID, now, now)
+    .run()
 
-  const [balance, numbers100, numbers10k, single, hooks, ...spread] = await createAccounts(db, [
+  const [balance, numbers100, numbers10k, single, hooks, simBulk, ...rest] = await createAccounts(db, [
     'balance',
     'numbers-100',
     'numbers-10k',
     'purchase-single',
     'webhooks',
+    'sim-bulk',
     ...Array.from({ length: purchaseAccounts }, (_, i) => `purchase-${i + 1}`),
+    ...Array.from({ length: simAccounts }, (_, i) => `sim-${i + 1}`),
   ])
+  const spread = rest.slice(0, purchaseAccounts)
+  const simSpread = rest.slice(purchaseAccounts)
   // Enough that no purchase run can run out: the ledger check must see every purchase charged.
   const singleFunding = await fund(mf, [single], 1_000_000)
   const spreadFunding = await fund(mf, spread, 100_000)
+  // A top-up is $0.02: far more than any run takes, so none fails for money.
+  const simFunding = await fund(mf, simSpread, 10_000)
+  const simBulkFunding = await fund(mf, [simBulk], 10_000)
   await fund(mf, [balance], 100)
-  log(`accounts: ${5 + spread.length}, wallets funded`)
+  log(`accounts: ${6 + spread.length + simSpread.length}, wallets funded`)
 
   await seedNumbers(db, numbers10k.userId, PROVIDER_ID, 10_000, '+1555')
   await seedNumbers(db, numbers100.userId, PROVIDER_ID, 100, '+1556')
@@ -206,7 +226,81 @@ export async function seedApp({ mf, url, purchaseAccounts = 50, webhookUrl, log 
     single: { ...single, funded: singleFunding },
     spread: spread.map((a) => ({ ...a, funded: spreadFunding })),
     hooks: { ...hooks, endpointId },
+    simSpread: simSpread.map((a) => ({ ...a, funded: simFunding })),
+    simBulk: { ...simBulk, funded: simBulkFunding },
   }
+}
+
+/**
+ * `count` 19-digit ICCIDs the sandbox knows (issuer prefix 8988228), distinct across `series`
+ * (one digit), so the SIM paths never share a SIM.
+ */
+export function benchIccids(series, count) {
+  return Array.from({ length: count }, (_, i) => `8988228${series}${String(i + 1).padStart(11, '0')}`)
+}
+
+/**
+ * Registers `iccids` to the account through the API (POST /api/v1/sims, 100 a request, `parallel`
+ * requests at once): each SIM is asked of the sandbox upstream and gets its quota rows, as a
+ * client's would. Throws unless every SIM was created.
+ */
+export async function registerSims(url, account, iccids, { parallel = 1 } = {}) {
+  const parts = []
+  for (let i = 0; i < iccids.length; i += SIMS_PER_REGISTRATION) parts.push(iccids.slice(i, i + SIMS_PER_REGISTRATION))
+  let next = 0
+  const worker = async () => {
+    while (next < parts.length) {
+      const part = parts[next++]
+      const res = await fetch(`${url}/api/v1/sims`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': account.key },
+        body: JSON.stringify({ sims: part.map((iccid) => ({ iccid })) }),
+      })
+      const body = await res.json()
+      if (res.status !== 201) throw new Error(`registering SIMs of ${account.tag} failed: ${res.status} ${JSON.stringify(body).slice(0, 300)}`)
+      if (body.data.failed) throw new Error(`registering SIMs of ${account.tag}: ${body.data.failed} failed, e.g. ${JSON.stringify(body.data.sims.find((x) => x.status !== 'created'))}`)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, parts.length) }, worker))
+}
+
+/**
+ * `iccids` as SIMs of `account`, inserted directly (registering 10,000 through the API asks the
+ * sandbox about each SIM one by one: minutes): the rows registration writes — the sandbox
+ * upstream's record of each SIM (Enabled, activated now), the SIM at the bench's SIM provider, and
+ * its data and SMS quotas as the sandbox starts them (500 MiB, 250 messages, nothing used).
+ * Identity fields (IMSI, MSISDN, IPs) and the `sim_registered` events are left out: no top-up reads them.
+ */
+export async function insertSims(mf, account, iccids) {
+  const db = await mf.getD1Database('DB')
+  const now = Date.now()
+  await insertRows(
+    db,
+    'sandbox_sims',
+    iccids.map((iccid) => ({ iccid, status: 'Enabled', activated_at: now, updated_at: now })),
+  )
+  await insertRows(
+    db,
+    'sims',
+    iccids.map((iccid) => ({
+      user_id: account.userId,
+      iccid,
+      provider_id: SIM_PROVIDER_ID,
+      status: 'Enabled',
+      activation_date: now,
+      status_checked_at: now,
+      last_synced_at: now,
+      created_at: now,
+      updated_at: now,
+    })),
+  )
+  const { results } = await db.prepare('SELECT id FROM sims WHERE user_id = ?').bind(account.userId).all()
+  const quota = (id, type, volume) => ({ sim_id: id, quota_type: type, user_id: account.userId, volume, used_volume: 0, observed_at: now, updated_at: now })
+  await insertRows(
+    db,
+    'sim_quotas',
+    results.flatMap((r) => [quota(r.id, 'data', 500 * 1024 * 1024), quota(r.id, 'sms', 250)]),
+  )
 }
 
 /** The floor's one D1 table, with the row its route reads among others. */

@@ -18,6 +18,7 @@ import { newId } from '../../../src/lib/ids'
 import { queue as queueHandler } from '../../../src/queue'
 import { buildRequest, call, createApiKey, readResponse, registerUser, type TestUser } from '../../../test/helpers/api'
 import { fund, sandboxProvider, seedOffers } from '../../../test/helpers/catalog'
+import { registerSims, simProvider, uniqueIccid } from '../../../test/helpers/sims'
 
 interface Step {
   kind: 'D1' | 'D1 batch' | 'DO' | 'queue'
@@ -158,6 +159,16 @@ describe('round trips per request (npm run bench -- --trace)', () => {
   it('POST /api/numbers/purchase', async () => {
     const { res } = await traced('purchase', '/api/numbers/purchase', { apiKey: key, body: { serviceCode: 'telegram', countryCode: 'us' } })
     expect(res.status, res.text).toBe(201)
+  })
+
+  it('POST /api/v1/sims/{iccid}/topup, twice (the second is what a client under load sees)', async () => {
+    await simProvider()
+    const iccid = uniqueIccid()
+    await registerSims(user, [iccid])
+    for (let i = 0; i < 2; i++) {
+      const { res } = await traced(`sim top-up #${i + 1}`, `/api/v1/sims/${iccid}/topup`, { apiKey: key, body: { quota_type: 'data', volume: 1_048_576 } })
+      expect(res.status, res.text).toBe(200)
+    }
   })
 
   it('the events consumer, per event (an account without endpoints, and one with an endpoint)', async () => {
