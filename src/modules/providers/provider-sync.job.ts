@@ -25,6 +25,7 @@ import type { Services } from '../../services'
 import { priceFor } from './pricing'
 import { chunk, rowsPerInsert } from '../../db/chunk'
 import { logger } from '../../lib/logger'
+import { mapLimit } from '../../lib/concurrency'
 
 /** Providers synced at once by the cron; upstream calls dominate, D1 writes are batched. */
 const CONCURRENCY = 3
@@ -241,17 +242,4 @@ function failureMessage(e: unknown, code: string): string {
     .replace(/\b(api_?key|token|secret|password|authorization)\b\s*[=:]\s*\S+/gi, '$1=***')
     .slice(0, 200)
   return `${code}: sync failed (${err.name}: ${message})`
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
 }

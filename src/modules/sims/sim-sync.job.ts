@@ -26,6 +26,7 @@ import { simQuotas, sims, simTopups, type Sim, type SimQuota } from '../../db/sc
 import { logger } from '../../lib/logger'
 import type { Services } from '../../services'
 import { observeConnectivity, observeQuota, observeSim, thresholdVolume } from './observe'
+import { mapLimit } from '../../lib/concurrency'
 
 const { log } = logger.with({ module: 'sims' })
 
@@ -196,17 +197,4 @@ export async function autoTopUp(services: Services, sim: Sim, quota: SimQuota): 
     .where(and(claimWhere, eq(simQuotas.autoArmed, false)))
   log('warn', 'sims: auto top-up failed; retried at the next sync', { iccid: sim.iccid, code: row?.errorCode ?? null })
   return 'failed'
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
 }

@@ -29,6 +29,7 @@ import { observeConnectivity, observeQuota, observeSim, statusEvents } from './o
 import { simEventStatements } from './sim-events'
 import type { z } from '@hono/zod-openapi'
 import type { CreateSimsBody, ListEventsQuery, ListSimsQuery, UpdateSimBody, UsageQuery } from './schemas'
+import { mapLimit } from '../../lib/concurrency'
 
 const { log } = logger.with({ module: 'sims' })
 
@@ -145,18 +146,8 @@ export class SimsService {
   async register(ctx: RequestContext, input: z.infer<typeof CreateSimsBody>): Promise<RegisterOutcome[]> {
     const provider = await this.primaryProvider()
     const adapter = this.deps.adapter(provider)
-    const out: RegisterOutcome[] = new Array(input.sims.length)
     const seen = new Set<string>()
-    let next = 0
-    const worker = async () => {
-      while (next < input.sims.length) {
-        const i = next++
-        const item = input.sims[i]!
-        out[i] = await this.registerOne(ctx, provider, adapter, item, seen).catch((e) => failed(item.iccid, e))
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(REGISTER_CONCURRENCY, input.sims.length) }, worker))
-    return out
+    return mapLimit(input.sims, REGISTER_CONCURRENCY, (item) => this.registerOne(ctx, provider, adapter, item, seen).catch((e) => failed(item.iccid, e)))
   }
 
   private async registerOne(ctx: RequestContext, provider: Provider, adapter: SimProvider, item: z.infer<typeof CreateSimsBody>['sims'][number], seen: Set<string>): Promise<RegisterOutcome> {

@@ -17,6 +17,8 @@ import { NoNumbersAvailable, UpstreamError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { toMicros } from '../../lib/money'
 import type { ActivationOffer, ActivationProvider, AvailableDid, DidProvider, DidPurchase, DidSearch, NumberType } from './types'
+import { sleep } from '../../lib/concurrency'
+import { fnv1a } from '../../lib/hash'
 
 const Failure = z.enum(['no_numbers', 'upstream_error']).optional()
 
@@ -122,22 +124,10 @@ function defaultOffers(): ActivationOffer[] {
   return out
 }
 
-/** A stable number from a string (FNV-1a). */
-function hash(s: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i)
-    h = Math.imul(h, 0x01000193) >>> 0
-  }
-  return h
-}
-
-const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve())
-
 /** Phone of a sandbox activation: derived from its upstream id, in the 555 fictional range. */
 export function sandboxPhone(countryCode: string, upstreamId: string): string {
   const country = COUNTRIES.find((c) => c.code === countryCode) ?? COUNTRIES[0]!
-  const digits = String(hash(upstreamId)).padStart(10, '0').slice(-7)
+  const digits = String(fnv1a(upstreamId)).padStart(10, '0').slice(-7)
   return `+${country.dial}555${digits}`
 }
 
@@ -271,7 +261,7 @@ export class SandboxDids implements DidProvider {
 
   private owned(phoneNumber: string): DidPurchase {
     const status = this.config.pendingNumbers?.includes(phoneNumber) ? ('pending' as const) : ('active' as const)
-    return { status, upstreamId: `sbx_pn_${hash(phoneNumber).toString(36)}` }
+    return { status, upstreamId: `sbx_pn_${fnv1a(phoneNumber).toString(36)}` }
   }
 
   async release(): Promise<void> {}

@@ -27,6 +27,8 @@ import { sandboxSimSms, sandboxSims, sandboxSimTopups } from '../../db/schema'
 import { UpstreamError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import type { SimConnectivity, SimInfo, SimLimitsInput, SimProvider, SimQuotaInfo, SimQuotaType, SimSmsRequest, SimTopUpOutcome, SimTopUpRequest, SimUsageDay, UpstreamSms } from './types'
+import { sleep } from '../../lib/concurrency'
+import { fnv1a } from '../../lib/hash'
 
 const MIB = 1024 * 1024
 const MINUTE = 60_000
@@ -71,16 +73,6 @@ type SandboxSimTopupRow = typeof sandboxSimTopups.$inferSelect
 
 const KNOWN_ICCID = /^8988228\d{12}$/
 
-/** A stable number from a string (FNV-1a). */
-function hash(s: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i)
-    h = Math.imul(h, 0x01000193) >>> 0
-  }
-  return h
-}
-
 /**
  * The ICCID's 12 serial digits mapped by `serial × a + b (mod m)`: with `a` prime to `m` this is a
  * one-to-one map on serials modulo `m`, so nearby ICCIDs get distinct, scattered-looking values.
@@ -117,7 +109,7 @@ export function sandboxSimIdentity(iccid: string) {
 
 /** The SIM's usage rates: data varies by ±50% around the configured rate so SIMs differ; SMS do not. */
 export function sandboxSimRates(iccid: string, config: SandboxSimConfig) {
-  const factor = 0.5 + (hash(`${iccid}:rate`) % 1001) / 1000
+  const factor = 0.5 + (fnv1a(`${iccid}:rate`) % 1001) / 1000
   return { dataBytesPerMinute: Math.round(config.sim.dataBytesPerMinute * factor), smsPerHour: config.sim.smsPerHour }
 }
 
@@ -157,7 +149,6 @@ const OPERATORS = [
 ]
 const RATS = ['LTE', 'LTE-M', 'NB-IoT']
 
-const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve())
 const DATE = /^\d{4}-\d{2}-\d{2}$/
 
 function dayStart(date: string): number {
@@ -235,7 +226,7 @@ export class SandboxSims implements SimProvider {
   }
 
   private online(iccid: string, slot: number): boolean {
-    return this.settings.alwaysConnected || hash(`${iccid}:slot:${slot}`) % 6 !== 0
+    return this.settings.alwaysConnected || fnv1a(`${iccid}:slot:${slot}`) % 6 !== 0
   }
 
   private resetting(row: SandboxSimRow, now: number): boolean {
@@ -291,17 +282,17 @@ export class SandboxSims implements SimProvider {
         at,
       }
     }
-    const signal = hash(`${iccid}:signal:${slot}`)
+    const signal = fnv1a(`${iccid}:signal:${slot}`)
     const signalStrength = -115 + (signal % 41)
     return {
       connected: true,
       // The serving cell changes about hourly.
-      cellId: String(hash(`${iccid}:cell:${Math.floor(slot / 6)}`) % 268_435_456),
+      cellId: String(fnv1a(`${iccid}:cell:${Math.floor(slot / 6)}`) % 268_435_456),
       signalStrength,
       signalQuality: Math.min(100, Math.round((signalStrength + 120) * 2.2)),
-      rat: RATS[hash(`${iccid}:rat`) % RATS.length]!,
+      rat: RATS[fnv1a(`${iccid}:rat`) % RATS.length]!,
       countryCode: 'DE',
-      ...OPERATORS[hash(`${iccid}:operator`) % OPERATORS.length]!,
+      ...OPERATORS[fnv1a(`${iccid}:operator`) % OPERATORS.length]!,
       apn: 'iot.1nce.net',
       at,
     }
