@@ -18,8 +18,7 @@
  *   operation id names the crossing (`auto_<sim>_<type>_<volume>_<attempt>`). A top-up that
  *   failed (no money, upstream down) re-arms the crossing for the next sync; nothing was charged.
  */
-import { and, asc, eq, gt, gte, like, lte, sql } from 'drizzle-orm'
-import { chunk } from '../../db/chunk'
+import { and, asc, eq, gt, gte, lte, sql } from 'drizzle-orm'
 import type { Stmt } from '../../db/batch'
 import { runBatch } from '../../db/batch'
 import { simQuotas, sims, simTopups, type Sim, type SimQuota } from '../../db/schema'
@@ -27,6 +26,7 @@ import { logger } from '../../lib/logger'
 import type { Services } from '../../services'
 import { observeConnectivity, observeQuota, observeSim, thresholdVolume } from './observe'
 import { mapLimit } from '../../lib/concurrency'
+import { sendAll } from '../../lib/queue'
 
 const { log } = logger.with({ module: 'sims' })
 
@@ -52,15 +52,15 @@ export async function enqueueSimSync(services: Services, _scheduledTime: number 
   const { db, env } = services
   let after = 0
   let total = 0
-  const messages: { body: SimSyncMessage }[] = []
+  const messages: SimSyncMessage[] = []
   for (;;) {
     const ids = await db.select({ id: sims.id }).from(sims).where(gt(sims.id, after)).orderBy(asc(sims.id)).limit(PAGE).all()
     if (!ids.length) break
     after = ids[ids.length - 1]!.id
     total += ids.length
-    messages.push({ body: { type: 'sims.sync', from: ids[0]!.id, to: after } })
+    messages.push({ type: 'sims.sync', from: ids[0]!.id, to: after })
   }
-  for (const part of chunk(messages, 100)) await env.JOBS.sendBatch(part)
+  await sendAll(env.JOBS, messages)
   return { sims: total, messages: messages.length }
 }
 
@@ -184,7 +184,8 @@ export async function autoTopUp(services: Services, sim: Sim, quota: SimQuota): 
   const earlier = await db
     .select({ id: simTopups.id, status: simTopups.status })
     .from(simTopups)
-    .where(and(eq(simTopups.simId, sim.id), like(simTopups.id, `${prefix}%`)))
+    // The crossing's attempts: a range of the primary key (not LIKE, where `_` matches any character).
+    .where(and(eq(simTopups.simId, sim.id), gte(simTopups.id, prefix), lte(simTopups.id, `${prefix}~`)))
     .all()
   if (earlier.some((t) => t.status === 'succeeded')) return 'skipped'
   const id = `${prefix}${earlier.length + 1}`

@@ -83,6 +83,29 @@ describe('auto top-up', () => {
     expect((await walletAudit(u.id)).balance).toBe(3_000_000)
   })
 
+  it("a crossing's earlier attempts are its own: a crossing at a volume with more digits does not hide it", async () => {
+    const u = await registerUser()
+    await fund(u.id, 5)
+    const iccid = uniqueIccid()
+    await registerSims(u, [iccid])
+    await call('/api/v1/sims/auto-topup', { token: u.accessToken, body: { sims: [iccid], topup_amount: 100 * MiB } })
+    const sim = await env.DB.prepare('SELECT id FROM sims WHERE iccid = ?').bind(iccid).first<{ id: number }>()
+    // A succeeded auto top-up of this SIM at ten times today's volume (5242880000 bytes): its id
+    // starts with this crossing's id (524288000) and one more digit.
+    const now = Date.now()
+    await env.DB.prepare(
+      `INSERT INTO sim_topups (id, user_id, sim_id, iccid, quota_type, volume, amount, source, status, created_at, updated_at)
+       VALUES (?, ?, ?, ?, 'data', ?, 0, 'auto', 'succeeded', ?, ?)`,
+    )
+      .bind(`auto_${sim!.id}_data_${500 * MiB}0_1`, u.id, sim!.id, iccid, 100 * MiB, now, now)
+      .run()
+    await useSandboxData(iccid, 450 * MiB, SIM)
+    await syncAllSims(services())
+    const auto = (await topUpRows(iccid)).filter((t) => t.source === 'auto' && t.status === 'succeeded')
+    expect(auto.map((t) => t.id)).toContain(`auto_${sim!.id}_data_${500 * MiB}_1`)
+    expect((await walletAudit(u.id)).balance).toBe(3_000_000)
+  })
+
   it('depletion fires quota.depleted once', async () => {
     const u = await registerUser()
     const iccid = uniqueIccid()
