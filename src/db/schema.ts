@@ -748,7 +748,7 @@ export type OrderItem = typeof orderItems.$inferSelect
 // ---------------------------------------------------------------------------------------------
 
 /** What a usage row counts. The first three are usage billing's metrics; the rest are product meters. */
-export const USAGE_TYPES = ['call_minutes', 'sms', 'api_calls', 'activation', 'did_purchase', 'did_monthly', 'subscription_proration', 'sim_data_topup', 'sim_sms_topup'] as const
+export const USAGE_TYPES = ['call_minutes', 'sms', 'api_calls', 'activation', 'did_purchase', 'did_monthly', 'subscription_proration', 'sim_data_topup', 'sim_sms_topup', 'message'] as const
 export type UsageType = (typeof USAGE_TYPES)[number]
 
 /**
@@ -1333,3 +1333,148 @@ export type SimEvent = typeof simEvents.$inferSelect
 export type SimSms = typeof simSms.$inferSelect
 export type SimTopup = typeof simTopups.$inferSelect
 export type SimJob = typeof simJobs.$inferSelect
+
+// ---- messaging (seed 004) ------------------------------------------------------------------
+
+export const CONNECTOR_TYPES = ['whatsapp', 'telegram', 'twilio', 'sandbox'] as const
+export const MESSAGE_STATUSES = ['queued', 'sent', 'delivered', 'read', 'failed'] as const
+
+/** A messaging project: its keys, connectors, templates and messages belong to it. Deleting one is final (`deleted_at`). */
+export const projects = sqliteTable(
+  'projects',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    name: text('name').notNull(),
+    description: text('description'),
+    isActive: integer('is_active', { mode: 'boolean' }).notNull().default(true),
+    createdAt: ms('created_at').notNull(),
+    updatedAt: ms('updated_at').notNull(),
+    deletedAt: ms('deleted_at'),
+  },
+  (t) => [index('projects_user_created_idx').on(t.userId, t.createdAt)],
+)
+
+/** A project's channel: its credentials sealed with the secret box, only a masked hint readable. */
+export const connectors = sqliteTable(
+  'connectors',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    projectId: text('project_id')
+      .notNull()
+      .references(() => projects.id),
+    type: text('type', { enum: CONNECTOR_TYPES }).notNull(),
+    name: text('name').notNull(),
+    /** `v1.<iv>.<ciphertext>` of the credentials' JSON (src/lib/secret-box.ts). */
+    credentials: text('credentials').notNull(),
+    credentialsHint: text('credentials_hint'),
+    /** Pacing overrides: `{perSecond, perRecipientMs}`; absent keys take the type's defaults. */
+    settings: text('settings', { mode: 'json' }).$type<{ perSecond?: number; perRecipientMs?: number }>().notNull().default({}),
+    isActive: integer('is_active', { mode: 'boolean' }).notNull().default(true),
+    createdAt: ms('created_at').notNull(),
+    updatedAt: ms('updated_at').notNull(),
+    deletedAt: ms('deleted_at'),
+  },
+  (t) => [index('connectors_project_created_idx').on(t.projectId, t.createdAt)],
+)
+
+/** A message template: `{{name}}` placeholders, the declared variables equal to them. */
+export const messageTemplates = sqliteTable(
+  'message_templates',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    projectId: text('project_id')
+      .notNull()
+      .references(() => projects.id),
+    name: text('name').notNull(),
+    connectorType: text('connector_type', { enum: CONNECTOR_TYPES }).notNull(),
+    content: text('content').notNull(),
+    variables: text('variables', { mode: 'json' }).$type<string[]>().notNull(),
+    isActive: integer('is_active', { mode: 'boolean' }).notNull().default(true),
+    createdAt: ms('created_at').notNull(),
+    updatedAt: ms('updated_at').notNull(),
+    deletedAt: ms('deleted_at'),
+  },
+  (t) => [index('message_templates_project_created_idx').on(t.projectId, t.createdAt)],
+)
+
+/**
+ * One outbound message. Its id is fixed before any money moves (derived from the Idempotency-Key
+ * when one is sent), its price held on the wallet (`<id>:hold`) until the connector accepts
+ * (captured) or it fails for good (voided). `attempt_started_at` is written before each call to the
+ * connector and cleared with its outcome: a redelivered queue message that finds it set without an
+ * upstream id does not send blindly again (reconciliation).
+ */
+export const messages = sqliteTable(
+  'messages',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    projectId: text('project_id')
+      .notNull()
+      .references(() => projects.id),
+    connectorId: text('connector_id')
+      .notNull()
+      .references(() => connectors.id),
+    connectorType: text('connector_type', { enum: CONNECTOR_TYPES }).notNull(),
+    templateId: text('template_id'),
+    /** The project key that sent it (null: a user session or an account API key). */
+    apiKeyId: text('api_key_id'),
+    to: text('to').notNull(),
+    text: text('text').notNull(),
+    status: text('status', { enum: MESSAGE_STATUSES }).notNull(),
+    price: integer('price').notNull(),
+    upstreamId: text('upstream_id'),
+    metadata: text('metadata', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
+    attempts: integer('attempts').notNull().default(0),
+    attemptStartedAt: ms('attempt_started_at'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    createdAt: ms('created_at').notNull(),
+    sentAt: ms('sent_at'),
+    deliveredAt: ms('delivered_at'),
+    readAt: ms('read_at'),
+    failedAt: ms('failed_at'),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [
+    index('messages_project_created_idx').on(t.projectId, t.createdAt),
+    index('messages_project_status_created_idx').on(t.projectId, t.status, t.createdAt),
+    index('messages_project_type_created_idx').on(t.projectId, t.connectorType, t.createdAt),
+    index('messages_user_created_idx').on(t.userId, t.createdAt),
+    index('messages_connector_upstream_idx').on(t.connectorId, t.upstreamId),
+  ],
+)
+
+/**
+ * What the sandbox connector accepted, by Switchboard's message id: a repeated send is the same
+ * message upstream, and `sends` counts the calls (tests check that nothing is sent twice).
+ */
+export const sandboxMessages = sqliteTable(
+  'sandbox_messages',
+  {
+    messageId: text('message_id').primaryKey(),
+    upstreamId: text('upstream_id').notNull(),
+    connectorKey: text('connector_key').notNull(),
+    to: text('to').notNull(),
+    text: text('text').notNull(),
+    sends: integer('sends').notNull().default(1),
+    createdAt: ms('created_at').notNull(),
+  },
+  (t) => [index('sandbox_messages_upstream_idx').on(t.upstreamId)],
+)
+
+export type Project = typeof projects.$inferSelect
+export type Connector = typeof connectors.$inferSelect
+export type MessageTemplate = typeof messageTemplates.$inferSelect
+export type Message = typeof messages.$inferSelect

@@ -31,12 +31,18 @@ export interface Principal {
   userId: string
   email: string
   role: Role
-  via: 'jwt' | 'api_key'
+  /** `project_key`: a messaging project key (`pk_…`), bound to one project, allowed only to send and read its messages. */
+  via: 'jwt' | 'api_key' | 'project_key'
   /** JWT only: the login session (refresh-token family). */
   sessionId?: string
   /** API key only. */
   apiKeyId?: string
   apiKeyMode?: 'live' | 'test'
+  /** Project key only: its project and its own limit (messages per hour; null: the plan's). */
+  projectId?: string
+  keyRateLimit?: number | null
+  /** API and project keys: the account's plan (null: none), for the messaging hourly tiers. */
+  plan?: string | null
   permissions: ReadonlyArray<string>
 }
 

@@ -37,6 +37,7 @@ const UNIT: Record<UsageType, string> = {
   subscription_proration: 'subscription',
   sim_data_topup: 'MiB',
   sim_sms_topup: 'SMS',
+  message: 'message',
 }
 
 /** One usage row at `at` (ms): `unitPrice` in micro-units, cost = quantity × unitPrice unless given. */

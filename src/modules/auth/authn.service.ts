@@ -22,7 +22,7 @@
  */
 import { and, eq } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { apiKeys, sessions, users } from '../../db/schema'
+import { apiKeys, sessions, subscriptions, users } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
 import { Unauthorized } from '../../lib/errors'
 import { verifyAccessToken, type JwtSettings } from '../../lib/jwt'
@@ -42,6 +42,9 @@ export const API_KEY_CACHE_MAX = 5_000
 interface KeyRow {
   id: string
   userId: string
+  projectId: string | null
+  rateLimit: number | null
+  plan: string | null
   permissions: string[]
   mode: 'live' | 'test'
   expiresAt: Date | null
@@ -143,15 +146,10 @@ export class AuthnService {
           .run(),
       )
     }
-    return {
-      userId: row.userId,
-      email: row.email,
-      role: row.role as Role,
-      via: 'api_key',
-      apiKeyId: row.id,
-      apiKeyMode: row.mode,
-      permissions: row.permissions,
-    }
+    const base = { userId: row.userId, email: row.email, role: row.role as Role, apiKeyId: row.id, apiKeyMode: row.mode, permissions: row.permissions, plan: row.plan }
+    // A project key is bound to its project (pk_ keys only ever have a project; sk_ keys never).
+    if (row.projectId) return { ...base, via: 'project_key', projectId: row.projectId, keyRateLimit: row.rateLimit }
+    return { ...base, via: 'api_key' }
   }
 
   /** The key's row, from this isolate's cache when a lookup of it is younger than `ttlMs`. */
@@ -167,6 +165,9 @@ export class AuthnService {
       .select({
         id: apiKeys.id,
         userId: apiKeys.userId,
+        projectId: apiKeys.projectId,
+        rateLimit: apiKeys.rateLimit,
+        plan: subscriptions.plan,
         permissions: apiKeys.permissions,
         mode: apiKeys.mode,
         expiresAt: apiKeys.expiresAt,
@@ -180,6 +181,7 @@ export class AuthnService {
       })
       .from(apiKeys)
       .innerJoin(users, eq(users.id, apiKeys.userId))
+      .leftJoin(subscriptions, and(eq(subscriptions.userId, apiKeys.userId), eq(subscriptions.status, 'active')))
       .where(eq(apiKeys.keyHash, hash))
       .get()
     // Not kept: nothing found, or a revocation (a forget) happened while it ran.

@@ -231,6 +231,7 @@ export function composeInvoice(input: ComposeInput): ComposedInvoice {
     ['did_purchase', 'Phone number purchases (setup and first month)'],
     ['sim_data_topup', 'SIM data top-ups (MiB)'],
     ['sim_sms_topup', 'SIM SMS top-ups'],
+    ['message', 'Messages sent (WhatsApp, Telegram, SMS)'],
   ]
   for (const [type, description] of oneTime) {
     const groups = byType(type)

@@ -7,4 +7,9 @@ export class RateLimitService {
   hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
     return this.ns.get(this.ns.idFromName(key)).hit(limit, windowMs)
   }
+
+  /** A pacing slot on `key` (RateLimiter.pace): one every `intervalMs`, taken only when at most `maxWaitMs` away. */
+  pace(key: string, intervalMs: number, maxWaitMs: number): Promise<{ granted: boolean; waitMs: number }> {
+    return this.ns.get(this.ns.idFromName(key)).pace(intervalMs, maxWaitMs)
+  }
 }

@@ -45,8 +45,23 @@ export class RateLimiter extends DurableObject<Env> {
     return { allowed: true, limit, remaining: limit - w.count, resetAt, retryAfter: 0 }
   }
 
+  /**
+   * Pacing (messaging connectors): one slot every `intervalMs`. A caller whose slot is at most
+   * `maxWaitMs` away takes it (`granted`, wait that long, then send); a later one takes nothing and
+   * is told how long to wait (`granted: false`), so a burst is spread over time, never refused.
+   */
+  pace(intervalMs: number, maxWaitMs: number, now: number = Date.now()): { granted: boolean; waitMs: number } {
+    const next = Math.max(now, this.ctx.storage.kv.get<number>('next') ?? 0)
+    const waitMs = next - now
+    if (waitMs > maxWaitMs) return { granted: false, waitMs }
+    this.ctx.storage.kv.put('next', next + intervalMs)
+    void this.ctx.storage.setAlarm(next + intervalMs + 60_000)
+    return { granted: true, waitMs }
+  }
+
   override async alarm(): Promise<void> {
     const w = this.ctx.storage.kv.get<Window>('window')
-    if (!w || Date.now() >= w.end) await this.ctx.storage.deleteAll()
+    const next = this.ctx.storage.kv.get<number>('next')
+    if ((!w || Date.now() >= w.end) && (next === undefined || Date.now() >= next)) await this.ctx.storage.deleteAll()
   }
 }

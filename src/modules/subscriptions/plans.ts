@@ -21,6 +21,26 @@ export const SIM_TOPUP_RATES = {
   sms: toMicros(0.01),
 } as const
 
+/**
+ * Prices of one outbound message (the messaging API) by connector type, held at send and taken
+ * when the connector accepts: an SMS through Twilio at the SMS rate above ($0.01), a WhatsApp
+ * message $0.005, a Telegram message $0.001, the sandbox $0.001 (so the demo shows the money move).
+ * The same for every plan.
+ */
+export const MESSAGE_RATES = {
+  twilio: toMicros(0.01),
+  whatsapp: toMicros(0.005),
+  telegram: toMicros(0.001),
+  sandbox: toMicros(0.001),
+} as const
+
+/**
+ * Messages an account may send per hour, by plan (the messaging API's tiers: free 1,000, pro
+ * 10,000, enterprise custom). No plan and basic are the free tier; enterprise is 100,000 unless
+ * `RATE_LIMITS` says otherwise (limits.ts `messages_<plan>`).
+ */
+export const MESSAGE_HOURLY_BY_PLAN = { free: 1_000, basic: 1_000, pro: 10_000, enterprise: 100_000 } as const
+
 export type PlanCode = 'basic' | 'pro' | 'enterprise'
 export type Metric = 'callMinutes' | 'smsCount' | 'apiCalls'
 

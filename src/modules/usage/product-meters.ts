@@ -32,6 +32,7 @@ export const UNITS: Record<UsageType, string> = {
   subscription_proration: 'subscription',
   sim_data_topup: 'MiB',
   sim_sms_topup: 'SMS',
+  message: 'message',
 }
 
 /** A fresh `usg_…` id computed by SQLite, for rows inserted by INSERT … SELECT. */
@@ -236,4 +237,32 @@ export function simTopUpRows(charges: SimTopUpCharge[], at: Date): (typeof usage
       updatedAt: at,
     }
   })
+}
+
+// ---- messages (the messaging API) ---------------------------------------------------------
+
+/**
+ * One prepaid row per charged message (the connector accepted it): quantity 1 at the channel's
+ * price. Transaction id `message:<id>`.
+ */
+export function messageUsageRow(m: { id: string; userId: string; connectorType: string; price: number }, at: Date): typeof usageRecords.$inferInsert {
+  return {
+    id: newId('usg', at.getTime()),
+    userId: m.userId,
+    resourceType: 'message',
+    resourceId: m.id,
+    quantity: 1,
+    unit: UNITS.message,
+    unitPrice: m.price,
+    totalCost: m.price,
+    currency: 'USD',
+    prepaid: true,
+    description: `Message ${m.id} (${m.connectorType})`,
+    month: monthOf(at),
+    occurredAt: at,
+    transactionId: `message:${m.id}`,
+    reportId: null,
+    createdAt: at,
+    updatedAt: at,
+  }
 }

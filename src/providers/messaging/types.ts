@@ -36,7 +36,14 @@ export interface OutboundMessage {
 
 export type SendResult =
   /** The upstream accepted: its id (`wamid.…`, Telegram `message_id`, Twilio `SM…`), and a status if it told one. */
-  | { kind: 'accepted'; upstreamId: string; status: 'sent' | 'delivered'; metadata?: Record<string, unknown> }
+  | {
+      kind: 'accepted'
+      upstreamId: string
+      status: 'sent' | 'delivered'
+      metadata?: Record<string, unknown>
+      /** The sandbox: its delivery receipt arrives this long after (the consumer applies it then). */
+      receiptAfterMs?: number
+    }
   /** Worth another try later (429, 5xx, a refused connection): after `retryAfterSeconds` when the upstream said. */
   | { kind: 'retry'; code: string; message: string; retryAfterSeconds?: number }
   /** Final: the upstream refused this message (bad number, blocked bot, template mismatch, bad credentials). */
