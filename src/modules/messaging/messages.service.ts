@@ -13,7 +13,7 @@
  *
  * A row written but not enqueued (the queue refused) is sent by the sweeper (`requeueStale`).
  */
-import { and, count, desc, eq, gte, inArray, isNull, lt, lte, type SQL } from 'drizzle-orm'
+import { and, count, desc, eq, gte, isNull, lt, lte, type SQL } from 'drizzle-orm'
 import { parsePhoneNumberFromString } from 'libphonenumber-js'
 import type { Db } from '../../db/client'
 import { connectors, messages, messageTemplates, type Message } from '../../db/schema'
@@ -26,12 +26,13 @@ import { logger } from '../../lib/logger'
 import type { Principal } from '../../lib/principal'
 import { sendAll } from '../../lib/queue'
 import { escaperFor } from '../../providers/messaging/registry'
+import { isTelegramChatId } from '../../providers/messaging/telegram'
 import type { ConnectorType } from '../../providers/messaging/types'
 import type { RateLimitService } from '../rate-limit/rate-limit.service'
 import { MESSAGE_HOURLY_BY_PLAN, MESSAGE_RATES } from '../subscriptions/plans'
 import type { WalletService } from '../wallet/wallet.service'
 import { ConnectorNotFound } from './connectors.service'
-import { ProjectNotFound, type ProjectsService } from './projects.service'
+import type { ProjectsService } from './projects.service'
 import { render, TemplateNotFound } from './templates.service'
 
 const { log } = logger.with({ module: 'messaging' })
@@ -65,7 +66,7 @@ export interface MessagesDeps {
 export function normalizeTo(type: ConnectorType, to: string): string {
   const t = to.trim()
   if (type === 'telegram') {
-    if (/^-?\d{1,20}$/.test(t) || /^@[A-Za-z0-9_]{5,32}$/.test(t)) return t
+    if (isTelegramChatId(t)) return t
     throw new AppError(400, 'INVALID_TO', 'Invalid recipient: a Telegram chat id (an integer) or @channel username', undefined, 'to')
   }
   const phone = t.startsWith('+') ? parsePhoneNumberFromString(t) : undefined
@@ -238,5 +239,3 @@ export class MessagesService {
     return rows.length
   }
 }
-
-export { ProjectNotFound, inArray }

@@ -31,6 +31,10 @@ export const EVENT_TYPES = [
   'quota.depleted',
   'connectivity.lost',
   'connectivity.restored',
+  // the messaging API (src/modules/messaging/message-status.ts)
+  'message.sent',
+  'message.delivered',
+  'message.failed',
   // usage billing
   'usage.recorded',
   'invoice.generated',
@@ -86,5 +90,19 @@ export function sampleData(event: string): Record<string, unknown> {
   if (event.startsWith('PAYMENT_')) return { paymentId: 'pay_example', amount: 10, currency: 'USD', status: event === 'PAYMENT_FAILED' ? 'failed' : 'succeeded', paymentMethod: 'wallet' }
   if (event.startsWith('quota.')) return { iccid: '8988228666000000001', quota_type: 'data', threshold: 80, current_usage: 419430400, total_quota: 524288000 }
   if (event.startsWith('sim.') || event.startsWith('connectivity.')) return { iccid: '8988228666000000001', status: event }
+  if (event.startsWith('message.')) {
+    const status = event.slice('message.'.length)
+    return {
+      messageId: 'msg_example',
+      projectId: 'proj_example',
+      connectorId: 'conn_example',
+      connectorType: 'whatsapp',
+      to: '+14155550123',
+      status,
+      upstreamId: 'wamid.example',
+      at: now,
+      ...(status === 'failed' ? { error: { code: 'OUTSIDE_SESSION_WINDOW', message: 'WhatsApp error 131047' } } : {}),
+    }
+  }
   return { example: true }
 }

@@ -6,6 +6,8 @@ import type { Db } from '../../db/client'
 import { UpstreamError } from '../../lib/errors'
 import type { ConnectorCredentials } from './credentials'
 import { SandboxConnector } from './sandbox'
+import { escapeTelegram, TelegramConnector } from './telegram'
+import { TwilioConnector } from './twilio'
 import type { ConnectorType, MessagingConnector, Pacing } from './types'
 
 export interface ConnectorBuildDeps {
@@ -37,6 +39,10 @@ export function connectorAdapter(row: { id: string; type: ConnectorType }, crede
   switch (row.type) {
     case 'sandbox':
       return new SandboxConnector(credentials as ConnectorCredentials['sandbox'], { db: deps.db, connectorId: row.id, now: deps.now })
+    case 'twilio':
+      return new TwilioConnector(credentials as ConnectorCredentials['twilio'], { fetch: deps.fetch, baseUrl: deps.baseUrls?.twilio, now: deps.now })
+    case 'telegram':
+      return new TelegramConnector(credentials as ConnectorCredentials['telegram'], { fetch: deps.fetch, baseUrl: deps.baseUrls?.telegram, now: deps.now })
     default:
       throw new UpstreamError(row.type, `no connector adapter for '${row.type}'`)
   }
@@ -44,7 +50,8 @@ export function connectorAdapter(row: { id: string; type: ConnectorType }, crede
 
 /** How a rendered value is escaped for the channel's text format. */
 export function escaperFor(type: ConnectorType): ((value: string) => string) | undefined {
-  return undefined
+  const mode = parseModeFor(type)
+  return mode ? (value) => escapeTelegram(mode, value) : undefined
 }
 
 /** The text format a channel's messages are sent in (Telegram: HTML, so template values are escaped for it). */
