@@ -19,6 +19,8 @@ export interface Env {
   EVENTS: Queue
   WEBHOOKS: Queue
   JOBS: Queue
+  /** Outbound messages to send (seed 004): `{kind: 'send' | 'receipt', messageId}`. */
+  MESSAGES: Queue
 
   ENVIRONMENT: string
   JWT_ISSUER: string
@@ -46,6 +48,10 @@ export interface Env {
   RESERVATION_MAX_EXTENSIONS?: string
   /** Stripe API base URL (default https://api.stripe.com); tests point it at a fake. */
   STRIPE_API_BASE?: string
+  /** Messaging upstreams' base URLs (default: WhatsApp https://graph.facebook.com, Telegram https://api.telegram.org, Twilio https://api.twilio.com). */
+  WHATSAPP_API_BASE?: string
+  TELEGRAM_API_BASE?: string
+  TWILIO_API_BASE?: string
   /** Secret: Stripe secret key `sk_…`. Without it the `stripe` payment processor is refused (400). */
   STRIPE_SECRET_KEY?: string
   /**
@@ -113,6 +119,9 @@ const ConfigSchema = z
     RESERVATION_MAX_NUMBERS: countVar(50, 1, 10_000),
     RESERVATION_MAX_EXTENSIONS: countVar(4, 0, 1_000),
     STRIPE_API_BASE: z.url().default('https://api.stripe.com'),
+    WHATSAPP_API_BASE: z.url().optional(),
+    TELEGRAM_API_BASE: z.url().optional(),
+    TWILIO_API_BASE: z.url().optional(),
     STRIPE_SECRET_KEY: z
       .string()
       .optional()

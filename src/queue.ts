@@ -15,6 +15,7 @@ import { eventScope, sendEvents } from './modules/events/outbox'
 import { runSandboxSmsJob } from './modules/sms/sandbox-sms.consumer'
 import { runSimTopUpJob } from './modules/sims/bulk-topup.job'
 import { runSimSyncJob } from './modules/sims/sim-sync.job'
+import { messagesConsumer, messagesDlqConsumer } from './modules/messaging/messages.consumer'
 import { createServices, type Services } from './services'
 import type { Consumer, JobHandler } from './modules/jobs/consumer'
 import { clearJobFailure, jobsDlqConsumer, recordJobFailure } from './modules/jobs/failed-jobs'
@@ -75,6 +76,8 @@ export const CONSUMERS: Record<string, Consumer> = {
   events: eventsConsumer,
   webhooks: webhooksConsumer,
   'webhooks-dlq': webhooksDlqConsumer,
+  messages: messagesConsumer,
+  'messages-dlq': messagesDlqConsumer,
 }
 
 /** Queue names in wrangler.toml may carry an environment suffix (`events-staging`). */

@@ -41,6 +41,11 @@ import { SimSmsService } from './modules/sims/sim-sms.service'
 import { SimsService } from './modules/sims/sims.service'
 import { SimTopUpService } from './modules/sims/topup.service'
 import { SimTopUps } from './modules/sims/topups'
+import { ConnectorsService } from './modules/messaging/connectors.service'
+import { Dispatcher } from './modules/messaging/dispatch'
+import { MessagesService, messageHourly } from './modules/messaging/messages.service'
+import { ProjectsService } from './modules/messaging/projects.service'
+import { TemplatesService } from './modules/messaging/templates.service'
 import { DidSmsService } from './modules/sms/did-sms.service'
 import { InboundSmsService } from './modules/sms/inbound-sms.service'
 import { SubscriptionsService } from './modules/subscriptions/subscriptions.service'
@@ -212,6 +217,34 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     },
     get simTopUpService(): SimTopUpService {
       return once('simTopUpService', () => new SimTopUpService({ db, sims: this.sims, engine: this.simTopUps, wallet: this.wallet, jobs: env.JOBS }))
+    },
+    // ---- messaging (seed 004) -------------------------------------------------------------
+    get projects(): ProjectsService {
+      return once('projects', () => new ProjectsService(db))
+    },
+    get connectors(): ConnectorsService {
+      return once(
+        'connectors',
+        () =>
+          new ConnectorsService({
+            db,
+            projects: this.projects,
+            encryptionKey: env.ENCRYPTION_KEY,
+            build: { fetch: providerDeps.fetch as typeof fetch, baseUrls: { whatsapp: config.WHATSAPP_API_BASE, telegram: config.TELEGRAM_API_BASE, twilio: config.TWILIO_API_BASE } },
+          }),
+      )
+    },
+    get templates(): TemplatesService {
+      return once('templates', () => new TemplatesService(db, this.projects))
+    },
+    get messages(): MessagesService {
+      return once(
+        'messages',
+        () => new MessagesService({ db, projects: this.projects, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, hourly: messageHourly(config.RATE_LIMITS) }),
+      )
+    },
+    get dispatcher(): Dispatcher {
+      return once('dispatcher', () => new Dispatcher({ db, connectors: this.connectors, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, callbackBase: config.appUrl }))
     },
     get subscriptions(): SubscriptionsService {
       return once('subscriptions', () => new SubscriptionsService({ db }))

@@ -62,6 +62,16 @@ export interface MessagesDeps {
   now?: () => number
 }
 
+/** The hourly message tiers by plan; `RATE_LIMITS` may override one as `messages_<plan>: {limit}` (load tests). */
+export function messageHourly(overrides: Partial<Record<string, { limit?: number }>>): MessagesDeps['hourly'] {
+  const out = { ...MESSAGE_HOURLY_BY_PLAN } as MessagesDeps['hourly']
+  for (const plan of Object.keys(out) as (keyof typeof out)[]) {
+    const limit = overrides[`messages_${plan}`]?.limit
+    if (typeof limit === 'number' && limit > 0) out[plan] = limit
+  }
+  return out
+}
+
 /** `to` as the channel wants it: E.164 for phone channels, a chat id for Telegram; else 400 INVALID_TO. */
 export function normalizeTo(type: ConnectorType, to: string): string {
   const t = to.trim()

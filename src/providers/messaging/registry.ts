@@ -8,6 +8,7 @@ import type { ConnectorCredentials } from './credentials'
 import { SandboxConnector } from './sandbox'
 import { escapeTelegram, TelegramConnector } from './telegram'
 import { TwilioConnector } from './twilio'
+import { WhatsAppConnector } from './whatsapp'
 import type { ConnectorType, MessagingConnector, Pacing } from './types'
 
 export interface ConnectorBuildDeps {
@@ -39,12 +40,14 @@ export function connectorAdapter(row: { id: string; type: ConnectorType }, crede
   switch (row.type) {
     case 'sandbox':
       return new SandboxConnector(credentials as ConnectorCredentials['sandbox'], { db: deps.db, connectorId: row.id, now: deps.now })
+    case 'whatsapp':
+      return new WhatsAppConnector(credentials as ConnectorCredentials['whatsapp'], { fetch: deps.fetch, baseUrl: deps.baseUrls?.whatsapp, now: deps.now })
     case 'twilio':
       return new TwilioConnector(credentials as ConnectorCredentials['twilio'], { fetch: deps.fetch, baseUrl: deps.baseUrls?.twilio, now: deps.now })
     case 'telegram':
       return new TelegramConnector(credentials as ConnectorCredentials['telegram'], { fetch: deps.fetch, baseUrl: deps.baseUrls?.telegram, now: deps.now })
     default:
-      throw new UpstreamError(row.type, `no connector adapter for '${row.type}'`)
+      throw new UpstreamError(String(row.type), `no connector adapter for '${String(row.type)}'`)
   }
 }
 
