@@ -30,6 +30,7 @@ import { registerMetrics } from './modules/metrics'
 import { registerActivations } from './modules/activations'
 import { registerDids } from './modules/dids'
 import { registerSims } from './modules/sims'
+import { registerMessaging } from './modules/messaging'
 import { redocPage } from './modules/docs/redoc'
 import { API_DESCRIPTION, TAGS } from './modules/docs/tags'
 import { registerOffers } from './modules/offers'
@@ -122,6 +123,7 @@ export function createApp(): Router {
   registerDids(app)
   registerOrders(app)
   registerSims(app)
+  registerMessaging(app)
   registerProviders(app)
   registerWebhooks(app)
   registerUsage(app)

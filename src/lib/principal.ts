@@ -23,6 +23,8 @@ export const PERMISSIONS = [
   'sims:write',
   'messages:read',
   'messages:send',
+  'projects:read',
+  'projects:write',
   'admin',
 ] as const
 export type Permission = (typeof PERMISSIONS)[number]

@@ -287,6 +287,7 @@ describe('routes that declare idempotent()', () => {
         'POST /api/v1/sims/:iccid/topup',
         'POST /api/v1/sims/:iccid/sms',
         'POST /api/v1/sims/topup',
+        'POST /api/v1/messages',
       ].sort(),
     )
   })

@@ -82,7 +82,7 @@ export class Dispatcher {
   async send(messageId: string): Promise<Outcome> {
     const { db } = this.deps
     const m = await this.row(messageId)
-    if (!m || m.status !== 'queued') return { ack: true }
+    if (m?.status !== 'queued') return { ack: true }
     const connector = await db.select().from(connectors).where(eq(connectors.id, m.connectorId)).get()
     if (!connector || connector.deletedAt) {
       await this.fail(m, 'CONNECTOR_NOT_FOUND', 'The connector was deleted before the message was sent')
@@ -112,9 +112,7 @@ export class Dispatcher {
       .get()
     if (!claimed) return { ack: true }
 
-    const result = await adapter.send(outbound).catch(
-      (e): SendResult => ({ kind: 'uncertain', code: 'DELIVERY_UNCONFIRMED', message: `the connector failed: ${(e as Error).name}` }),
-    )
+    const result = await adapter.send(outbound).catch((e): SendResult => ({ kind: 'uncertain', code: 'DELIVERY_UNCONFIRMED', message: `the connector failed: ${(e as Error).name}` }))
     return this.settle(m, adapter, result, claimed.attempts)
   }
 
@@ -162,7 +160,10 @@ export class Dispatcher {
         await this.fail(m, result.code, result.message)
         return { ack: true }
       case 'retry':
-        await db.update(messages).set({ attemptStartedAt: null, errorCode: result.code, errorMessage: result.message.slice(0, 500), updatedAt: at }).where(and(eq(messages.id, m.id), eq(messages.status, 'queued')))
+        await db
+          .update(messages)
+          .set({ attemptStartedAt: null, errorCode: result.code, errorMessage: result.message.slice(0, 500), updatedAt: at })
+          .where(and(eq(messages.id, m.id), eq(messages.status, 'queued')))
         return { retryAfterSeconds: Math.max(1, result.retryAfterSeconds ?? backoffSeconds(attempts)) }
       case 'uncertain':
         // The attempt stays recorded: the next delivery reconciles it (or fails it when the connector cannot tell).

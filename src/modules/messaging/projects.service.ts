@@ -33,7 +33,16 @@ export class ProjectsService {
 
   async create(ctx: RequestContext, input: { name: string; description?: string }): Promise<Project> {
     const at = new Date(this.now())
-    const row: Project = { id: newId('proj', at.getTime()), userId: ctx.accountId, name: input.name, description: input.description ?? null, isActive: true, createdAt: at, updatedAt: at, deletedAt: null }
+    const row: Project = {
+      id: newId('proj', at.getTime()),
+      userId: ctx.accountId,
+      name: input.name,
+      description: input.description ?? null,
+      isActive: true,
+      createdAt: at,
+      updatedAt: at,
+      deletedAt: null,
+    }
     await this.db.insert(projects).values(row)
     return row
   }
@@ -76,7 +85,10 @@ export class ProjectsService {
     const at = new Date(this.now())
     const mine = (t: typeof connectors | typeof messageTemplates) => and(eq(t.projectId, id), eq(t.userId, ctx.accountId), isNull(t.deletedAt))
     await this.db.batch([
-      this.db.update(projects).set({ deletedAt: at, isActive: false, updatedAt: at }).where(and(eq(projects.id, id), eq(projects.userId, ctx.accountId))),
+      this.db
+        .update(projects)
+        .set({ deletedAt: at, isActive: false, updatedAt: at })
+        .where(and(eq(projects.id, id), eq(projects.userId, ctx.accountId))),
       this.db
         .update(apiKeys)
         .set({ revokedAt: at, updatedAt: at })

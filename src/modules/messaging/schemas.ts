@@ -20,9 +20,7 @@ export const OffsetQuery = {
   offset: z.coerce.number().int().min(0).default(0).openapi({ example: 0, description: 'Results to skip' }),
 }
 
-export const OffsetPagination = z
-  .object({ limit: z.number().int(), offset: z.number().int(), total: z.number().int(), hasMore: z.boolean() })
-  .openapi('OffsetPagination')
+export const OffsetPagination = z.object({ limit: z.number().int(), offset: z.number().int(), total: z.number().int(), hasMore: z.boolean() }).openapi('OffsetPagination')
 
 export function offsetPagination(limit: number, offset: number, total: number): z.infer<typeof OffsetPagination> {
   return { limit, offset, total, hasMore: offset + limit < total }
@@ -43,10 +41,7 @@ const Name = z.string().trim().min(1).max(100)
 const Description = z.string().trim().max(500)
 
 export const CreateProjectBody = z.object({ name: Name, description: Description.optional() }).strict().openapi('CreateProjectBody')
-export const UpdateProjectBody = z
-  .object({ name: Name.optional(), description: Description.nullable().optional(), isActive: z.boolean().optional() })
-  .strict()
-  .openapi('UpdateProjectBody')
+export const UpdateProjectBody = z.object({ name: Name.optional(), description: Description.nullable().optional(), isActive: z.boolean().optional() }).strict().openapi('UpdateProjectBody')
 
 export const ProjectSummary = z
   .object({ id: Id('proj_01jq6v6k2m9t8d0c2bq4x7y1z3'), name: z.string(), description: z.string().nullable(), createdAt: Instant, isActive: z.boolean() })
@@ -93,11 +88,14 @@ export const CreateConnectorBody = z
   .object({
     type: z.string().openapi({ enum: [...CONNECTOR_TYPES], description: 'Unknown types are 400 `INVALID_CONNECTOR_TYPE`' }),
     name: Name,
-    credentials: z.record(z.string(), z.unknown()).default({}).openapi({
-      description:
-        'Per type — whatsapp: `{phoneNumberId, accessToken, appSecret?, webhookVerifyToken?}`; telegram: `{botToken}`; twilio: `{accountSid, authToken, fromNumber}`; ' +
-        'sandbox: `{failRecipients?, unavailableRecipients?, deliverAfterMs?}`. Stored encrypted; never returned.',
-    }),
+    credentials: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .openapi({
+        description:
+          'Per type — whatsapp: `{phoneNumberId, accessToken, appSecret?, webhookVerifyToken?}`; telegram: `{botToken}`; twilio: `{accountSid, authToken, fromNumber}`; ' +
+          'sandbox: `{failRecipients?, unavailableRecipients?, deliverAfterMs?}`. Stored encrypted; never returned.',
+      }),
     settings: Pacing.optional(),
   })
   .strict()
@@ -200,7 +198,10 @@ export const Message = MessageSummary.extend({
 export const ListMessagesQuery = z.object({
   projectId: z.string().optional().openapi({ description: "The project (required with a user session or account key; a project key reads its own project's)" }),
   ...OffsetQuery,
-  status: z.enum(['pending', ...MESSAGE_STATUSES]).optional().openapi({ description: '`pending` is `queued`' }),
+  status: z
+    .enum(['pending', ...MESSAGE_STATUSES])
+    .optional()
+    .openapi({ description: '`pending` is `queued`' }),
   connector: ConnectorType.optional().openapi({ description: 'The connector type' }),
   from: dateParam('Created at or after (ISO 8601; a date means its first instant)').optional(),
   to: dateParam('Created at or before (ISO 8601; a date means its whole day)', '2026-11-30').optional(),

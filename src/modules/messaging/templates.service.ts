@@ -37,19 +37,17 @@ export function checkVariables(content: string, variables: string[]): void {
     unused.length ? `declared but not used in content: ${unused.join(', ')}` : '',
     new Set(variables).size !== variables.length ? 'declared more than once' : '',
   ].filter(Boolean)
-  throw new ValidationError(`variables must equal the placeholders of content (${parts.join('; ')})`, [
-    { field: 'variables', message: parts.join('; '), value: { missing, unused } },
-  ])
+  throw new ValidationError(`variables must equal the placeholders of content (${parts.join('; ')})`, [{ field: 'variables', message: parts.join('; '), value: { missing, unused } }])
 }
 
 /** The content with every placeholder replaced by its escaped value; 400 MISSING_REQUIRED_FIELD for the first one not given. */
-export function render(content: string, values: Record<string, string | number | boolean>, escape: (value: string) => string = (v) => v): string {
-  for (const name of placeholders(content)) {
-    if (!(name in values) || values[name] === '') {
-      throw new AppError(400, 'MISSING_REQUIRED_FIELD', `Missing template variable: ${name}`, { variable: name }, `variables.${name}`)
+export function render(content: string, values: Record<string, string | number | boolean>, escapeValue: (value: string) => string = (v) => v): string {
+  for (const variable of placeholders(content)) {
+    if (!(variable in values) || values[variable] === '') {
+      throw new AppError(400, 'MISSING_REQUIRED_FIELD', `Missing template variable: ${variable}`, { variable }, `variables.${variable}`)
     }
   }
-  return content.replace(PLACEHOLDER, (_, name: string) => escape(String(values[name])))
+  return content.replace(PLACEHOLDER, (_, variable: string) => escapeValue(String(values[variable])))
 }
 
 export class TemplatesService {

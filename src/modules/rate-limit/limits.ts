@@ -11,7 +11,7 @@
  *   stream) and admin credits are not in it.
  * `RATE_LIMITS` (env, JSON) overrides any entry, e.g. for load tests.
  */
-export type RouteClass = 'general' | 'purchase' | 'admin' | 'public' | 'auth' | 'search'
+export type RouteClass = 'general' | 'purchase' | 'admin' | 'public' | 'auth' | 'search' | 'messages'
 
 /**
  * Limits a route may add on top of its class (`alsoLimit(…)`, src/http/policy.ts), counted per
@@ -33,6 +33,9 @@ export const DEFAULT_LIMITS: Record<LimitName, Limit> = {
   public: { limit: 30, windowSeconds: 60 },
   auth: { limit: 5, windowSeconds: 15 * 60 },
   search: { limit: 100, windowSeconds: 60 },
+  // Sending messages: a per-minute guard per key; the messaging API's own hourly tiers (per key
+  // `rateLimit`, per plan) are counted by the send itself (modules/messaging/messages.service.ts).
+  messages: { limit: 1000, windowSeconds: 60 },
   sims_hourly: { limit: 1000, windowSeconds: 3600 },
 }
 
