@@ -1453,6 +1453,8 @@ export const messages = sqliteTable(
     index('messages_project_type_created_idx').on(t.projectId, t.connectorType, t.createdAt),
     index('messages_user_created_idx').on(t.userId, t.createdAt),
     index('messages_connector_upstream_idx').on(t.connectorId, t.upstreamId),
+    // The sweeper's look for queued messages never picked up (a partial index: only queued rows).
+    index('messages_queued_created_idx').on(t.createdAt).where(sql`${t.status} = 'queued'`),
   ],
 )
 

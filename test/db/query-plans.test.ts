@@ -119,6 +119,18 @@ const CASES: ListCase[] = [
   { name: 'sim sms: direction + status', path: '/api/v1/sims/{iccid}/sms?direction=MT&status=delivered', as: 'user' },
   { name: 'sim sms: date range', path: '/api/v1/sims/{iccid}/sms?start_date=2026-01-01&end_date=2027-12-31', as: 'user' },
 
+  // Messaging (the MessageJS API)
+  { name: 'projects', path: '/api/v1/projects', as: 'user' },
+  { name: 'project keys', path: '/api/v1/projects/{projectId}/keys', as: 'user' },
+  { name: 'connectors', path: '/api/v1/projects/{projectId}/connectors', as: 'user' },
+  { name: 'templates', path: '/api/v1/projects/{projectId}/templates', as: 'user' },
+  { name: 'messages', path: '/api/v1/messages?projectId={projectId}', as: 'user' },
+  { name: 'messages: status', path: '/api/v1/messages?projectId={projectId}&status=delivered', as: 'user' },
+  { name: 'messages: connector', path: '/api/v1/messages?projectId={projectId}&connector=sandbox', as: 'user' },
+  { name: 'messages: date range', path: '/api/v1/messages?projectId={projectId}&from=2026-01-01&to=2027-12-31', as: 'user' },
+  { name: 'messages: status + date range', path: '/api/v1/messages?projectId={projectId}&status=queued&from=2026-01-01', as: 'user' },
+  { name: 'messages: page 3', path: '/api/v1/messages?projectId={projectId}&limit=20&offset=40', as: 'user' },
+
   // Webhooks
   { name: 'webhooks', path: '/api/v1/webhooks', as: 'user' },
   { name: 'webhook deliveries', path: '/api/v1/webhooks/{webhookId}/deliveries', as: 'user' },
@@ -424,7 +436,10 @@ async function fixtures(): Promise<Fixtures> {
   const [sim] = await registerSims(user, [uniqueIccid()])
   const job = await call('/api/v1/sims/topup', { token: user.accessToken, body: { sims: [{ iccid: sim!.iccid, quota_type: 'data', volume: 1048576 }] } })
   if (job.status !== 202) throw new Error(`bulk top-up: ${job.text}`)
-  return { user, admin, vars: { userId: user.id, adminId: admin.id, webhookId, email: encodeURIComponent(user.email), iccid: sim!.iccid, jobId: job.body.data.job_id } }
+  const project = await call('/api/v1/projects', { token: user.accessToken, body: { name: 'Plans' } })
+  if (project.status !== 201) throw new Error(`project: ${project.text}`)
+  const projectId = project.body.data.id as string
+  return { user, admin, vars: { userId: user.id, adminId: admin.id, webhookId, email: encodeURIComponent(user.email), iccid: sim!.iccid, jobId: job.body.data.job_id, projectId } }
 }
 
 interface CaseResult {

@@ -256,6 +256,8 @@ const ROUTE_CLASSES: Record<string, string> = {
   'POST /api/v1/messages': 'messages',
   'GET /api/v1/messages': 'general',
   'GET /api/v1/messages/:id': 'general',
+  'POST /api/v1/connectors/:id/status': 'exempt',
+  'GET /api/v1/connectors/:id/status': 'exempt',
   'GET /api/admin/providers': 'admin',
   'GET /api/v1/admin/providers': 'admin',
   'POST /api/admin/providers/:id/sync': 'admin',

@@ -82,6 +82,13 @@ export const TAGS: { name: string; description: string }[] = [
       'auto top-up, SMS to and from devices, and global limits. Lists page with `page`/`page_size`.',
   },
   {
+    name: 'messaging',
+    description:
+      'The messaging API (MessageJS): projects with their keys (`pk_…`, send-only), connectors (WhatsApp Cloud API, Telegram Bot API, ' +
+      'Twilio SMS, the sandbox) and `{{variable}}` templates; `POST /api/v1/messages` queues a message paid from the wallet, whose ' +
+      'status moves forward only (`queued → sent → delivered | read | failed`) and reaches your webhooks. Lists page with `limit`/`offset`.',
+  },
+  {
     name: 'usage',
     description: 'Usage billing: report call minutes, SMS and API calls, and read them by month (`/api/usage`); account statistics (`/api/stats`).',
   },

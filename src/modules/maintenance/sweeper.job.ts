@@ -42,6 +42,8 @@ export async function runSweeper(services: Services, scheduledTime: number) {
     renewalCharges: () => returnAbandonedCharges(services, scheduledTime),
     // Credits owed (renewal debits given back) whose first try failed.
     credits: () => finishPendingCredits(services, scheduledTime),
+    // Messages whose enqueue failed after their row was written (the send answered 202 anyway).
+    messages: () => services.messages.requeueStale(),
     outbox: () => drainOutbox(services, 1000, OUTBOX_GRACE_MS),
   }
   const out: Record<string, unknown> = {}

@@ -13,7 +13,7 @@ import { newId } from '../../lib/ids'
 import { open, seal } from '../../lib/secret-box'
 import { CREDENTIAL_SCHEMAS, credentialHint } from '../../providers/messaging/credentials'
 import { connectorAdapter, type ConnectorBuildDeps } from '../../providers/messaging/registry'
-import type { ConnectorTestResult, ConnectorType, MessagingConnector } from '../../providers/messaging/types'
+import type { ConnectorTestResult, ConnectorType, InboundCallback, MessagingConnector, StatusUpdate } from '../../providers/messaging/types'
 import type { ProjectsService } from './projects.service'
 
 export class ConnectorNotFound extends AppError {
@@ -140,11 +140,33 @@ export class ConnectorsService {
     return (await this.adapterOf(row)).test()
   }
 
+  /** A connector an upstream calls back about (no account context: the signature is the proof), else 404. */
+  async forCallback(id: string, type?: ConnectorType): Promise<Connector> {
+    const row = await this.deps.db
+      .select()
+      .from(connectors)
+      .where(and(eq(connectors.id, id), isNull(connectors.deletedAt)))
+      .get()
+    if (!row || (type && row.type !== type)) throw new ConnectorNotFound()
+    return row
+  }
+
+  /** The connector's credentials, opened (for a webhook handshake; never in an answer). */
+  async credentialsOf(row: Pick<Connector, 'credentials'>): Promise<Record<string, unknown>> {
+    return JSON.parse(await open(this.deps.encryptionKey, row.credentials)) as Record<string, unknown>
+  }
+
+  /** The verified updates of a status callback; 404 for a connector type that sends none. */
+  async statusUpdates(adapter: MessagingConnector, callback: InboundCallback): Promise<StatusUpdate[]> {
+    if (!adapter.statusUpdates) throw new ConnectorNotFound()
+    return adapter.statusUpdates(callback)
+  }
+
   /** The connector's adapter with its opened credentials (kept for this request). */
   async adapterOf(row: Pick<Connector, 'id' | 'type' | 'credentials'>): Promise<MessagingConnector> {
     const kept = this.adapters.get(row.id)
     if (kept) return kept
-    const credentials = JSON.parse(await open(this.deps.encryptionKey, row.credentials)) as unknown
+    const credentials = await this.credentialsOf(row)
     const adapter = connectorAdapter(row, credentials, { ...this.deps.build, db: this.deps.db, now: this.deps.now })
     this.adapters.set(row.id, adapter)
     return adapter

@@ -1,4 +1,5 @@
 import type { Router } from '../../http/router'
+import { registerConnectorStatusCallback } from './connector-status-callback'
 import { registerCreateConnector } from './create-connector'
 import { registerCreateProject } from './create-project'
 import { registerCreateProjectKey } from './create-project-key'
@@ -21,6 +22,7 @@ import { registerTestConnector } from './test-connector'
 import { registerUpdateConnector } from './update-connector'
 import { registerUpdateProject } from './update-project'
 import { registerUpdateTemplate } from './update-template'
+import { registerVerifyConnectorWebhook } from './verify-connector-webhook'
 
 /** The messaging API (seed 004): projects, their keys, connectors and templates, and messages. */
 export function registerMessaging(r: Router) {
@@ -46,4 +48,6 @@ export function registerMessaging(r: Router) {
   registerSendMessage(r)
   registerListMessages(r)
   registerGetMessage(r)
+  registerConnectorStatusCallback(r)
+  registerVerifyConnectorWebhook(r)
 }

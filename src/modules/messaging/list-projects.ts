@@ -15,7 +15,7 @@ const route = createRoute({
   path: '/api/v1/projects',
   tags: [PROJECTS_TAG],
   summary: 'Your messaging projects',
-  description: 'Newest first, `limit` (default 50, max 100) and `offset`. `data.projects` as seed 004 shows it, with `pagination {limit, offset, total, hasMore}`.',
+  description: 'Newest first, `limit` (default 50, max 100) and `offset`. `data.projects`, with `pagination {limit, offset, total, hasMore}`.',
   middleware: [rateClass('general'), requireAuth({ permission: 'projects:read' })] as const,
   security: keySecurity,
   request: { query: ListQuery },

@@ -13,7 +13,7 @@
  *
  * A row written but not enqueued (the queue refused) is sent by the sweeper (`requeueStale`).
  */
-import { and, count, desc, eq, gte, isNull, lt, lte, type SQL } from 'drizzle-orm'
+import { and, count, desc, eq, gte, isNull, lt, lte, sql, type SQL } from 'drizzle-orm'
 import { parsePhoneNumberFromString } from 'libphonenumber-js'
 import type { Db } from '../../db/client'
 import { connectors, messages, messageTemplates, type Message } from '../../db/schema'
@@ -239,7 +239,8 @@ export class MessagesService {
     const rows = await this.deps.db
       .select({ id: messages.id })
       .from(messages)
-      .where(and(eq(messages.status, 'queued'), eq(messages.attempts, 0), lt(messages.createdAt, new Date(this.now() - olderThanMs))))
+      // The literal 'queued' lets SQLite use the partial index messages_queued_created_idx.
+      .where(and(sql`${messages.status} = 'queued'`, eq(messages.attempts, 0), lt(messages.createdAt, new Date(this.now() - olderThanMs))))
       .limit(max)
       .all()
     await sendAll(

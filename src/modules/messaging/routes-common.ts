@@ -3,8 +3,8 @@ import { z } from '@hono/zod-openapi'
 import { err, errorResponses, Meta, meta, type RequestScoped } from '../../lib/http'
 import { OffsetPagination, offsetPagination } from './schemas'
 
-export const PROJECTS_TAG = 'messaging: projects'
-export const MESSAGES_TAG = 'messaging: messages'
+export const PROJECTS_TAG = 'messaging'
+export const MESSAGES_TAG = 'messaging'
 
 export const projectErrors = {
   ...errorResponses,

@@ -1,0 +1,1 @@
+CREATE INDEX `messages_queued_created_idx` ON `messages` (`created_at`) WHERE "messages"."status" = 'queued';
