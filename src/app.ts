@@ -44,6 +44,7 @@ import { registerWebhooks } from './modules/webhooks'
 import { registerUsage } from './modules/usage'
 import { meterApiCalls } from './modules/usage/meter'
 import { registerAnalytics } from './modules/analytics'
+import { registerMessagingAnalytics } from './modules/messaging/analytics-routes'
 import { registerSubscriptions } from './modules/subscriptions'
 import { registerPayments } from './modules/payments'
 import { registerInvoices } from './modules/billing/index'
@@ -128,6 +129,7 @@ export function createApp(): Router {
   registerWebhooks(app)
   registerUsage(app)
   registerAnalytics(app)
+  registerMessagingAnalytics(app)
   registerSubscriptions(app)
   registerPayments(app)
   registerInvoices(app)

@@ -43,6 +43,7 @@ import { SimTopUpService } from './modules/sims/topup.service'
 import { SimTopUps } from './modules/sims/topups'
 import { ConnectorsService } from './modules/messaging/connectors.service'
 import { Dispatcher } from './modules/messaging/dispatch'
+import { MessageAnalyticsService } from './modules/messaging/message-analytics.service'
 import { MessagesService, messageHourly } from './modules/messaging/messages.service'
 import { ProjectsService } from './modules/messaging/projects.service'
 import { TemplatesService } from './modules/messaging/templates.service'
@@ -274,6 +275,9 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     // ---- analytics and admin -----------------------------------------------------------
     get analytics(): AnalyticsService {
       return once('analytics', () => new AnalyticsService({ db }))
+    },
+    get messageAnalytics(): MessageAnalyticsService {
+      return once('messageAnalytics', () => new MessageAnalyticsService(db))
     },
     get adminUsers(): AdminUsersService {
       return once('adminUsers', () => new AdminUsersService(db, this.audit, this.mailer))

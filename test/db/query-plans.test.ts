@@ -147,6 +147,12 @@ const CASES: ListCase[] = [
   { name: 'usage of a period', path: '/api/v1/billing/usage?startDate=2026-01-01&endDate=2026-12-31', as: 'user' },
   { name: 'stats', path: '/api/stats', as: 'user' },
   { name: 'analytics dashboard', path: '/api/v1/analytics/dashboard', as: 'user' },
+
+  // Messaging analytics (seed 004)
+  { name: 'message analytics', path: '/api/v1/analytics/messages?from=2026-01-01&to=2026-12-31', as: 'user' },
+  { name: 'message analytics: project', path: '/api/v1/analytics/messages?projectId={projectId}&from=2026-01-01&to=2026-12-31', as: 'user' },
+  { name: 'messaging usage', path: '/api/v1/analytics/usage', as: 'user' },
+  { name: 'messaging usage: project', path: '/api/v1/analytics/usage?projectId={projectId}', as: 'user' },
 ]
 
 /** Tables that stay small whatever the traffic (a scan of them is fine). Every other table counts as large. */
@@ -431,15 +437,13 @@ async function fixtures(): Promise<Fixtures> {
        VALUES ('dlv_plan', ?, ?, ?, 'https://hooks.example.com/switchboard', 'evt_plan', 'activation.created', '{}', 'failed', 1, 2, ?, ?)`,
     ).bind(user.id, webhookId, webhookId, now, now),
     env.DB.prepare(`INSERT INTO webhook_attempts (id, delivery_id, attempt, status, http_status, created_at) VALUES ('wat_plan', 'dlv_plan', 1, 'failure', 500, ?)`).bind(now),
+    env.DB.prepare(`INSERT INTO projects (id, user_id, name, created_at, updated_at) VALUES ('proj_plan', ?, 'query plan fixture', ?, ?)`).bind(user.id, now, now),
   ])
   await simProvider({ alwaysConnected: true })
   const [sim] = await registerSims(user, [uniqueIccid()])
   const job = await call('/api/v1/sims/topup', { token: user.accessToken, body: { sims: [{ iccid: sim!.iccid, quota_type: 'data', volume: 1048576 }] } })
   if (job.status !== 202) throw new Error(`bulk top-up: ${job.text}`)
-  const project = await call('/api/v1/projects', { token: user.accessToken, body: { name: 'Plans' } })
-  if (project.status !== 201) throw new Error(`project: ${project.text}`)
-  const projectId = project.body.data.id as string
-  return { user, admin, vars: { userId: user.id, adminId: admin.id, webhookId, email: encodeURIComponent(user.email), iccid: sim!.iccid, jobId: job.body.data.job_id, projectId } }
+  return { user, admin, vars: { userId: user.id, adminId: admin.id, webhookId, email: encodeURIComponent(user.email), iccid: sim!.iccid, jobId: job.body.data.job_id, projectId: 'proj_plan' } }
 }
 
 interface CaseResult {

@@ -278,6 +278,8 @@ const ROUTE_CLASSES: Record<string, string> = {
   'GET /api/stats': 'general',
   'GET /api/v1/analytics/dashboard': 'general',
   'GET /api/v1/analytics/calls': 'general',
+  'GET /api/v1/analytics/messages': 'general',
+  'GET /api/v1/analytics/usage': 'general',
   'GET /api/v1/admin/analytics/overview': 'admin',
   'GET /api/admin/analytics/dashboard': 'admin',
   'GET /api/subscription': 'general',
