@@ -114,11 +114,36 @@ const FAMILY_ENDPOINTS: [string, string][] = [
   ['get', '/api/v1/sims/limits'],
   ['post', '/api/v1/sims/limits'],
   ['get', '/api/v1/jobs/{job_id}'],
+  // the messaging API (seed 004)
+  ['get', '/api/v1/projects'],
+  ['post', '/api/v1/projects'],
+  ['get', '/api/v1/projects/{id}'],
+  ['put', '/api/v1/projects/{id}'],
+  ['delete', '/api/v1/projects/{id}'],
+  ['get', '/api/v1/projects/{projectId}/keys'],
+  ['post', '/api/v1/projects/{projectId}/keys'],
+  ['delete', '/api/v1/projects/{projectId}/keys/{keyId}'],
+  ['get', '/api/v1/projects/{projectId}/connectors'],
+  ['post', '/api/v1/projects/{projectId}/connectors'],
+  ['get', '/api/v1/projects/{projectId}/connectors/{id}'],
+  ['put', '/api/v1/projects/{projectId}/connectors/{id}'],
+  ['delete', '/api/v1/projects/{projectId}/connectors/{id}'],
+  ['post', '/api/v1/projects/{projectId}/connectors/{id}/test'],
+  ['get', '/api/v1/projects/{projectId}/templates'],
+  ['post', '/api/v1/projects/{projectId}/templates'],
+  ['get', '/api/v1/projects/{projectId}/templates/{id}'],
+  ['put', '/api/v1/projects/{projectId}/templates/{id}'],
+  ['delete', '/api/v1/projects/{projectId}/templates/{id}'],
+  ['post', '/api/v1/messages'],
+  ['get', '/api/v1/messages'],
+  ['get', '/api/v1/messages/{id}'],
+  ['get', '/api/v1/analytics/messages'],
+  ['get', '/api/v1/analytics/usage'],
   ['get', '/health/live'],
 ]
 
 describe('OpenAPI document', () => {
-  it('serves and documents every endpoint of the activation API, the DID API, usage billing and the SIM API at its path', async () => {
+  it('serves and documents every endpoint of the activation API, the DID API, the SIM API, usage billing and the messaging API at its path', async () => {
     const res = await call('/openapi.json')
     const paths = res.body.paths as Record<string, Record<string, unknown>>
     const missing = FAMILY_ENDPOINTS.filter(([method, path]) => !paths[path]?.[method]).map(([m, p]) => `${m.toUpperCase()} ${p}`)
