@@ -32,7 +32,7 @@
  */
 import { AppError, UpstreamError } from '../../lib/errors'
 import { isRecord } from '../../lib/json'
-import { DEFAULT_TIMEOUT_MS, parseJson, quote, type UpstreamAnswer, upstreamRequest } from '../numbers/http'
+import { DEFAULT_TIMEOUT_MS, parseJson, quote, retryAfter, type UpstreamAnswer, upstreamRequest } from '../numbers/http'
 import { validTwilioSignature } from '../numbers/twilio'
 import type { ConnectorCredentials } from './credentials'
 import type { ConnectorDeps, ConnectorTestResult, InboundCallback, MessagingConnector, OutboundMessage, SendResult, StatusUpdate } from './types'
@@ -45,7 +45,6 @@ const AUTH_FAILED = 20003
 const UNSUBSCRIBED = 21610
 const REGION_NOT_ENABLED = 21408
 const TOO_MANY_REQUESTS = 20429
-const MAX_RETRY_AFTER_S = 3600
 /** How far Twilio's clock may run behind ours when `find` compares `date_created` with `since`. */
 const CLOCK_SKEW_MS = 2_000
 /** One page of a recipient's messages from one sender since a day: more than any real conversation holds. */
@@ -205,13 +204,4 @@ function twilioError(body: unknown): { code?: number; text: string } {
   if (!isRecord(body)) return { text: '' }
   const code = typeof body.code === 'number' ? body.code : typeof body.code === 'string' && /^\d+$/.test(body.code) ? Number(body.code) : undefined
   return { code, text: typeof body.message === 'string' ? body.message : '' }
-}
-
-/** Retry-After as delay-seconds or an HTTP date, in whole seconds within [1, 3600]; null when absent or unreadable. */
-function retryAfter(header: string | null, now: number): number | null {
-  const v = header?.trim()
-  if (!v) return null
-  const seconds = /^\d+$/.test(v) ? Number(v) : (Date.parse(v) - now) / 1000
-  if (!Number.isFinite(seconds)) return null
-  return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(seconds)))
 }

@@ -37,7 +37,7 @@
 import { timingSafeEqual, toHex } from '../../lib/crypto'
 import { AppError } from '../../lib/errors'
 import { isRecord } from '../../lib/json'
-import { DEFAULT_TIMEOUT_MS, parseJson, quote, type UpstreamAnswer, upstreamRequest } from '../numbers/http'
+import { DEFAULT_TIMEOUT_MS, parseJson, quote, retryAfter, type UpstreamAnswer, upstreamRequest } from '../numbers/http'
 import type { ConnectorCredentials } from './credentials'
 import type { ConnectorDeps, ConnectorTestResult, InboundCallback, MessagingConnector, OutboundMessage, SendResult, StatusUpdate } from './types'
 
@@ -63,7 +63,6 @@ export const PAIR_RATE_LIMIT_RETRY_SECONDS = 60
 
 const UPSTREAM = 'WhatsApp Cloud API'
 const E164 = /^\+[1-9]\d{6,14}$/
-const MAX_RETRY_AFTER_S = 3600
 /** Meta's verification sends an int as `hub.challenge`; nothing else (no markup) is echoed back. */
 const CHALLENGE = /^[A-Za-z0-9._-]{1,256}$/
 
@@ -259,13 +258,4 @@ function graphError(body: unknown): GraphError {
 function int(v: unknown): number | null {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN
   return Number.isInteger(n) ? n : null
-}
-
-/** Retry-After as delay-seconds or an HTTP date, in whole seconds within [1, 3600]; null when absent or unreadable. */
-function retryAfter(header: string | null, now: number): number | null {
-  const v = header?.trim()
-  if (!v) return null
-  const seconds = /^\d+$/.test(v) ? Number(v) : (Date.parse(v) - now) / 1000
-  if (!Number.isFinite(seconds)) return null
-  return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(seconds)))
 }

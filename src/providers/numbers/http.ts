@@ -50,3 +50,15 @@ export function parseJson(text: string): unknown {
     return undefined
   }
 }
+
+/** The longest wait an upstream's Retry-After may impose (longer ones are cut to it). */
+export const MAX_RETRY_AFTER_S = 3600
+
+/** Retry-After as delay-seconds or an HTTP date, in whole seconds within [1, 3600]; null when absent or unreadable. */
+export function retryAfter(header: string | null, now: number): number | null {
+  const v = header?.trim()
+  if (!v) return null
+  const seconds = /^\d+$/.test(v) ? Number(v) : (Date.parse(v) - now) / 1000
+  if (!Number.isFinite(seconds)) return null
+  return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(seconds)))
+}

@@ -77,7 +77,7 @@
 import { z } from 'zod'
 import { AppError, UpstreamError } from '../../lib/errors'
 import { isRecord } from '../../lib/json'
-import { DEFAULT_TIMEOUT_MS, parseJson, quote, type UpstreamAnswer, upstreamRequest } from '../numbers/http'
+import { DEFAULT_TIMEOUT_MS, parseJson, quote, retryAfter, type UpstreamAnswer, upstreamRequest } from '../numbers/http'
 import type {
   SimConnectivity,
   SimInfo,
@@ -128,7 +128,6 @@ export interface OnceOptions {
 
 const TOKEN_MARGIN_S = 60
 const DEFAULT_EXPIRES_IN_S = 3600
-const MAX_RETRY_AFTER_S = 3600
 const MB = 1024 * 1024
 
 /** Tokens and 429 cool-downs by provider and client id. Plain values: a promise must not outlive its request. */
@@ -466,15 +465,6 @@ const TOPUP_CODES: Record<number, string> = {
 
 function tooMany(provider: string, operation: string, seconds: number, details: Record<string, unknown>) {
   return new AppError(503, 'UPSTREAM_ERROR', `${provider}: ${operation}: rate limited by 1NCE, retry in ${seconds} s`, details, undefined, { 'Retry-After': String(seconds) })
-}
-
-/** Retry-After as delay-seconds or an HTTP date, in whole seconds within [1, 3600]; null when absent or unreadable. */
-function retryAfter(header: string | null, now: number): number | null {
-  const v = header?.trim()
-  if (!v) return null
-  const seconds = /^\d+$/.test(v) ? Number(v) : (Date.parse(v) - now) / 1000
-  if (!Number.isFinite(seconds)) return null
-  return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(seconds)))
 }
 
 const enc = encodeURIComponent
