@@ -79,7 +79,8 @@ export async function setUpDemoMessaging({ base, token, fetch = globalThis.fetch
 /** The lines `npm start` prints about it: the ids, the key (its only appearance), and a line to paste. */
 export function describeDemoMessaging(r, email) {
   const state = (x) => (x.created ? 'created' : 'exists ')
-  const usd = (n) => `$${n.toFixed(2)}`
+  // Cents at least, and the tenths of a cent a message moves ($4.999).
+  const usd = (n) => `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 })}`
   return [
     `  Messaging of ${email} (README "Messaging (the MessageJS API)"):`,
     `    ${state(r.project)}  project    ${r.project.row.id}  "${r.project.row.name}"`,

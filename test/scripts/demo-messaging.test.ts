@@ -40,6 +40,7 @@ describe('npm start: the messaging demo', () => {
     expect(keys.body.data.keys.map((k: { id: string }) => k.id)).toEqual([second.keyId])
 
     const printed = describeDemoMessaging(second, u.email)
+    expect(printed).toContain('wallet   $5.00 available (a sandbox message costs $0.001)')
     expect(printed).toContain(`export PK=${second.key} CONN=${second.connector.row.id} TPL=${second.template.row.id}`)
 
     const body = { to: '+14155550123', connectorId: second.connector.row.id, templateId: second.template.row.id, variables: { code: '123456' } }
