@@ -6,13 +6,17 @@
 //   2. applies the local D1 migrations
 //   3. seeds the demo (scripts/seed.mjs; idempotent)
 //   4. runs `wrangler dev` on port 8787 with /__scheduled enabled, until Ctrl-C
-//   5. once it answers /health, registers the demo user's three sandbox SIMs (through the API, as the
-//      demo user) and runs the provider sync once, so the demo has offers, DIDs and SIM readings at once
+//   5. once it answers /health, logs in as the demo user once (the auth class allows 5 logins per 15
+//      minutes per IP), registers the demo user's three sandbox SIMs and sets up its messaging demo
+//      (scripts/demo-messaging.mjs: project, sandbox connector, template, a new project key, wallet
+//      money), all through the API, then runs the provider sync once, so the demo has offers, DIDs and
+//      SIM readings at once
 import { spawn } from 'node:child_process'
 import { randomInt } from 'node:crypto'
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { devVarsAdditions, GENERATED_SECRETS, newDevVars } from './dev-vars.mjs'
+import { describeDemoMessaging, setUpDemoMessaging } from './demo-messaging.mjs'
 import { ADMIN, DEMO, DEMO_SIMS, PERSIST_TO, migrate, root, seed } from './seed.mjs'
 
 const PORT = 8787
@@ -87,7 +91,11 @@ async function syncProvidersOnce() {
     await new Promise((r) => setTimeout(r, 500))
   }
   if (exited) return
-  await registerDemoSims()
+  const token = await demoLogin()
+  if (token) {
+    await registerDemoSims(token)
+    await demoMessaging(token)
+  }
   try {
     const res = await fetch(`${URL}/__scheduled?cron=*/15+*+*+*+*`, { signal: AbortSignal.timeout(60_000) })
     console.log(
@@ -99,8 +107,8 @@ async function syncProvidersOnce() {
     console.log(`\n  Provider sync could not run (${e.message}); run it with: curl "${URL}/__scheduled?cron=*/15+*+*+*+*"\n`)
   }
 }
-/** Registers the demo SIMs as the demo user would (POST /api/v1/sims); a SIM already registered stays as it is. */
-async function registerDemoSims() {
+/** The demo user's access token (15 minutes: enough for the steps below), or null after saying what to do by hand. */
+async function demoLogin() {
   try {
     const login = await fetch(`${URL}/api/v1/auth/login`, {
       method: 'POST',
@@ -110,6 +118,15 @@ async function registerDemoSims() {
     })
     const token = (await login.json())?.data?.accessToken
     if (!token) throw new Error(`login answered HTTP ${login.status}`)
+    return token
+  } catch (e) {
+    console.log(`\n  The demo user could not log in (${e.message}): register its SIMs with POST ${URL}/api/v1/sims and set up messaging as README "Messaging (the MessageJS API)" says`)
+    return null
+  }
+}
+/** Registers the demo SIMs as the demo user would (POST /api/v1/sims); a SIM already registered stays as it is. */
+async function registerDemoSims(token) {
+  try {
     const res = await fetch(`${URL}/api/v1/sims`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -122,6 +139,14 @@ async function registerDemoSims() {
     console.log(`\n  Demo SIMs of ${DEMO.email}: ${state.join(', ') || `HTTP ${res.status}`}  (GET ${URL}/api/v1/sims)`)
   } catch (e) {
     console.log(`\n  Demo SIMs could not be registered (${e.message}); register them with POST ${URL}/api/v1/sims as ${DEMO.email}`)
+  }
+}
+/** The demo user's messaging project, connector and template (made once) and a new project key (scripts/demo-messaging.mjs). */
+async function demoMessaging(token) {
+  try {
+    console.log(`\n${describeDemoMessaging(await setUpDemoMessaging({ base: URL, token }), DEMO.email)}`)
+  } catch (e) {
+    console.log(`\n  The messaging demo could not be set up (${e.message}); restart to try again, or follow README "Messaging (the MessageJS API)" as ${DEMO.email}`)
   }
 }
 
