@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import { envelope, err, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
+import { AppError } from '../../lib/errors'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
 import { ConnectorTest, ProjectItemParam } from './schemas'
@@ -13,15 +14,18 @@ const route = createRoute({
   summary: 'Test a connector',
   description:
     'A real identity call to the upstream (WhatsApp phone-number lookup, Telegram getMe, Twilio account fetch): `{success, connected, message}`. ' +
-    'An upstream that refuses is `success: false` with the reason; credentials never appear.',
+    'An upstream that refuses the credentials or fails is 502 `CONNECTOR_ERROR` with the reason; credentials never appear.',
   middleware: [rateClass('general'), requireAuth({ permission: 'projects:write' })] as const,
   security: keySecurity,
   request: { params: ProjectItemParam },
-  responses: { 200: ok(ConnectorTest, 'The result'), ...projectErrors, 404: err('No such project (`PROJECT_NOT_FOUND`) or connector in it (`CONNECTOR_NOT_FOUND`)') },
+  responses: { 200: ok(ConnectorTest, 'The result'), 502: err('The upstream refused the credentials or failed (`CONNECTOR_ERROR`, the reason in `message`)'), ...projectErrors, 404: err('No such project (`PROJECT_NOT_FOUND`) or connector in it (`CONNECTOR_NOT_FOUND`)') },
 })
 
 export const registerTestConnector = (r: Router) =>
   r.openapi(route, async (c) => {
     const { projectId, id } = c.req.valid('param')
-    return c.json(envelope(c, await c.var.services.connectors.test(contextOf(c), projectId, id)), 200)
+    const result = await c.var.services.connectors.test(contextOf(c), projectId, id)
+    // The upstream refused or failed: the reason, never a credential.
+    if (!result.success) throw new AppError(502, 'CONNECTOR_ERROR', result.message, { connected: result.connected })
+    return c.json(envelope(c, result), 200)
   })
