@@ -37,8 +37,10 @@ const { log } = logger.with({ module: 'messaging' })
 export const ATTEMPT_TIMEOUT_MS = 60_000
 /** How long an uncertain Twilio attempt is looked for in its Messages list before it is given up. */
 export const RECONCILE_WINDOW_MS = 15 * 60_000
-/** A pacing slot at most this far ahead is waited for in the consumer; a later one retries the message. */
+/** A pacing slot at most this far ahead is waited for in the consumer; a later one retries the message for then. */
 const MAX_INLINE_WAIT_MS = 2_000
+/** The furthest ahead a slot is handed out (a queue message may be delayed up to 12 hours). */
+const MAX_SLOT_AHEAD_MS = 12 * 3_600_000
 
 /** What a consumer tells the queue about one message. */
 export type Outcome = { ack: true } | { retryAfterSeconds: number }
@@ -97,8 +99,10 @@ export class Dispatcher {
       if (settled) return settled
     }
 
-    const pacing = pacingOf(connector.type, connector.settings)
-    const wait = await this.pace(connector.id, m.to, pacing)
+    // Pacing: the message takes its send slot once (kept in metadata.slotAt); a slot more than a
+    // moment away retries the queue message for then, so each message waits at most one retry.
+    const slotAt = typeof m.metadata.slotAt === 'number' ? m.metadata.slotAt : await this.reserveSlot(m, connector.id, pacingOf(connector.type, connector.settings))
+    const wait = slotAt - this.now()
     if (wait > MAX_INLINE_WAIT_MS) return { retryAfterSeconds: Math.ceil(wait / 1000) }
     if (wait > 0) await sleep(wait)
 
@@ -127,20 +131,29 @@ export class Dispatcher {
     }
   }
 
-  /** Slots per recipient then per connector; the wait in ms (0: send now). */
-  private async pace(connectorId: string, to: string, pacing: { perSecond: number; perRecipientMs: number }): Promise<number> {
-    let wait = 0
+  /**
+   * The message's send slot: the recipient's next (every `perRecipientMs`), then the connector's next
+   * from then on (every 1/`perSecond` s). A slot beyond a moment from now is kept on the row, so a
+   * redelivery sends in it instead of queueing again.
+   */
+  private async reserveSlot(m: Message, connectorId: string, pacing: { perSecond: number; perRecipientMs: number }): Promise<number> {
+    const now = this.now()
+    let at = now
     if (pacing.perRecipientMs > 0) {
-      const r = await this.deps.rateLimiter.pace(`pace:${connectorId}:to:${to}`, pacing.perRecipientMs, MAX_INLINE_WAIT_MS)
-      if (!r.granted) return r.waitMs
-      wait = r.waitMs
+      const r = await this.deps.rateLimiter.pace(`pace:${connectorId}:to:${m.to}`, pacing.perRecipientMs, MAX_SLOT_AHEAD_MS)
+      at = now + r.waitMs
     }
     if (pacing.perSecond > 0) {
-      const r = await this.deps.rateLimiter.pace(`pace:${connectorId}`, Math.ceil(1000 / pacing.perSecond), MAX_INLINE_WAIT_MS)
-      if (!r.granted) return r.waitMs
-      wait = Math.max(wait, r.waitMs)
+      const r = await this.deps.rateLimiter.pace(`pace:${connectorId}`, Math.ceil(1000 / pacing.perSecond), MAX_SLOT_AHEAD_MS, at)
+      at = now + r.waitMs
     }
-    return wait
+    if (at - now > MAX_INLINE_WAIT_MS) {
+      await this.deps.db
+        .update(messages)
+        .set({ metadata: { ...m.metadata, slotAt: at } })
+        .where(and(eq(messages.id, m.id), eq(messages.status, 'queued')))
+    }
+    return at
   }
 
   /** What the connector answered, stored: the message moves, the money follows. */
@@ -200,7 +213,8 @@ export class Dispatcher {
   /** The connector accepted: `sent` (or further), the price taken. */
   private async accepted(m: Message, upstreamId: string, status: 'sent' | 'delivered', metadata: Record<string, unknown>, at: Date): Promise<void> {
     const holdId = `${m.id}:hold`
-    const moved = await move(this.deps.db, m, { to: 'sent', at, upstreamId, metadata: { ...m.metadata, ...metadata, messageId: upstreamId } }, { chargeHoldId: holdId })
+    const { slotAt: _slot, ...kept } = m.metadata
+    const moved = await move(this.deps.db, m, { to: 'sent', at, upstreamId, metadata: { ...kept, ...metadata, messageId: upstreamId } }, { chargeHoldId: holdId })
     if (moved) await this.capture(m, holdId)
     if (status === 'delivered') await this.applyUpdates(m.id, [{ upstreamId, status: 'delivered', at }])
   }

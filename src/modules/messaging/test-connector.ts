@@ -18,7 +18,12 @@ const route = createRoute({
   middleware: [rateClass('general'), requireAuth({ permission: 'projects:write' })] as const,
   security: keySecurity,
   request: { params: ProjectItemParam },
-  responses: { 200: ok(ConnectorTest, 'The result'), 502: err('The upstream refused the credentials or failed (`CONNECTOR_ERROR`, the reason in `message`)'), ...projectErrors, 404: err('No such project (`PROJECT_NOT_FOUND`) or connector in it (`CONNECTOR_NOT_FOUND`)') },
+  responses: {
+    200: ok(ConnectorTest, 'The result'),
+    502: err('The upstream refused the credentials or failed (`CONNECTOR_ERROR`, the reason in `message`)'),
+    ...projectErrors,
+    404: err('No such project (`PROJECT_NOT_FOUND`) or connector in it (`CONNECTOR_NOT_FOUND`)'),
+  },
 })
 
 export const registerTestConnector = (r: Router) =>

@@ -56,7 +56,7 @@ export function messageView(m: Message) {
     projectId: m.projectId,
     connectorId: m.connectorId,
     templateId: m.templateId,
-    metadata: m.upstreamId ? { ...m.metadata, messageId: m.upstreamId } : m.metadata,
+    metadata: publicMetadata(m),
     price: priceOf(m),
     deliveredAt: iso(m.deliveredAt),
     readAt: iso(m.readAt),
@@ -64,4 +64,10 @@ export function messageView(m: Message) {
     error: m.errorCode && m.status === 'failed' ? { code: m.errorCode, message: m.errorMessage ?? '' } : null,
     updatedAt: at(m.updatedAt),
   }
+}
+
+/** What the upstream told about the message (its id as `messageId`); Switchboard's own pacing slot stays inside. */
+function publicMetadata(m: Message): Record<string, unknown> {
+  const { slotAt: _slot, ...rest } = m.metadata
+  return m.upstreamId ? { ...rest, messageId: m.upstreamId } : rest
 }

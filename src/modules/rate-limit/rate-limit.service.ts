@@ -8,8 +8,8 @@ export class RateLimitService {
     return this.ns.get(this.ns.idFromName(key)).hit(limit, windowMs)
   }
 
-  /** A pacing slot on `key` (RateLimiter.pace): one every `intervalMs`, taken only when at most `maxWaitMs` away. */
-  pace(key: string, intervalMs: number, maxWaitMs: number): Promise<{ granted: boolean; waitMs: number }> {
-    return this.ns.get(this.ns.idFromName(key)).pace(intervalMs, maxWaitMs)
+  /** A pacing slot on `key` (RateLimiter.pace): one every `intervalMs`, none before `notBefore`, taken only when at most `maxWaitMs` away. */
+  pace(key: string, intervalMs: number, maxWaitMs: number, notBefore = 0): Promise<{ granted: boolean; waitMs: number }> {
+    return this.ns.get(this.ns.idFromName(key)).pace(intervalMs, maxWaitMs, notBefore)
   }
 }

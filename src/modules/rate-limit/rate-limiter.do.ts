@@ -46,12 +46,12 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /**
-   * Pacing (messaging connectors): one slot every `intervalMs`. A caller whose slot is at most
-   * `maxWaitMs` away takes it (`granted`, wait that long, then send); a later one takes nothing and
-   * is told how long to wait (`granted: false`), so a burst is spread over time, never refused.
+   * Pacing (messaging connectors): one slot every `intervalMs`, none before `notBefore`. A caller
+   * whose slot is at most `maxWaitMs` away takes it (`granted`: send after `waitMs`); a later one
+   * takes nothing and is told how long to wait (`granted: false`). A burst is spread, never refused.
    */
-  pace(intervalMs: number, maxWaitMs: number, now: number = Date.now()): { granted: boolean; waitMs: number } {
-    const next = Math.max(now, this.ctx.storage.kv.get<number>('next') ?? 0)
+  pace(intervalMs: number, maxWaitMs: number, notBefore = 0, now: number = Date.now()): { granted: boolean; waitMs: number } {
+    const next = Math.max(now, notBefore, this.ctx.storage.kv.get<number>('next') ?? 0)
     const waitMs = next - now
     if (waitMs > maxWaitMs) return { granted: false, waitMs }
     this.ctx.storage.kv.put('next', next + intervalMs)

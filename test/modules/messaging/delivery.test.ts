@@ -127,6 +127,17 @@ describe('the messages consumer', () => {
     expect('retryAfterSeconds' in o && o.retryAfterSeconds >= 8 && o.retryAfterSeconds <= 10).toBe(true)
     expect(await messageRow(b.id)).toMatchObject({ status: 'queued', attempts: 0 })
     expect(await sandboxSends(b.id)).toBe(0)
+    // b holds its slot: a redelivery before it waits for the same slot, and a third message gets the one after.
+    const slot = JSON.parse((await messageRow(b.id))!.metadata).slotAt
+    const again = await services().dispatcher.handle({ kind: 'send', messageId: b.id })
+    expect(JSON.parse((await messageRow(b.id))!.metadata).slotAt).toBe(slot)
+    expect('retryAfterSeconds' in again && again.retryAfterSeconds <= 10).toBe(true)
+    const c = await heldMessage(s, u.id)
+    const third = await services().dispatcher.handle({ kind: 'send', messageId: c.id })
+    expect('retryAfterSeconds' in third && third.retryAfterSeconds >= 18 && third.retryAfterSeconds <= 20).toBe(true)
+    // The view never shows the slot.
+    const got = await call(`/api/v1/messages/${b.id}`, { token: u.accessToken })
+    expect(got.body.data.metadata).toEqual({})
   })
 })
 
