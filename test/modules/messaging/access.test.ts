@@ -243,7 +243,7 @@ describe('a project key', () => {
     expect(viaBearer.status, viaBearer.text).toBe(202)
     const viaHeader = await call('/api/v1/messages', { headers: { 'x-api-key': s.key }, body: sendBody(s) })
     expect(viaHeader.status, viaHeader.text).toBe(202)
-    for (const headers of [{ authorization: `Bearer ${s.key}` }, { 'x-api-key': s.key }]) {
+    for (const headers of [{ authorization: `Bearer ${s.key}` }, { 'x-api-key': s.key }] as Record<string, string>[]) {
       const list = await call('/api/v1/messages', { headers })
       expect(list.status, list.text).toBe(200)
       expect(list.body.data.pagination.total).toBe(2)

@@ -106,9 +106,9 @@ describe('connector credentials are never shown', () => {
     const p = await project(u)
     const ids: Record<string, string> = {}
     for (const type of Object.keys(CREDENTIALS) as RealType[]) {
-      const credentials = CREDENTIALS[type]
+      const credentials: Record<string, string> = CREDENTIALS[type]
       const secrets = secretsOf(credentials)
-      const hint = `…${credentials[MAIN_SECRET[type] as keyof typeof credentials].slice(-4)}`
+      const hint = `…${credentials[MAIN_SECRET[type]]!.slice(-4)}`
       const created = await createConnector(u, p, { type, name: `${type} main`, credentials })
       expect(created.status, created.text).toBe(201)
       expect(created.body.data).toMatchObject({ type, name: `${type} main`, isActive: true, credentialsHint: hint, projectId: p })
