@@ -5,7 +5,7 @@
  * is for another channel than its connector, or lacks a variable, is refused before anything is
  * held or written.
  */
-import { env } from 'cloudflare:test'
+import { env, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../../src/lib/errors'
 import { placeholders, render } from '../../../src/modules/messaging/templates.service'
@@ -25,6 +25,16 @@ const createTemplate = (u: TestUser, projectId: string, body: Record<string, unk
 
 async function messagesOf(userId: string): Promise<number> {
   return (await env.DB.prepare('SELECT COUNT(*) AS n FROM messages WHERE user_id = ?').bind(userId).first<{ n: number }>())?.n ?? 0
+}
+
+/** The ids of every hold the account's wallet ever made (settled ones too). */
+async function holdIds(userId: string): Promise<string[]> {
+  return runInDurableObject(env.WALLET.get(env.WALLET.idFromName(userId)), (_instance, state) =>
+    state.storage.sql
+      .exec<{ id: string }>('SELECT id FROM holds ORDER BY id')
+      .toArray()
+      .map((r) => r.id),
+  )
 }
 
 function thrown(f: () => unknown): AppError {
@@ -164,6 +174,7 @@ describe('templates on send', () => {
     expect(res.body.error.message, res.text).toContain('telegram')
     expect(await walletAudit(u.id)).toMatchObject({ balance: 1_000_000, reserved: 0, activeHolds: 0 })
     expect(await messagesOf(u.id)).toBe(0)
+    expect(await holdIds(u.id)).toEqual([])
   })
 
   it('a missing variable is 400 MISSING_REQUIRED_FIELD naming it: no message row, no hold', async () => {
@@ -179,6 +190,7 @@ describe('templates on send', () => {
     }
     expect(await walletAudit(u.id)).toMatchObject({ balance: 1_000_000, reserved: 0, activeHolds: 0 })
     expect(await messagesOf(u.id)).toBe(0)
+    expect(await holdIds(u.id)).toEqual([])
     const sandbox = await env.DB.prepare('SELECT COUNT(*) AS n FROM sandbox_messages WHERE connector_key = ?').bind(s.connectorId).first<{ n: number }>()
     expect(sandbox?.n).toBe(0)
   })
@@ -194,5 +206,6 @@ describe('templates on send', () => {
     expect(res.body.error.field, res.text).toBe('templateId')
     expect(await walletAudit(u.id)).toMatchObject({ balance: 1_000_000, activeHolds: 0 })
     expect(await messagesOf(u.id)).toBe(0)
+    expect(await holdIds(u.id)).toEqual([])
   })
 })
