@@ -73,9 +73,9 @@ export function requireAuth(req: AuthRequirement = {}): MiddlewareHandler<AppEnv
     if (failure) throw failure
     const p = c.get('principal')
     if (!p) throw new Unauthorized('UNAUTHORIZED', 'Authentication required: send a Bearer token or an API key')
+    if (p.via === 'project_key' && !req.projectKey) throw new AppError(403, 'ACCESS_DENIED', "A project key may only send messages and read its project's messages")
     if (req.admin && p.role !== 'admin') throw new Forbidden('Admin role required', { requiredRole: 'admin' })
     if (req.sessionOnly && p.via !== 'jwt') throw new Forbidden('This route needs a user session, not an API key')
-    if (p.via === 'project_key' && !req.projectKey) throw new AppError(403, 'ACCESS_DENIED', "A project key may only send messages and read its project's messages")
     const needed = req.permission ?? (req.admin ? 'admin' : undefined)
     if (needed && !can(p, needed)) {
       throw new Forbidden(`API key lacks the '${needed}' permission`, { requiredPermissions: [needed] })

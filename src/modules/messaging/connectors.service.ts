@@ -88,8 +88,9 @@ export class ConnectorsService {
     return { rows, total: totals[0]?.n ?? 0 }
   }
 
-  /** The project's connector, else 404 CONNECTOR_NOT_FOUND. */
+  /** The project's connector: 404 PROJECT_NOT_FOUND for a project not the account's, else 404 CONNECTOR_NOT_FOUND. */
   async get(ctx: RequestContext, projectId: string, id: string): Promise<Connector> {
+    await this.deps.projects.get(ctx, projectId)
     const row = await this.deps.db
       .select()
       .from(connectors)
@@ -100,7 +101,6 @@ export class ConnectorsService {
   }
 
   async update(ctx: RequestContext, projectId: string, id: string, input: { name?: string; isActive?: boolean; credentials?: Record<string, unknown>; settings?: Pacing }): Promise<Connector> {
-    await this.deps.projects.get(ctx, projectId)
     const current = await this.get(ctx, projectId, id)
     const set: Partial<Connector> = { updatedAt: new Date(this.now()) }
     if (input.name !== undefined) set.name = input.name
@@ -123,7 +123,6 @@ export class ConnectorsService {
   }
 
   async delete(ctx: RequestContext, projectId: string, id: string): Promise<void> {
-    await this.deps.projects.get(ctx, projectId)
     await this.get(ctx, projectId, id)
     const at = new Date(this.now())
     await this.deps.db
@@ -135,7 +134,6 @@ export class ConnectorsService {
 
   /** A real identity call to the upstream; a failure is `{success: false}` (never a credential). */
   async test(ctx: RequestContext, projectId: string, id: string): Promise<ConnectorTestResult> {
-    await this.deps.projects.get(ctx, projectId)
     const row = await this.get(ctx, projectId, id)
     return (await this.adapterOf(row)).test()
   }

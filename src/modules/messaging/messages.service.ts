@@ -13,7 +13,7 @@
  *
  * A row written but not enqueued (the queue refused) is sent by the sweeper (`requeueStale`).
  */
-import { and, count, desc, eq, gte, isNull, lt, lte, sql, type SQL } from 'drizzle-orm'
+import { and, count, desc, eq, gte, isNull, lt, sql, type SQL } from 'drizzle-orm'
 import { parsePhoneNumberFromString } from 'libphonenumber-js'
 import type { Db } from '../../db/client'
 import { connectors, messages, messageTemplates, type Message } from '../../db/schema'
@@ -205,7 +205,8 @@ export class MessagesService {
     if (q.status) where.push(eq(messages.status, (q.status === 'pending' ? 'queued' : q.status) as Message['status']))
     if (q.connector) where.push(eq(messages.connectorType, q.connector))
     if (q.from) where.push(gte(messages.createdAt, new Date(rangeStart(q.from))))
-    if (q.to) where.push(lte(messages.createdAt, new Date(rangeEnd(q.to))))
+    // rangeEnd is the first instant after what `to` covers.
+    if (q.to) where.push(lt(messages.createdAt, new Date(rangeEnd(q.to))))
     const { db } = this.deps
     const [rows, totals] = await db.batch([
       db

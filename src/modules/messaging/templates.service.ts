@@ -76,8 +76,9 @@ export class TemplatesService {
     return { rows, total: totals[0]?.n ?? 0 }
   }
 
-  /** The project's template, else 404 TEMPLATE_NOT_FOUND (also another project's or account's). */
+  /** The project's template: 404 PROJECT_NOT_FOUND for a project not the account's, else 404 TEMPLATE_NOT_FOUND (also another project's). */
   async get(ctx: RequestContext, projectId: string, id: string): Promise<MessageTemplate> {
+    await this.projects.get(ctx, projectId)
     const row = await this.db
       .select()
       .from(messageTemplates)
@@ -88,7 +89,6 @@ export class TemplatesService {
   }
 
   async update(ctx: RequestContext, projectId: string, id: string, input: { name?: string; content?: string; variables?: string[]; isActive?: boolean }): Promise<MessageTemplate> {
-    await this.projects.get(ctx, projectId)
     const current = await this.get(ctx, projectId, id)
     checkVariables(input.content ?? current.content, input.variables ?? current.variables)
     const row = await this.db
@@ -102,7 +102,6 @@ export class TemplatesService {
   }
 
   async delete(ctx: RequestContext, projectId: string, id: string): Promise<void> {
-    await this.projects.get(ctx, projectId)
     await this.get(ctx, projectId, id)
     const at = new Date(this.now())
     await this.db

@@ -134,11 +134,8 @@ describe("another account's messaging resources", () => {
     await untilStatus(messageId, 'delivered')
   })
 
-  // BUG: src/modules/messaging/connectors.service.ts `get` (and templates.service.ts `get`) do not check the project
-  // first, unlike update, delete and test: GET /api/v1/projects/<another account's project>/connectors/<its connector>
-  // answers CONNECTOR_NOT_FOUND (TEMPLATE_NOT_FOUND for a template) where every other route under that path answers
-  // PROJECT_NOT_FOUND, as the routes document ("No such project (`PROJECT_NOT_FOUND`) or connector in it").
-  it.skip("GET of a connector or template under another account's project is PROJECT_NOT_FOUND, like PUT and DELETE", async () => {
+  // Every route under another account's project answers for the project first, GET included.
+  it("GET of a connector or template under another account's project is PROJECT_NOT_FOUND, like PUT and DELETE", async () => {
     const owner = await registerUser()
     const stranger = await registerUser()
     const s = await messagingSetup(owner)
@@ -196,11 +193,8 @@ describe('a project key', () => {
     expect(served.map((a) => `${a.route} → ${a.status} ${a.text}`).join('\n')).toBe('')
   })
 
-  // BUG: src/http/authenticate.ts requireAuth checks `admin` and `sessionOnly` before the project-key rule, so a
-  // `pk_` key on an admin route (GET /api/v1/admin/users…) or a session-only one (GET /api/v1/api-keys,
-  // GET /api/v1/webhooks/number-callback-secret) is 403 FORBIDDEN, not the ACCESS_DENIED every other route answers it.
-  // The key is refused either way; the code differs. Moving the `p.via === 'project_key'` check first fixes it.
-  it.skip('is 403 ACCESS_DENIED on admin and session-only routes too', async () => {
+  // The project-key rule comes before the role and session checks: the same code on every route.
+  it('is 403 ACCESS_DENIED on admin and session-only routes too', async () => {
     const u = await registerUser()
     const s = await messagingSetup(u)
     const answers = await projectKeyOnEveryRoute(s.key)

@@ -155,10 +155,8 @@ describe('GET /api/v1/messages', () => {
     expect(noProject.body.error.field, noProject.text).toBe('projectId')
   })
 
-  // BUG: src/modules/messaging/messages.service.ts line 208 filters `to` with `lte(createdAt, rangeEnd(to))`, but
-  // rangeEnd (src/lib/dates.ts) is the instant just AFTER what `to` covers (every other caller uses `lt`): `to=2025-01-10`
-  // also lists a message created at 2025-01-11T00:00:00.000Z, and `to=<date-time>` one created 1 ms after it.
-  it.skip('to is exclusive of the next instant: a message at the next midnight is not in to=<that day>', async () => {
+  // `to` covers its whole day (or instant) and nothing after it.
+  it('to is exclusive of the next instant: a message at the next midnight is not in to=<that day>', async () => {
     const boundary = await insertMessage(s, u.id, { connectorId: s.connectorId, connectorType: 'sandbox', status: 'failed', createdAt: '2025-01-11T00:00:00.000Z' })
     const justAfter = await insertMessage(s, u.id, { connectorId: s.connectorId, connectorType: 'sandbox', status: 'failed', createdAt: '2025-01-10T12:00:00.001Z' })
     try {
