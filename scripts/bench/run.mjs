@@ -938,8 +938,9 @@ async function main() {
     if (msgQueue)
       console.log(
         `messages through the queue: ${msgQueue.ok ? 'ok' : 'BROKEN'} — sends took ${fmt(msgQueue.requestSeconds, 1)} s (${fmt(msgQueue.requestRps)} req/s); ` +
-          `${msgQueue.backlog} still queued when they ended, the last sent ${fmt(msgQueue.tailSeconds, 1)} s later` +
-          `${msgQueue.drainRate === null ? ' (the consumer kept up with the sends)' : ` (the consumer alone: ${fmt(msgQueue.drainRate)} messages/s)`}; ` +
+          (msgQueue.drainRate === null
+            ? `${msgQueue.backlog} still queued when they ended (the consumer kept up with the sends); `
+            : `${msgQueue.backlog} still queued when they ended, the last sent ${fmt(msgQueue.tailSeconds, 1)} s later (the consumer alone: ${fmt(msgQueue.drainRate)} messages/s); `) +
           `first request → last sent ${fmt(msgQueue.seconds, 1)} s: ${fmt(msgQueue.rate)} messages/s (target ≥ 300); created → sent p50 ${fmt(msgQueue.latency.p50)} ms, ` +
           `p99 ${fmt(msgQueue.latency.p99)} ms, max ${fmt(msgQueue.latency.max)} ms; ${messagesLine(msgQueue)}`,
       )
