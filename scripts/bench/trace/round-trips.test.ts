@@ -7,7 +7,8 @@
  *
  * API-key lookups are cached as in production (the second request of a key reads no D1 for it).
  * Not seen here: what a Durable Object does itself (the Wallet copies ledger entries to D1 after
- * each money operation), and the `events` consumer's work, which is traced separately below.
+ * each money operation), and the queue consumers' work, which is traced separately below (the
+ * `messages` consumer for a sent message, the `events` consumer per event).
  */
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
