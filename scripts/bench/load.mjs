@@ -5,8 +5,9 @@
 //   node scripts/bench/load.mjs '<json spec>'     → prints one JSON line with the figures
 //
 // spec: { url, method?, body?, headers?, keys?: [API key…] (rotated per request as X-API-Key),
-//         targets?: [{ key, path }…] (rotated per request: the key and the path of the URL's host),
-//         connections, duration (s), warmup (s), timeout (s) }
+//         targets?: [{ key, path, body? }…] (rotated per request: the key, the path of the URL's host and, when
+//         given, the JSON body), connections, duration (s), amount? (requests in all: then no duration), warmup (s),
+//         timeout (s) }
 import autocannon from 'autocannon'
 
 const spec = JSON.parse(process.argv[2] ?? '{}')
@@ -24,10 +25,10 @@ if (keys.length) {
   request.setupRequest = (req) => ({ ...req, headers: { ...req.headers, 'x-api-key': keys[n++ % keys.length] } })
 }
 if (targets.length) {
-  // An account and a resource of its own on every request (a path that names the account's SIM), round robin.
+  // An account and a resource of its own on every request (a path that names the account's SIM, a body that names its connector), round robin.
   request.setupRequest = (req) => {
     const t = targets[n++ % targets.length]
-    return { ...req, path: t.path, headers: { ...req.headers, 'x-api-key': t.key } }
+    return { ...req, path: t.path, headers: { ...req.headers, 'x-api-key': t.key }, ...(t.body ? { body: JSON.stringify(t.body) } : {}) }
   }
 }
 
@@ -35,6 +36,8 @@ const options = {
   url: spec.url,
   connections: spec.connections ?? 4,
   duration: spec.duration ?? 5,
+  // A fixed number of requests (autocannon then ignores the duration).
+  ...(spec.amount ? { amount: spec.amount } : {}),
   timeout: spec.timeout ?? 10,
   requests: [request],
 }
@@ -44,9 +47,13 @@ const codes = (r) => Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).
 let warmupCodes = {}
 if (spec.warmup > 0) {
   // Not measured: wakes the isolate, the Durable Objects and SQLite's caches.
-  warmupCodes = codes(await autocannon({ ...options, duration: spec.warmup }))
+  const { amount: _amount, ...timed } = options
+  warmupCodes = codes(await autocannon({ ...timed, duration: spec.warmup }))
 }
+/** When the measured run began (epoch ms: this machine's clock, which workerd's rows use too). */
+const startedAt = Date.now()
 const r = await autocannon(options)
+const endedAt = Date.now()
 
 const statusCodes = codes(r)
 const responses = Object.values(statusCodes).reduce((a, b) => a + b, 0)
@@ -55,6 +62,8 @@ process.stdout.write(
     duration: r.duration,
     connections: r.connections,
     requests: responses,
+    startedAt,
+    endedAt,
     rps: responses / r.duration,
     ok: r['2xx'],
     non2xx: r.non2xx,

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm run bench`: Switchboard's hot paths under load, each next to a floor measured in the same run.
 //
-//   npm run bench                         full run (10 s per path after 2 s of warm-up, 8 connections, 10,000 SIMs in the bulk top-up)
-//   npm run bench -- --quick              development run (3 s per path, 4 connections, 200 webhook events, 2,000 SIMs in the bulk top-up)
+//   npm run bench                         full run (10 s per path after 2 s of warm-up, 8 connections, 10,000 SIMs in the bulk top-up, 2,000 queued messages)
+//   npm run bench -- --quick              development run (3 s per path, 4 connections, 200 webhook events, 2,000 SIMs in the bulk top-up, 500 queued messages)
 //   npm run bench -- --quick --only sim-topup-50,sim-bulk-10k --bulk-sims 10000   (the SIM paths; the full-size bulk job)
+//   npm run bench -- --quick --only message-send-50,message-queue-2000 --messages 2000   (the messaging paths; the full-size queue run)
 //   npm run bench -- --duration 20 --connections 16 --events 5000 --only health,balance
 //   npm run bench -- --quick --only floor-do-d1,purchase-50 --profile purchase-50   (CPU profile of that path)
 //   npm run bench -- --app-config /tmp/before/wrangler.toml   (another build of the app: before/after comparisons)
@@ -16,10 +17,14 @@
 //      fresh .bench-state/ (never the dev state in .wrangler/)
 //   3. seeds: migrations, accounts with API keys, funded wallets, the sandbox provider and its
 //      offers (the project's provider sync), 10,000 and 100 numbers, a webhook endpoint, the
-//      sandbox SIM provider and, for the SIM paths that run, SIMs registered through the API
+//      sandbox SIM provider and, for the SIM paths that run, SIMs registered through the API; for
+//      the messaging paths, projects with a sandbox connector, a template and a project key, made
+//      through the API
 //   4. drives every path from a second process (scripts/bench/load.mjs, autocannon); the bulk
-//      SIM top-up is one request whose job the `jobs` queue consumer runs in the app's workerd
-//   5. checks the wallets after the purchase and SIM top-up runs (no money lost or created)
+//      SIM top-up is one request whose job the `jobs` queue consumer runs in the app's workerd;
+//      sent messages go out through the `messages` queue consumer, also in the app's workerd
+//   5. checks the wallets after the purchase, SIM top-up and messaging runs (no money lost or
+//      created; no message sent twice)
 //   6. prints one table and writes bench-results.json
 // Rate limits are raised for the app (RATE_LIMITS) so they do not throttle the load; the
 // RateLimiter object is still called on every limited request, as in production.
@@ -33,7 +38,7 @@ import { parseArgs } from 'node:util'
 import { root } from '../seed.mjs'
 import { startProfiles, summarize } from './profile.mjs'
 import { build, bundleSize, startWorker } from './runtime.mjs'
-import { benchIccids, insertSims, registerSims, seedApp, seedEvents, seedFloor } from './seed.mjs'
+import { benchIccids, insertSims, MESSAGE_PRICE, registerSims, seedApp, seedEvents, seedFloor, seedMessaging } from './seed.mjs'
 
 const { values: argv } = parseArgs({
   options: {
@@ -43,6 +48,7 @@ const { values: argv } = parseArgs({
     connections: { type: 'string' },
     events: { type: 'string' },
     'bulk-sims': { type: 'string' },
+    messages: { type: 'string' },
     only: { type: 'string' },
     out: { type: 'string', default: 'bench-results.json' },
     profile: { type: 'string' },
@@ -58,6 +64,8 @@ const settings = {
   events: Number(argv.events ?? (argv.quick ? 200 : 2000)),
   /** SIMs in the bulk top-up job (sim-bulk-10k); the quick run's smaller job is labelled with its count. */
   bulkSims: Number(argv['bulk-sims'] ?? (argv.quick ? 2000 : 10_000)),
+  /** Messages sent in the queue run (message-queue-2000); the quick run's smaller one is labelled with its count. */
+  messages: Number(argv.messages ?? (argv.quick ? 500 : 2000)),
 }
 const only = argv.only ? new Set(argv.only.split(',').map((s) => s.trim())) : null
 const wanted = (id) => !only || only.has(id)
@@ -381,6 +389,178 @@ async function measureBulk(app, account, count) {
   }
 }
 
+// ---- messaging ------------------------------------------------------------------------------
+
+/** The send request of a messaging account (seed.mjs seedMessaging): its project key, its own connector and template. */
+function messageTarget(a) {
+  return { key: a.projectKey, path: '/api/v1/messages', body: { to: '+14155550123', connectorId: a.connectorId, templateId: a.templateId, variables: { code: '123456' } } }
+}
+
+/** `fn(part, placeholders)` over `ids` in statements of ≤ 90 bound ids. */
+async function inChunks(ids, fn) {
+  for (let i = 0; i < ids.length; i += 90) {
+    const part = ids.slice(i, i + 90)
+    await fn(part, part.map(() => '?').join(', '))
+  }
+}
+
+const CHARGED = `('sent', 'delivered', 'read')`
+
+/** Per account: its messages by status, and what the sandbox upstream recorded of them (its `sends` counts the calls). */
+async function messageCounts(db, userIds) {
+  const out = new Map()
+  await inChunks(userIds, async (part, ph) => {
+    const { results } = await db
+      .prepare(
+        `SELECT m.user_id AS userId, COUNT(*) AS n, SUM(m.status = 'queued') AS queued, SUM(m.status IN ${CHARGED}) AS charged, SUM(m.status = 'failed') AS failed,
+                SUM(m.price <> ?) AS mispriced, COUNT(s.message_id) AS upstream, COALESCE(SUM(s.sends <> 1), 0) AS repeated, COALESCE(MAX(s.sends), 0) AS mostSends,
+                SUM(m.status IN ${CHARGED} AND s.message_id IS NULL) AS chargedNotSent, SUM(s.message_id IS NOT NULL AND m.status NOT IN ${CHARGED}) AS sentNotCharged
+         FROM messages m LEFT JOIN sandbox_messages s ON s.message_id = m.id WHERE m.user_id IN (${ph}) GROUP BY m.user_id`,
+      )
+      .bind(MESSAGE_PRICE, ...part)
+      .all()
+    for (const r of results) out.set(r.userId, r)
+  })
+  return out
+}
+
+/** Waits until no message of `userIds` is `queued` (or `timeoutMs` passed); resolves with how many still are. */
+async function untilNoneQueued(db, userIds, timeoutMs) {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    let queued = 0
+    await inChunks(userIds, async (part, ph) => {
+      const row = await db
+        .prepare(`SELECT COUNT(*) AS n FROM messages WHERE status = 'queued' AND user_id IN (${ph})`)
+        .bind(...part)
+        .first()
+      queued += row.n
+    })
+    if (!queued || Date.now() > end) return queued
+    await sleep(250)
+  }
+}
+
+/**
+ * Messages and money after a messaging run, per account, once none is `queued`: every message
+ * went out (no `failed`) and was priced $0.001; the sandbox received each sent message exactly once
+ * (`sandbox_messages.sends` = 1) and nothing else; the Wallet's ledger sums to its balance, no hold
+ * is active, what was taken (funding − balance) = $0.001 × its sent messages, in one capture each
+ * (ledger entries = the funding + one per sent message). And the rows match the 202 answers
+ * (`answered`, at most `margin` more: requests in flight when a phase ended).
+ */
+async function messageCheck(mf, accounts, { answered, margin, timeoutMs }) {
+  const db = await mf.getD1Database('DB')
+  const ns = await mf.getDurableObjectNamespace('WALLET')
+  const ids = accounts.map((a) => a.userId)
+  const waitStart = Date.now()
+  const queued = await untilNoneQueued(db, ids, timeoutMs)
+  const waitedSeconds = (Date.now() - waitStart) / 1000
+  // A message's capture follows its move to `sent`: let the last ones land.
+  await sleep(1500)
+  const counts = await messageCounts(db, ids)
+  const failedCodes = {}
+  await inChunks(ids, async (part, ph) => {
+    const { results } = await db
+      .prepare(`SELECT error_code AS code, COUNT(*) AS n FROM messages WHERE status = 'failed' AND user_id IN (${ph}) GROUP BY error_code`)
+      .bind(...part)
+      .all()
+    for (const r of results) failedCodes[r.code ?? 'none'] = (failedCodes[r.code ?? 'none'] ?? 0) + r.n
+  })
+  const problems = []
+  const total = { messages: 0, charged: 0, failed: 0, repeated: 0, upstream: 0, taken: 0, activeHolds: 0 }
+  for (const a of accounts) {
+    const row = counts.get(a.userId) ?? { n: 0, queued: 0, charged: 0, failed: 0, mispriced: 0, upstream: 0, repeated: 0, mostSends: 0, chargedNotSent: 0, sentNotCharged: 0 }
+    const audit = await ns.get(ns.idFromName(a.userId)).audit()
+    const took = a.funded - audit.balance
+    total.messages += row.n
+    total.charged += row.charged
+    total.failed += row.failed
+    total.repeated += row.repeated
+    total.upstream += row.upstream
+    total.taken += took
+    total.activeHolds += audit.activeHolds
+    if (row.failed) problems.push(`${a.tag}: ${row.failed} message(s) failed`)
+    if (row.mispriced) problems.push(`${a.tag}: ${row.mispriced} message(s) not priced ${MESSAGE_PRICE}`)
+    if (row.repeated) problems.push(`${a.tag}: ${row.repeated} message(s) sent more than once (up to ${row.mostSends} sends)`)
+    if (row.chargedNotSent) problems.push(`${a.tag}: ${row.chargedNotSent} message(s) sent/charged that the sandbox never received`)
+    if (row.sentNotCharged) problems.push(`${a.tag}: ${row.sentNotCharged} message(s) the sandbox received that are not sent`)
+    if (took !== MESSAGE_PRICE * row.charged) problems.push(`${a.tag}: took ${took}, but ${row.charged} messages were sent (× ${MESSAGE_PRICE} = ${MESSAGE_PRICE * row.charged})`)
+    if (audit.entries !== 1 + row.charged) problems.push(`${a.tag}: ${audit.entries} ledger entries, want the funding + ${row.charged} captures`)
+    if (audit.ledgerSum !== audit.balance) problems.push(`${a.tag}: ledger sums to ${audit.ledgerSum}, balance is ${audit.balance}`)
+    if (audit.negativeAvailable) problems.push(`${a.tag}: available < 0`)
+    if (audit.activeHolds) problems.push(`${a.tag}: ${audit.activeHolds} hold(s) still active`)
+  }
+  if (queued)
+    problems.unshift(
+      `${queued} message(s) still queued ${waitedSeconds.toFixed(0)} s after the run${total.charged ? '' : ': none was sent — does the app run the `messages` queue consumer (wrangler.toml)?'}`,
+    )
+  if (total.failed) problems.unshift(`failed by code: ${JSON.stringify(failedCodes)}`)
+  if (total.messages < answered || total.messages > answered + margin) problems.unshift(`${answered} sends answered 202 (≤ ${margin} more in flight) but ${total.messages} messages exist`)
+  return { accounts: accounts.length, answered, margin, queued, waitedSeconds, ...total, failedCodes, ok: problems.length === 0, problems }
+}
+
+/**
+ * The queue run: `count` sends (202) as fast as the load allows, rotating over a few project keys
+ * (autocannon's `amount`: exactly `count` requests, no warm-up), then — once none is `queued` — the
+ * checks of `messageCheck`. Time = from the first request (the load driver's start) to the last
+ * message's `sent_at` (the worker's clock, which is this machine's): messages/s through the
+ * `messages` queue consumer. Per message, `created_at` → `sent_at` gives the latency percentiles.
+ */
+async function measureQueue(app, accounts, count) {
+  const targets = accounts.map(messageTarget)
+  const r = await load(spec(app.url, '/api/v1/messages', { method: 'POST', body: targets[0].body, targets, amount: count, warmup: 0 }))
+  const answered = r.statusCodes['202'] ?? 0
+  const db = await app.mf.getD1Database('DB')
+  // What the consumer had left when the sends ended: its own rate is that backlog over the time to the last `sent`.
+  let backlog = 0
+  await inChunks(
+    accounts.map((a) => a.userId),
+    async (part, ph) => {
+      backlog += (
+        await db
+          .prepare(`SELECT COUNT(*) AS n FROM messages WHERE status = 'queued' AND user_id IN (${ph})`)
+          .bind(...part)
+          .first()
+      ).n
+    },
+  )
+  log(`message-queue: ${answered} of ${count} sends answered 202 in ${fmt(r.duration, 1)} s, ${backlog} queued then; waiting for the queue …`)
+  const check = await messageCheck(app.mf, accounts, { answered, margin: r.errors + r.timeouts, timeoutMs: Math.max(120_000, count * 150) })
+  const rows = []
+  await inChunks(
+    accounts.map((a) => a.userId),
+    async (part, ph) => {
+      const { results } = await db
+        .prepare(`SELECT created_at AS createdAt, sent_at AS sentAt FROM messages WHERE sent_at IS NOT NULL AND user_id IN (${ph})`)
+        .bind(...part)
+        .all()
+      rows.push(...results)
+    },
+  )
+  const last = rows.length ? Math.max(...rows.map((x) => x.sentAt)) : null
+  const seconds = last ? (last - r.startedAt) / 1000 : null
+  const latencies = rows.map((x) => x.sentAt - x.createdAt).sort((a, b) => a - b)
+  const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] : null)
+  const tail = last ? (last - r.endedAt) / 1000 : null
+  return {
+    ...check,
+    /** Sends asked for (`messages` is the rows written). */
+    requested: count,
+    backlog,
+    tailSeconds: tail,
+    // Only a real backlog says how fast the consumer drains on its own.
+    drainRate: backlog >= 50 && tail > 0 ? backlog / tail : null,
+    requestSeconds: r.duration,
+    requestRps: r.rps,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    seconds,
+    rate: seconds ? rows.length / seconds : null,
+    latency: { p50: pct(50), p99: pct(99), max: latencies.at(-1) ?? null },
+  }
+}
+
 /** Waits until the outbox has nothing unsent and the queues had a moment, so one run's tail does not load the next. */
 async function settle(mf) {
   const db = await mf.getD1Database('DB')
@@ -433,7 +613,9 @@ async function main() {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
   }
-  log(`${settings.mode}: ${settings.duration} s per path after ${settings.warmup} s warm-up, ${settings.connections} connections, ${settings.bulkSims} SIMs in the bulk top-up; ${machine.cores} cores`)
+  log(
+    `${settings.mode}: ${settings.duration} s per path after ${settings.warmup} s warm-up, ${settings.connections} connections, ${settings.bulkSims} SIMs in the bulk top-up, ${settings.messages} queued messages; ${machine.cores} cores`,
+  )
   rmSync(STATE, { recursive: true, force: true })
   mkdirSync(STATE, { recursive: true })
 
@@ -444,7 +626,9 @@ async function main() {
   const bundle = bundleSize(join(STATE, 'build', 'app'))
 
   const receiver = await startReceiver()
-  const rateLimits = Object.fromEntries(['general', 'purchase', 'admin', 'public', 'auth', 'search'].map((c) => [c, { limit: 1_000_000_000 }]))
+  // The route classes, and the messaging API's hourly tiers by plan (messageHourly in src/modules/messaging/messages.service.ts).
+  const limited = ['general', 'purchase', 'admin', 'public', 'auth', 'search', 'messages', ...['free', 'basic', 'pro', 'enterprise'].map((plan) => `messages_${plan}`)]
+  const rateLimits = Object.fromEntries(limited.map((c) => [c, { limit: 1_000_000_000 }]))
   let app = null
   let floor = null
   try {
@@ -556,6 +740,30 @@ async function main() {
       await settle(app.mf)
     }
 
+    let msgSend = null
+    let msgQueue = null
+    if (wanted('message-send-50') || wanted('message-queue-2000')) {
+      log('messaging: projects, sandbox connectors, templates and project keys through the API …')
+      const tags = (prefix, n) => Array.from({ length: n }, (_, i) => `${prefix}-${i + 1}`)
+      // $1,000 and $100 at $0.001 a message: no run can run out, so no send fails for money.
+      const sendAccounts = wanted('message-send-50') ? await seedMessaging({ mf: app.mf, url: app.url, tags: tags('msg', 50), usd: 1000 }) : []
+      const queueAccounts = wanted('message-queue-2000') ? await seedMessaging({ mf: app.mf, url: app.url, tags: tags('msg-queue', 4), usd: 100 }) : []
+      if (wanted('message-send-50')) {
+        const targets = sendAccounts.map(messageTarget)
+        await run('message-send-50', spec(app.url, targets[0].path, { method: 'POST', body: targets[0].body, targets }))
+        const r = results['message-send-50']
+        const answered = (r.warmupCodes['202'] ?? 0) + (r.statusCodes['202'] ?? 0)
+        log(`message-send-50: ${answered} sends answered 202; waiting for the queue …`)
+        msgSend = await messageCheck(app.mf, sendAccounts, { answered, margin: 2 * r.connections, timeoutMs: Math.max(120_000, answered * 150) })
+        await settle(app.mf)
+      }
+      if (wanted('message-queue-2000')) {
+        log(`message-queue-2000: ${settings.messages} messages …`)
+        msgQueue = await profiled('message-queue-2000', () => measureQueue(app, queueAccounts, settings.messages))
+        await settle(app.mf)
+      }
+    }
+
     const floorAgain = {}
     for (const [id, path] of [
       ['floor-hello', '/hello'],
@@ -630,6 +838,26 @@ async function main() {
       measured: `${ratio === null ? 'no floor in this run' : ratio.toFixed(2)}; ledger ${simLedger?.ok ? 'ok' : 'BROKEN'}${errorsOf(r)}`,
       met: !!simLedger?.ok && !r.non2xx && !r.errors,
     }))
+    add('message-send-50', 'POST /api/v1/messages, 50 accounts (project keys)', doD1, 'do-d1', '≥ 0.35 of do-d1', (r, ratio) => {
+      const v = atLeast(0.35)(r, ratio)
+      return { measured: `${v.measured}; checks ${msgSend?.ok ? 'ok' : 'BROKEN'}`, met: msgSend?.ok === false ? false : v.met }
+    })
+    if (msgQueue) {
+      const ratio = doD1 && msgQueue.rate !== null ? msgQueue.rate / doD1.rps : null
+      rows.push({
+        id: 'message-queue-2000',
+        path: `POST /api/v1/messages ×${msgQueue.requested.toLocaleString('en-US')} → messages queue → sandbox (messages/s)`,
+        rps: msgQueue.rate,
+        // Per message: created (202) → sent.
+        p50: msgQueue.latency.p50,
+        p99: msgQueue.latency.p99,
+        ratio,
+        ratioText: ratio === null ? '–' : `${ratio.toFixed(2)} of do-d1`,
+        target: '≥ 300 messages/s, each sent and charged once',
+        measured: `${msgQueue.charged}/${msgQueue.requested} sent in ${fmt(msgQueue.seconds, 1)} s; checks ${msgQueue.ok ? 'ok' : 'BROKEN'}${msgQueue.non2xx || msgQueue.errors ? ` (${msgQueue.non2xx} non-2xx, ${msgQueue.errors} errors)` : ''}`,
+        met: msgQueue.ok && msgQueue.rate !== null && msgQueue.rate >= 300,
+      })
+    }
     if (bulk) {
       const ratio = doD1 && bulk.rate !== null ? bulk.rate / doD1.rps : null
       const full = bulk.sims === 10_000
@@ -702,13 +930,27 @@ async function main() {
               `${bulk.grewOnce} quotas grew by 1 MiB once, $${(bulk.taken / 1e6).toFixed(2)} taken, ${bulk.ledgerEntries} ledger entries` +
               `${bulk.problems.length ? `\n  ${bulk.problems.slice(0, 10).join('\n  ')}` : ''}`),
       )
+    const messagesLine = (m) =>
+      `${m.messages} messages over ${m.accounts} accounts, ${m.answered} answered 202; ${m.charged} sent, ${m.failed} failed, ${m.queued} still queued ` +
+      `(${m.waitedSeconds.toFixed(1)} s after the sends); sandbox received ${m.upstream}, ${m.repeated} more than once; $${(m.taken / 1e6).toFixed(3)} taken, ` +
+      `${m.activeHolds} holds active${m.problems.length ? `\n  ${m.problems.slice(0, 10).join('\n  ')}` : ''}`
+    if (msgSend) console.log(`messages, 50 accounts: ${msgSend.ok ? 'ok' : 'BROKEN'} — ${messagesLine(msgSend)}`)
+    if (msgQueue)
+      console.log(
+        `messages through the queue: ${msgQueue.ok ? 'ok' : 'BROKEN'} — sends took ${fmt(msgQueue.requestSeconds, 1)} s (${fmt(msgQueue.requestRps)} req/s); ` +
+          (msgQueue.drainRate === null
+            ? `${msgQueue.backlog} still queued when they ended (the consumer kept up with the sends); `
+            : `${msgQueue.backlog} still queued when they ended, the last sent ${fmt(msgQueue.tailSeconds, 1)} s later (the consumer alone: ${fmt(msgQueue.drainRate)} messages/s); `) +
+          `first request → last sent ${fmt(msgQueue.seconds, 1)} s: ${fmt(msgQueue.rate)} messages/s (target ≥ 300); created → sent p50 ${fmt(msgQueue.latency.p50)} ms, ` +
+          `p99 ${fmt(msgQueue.latency.p99)} ms, max ${fmt(msgQueue.latency.max)} ms; ${messagesLine(msgQueue)}`,
+      )
     const markdown = markdownTable(rows)
     console.log(`\nMarkdown (for BENCHMARKS.md):\n\n${markdown}\n`)
 
     const out = resolve(root, argv.out)
     writeFileSync(
       out,
-      `${JSON.stringify({ date: date.toISOString(), machine, settings: { ...settings, appConfig }, rows, raw: { results, floorAgain }, profiles, ledger: { spread: spreadLedger, single: singleLedger, sims: simLedger }, webhooks, simBulk: bulk, bundle, markdown }, null, 2)}\n`,
+      `${JSON.stringify({ date: date.toISOString(), machine, settings: { ...settings, appConfig }, rows, raw: { results, floorAgain }, profiles, ledger: { spread: spreadLedger, single: singleLedger, sims: simLedger }, messaging: { send: msgSend, queue: msgQueue }, webhooks, simBulk: bulk, bundle, markdown }, null, 2)}\n`,
     )
     log(`wrote ${argv.out}`)
     const missed = rows.filter((r) => r.met === false).map((r) => r.id)

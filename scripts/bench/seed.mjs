@@ -1,8 +1,9 @@
 // What the bench needs in the database, written directly through the bindings of the running
 // Miniflare instance (never through `.wrangler/`): the migrations, accounts with API keys, money
 // in their Wallet objects, the sandbox provider with its offers (the project's own provider sync),
-// 10,000 + 100 numbers, a webhook endpoint, and the sandbox SIM provider with SIMs registered
-// through the API (only for the SIM paths that run). Rows are shaped like src/db/schema.ts: string ids,
+// 10,000 + 100 numbers, a webhook endpoint, the sandbox SIM provider with SIMs registered
+// through the API (only for the SIM paths that run), and messaging projects created through the
+// API (only for the messaging paths that run). Rows are shaped like src/db/schema.ts: string ids,
 // instants in epoch milliseconds, JSON as text, booleans as 0/1.
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -301,6 +302,42 @@ export async function insertSims(mf, account, iccids) {
     'sim_quotas',
     results.flatMap((r) => [quota(r.id, 'data', 500 * 1024 * 1024), quota(r.id, 'sms', 250)]),
   )
+}
+
+/** A sandbox message's price: $0.001 (MESSAGE_RATES in src/modules/subscriptions/plans.ts), in micro-units. */
+export const MESSAGE_PRICE = 1_000
+
+/**
+ * Messaging accounts (issue 13), one per tag: a user with an all-permission API key and `usd` in its
+ * Wallet, then through the API, as a client sets up: a project, a sandbox connector that delivers at
+ * once (`deliverAfterMs: 0`: the receipt is queued right after the send), a template of one variable
+ * and a project key (`pk_live_…`, no hourly `rateLimit` of its own). `parallel` accounts at a time.
+ * Returns [{ userId, tag, key, funded, projectId, connectorId, templateId, projectKey }].
+ */
+export async function seedMessaging({ mf, url, tags, usd, parallel = 4 }) {
+  const db = await mf.getD1Database('DB')
+  const accounts = await createAccounts(db, tags)
+  const funded = await fund(mf, accounts, usd)
+  const post = async (a, path, body) => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': a.key }, body: JSON.stringify(body) })
+    const out = await res.json()
+    if (res.status !== 201) throw new Error(`messaging set-up of ${a.tag}: POST ${path} answered ${res.status} ${JSON.stringify(out).slice(0, 300)}`)
+    return out.data
+  }
+  const out = []
+  let next = 0
+  const worker = async () => {
+    while (next < accounts.length) {
+      const a = accounts[next++]
+      const project = await post(a, '/api/v1/projects', { name: `bench ${a.tag}` })
+      const connector = await post(a, `/api/v1/projects/${project.id}/connectors`, { type: 'sandbox', name: 'bench sandbox', credentials: { deliverAfterMs: 0 } })
+      const template = await post(a, `/api/v1/projects/${project.id}/templates`, { name: 'bench code', connectorType: 'sandbox', content: 'Your code is {{code}}', variables: ['code'] })
+      const key = await post(a, `/api/v1/projects/${project.id}/keys`, { name: 'bench' })
+      out.push({ ...a, funded, projectId: project.id, connectorId: connector.id, templateId: template.id, projectKey: key.key })
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, accounts.length) }, worker))
+  return tags.map((tag) => out.find((a) => a.tag === tag))
 }
 
 /** The floor's one D1 table, with the row its route reads among others. */

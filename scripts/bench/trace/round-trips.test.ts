@@ -7,7 +7,8 @@
  *
  * API-key lookups are cached as in production (the second request of a key reads no D1 for it).
  * Not seen here: what a Durable Object does itself (the Wallet copies ledger entries to D1 after
- * each money operation), and the `events` consumer's work, which is traced separately below.
+ * each money operation), and the queue consumers' work, which is traced separately below (the
+ * `messages` consumer for a sent message, the `events` consumer per event).
  */
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -18,6 +19,7 @@ import { newId } from '../../../src/lib/ids'
 import { queue as queueHandler } from '../../../src/queue'
 import { buildRequest, call, createApiKey, readResponse, registerUser, type TestUser } from '../../../test/helpers/api'
 import { fund, sandboxProvider, seedOffers } from '../../../test/helpers/catalog'
+import { messagingSetup, sendBody } from '../../../test/helpers/messaging'
 import { registerSims, simProvider, uniqueIccid } from '../../../test/helpers/sims'
 
 interface Step {
@@ -88,6 +90,7 @@ function tracedEnv(steps: Step[], state: { answered: boolean }): Env {
     EVENTS: queue('EVENTS', env.EVENTS),
     WEBHOOKS: queue('WEBHOOKS', env.WEBHOOKS),
     JOBS: queue('JOBS', env.JOBS),
+    MESSAGES: queue('MESSAGES', env.MESSAGES),
   } as unknown as Env
 }
 
@@ -106,11 +109,11 @@ function print(title: string, steps: Step[]) {
 const app = createApp()
 
 /** One request through the app with traced bindings; the deferred work is awaited and traced too. */
-async function traced(_title: string, path: string, opts: Parameters<typeof buildRequest>[1]) {
+async function traced(_title: string, path: string, opts: Parameters<typeof buildRequest>[1], over: (steps: Step[], state: { answered: boolean }) => Partial<Env> = () => ({})) {
   const steps: Step[] = []
   const state = { answered: false }
   const ctx = createExecutionContext()
-  const res = await readResponse(await app.fetch(buildRequest(path, opts), tracedEnv(steps, state), ctx))
+  const res = await readResponse(await app.fetch(buildRequest(path, opts), { ...tracedEnv(steps, state), ...over(steps, state) } as Env, ctx))
   state.answered = true
   await new Promise((r) => setTimeout(r, 0))
   await ctx.waitUntil(Promise.resolve())
@@ -168,6 +171,39 @@ describe('round trips per request (npm run bench -- --trace)', () => {
     for (let i = 0; i < 2; i++) {
       const { res } = await traced(`sim top-up #${i + 1}`, `/api/v1/sims/${iccid}/topup`, { apiKey: key, body: { quota_type: 'data', volume: 1_048_576 } })
       expect(res.status, res.text).toBe(200)
+    }
+  })
+
+  it('POST /api/v1/messages with a project key, twice, then the messages consumer on each queue message', async () => {
+    const s = await messagingSetup(user)
+    // The messages queue is replaced by a recorder: the test runtime's consumer would send the message itself.
+    const queued: { body: unknown; delaySeconds?: number }[] = []
+    const recorder = (steps: Step[], state: { answered: boolean }) => ({
+      send: async (body: unknown, o?: QueueSendOptions) => {
+        steps.push({ kind: 'queue', what: 'MESSAGES.send', after: state.answered })
+        queued.push({ body, delaySeconds: o?.delaySeconds })
+      },
+      sendBatch: async () => {},
+    })
+    for (let i = 0; i < 2; i++) {
+      const { res } = await traced(`message send #${i + 1}`, '/api/v1/messages', { apiKey: s.key, body: sendBody(s) }, (steps, state) => ({ MESSAGES: recorder(steps, state) as unknown as Queue }))
+      expect(res.status, res.text).toBe(202)
+    }
+    // The second message's queue messages, one at a time: its send, then the sandbox's receipt (deliverAfterMs: 0).
+    const pending = [queued.at(-1)!]
+    queued.length = 0
+    while (pending.length) {
+      const next = pending.shift()!
+      const steps: Step[] = []
+      const state = { answered: false }
+      const consumerEnv = { ...tracedEnv(steps, state), MESSAGES: recorder(steps, state) } as unknown as Env
+      const ctx = createExecutionContext()
+      const batch = createMessageBatch('messages', [{ id: `m-${pending.length}-${Date.now()}`, timestamp: new Date(), attempts: 1, body: next.body }])
+      await queueHandler(batch, consumerEnv, ctx)
+      const result = await getQueueResult(batch, ctx)
+      expect(result.explicitAcks.length, JSON.stringify(result)).toBe(1)
+      print(`messages consumer, one '${(next.body as { kind: string }).kind}' message`, steps)
+      pending.push(...queued.splice(0))
     }
   })
 
