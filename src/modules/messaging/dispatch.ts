@@ -83,9 +83,11 @@ export class Dispatcher {
 
   async send(messageId: string): Promise<Outcome> {
     const { db } = this.deps
-    const m = await this.row(messageId)
+    // The message with its connector, in one read.
+    const found = await db.select({ m: messages, connector: connectors }).from(messages).leftJoin(connectors, eq(connectors.id, messages.connectorId)).where(eq(messages.id, messageId)).get()
+    const m = found?.m
     if (m?.status !== 'queued') return { ack: true }
-    const connector = await db.select().from(connectors).where(eq(connectors.id, m.connectorId)).get()
+    const connector = found?.connector
     if (!connector || connector.deletedAt) {
       await this.fail(m, 'CONNECTOR_NOT_FOUND', 'The connector was deleted before the message was sent')
       return { ack: true }
@@ -163,7 +165,9 @@ export class Dispatcher {
     switch (result.kind) {
       case 'accepted':
         await this.accepted(m, result.upstreamId, result.status, result.metadata ?? {}, at)
-        if (result.receiptAfterMs !== undefined) {
+        // The sandbox's receipt: at once when it delivers at once, else a delayed queue message.
+        if (result.receiptAfterMs === 0) await move(this.deps.db, m, { to: 'delivered', at: new Date(this.now()), upstreamId: result.upstreamId })
+        else if (result.receiptAfterMs !== undefined) {
           await this.deps.queue
             .send({ kind: 'receipt', messageId: m.id, upstreamId: result.upstreamId }, { delaySeconds: Math.ceil(result.receiptAfterMs / 1000) })
             .catch((e) => log('warn', 'messaging: sandbox receipt not queued', { messageId: m.id, error: (e as Error).message }))

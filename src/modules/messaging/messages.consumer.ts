@@ -7,6 +7,7 @@
  */
 import { eq } from 'drizzle-orm'
 import { messages } from '../../db/schema'
+import { mapLimit } from '../../lib/concurrency'
 import { logger } from '../../lib/logger'
 import type { Services } from '../../services'
 import { eventScope, sendEvents } from '../events/outbox'
@@ -22,8 +23,11 @@ async function withEvents<T>(services: Services, run: () => Promise<T>): Promise
   return out
 }
 
+/** Messages of a batch handled at once: their upstream calls and D1 round trips overlap. */
+const CONCURRENCY = 5
+
 export async function messagesConsumer(batch: MessageBatch<unknown>, services: Services): Promise<void> {
-  for (const message of batch.messages) {
+  await mapLimit(batch.messages, CONCURRENCY, async (message) => {
     const body = message.body as MessagesQueueBody
     try {
       const outcome = await withEvents(services, () => services.dispatcher.handle(body))
@@ -33,7 +37,7 @@ export async function messagesConsumer(batch: MessageBatch<unknown>, services: S
       log('error', 'messaging: dispatch failed; retrying', { messageId: body?.messageId, attempts: message.attempts, error: (e as Error).message })
       message.retry({ delaySeconds: backoffSeconds(message.attempts) })
     }
-  }
+  })
 }
 
 export async function messagesDlqConsumer(batch: MessageBatch<unknown>, services: Services): Promise<void> {
