@@ -1,5 +1,5 @@
 /** Messaging set-ups: a project with a connector, a template and a project key, through the API. */
-import { env } from 'cloudflare:test'
+import { env, runInDurableObject } from 'cloudflare:test'
 import { expect } from 'vitest'
 import { call, type TestUser } from './api'
 import { waitFor } from './db'
@@ -62,4 +62,14 @@ export async function untilStatus(id: string, status: string, ms = 10_000) {
 
 export async function outboxOf(messageId: string) {
   return (await env.DB.prepare(`SELECT type, payload FROM outbox WHERE payload LIKE ? ORDER BY created_at`).bind(`%${messageId}%`).all<{ type: string; payload: string }>()).results
+}
+
+/** The ids of every hold the account's wallet ever made (settled ones too). */
+export async function holdIds(userId: string): Promise<string[]> {
+  return runInDurableObject(env.WALLET.get(env.WALLET.idFromName(userId)), (_instance, state) =>
+    state.storage.sql
+      .exec<{ id: string }>('SELECT id FROM holds ORDER BY id')
+      .toArray()
+      .map((r) => r.id),
+  )
 }

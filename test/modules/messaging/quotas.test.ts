@@ -3,27 +3,17 @@
  * and the plan's tier per account across all its keys and sessions (429 `QUOTA_EXCEEDED`), both with
  * `Retry-After`; a refused send holds no money, writes no message and queues nothing.
  */
-import { env, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { type ApiResponse, call, expectErrorEnvelope, registerUser } from '../../helpers/api'
 import { awayFromWindowEdge, callApp } from '../../helpers/app'
 import { fund, walletAudit } from '../../helpers/catalog'
-import { type MessagingSetup, messagingSetup, sendBody, untilStatus } from '../../helpers/messaging'
+import { holdIds, type MessagingSetup, messagingSetup, sendBody, untilStatus } from '../../helpers/messaging'
 
 const HOUR_S = 3600
 
 async function messageRows(userId: string) {
   return (await env.DB.prepare('SELECT id, status FROM messages WHERE user_id = ?').bind(userId).all<{ id: string; status: string }>()).results
-}
-
-/** The ids of every hold the account's wallet ever made (settled ones too). */
-async function holdIds(userId: string): Promise<string[]> {
-  return runInDurableObject(env.WALLET.get(env.WALLET.idFromName(userId)), (_instance, state) =>
-    state.storage.sql
-      .exec<{ id: string }>('SELECT id FROM holds ORDER BY id')
-      .toArray()
-      .map((r) => r.id),
-  )
 }
 
 async function sandboxRows(s: MessagingSetup[]) {

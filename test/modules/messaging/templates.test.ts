@@ -5,14 +5,14 @@
  * is for another channel than its connector, or lacks a variable, is refused before anything is
  * held or written.
  */
-import { env, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../../src/lib/errors'
 import { placeholders, render } from '../../../src/modules/messaging/templates.service'
 import { escaperFor } from '../../../src/providers/messaging/registry'
 import { call, expectErrorEnvelope, registerUser, type TestUser } from '../../helpers/api'
 import { fund, walletAudit } from '../../helpers/catalog'
-import { messageRow, messagingSetup, sendBody } from '../../helpers/messaging'
+import { holdIds, messageRow, messagingSetup, sendBody } from '../../helpers/messaging'
 
 async function project(u: TestUser): Promise<string> {
   const res = await call('/api/v1/projects', { token: u.accessToken, body: { name: 'Templates' } })
@@ -25,16 +25,6 @@ const createTemplate = (u: TestUser, projectId: string, body: Record<string, unk
 
 async function messagesOf(userId: string): Promise<number> {
   return (await env.DB.prepare('SELECT COUNT(*) AS n FROM messages WHERE user_id = ?').bind(userId).first<{ n: number }>())?.n ?? 0
-}
-
-/** The ids of every hold the account's wallet ever made (settled ones too). */
-async function holdIds(userId: string): Promise<string[]> {
-  return runInDurableObject(env.WALLET.get(env.WALLET.idFromName(userId)), (_instance, state) =>
-    state.storage.sql
-      .exec<{ id: string }>('SELECT id FROM holds ORDER BY id')
-      .toArray()
-      .map((r) => r.id),
-  )
 }
 
 function thrown(f: () => unknown): AppError {
