@@ -1,10 +1,10 @@
 import { createRoute } from '@hono/zod-openapi'
-import { err, keySecurity, meta, ok } from '../../lib/http'
+import { err, keySecurity, meta } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, principalOf, requireAuth } from '../../http/authenticate'
 import { ListMessagesQuery, MessageList, offsetPagination } from './schemas'
-import { MESSAGES_TAG, projectErrors } from './routes-common'
+import { MESSAGES_TAG, okSeedList, projectErrors } from './routes-common'
 import { messageSummaryView } from './views'
 
 const route = createRoute({
@@ -18,7 +18,7 @@ const route = createRoute({
   middleware: [rateClass('general'), requireAuth({ permission: 'messages:read', projectKey: true })] as const,
   security: keySecurity,
   request: { query: ListMessagesQuery },
-  responses: { 200: ok(MessageList, 'Messages'), ...projectErrors, 403: err('A project key naming another project (`ACCESS_DENIED`)') },
+  responses: { 200: okSeedList(MessageList, 'Messages (`pagination` both in `data` and beside it)'), ...projectErrors, 403: err('A project key naming another project (`ACCESS_DENIED`)') },
 })
 
 export const registerListMessages = (r: Router) =>
