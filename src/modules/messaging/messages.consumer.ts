@@ -2,7 +2,7 @@
  * The `messages` queue and its dead-letter queue. Each message is sent (or its receipt applied) by
  * the Dispatcher; the queue retries what asks to wait (pacing, 429/5xx, an attempt still running)
  * after the delay it names. A message the queue gave up on reaches `messages-dlq`, whose consumer
- * fails it (`DELIVERY_FAILED`) and releases its hold — unless it was sent meanwhile.
+ * fails it (`THIRD_PARTY_ERROR`: the upstream kept failing) and releases its hold — unless it was sent meanwhile.
  * Events the moves wrote go to the `events` queue at once (the sweeper is the fallback).
  */
 import { eq } from 'drizzle-orm'
@@ -47,7 +47,7 @@ export async function messagesDlqConsumer(batch: MessageBatch<unknown>, services
       if (body?.kind === 'send') {
         const m = await services.db.select().from(messages).where(eq(messages.id, body.messageId)).get()
         if (m?.status === 'queued') {
-          await withEvents(services, () => services.dispatcher.fail(m, 'DELIVERY_FAILED', `Not sent: the connector kept failing (${m.errorCode ?? 'no answer'}) until the retries ran out`))
+          await withEvents(services, () => services.dispatcher.fail(m, 'THIRD_PARTY_ERROR', `Not sent: the upstream kept failing (${m.errorCode ?? 'no answer'}) until the retries ran out`))
         }
       }
       message.ack()

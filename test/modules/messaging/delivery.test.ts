@@ -112,7 +112,7 @@ describe('the messages consumer', () => {
       services(),
     )
     expect(acked).toEqual(['q1'])
-    expect(await messageRow(m.id)).toMatchObject({ status: 'failed', error_code: 'DELIVERY_FAILED' })
+    expect(await messageRow(m.id)).toMatchObject({ status: 'failed', error_code: 'THIRD_PARTY_ERROR' })
     expect(await walletAudit(u.id)).toMatchObject({ balance: 1_000_000, ledgerSum: 1_000_000, activeHolds: 0 })
   })
 
