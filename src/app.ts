@@ -137,6 +137,30 @@ export function createApp(): Router {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' })
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyQuery', { type: 'apiKey', in: 'query', name: 'api_key' })
+  // The credentials of callers that are not customers: upstream providers posting webhooks and callbacks, and the metrics scraper.
+  app.openAPIRegistry.registerComponent('securitySchemes', 'webhookSecret', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Webhook-Secret',
+    description: "A shared-secret provider's webhook secret (also accepted as `?token=`)",
+  })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'twilioSignature', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Twilio-Signature',
+    description: 'base64(HMAC-SHA1(auth token, the request URL + each POST field name and value, sorted by name))',
+  })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'whatsappSignature', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Hub-Signature-256',
+    description: "HMAC-SHA256 of the body with the WhatsApp connector's `appSecret`",
+  })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'metricsToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The `METRICS_TOKEN` secret (required whenever it is set; production always sets it)',
+  })
   // doc31 registers the handler itself: the class is declared by an entry of the same method and path.
   app.get('/openapi.json', rateClass('exempt'))
   app.doc31('/openapi.json', {

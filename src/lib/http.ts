@@ -111,8 +111,27 @@ export function pagePagination(page: number, limit: number, total: number): z.in
 
 // ---- OpenAPI security requirements (typed: inline `[]` literals break the route input types) --
 
-type Security = Record<string, string[]>[]
+export type Security = Record<string, string[]>[]
+/** No credentials: the route is public (an explicit empty list, so a generator does not assume a global scheme). */
+export const publicSecurity: Security = []
 /** A user session (JWT) only. */
 export const sessionSecurity: Security = [{ bearerAuth: [] }]
+/** A refresh token in the body (no scheme) or the user session to end: logout works with either. */
+export const optionalSessionSecurity: Security = [{}, { bearerAuth: [] }]
 /** A user session or an API key (header, bearer or query). */
 export const keySecurity: Security = [{ bearerAuth: [] }, { apiKeyHeader: [] }, { apiKeyQuery: [] }]
+/** Provider webhooks: a shared secret in `X-Webhook-Secret`, or (Twilio providers) `X-Twilio-Signature`. */
+export const providerWebhookSecurity: Security = [{ webhookSecret: [] }, { twilioSignature: [] }]
+/** Connector status callbacks: `X-Twilio-Signature` (Twilio) or `X-Hub-Signature-256` (WhatsApp). */
+export const connectorCallbackSecurity: Security = [{ twilioSignature: [] }, { whatsappSignature: [] }]
+/** The `/metrics` scrape: the `METRICS_TOKEN` as a bearer token. */
+export const metricsSecurity: Security = [{ metricsToken: [] }]
+
+// ---- OpenAPI operation ids -------------------------------------------------------------------
+
+/**
+ * The operation id of a route registered under two paths (an alias) names the client's method, so
+ * both need their own: the un-versioned `/api/…` path gets `Legacy` appended, the other path
+ * (`/api/v1/…`, or a root path such as `/health`) keeps the plain id.
+ */
+export const aliasOperationId = (id: string, path: string) => (/^\/api\/(?!v1\/)/.test(path) ? `${id}Legacy` : id)

@@ -10,6 +10,7 @@ const Body = z.object({ numberId: z.string().trim().min(1).max(64).openapi({ exa
 const route = createRoute({
   method: 'post',
   path: '/api/numbers/cancel',
+  operationId: 'cancelActivation',
   tags: ['numbers'],
   summary: 'Cancel a number before any SMS arrived (refunded)',
   description:

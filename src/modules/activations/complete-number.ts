@@ -8,6 +8,7 @@ import { ActivationView, NumberIdParam, activationView } from './schemas'
 const route = createRoute({
   method: 'post',
   path: '/api/numbers/{id}/complete',
+  operationId: 'completeActivation',
   tags: ['numbers'],
   summary: 'Mark a number whose SMS arrived as completed',
   description:

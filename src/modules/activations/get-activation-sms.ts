@@ -34,6 +34,7 @@ const Result = z
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sms/{activationId}',
+  operationId: 'getActivationSms',
   tags: ['public-v1'],
   summary: 'The SMS of one of your numbers (poll until `code` is set)',
   middleware: [rateClass('public'), requireAuth({ permission: 'numbers:read' })] as const,

@@ -8,6 +8,7 @@ import { ActivationDetail, NumberIdParam, activationView, smsView } from './sche
 const route = createRoute({
   method: 'get',
   path: '/api/numbers/{id}',
+  operationId: 'getActivation',
   tags: ['numbers'],
   summary: 'One of your numbers, with the SMS it received',
   middleware: [rateClass('general'), requireAuth({ permission: 'numbers:read' })] as const,

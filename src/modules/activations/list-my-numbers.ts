@@ -13,6 +13,7 @@ const Query = z.object({
 const route = createRoute({
   method: 'get',
   path: '/api/numbers/my',
+  operationId: 'listActivations',
   tags: ['numbers'],
   summary: 'Your activation numbers, newest first',
   description: 'Paginated with `page`/`limit`. `code` is the code of the latest SMS, or null.',

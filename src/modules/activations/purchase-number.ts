@@ -27,6 +27,7 @@ const routes = [
   createRoute({
     method: 'post',
     path: '/api/numbers/purchase',
+    operationId: 'purchaseActivationLegacy',
     tags: ['numbers'],
     summary: 'Purchase an activation number',
     description,
@@ -38,6 +39,7 @@ const routes = [
   createRoute({
     method: 'post',
     path: '/api/v1/numbers',
+    operationId: 'purchaseActivation',
     tags: ['numbers', 'public-v1'],
     summary: 'Get a number (public v1; same as POST /api/numbers/purchase)',
     description: `${description} Thin alias of \`POST /api/numbers/purchase\` for API-key clients.`,

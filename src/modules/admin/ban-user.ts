@@ -8,6 +8,7 @@ export const registerBanUser = (r: Router) =>
   registerUserAction(r, {
     method: 'post',
     action: 'ban',
+    operationId: 'banUser',
     summary: 'Ban a user',
     description:
       "Like a suspension without end: every credential of the user is refused at once. The body is optional (the activation API's " +

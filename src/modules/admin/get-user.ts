@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
+import { aliasOperationId, envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { fromMicros } from '../../lib/money'
@@ -46,6 +46,7 @@ export const registerGetUser = (r: Router) => {
     const route = createRoute({
       method: 'get',
       path: `${prefix}/{id}`,
+      operationId: aliasOperationId('getUser', prefix),
       tags: ['admin'],
       summary: 'User details, statistics and recent activity',
       middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,

@@ -22,6 +22,7 @@ const Email = z
 const route = createRoute({
   method: 'get',
   path: '/api/v1/admin/emails',
+  operationId: 'listEmails',
   tags: ['admin'],
   summary: "Mail the platform sent (the sandbox mailer's inbox)",
   description:

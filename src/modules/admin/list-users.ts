@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
+import { aliasOperationId, errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
@@ -32,6 +32,7 @@ export const registerListUsers = (r: Router) => {
     const route = createRoute({
       method: 'get',
       path: prefix,
+      operationId: aliasOperationId('listUsers', prefix),
       tags: ['admin'],
       summary: 'List users',
       middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,

@@ -8,6 +8,7 @@ export const registerReactivateUser = (r: Router) =>
   registerUserAction(r, {
     method: 'put',
     action: 'reactivate',
+    operationId: 'reactivateUser',
     summary: 'Lift a suspension or ban',
     description: 'Sets the account back to active.',
     body: z.object({ reason: Reason }).openapi('ReactivateUserRequest'),

@@ -8,6 +8,7 @@ export const registerSetUserRole = (r: Router) =>
   registerUserAction(r, {
     method: 'put',
     action: 'role',
+    operationId: 'setUserRole',
     summary: "Change a user's role",
     description: 'Takes effect on the next request (roles are read per request, not from the token).',
     body: z.object({ role: z.enum(['user', 'admin']), reason: Reason }).openapi('UpdateUserRoleRequest'),

@@ -16,6 +16,7 @@ export const registerSuspendUser = (r: Router) =>
   registerUserAction(r, {
     method: 'put',
     action: 'suspend',
+    operationId: 'suspendUser',
     summary: 'Suspend a user',
     description:
       'Every token and API key of the user is refused (403) from the next request on, until the duration ends or an admin reactivates the account. A banned user cannot be suspended (409 `USER_BANNED`): reactivate first.',

@@ -6,7 +6,7 @@
 import { createRoute, type z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { User } from '../../db/schema'
-import { envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
+import { aliasOperationId, envelope, err, errorResponses, jsonBody, ok, sessionSecurity } from '../../lib/http'
 import type { AppEnv, Router } from '../../http/router'
 import { emptyJsonBodyIsEmptyObject, optionalJsonBody } from '../../http/optional-body'
 import { requireAuth } from '../../http/authenticate'
@@ -18,6 +18,8 @@ export function registerUserAction<B extends z.ZodType>(
   spec: {
     method: 'put' | 'post'
     action: string
+    /** The OpenAPI operation id (each prefix gets its own: `aliasOperationId`). */
+    operationId: string
     summary: string
     description: string
     body: B
@@ -30,6 +32,7 @@ export function registerUserAction<B extends z.ZodType>(
     const route = createRoute({
       method: spec.method,
       path: `${prefix}/{id}/${spec.action}`,
+      operationId: aliasOperationId(spec.operationId, prefix),
       tags: ['admin'],
       summary: spec.summary,
       description: `${spec.description} Recorded in the audit log. Admins cannot act on their own account (403).`,

@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
-import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
+import { aliasOperationId, envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
@@ -19,6 +19,7 @@ const routeFor = ({ path, summary, doc }: (typeof paths)[number]) =>
   createRoute({
     method: 'get',
     path,
+    operationId: aliasOperationId('getSystemAnalytics', path),
     tags: ['admin'],
     summary,
     description:

@@ -12,6 +12,7 @@ import { CallAnalyticsQuery, CallAnalyticsResponse } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/analytics/calls',
+  operationId: 'getCallAnalytics',
   tags: ['analytics'],
   summary: 'Call analytics over a date range',
   description:

@@ -8,6 +8,7 @@ import { DashboardAnalytics } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/analytics/dashboard',
+  operationId: 'getDashboardAnalytics',
   tags: ['analytics'],
   summary: 'Dashboard analytics',
   description:

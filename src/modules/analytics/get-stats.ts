@@ -10,6 +10,7 @@ import { Stats } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/stats',
+  operationId: 'getAccountStats',
   tags: ['usage', 'billing'],
   summary: 'Account statistics (usage billing)',
   description:

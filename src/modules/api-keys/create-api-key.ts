@@ -30,6 +30,7 @@ const Body = z
 const route = createRoute({
   method: 'post',
   path: '/api/v1/api-keys',
+  operationId: 'createApiKey',
   tags: ['api-keys'],
   summary: 'Create an API key',
   description:

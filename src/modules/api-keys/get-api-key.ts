@@ -8,6 +8,7 @@ import { ApiKeyView, apiKeyView, KeyIdParam } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/api-keys/{id}',
+  operationId: 'getApiKey',
   tags: ['api-keys'],
   summary: 'One of your API keys',
   middleware: [rateClass('general'), requireAuth({ sessionOnly: true })] as const,

@@ -8,6 +8,7 @@ import { ApiKeyView, apiKeyView } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/api-keys',
+  operationId: 'listApiKeys',
   tags: ['api-keys'],
   summary: 'List your API keys (newest first; the plain key is never shown again)',
   middleware: [rateClass('general'), requireAuth({ sessionOnly: true })] as const,

@@ -8,6 +8,7 @@ import { ApiKeyView, apiKeyView, KeyIdParam } from './schemas'
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/api-keys/{id}',
+  operationId: 'revokeApiKey',
   tags: ['api-keys'],
   summary: 'Revoke an API key',
   description: 'Takes effect on the next request made with the key. Idempotent.',

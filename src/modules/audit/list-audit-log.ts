@@ -25,6 +25,7 @@ const Entry = z
 const route = createRoute({
   method: 'get',
   path: '/api/v1/admin/audit-log',
+  operationId: 'listAuditLog',
   tags: ['admin'],
   summary: 'The audit log of admin actions (newest first)',
   middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, errorResponses, jsonBody, ok } from '../../lib/http'
+import { envelope, errorResponses, jsonBody, ok, publicSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { Email } from './schemas'
@@ -16,10 +16,12 @@ const Body = z
 const route = createRoute({
   method: 'post',
   path: '/api/v1/auth/forgot-password',
+  operationId: 'requestPasswordReset',
   tags: ['auth'],
   summary: 'Mail a password-reset link',
   description: 'Answers the same whether or not the email has an account. The link works once and expires in 1 hour.',
   middleware: [rateClass('auth')] as const,
+  security: publicSecurity,
   request: { body: jsonBody(Body) },
   responses: { 200: ok(z.object({ message: z.string() }), 'Accepted'), 400: errorResponses[400], 429: errorResponses[429] },
 })

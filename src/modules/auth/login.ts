@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
+import { envelope, err, errorResponses, jsonBody, ok, publicSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { clientInfo } from './client-info'
@@ -21,6 +21,7 @@ const Body = z
 const route = createRoute({
   method: 'post',
   path: '/api/v1/auth/login',
+  operationId: 'logIn',
   tags: ['auth'],
   summary: 'Log in',
   description:
@@ -29,6 +30,7 @@ const route = createRoute({
     '`expires_in`, and `token`/`refreshToken`. Wrong email or password: 401 `INVALID_CREDENTIALS`, without saying which; ' +
     'a suspended or banned account: 403 `FORBIDDEN`.',
   middleware: [rateClass('auth')] as const,
+  security: publicSecurity,
   request: { body: jsonBody(Body) },
   responses: {
     200: ok(AuthResult, 'Logged in'),

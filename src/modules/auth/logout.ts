@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, errorResponses, ok } from '../../lib/http'
+import { envelope, errorResponses, ok, optionalSessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { RefreshTokenFields } from './schemas'
@@ -9,6 +9,7 @@ const Body = z.object({ ...RefreshTokenFields, allDevices: z.boolean().optional(
 const route = createRoute({
   method: 'post',
   path: '/api/v1/auth/logout',
+  operationId: 'logOut',
   tags: ['auth'],
   summary: 'Log out',
   description:
@@ -16,6 +17,7 @@ const route = createRoute({
     "token's session; otherwise the session of the access token sent. Access tokens of an ended session stop working at once. " +
     'An expired access token is ignored when a refresh token is given, so clients can always log out.',
   middleware: [rateClass('general')] as const,
+  security: optionalSessionSecurity,
   request: { body: { content: { 'application/json': { schema: Body } }, required: false } },
   responses: {
     200: ok(z.object({ loggedOut: z.literal(true), sessionsRevoked: z.number().int() }), 'Logged out'),

@@ -10,6 +10,7 @@ const Me = UserView.extend({ user: UserView.openapi({ description: 'The same pro
 const route = createRoute({
   method: 'get',
   path: '/api/v1/auth/me',
+  operationId: 'getCurrentUser',
   tags: ['auth'],
   summary: 'The current user',
   description:

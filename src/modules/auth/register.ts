@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, err, errorResponses, jsonBody, ok } from '../../lib/http'
+import { envelope, err, errorResponses, jsonBody, ok, publicSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { displayText } from '../../lib/text'
@@ -32,6 +32,7 @@ const Registered = AuthResult.extend({
 const route = createRoute({
   method: 'post',
   path: '/api/v1/auth/register',
+  operationId: 'registerAccount',
   tags: ['auth'],
   summary: 'Create an account',
   description:
@@ -39,6 +40,7 @@ const route = createRoute({
     'plus the same tokens at the top level under the names other client styles read: `token`/`refreshToken` and the OAuth2 ' +
     '`access_token`, `token_type`, `expires_in`. A verification mail is sent; 409 `EMAIL_ALREADY_EXISTS` when the email is taken.',
   middleware: [rateClass('auth')] as const,
+  security: publicSecurity,
   request: { body: jsonBody(Body) },
   responses: {
     201: ok(Registered, 'Account created and logged in'),

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, errorResponses, jsonBody, ok } from '../../lib/http'
+import { envelope, errorResponses, jsonBody, ok, publicSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { Password } from './schemas'
@@ -19,10 +19,12 @@ const Body = z
 const route = createRoute({
   method: 'post',
   path: '/api/v1/auth/reset-password',
+  operationId: 'resetPassword',
   tags: ['auth'],
   summary: 'Set a new password with a mailed token',
   description: 'Consumes the token (single use), sets the password and ends every session of the account.',
   middleware: [rateClass('auth')] as const,
+  security: publicSecurity,
   request: { body: jsonBody(Body) },
   responses: { 200: ok(z.object({ message: z.string() }), 'Password changed'), 400: errorResponses[400], 429: errorResponses[429] },
 })

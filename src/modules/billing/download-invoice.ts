@@ -11,6 +11,7 @@ import { detailView, documentOf } from './invoice-views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/billing/invoices/{id}/download',
+  operationId: 'downloadInvoice',
   tags: ['invoices'],
   summary: 'Download an invoice (PDF, CSV or JSON)',
   description:

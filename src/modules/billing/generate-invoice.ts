@@ -15,6 +15,7 @@ const Answer = z.object({ success: z.literal(true), data: UsageInvoice, message:
 const route = createRoute({
   method: 'post',
   path: '/api/invoices',
+  operationId: 'generateInvoice',
   tags: ['invoices'],
   summary: 'Generate the invoice of a month',
   description:

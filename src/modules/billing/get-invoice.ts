@@ -9,6 +9,7 @@ import { detailView } from './invoice-views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/billing/invoices/{id}',
+  operationId: 'getInvoice',
   tags: ['invoices'],
   summary: 'One invoice with its lines and payments',
   description:

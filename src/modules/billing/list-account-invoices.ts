@@ -10,6 +10,7 @@ import { usageInvoiceView } from './invoice-views'
 const route = createRoute({
   method: 'get',
   path: '/api/invoices',
+  operationId: 'listAccountInvoices',
   tags: ['invoices'],
   summary: 'All invoices of an account (usage billing)',
   description:

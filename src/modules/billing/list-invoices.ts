@@ -11,6 +11,7 @@ const Response = z.object({ success: z.literal(true), data: z.array(InvoiceSumma
 const route = createRoute({
   method: 'get',
   path: '/api/v1/billing/invoices',
+  operationId: 'listInvoices',
   tags: ['invoices'],
   summary: 'Your invoices',
   description:

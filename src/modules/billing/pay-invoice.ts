@@ -11,6 +11,7 @@ import { paymentView, summaryView } from './invoice-views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/billing/invoices/{id}/pay',
+  operationId: 'payInvoice',
   tags: ['invoices'],
   summary: 'Pay an invoice',
   description:

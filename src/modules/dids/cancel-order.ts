@@ -9,6 +9,7 @@ import { orderDetailsView } from './order-views'
 const route = createRoute({
   method: 'put',
   path: '/api/v1/orders/{id}/cancel',
+  operationId: 'cancelOrder',
   tags: ['orders'],
   summary: 'Cancel an order',
   description:

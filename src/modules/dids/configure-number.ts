@@ -9,6 +9,7 @@ import { configurationView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/numbers/{id}/configure',
+  operationId: 'configureNumber',
   tags: ['numbers'],
   summary: 'Add a routing configuration to a number',
   description:

@@ -17,6 +17,7 @@ const Created = OrderDetails.extend({
 const route = createRoute({
   method: 'post',
   path: '/api/v1/orders',
+  operationId: 'createOrder',
   tags: ['orders'],
   summary: 'Create an order',
   description:

@@ -9,6 +9,7 @@ import { reservationView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/numbers/reservations',
+  operationId: 'createReservation',
   tags: ['numbers'],
   summary: 'Reserve numbers for 30 minutes',
   description:

@@ -9,6 +9,7 @@ import { reservationView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/numbers/reservations/{id}/extend',
+  operationId: 'extendReservation',
   tags: ['numbers'],
   summary: 'Extend a reservation',
   description:

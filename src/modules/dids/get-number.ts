@@ -9,6 +9,7 @@ import { numberDetailsView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/numbers/{id}',
+  operationId: 'getNumber',
   tags: ['numbers'],
   summary: 'One of your numbers',
   description:

@@ -9,6 +9,7 @@ import { orderDetailsView } from './order-views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/orders/{id}',
+  operationId: 'getOrder',
   tags: ['orders'],
   summary: 'One order with its items, numbers and timeline',
   description:

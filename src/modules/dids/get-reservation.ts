@@ -9,6 +9,7 @@ import { reservationView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/numbers/reservations/{id}',
+  operationId: 'getReservation',
   tags: ['numbers'],
   summary: 'One reservation',
   description: "By the reservation id or one of its numbers' ids; every number with its state (reserved, expired, released, purchased).",

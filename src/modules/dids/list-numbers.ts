@@ -11,6 +11,7 @@ const Response = z.object({ success: z.literal(true), data: z.array(UserNumber),
 const route = createRoute({
   method: 'get',
   path: '/api/v1/numbers',
+  operationId: 'listNumbers',
   tags: ['numbers'],
   summary: 'Your numbers',
   description:

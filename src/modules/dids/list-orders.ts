@@ -11,6 +11,7 @@ const Response = z.object({ success: z.literal(true), data: z.array(OrderSummary
 const route = createRoute({
   method: 'get',
   path: '/api/v1/orders',
+  operationId: 'listOrders',
   tags: ['orders'],
   summary: 'Your orders',
   description:

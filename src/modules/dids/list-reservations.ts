@@ -9,6 +9,7 @@ import { reservationView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/numbers/reservations',
+  operationId: 'listReservations',
   tags: ['numbers'],
   summary: 'Your active reservations',
   description: 'Reservations that still hold at least one number, newest first, each with its still-held numbers (at most 200 numbers).',

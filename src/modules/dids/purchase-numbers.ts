@@ -11,6 +11,7 @@ import { purchaseResultView } from './order-views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/numbers/purchase',
+  operationId: 'purchaseNumbers',
   tags: ['numbers'],
   summary: 'Buy numbers',
   description:

@@ -10,6 +10,7 @@ import { numberWithUsageView } from './views'
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/numbers/{id}',
+  operationId: 'releaseNumber',
   tags: ['numbers'],
   summary: 'Release a number (now or at a date)',
   description:

@@ -9,6 +9,7 @@ import { reservationView } from './views'
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/numbers/reservations/{id}',
+  operationId: 'releaseReservation',
   tags: ['numbers'],
   summary: 'Release a reservation',
   description: 'Lets every still-held number of the reservation (or just the one named) go now. Idempotent: what is no longer held stays as it is.',

@@ -11,6 +11,7 @@ import { purchaseResultView } from './order-views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/orders/{id}/retry-payment',
+  operationId: 'retryOrderPayment',
   tags: ['orders'],
   summary: 'Pay an order again',
   description:

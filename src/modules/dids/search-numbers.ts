@@ -9,6 +9,7 @@ import { searchView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/numbers/search',
+  operationId: 'searchNumbers',
   tags: ['numbers'],
   summary: 'Search numbers for sale',
   description:

@@ -10,6 +10,7 @@ import { checkSmsUrls } from './sms-url'
 const route = createRoute({
   method: 'put',
   path: '/api/v1/numbers/{id}',
+  operationId: 'updateNumber',
   tags: ['numbers'],
   summary: "Change a number's settings",
   description:

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Env } from '../../env'
-import { ok } from '../../lib/http'
+import { aliasOperationId, ok, publicSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { chooseRequestId } from '../../http/request-id'
@@ -57,10 +57,12 @@ export const registerHealthCheck = (r: Router) => {
     const route = createRoute({
       method: 'get',
       path,
+      operationId: aliasOperationId('getHealth', path),
       tags: ['health'],
       summary: 'Basic health check',
       description: `${doc}. Liveness only: answered ahead of authentication, rate limiting and CORS.`,
       middleware: [rateClass('exempt')] as const,
+      security: publicSecurity,
       responses: { 200: ok(z.object({ status: z.literal(status), timestamp: z.string() }), 'Up') },
     })
     r.openapi(route, (c) => liveness(c.req.raw, path, c.env, c.executionCtx) as never)

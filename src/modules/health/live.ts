@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, ok } from '../../lib/http'
+import { aliasOperationId, envelope, ok, publicSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 
@@ -8,9 +8,11 @@ export const registerLive = (r: Router) => {
     const route = createRoute({
       method: 'get',
       path,
+      operationId: aliasOperationId('getLiveness', path),
       tags: ['health'],
       summary: 'Liveness check',
       middleware: [rateClass('exempt')] as const,
+      security: publicSecurity,
       responses: { 200: ok(z.object({ status: z.literal('alive'), timestamp: z.string() }), 'Alive') },
     })
     r.openapi(route, (c) => c.json(envelope(c, { status: 'alive' as const, timestamp: new Date().toISOString() }), 200))

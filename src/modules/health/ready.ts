@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
-import { ErrorBody, envelope, meta, ok } from '../../lib/http'
+import { aliasOperationId, ErrorBody, envelope, meta, ok, publicSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { Readiness } from './schemas'
@@ -11,6 +11,7 @@ export const registerReady = (r: Router) => {
     const route = createRoute({
       method: 'get',
       path,
+      operationId: aliasOperationId('getReadiness', path),
       tags: ['health'],
       summary: 'Readiness check (D1, every Durable Object namespace, and the SIM provider)',
       description:
@@ -20,6 +21,7 @@ export const registerReady = (r: Router) => {
         'priority: 1NCE, or the sandbox) answering an authenticated call within 2 s; it is reported but does not make the API ' +
         'not ready, since every other family works without it.',
       middleware: [rateClass('exempt')] as const,
+      security: publicSecurity,
       responses: {
         200: ok(Readiness, 'Every dependency answered'),
         503: { content: { 'application/json': { schema: NotReady } }, description: 'A dependency failed' },

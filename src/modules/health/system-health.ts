@@ -45,6 +45,7 @@ const SystemHealth = z
 const route = createRoute({
   method: 'get',
   path: '/api/v1/admin/system/health',
+  operationId: 'getSystemHealth',
   tags: ['admin'],
   summary: 'System health for operators',
   description:

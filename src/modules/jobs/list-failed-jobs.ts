@@ -25,6 +25,7 @@ const FailedJob = z
 const route = createRoute({
   method: 'get',
   path: '/api/v1/admin/failed-jobs',
+  operationId: 'listFailedJobs',
   tags: ['admin'],
   summary: 'Background jobs that failed (billing runs, renewals, top-ups, …)',
   description:

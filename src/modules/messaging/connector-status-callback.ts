@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { err, ok, envelope } from '../../lib/http'
+import { err, ok, envelope, connectorCallbackSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { MESSAGES_TAG } from './routes-common'
@@ -9,6 +9,7 @@ const Params = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'pat
 const route = createRoute({
   method: 'post',
   path: '/api/v1/connectors/{id}/status',
+  operationId: 'receiveConnectorStatus',
   tags: [MESSAGES_TAG],
   summary: 'Delivery status callback (Twilio, WhatsApp)',
   description:
@@ -20,6 +21,7 @@ const route = createRoute({
     'changes nothing (a `sent` after `delivered` leaves `delivered`). Each move is an event (`message.delivered`, `message.failed`; ' +
     'Twilio also `SMS_DELIVERED`, `SMS_FAILED`). Telegram has no delivery callbacks: an accepted send is final. Not rate limited.',
   middleware: [rateClass('exempt')] as const,
+  security: connectorCallbackSecurity,
   request: { params: Params },
   responses: {
     200: ok(z.object({ received: z.number().int().openapi({ description: 'Updates that moved a message' }) }), 'Applied'),

@@ -10,6 +10,7 @@ import { connectorView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/projects/{projectId}/connectors',
+  operationId: 'createConnector',
   tags: [PROJECTS_TAG],
   summary: 'Connect a channel',
   description:

@@ -10,6 +10,7 @@ import { projectKeyView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/projects/{projectId}/keys',
+  operationId: 'createProjectKey',
   tags: [PROJECTS_TAG],
   summary: 'Create a project key',
   description:

@@ -10,6 +10,7 @@ import { projectView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/projects',
+  operationId: 'createProject',
   tags: [PROJECTS_TAG],
   summary: 'Create a project',
   description: 'A project holds its keys, connectors, templates and messages. Rate class `general`.',

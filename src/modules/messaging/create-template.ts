@@ -10,6 +10,7 @@ import { templateView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/projects/{projectId}/templates',
+  operationId: 'createTemplate',
   tags: [PROJECTS_TAG],
   summary: 'Create a template',
   description:

@@ -9,6 +9,7 @@ import { PROJECTS_TAG, projectErrors } from './routes-common'
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/projects/{projectId}/connectors/{id}',
+  operationId: 'deleteConnector',
   tags: [PROJECTS_TAG],
   summary: 'Delete a connector',
   description: '204. Messages still queued on it fail (`CONNECTOR_NOT_FOUND`), and are not charged.',

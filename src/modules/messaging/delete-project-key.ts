@@ -9,6 +9,7 @@ import { PROJECTS_TAG, projectErrors } from './routes-common'
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/projects/{projectId}/keys/{keyId}',
+  operationId: 'revokeProjectKey',
   tags: [PROJECTS_TAG],
   summary: 'Revoke a project key',
   description: '204; the key stops working at once.',

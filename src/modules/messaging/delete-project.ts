@@ -9,6 +9,7 @@ import { PROJECTS_TAG, projectErrors } from './routes-common'
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/projects/{id}',
+  operationId: 'deleteProject',
   tags: [PROJECTS_TAG],
   summary: 'Delete a project',
   description: '204. Final: its project keys stop working at once, its connectors and templates go with it; its messages stay on the record.',

@@ -9,6 +9,7 @@ import { PROJECTS_TAG, projectErrors } from './routes-common'
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/projects/{projectId}/templates/{id}',
+  operationId: 'deleteTemplate',
   tags: [PROJECTS_TAG],
   summary: 'Delete a template',
   description: '204.',

@@ -10,6 +10,7 @@ import { connectorView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/projects/{projectId}/connectors/{id}',
+  operationId: 'getConnector',
   tags: [PROJECTS_TAG],
   summary: 'A connector',
   description: 'Credentials are never returned.',

@@ -8,6 +8,7 @@ import { MessageAnalytics, MessageAnalyticsQuery } from './analytics-schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/analytics/messages',
+  operationId: 'getMessageAnalytics',
   tags: ['analytics', 'messaging'],
   summary: 'Message statistics over a period',
   description:

@@ -10,6 +10,7 @@ import { messageView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/messages/{id}',
+  operationId: 'getMessage',
   tags: [MESSAGES_TAG],
   summary: 'A message',
   description: "Its status (`queued → sent → delivered | read | failed`), the upstream's id in `metadata.messageId`, `price` (taken when sent; 0 when it failed), and `error` when it failed.",

@@ -10,6 +10,7 @@ import { projectView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/projects/{id}',
+  operationId: 'getProject',
   tags: [PROJECTS_TAG],
   summary: 'A project',
   description: "404 `PROJECT_NOT_FOUND` for an unknown, deleted or another account's project.",

@@ -10,6 +10,7 @@ import { templateView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/projects/{projectId}/templates/{id}',
+  operationId: 'getTemplate',
   tags: [PROJECTS_TAG],
   summary: 'A template',
   description: "404 `TEMPLATE_NOT_FOUND` for another project's template.",

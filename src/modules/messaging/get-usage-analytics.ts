@@ -8,6 +8,7 @@ import { UsageAnalytics, UsageAnalyticsQuery } from './analytics-schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/analytics/usage',
+  operationId: 'getMessagingUsage',
   tags: ['analytics', 'messaging'],
   summary: 'Messaging usage, all time',
   description:

@@ -13,6 +13,7 @@ const ListQuery = z.object(OffsetQuery)
 const route = createRoute({
   method: 'get',
   path: '/api/v1/projects/{projectId}/connectors',
+  operationId: 'listConnectors',
   tags: [PROJECTS_TAG],
   summary: "A project's connectors",
   description: 'Newest first, `limit`/`offset`. Credentials are never returned: `credentialsHint` shows the last 4 characters of the main secret.',

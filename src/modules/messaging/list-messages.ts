@@ -10,6 +10,7 @@ import { messageSummaryView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/messages',
+  operationId: 'listMessages',
   tags: [MESSAGES_TAG],
   summary: 'Messages',
   description:

@@ -13,6 +13,7 @@ const ListQuery = z.object(OffsetQuery)
 const route = createRoute({
   method: 'get',
   path: '/api/v1/projects/{projectId}/keys',
+  operationId: 'listProjectKeys',
   tags: [PROJECTS_TAG],
   summary: "A project's keys",
   description: 'The active project keys (never the keys themselves: a prefix to recognise them), newest first, `limit`/`offset`.',

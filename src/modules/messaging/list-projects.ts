@@ -13,6 +13,7 @@ const ListQuery = z.object(OffsetQuery)
 const route = createRoute({
   method: 'get',
   path: '/api/v1/projects',
+  operationId: 'listProjects',
   tags: [PROJECTS_TAG],
   summary: 'Your messaging projects',
   description: 'Newest first, `limit` (default 50, max 100) and `offset`. `data.projects`, with `pagination {limit, offset, total, hasMore}`.',

@@ -13,6 +13,7 @@ const ListQuery = z.object(OffsetQuery)
 const route = createRoute({
   method: 'get',
   path: '/api/v1/projects/{projectId}/templates',
+  operationId: 'listTemplates',
   tags: [PROJECTS_TAG],
   summary: "A project's templates",
   description: 'Newest first, `limit`/`offset`.',

@@ -10,6 +10,7 @@ import { MESSAGES_TAG, projectErrors } from './routes-common'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/messages',
+  operationId: 'sendMessage',
   tags: [MESSAGES_TAG],
   summary: 'Send a message',
   description:

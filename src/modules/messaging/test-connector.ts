@@ -10,6 +10,7 @@ import { PROJECTS_TAG, projectErrors } from './routes-common'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/projects/{projectId}/connectors/{id}/test',
+  operationId: 'testConnector',
   tags: [PROJECTS_TAG],
   summary: 'Test a connector',
   description:

@@ -10,6 +10,7 @@ import { connectorView } from './views'
 const route = createRoute({
   method: 'put',
   path: '/api/v1/projects/{projectId}/connectors/{id}',
+  operationId: 'updateConnector',
   tags: [PROJECTS_TAG],
   summary: 'Update a connector',
   description: '`name`, `isActive` (an inactive connector refuses sends: 400 `CONNECTOR_NOT_ACTIVE`), new `credentials` for its type, `settings`.',

@@ -10,6 +10,7 @@ import { projectView } from './views'
 const route = createRoute({
   method: 'put',
   path: '/api/v1/projects/{id}',
+  operationId: 'updateProject',
   tags: [PROJECTS_TAG],
   summary: 'Update a project',
   description: 'Only `name`, `description` and `isActive` can be changed.',

@@ -10,6 +10,7 @@ import { templateView } from './views'
 const route = createRoute({
   method: 'put',
   path: '/api/v1/projects/{projectId}/templates/{id}',
+  operationId: 'updateTemplate',
   tags: [PROJECTS_TAG],
   summary: 'Update a template',
   description: '`name`, `content`, `variables`, `isActive`; the variables must still equal the placeholders.',

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { err } from '../../lib/http'
+import { err, publicSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { AppError } from '../../lib/errors'
@@ -11,12 +11,14 @@ const Params = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'pat
 const route = createRoute({
   method: 'get',
   path: '/api/v1/connectors/{id}/status',
+  operationId: 'verifyConnectorWebhook',
   tags: [MESSAGES_TAG],
   summary: 'WhatsApp webhook verification',
   description:
     "Meta's subscription handshake for a WhatsApp connector's webhook: `hub.mode=subscribe`, `hub.verify_token` equal to the " +
     "connector's `webhookVerifyToken` → 200 with `hub.challenge` as the plain-text body; anything else 403. Not rate limited.",
   middleware: [rateClass('exempt')] as const,
+  security: publicSecurity,
   request: { params: Params },
   responses: {
     200: { content: { 'text/plain': { schema: z.string() } }, description: 'The challenge' },

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, eq, gt, isNull, or } from 'drizzle-orm'
 import { Unauthorized } from '../../lib/errors'
-import { err } from '../../lib/http'
+import { aliasOperationId, err, metricsSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { timingSafeEqual } from '../../lib/crypto'
@@ -74,6 +74,7 @@ export function registerMetrics(r: Router) {
     const route = createRoute({
       method: 'get',
       path,
+      operationId: aliasOperationId('getMetrics', path),
       tags: ['health'],
       summary: 'Prometheus metrics',
       description:
@@ -81,6 +82,7 @@ export function registerMetrics(r: Router) {
         'Metrics Durable Object), and gauges read from D1. When `METRICS_TOKEN` is set, send it as a Bearer token (401 ' +
         'otherwise). Production deployments always have one: the API does not run there without it.',
       middleware: [rateClass('exempt')] as const,
+      security: metricsSecurity,
       responses: {
         200: { content: { 'text/plain': { schema: z.string() } }, description: 'Prometheus text format 0.0.4' },
         401: err('Missing or wrong bearer token (`UNAUTHORIZED`)'),

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, ok, publicErrorResponses } from '../../lib/http'
+import { envelope, ok, publicErrorResponses, publicSecurity } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
@@ -30,12 +30,14 @@ const Result = z.object({ hits: z.array(Hit), total: z.number().int() }).openapi
 const route = createRoute({
   method: 'get',
   path: '/api/search/offers',
+  operationId: 'searchOffers',
   tags: ['search'],
   summary: 'Search activation offers (public)',
   description:
     "The activation API's offer search: no authentication needed (rate class `search`, 100/min per IP or caller). In-stock offers of healthy " +
     'providers, cheapest first; `total` counts every match. `page`/`limit` page through the hits.',
   middleware: [rateClass('search')] as const,
+  security: publicSecurity,
   request: { query: Query },
   responses: { 200: ok(Result, 'Offers'), ...publicErrorResponses },
 })

@@ -9,6 +9,7 @@ import { AddPaymentMethodBody, PaymentMethodView, paymentMethodView } from './sc
 const route = createRoute({
   method: 'post',
   path: '/api/v1/billing/payment-methods',
+  operationId: 'addPaymentMethod',
   tags: ['billing'],
   summary: 'Add a payment method',
   description:

@@ -16,6 +16,7 @@ const Deleted = z
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/billing/payment-methods/{id}',
+  operationId: 'deletePaymentMethod',
   tags: ['billing'],
   summary: 'Remove a payment method',
   description:

@@ -9,6 +9,7 @@ import { billingAccountView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/billing/account',
+  operationId: 'getBillingAccount',
   tags: ['billing'],
   summary: 'Your billing account',
   description:

@@ -8,6 +8,7 @@ import { PaymentMethodView, paymentMethodView } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/billing/payment-methods',
+  operationId: 'listPaymentMethods',
   tags: ['billing'],
   summary: 'Your payment methods',
   description:

@@ -8,6 +8,7 @@ import { PaymentMethodIdParam, PaymentMethodView, paymentMethodView } from './sc
 const route = createRoute({
   method: 'put',
   path: '/api/v1/billing/payment-methods/{id}/default',
+  operationId: 'setDefaultPaymentMethod',
   tags: ['billing'],
   summary: 'Make a payment method the default',
   description:

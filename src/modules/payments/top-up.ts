@@ -13,6 +13,7 @@ const Result = z.object({ payment: PaymentView, balance: WalletBalance }).openap
 const route = createRoute({
   method: 'post',
   path: '/api/v1/billing/top-up',
+  operationId: 'topUpWallet',
   tags: ['billing', 'wallet'],
   summary: 'Add money to your wallet from a payment method',
   description:

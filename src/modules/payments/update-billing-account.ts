@@ -9,6 +9,7 @@ import { billingAccountView } from './views'
 const route = createRoute({
   method: 'put',
   path: '/api/v1/billing/account',
+  operationId: 'updateBillingAccount',
   tags: ['billing'],
   summary: 'Change your billing details',
   description:

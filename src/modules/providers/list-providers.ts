@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, sessionSecurity } from '../../lib/http'
+import { aliasOperationId, errorResponses, listEnvelope, okList, PagePagination, pagePagination, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
@@ -15,6 +15,7 @@ export const registerListProviders = (r: Router) => {
     const route = createRoute({
       method: 'get',
       path: prefix,
+      operationId: aliasOperationId('listProviders', prefix),
       tags: ['admin'],
       summary: 'List providers',
       description:

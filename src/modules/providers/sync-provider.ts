@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
-import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
+import { aliasOperationId, envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
@@ -12,6 +12,7 @@ export const registerSyncProvider = (r: Router) => {
     const route = createRoute({
       method: 'post',
       path: `${prefix}/{id}/sync`,
+      operationId: aliasOperationId('syncProvider', prefix),
       tags: ['admin'],
       summary: 'Sync a provider now',
       description:

@@ -9,6 +9,7 @@ import { simErrors, SIM_TAG, simHourly } from './routes-common'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/sims/auto-topup',
+  operationId: 'configureSimAutoTopUp',
   tags: [SIM_TAG],
   summary: 'Configure auto top-up',
   description:

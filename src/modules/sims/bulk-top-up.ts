@@ -10,6 +10,7 @@ import { simErrors, SIM_TAG, simHourly } from './routes-common'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/sims/topup',
+  operationId: 'topUpSims',
   tags: [SIM_TAG],
   summary: 'Top up many SIMs',
   description:

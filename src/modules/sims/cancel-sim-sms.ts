@@ -9,6 +9,7 @@ import { simErrors, SIM_TAG, upstreamErrors, simHourly } from './routes-common'
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/sims/{iccid}/sms/{id}',
+  operationId: 'cancelSimSms',
   tags: [SIM_TAG],
   summary: 'Cancel an SMS',
   description:

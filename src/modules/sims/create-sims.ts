@@ -10,6 +10,7 @@ import { withLuhn } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/sims',
+  operationId: 'createSims',
   tags: [SIM_TAG],
   summary: 'Register SIMs',
   description:

@@ -11,6 +11,7 @@ import { iccidView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims/{iccid}/connectivity',
+  operationId: 'getSimConnectivity',
   tags: [SIM_TAG],
   summary: "A SIM's connectivity",
   description: 'Asked of the SIM provider at every call. A change from the last reading is recorded as an event and sent to webhooks ' + '(`connectivity.lost`, `connectivity.restored`).',

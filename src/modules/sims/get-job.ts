@@ -12,6 +12,7 @@ const Response = z.object({ success: z.literal(true), data: JobView, pagination:
 const route = createRoute({
   method: 'get',
   path: '/api/v1/jobs/{job_id}',
+  operationId: 'getJob',
   tags: [SIM_TAG],
   summary: 'A bulk job and its per-SIM results',
   description:

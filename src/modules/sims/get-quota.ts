@@ -14,6 +14,7 @@ export const registerGetQuota = (r: Router) => {
     const route = createRoute({
       method: 'get',
       path: `/api/v1/sims/{iccid}/quota/${type}`,
+      operationId: type === 'data' ? 'getSimDataQuota' : 'getSimSmsQuota',
       tags: [SIM_TAG],
       summary: type === 'data' ? "A SIM's data quota" : "A SIM's SMS quota",
       description:

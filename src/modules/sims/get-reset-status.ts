@@ -10,6 +10,7 @@ import { iccidView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims/{iccid}/reset/status',
+  operationId: 'getSimResetStatus',
   tags: [SIM_TAG],
   summary: "Where a SIM's last reset stands",
   description: '`in_progress` until the SIM provider reports it done (`completed` or `failed`). 404 when no reset was asked for the SIM.',

@@ -10,6 +10,7 @@ import { simLimitsView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims/limits',
+  operationId: 'getSimLimits',
   tags: [SIM_TAG],
   summary: "Your SIMs' global limits",
   description: 'The limits last set with POST /api/v1/sims/limits. Never set: every limit null and `enforce_limits` false.',

@@ -10,6 +10,7 @@ import { simSmsDetailsView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims/{iccid}/sms/{id}',
+  operationId: 'getSimSms',
   tags: [SIM_TAG],
   summary: 'One SMS and its delivery status',
   description: '`id` is the `sms_id` (as `status_url` names it) or the integer `id`. Read through from the SIM provider like the list. ' + "404 when the SIM has no such message (also another SIM's).",

@@ -10,6 +10,7 @@ import { iccidView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims/{iccid}/status',
+  operationId: 'getSimStatus',
   tags: [SIM_TAG],
   summary: "A SIM's status",
   description: 'Read from the SIM provider when the stored status is older than a minute (`last_checked` says when it was read); when the ' + 'provider does not answer, the stored status is served.',

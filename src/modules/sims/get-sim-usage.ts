@@ -11,6 +11,7 @@ import { usageReport } from './usage-report'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims/{iccid}/usage',
+  operationId: 'getSimUsage',
   tags: [SIM_TAG],
   summary: "A SIM's usage",
   description:

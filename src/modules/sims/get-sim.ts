@@ -10,6 +10,7 @@ import { simDetailsView } from './views'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims/{iccid}',
+  operationId: 'getSim',
   tags: [SIM_TAG],
   summary: 'One of your SIMs',
   description: 'The ICCID in the path may be the 19-digit form or the 20-digit form with its Luhn check digit. `organization_id` is null: SIMs belong to accounts, not organizations.',

@@ -12,6 +12,7 @@ const Response = z.object({ success: z.literal(true), data: z.array(SimEventView
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims/{iccid}/events',
+  operationId: 'listSimEvents',
   tags: [SIM_TAG],
   summary: "A SIM's event history",
   description:

@@ -12,6 +12,7 @@ const Response = z.object({ success: z.literal(true), data: z.array(SimSmsView),
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims/{iccid}/sms',
+  operationId: 'listSimSms',
   tags: [SIM_TAG],
   summary: "A SIM's SMS",
   description:

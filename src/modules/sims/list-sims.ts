@@ -12,6 +12,7 @@ const Response = z.object({ success: z.literal(true), data: z.array(SimSummary),
 const route = createRoute({
   method: 'get',
   path: '/api/v1/sims',
+  operationId: 'listSims',
   tags: [SIM_TAG],
   summary: 'Your SIMs',
   description:

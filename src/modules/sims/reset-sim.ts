@@ -11,6 +11,7 @@ import { iccidView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/sims/{iccid}/reset',
+  operationId: 'resetSim',
   tags: [SIM_TAG],
   summary: "Reset a SIM's connectivity",
   description: "Asks the SIM provider to reset the SIM's network connection; it completes asynchronously: follow `status_url`. The body is " + 'optional (`reset_type`: soft, the default, or hard).',

@@ -11,6 +11,7 @@ import { smsAcceptedView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/sims/{iccid}/sms',
+  operationId: 'sendSimSms',
   tags: [SIM_TAG],
   summary: 'Send an SMS to a SIM',
   description:

@@ -10,6 +10,7 @@ import { simLimitsView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/sims/limits',
+  operationId: 'setSimLimits',
   tags: [SIM_TAG],
   summary: "Set your SIMs' global limits",
   description:

@@ -11,6 +11,7 @@ import { topUpResultView } from './views'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/sims/{iccid}/topup',
+  operationId: 'topUpSim',
   tags: [SIM_TAG],
   summary: "Top up a SIM's quota",
   description:

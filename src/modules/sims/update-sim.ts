@@ -10,6 +10,7 @@ import { iccidView } from './views'
 const route = createRoute({
   method: 'put',
   path: '/api/v1/sims/{iccid}',
+  operationId: 'updateSim',
   tags: [SIM_TAG],
   summary: "Change a SIM's configuration",
   description:

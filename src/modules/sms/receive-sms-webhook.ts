@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
 import type { Provider } from '../../db/schema'
 import { AppError, ValidationError } from '../../lib/errors'
-import { envelope, err, jsonBody, ok } from '../../lib/http'
+import { envelope, err, jsonBody, ok, providerWebhookSecurity } from '../../lib/http'
 import { issuesOf, type AppEnv, type Router } from '../../http/router'
 import { DeliveredView, DidDeliveredView, deliveredView, didDeliveredView } from './schemas'
 import { rateClass } from '../../http/policy'
@@ -102,6 +102,7 @@ const delivered = ok(z.union([DeliveredView, DidDeliveredView]), 'Stored (or alr
 const route = createRoute({
   method: 'post',
   path: '/api/v1/webhooks/sms',
+  operationId: 'receiveSmsWebhook',
   tags: ['webhooks'],
   summary: 'Inbound SMS from a provider (HeroSMS / sms-activate webhook JSON, Twilio messaging webhook, or the sandbox)',
   description:
@@ -123,6 +124,7 @@ const route = createRoute({
     '`duplicate: true`. The code is `code` when sent, else 4–8 digits (or `123-456`) from the text. Not rate limited. Unknown ' +
     'activations and unknown or released numbers answer 404 so that the provider retries (or drops it).',
   middleware: [rateClass('exempt'), providerAuth] as const,
+  security: providerWebhookSecurity,
   request: {
     query: Query,
     body: {

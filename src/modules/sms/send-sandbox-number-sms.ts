@@ -39,6 +39,7 @@ const Params = z.object({
 const route = createRoute({
   method: 'post',
   path: '/api/v1/sandbox/numbers/{id}/sms',
+  operationId: 'sendSandboxNumberSms',
   tags: ['sandbox'],
   summary: 'Make the sandbox deliver an SMS to one of your sandbox numbers (DIDs)',
   description:

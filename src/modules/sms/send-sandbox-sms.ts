@@ -36,6 +36,7 @@ const Params = z.object({
 const route = createRoute({
   method: 'post',
   path: '/api/v1/sandbox/activations/{id}/sms',
+  operationId: 'sendSandboxActivationSms',
   tags: ['sandbox'],
   summary: 'Make the sandbox deliver an SMS to one of your sandbox numbers',
   description:

@@ -16,6 +16,7 @@ const Body = z
 const route = createRoute({
   method: 'post',
   path: '/api/subscription',
+  operationId: 'createSubscription',
   tags: ['subscriptions'],
   summary: 'Subscribe to a plan',
   description:

@@ -8,6 +8,7 @@ import { SubscriptionView, subscriptionView, UserIdQuery } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/subscription',
+  operationId: 'getSubscription',
   tags: ['subscriptions'],
   summary: "The account's subscription",
   description:

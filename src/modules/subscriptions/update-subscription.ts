@@ -18,6 +18,7 @@ const Body = z
 const route = createRoute({
   method: 'patch',
   path: '/api/subscription',
+  operationId: 'updateSubscription',
   tags: ['subscriptions'],
   summary: 'Change the plan, cancel or resume',
   description:

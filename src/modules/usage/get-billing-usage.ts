@@ -11,6 +11,7 @@ import { resolveGroupBy } from './usage-buckets'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/billing/usage',
+  operationId: 'getBillingUsage',
   tags: ['billing'],
   summary: 'Usage and its cost over a date range',
   description:

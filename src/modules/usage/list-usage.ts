@@ -9,6 +9,7 @@ import { accountFor } from '../../db/account-for'
 const route = createRoute({
   method: 'get',
   path: '/api/usage',
+  operationId: 'listUsage',
   tags: ['usage'],
   summary: 'Usage history by month (usage billing)',
   description:

@@ -16,6 +16,7 @@ const Answer = (description: string) => ({
 const route = createRoute({
   method: 'post',
   path: '/api/usage',
+  operationId: 'reportUsage',
   tags: ['usage'],
   summary: 'Report usage (usage billing)',
   description:

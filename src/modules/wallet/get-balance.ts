@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
-import { envelope, errorResponses, keySecurity, ok } from '../../lib/http'
+import { aliasOperationId, envelope, errorResponses, keySecurity, ok } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { principalOf, requireAuth } from '../../http/authenticate'
@@ -16,6 +16,7 @@ export const registerGetBalance = (r: Router) => {
     const route = createRoute({
       method: 'get',
       path: p.path,
+      operationId: aliasOperationId('getWalletBalance', p.path),
       tags: [...p.tags],
       summary: 'Your wallet balance',
       description:

@@ -8,6 +8,7 @@ import { transactionView, WalletTransaction } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/wallet/transactions',
+  operationId: 'listWalletTransactions',
   tags: ['wallet'],
   summary: 'Your wallet transactions (newest first)',
   description:

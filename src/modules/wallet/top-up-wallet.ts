@@ -32,6 +32,7 @@ const TopUpResult = z.object({ userId: z.string(), transaction: WalletTransactio
 const route = createRoute({
   method: 'post',
   path: '/api/wallet/topup',
+  operationId: 'creditWallet',
   tags: ['wallet', 'admin'],
   summary: "Credit a user's wallet (admin)",
   description:

@@ -8,6 +8,7 @@ import { EndpointFields, endpointView, WithSecret } from './schemas'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/webhooks',
+  operationId: 'createWebhook',
   tags: ['webhooks'],
   summary: 'Create a webhook endpoint',
   description:

@@ -8,6 +8,7 @@ import { EndpointIdParam } from './schemas'
 const route = createRoute({
   method: 'delete',
   path: '/api/v1/webhooks/{id}',
+  operationId: 'deleteWebhook',
   tags: ['webhooks'],
   summary: 'Delete a webhook endpoint and its delivery log',
   middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:write' })] as const,

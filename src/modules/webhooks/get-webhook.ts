@@ -8,6 +8,7 @@ import { EndpointIdParam, endpointView, WebhookEndpointView } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/webhooks/{id}',
+  operationId: 'getWebhook',
   tags: ['webhooks'],
   summary: 'One webhook endpoint',
   middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:read' })] as const,

@@ -21,6 +21,7 @@ const Statuses = z
 const route = createRoute({
   method: 'get',
   path: '/api/v1/webhooks/{id}/deliveries',
+  operationId: 'listWebhookDeliveries',
   tags: ['webhooks'],
   summary: 'The delivery log of an endpoint, every attempt included (newest first)',
   middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:read' })] as const,

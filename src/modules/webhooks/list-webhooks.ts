@@ -8,6 +8,7 @@ import { endpointView, WebhookEndpointView } from './schemas'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/webhooks',
+  operationId: 'listWebhooks',
   tags: ['webhooks'],
   summary: 'List your webhook endpoints',
   middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:read' })] as const,

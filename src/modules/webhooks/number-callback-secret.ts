@@ -8,6 +8,7 @@ import { numberCallbackSecret } from './delivery'
 const route = createRoute({
   method: 'get',
   path: '/api/v1/webhooks/number-callback-secret',
+  operationId: 'getNumberCallbackSecret',
   tags: ['webhooks'],
   summary: "The secret that signs deliveries to your numbers' own smsUrl",
   description: "Deliveries to a number's `smsUrl` carry the same Standard Webhooks headers as endpoint deliveries, signed with this per-account secret.",

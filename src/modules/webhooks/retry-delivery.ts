@@ -8,6 +8,7 @@ import { DeliveryView, deliveryView } from './schemas'
 const route = createRoute({
   method: 'post',
   path: '/api/v1/webhooks/{id}/retry/{deliveryId}',
+  operationId: 'retryWebhookDelivery',
   tags: ['webhooks'],
   summary: 'Retry a delivery now',
   description:

@@ -12,6 +12,7 @@ const Body = z
 const route = createRoute({
   method: 'post',
   path: '/api/v1/webhooks/{id}/rotate-secret',
+  operationId: 'rotateWebhookSecret',
   tags: ['webhooks'],
   summary: 'Rotate the signing secret',
   description: 'During the grace period every delivery carries two signatures (new and old) in `webhook-signature`, so partners can switch without missing one.',

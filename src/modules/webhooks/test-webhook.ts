@@ -25,6 +25,7 @@ const Result = z.object({
 const route = createRoute({
   method: 'post',
   path: '/api/v1/webhooks/{id}/test',
+  operationId: 'testWebhook',
   tags: ['webhooks'],
   summary: 'Send a signed test event now',
   description: 'One attempt, answered at once and logged among the deliveries (with `"test": true` in the body); not retried.',

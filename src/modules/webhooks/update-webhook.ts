@@ -10,6 +10,7 @@ const Body = z.object({ ...EndpointFields, url: EndpointFields.url.optional(), e
 const route = createRoute({
   method: 'put',
   path: '/api/v1/webhooks/{id}',
+  operationId: 'updateWebhook',
   tags: ['webhooks'],
   summary: 'Change a webhook endpoint',
   description: 'Only the fields sent change. `isActive: true` re-enables a disabled endpoint and restarts its failure clock.',

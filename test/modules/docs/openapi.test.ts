@@ -18,6 +18,15 @@ function registeredRoutes(app = createApp()): { path: string; method: string }[]
   return [...seen.values()]
 }
 
+/** Every operation of the document, with `METHOD /path` as its name. */
+function operations(paths: Record<string, Record<string, Record<string, unknown>>>) {
+  return Object.entries(paths).flatMap(([path, item]) =>
+    Object.entries(item)
+      .filter(([method]) => METHODS.includes(method))
+      .map(([method, op]) => ({ path, name: `${method.toUpperCase()} ${path}`, op })),
+  )
+}
+
 /** Every endpoint the activation API, the DID API, usage billing and the SIM API promise to their clients, at its exact path. */
 const FAMILY_ENDPOINTS: [string, string][] = [
   ['delete', '/api/v1/billing/payment-methods/{id}'],
@@ -199,6 +208,62 @@ describe('OpenAPI document', () => {
     }
     expect(paths['/api/v1/api-keys/{id}']?.get, Object.keys(paths).join('\n')).toBeTruthy()
     expect(paths['/api/v1/auth/login']?.post, Object.keys(paths).join('\n')).toBeTruthy()
+  })
+
+  /**
+   * Operation ids name the client SDK's methods: a camelCase verb and noun (`getWalletBalance`, `purchaseActivation`).
+   * Aliases (one handler registered under two paths) get distinct ids by one rule (`aliasOperationId`, src/lib/http.ts):
+   * the un-versioned `/api/…` path gets `Legacy` appended (`purchaseActivationLegacy` for `POST /api/numbers/purchase`), and
+   * the other path — `/api/v1/…`, or a root path such as `/health` — keeps the plain id.
+   */
+  it('gives every operation a unique camelCase operationId', async () => {
+    const res = await call('/openapi.json')
+    const ops = operations(res.body.paths)
+    expect(ops.length).toBeGreaterThan(100)
+    const missing = ops.filter((o) => typeof o.op.operationId !== 'string').map((o) => o.name)
+    expect(missing, `operations without an operationId:\n${missing.join('\n')}`).toEqual([])
+    const malformed = ops.filter((o) => !/^[a-z][A-Za-z0-9]+$/.test(o.op.operationId as string)).map((o) => `${o.name}: ${o.op.operationId}`)
+    expect(malformed, `operationIds not camelCase:\n${malformed.join('\n')}`).toEqual([])
+    const byId = new Map<string, string[]>()
+    for (const o of ops) byId.set(o.op.operationId as string, [...(byId.get(o.op.operationId as string) ?? []), o.name])
+    const duplicates = [...byId].filter(([, names]) => names.length > 1).map(([id, names]) => `${id}: ${names.join(', ')}`)
+    expect(duplicates, `operationIds used twice:\n${duplicates.join('\n')}`).toEqual([])
+  })
+
+  it('names aliases by the rule: a `Legacy` id is on an un-versioned /api/ path and its plain id exists elsewhere', async () => {
+    const res = await call('/openapi.json')
+    const ops = operations(res.body.paths)
+    const ids = new Set(ops.map((o) => o.op.operationId as string))
+    const legacy = ops.filter((o) => (o.op.operationId as string).endsWith('Legacy'))
+    expect(legacy.map((o) => o.op.operationId)).toEqual(expect.arrayContaining(['purchaseActivationLegacy', 'getWalletBalanceLegacy', 'getHealthLegacy', 'listUsersLegacy']))
+    const wrong = legacy.filter((o) => !/^\/api\/(?!v1\/)/.test(o.path) || !ids.has((o.op.operationId as string).replace(/Legacy$/, ''))).map((o) => `${o.name}: ${o.op.operationId}`)
+    expect(wrong, wrong.join('\n')).toEqual([])
+    expect(ops.find((o) => o.name === 'POST /api/v1/numbers')?.op.operationId).toBe('purchaseActivation')
+    expect(ops.find((o) => o.name === 'GET /api/v1/balance')?.op.operationId).toBe('getWalletBalance')
+  })
+
+  it('gives every operation a security statement (empty when public) naming only declared schemes', async () => {
+    const res = await call('/openapi.json')
+    const ops = operations(res.body.paths)
+    const missing = ops.filter((o) => !Array.isArray(o.op.security)).map((o) => o.name)
+    expect(missing, `operations without a security statement:\n${missing.join('\n')}`).toEqual([])
+    const schemes = new Set(Object.keys(res.body.components?.securitySchemes ?? {}))
+    const unknown = ops.flatMap((o) =>
+      (o.op.security as Record<string, string[]>[]).flatMap((req) =>
+        Object.keys(req)
+          .filter((s) => !schemes.has(s))
+          .map((s) => `${o.name}: ${s}`),
+      ),
+    )
+    expect(unknown, `security schemes named but not declared:\n${unknown.join('\n')}`).toEqual([])
+    const security = (name: string) => ops.find((o) => o.name === name)?.op.security
+    expect(security('POST /api/v1/auth/login')).toEqual([])
+    expect(security('GET /health')).toEqual([])
+    expect(security('POST /api/v1/webhooks/sms')).toEqual([{ webhookSecret: [] }, { twilioSignature: [] }])
+    expect(security('GET /metrics')).toEqual([{ metricsToken: [] }])
+    expect(res.body.components.securitySchemes.webhookSecret).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Webhook-Secret' })
+    expect(res.body.components.securitySchemes.twilioSignature).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Twilio-Signature' })
+    expect(res.body.components.securitySchemes.metricsToken).toMatchObject({ type: 'http', scheme: 'bearer' })
   })
 
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
