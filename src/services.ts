@@ -34,7 +34,7 @@ import { BillingAccountService } from './modules/payments/billing-account.servic
 import { PaymentMethodsService } from './modules/payments/payment-methods.service'
 import { TopUpService } from './modules/payments/top-up.service'
 import { ProvidersService } from './modules/providers/providers.service'
-import { resolveLimits } from './modules/rate-limit/limits'
+import { messageHourly, resolveLimits } from './modules/rate-limit/limits'
 import { RateLimitService } from './modules/rate-limit/rate-limit.service'
 import { SimLimitsService } from './modules/sims/sim-limits.service'
 import { SimSmsService } from './modules/sims/sim-sms.service'
@@ -44,7 +44,7 @@ import { SimTopUps } from './modules/sims/topups'
 import { ConnectorsService } from './modules/messaging/connectors.service'
 import { Dispatcher } from './modules/messaging/dispatch'
 import { MessageAnalyticsService } from './modules/messaging/message-analytics.service'
-import { MessagesService, messageHourly } from './modules/messaging/messages.service'
+import { MessagesService } from './modules/messaging/messages.service'
 import { ProjectsService } from './modules/messaging/projects.service'
 import { TemplatesService } from './modules/messaging/templates.service'
 import { DidSmsService } from './modules/sms/did-sms.service'
@@ -100,6 +100,8 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     /** Outbound HTTP to partners (webhook deliveries). */
     fetch: outbound,
     limits: resolveLimits(config.RATE_LIMITS),
+    /** The messaging API's hourly tiers by plan (the `messages` rate class). */
+    messageTiers: messageHourly(config.RATE_LIMITS),
 
     // ---- bindings, upstreams and platform ------------------------------------------------
     get mailer(): Mailer {
@@ -239,10 +241,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
       return once('templates', () => new TemplatesService(db, this.projects))
     },
     get messages(): MessagesService {
-      return once(
-        'messages',
-        () => new MessagesService({ db, projects: this.projects, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, hourly: messageHourly(config.RATE_LIMITS) }),
-      )
+      return once('messages', () => new MessagesService({ db, projects: this.projects, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES }))
     },
     get dispatcher(): Dispatcher {
       return once('dispatcher', () => new Dispatcher({ db, connectors: this.connectors, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, callbackBase: config.appUrl }))

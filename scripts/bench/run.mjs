@@ -626,7 +626,7 @@ async function main() {
   const bundle = bundleSize(join(STATE, 'build', 'app'))
 
   const receiver = await startReceiver()
-  // The route classes, and the messaging API's hourly tiers by plan (messageHourly in src/modules/messaging/messages.service.ts).
+  // The route classes, and the messaging API's hourly tiers by plan (messageHourly in src/modules/rate-limit/limits.ts).
   const limited = ['general', 'purchase', 'admin', 'public', 'auth', 'search', 'messages', ...['free', 'basic', 'pro', 'enterprise'].map((plan) => `messages_${plan}`)]
   const rateLimits = Object.fromEntries(limited.map((c) => [c, { limit: 1_000_000_000 }]))
   let app = null

@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from 'hono'
-import { RateLimited } from '../lib/errors'
+import { AppError, RateLimited } from '../lib/errors'
 import type { AppEnv } from './router'
 import { clientIp } from '../modules/auth/client-info'
-import { subjectOf } from '../modules/rate-limit/limits'
+import { limitFor, subjectOf } from '../modules/rate-limit/limits'
 import { declaredPolicy } from './policy'
 
 /**
@@ -14,18 +14,28 @@ import { declaredPolicy } from './policy'
 export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const policy = declaredPolicy(c)
   if (policy.rateClass === 'exempt') return next()
-  const { limits, rateLimiter } = c.var.services
+  const { limits, messageTiers, rateLimiter } = c.var.services
+  const principal = c.get('principal')
   let shown: Awaited<ReturnType<typeof rateLimiter.hit>> | undefined
+  let refusedBy: string | undefined
   for (const name of [policy.rateClass, ...policy.also]) {
-    const { limit, windowSeconds } = limits[name]
-    const subject = subjectOf(name, c.get('principal'), clientIp(c))
+    const { limit, windowSeconds } = limitFor(name, limits, messageTiers, principal?.plan)
+    const subject = subjectOf(name, principal, clientIp(c))
     const res = await rateLimiter.hit(`${name}:${subject}`, limit, windowSeconds * 1000)
     if (!shown || !res.allowed || res.remaining < shown.remaining) shown = res
-    if (!res.allowed) break
+    if (!res.allowed) {
+      refusedBy = name
+      break
+    }
   }
   c.header('X-RateLimit-Limit', String(shown!.limit))
   c.header('X-RateLimit-Remaining', String(shown!.remaining))
   c.header('X-RateLimit-Reset', String(Math.ceil(shown!.resetAt / 1000)))
-  if (!shown!.allowed) throw new RateLimited(shown!.limit, shown!.retryAfter, shown!.resetAt)
+  if (!shown!.allowed) {
+    const e = new RateLimited(shown!.limit, shown!.retryAfter, shown!.resetAt)
+    // The messaging tier is the plan's quota: seed 004 names its refusal QUOTA_EXCEEDED.
+    if (refusedBy === 'messages') throw new AppError(429, 'QUOTA_EXCEEDED', `Hourly message quota of your plan (${shown!.limit} messages) exceeded`, e.details, undefined, e.headers)
+    throw e
+  }
   await next()
 }

@@ -43,7 +43,7 @@ export interface Principal {
   /** Project key only: its project and its own limit (messages per hour; null: the plan's). */
   projectId?: string
   keyRateLimit?: number | null
-  /** API and project keys: the account's plan (null: none), for the messaging hourly tiers. */
+  /** The account's plan (null: none), for the messaging hourly tiers. */
   plan?: string | null
   permissions: ReadonlyArray<string>
 }

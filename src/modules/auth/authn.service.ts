@@ -109,16 +109,18 @@ export class AuthnService {
         suspendedUntil: users.suspendedUntil,
         sessionRevokedAt: sessions.revokedAt,
         sessionUserId: sessions.userId,
+        plan: subscriptions.plan,
       })
       .from(users)
       .leftJoin(sessions, eq(sessions.id, claims.sid))
+      .leftJoin(subscriptions, and(eq(subscriptions.userId, users.id), eq(subscriptions.status, 'active')))
       .where(eq(users.id, claims.sub))
       .get()
     if (!row || row.sessionUserId !== row.id || row.sessionRevokedAt) {
       throw new Unauthorized('INVALID_TOKEN', 'Access token is no longer valid')
     }
     assertAccountActive(row)
-    return { userId: row.id, email: row.email, role: row.role as Role, via: 'jwt', sessionId: claims.sid, permissions: ['*'] }
+    return { userId: row.id, email: row.email, role: row.role as Role, via: 'jwt', sessionId: claims.sid, permissions: ['*'], plan: row.plan }
   }
 
   private async fromApiKey(key: string, cacheTtlMs: number): Promise<Principal> {

@@ -29,7 +29,7 @@ import { escaperFor } from '../../providers/messaging/registry'
 import { isTelegramChatId } from '../../providers/messaging/telegram'
 import type { ConnectorType } from '../../providers/messaging/types'
 import type { RateLimitService } from '../rate-limit/rate-limit.service'
-import { MESSAGE_HOURLY_BY_PLAN, MESSAGE_RATES } from '../subscriptions/plans'
+import { MESSAGE_RATES } from '../subscriptions/plans'
 import type { WalletService } from '../wallet/wallet.service'
 import { ConnectorNotFound } from './connectors.service'
 import type { ProjectsService } from './projects.service'
@@ -57,19 +57,7 @@ export interface MessagesDeps {
   wallet: Pick<WalletService, 'hold' | 'void' | 'balance'>
   rateLimiter: Pick<RateLimitService, 'hit'>
   queue: Queue<MessagesQueueBody>
-  /** Hourly limits by plan (limits.ts `messages_<plan>`). */
-  hourly: Record<keyof typeof MESSAGE_HOURLY_BY_PLAN, number>
   now?: () => number
-}
-
-/** The hourly message tiers by plan; `RATE_LIMITS` may override one as `messages_<plan>: {limit}` (load tests). */
-export function messageHourly(overrides: Partial<Record<string, { limit?: number }>>): MessagesDeps['hourly'] {
-  const out = { ...MESSAGE_HOURLY_BY_PLAN } as MessagesDeps['hourly']
-  for (const plan of Object.keys(out) as (keyof typeof out)[]) {
-    const limit = overrides[`messages_${plan}`]?.limit
-    if (typeof limit === 'number' && limit > 0) out[plan] = limit
-  }
-  return out
 }
 
 /** `to` as the channel wants it: E.164 for phone channels, a chat id for Telegram; else 400 INVALID_TO. */
@@ -170,20 +158,14 @@ export class MessagesService {
     return row
   }
 
-  /** The key's own hourly limit (429 RATE_LIMIT_EXCEEDED), then the plan's (429 QUOTA_EXCEEDED, per account). */
+  /**
+   * The key's own hourly limit (429 RATE_LIMIT_EXCEEDED). The plan's hourly tier (429 QUOTA_EXCEEDED,
+   * per account) is the route's rate class `messages`, counted before the request got here.
+   */
   private async checkHourly(p: Principal): Promise<void> {
-    const { rateLimiter, hourly } = this.deps
-    if (p.apiKeyId && p.keyRateLimit) {
-      const r = await rateLimiter.hit(`messages_key:${p.apiKeyId}`, p.keyRateLimit, HOUR_MS)
-      if (!r.allowed) throw new RateLimited(r.limit, r.retryAfter, r.resetAt)
-    }
-    const plan = (p.plan ?? 'free') as keyof typeof hourly
-    const limit = hourly[plan] ?? hourly.free
-    const r = await rateLimiter.hit(`messages_plan:${p.userId}`, limit, HOUR_MS)
-    if (!r.allowed) {
-      const e = new RateLimited(r.limit, r.retryAfter, r.resetAt)
-      throw new AppError(429, 'QUOTA_EXCEEDED', `Hourly message quota of your plan (${limit} messages) exceeded`, e.details, undefined, e.headers)
-    }
+    if (!p.apiKeyId || !p.keyRateLimit) return
+    const r = await this.deps.rateLimiter.hit(`messages_key:${p.apiKeyId}`, p.keyRateLimit, HOUR_MS)
+    if (!r.allowed) throw new RateLimited(r.limit, r.retryAfter, r.resetAt)
   }
 
   /** The project a read is about: a project key's own (another named is 403 ACCESS_DENIED); else the named one, which must be the account's. */

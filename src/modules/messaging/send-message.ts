@@ -19,8 +19,9 @@ const route = createRoute({
     '`INSUFFICIENT_BALANCE` up front) and queues the message: 202 `{messageId, status: "queued"}`. The price is taken when the ' +
     'connector accepts and released when it fails for good: WhatsApp $0.005, Telegram $0.001, Twilio SMS $0.01, sandbox $0.001; ' +
     'each charged message is a usage record (`message`) on the monthly invoice. Project keys (`pk_…`) send only with their ' +
-    "project's connectors and templates (others: 404). Hourly limits: the key's `rateLimit` (429 `RATE_LIMIT_EXCEEDED`) and the " +
-    "plan's tier — free and basic 1,000, pro 10,000, enterprise 100,000 messages an hour per account (429 `QUOTA_EXCEEDED`). " +
+    "project's connectors and templates (others: 404). Hourly limits: the plan's tier — free and basic 1,000, pro 10,000, " +
+    'enterprise 100,000 messages an hour per account (rate class `messages`, shown in `X-RateLimit-*`; 429 `QUOTA_EXCEEDED`) — and ' +
+    "the key's own `rateLimit` (429 `RATE_LIMIT_EXCEEDED`). " +
     '`Idempotency-Key`: the same key and body answer the first 202 with the same `messageId`; a different body is 422; ' +
     'concurrent requests with one key make one message.',
   middleware: [rateClass('messages'), idempotent(), requireAuth({ permission: 'messages:send', projectKey: true })] as const,

@@ -33,9 +33,9 @@ export const DEFAULT_LIMITS: Record<LimitName, Limit> = {
   public: { limit: 30, windowSeconds: 60 },
   auth: { limit: 5, windowSeconds: 15 * 60 },
   search: { limit: 100, windowSeconds: 60 },
-  // Sending messages: a per-minute guard per key; the messaging API's own hourly tiers (per key
-  // `rateLimit`, per plan) are counted by the send itself (modules/messaging/messages.service.ts).
-  messages: { limit: 1000, windowSeconds: 60 },
+  // Sending messages: the messaging API's hourly tier of the account's plan (MESSAGE_HOURLY_BY_PLAN;
+  // this entry's limit is not used, its window is); a key's own `rateLimit` is counted by the send.
+  messages: { limit: 1000, windowSeconds: 3600 },
   sims_hourly: { limit: 1000, windowSeconds: 3600 },
 }
 
@@ -45,8 +45,31 @@ export function resolveLimits(overrides: Partial<Record<string, Partial<Limit>>>
   return out
 }
 
-/** Classes counted per account rather than per API key: the ones that move money. */
-export const PER_ACCOUNT: ReadonlySet<LimitName> = new Set<LimitName>(['purchase'])
+/** Classes counted per account rather than per API key: the ones that move money, and the messaging tiers. */
+export const PER_ACCOUNT: ReadonlySet<LimitName> = new Set<LimitName>(['purchase', 'messages'])
+
+/**
+ * Messages an account may send per hour, by plan (the messaging API's tiers: free 1,000, pro
+ * 10,000, enterprise custom). No plan and basic are the free tier; enterprise is 100,000.
+ * `RATE_LIMITS` may override one as `messages_<plan>: {limit}` (load tests).
+ */
+export const MESSAGE_HOURLY_BY_PLAN = { free: 1_000, basic: 1_000, pro: 10_000, enterprise: 100_000 } as const
+export type MessageTier = keyof typeof MESSAGE_HOURLY_BY_PLAN
+
+export function messageHourly(overrides: Partial<Record<string, { limit?: number }>>): Record<MessageTier, number> {
+  const out: Record<MessageTier, number> = { ...MESSAGE_HOURLY_BY_PLAN }
+  for (const plan of Object.keys(out) as MessageTier[]) {
+    const limit = overrides[`messages_${plan}`]?.limit
+    if (typeof limit === 'number' && limit > 0) out[plan] = limit
+  }
+  return out
+}
+
+/** The limit a request counts against: the class's, except `messages`, whose limit is the plan's tier. */
+export function limitFor(name: LimitName, limits: Record<LimitName, Limit>, tiers: Record<MessageTier, number>, plan: string | null | undefined): Limit {
+  if (name !== 'messages') return limits[name]
+  return { limit: tiers[(plan ?? 'free') as MessageTier] ?? tiers.free, windowSeconds: limits.messages.windowSeconds }
+}
 
 /**
  * Whose count a request goes to: the client IP for the auth class and for anonymous callers,

@@ -34,13 +34,6 @@ export const MESSAGE_RATES = {
   sandbox: toMicros(0.001),
 } as const
 
-/**
- * Messages an account may send per hour, by plan (the messaging API's tiers: free 1,000, pro
- * 10,000, enterprise custom). No plan and basic are the free tier; enterprise is 100,000 unless
- * `RATE_LIMITS` says otherwise (limits.ts `messages_<plan>`).
- */
-export const MESSAGE_HOURLY_BY_PLAN = { free: 1_000, basic: 1_000, pro: 10_000, enterprise: 100_000 } as const
-
 export type PlanCode = 'basic' | 'pro' | 'enterprise'
 export type Metric = 'callMinutes' | 'smsCount' | 'apiCalls'
 

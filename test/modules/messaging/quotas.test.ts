@@ -120,7 +120,7 @@ describe("the plan's hourly tier", () => {
     expect(await holdIds(u.id)).toEqual(accepted.map((id) => `${id}:hold`).sort())
   })
 
-  it("when both the key's rateLimit and the tier are reached, the key's limit answers (it is checked first)", async () => {
+  it("when both the key's rateLimit and the tier are reached, the tier answers (the route's rate class is counted first)", async () => {
     await awayFromWindowEdge(HOUR_S)
     const u = await registerUser()
     await fund(u.id, 1)
@@ -128,8 +128,8 @@ describe("the plan's hourly tier", () => {
     const overrides = { RATE_LIMITS: JSON.stringify({ messages_free: { limit: 1 } }) }
     const ok = await callApp('/api/v1/messages', { env: overrides, token: s.key, body: sendBody(s) })
     expect(ok.status, ok.text).toBe(202)
-    // Both limits are reached; the key's own is checked first.
-    expectHourly429(await callApp('/api/v1/messages', { env: overrides, token: s.key, body: sendBody(s) }), 'RATE_LIMIT_EXCEEDED', 1)
+    // Both limits are reached; the plan's tier (the rate class, before the handler) answers.
+    expectHourly429(await callApp('/api/v1/messages', { env: overrides, token: s.key, body: sendBody(s) }), 'QUOTA_EXCEEDED', 1)
     await untilStatus(ok.body.data.messageId, 'delivered')
     expect(await walletAudit(u.id)).toMatchObject({ balance: 1_000_000 - 1_000, activeHolds: 0 })
     expect(await holdIds(u.id)).toEqual([`${ok.body.data.messageId}:hold`])

@@ -15,6 +15,8 @@ describe('POST /api/v1/messages', () => {
     const res = await call('/api/v1/messages', { token: s.key, body: sendBody(s) })
     expect(res.status, res.text).toBe(202)
     expect(res.body.data).toEqual({ messageId: expect.stringMatching(/^msg_/), status: 'queued' })
+    // The rate headers show the plan's hourly tier (no plan: the free tier, 1,000 an hour).
+    expect(res.headers.get('x-ratelimit-limit')).toBe('1000')
     const id = res.body.data.messageId
     const row = await untilStatus(id, 'delivered')
     expect(row.text).toBe('Hello Ada, your code is 12345')
