@@ -89,8 +89,8 @@ export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
 
 /** `?page&limit` → `{ page, limit, total, totalPages, hasNext, hasPrevious }`. */
 export const PageQuery = {
-  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
-  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20 }),
+  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1, description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20, description: 'Items per page (max 100)' }),
 }
 
 export const PagePagination = z

@@ -10,7 +10,7 @@ const Params = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'activationId', in: 'path' }, example: 'num_abc123' }),
+    .openapi({ param: { name: 'activationId', in: 'path' }, example: 'num_abc123', description: 'The activation number id' }),
 })
 
 const Result = z

@@ -66,7 +66,7 @@ export const NumberIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'num_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'num_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The activation number id' }),
 })
 
 export type ActivationRecord = Activation & { providerCode: string }

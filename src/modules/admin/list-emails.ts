@@ -29,7 +29,13 @@ const route = createRoute({
     'The sandbox mailer keeps every message here instead of delivering it: locally this is where verification and ' + 'password-reset links are read. Newest first; `to` filters by recipient.',
   middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
   security: sessionSecurity,
-  request: { query: z.object({ ...PageQuery, to: z.string().trim().toLowerCase().max(254).optional(), kind: z.string().max(32).optional() }) },
+  request: {
+    query: z.object({
+      ...PageQuery,
+      to: z.string().trim().toLowerCase().max(254).optional().openapi({ description: 'Only mails to this address (case-insensitive)' }),
+      kind: z.string().max(32).optional().openapi({ description: 'Only mails of this kind' }),
+    }),
+  },
   responses: { 200: okList(Email, PagePagination, 'Mail'), ...errorResponses },
 })
 

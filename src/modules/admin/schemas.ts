@@ -14,7 +14,7 @@ export const UserIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+    .openapi({ param: { name: 'id', in: 'path' }, description: 'The user id' }),
 })
 
 export const AdminUserSummary = z

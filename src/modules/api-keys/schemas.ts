@@ -43,5 +43,5 @@ export const KeyIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+    .openapi({ param: { name: 'id', in: 'path' }, description: 'The API key id' }),
 })

@@ -33,9 +33,9 @@ const route = createRoute({
   request: {
     query: z.object({
       ...PageQuery,
-      actorId: z.string().max(64).optional(),
-      targetType: z.string().max(32).optional(),
-      targetId: z.string().max(64).optional(),
+      actorId: z.string().max(64).optional().openapi({ description: 'Only entries by this actor (a user or API key id)' }),
+      targetType: z.string().max(32).optional().openapi({ description: 'Only entries on targets of this type' }),
+      targetId: z.string().max(64).optional().openapi({ description: 'Only entries on this target' }),
     }),
   },
   responses: { 200: okList(Entry, PagePagination, 'Entries'), ...errorResponses },

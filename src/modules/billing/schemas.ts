@@ -18,7 +18,7 @@ export const InvoiceIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'inv_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'inv_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The invoice id' }),
 })
 
 const Breakdown = z.object({ callMinutes: z.number().int(), smsCount: z.number().int(), apiCalls: z.number().int() })
@@ -58,13 +58,13 @@ export const ListAccountInvoicesQuery = z.object({
 })
 
 export const ListInvoicesQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  page: z.coerce.number().int().min(1).default(1).openapi({ description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Items per page (max 100)' }),
   status: listParam(INVOICE_STATUSES, (s) => s.toLowerCase()),
   dateFrom: dateParam('Issued at or after (a date means its start).').optional(),
   dateTo: dateParam('Issued at or before (a date means its whole day).', '2026-11-30').optional(),
-  sortBy: z.enum(['issueDate', 'dueDate', 'totalAmount']).default('issueDate'),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
+  sortBy: z.enum(['issueDate', 'dueDate', 'totalAmount']).default('issueDate').openapi({ description: 'The field to sort by' }),
+  sortOrder: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'Ascending or descending' }),
 })
 export type ListInvoicesQuery = z.infer<typeof ListInvoicesQuery>
 

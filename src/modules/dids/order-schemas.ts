@@ -24,14 +24,14 @@ export const isOpen = (status: Order['status']) => OPEN.includes(status)
 export const orderTotal = (o: Pick<Order, 'status' | 'total' | 'charged'>) => fromMicros(isOpen(o.status) ? o.total : o.charged)
 
 export const ListOrdersQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  page: z.coerce.number().int().min(1).default(1).openapi({ description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Items per page (max 100)' }),
   status: listParam(ORDER_STATUSES, (s) => s.toLowerCase()),
   type: listParam(ORDER_TYPES, (s) => s.toLowerCase()),
   dateFrom: dateParam('Created at or after (a date means its start).').optional(),
   dateTo: dateParam('Created at or before (a date means its whole day).', '2026-11-30').optional(),
-  sortBy: z.enum(['createdAt', 'totalAmount', 'status']).default('createdAt'),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
+  sortBy: z.enum(['createdAt', 'totalAmount', 'status']).default('createdAt').openapi({ description: 'The field to sort by' }),
+  sortOrder: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'Ascending or descending' }),
 })
 export type ListOrdersQuery = z.infer<typeof ListOrdersQuery>
 
@@ -40,7 +40,7 @@ export const OrderIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'ord_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'ord_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The order id' }),
 })
 
 const ItemLine = z.object({

@@ -91,7 +91,7 @@ export const SearchQuery = z.object({
     .trim()
     .regex(/^\d{1,6}$/, 'areaCode is 1–6 digits')
     .optional()
-    .openapi({ example: '415' }),
+    .openapi({ example: '415', description: 'Only numbers in this area code (1–6 digits)' }),
   contains: z
     .string()
     .trim()
@@ -113,11 +113,11 @@ export const SearchQuery = z.object({
     .transform(upper)
     .pipe(z.enum(NUMBER_TYPES))
     .optional()
-    .openapi({ type: 'string', enum: [...NUMBER_TYPES] }),
+    .openapi({ type: 'string', enum: [...NUMBER_TYPES], description: 'Only numbers of this type (any case)' }),
   capabilities: listParam(CAPABILITIES, upper),
   limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20, description: 'Default 20, at most 100' }),
   priceMax: z.coerce.number().nonnegative().optional().openapi({ example: 2.5, description: 'Maximum monthly price (decimal, USD)' }),
-  excludeRestricted: QueryBool,
+  excludeRestricted: QueryBool.openapi({ description: 'When true, only numbers without restrictions (`true`/`false`/`1`/`0`)' }),
 })
 export type SearchQuery = z.infer<typeof SearchQuery>
 
@@ -225,17 +225,17 @@ export const NumberIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'pn_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'pn_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The phone number (DID) id' }),
 })
 
 export const ListNumbersQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  page: z.coerce.number().int().min(1).default(1).openapi({ description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Items per page (max 100)' }),
   status: listParam(NUMBER_STATUSES, lower),
   numberType: listParam(NUMBER_TYPES, upper),
   search: z.string().trim().min(1).max(64).optional().openapi({ description: 'Part of the phone number or friendly name' }),
-  sortBy: z.enum(['phoneNumber', 'createdAt', 'monthlyPrice', 'lastUsed']).default('createdAt'),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
+  sortBy: z.enum(['phoneNumber', 'createdAt', 'monthlyPrice', 'lastUsed']).default('createdAt').openapi({ description: 'The field to sort by' }),
+  sortOrder: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'Ascending or descending' }),
   tags: z
     .union([z.string(), z.array(z.string())])
     .optional()

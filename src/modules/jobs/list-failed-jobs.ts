@@ -38,8 +38,8 @@ const route = createRoute({
   request: {
     query: z.object({
       ...PageQuery,
-      status: z.enum(['retrying', 'dead']).optional(),
-      type: z.string().max(100).optional(),
+      status: z.enum(['retrying', 'dead']).optional().openapi({ description: 'Only jobs in this state' }),
+      type: z.string().max(100).optional().openapi({ description: 'Only jobs of this type (`billing.invoice`, …)' }),
     }),
   },
   responses: { 200: okList(FailedJob, PagePagination, 'Failed jobs'), ...errorResponses },

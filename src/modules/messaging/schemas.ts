@@ -28,12 +28,12 @@ export function offsetPagination(limit: number, offset: number, total: number): 
 
 // ---- params -------------------------------------------------------------------------------------
 
-const param = (name: string, example: string) => z.string().openapi({ param: { name, in: 'path' }, example })
-export const ProjectIdParam = z.object({ id: param('id', 'proj_01jq6v6k2m9t8d0c2bq4x7y1z3') })
-export const ProjectParam = z.object({ projectId: param('projectId', 'proj_01jq6v6k2m9t8d0c2bq4x7y1z3') })
-export const ProjectKeyParam = ProjectParam.extend({ keyId: param('keyId', 'key_01jq6v6k2m9t8d0c2bq4x7y1z3') })
-export const ProjectItemParam = ProjectParam.extend({ id: param('id', 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3') })
-export const MessageIdParam = z.object({ id: param('id', 'msg_01jq6v6k2m9t8d0c2bq4x7y1z3') })
+const param = (name: string, example: string, description: string) => z.string().openapi({ param: { name, in: 'path' }, example, description })
+export const ProjectIdParam = z.object({ id: param('id', 'proj_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The project id') })
+export const ProjectParam = z.object({ projectId: param('projectId', 'proj_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The project id') })
+export const ProjectKeyParam = ProjectParam.extend({ keyId: param('keyId', 'key_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The project key id') })
+export const ProjectItemParam = ProjectParam.extend({ id: param('id', 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The connector id (under `/connectors`) or the template id (under `/templates`)') })
+export const MessageIdParam = z.object({ id: param('id', 'msg_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The message id') })
 
 // ---- projects -----------------------------------------------------------------------------------
 

@@ -170,7 +170,7 @@ export const PaymentMethodIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'pm_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'pm_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The payment method id' }),
 })
 
 // ---- payments ---------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ import { SMS_MAX_UNITS, smsTextProblem } from './sms-text'
 export const SIM_SORT_KEYS = ['created_at', 'updated_at', 'label', 'iccid', 'activation_date', 'status'] as const
 
 /** A path's ICCID: 19 or 20 digits; checked by parseIccid (400 INVALID_ICCID), not here, so the code is the documented one. */
-export const IccidParam = z.object({ iccid: z.string().openapi({ param: { name: 'iccid', in: 'path' }, example: '8988228666000000001' }) })
+export const IccidParam = z.object({
+  iccid: z.string().openapi({ param: { name: 'iccid', in: 'path' }, example: '8988228666000000001', description: "The SIM's ICCID: 19 digits, or 20 with the Luhn check digit" }),
+})
 
 export const Iccid = z.string().openapi({ example: '8988228666000000001', description: '19 digits, without the Luhn check digit' })
 export const IccidWithLuhn = z.string().openapi({ example: '89882286660000000013', description: 'The ICCID with its Luhn check digit (20 digits)' })
@@ -35,17 +37,17 @@ export function simPagination(page: number, pageSize: number, total: number): z.
 }
 
 export const SimPageQuery = {
-  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
+  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1, description: 'Page number, from 1' }),
   page_size: z.coerce.number().int().min(1).max(100).default(50).openapi({ example: 50, description: 'Items per page (max 100)' }),
 }
 
 export const ListSimsQuery = z.object({
   ...SimPageQuery,
-  status: z.enum(SIM_STATUSES).optional(),
+  status: z.enum(SIM_STATUSES).optional().openapi({ description: 'Only SIMs in this status' }),
   organization_id: z.coerce.number().int().optional().openapi({ description: 'Accepted for compatibility: SIMs have no organization here (`organization_id` is null), so a value matches none.' }),
   search: z.string().trim().min(1).max(64).optional().openapi({ description: 'The start of an ICCID (digits), or part of a label' }),
-  sort_by: z.enum(SIM_SORT_KEYS).default('created_at'),
-  sort_order: z.enum(['asc', 'desc']).default('desc'),
+  sort_by: z.enum(SIM_SORT_KEYS).default('created_at').openapi({ description: 'The field to sort by' }),
+  sort_order: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'Ascending or descending' }),
 })
 
 export const SimStatus = z.enum(SIM_STATUSES)
@@ -200,7 +202,7 @@ export const ListEventsQuery = z.object({
   ...SimPageQuery,
   start_date: dateParam('Events from this instant.').optional(),
   end_date: dateParam('Events up to this instant (a date: the whole day).').optional(),
-  event_type: z.string().trim().min(1).max(64).optional(),
+  event_type: z.string().trim().min(1).max(64).optional().openapi({ description: 'Only events of this type' }),
 })
 
 export const SimEventView = z
@@ -218,7 +220,7 @@ export const SimEventView = z
 export const UsageQuery = z.object({
   start_date: dateParam('First day (default: 30 days ago).').optional(),
   end_date: dateParam('Last day (default: today).').optional(),
-  granularity: z.enum(['daily', 'weekly', 'monthly']).default('daily'),
+  granularity: z.enum(['daily', 'weekly', 'monthly']).default('daily').openapi({ description: 'The length of each usage bucket' }),
 })
 
 const UsageRow = z.object({
@@ -353,10 +355,12 @@ export const AutoTopUpResult = z
   })
   .openapi('SimAutoTopUpResult')
 
-export const JobIdParam = z.object({ job_id: z.string().openapi({ param: { name: 'job_id', in: 'path' }, example: 'job_01hx0000000000000000000000' }) })
+export const JobIdParam = z.object({
+  job_id: z.string().openapi({ param: { name: 'job_id', in: 'path' }, example: 'job_01hx0000000000000000000000', description: 'The job id a bulk request answered with' }),
+})
 
 export const JobQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
+  page: z.coerce.number().int().min(1).default(1).openapi({ description: 'Page of the results, from 1' }),
   page_size: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Results per page (max 1000)' }),
 })
 
@@ -397,7 +401,7 @@ export const JobView = z
 export const SMS_MAX_EXPIRY_DAYS = 7
 
 export const SmsParam = z.object({
-  iccid: z.string().openapi({ param: { name: 'iccid', in: 'path' }, example: '8988228666000000001' }),
+  iccid: z.string().openapi({ param: { name: 'iccid', in: 'path' }, example: '8988228666000000001', description: "The SIM's ICCID: 19 digits, or 20 with the Luhn check digit" }),
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'sms_01hx0000000000000000000000', description: 'The `sms_id`, or the integer `id`' }),
 })
 
@@ -409,7 +413,7 @@ export const ListSmsQuery = z.object({
   direction: SmsDirection.optional(),
   start_date: dateParam('Messages created from this instant.').optional(),
   end_date: dateParam('Messages created up to this instant (a date: the whole day).').optional(),
-  status: SmsStatus.optional(),
+  status: SmsStatus.optional().openapi({ description: 'Only messages in this status' }),
 })
 
 export const SimSmsView = z

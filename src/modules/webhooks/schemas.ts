@@ -109,7 +109,7 @@ export const EndpointIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+    .openapi({ param: { name: 'id', in: 'path' }, description: 'The webhook endpoint id' }),
 })
 
 export const EndpointFields = {

@@ -266,6 +266,14 @@ describe('OpenAPI document', () => {
     expect(res.body.components.securitySchemes.metricsToken).toMatchObject({ type: 'http', scheme: 'bearer' })
   })
 
+  it('describes every parameter (path, query, header)', async () => {
+    const res = await call('/openapi.json')
+    const params = operations(res.body.paths).flatMap((o) => ((o.op.parameters ?? []) as { name: string; in: string; description?: string }[]).map((p) => ({ ...p, op: o.name })))
+    expect(params.length).toBeGreaterThan(200)
+    const bare = params.filter((p) => !p.description?.trim()).map((p) => `${p.op}: ${p.in} ${p.name}`)
+    expect(bare, `${bare.length} parameters without a description:\n${bare.join('\n')}`).toEqual([])
+  })
+
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
     const res = await call('/docs')
     expect(res.status, res.text.slice(0, 1000)).toBe(200)
