@@ -274,6 +274,18 @@ describe('OpenAPI document', () => {
     expect(bare, `${bare.length} parameters without a description:\n${bare.join('\n')}`).toEqual([])
   })
 
+  it('names its servers (production, and npm start) and describes every tag an operation uses', async () => {
+    const res = await call('/openapi.json')
+    expect(res.body.servers, JSON.stringify(res.body.servers)).toEqual([
+      { url: 'https://api.switchboard.dev', description: expect.any(String) },
+      { url: 'http://localhost:8787', description: expect.stringContaining('npm start') },
+    ])
+    // No license: package.json has no license field and the repository states none.
+    const described = new Set(((res.body.tags ?? []) as { name: string; description?: string }[]).filter((t) => t.description?.trim()).map((t) => t.name))
+    const undescribed = operations(res.body.paths).flatMap((o) => ((o.op.tags ?? []) as string[]).filter((t) => !described.has(t)).map((t) => `${o.name}: ${t}`))
+    expect(undescribed, `tags without a description:\n${undescribed.join('\n')}`).toEqual([])
+  })
+
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
     const res = await call('/docs')
     expect(res.status, res.text.slice(0, 1000)).toBe(200)
