@@ -7,6 +7,7 @@ import { z } from '@hono/zod-openapi'
 import { INVOICE_STATUSES } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { listParam } from '../dids/schemas'
+import { Instant } from '../../lib/http'
 
 export { INVOICE_STATUSES }
 
@@ -40,8 +41,8 @@ export const UsageInvoice = z
     currency: z.string(),
     periodStart: z.string(),
     periodEnd: z.string(),
-    dueDate: z.string(),
-    createdAt: z.string(),
+    dueDate: Instant,
+    createdAt: Instant,
   })
   .openapi('Invoice')
 export type UsageInvoice = z.infer<typeof UsageInvoice>
@@ -78,9 +79,9 @@ export const InvoiceSummary = z
     amountPaid: z.number(),
     amountDue: z.number(),
     currency: z.string(),
-    issueDate: z.string(),
-    dueDate: z.string(),
-    paidDate: z.string().nullable(),
+    issueDate: Instant,
+    dueDate: Instant,
+    paidDate: Instant.nullable(),
     periodStart: z.string(),
     periodEnd: z.string(),
   })
@@ -119,7 +120,7 @@ export const InvoicePayment = z.object({
   amount: z.number(),
   status: z.enum(['pending', 'succeeded', 'failed', 'refunded']),
   processor: z.string(),
-  processedAt: z.string().nullable(),
+  processedAt: Instant.nullable(),
   paymentMethod: z.string().nullable(),
   failureReason: z.string().nullable(),
 })
@@ -141,17 +142,17 @@ export const InvoiceDetails = z
     subscriptionFee: z.number(),
     usageFee: z.number(),
     breakdown: Breakdown,
-    issueDate: z.string(),
-    dueDate: z.string(),
-    paidDate: z.string().nullable(),
+    issueDate: Instant,
+    dueDate: Instant,
+    paidDate: Instant.nullable(),
     periodStart: z.string(),
     periodEnd: z.string(),
     lineItems: z.array(InvoiceLine),
     payments: z.array(InvoicePayment),
     billingAddress: z.record(z.string(), z.unknown()),
     downloadUrls: z.object({ pdf: z.string(), csv: z.string() }),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: Instant,
+    updatedAt: Instant,
   })
   .openapi('InvoiceDetailsResponse')
 export type InvoiceDetails = z.infer<typeof InvoiceDetails>

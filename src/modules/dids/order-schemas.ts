@@ -11,6 +11,7 @@ import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { BillingAddress } from '../payments/schemas'
 import { Billing, FriendlyName, listParam, NumberRouting, paymentMethodRef } from './schemas'
+import { Instant } from '../../lib/http'
 
 export const ORDER_STATUSES = ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'] as const
 export const PAYMENT_STATUSES = ['pending', 'held', 'paid', 'partially_refunded', 'refunded', 'failed'] as const
@@ -63,8 +64,8 @@ export const OrderSummary = z
     currency: z.string(),
     itemCount: z.number().int(),
     paymentStatus: z.enum(PAYMENT_STATUSES),
-    createdAt: z.string(),
-    completedAt: z.string().nullable(),
+    createdAt: Instant,
+    completedAt: Instant.nullable(),
     items: z.array(ItemLine.extend({ phoneNumber: z.string(), status: z.string() })),
   })
   .openapi('OrderSummary')
@@ -88,14 +89,14 @@ export const OrderDetails = z
     paymentMethod: z.string().nullable(),
     paymentProcessor: z.string().nullable(),
     items: z.array(ItemLine.extend({ id: z.string(), metadata: z.record(z.string(), z.unknown()) })),
-    numbers: z.array(z.object({ id: z.string(), phoneNumber: z.string(), status: z.string(), activatedAt: z.string().nullable() })),
+    numbers: z.array(z.object({ id: z.string(), phoneNumber: z.string(), status: z.string(), activatedAt: Instant.nullable() })),
     billingAddress: z.record(z.string(), z.unknown()),
-    timeline: z.array(z.object({ status: z.string(), timestamp: z.string(), note: z.string().optional() })),
+    timeline: z.array(z.object({ status: z.string(), timestamp: Instant, note: z.string().optional() })),
     notes: z.string().nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-    completedAt: z.string().nullable(),
-    cancelledAt: z.string().nullable(),
+    createdAt: Instant,
+    updatedAt: Instant,
+    completedAt: Instant.nullable(),
+    cancelledAt: Instant.nullable(),
   })
   .openapi('OrderDetailsResponse')
 export type OrderDetails = z.infer<typeof OrderDetails>

@@ -7,6 +7,7 @@ import { z } from '@hono/zod-openapi'
 import { displayText } from '../../lib/text'
 import { checkWebhookUrl } from '../webhooks/url-guard'
 import { BillingAddress } from '../payments/schemas'
+import { Instant } from '../../lib/http'
 
 export const NUMBER_TYPES = ['LOCAL', 'TOLL_FREE', 'MOBILE', 'NATIONAL'] as const
 export const CAPABILITIES = ['VOICE', 'SMS', 'MMS', 'FAX'] as const
@@ -282,7 +283,7 @@ export const UserNumber = z
         totalSms: z.number().int(),
         monthlyMinutes: z.number(),
         monthlySms: z.number().int(),
-        lastUsedAt: z.string().nullable(),
+        lastUsedAt: Instant.nullable(),
       })
       .openapi({
         description:
@@ -292,13 +293,13 @@ export const UserNumber = z
     tags: z.array(z.string()),
     notes: z.string().nullable(),
     orderId: z.string().nullable(),
-    nextRenewalAt: z.string().nullable(),
-    scheduledReleaseAt: z.string().nullable().openapi({ description: 'Set while a release is scheduled (DELETE with a future releaseDate)' }),
+    nextRenewalAt: Instant.nullable(),
+    scheduledReleaseAt: Instant.nullable().openapi({ description: 'Set while a release is scheduled (DELETE with a future releaseDate)' }),
     releaseReason: z.string().nullable(),
-    releasedAt: z.string().nullable(),
-    purchasedAt: z.string(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    releasedAt: Instant.nullable(),
+    purchasedAt: Instant,
+    createdAt: Instant,
+    updatedAt: Instant,
   })
   .openapi('UserNumber')
 
@@ -315,7 +316,7 @@ export const NumberConfigurationView = z
     routingRules: z.record(z.string(), z.unknown()),
     schedule: z.record(z.string(), z.unknown()).nullable(),
     features: z.record(z.string(), z.boolean()),
-    createdAt: z.string(),
+    createdAt: Instant,
   })
   .openapi('NumberConfiguration')
 
@@ -329,7 +330,7 @@ export const NumberDetails = UserNumber.extend({
       direction: z.string(),
       status: z.string(),
       duration: z.number().nullable(),
-      createdAt: z.string(),
+      createdAt: Instant,
     }),
   ),
   analytics: z.object({ thisMonth: Usage, lastMonth: Usage }),
@@ -415,7 +416,7 @@ export const ReservedNumber = z.object({
   id: z.string().nullable().openapi({ description: "This number's reservation id (null when it could not be reserved)" }),
   phoneNumber: z.string(),
   status: z.enum(['reserved', 'failed', 'expired', 'released', 'purchased']),
-  expiresAt: z.string().nullable(),
+  expiresAt: Instant.nullable(),
   error: z.string().optional(),
 })
 
@@ -423,8 +424,8 @@ export const ReservationView = z
   .object({
     id: z.string(),
     status: z.enum(['active', 'partial', 'expired', 'released', 'purchased']),
-    expiresAt: z.string().nullable(),
-    createdAt: z.string(),
+    expiresAt: Instant.nullable(),
+    createdAt: Instant,
     phoneNumbers: z.array(ReservedNumber),
   })
   .openapi('NumberReservation')

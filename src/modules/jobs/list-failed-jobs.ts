@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, desc, eq, type SQL } from 'drizzle-orm'
 import { failedJobs } from '../../db/schema'
-import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity, Instant } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { iso } from '../../lib/time'
@@ -16,9 +16,9 @@ const FailedJob = z
     attempts: z.number().int().openapi({ description: 'The highest delivery attempt that failed' }),
     lastError: z.string().nullable(),
     messageId: z.string().nullable(),
-    firstFailedAt: z.string(),
-    lastFailedAt: z.string(),
-    deadAt: z.string().nullable(),
+    firstFailedAt: Instant,
+    lastFailedAt: Instant,
+    deadAt: Instant.nullable(),
   })
   .openapi('FailedJob')
 

@@ -6,9 +6,9 @@
 import { z } from '@hono/zod-openapi'
 import { CONNECTOR_TYPES, MESSAGE_STATUSES } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
+import { Instant } from '../../lib/http'
 
 const Id = (example: string) => z.string().openapi({ example })
-const Instant = z.string().openapi({ format: 'date-time', example: '2026-01-15T10:00:00.000Z' })
 
 export const ConnectorType = z.enum(CONNECTOR_TYPES).openapi({ description: 'The channel: `whatsapp` (WhatsApp Cloud API), `telegram` (Bot API), `twilio` (SMS), `sandbox` (no account needed)' })
 export const MessageStatus = z.enum(MESSAGE_STATUSES).openapi({ description: 'Only ever moves forward: `queued → sent → delivered | read | failed`' })

@@ -8,6 +8,7 @@ import { QUOTA_TYPES, SIM_EVENT_CATEGORIES, SIM_SMS_STATUSES, SIM_STATUSES } fro
 import { dateParam, parseDate } from '../../lib/dates'
 import { displayText } from '../../lib/text'
 import { SMS_MAX_UNITS, smsTextProblem } from './sms-text'
+import { Instant } from '../../lib/http'
 
 export const SIM_SORT_KEYS = ['created_at', 'updated_at', 'label', 'iccid', 'activation_date', 'status'] as const
 
@@ -64,9 +65,9 @@ export const SimSummary = z
     ip_address: z.string().nullable(),
     imei: z.string().nullable(),
     organization_id: z.number().int().nullable(),
-    activation_date: z.string().nullable(),
-    created_at: z.string(),
-    updated_at: z.string(),
+    activation_date: Instant.nullable(),
+    created_at: Instant,
+    updated_at: Instant,
   })
   .openapi('SimSummary')
 
@@ -78,7 +79,7 @@ export const SimDetails = SimSummary.extend({
   current_operator: z.string().nullable(),
   tags: z.array(z.string()),
   metadata: z.record(z.string(), z.unknown()),
-  last_synced_at: z.string().nullable(),
+  last_synced_at: Instant.nullable(),
 }).openapi('SimDetails')
 
 const Label = displayText({ max: 128 })
@@ -139,7 +140,7 @@ export const UpdatedSim = z
     imei_lock: z.boolean(),
     tags: z.array(z.string()),
     metadata: z.record(z.string(), z.unknown()),
-    updated_at: z.string(),
+    updated_at: Instant,
   })
   .openapi('UpdatedSim')
 
@@ -149,7 +150,7 @@ export const SimStatusView = z
     iccid_with_luhn: IccidWithLuhn,
     status: SimStatus,
     status_details: z.object({ is_active: z.boolean(), is_expired: z.boolean(), is_suspended: z.boolean() }),
-    activation_date: z.string().nullable(),
+    activation_date: Instant.nullable(),
     last_checked: z.string().nullable(),
   })
   .openapi('SimStatus')
@@ -170,7 +171,7 @@ export const Connectivity = z
       mnc: z.string().nullable(),
       apn: z.string().nullable(),
     }),
-    timestamp: z.string(),
+    timestamp: Instant,
   })
   .openapi('SimConnectivity')
 
@@ -193,7 +194,7 @@ export const ResetStatus = z
     iccid_with_luhn: IccidWithLuhn,
     status: z.enum(['in_progress', 'completed', 'failed']),
     reset_type: z.string().nullable(),
-    requested_at: z.string(),
+    requested_at: Instant,
     expected_completion: z.string().nullable(),
   })
   .openapi('SimResetStatus')
@@ -213,7 +214,7 @@ export const SimEventView = z
     severity: z.enum(['info', 'warning', 'critical']),
     description: z.string(),
     event_data: z.record(z.string(), z.unknown()).optional(),
-    timestamp: z.string(),
+    timestamp: Instant,
   })
   .openapi('SimEvent')
 
@@ -271,8 +272,8 @@ export const QuotaView = z
     auto_reload: z.boolean(),
     auto_reload_amount: z.number().int().nullable(),
     last_volume_added: z.number().int().nullable(),
-    last_status_change_date: z.string().nullable(),
-    expiry_date: z.string().nullable(),
+    last_status_change_date: Instant.nullable(),
+    expiry_date: Instant.nullable(),
   })
   .openapi('SimQuota')
 
@@ -300,7 +301,7 @@ export const TopUpResult = z
     transaction_id: z.string(),
     price: z.number().openapi({ description: 'What the top-up cost, taken from the wallet (USD)' }),
     currency: z.literal('USD'),
-    timestamp: z.string(),
+    timestamp: Instant,
   })
   .openapi('SimTopUpResult')
 
@@ -376,8 +377,8 @@ export const JobView = z
     pending: z.number().int(),
     total_price: z.number(),
     currency: z.literal('USD'),
-    created_at: z.string(),
-    completed_at: z.string().nullable(),
+    created_at: Instant,
+    completed_at: Instant.nullable(),
     results: z.array(
       z.object({
         index: z.number().int().openapi({ description: "The SIM's place in the request (from 0)" }),
@@ -424,9 +425,9 @@ export const SimSmsView = z
     message: z.string(),
     encoding: z.enum(['GSM7', 'UCS2']),
     status: SmsStatus,
-    created_at: z.string(),
-    sent_at: z.string().nullable(),
-    delivered_at: z.string().nullable(),
+    created_at: Instant,
+    sent_at: Instant.nullable(),
+    delivered_at: Instant.nullable(),
   })
   .openapi('SimSms')
 
@@ -461,7 +462,7 @@ export const SmsAccepted = z
     iccid: Iccid,
     message: z.string(),
     status: z.literal('pending'),
-    created_at: z.string(),
+    created_at: Instant,
     status_url: z.string(),
   })
   .openapi('SimSmsAccepted')
@@ -492,4 +493,4 @@ export const SetLimitsBody = z
   .refine((b) => Object.keys(b).length > 0, { message: 'Nothing to set' })
   .openapi('SetSimLimits')
 
-export const SimLimitsUpdated = SimLimitsView.extend({ updated_at: z.string() }).openapi('SimLimitsUpdated')
+export const SimLimitsUpdated = SimLimitsView.extend({ updated_at: Instant }).openapi('SimLimitsUpdated')
