@@ -32,7 +32,7 @@ import { registerDids } from './modules/dids'
 import { registerSims } from './modules/sims'
 import { registerMessaging } from './modules/messaging'
 import { redocPage } from './modules/docs/redoc'
-import { API_DESCRIPTION, TAGS } from './modules/docs/tags'
+import { API_DESCRIPTION, SERVERS, TAGS } from './modules/docs/tags'
 import { registerOffers } from './modules/offers'
 import { registerOrders } from './modules/dids/orders'
 import { registerProviders } from './modules/providers'
@@ -170,6 +170,7 @@ export function createApp(): Router {
       version: '1.0.0',
       description: API_DESCRIPTION,
     },
+    servers: SERVERS,
     tags: TAGS,
   })
   app.get('/docs', rateClass('exempt'), swaggerUI({ url: '/openapi.json', title: 'Switchboard API' }))

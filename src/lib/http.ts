@@ -6,9 +6,15 @@
  */
 import { z } from '@hono/zod-openapi'
 
+/**
+ * An instant in a response: an ISO 8601 string in UTC, as `Date.prototype.toISOString` writes it. Only documents the
+ * format (`date-time`); as a validator it is a plain string, so using it never changes what a request accepts.
+ */
+export const Instant = z.string().openapi({ format: 'date-time', example: '2026-11-22T10:30:00.000Z' })
+
 export const Meta = z
   .object({
-    timestamp: z.string().openapi({ example: '2026-11-22T10:30:00.000Z' }),
+    timestamp: Instant,
     requestId: z.string().openapi({ example: 'req_01hx0000000000000000000000' }),
     request_id: z.string(),
     version: z.literal('v1'),
@@ -89,8 +95,8 @@ export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
 
 /** `?page&limit` → `{ page, limit, total, totalPages, hasNext, hasPrevious }`. */
 export const PageQuery = {
-  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
-  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20 }),
+  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1, description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20, description: 'Items per page (max 100)' }),
 }
 
 export const PagePagination = z

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, errorResponses, ok, keySecurity } from '../../lib/http'
+import { envelope, errorResponses, ok, keySecurity, Instant } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { contextOf, requireAuth } from '../../http/authenticate'
@@ -10,7 +10,7 @@ const Params = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'activationId', in: 'path' }, example: 'num_abc123' }),
+    .openapi({ param: { name: 'activationId', in: 'path' }, example: 'num_abc123', description: 'The activation number id' }),
 })
 
 const Result = z
@@ -23,7 +23,7 @@ const Result = z
         code: z.string().nullable().openapi({ example: '123456' }),
         text: z.string().openapi({ example: 'Your code is 123456' }),
         sender: z.string().nullable(),
-        receivedAt: z.string(),
+        receivedAt: Instant,
       }),
     ),
     code: z.string().nullable().openapi({ example: '123456', description: 'Code of the latest SMS, null while waiting' }),

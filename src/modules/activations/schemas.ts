@@ -3,6 +3,7 @@ import type { Activation } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import { billingView } from './settlement'
+import { Instant } from '../../lib/http'
 
 export const ACTIVATION_STATUSES = ['active', 'sms_received', 'completed', 'cancelled', 'expired'] as const
 
@@ -43,9 +44,9 @@ export const ActivationView = z
       example: 0,
       description: 'SMS that arrived but are withheld until the number is paid for (`billing: unbilled`); they appear once the wallet can pay',
     }),
-    expiresAt: z.string().openapi({ example: '2025-01-24T15:30:00.000Z' }),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    expiresAt: Instant.openapi({ example: '2025-01-24T15:30:00.000Z' }),
+    createdAt: Instant,
+    updatedAt: Instant,
   })
   .openapi('ActivationNumber')
 
@@ -55,7 +56,7 @@ export const SmsView = z
     code: z.string().nullable().openapi({ example: '123456' }),
     text: z.string().openapi({ example: 'Your code is 123456' }),
     sender: z.string().nullable().openapi({ example: 'Telegram' }),
-    receivedAt: z.string(),
+    receivedAt: Instant,
   })
   .openapi('ActivationSms')
 
@@ -66,7 +67,7 @@ export const NumberIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'num_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'num_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The activation number id' }),
 })
 
 export type ActivationRecord = Activation & { providerCode: string }

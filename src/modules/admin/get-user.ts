@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { aliasOperationId, envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
+import { aliasOperationId, envelope, errorResponses, ok, sessionSecurity, Instant } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { fromMicros } from '../../lib/money'
@@ -30,7 +30,7 @@ const Details = z
           'calendar months since the account was created, this one included (whole cents). `activeApiKeys`: not revoked nor ' +
           'expired; `activeSessions`: not logged out nor expired.',
       }),
-    recentActivity: z.array(z.object({ type: z.string(), description: z.string(), timestamp: z.string() })),
+    recentActivity: z.array(z.object({ type: z.string(), description: z.string(), timestamp: Instant })),
   })
   .openapi('AdminUserDetails')
 

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, desc, eq, type SQL } from 'drizzle-orm'
 import { emails } from '../../db/schema'
-import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity, Instant } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { iso } from '../../lib/time'
@@ -15,7 +15,7 @@ const Email = z
     text: z.string(),
     kind: z.string(),
     transport: z.string(),
-    createdAt: z.string(),
+    createdAt: Instant,
   })
   .openapi('SentEmail')
 
@@ -29,7 +29,13 @@ const route = createRoute({
     'The sandbox mailer keeps every message here instead of delivering it: locally this is where verification and ' + 'password-reset links are read. Newest first; `to` filters by recipient.',
   middleware: [rateClass('admin'), requireAuth({ admin: true })] as const,
   security: sessionSecurity,
-  request: { query: z.object({ ...PageQuery, to: z.string().trim().toLowerCase().max(254).optional(), kind: z.string().max(32).optional() }) },
+  request: {
+    query: z.object({
+      ...PageQuery,
+      to: z.string().trim().toLowerCase().max(254).optional().openapi({ description: 'Only mails to this address (case-insensitive)' }),
+      kind: z.string().max(32).optional().openapi({ description: 'Only mails of this kind' }),
+    }),
+  },
   responses: { 200: okList(Email, PagePagination, 'Mail'), ...errorResponses },
 })
 

@@ -16,15 +16,15 @@ const Roles = z
   )
   .pipe(z.array(z.enum(['user', 'admin'])))
   .optional()
-  .openapi({ type: 'array', items: { type: 'string', enum: ['user', 'admin'] } })
+  .openapi({ type: 'array', items: { type: 'string', enum: ['user', 'admin'] }, description: 'Only users with one of these roles: repeat the parameter or separate with commas' })
 
 const Query = z.object({
   ...PageQuery,
   search: z.string().trim().max(100).optional().openapi({ description: 'Part of email, first or last name, or company' }),
   role: Roles,
-  status: z.enum(['active', 'suspended', 'banned', 'inactive']).optional(),
-  sortBy: z.enum(['createdAt', 'lastLoginAt', 'email']).default('createdAt'),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
+  status: z.enum(['active', 'suspended', 'banned', 'inactive']).optional().openapi({ description: 'Only users in this status' }),
+  sortBy: z.enum(['createdAt', 'lastLoginAt', 'email']).default('createdAt').openapi({ description: 'The field to sort by' }),
+  sortOrder: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'Ascending or descending' }),
 })
 
 export const registerListUsers = (r: Router) => {

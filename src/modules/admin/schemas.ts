@@ -5,6 +5,7 @@ import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
 import { effectiveStatus } from '../auth/account-status'
 import { UserView, userView } from '../auth/schemas'
+import { Instant } from '../../lib/http'
 
 /** Both prefixes: the activation API's `/api/admin/users` and the DID API's `/api/v1/admin/users`. */
 export const USER_PREFIXES = ['/api/admin/users', '/api/v1/admin/users'] as const
@@ -14,7 +15,7 @@ export const UserIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+    .openapi({ param: { name: 'id', in: 'path' }, description: 'The user id' }),
 })
 
 export const AdminUserSummary = z
@@ -35,8 +36,8 @@ export const AdminUserSummary = z
     totalSpent: z.number().openapi({
       description: 'USD taken from the wallet (purchases, activations, renewals, invoices paid from the wallet) net of refunds; top-ups are not spending',
     }),
-    lastLoginAt: z.string().nullable(),
-    createdAt: z.string(),
+    lastLoginAt: Instant.nullable(),
+    createdAt: Instant,
   })
   .openapi('AdminUserSummary')
 
@@ -68,7 +69,7 @@ export function adminUserSummary(u: UserWithTotals): z.infer<typeof AdminUserSum
 export const AdminUser = UserView.extend({
   statusReason: z.string().nullable(),
   suspendedUntil: z.string().nullable(),
-  updatedAt: z.string(),
+  updatedAt: Instant,
 }).openapi('AdminUser')
 
 export function adminUser(u: User): z.infer<typeof AdminUser> {

@@ -4,6 +4,7 @@
  */
 import { z } from '@hono/zod-openapi'
 import { dateParam } from '../../lib/dates'
+import { Instant } from '../../lib/http'
 
 export const Stats = z
   .object({
@@ -35,7 +36,7 @@ export const Stats = z
         invoiceNumber: z.string(),
         status: z.string(),
         amount: z.number().openapi({ example: 59.74 }),
-        dueDate: z.string(),
+        dueDate: Instant,
       }),
     ),
   })
@@ -81,7 +82,7 @@ export const DashboardAnalytics = z
       z.object({
         type: z.enum(['call', 'sms', 'number_purchased', 'payment']),
         description: z.string(),
-        timestamp: z.string(),
+        timestamp: Instant,
         amount: z.number().optional(),
       }),
     ),

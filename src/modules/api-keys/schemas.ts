@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi'
 import type { ApiKey } from '../../db/schema'
 import { iso } from '../../lib/time'
+import { Instant } from '../../lib/http'
 
 export const ApiKeyView = z
   .object({
@@ -10,11 +11,11 @@ export const ApiKeyView = z
     keyPrefix: z.string().openapi({ example: 'sk_live_Ab12Cd34', description: "The key's type prefix and first 8 secret characters" }),
     mode: z.enum(['live', 'test']),
     permissions: z.array(z.string()),
-    expiresAt: z.string().nullable(),
-    lastUsed: z.string().nullable().openapi({ description: 'Last use, to the minute' }),
+    expiresAt: Instant.nullable(),
+    lastUsed: Instant.nullable().openapi({ description: 'Last use, to the minute' }),
     isActive: z.boolean().openapi({ description: 'Neither revoked nor expired' }),
-    revokedAt: z.string().nullable(),
-    createdAt: z.string(),
+    revokedAt: Instant.nullable(),
+    createdAt: Instant,
   })
   .openapi('ApiKey')
 
@@ -43,5 +44,5 @@ export const KeyIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+    .openapi({ param: { name: 'id', in: 'path' }, description: 'The API key id' }),
 })

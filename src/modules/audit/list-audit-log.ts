@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, desc, eq, type SQL } from 'drizzle-orm'
 import { auditLog } from '../../db/schema'
-import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity, Instant } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { iso } from '../../lib/time'
@@ -18,7 +18,7 @@ const Entry = z
     details: z.record(z.string(), z.unknown()),
     ip: z.string().nullable(),
     requestId: z.string().nullable(),
-    createdAt: z.string(),
+    createdAt: Instant,
   })
   .openapi('AuditEntry')
 
@@ -33,9 +33,9 @@ const route = createRoute({
   request: {
     query: z.object({
       ...PageQuery,
-      actorId: z.string().max(64).optional(),
-      targetType: z.string().max(32).optional(),
-      targetId: z.string().max(64).optional(),
+      actorId: z.string().max(64).optional().openapi({ description: 'Only entries by this actor (a user or API key id)' }),
+      targetType: z.string().max(32).optional().openapi({ description: 'Only entries on targets of this type' }),
+      targetId: z.string().max(64).optional().openapi({ description: 'Only entries on this target' }),
     }),
   },
   responses: { 200: okList(Entry, PagePagination, 'Entries'), ...errorResponses },

@@ -9,6 +9,7 @@ import type { User } from '../../db/schema'
 import { iso } from '../../lib/time'
 import { effectiveStatus } from './account-status'
 import type { IssuedTokens } from './auth.service'
+import { Instant } from '../../lib/http'
 
 export const Email = z
   .string()
@@ -43,10 +44,10 @@ export const UserView = z
     is_active: z.boolean(),
     emailVerified: z.boolean(),
     preferences: z.record(z.string(), z.unknown()),
-    lastLoginAt: z.string().nullable(),
-    lastLogin: z.string().nullable().openapi({ description: 'Another name for `lastLoginAt`' }),
-    createdAt: z.string(),
-    created_at: z.string(),
+    lastLoginAt: Instant.nullable(),
+    lastLogin: Instant.nullable().openapi({ description: 'Another name for `lastLoginAt`' }),
+    createdAt: Instant,
+    created_at: Instant,
   })
   .openapi('User')
 
@@ -111,7 +112,7 @@ export const AuthResult = TokenPair.extend({
   tokens: z.object({ accessToken: z.string(), refreshToken: z.string(), expiresIn: z.number().int() }),
   account: z.object({
     billingStatus: z.string().openapi({ example: 'prepaid' }),
-    trialEndsAt: z.string().nullable(),
+    trialEndsAt: Instant.nullable(),
     featuresEnabled: z.array(z.string()),
   }),
 }).openapi('AuthResult')

@@ -11,7 +11,7 @@ const route = createRoute({
   summary: 'Confirm an email address with a mailed token',
   middleware: [rateClass('auth')] as const,
   security: publicSecurity,
-  request: { query: z.object({ token: z.string().min(1).max(256) }) },
+  request: { query: z.object({ token: z.string().min(1).max(256).openapi({ description: 'The token from the verification mail' }) }) },
   responses: { 200: ok(z.object({ verified: z.literal(true) }), 'Email verified'), 400: errorResponses[400], 429: errorResponses[429] },
 })
 

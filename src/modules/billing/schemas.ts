@@ -7,6 +7,7 @@ import { z } from '@hono/zod-openapi'
 import { INVOICE_STATUSES } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { listParam } from '../dids/schemas'
+import { Instant } from '../../lib/http'
 
 export { INVOICE_STATUSES }
 
@@ -18,7 +19,7 @@ export const InvoiceIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'inv_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'inv_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The invoice id' }),
 })
 
 const Breakdown = z.object({ callMinutes: z.number().int(), smsCount: z.number().int(), apiCalls: z.number().int() })
@@ -40,8 +41,8 @@ export const UsageInvoice = z
     currency: z.string(),
     periodStart: z.string(),
     periodEnd: z.string(),
-    dueDate: z.string(),
-    createdAt: z.string(),
+    dueDate: Instant,
+    createdAt: Instant,
   })
   .openapi('Invoice')
 export type UsageInvoice = z.infer<typeof UsageInvoice>
@@ -58,13 +59,13 @@ export const ListAccountInvoicesQuery = z.object({
 })
 
 export const ListInvoicesQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  page: z.coerce.number().int().min(1).default(1).openapi({ description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Items per page (max 100)' }),
   status: listParam(INVOICE_STATUSES, (s) => s.toLowerCase()),
   dateFrom: dateParam('Issued at or after (a date means its start).').optional(),
   dateTo: dateParam('Issued at or before (a date means its whole day).', '2026-11-30').optional(),
-  sortBy: z.enum(['issueDate', 'dueDate', 'totalAmount']).default('issueDate'),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
+  sortBy: z.enum(['issueDate', 'dueDate', 'totalAmount']).default('issueDate').openapi({ description: 'The field to sort by' }),
+  sortOrder: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'Ascending or descending' }),
 })
 export type ListInvoicesQuery = z.infer<typeof ListInvoicesQuery>
 
@@ -78,9 +79,9 @@ export const InvoiceSummary = z
     amountPaid: z.number(),
     amountDue: z.number(),
     currency: z.string(),
-    issueDate: z.string(),
-    dueDate: z.string(),
-    paidDate: z.string().nullable(),
+    issueDate: Instant,
+    dueDate: Instant,
+    paidDate: Instant.nullable(),
     periodStart: z.string(),
     periodEnd: z.string(),
   })
@@ -119,7 +120,7 @@ export const InvoicePayment = z.object({
   amount: z.number(),
   status: z.enum(['pending', 'succeeded', 'failed', 'refunded']),
   processor: z.string(),
-  processedAt: z.string().nullable(),
+  processedAt: Instant.nullable(),
   paymentMethod: z.string().nullable(),
   failureReason: z.string().nullable(),
 })
@@ -141,17 +142,17 @@ export const InvoiceDetails = z
     subscriptionFee: z.number(),
     usageFee: z.number(),
     breakdown: Breakdown,
-    issueDate: z.string(),
-    dueDate: z.string(),
-    paidDate: z.string().nullable(),
+    issueDate: Instant,
+    dueDate: Instant,
+    paidDate: Instant.nullable(),
     periodStart: z.string(),
     periodEnd: z.string(),
     lineItems: z.array(InvoiceLine),
     payments: z.array(InvoicePayment),
     billingAddress: z.record(z.string(), z.unknown()),
     downloadUrls: z.object({ pdf: z.string(), csv: z.string() }),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: Instant,
+    updatedAt: Instant,
   })
   .openapi('InvoiceDetailsResponse')
 export type InvoiceDetails = z.infer<typeof InvoiceDetails>

@@ -11,6 +11,7 @@ import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { BillingAddress } from '../payments/schemas'
 import { Billing, FriendlyName, listParam, NumberRouting, paymentMethodRef } from './schemas'
+import { Instant } from '../../lib/http'
 
 export const ORDER_STATUSES = ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'] as const
 export const PAYMENT_STATUSES = ['pending', 'held', 'paid', 'partially_refunded', 'refunded', 'failed'] as const
@@ -24,14 +25,14 @@ export const isOpen = (status: Order['status']) => OPEN.includes(status)
 export const orderTotal = (o: Pick<Order, 'status' | 'total' | 'charged'>) => fromMicros(isOpen(o.status) ? o.total : o.charged)
 
 export const ListOrdersQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  page: z.coerce.number().int().min(1).default(1).openapi({ description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Items per page (max 100)' }),
   status: listParam(ORDER_STATUSES, (s) => s.toLowerCase()),
   type: listParam(ORDER_TYPES, (s) => s.toLowerCase()),
   dateFrom: dateParam('Created at or after (a date means its start).').optional(),
   dateTo: dateParam('Created at or before (a date means its whole day).', '2026-11-30').optional(),
-  sortBy: z.enum(['createdAt', 'totalAmount', 'status']).default('createdAt'),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
+  sortBy: z.enum(['createdAt', 'totalAmount', 'status']).default('createdAt').openapi({ description: 'The field to sort by' }),
+  sortOrder: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'Ascending or descending' }),
 })
 export type ListOrdersQuery = z.infer<typeof ListOrdersQuery>
 
@@ -40,7 +41,7 @@ export const OrderIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'ord_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'ord_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The order id' }),
 })
 
 const ItemLine = z.object({
@@ -63,8 +64,8 @@ export const OrderSummary = z
     currency: z.string(),
     itemCount: z.number().int(),
     paymentStatus: z.enum(PAYMENT_STATUSES),
-    createdAt: z.string(),
-    completedAt: z.string().nullable(),
+    createdAt: Instant,
+    completedAt: Instant.nullable(),
     items: z.array(ItemLine.extend({ phoneNumber: z.string(), status: z.string() })),
   })
   .openapi('OrderSummary')
@@ -88,14 +89,14 @@ export const OrderDetails = z
     paymentMethod: z.string().nullable(),
     paymentProcessor: z.string().nullable(),
     items: z.array(ItemLine.extend({ id: z.string(), metadata: z.record(z.string(), z.unknown()) })),
-    numbers: z.array(z.object({ id: z.string(), phoneNumber: z.string(), status: z.string(), activatedAt: z.string().nullable() })),
+    numbers: z.array(z.object({ id: z.string(), phoneNumber: z.string(), status: z.string(), activatedAt: Instant.nullable() })),
     billingAddress: z.record(z.string(), z.unknown()),
-    timeline: z.array(z.object({ status: z.string(), timestamp: z.string(), note: z.string().optional() })),
+    timeline: z.array(z.object({ status: z.string(), timestamp: Instant, note: z.string().optional() })),
     notes: z.string().nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-    completedAt: z.string().nullable(),
-    cancelledAt: z.string().nullable(),
+    createdAt: Instant,
+    updatedAt: Instant,
+    completedAt: Instant.nullable(),
+    cancelledAt: Instant.nullable(),
   })
   .openapi('OrderDetailsResponse')
 export type OrderDetails = z.infer<typeof OrderDetails>

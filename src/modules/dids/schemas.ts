@@ -7,6 +7,7 @@ import { z } from '@hono/zod-openapi'
 import { displayText } from '../../lib/text'
 import { checkWebhookUrl } from '../webhooks/url-guard'
 import { BillingAddress } from '../payments/schemas'
+import { Instant } from '../../lib/http'
 
 export const NUMBER_TYPES = ['LOCAL', 'TOLL_FREE', 'MOBILE', 'NATIONAL'] as const
 export const CAPABILITIES = ['VOICE', 'SMS', 'MMS', 'FAX'] as const
@@ -91,7 +92,7 @@ export const SearchQuery = z.object({
     .trim()
     .regex(/^\d{1,6}$/, 'areaCode is 1–6 digits')
     .optional()
-    .openapi({ example: '415' }),
+    .openapi({ example: '415', description: 'Only numbers in this area code (1–6 digits)' }),
   contains: z
     .string()
     .trim()
@@ -113,11 +114,11 @@ export const SearchQuery = z.object({
     .transform(upper)
     .pipe(z.enum(NUMBER_TYPES))
     .optional()
-    .openapi({ type: 'string', enum: [...NUMBER_TYPES] }),
+    .openapi({ type: 'string', enum: [...NUMBER_TYPES], description: 'Only numbers of this type (any case)' }),
   capabilities: listParam(CAPABILITIES, upper),
   limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20, description: 'Default 20, at most 100' }),
   priceMax: z.coerce.number().nonnegative().optional().openapi({ example: 2.5, description: 'Maximum monthly price (decimal, USD)' }),
-  excludeRestricted: QueryBool,
+  excludeRestricted: QueryBool.openapi({ description: 'When true, only numbers without restrictions (`true`/`false`/`1`/`0`)' }),
 })
 export type SearchQuery = z.infer<typeof SearchQuery>
 
@@ -225,17 +226,17 @@ export const NumberIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'pn_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'pn_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The phone number (DID) id' }),
 })
 
 export const ListNumbersQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  page: z.coerce.number().int().min(1).default(1).openapi({ description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Items per page (max 100)' }),
   status: listParam(NUMBER_STATUSES, lower),
   numberType: listParam(NUMBER_TYPES, upper),
   search: z.string().trim().min(1).max(64).optional().openapi({ description: 'Part of the phone number or friendly name' }),
-  sortBy: z.enum(['phoneNumber', 'createdAt', 'monthlyPrice', 'lastUsed']).default('createdAt'),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
+  sortBy: z.enum(['phoneNumber', 'createdAt', 'monthlyPrice', 'lastUsed']).default('createdAt').openapi({ description: 'The field to sort by' }),
+  sortOrder: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'Ascending or descending' }),
   tags: z
     .union([z.string(), z.array(z.string())])
     .optional()
@@ -282,7 +283,7 @@ export const UserNumber = z
         totalSms: z.number().int(),
         monthlyMinutes: z.number(),
         monthlySms: z.number().int(),
-        lastUsedAt: z.string().nullable(),
+        lastUsedAt: Instant.nullable(),
       })
       .openapi({
         description:
@@ -292,13 +293,13 @@ export const UserNumber = z
     tags: z.array(z.string()),
     notes: z.string().nullable(),
     orderId: z.string().nullable(),
-    nextRenewalAt: z.string().nullable(),
-    scheduledReleaseAt: z.string().nullable().openapi({ description: 'Set while a release is scheduled (DELETE with a future releaseDate)' }),
+    nextRenewalAt: Instant.nullable(),
+    scheduledReleaseAt: Instant.nullable().openapi({ description: 'Set while a release is scheduled (DELETE with a future releaseDate)' }),
     releaseReason: z.string().nullable(),
-    releasedAt: z.string().nullable(),
-    purchasedAt: z.string(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    releasedAt: Instant.nullable(),
+    purchasedAt: Instant,
+    createdAt: Instant,
+    updatedAt: Instant,
   })
   .openapi('UserNumber')
 
@@ -315,7 +316,7 @@ export const NumberConfigurationView = z
     routingRules: z.record(z.string(), z.unknown()),
     schedule: z.record(z.string(), z.unknown()).nullable(),
     features: z.record(z.string(), z.boolean()),
-    createdAt: z.string(),
+    createdAt: Instant,
   })
   .openapi('NumberConfiguration')
 
@@ -329,7 +330,7 @@ export const NumberDetails = UserNumber.extend({
       direction: z.string(),
       status: z.string(),
       duration: z.number().nullable(),
-      createdAt: z.string(),
+      createdAt: Instant,
     }),
   ),
   analytics: z.object({ thisMonth: Usage, lastMonth: Usage }),
@@ -415,7 +416,7 @@ export const ReservedNumber = z.object({
   id: z.string().nullable().openapi({ description: "This number's reservation id (null when it could not be reserved)" }),
   phoneNumber: z.string(),
   status: z.enum(['reserved', 'failed', 'expired', 'released', 'purchased']),
-  expiresAt: z.string().nullable(),
+  expiresAt: Instant.nullable(),
   error: z.string().optional(),
 })
 
@@ -423,8 +424,8 @@ export const ReservationView = z
   .object({
     id: z.string(),
     status: z.enum(['active', 'partial', 'expired', 'released', 'purchased']),
-    expiresAt: z.string().nullable(),
-    createdAt: z.string(),
+    expiresAt: Instant.nullable(),
+    createdAt: Instant,
     phoneNumbers: z.array(ReservedNumber),
   })
   .openapi('NumberReservation')

@@ -23,6 +23,16 @@ export const API_DESCRIPTION =
   '`{success: true, data, meta}` or `{success: false, error: {code, message, details?, field?}, meta}`. Amounts are ' +
   'decimals in USD, kept exactly (to a millionth of a dollar).'
 
+/**
+ * Where the API answers. Fixed rather than read from the request or env so the document (and the client types generated
+ * from it) is the same wherever it is produced: production is the host wrangler.toml names as the token issuer (JWT_ISSUER),
+ * and `npm start` serves on port 8787.
+ */
+export const SERVERS: { url: string; description: string }[] = [
+  { url: 'https://api.switchboard.dev', description: 'Production' },
+  { url: 'http://localhost:8787', description: 'Local development (`npm start`)' },
+]
+
 export const TAGS: { name: string; description: string }[] = [
   {
     name: 'auth',

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Env } from '../../env'
-import { aliasOperationId, ok, publicSecurity } from '../../lib/http'
+import { aliasOperationId, ok, publicSecurity, Instant } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { chooseRequestId } from '../../http/request-id'
@@ -63,7 +63,7 @@ export const registerHealthCheck = (r: Router) => {
       description: `${doc}. Liveness only: answered ahead of authentication, rate limiting and CORS.`,
       middleware: [rateClass('exempt')] as const,
       security: publicSecurity,
-      responses: { 200: ok(z.object({ status: z.literal(status), timestamp: z.string() }), 'Up') },
+      responses: { 200: ok(z.object({ status: z.literal(status), timestamp: Instant }), 'Up') },
     })
     r.openapi(route, (c) => liveness(c.req.raw, path, c.env, c.executionCtx) as never)
   }

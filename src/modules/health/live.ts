@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { aliasOperationId, envelope, ok, publicSecurity } from '../../lib/http'
+import { aliasOperationId, envelope, ok, publicSecurity, Instant } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 
@@ -13,7 +13,7 @@ export const registerLive = (r: Router) => {
       summary: 'Liveness check',
       middleware: [rateClass('exempt')] as const,
       security: publicSecurity,
-      responses: { 200: ok(z.object({ status: z.literal('alive'), timestamp: z.string() }), 'Alive') },
+      responses: { 200: ok(z.object({ status: z.literal('alive'), timestamp: Instant }), 'Alive') },
     })
     r.openapi(route, (c) => c.json(envelope(c, { status: 'alive' as const, timestamp: new Date().toISOString() }), 200))
   }

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi'
+import { Instant } from '../../lib/http'
 
 export const Check = z.enum(['healthy', 'unhealthy'])
 
@@ -7,6 +8,6 @@ export const Readiness = z
     status: z.enum(['ready', 'not_ready']),
     checks: z.record(z.string(), Check).openapi({ example: { database: 'healthy', wallet: 'healthy' } }),
     details: z.record(z.string(), z.object({ status: Check, responseTime: z.number(), error: z.string().optional() })),
-    timestamp: z.string(),
+    timestamp: Instant,
   })
   .openapi('Readiness')

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { eq } from 'drizzle-orm'
 import { providers } from '../../db/schema'
-import { envelope, errorResponses, ok, sessionSecurity } from '../../lib/http'
+import { envelope, errorResponses, ok, sessionSecurity, Instant } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { requireAuth } from '../../http/authenticate'
@@ -19,7 +19,7 @@ const External = z.object({
 const SystemHealth = z
   .object({
     status: z.enum(['healthy', 'degraded', 'unhealthy']),
-    timestamp: z.string(),
+    timestamp: Instant,
     services: z.object({
       database: z.object({ status: Up, responseTime: z.number(), connections: z.number().openapi({ description: 'D1 is connectionless: always 0' }) }),
       redis: z

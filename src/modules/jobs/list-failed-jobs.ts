@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, desc, eq, type SQL } from 'drizzle-orm'
 import { failedJobs } from '../../db/schema'
-import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity } from '../../lib/http'
+import { errorResponses, listEnvelope, okList, PagePagination, pagePagination, PageQuery, sessionSecurity, Instant } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { iso } from '../../lib/time'
@@ -16,9 +16,9 @@ const FailedJob = z
     attempts: z.number().int().openapi({ description: 'The highest delivery attempt that failed' }),
     lastError: z.string().nullable(),
     messageId: z.string().nullable(),
-    firstFailedAt: z.string(),
-    lastFailedAt: z.string(),
-    deadAt: z.string().nullable(),
+    firstFailedAt: Instant,
+    lastFailedAt: Instant,
+    deadAt: Instant.nullable(),
   })
   .openapi('FailedJob')
 
@@ -38,8 +38,8 @@ const route = createRoute({
   request: {
     query: z.object({
       ...PageQuery,
-      status: z.enum(['retrying', 'dead']).optional(),
-      type: z.string().max(100).optional(),
+      status: z.enum(['retrying', 'dead']).optional().openapi({ description: 'Only jobs in this state' }),
+      type: z.string().max(100).optional().openapi({ description: 'Only jobs of this type (`billing.invoice`, …)' }),
     }),
   },
   responses: { 200: okList(FailedJob, PagePagination, 'Failed jobs'), ...errorResponses },

@@ -4,7 +4,7 @@ import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { MESSAGES_TAG } from './routes-common'
 
-const Params = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3' }) })
+const Params = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3', description: 'The connector id' }) })
 
 const route = createRoute({
   method: 'post',

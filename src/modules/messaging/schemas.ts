@@ -6,9 +6,9 @@
 import { z } from '@hono/zod-openapi'
 import { CONNECTOR_TYPES, MESSAGE_STATUSES } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
+import { Instant } from '../../lib/http'
 
 const Id = (example: string) => z.string().openapi({ example })
-const Instant = z.string().openapi({ format: 'date-time', example: '2026-01-15T10:00:00.000Z' })
 
 export const ConnectorType = z.enum(CONNECTOR_TYPES).openapi({ description: 'The channel: `whatsapp` (WhatsApp Cloud API), `telegram` (Bot API), `twilio` (SMS), `sandbox` (no account needed)' })
 export const MessageStatus = z.enum(MESSAGE_STATUSES).openapi({ description: 'Only ever moves forward: `queued → sent → delivered | read | failed`' })
@@ -28,12 +28,12 @@ export function offsetPagination(limit: number, offset: number, total: number): 
 
 // ---- params -------------------------------------------------------------------------------------
 
-const param = (name: string, example: string) => z.string().openapi({ param: { name, in: 'path' }, example })
-export const ProjectIdParam = z.object({ id: param('id', 'proj_01jq6v6k2m9t8d0c2bq4x7y1z3') })
-export const ProjectParam = z.object({ projectId: param('projectId', 'proj_01jq6v6k2m9t8d0c2bq4x7y1z3') })
-export const ProjectKeyParam = ProjectParam.extend({ keyId: param('keyId', 'key_01jq6v6k2m9t8d0c2bq4x7y1z3') })
-export const ProjectItemParam = ProjectParam.extend({ id: param('id', 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3') })
-export const MessageIdParam = z.object({ id: param('id', 'msg_01jq6v6k2m9t8d0c2bq4x7y1z3') })
+const param = (name: string, example: string, description: string) => z.string().openapi({ param: { name, in: 'path' }, example, description })
+export const ProjectIdParam = z.object({ id: param('id', 'proj_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The project id') })
+export const ProjectParam = z.object({ projectId: param('projectId', 'proj_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The project id') })
+export const ProjectKeyParam = ProjectParam.extend({ keyId: param('keyId', 'key_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The project key id') })
+export const ProjectItemParam = ProjectParam.extend({ id: param('id', 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The connector id (under `/connectors`) or the template id (under `/templates`)') })
+export const MessageIdParam = z.object({ id: param('id', 'msg_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The message id') })
 
 // ---- projects -----------------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ import { rateClass } from '../../http/policy'
 const Query = z.object({
   q: z.string().trim().max(100).optional().openapi({ example: 'telegram', description: 'Part of a service name or code, or of a country name or code (case-insensitive)' }),
   country: z.string().trim().max(64).optional().openapi({ example: 'us', description: 'Two letters: ISO country code; longer: part of the country name' }),
-  page: z.coerce.number().int().min(1).default(1),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  page: z.coerce.number().int().min(1).default(1).openapi({ description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ description: 'Offers per page (max 200)' }),
 })
 
 const Hit = z

@@ -3,6 +3,7 @@ import type { paymentMethods, payments } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
+import { Instant } from '../../lib/http'
 
 type PaymentMethodRow = typeof paymentMethods.$inferSelect
 
@@ -88,14 +89,14 @@ export const BillingAccountView = z
     autoTopUp: AutoTopUpView,
     defaultPaymentMethod: z.string().nullable().openapi({ description: 'Id of the default payment method' }),
     billingCycle: z.enum(BILLING_CYCLES),
-    nextBillingDate: z.string().nullable().openapi({ example: '2026-12-01T00:00:00.000Z', description: 'The 1st of next month, 00:00 UTC (invoices are monthly)' }),
+    nextBillingDate: Instant.nullable().openapi({ example: '2026-12-01T00:00:00.000Z', description: 'The 1st of next month, 00:00 UTC (invoices are monthly)' }),
     isActive: z.boolean(),
     isSuspended: z.boolean(),
     suspensionReason: z.string().nullable(),
     stripeCustomerId: z.string().nullable(),
     paypalCustomerId: z.string().nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: Instant,
+    updatedAt: Instant,
   })
   .openapi('BillingAccountResponse')
 
@@ -128,7 +129,7 @@ export const PaymentMethodView = z
     isDefault: z.boolean(),
     isVerified: z.boolean(),
     isActive: z.boolean(),
-    createdAt: z.string(),
+    createdAt: Instant,
   })
   .openapi('PaymentMethod')
 
@@ -170,7 +171,7 @@ export const PaymentMethodIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'pm_01jd6q0000a1b2c3d4e5f6g7h8' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'pm_01jd6q0000a1b2c3d4e5f6g7h8', description: 'The payment method id' }),
 })
 
 // ---- payments ---------------------------------------------------------------------------------
@@ -187,8 +188,8 @@ export const PaymentView = z
     paymentMethodId: z.string().nullable(),
     processorRef: z.string().nullable(),
     failureReason: z.string().nullable(),
-    processedAt: z.string().nullable(),
-    createdAt: z.string(),
+    processedAt: Instant.nullable(),
+    createdAt: Instant,
   })
   .openapi('Payment')
 

@@ -6,8 +6,8 @@ import { requireAuth } from '../../http/authenticate'
 import { PROVIDER_PREFIXES, ProviderView, providerView } from './schemas'
 
 const Query = z.object({
-  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
-  limit: z.coerce.number().int().min(1).max(100).default(100).openapi({ example: 100 }),
+  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1, description: 'Page number, from 1' }),
+  limit: z.coerce.number().int().min(1).max(100).default(100).openapi({ example: 100, description: 'Providers per page (max 100)' }),
 })
 
 export const registerListProviders = (r: Router) => {

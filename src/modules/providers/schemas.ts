@@ -3,6 +3,7 @@ import type { Provider } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { ProviderSyncResult } from './provider-sync.job'
+import { Instant } from '../../lib/http'
 
 /** `/api/admin/providers` (the activation API's admin path) and the `/api/v1/admin/…` alias every admin route has. */
 export const PROVIDER_PREFIXES = ['/api/admin/providers', '/api/v1/admin/providers'] as const
@@ -32,7 +33,7 @@ export const ProviderView = z
     status: z.enum(['active', 'disabled']),
     healthy: z.boolean(),
     health: z.enum(['healthy', 'unhealthy']),
-    lastSyncAt: z.string().nullable().openapi({ description: 'Last successful sync' }),
+    lastSyncAt: Instant.nullable().openapi({ description: 'Last successful sync' }),
     lastError: z.string().nullable().openapi({ description: 'Why the last sync failed; null once one succeeds' }),
     stock: Stock,
     priority: z.number().int().openapi({ description: 'Lower is tried first' }),
@@ -41,8 +42,8 @@ export const ProviderView = z
       fixed: z.number().openapi({ example: 0.05, description: 'Added after the percentage, USD' }),
     }),
     config: z.record(z.string(), z.unknown()).openapi({ description: 'Adapter settings without anything named like a secret, key or token' }),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: Instant,
+    updatedAt: Instant,
   })
   .openapi('Provider')
 
@@ -87,7 +88,7 @@ export const SyncResultView = z
     healthy: z.boolean(),
     health: z.enum(['healthy', 'unhealthy']),
     error: z.string().nullable().openapi({ description: 'Why the sync failed (the provider is now unhealthy)' }),
-    syncedAt: z.string(),
+    syncedAt: Instant,
     durationMs: z.number().int(),
     offers: z.object({
       listed: z.number().int().openapi({ description: 'Offers the upstream listed (service × country)' }),

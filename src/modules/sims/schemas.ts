@@ -8,11 +8,14 @@ import { QUOTA_TYPES, SIM_EVENT_CATEGORIES, SIM_SMS_STATUSES, SIM_STATUSES } fro
 import { dateParam, parseDate } from '../../lib/dates'
 import { displayText } from '../../lib/text'
 import { SMS_MAX_UNITS, smsTextProblem } from './sms-text'
+import { Instant } from '../../lib/http'
 
 export const SIM_SORT_KEYS = ['created_at', 'updated_at', 'label', 'iccid', 'activation_date', 'status'] as const
 
 /** A path's ICCID: 19 or 20 digits; checked by parseIccid (400 INVALID_ICCID), not here, so the code is the documented one. */
-export const IccidParam = z.object({ iccid: z.string().openapi({ param: { name: 'iccid', in: 'path' }, example: '8988228666000000001' }) })
+export const IccidParam = z.object({
+  iccid: z.string().openapi({ param: { name: 'iccid', in: 'path' }, example: '8988228666000000001', description: "The SIM's ICCID: 19 digits, or 20 with the Luhn check digit" }),
+})
 
 export const Iccid = z.string().openapi({ example: '8988228666000000001', description: '19 digits, without the Luhn check digit' })
 export const IccidWithLuhn = z.string().openapi({ example: '89882286660000000013', description: 'The ICCID with its Luhn check digit (20 digits)' })
@@ -35,17 +38,17 @@ export function simPagination(page: number, pageSize: number, total: number): z.
 }
 
 export const SimPageQuery = {
-  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
+  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1, description: 'Page number, from 1' }),
   page_size: z.coerce.number().int().min(1).max(100).default(50).openapi({ example: 50, description: 'Items per page (max 100)' }),
 }
 
 export const ListSimsQuery = z.object({
   ...SimPageQuery,
-  status: z.enum(SIM_STATUSES).optional(),
+  status: z.enum(SIM_STATUSES).optional().openapi({ description: 'Only SIMs in this status' }),
   organization_id: z.coerce.number().int().optional().openapi({ description: 'Accepted for compatibility: SIMs have no organization here (`organization_id` is null), so a value matches none.' }),
   search: z.string().trim().min(1).max(64).optional().openapi({ description: 'The start of an ICCID (digits), or part of a label' }),
-  sort_by: z.enum(SIM_SORT_KEYS).default('created_at'),
-  sort_order: z.enum(['asc', 'desc']).default('desc'),
+  sort_by: z.enum(SIM_SORT_KEYS).default('created_at').openapi({ description: 'The field to sort by' }),
+  sort_order: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'Ascending or descending' }),
 })
 
 export const SimStatus = z.enum(SIM_STATUSES)
@@ -62,9 +65,9 @@ export const SimSummary = z
     ip_address: z.string().nullable(),
     imei: z.string().nullable(),
     organization_id: z.number().int().nullable(),
-    activation_date: z.string().nullable(),
-    created_at: z.string(),
-    updated_at: z.string(),
+    activation_date: Instant.nullable(),
+    created_at: Instant,
+    updated_at: Instant,
   })
   .openapi('SimSummary')
 
@@ -76,7 +79,7 @@ export const SimDetails = SimSummary.extend({
   current_operator: z.string().nullable(),
   tags: z.array(z.string()),
   metadata: z.record(z.string(), z.unknown()),
-  last_synced_at: z.string().nullable(),
+  last_synced_at: Instant.nullable(),
 }).openapi('SimDetails')
 
 const Label = displayText({ max: 128 })
@@ -137,7 +140,7 @@ export const UpdatedSim = z
     imei_lock: z.boolean(),
     tags: z.array(z.string()),
     metadata: z.record(z.string(), z.unknown()),
-    updated_at: z.string(),
+    updated_at: Instant,
   })
   .openapi('UpdatedSim')
 
@@ -147,7 +150,7 @@ export const SimStatusView = z
     iccid_with_luhn: IccidWithLuhn,
     status: SimStatus,
     status_details: z.object({ is_active: z.boolean(), is_expired: z.boolean(), is_suspended: z.boolean() }),
-    activation_date: z.string().nullable(),
+    activation_date: Instant.nullable(),
     last_checked: z.string().nullable(),
   })
   .openapi('SimStatus')
@@ -168,7 +171,7 @@ export const Connectivity = z
       mnc: z.string().nullable(),
       apn: z.string().nullable(),
     }),
-    timestamp: z.string(),
+    timestamp: Instant,
   })
   .openapi('SimConnectivity')
 
@@ -191,7 +194,7 @@ export const ResetStatus = z
     iccid_with_luhn: IccidWithLuhn,
     status: z.enum(['in_progress', 'completed', 'failed']),
     reset_type: z.string().nullable(),
-    requested_at: z.string(),
+    requested_at: Instant,
     expected_completion: z.string().nullable(),
   })
   .openapi('SimResetStatus')
@@ -200,7 +203,7 @@ export const ListEventsQuery = z.object({
   ...SimPageQuery,
   start_date: dateParam('Events from this instant.').optional(),
   end_date: dateParam('Events up to this instant (a date: the whole day).').optional(),
-  event_type: z.string().trim().min(1).max(64).optional(),
+  event_type: z.string().trim().min(1).max(64).optional().openapi({ description: 'Only events of this type' }),
 })
 
 export const SimEventView = z
@@ -211,14 +214,14 @@ export const SimEventView = z
     severity: z.enum(['info', 'warning', 'critical']),
     description: z.string(),
     event_data: z.record(z.string(), z.unknown()).optional(),
-    timestamp: z.string(),
+    timestamp: Instant,
   })
   .openapi('SimEvent')
 
 export const UsageQuery = z.object({
   start_date: dateParam('First day (default: 30 days ago).').optional(),
   end_date: dateParam('Last day (default: today).').optional(),
-  granularity: z.enum(['daily', 'weekly', 'monthly']).default('daily'),
+  granularity: z.enum(['daily', 'weekly', 'monthly']).default('daily').openapi({ description: 'The length of each usage bucket' }),
 })
 
 const UsageRow = z.object({
@@ -269,8 +272,8 @@ export const QuotaView = z
     auto_reload: z.boolean(),
     auto_reload_amount: z.number().int().nullable(),
     last_volume_added: z.number().int().nullable(),
-    last_status_change_date: z.string().nullable(),
-    expiry_date: z.string().nullable(),
+    last_status_change_date: Instant.nullable(),
+    expiry_date: Instant.nullable(),
   })
   .openapi('SimQuota')
 
@@ -298,7 +301,7 @@ export const TopUpResult = z
     transaction_id: z.string(),
     price: z.number().openapi({ description: 'What the top-up cost, taken from the wallet (USD)' }),
     currency: z.literal('USD'),
-    timestamp: z.string(),
+    timestamp: Instant,
   })
   .openapi('SimTopUpResult')
 
@@ -353,10 +356,12 @@ export const AutoTopUpResult = z
   })
   .openapi('SimAutoTopUpResult')
 
-export const JobIdParam = z.object({ job_id: z.string().openapi({ param: { name: 'job_id', in: 'path' }, example: 'job_01hx0000000000000000000000' }) })
+export const JobIdParam = z.object({
+  job_id: z.string().openapi({ param: { name: 'job_id', in: 'path' }, example: 'job_01hx0000000000000000000000', description: 'The job id a bulk request answered with' }),
+})
 
 export const JobQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
+  page: z.coerce.number().int().min(1).default(1).openapi({ description: 'Page of the results, from 1' }),
   page_size: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Results per page (max 1000)' }),
 })
 
@@ -372,8 +377,8 @@ export const JobView = z
     pending: z.number().int(),
     total_price: z.number(),
     currency: z.literal('USD'),
-    created_at: z.string(),
-    completed_at: z.string().nullable(),
+    created_at: Instant,
+    completed_at: Instant.nullable(),
     results: z.array(
       z.object({
         index: z.number().int().openapi({ description: "The SIM's place in the request (from 0)" }),
@@ -397,7 +402,7 @@ export const JobView = z
 export const SMS_MAX_EXPIRY_DAYS = 7
 
 export const SmsParam = z.object({
-  iccid: z.string().openapi({ param: { name: 'iccid', in: 'path' }, example: '8988228666000000001' }),
+  iccid: z.string().openapi({ param: { name: 'iccid', in: 'path' }, example: '8988228666000000001', description: "The SIM's ICCID: 19 digits, or 20 with the Luhn check digit" }),
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'sms_01hx0000000000000000000000', description: 'The `sms_id`, or the integer `id`' }),
 })
 
@@ -409,7 +414,7 @@ export const ListSmsQuery = z.object({
   direction: SmsDirection.optional(),
   start_date: dateParam('Messages created from this instant.').optional(),
   end_date: dateParam('Messages created up to this instant (a date: the whole day).').optional(),
-  status: SmsStatus.optional(),
+  status: SmsStatus.optional().openapi({ description: 'Only messages in this status' }),
 })
 
 export const SimSmsView = z
@@ -420,9 +425,9 @@ export const SimSmsView = z
     message: z.string(),
     encoding: z.enum(['GSM7', 'UCS2']),
     status: SmsStatus,
-    created_at: z.string(),
-    sent_at: z.string().nullable(),
-    delivered_at: z.string().nullable(),
+    created_at: Instant,
+    sent_at: Instant.nullable(),
+    delivered_at: Instant.nullable(),
   })
   .openapi('SimSms')
 
@@ -457,7 +462,7 @@ export const SmsAccepted = z
     iccid: Iccid,
     message: z.string(),
     status: z.literal('pending'),
-    created_at: z.string(),
+    created_at: Instant,
     status_url: z.string(),
   })
   .openapi('SimSmsAccepted')
@@ -488,4 +493,4 @@ export const SetLimitsBody = z
   .refine((b) => Object.keys(b).length > 0, { message: 'Nothing to set' })
   .openapi('SetSimLimits')
 
-export const SimLimitsUpdated = SimLimitsView.extend({ updated_at: z.string() }).openapi('SimLimitsUpdated')
+export const SimLimitsUpdated = SimLimitsView.extend({ updated_at: Instant }).openapi('SimLimitsUpdated')

@@ -33,7 +33,7 @@ const Params = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'pn_abc123' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'pn_abc123', description: 'The id of your sandbox DID' }),
 })
 
 const route = createRoute({

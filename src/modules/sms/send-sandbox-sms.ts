@@ -30,7 +30,7 @@ const Params = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 'num_abc123' }),
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'num_abc123', description: 'The id of your sandbox activation number' }),
 })
 
 const route = createRoute({

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { Meta } from '../../lib/http'
+import { Meta, Instant } from '../../lib/http'
 import { PLAN_CODES } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { periodOf } from '../../lib/periods'
@@ -15,10 +15,10 @@ export const SubscriptionView = z
     userId: z.string(),
     plan: PlanCode,
     status: z.enum(['active', 'cancelled', 'past_due']),
-    startDate: z.string().openapi({ example: '2024-01-01T00:00:00.000Z', description: 'When the account first subscribed (kept when it re-subscribes)' }),
+    startDate: Instant.openapi({ example: '2024-01-01T00:00:00.000Z', description: 'When the account first subscribed (kept when it re-subscribes)' }),
     currentPeriodStart: z.string().openapi({ example: '2025-11-01T00:00:00.000Z', description: 'The 1st of the current month, 00:00 UTC' }),
     currentPeriodEnd: z.string().openapi({ example: '2025-11-30T00:00:00.000Z', description: 'The last day of the current month, 00:00 UTC; the period lasts to the end of that day' }),
-    cancelledAt: z.string().nullable(),
+    cancelledAt: Instant.nullable(),
     monthlyFee: z.number().openapi({ example: 29.99 }),
   })
   .openapi('Subscription')

@@ -6,6 +6,7 @@ import { z } from '@hono/zod-openapi'
 import { USAGE_TYPES } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { listParam } from '../dids/schemas'
+import { Instant } from '../../lib/http'
 
 const MAX_COUNT = 1_000_000_000
 
@@ -54,7 +55,7 @@ export const UsageReport = z
     callMinutes: z.number().int().openapi({ example: 350 }),
     smsCount: z.number().int().openapi({ example: 900 }),
     apiCalls: z.number().int().openapi({ example: 5000 }),
-    recordedAt: z.string().openapi({ example: '2024-12-01T00:00:00.000Z' }),
+    recordedAt: Instant.openapi({ example: '2024-12-01T00:00:00.000Z' }),
   })
   .openapi('UsageReport')
 

@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { Balance, LedgerEntry } from './wallet.do'
+import { Instant } from '../../lib/http'
 
 /**
  * A user session or an API key. Typed wide on purpose: as an inferred literal it joins the route's
@@ -34,7 +35,7 @@ export const WalletTransaction = z
       .nullable()
       .openapi({ description: 'What the money was for (an activation, an order, …), when known' }),
     description: z.string().nullable(),
-    createdAt: z.string().openapi({ example: '2026-11-22T10:30:00.000Z' }),
+    createdAt: Instant.openapi({ example: '2026-11-22T10:30:00.000Z' }),
   })
   .openapi('WalletTransaction')
 

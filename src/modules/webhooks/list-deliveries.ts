@@ -16,7 +16,11 @@ const Statuses = z
   )
   .pipe(z.array(z.enum(['pending', 'retrying', 'succeeded', 'failed'])))
   .optional()
-  .openapi({ type: 'array', items: { type: 'string', enum: ['pending', 'retrying', 'succeeded', 'failed'] } })
+  .openapi({
+    type: 'array',
+    items: { type: 'string', enum: ['pending', 'retrying', 'succeeded', 'failed'] },
+    description: 'Only deliveries in one of these states: repeat the parameter or separate with commas',
+  })
 
 const route = createRoute({
   method: 'get',
@@ -26,7 +30,7 @@ const route = createRoute({
   summary: 'The delivery log of an endpoint, every attempt included (newest first)',
   middleware: [rateClass('general'), requireAuth({ permission: 'webhooks:read' })] as const,
   security: keySecurity,
-  request: { params: EndpointIdParam, query: z.object({ ...PageQuery, status: Statuses, event: z.string().max(64).optional() }) },
+  request: { params: EndpointIdParam, query: z.object({ ...PageQuery, status: Statuses, event: z.string().max(64).optional().openapi({ description: 'Only deliveries of this event type' }) }) },
   responses: { 200: okList(DeliveryView, PagePagination, 'Deliveries'), ...errorResponses },
 })
 

@@ -22,12 +22,12 @@ const route = createRoute({
         .string()
         .min(1)
         .max(64)
-        .openapi({ param: { name: 'id', in: 'path' } }),
+        .openapi({ param: { name: 'id', in: 'path' }, description: 'The webhook endpoint id' }),
       deliveryId: z
         .string()
         .min(1)
         .max(64)
-        .openapi({ param: { name: 'deliveryId', in: 'path' } }),
+        .openapi({ param: { name: 'deliveryId', in: 'path' }, description: 'The delivery id, from the delivery log' }),
     }),
   },
   responses: { 202: ok(DeliveryView, 'Queued'), ...errorResponses, 409: err('Already delivered (`DELIVERY_SUCCEEDED`), or the endpoint is disabled (`ENDPOINT_DISABLED`)') },

@@ -4,6 +4,7 @@ import { iso } from '../../lib/time'
 import { displayText } from '../../lib/text'
 import { EVENT_TYPES } from './catalogue'
 import { MAX_ATTEMPTS, RETRY_SCHEDULE_SECONDS } from './retry-schedule'
+import { Instant } from '../../lib/http'
 
 export const EventName = z.enum(['*', ...EVENT_TYPES]).openapi({ description: 'An event of the catalogue, or `*` for all' })
 
@@ -22,15 +23,15 @@ export const WebhookEndpointView = z
     events: z.array(z.string()),
     isActive: z.boolean(),
     disabledReason: z.string().nullable(),
-    lastDeliveryAt: z.string().nullable(),
+    lastDeliveryAt: Instant.nullable(),
     lastStatus: z.string().nullable(),
     deliveryCount: z.number().int(),
     failureCount: z.number().int(),
     timeout: z.number().int().openapi({ description: 'Seconds' }),
     retryPolicy: RetryPolicy,
-    previousSecretExpiresAt: z.string().nullable().openapi({ description: 'While set, the pre-rotation secret signs too' }),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    previousSecretExpiresAt: Instant.nullable().openapi({ description: 'While set, the pre-rotation secret signs too' }),
+    createdAt: Instant,
+    updatedAt: Instant,
   })
   .openapi('WebhookEndpoint')
 
@@ -65,7 +66,7 @@ export const Attempt = z.object({
   httpStatus: z.number().int().nullable(),
   responseTime: z.number().int().nullable(),
   error: z.string().nullable(),
-  createdAt: z.string(),
+  createdAt: Instant,
 })
 
 export const DeliveryView = z
@@ -76,13 +77,13 @@ export const DeliveryView = z
     status: z.enum(['pending', 'retrying', 'succeeded', 'failed']),
     httpStatus: z.number().int().nullable(),
     attemptCount: z.number().int(),
-    deliveredAt: z.string().nullable(),
-    nextRetryAt: z.string().nullable(),
+    deliveredAt: Instant.nullable(),
+    nextRetryAt: Instant.nullable(),
     errorMessage: z.string().nullable(),
     payloadSize: z.number().int(),
     responseTime: z.number().int().nullable(),
     attempts: z.array(Attempt),
-    createdAt: z.string(),
+    createdAt: Instant,
   })
   .openapi('WebhookDelivery')
 
@@ -109,7 +110,7 @@ export const EndpointIdParam = z.object({
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+    .openapi({ param: { name: 'id', in: 'path' }, description: 'The webhook endpoint id' }),
 })
 
 export const EndpointFields = {

@@ -266,6 +266,60 @@ describe('OpenAPI document', () => {
     expect(res.body.components.securitySchemes.metricsToken).toMatchObject({ type: 'http', scheme: 'bearer' })
   })
 
+  it('describes every parameter (path, query, header)', async () => {
+    const res = await call('/openapi.json')
+    const params = operations(res.body.paths).flatMap((o) => ((o.op.parameters ?? []) as { name: string; in: string; description?: string }[]).map((p) => ({ ...p, op: o.name })))
+    expect(params.length).toBeGreaterThan(200)
+    const bare = params.filter((p) => !p.description?.trim()).map((p) => `${p.op}: ${p.in} ${p.name}`)
+    expect(bare, `${bare.length} parameters without a description:\n${bare.join('\n')}`).toEqual([])
+  })
+
+  it('names its servers (production, and npm start) and describes every tag an operation uses', async () => {
+    const res = await call('/openapi.json')
+    expect(res.body.servers, JSON.stringify(res.body.servers)).toEqual([
+      { url: 'https://api.switchboard.dev', description: expect.any(String) },
+      { url: 'http://localhost:8787', description: expect.stringContaining('npm start') },
+    ])
+    // No license: package.json has no license field and the repository states none.
+    const described = new Set(((res.body.tags ?? []) as { name: string; description?: string }[]).filter((t) => t.description?.trim()).map((t) => t.name))
+    const undescribed = operations(res.body.paths).flatMap((o) => ((o.op.tags ?? []) as string[]).filter((t) => !described.has(t)).map((t) => `${o.name}: ${t}`))
+    expect(undescribed, `tags without a description:\n${undescribed.join('\n')}`).toEqual([])
+  })
+
+  /**
+   * Instants (`createdAt`, `sent_at`, `timestamp`, `dueDate`, …: ISO 8601 strings from `toISOString`) are typed `date-time`,
+   * so a generated client may parse them. Plain days (`YYYY-MM-DD`: `date`, `peak_date`) are not instants. Request bodies and
+   * parameters keep their validators and are left out (and the component schemas only they use), as they are not all ISO
+   * instants (the SMS webhook's `receivedAt` takes other formats too).
+   */
+  it('types every instant field of a response or component schema as format date-time', async () => {
+    const res = await call('/openapi.json')
+    const INSTANT = /^([A-Za-z_]*(At|_at|Date|_date)|timestamp|lastUsed|lastLogin)$/
+    const PLAIN_DAYS = new Set(['date', 'peak_date'])
+    const fields: { path: string; format?: string }[] = []
+    const walk = (node: unknown, path: string) => {
+      if (Array.isArray(node)) {
+        for (const [i, v] of node.entries()) walk(v, `${path}[${i}]`)
+        return
+      }
+      if (node === null || typeof node !== 'object') return
+      const props = (node as { properties?: Record<string, { type?: string | string[]; format?: string }> }).properties
+      for (const [name, schema] of Object.entries(props ?? {})) {
+        const types = [schema?.type].flat()
+        if (INSTANT.test(name) && !PLAIN_DAYS.has(name) && types.includes('string')) fields.push({ path: `${path}.${name}`, format: schema.format })
+      }
+      for (const [k, v] of Object.entries(node)) if (k !== 'requestBody' && k !== 'parameters') walk(v, `${path}.${k}`)
+    }
+    const requestOnly = new Set([...JSON.stringify(operations(res.body.paths).map((o) => o.op.requestBody ?? null)).matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]))
+    walk(res.body.paths, '$.paths')
+    for (const [name, schema] of Object.entries(res.body.components.schemas as Record<string, unknown>)) {
+      if (!requestOnly.has(name)) walk(schema, `$.components.schemas.${name}`)
+    }
+    expect(fields.length).toBeGreaterThan(100)
+    const untyped = fields.filter((f) => f.format !== 'date-time').map((f) => `${f.path}${f.format ? ` (${f.format})` : ''}`)
+    expect(untyped, `${untyped.length} instants without format date-time:\n${untyped.join('\n')}`).toEqual([])
+  })
+
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
     const res = await call('/docs')
     expect(res.status, res.text.slice(0, 1000)).toBe(200)
