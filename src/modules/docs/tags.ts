@@ -25,10 +25,12 @@ export const API_DESCRIPTION =
 
 /**
  * Where the API answers. Fixed rather than read from the request or env so the document (and the client types generated
- * from it) is the same wherever it is produced: production is the host wrangler.toml names as the token issuer (JWT_ISSUER),
- * and `npm start` serves on port 8787.
+ * from it) is the same wherever it is produced. First `/`: the host that serves the document, so "Try it out" in `/docs`
+ * calls the server the reader is on (a local `npm start` never sends to production by default); then production (the host
+ * wrangler.toml names as the token issuer, JWT_ISSUER) and `npm start` on port 8787.
  */
 export const SERVERS: { url: string; description: string }[] = [
+  { url: '/', description: 'The server this document is served from' },
   { url: 'https://api.switchboard.dev', description: 'Production' },
   { url: 'http://localhost:8787', description: 'Local development (`npm start`)' },
 ]

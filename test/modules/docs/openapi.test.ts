@@ -274,9 +274,10 @@ describe('OpenAPI document', () => {
     expect(bare, `${bare.length} parameters without a description:\n${bare.join('\n')}`).toEqual([])
   })
 
-  it('names its servers (production, and npm start) and describes every tag an operation uses', async () => {
+  it('names its servers (the serving host first, production, and npm start) and describes every tag an operation uses', async () => {
     const res = await call('/openapi.json')
     expect(res.body.servers, JSON.stringify(res.body.servers)).toEqual([
+      { url: '/', description: expect.any(String) },
       { url: 'https://api.switchboard.dev', description: expect.any(String) },
       { url: 'http://localhost:8787', description: expect.stringContaining('npm start') },
     ])
