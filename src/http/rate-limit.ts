@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono'
 import { AppError, RateLimited } from '../lib/errors'
 import type { AppEnv } from './router'
 import { clientIp } from '../modules/auth/client-info'
-import { limitFor, subjectOf } from '../modules/rate-limit/limits'
+import { limitFor, type LimitName, REFUSAL, subjectOf } from '../modules/rate-limit/limits'
 import { declaredPolicy } from './policy'
 
 /**
@@ -17,7 +17,7 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const { limits, messageTiers, rateLimiter } = c.var.services
   const principal = c.get('principal')
   let shown: Awaited<ReturnType<typeof rateLimiter.hit>> | undefined
-  let refusedBy: string | undefined
+  let refusedBy: LimitName | undefined
   for (const name of [policy.rateClass, ...policy.also]) {
     const { limit, windowSeconds } = limitFor(name, limits, messageTiers, principal?.plan)
     const subject = subjectOf(name, principal, clientIp(c))
@@ -33,9 +33,8 @@ export const rateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.header('X-RateLimit-Reset', String(Math.ceil(shown!.resetAt / 1000)))
   if (!shown!.allowed) {
     const e = new RateLimited(shown!.limit, shown!.retryAfter, shown!.resetAt)
-    // The messaging tier is the plan's quota: seed 004 names its refusal QUOTA_EXCEEDED.
-    if (refusedBy === 'messages') throw new AppError(429, 'QUOTA_EXCEEDED', `Hourly message quota of your plan (${shown!.limit} messages) exceeded`, e.details, undefined, e.headers)
-    throw e
+    const named = refusedBy ? REFUSAL[refusedBy] : undefined
+    throw named ? new AppError(429, named.code, named.message(shown!.limit), e.details, undefined, e.headers) : e
   }
   await next()
 }

@@ -3,8 +3,7 @@ import { err, ok, envelope, connectorCallbackSecurity } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { MESSAGES_TAG } from './routes-common'
-
-const Params = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3', description: 'The connector id' }) })
+import { ConnectorIdParam } from './schemas'
 
 const route = createRoute({
   method: 'post',
@@ -22,7 +21,7 @@ const route = createRoute({
     'Twilio also `SMS_DELIVERED`, `SMS_FAILED`). Telegram has no delivery callbacks: an accepted send is final. Not rate limited.',
   middleware: [rateClass('exempt')] as const,
   security: connectorCallbackSecurity,
-  request: { params: Params },
+  request: { params: ConnectorIdParam },
   responses: {
     200: ok(z.object({ received: z.number().int().openapi({ description: 'Updates that moved a message' }) }), 'Applied'),
     401: err('The signature does not verify, or the connector has no secret to verify it with (`INVALID_SIGNATURE`)'),

@@ -33,6 +33,8 @@ export const ProjectIdParam = z.object({ id: param('id', 'proj_01jq6v6k2m9t8d0c2
 export const ProjectParam = z.object({ projectId: param('projectId', 'proj_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The project id') })
 export const ProjectKeyParam = ProjectParam.extend({ keyId: param('keyId', 'key_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The project key id') })
 export const ProjectItemParam = ProjectParam.extend({ id: param('id', 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The connector id (under `/connectors`) or the template id (under `/templates`)') })
+/** A connector named by an upstream's callback (no project in the path). */
+export const ConnectorIdParam = z.object({ id: param('id', 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The connector id') })
 export const MessageIdParam = z.object({ id: param('id', 'msg_01jq6v6k2m9t8d0c2bq4x7y1z3', 'The message id') })
 
 // ---- projects -----------------------------------------------------------------------------------

@@ -5,8 +5,7 @@ import { rateClass } from '../../http/policy'
 import { AppError } from '../../lib/errors'
 import { verifyWhatsAppChallenge } from '../../providers/messaging/whatsapp'
 import { MESSAGES_TAG } from './routes-common'
-
-const Params = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'conn_01jq6v6k2m9t8d0c2bq4x7y1z3', description: 'The connector id' }) })
+import { ConnectorIdParam } from './schemas'
 
 const route = createRoute({
   method: 'get',
@@ -19,7 +18,7 @@ const route = createRoute({
     "connector's `webhookVerifyToken` → 200 with `hub.challenge` as the plain-text body; anything else 403. Not rate limited.",
   middleware: [rateClass('exempt')] as const,
   security: publicSecurity,
-  request: { params: Params },
+  request: { params: ConnectorIdParam },
   responses: {
     200: { content: { 'text/plain': { schema: z.string() } }, description: 'The challenge' },
     403: err('Not a valid subscription request for this connector (`FORBIDDEN`)'),

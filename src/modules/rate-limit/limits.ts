@@ -65,6 +65,14 @@ export function messageHourly(overrides: Partial<Record<string, { limit?: number
   return out
 }
 
+/**
+ * What a refusal by a limit is called: `RATE_LIMIT_EXCEEDED`, except the messaging tier, which is the
+ * plan's quota (`QUOTA_EXCEEDED`, as the messaging API names it).
+ */
+export const REFUSAL: Partial<Record<LimitName, { code: string; message: (limit: number) => string }>> = {
+  messages: { code: 'QUOTA_EXCEEDED', message: (limit) => `Hourly message quota of your plan (${limit} messages) exceeded` },
+}
+
 /** The limit a request counts against: the class's, except `messages`, whose limit is the plan's tier. */
 export function limitFor(name: LimitName, limits: Record<LimitName, Limit>, tiers: Record<MessageTier, number>, plan: string | null | undefined): Limit {
   if (name !== 'messages') return limits[name]
