@@ -53,6 +53,14 @@ import { logger } from './lib/logger'
 
 export const MAX_BODY_BYTES = 1024 * 1024
 
+/** The document's top level; `/openapi.json` serves it and `npm run openapi` writes it without a server. */
+export const OPENAPI_CONFIG = {
+  openapi: '3.1.0',
+  info: { title: 'Switchboard API', version: '1.0.0', description: API_DESCRIPTION },
+  servers: SERVERS,
+  tags: TAGS,
+}
+
 function errorResponse(c: Context<AppEnv>, e: AppError) {
   for (const [k, v] of Object.entries(e.headers ?? {})) c.header(k, v)
   const error: Record<string, unknown> = { code: e.code, message: e.message }
@@ -163,16 +171,7 @@ export function createApp(): Router {
   })
   // doc31 registers the handler itself: the class is declared by an entry of the same method and path.
   app.get('/openapi.json', rateClass('exempt'))
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Switchboard API',
-      version: '1.0.0',
-      description: API_DESCRIPTION,
-    },
-    servers: SERVERS,
-    tags: TAGS,
-  })
+  app.doc31('/openapi.json', OPENAPI_CONFIG)
   app.get('/docs', rateClass('exempt'), swaggerUI({ url: '/openapi.json', title: 'Switchboard API' }))
   app.get('/redoc', rateClass('exempt'), redocPage)
 
