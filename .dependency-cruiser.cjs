@@ -14,7 +14,7 @@ const LAYERS = [
     name: '3-foundation',
     path: '^src/(providers|http)/|^src/modules/(wallet|number-locks|payments|providers|auth|api-keys|audit|rate-limit|metrics|events|jobs|health|docs|webhooks)/',
   },
-  { name: '4-products', path: '^src/modules/(activations|offers|dids|sims|sms|subscriptions|usage|messaging)/' },
+  { name: '4-products', path: '^src/modules/(activations|offers|dids|sims|sms|sms-activate|subscriptions|usage|messaging)/' },
   { name: '5-billing', path: '^src/modules/billing/' },
   { name: '6-analytics-admin', path: '^src/modules/(analytics|admin|maintenance)/' },
   { name: '7-entry', path: '^src/(app|queue|scheduled|services|index)\\.ts$' },

@@ -28,6 +28,7 @@ import { registerHealth } from './modules/health'
 import { registerHealthCheck } from './modules/health/health'
 import { registerMetrics } from './modules/metrics'
 import { registerActivations } from './modules/activations'
+import { HANDLER_API_PATH, handlerApiError, registerHandlerApi } from './modules/sms-activate/handler-api'
 import { registerDids } from './modules/dids'
 import { registerSims } from './modules/sims'
 import { registerMessaging } from './modules/messaging'
@@ -70,6 +71,8 @@ function errorResponse(c: Context<AppEnv>, e: AppError) {
 }
 
 export function onError(e: Error, c: Context<AppEnv>) {
+  // The sms-activate protocol's path answers its own words, whatever failed before its route ran.
+  if (c.req.path === HANDLER_API_PATH) return handlerApiError(c, e)
   if (e instanceof AppError) return errorResponse(c, e)
   if (e instanceof HTTPException) {
     if (e.status === 413) return errorResponse(c, new PayloadTooLarge(MAX_BODY_BYTES))
@@ -128,6 +131,7 @@ export function createApp(): Router {
   registerWallet(app)
   registerOffers(app)
   registerActivations(app)
+  registerHandlerApi(app)
   registerInboundSms(app)
   registerDids(app)
   registerOrders(app)

@@ -36,6 +36,7 @@ import { TopUpService } from './modules/payments/top-up.service'
 import { ProvidersService } from './modules/providers/providers.service'
 import { messageHourly, resolveLimits } from './modules/rate-limit/limits'
 import { RateLimitService } from './modules/rate-limit/rate-limit.service'
+import { SmsActivateService } from './modules/sms-activate/sms-activate.service'
 import { SimLimitsService } from './modules/sims/sim-limits.service'
 import { SimSmsService } from './modules/sims/sim-sms.service'
 import { SimsService } from './modules/sims/sims.service'
@@ -164,6 +165,10 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
             afterPurchase: (a, p) => scheduleSandboxSms({ environment: config.ENVIRONMENT, defer, jobs: env.JOBS }, a, p),
           }),
       )
+    },
+    /** The sms-activate protocol (handler_api.php) over the activation engine. */
+    get smsActivate(): SmsActivateService {
+      return once('smsActivate', () => new SmsActivateService({ db, activations: this.activations, wallet: this.wallet }))
     },
     get inboundSms(): InboundSmsService {
       return once('inboundSms', () => new InboundSmsService({ db, wallet: this.wallet, secret }))

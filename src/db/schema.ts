@@ -267,6 +267,24 @@ export const activations = sqliteTable(
   ],
 )
 
+/**
+ * The integer alias of every activation, for the handler_api.php protocol (modules/sms-activate),
+ * whose clients parse activation ids as integers. A trigger on `activations` (migrations/0019)
+ * writes one row per inserted activation, so every writer gets one without knowing of it;
+ * AUTOINCREMENT never hands out an id twice. `retryAt`: when the client last asked for another
+ * code (setStatus 3); a code that arrives after it ends the wait.
+ */
+export const activationAliases = sqliteTable(
+  'activation_aliases',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    activationId: text('activation_id').notNull(),
+    userId: text('user_id').notNull(),
+    retryAt: ms('retry_at'),
+  },
+  (t) => [uniqueIndex('activation_aliases_activation_uq').on(t.activationId)],
+)
+
 /** Inbound SMS, on activations and on DIDs. Stored once per upstream message id. */
 export const smsMessages = sqliteTable(
   'sms_messages',

@@ -40,6 +40,8 @@ export interface PurchaseInput {
   countryCode: string
   serviceCode: string
   provider?: string
+  /** Micro-units: offers priced above it are not tried (the handler_api.php protocol's `maxPrice`). */
+  maxPrice?: number
 }
 
 export interface PurchaseOptions {
@@ -99,7 +101,7 @@ export class ActivationPurchase {
     if (!scoped.length) {
       throw new NotFound(named ? `Offer for '${serviceCode}' in '${countryCode}' from provider '${named}'` : `Offer for '${serviceCode}' in '${countryCode}'`)
     }
-    const candidates = scoped.filter((r) => r.provider.status === 'active' && r.provider.healthy && r.offer.stock > 0)
+    const candidates = scoped.filter((r) => r.provider.status === 'active' && r.provider.healthy && r.offer.stock > 0 && (input.maxPrice === undefined || r.offer.price <= input.maxPrice))
     if (!candidates.length) {
       throw new NoNumbersAvailable(`No numbers available for '${serviceCode}' in '${countryCode}'`, { serviceCode, countryCode })
     }

@@ -17,14 +17,15 @@
  * an `UpstreamError` (502) whose message and details carry the upstream's error word and the
  * action — never the API key, which travels only in the query string of the request itself.
  * Costs are in the account's currency, taken as USD. Upstream countries are numeric ids and
- * services short codes; the tables below map the common ones to ours (ISO alpha-2, lower case;
- * lower-case service names) and offers for anything else are skipped.
+ * services short codes; protocol-codes.ts maps them to ours (ISO alpha-2, lower case; lower-case
+ * service names) and offers for anything else are skipped.
  */
 import { z } from 'zod'
 import { NoNumbersAvailable, UpstreamError } from '../../lib/errors'
 import { isRecord } from '../../lib/json'
 import { toMicros } from '../../lib/money'
 import { DEFAULT_TIMEOUT_MS, parseJson, quote, upstreamRequest } from './http'
+import { PROTOCOL_COUNTRIES, PROTOCOL_SERVICES } from './protocol-codes'
 import type { ActivationOffer, ActivationProvider, ActivationStatus, BoughtActivation } from './types'
 
 export const HeroSmsConfig = z.object({
@@ -36,86 +37,8 @@ export const HeroSmsConfig = z.object({
 })
 export type HeroSmsConfig = z.infer<typeof HeroSmsConfig>
 
-/**
- * HeroSMS country ids (action getCountries; the same numbering as sms-activate) → ISO code and
- * name. 12 is "USA (virtual)", hidden upstream; 187 is the USA.
- */
-export const HEROSMS_COUNTRIES: Record<string, [iso: string, name: string]> = {
-  '1': ['ua', 'Ukraine'],
-  '2': ['kz', 'Kazakhstan'],
-  '4': ['ph', 'Philippines'],
-  '6': ['id', 'Indonesia'],
-  '7': ['my', 'Malaysia'],
-  '10': ['vn', 'Vietnam'],
-  '13': ['il', 'Israel'],
-  '14': ['hk', 'Hong Kong'],
-  '15': ['pl', 'Poland'],
-  '16': ['gb', 'United Kingdom'],
-  '19': ['ng', 'Nigeria'],
-  '22': ['in', 'India'],
-  '23': ['ie', 'Ireland'],
-  '31': ['za', 'South Africa'],
-  '32': ['ro', 'Romania'],
-  '33': ['co', 'Colombia'],
-  '36': ['ca', 'Canada'],
-  '39': ['ar', 'Argentina'],
-  '43': ['de', 'Germany'],
-  '46': ['se', 'Sweden'],
-  '48': ['nl', 'Netherlands'],
-  '50': ['at', 'Austria'],
-  '52': ['th', 'Thailand'],
-  '54': ['mx', 'Mexico'],
-  '56': ['es', 'Spain'],
-  '62': ['tr', 'Turkey'],
-  '63': ['cz', 'Czech Republic'],
-  '73': ['br', 'Brazil'],
-  '78': ['fr', 'France'],
-  '82': ['be', 'Belgium'],
-  '84': ['hu', 'Hungary'],
-  '86': ['it', 'Italy'],
-  '117': ['pt', 'Portugal'],
-  '129': ['gr', 'Greece'],
-  '151': ['cl', 'Chile'],
-  '163': ['fi', 'Finland'],
-  '172': ['dk', 'Denmark'],
-  '173': ['ch', 'Switzerland'],
-  '174': ['no', 'Norway'],
-  '175': ['au', 'Australia'],
-  '182': ['jp', 'Japan'],
-  '187': ['us', 'United States'],
-  '196': ['sg', 'Singapore'],
-}
-
-/** HeroSMS service codes (action getServicesList) → our service code and name. */
-export const HEROSMS_SERVICES: Record<string, [code: string, name: string]> = {
-  tg: ['telegram', 'Telegram'],
-  wa: ['whatsapp', 'WhatsApp'],
-  go: ['google', 'Google'],
-  fb: ['facebook', 'Facebook'],
-  ig: ['instagram', 'Instagram'],
-  tw: ['twitter', 'Twitter'],
-  ub: ['uber', 'Uber'],
-  ds: ['discord', 'Discord'],
-  vi: ['viber', 'Viber'],
-  wb: ['wechat', 'WeChat'],
-  am: ['amazon', 'Amazon'],
-  mm: ['microsoft', 'Microsoft'],
-  oi: ['tinder', 'Tinder'],
-  lf: ['tiktok', 'TikTok'],
-  nf: ['netflix', 'Netflix'],
-  dr: ['openai', 'OpenAI'],
-  ts: ['paypal', 'PayPal'],
-  fu: ['snapchat', 'Snapchat'],
-  tn: ['linkedin', 'LinkedIn'],
-  mb: ['yahoo', 'Yahoo'],
-  me: ['line', 'LINE'],
-  mt: ['steam', 'Steam'],
-  dh: ['ebay', 'eBay'],
-  uk: ['airbnb', 'Airbnb'],
-}
-
-const COUNTRY_TO_UPSTREAM = new Map(Object.entries(HEROSMS_COUNTRIES).map(([id, [iso]]) => [iso, id]))
-const SERVICE_TO_UPSTREAM = new Map(Object.entries(HEROSMS_SERVICES).map(([id, [code]]) => [code, id]))
+const COUNTRY_TO_UPSTREAM = new Map(Object.entries(PROTOCOL_COUNTRIES).map(([id, [iso]]) => [iso, id]))
+const SERVICE_TO_UPSTREAM = new Map(Object.entries(PROTOCOL_SERVICES).map(([id, [code]]) => [code, id]))
 
 /** What each error word means, for the message. NO_NUMBERS is handled apart (503). */
 const ERRORS: Record<string, string> = {
@@ -157,10 +80,10 @@ export class HeroSmsActivations implements ActivationProvider {
     if (!isRecord(prices)) throw this.unexpected('getPrices', body)
     const out: ActivationOffer[] = []
     for (const [countryId, services] of Object.entries(prices)) {
-      const country = HEROSMS_COUNTRIES[countryId]
+      const country = PROTOCOL_COUNTRIES[countryId]
       if (!country || !isRecord(services)) continue
       for (const [serviceId, entry] of Object.entries(services)) {
-        const service = HEROSMS_SERVICES[serviceId]
+        const service = PROTOCOL_SERVICES[serviceId]
         if (!service || !isRecord(entry)) continue
         const cost = Number(entry.cost)
         const count = Number(entry.count)
