@@ -191,6 +191,8 @@ const ROUTE_CLASSES: Record<string, string> = {
   'GET /api/numbers/my': 'general',
   'GET /api/numbers/:id': 'general',
   'POST /api/numbers/:id/complete': 'general',
+  'GET /stubs/handler_api.php': 'general',
+  'POST /stubs/handler_api.php': 'general',
   'GET /api/v1/sms/:activationId': 'public',
   'POST /api/v1/webhooks/sms': 'exempt',
   'POST /api/v1/sandbox/activations/:id/sms': 'general',
