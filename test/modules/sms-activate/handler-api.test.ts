@@ -134,6 +134,16 @@ describe('keys and actions', () => {
     // Reads are not in the purchase class.
     expect((await handler({ api_key: c.key, action: 'getBalance' }, { env: overrides })).text).toBe('ACCESS_BALANCE:4.50')
   })
+  it('a refusal by the global rate limiter, before the route runs, is 429 ERROR_SQL too, not the JSON envelope', async () => {
+    const c = await client()
+    const overrides = { RATE_LIMITS: '{"general":{"limit":1}}' }
+    expect((await handler({ api_key: c.key, action: 'getBalance' }, { env: overrides })).text).toBe('ACCESS_BALANCE:0.00')
+    const refused = await handler({ api_key: c.key, action: 'getBalance' }, { env: overrides })
+    expect(refused.status, refused.text).toBe(429)
+    expect(refused.text).toBe('ERROR_SQL')
+    expect(refused.headers.get('content-type')).toMatch(/^text\/plain/)
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/)
+  })
 })
 
 describe('getBalance', () => {
