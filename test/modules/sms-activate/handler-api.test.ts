@@ -74,7 +74,7 @@ describe('keys and actions', () => {
       { action: 'getBalance', api_key: 'sk_live_000000000000000000000000nope' },
       { action: 'getBalance', api_key: 'junk' },
       { action: 'getNumber', api_key: readOnly.key, service: 'tg', country: '187' },
-    ]) {
+    ] as Record<string, string>[]) {
       const res = await handler(params)
       expect(res.status, res.text).toBe(200)
       expect(res.text, JSON.stringify(params)).toBe('BAD_KEY')
