@@ -12,6 +12,23 @@ import { z } from '@hono/zod-openapi'
  */
 export const Instant = z.string().openapi({ format: 'date-time', example: '2026-11-22T10:30:00.000Z' })
 
+/** What every money amount of the document says about itself (MICROS_PER_UNIT: amounts are exact to a millionth of a dollar). */
+export const MONEY_NOTE = 'USD, decimal, at most 6 decimal places'
+
+/**
+ * The OpenAPI documentation of a money amount, for `.openapi(…)`: `format: decimal` (the format registry's fixed-point
+ * decimal) and the note above, after the field's own description. Documentation only: the validator it is put on stays
+ * what it is, so a request accepts what it accepted before. No `multipleOf: 0.000001`: validators that divide in floating
+ * point (`0.000005 / 0.000001` is `5.000000000000001`) would refuse about 3 in 10 exact amounts.
+ */
+export function money(doc: { description?: string; example?: number } = {}) {
+  const description = doc.description ? `${doc.description} (${MONEY_NOTE})` : MONEY_NOTE
+  return { ...doc, format: 'decimal', description }
+}
+
+/** A money amount in a response: a number, documented by `money()`. */
+export const Money = z.number().openapi(money())
+
 export const Meta = z
   .object({
     timestamp: Instant,

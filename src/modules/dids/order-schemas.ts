@@ -11,7 +11,7 @@ import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { BillingAddress } from '../payments/schemas'
 import { Billing, FriendlyName, listParam, NumberRouting, paymentMethodRef } from './schemas'
-import { Instant } from '../../lib/http'
+import { Instant, Money, money } from '../../lib/http'
 
 export const ORDER_STATUSES = ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'] as const
 export const PAYMENT_STATUSES = ['pending', 'held', 'paid', 'partially_refunded', 'refunded', 'failed'] as const
@@ -48,8 +48,8 @@ const ItemLine = z.object({
   type: z.string(),
   description: z.string(),
   quantity: z.number().int(),
-  unitPrice: z.number(),
-  totalPrice: z.number(),
+  unitPrice: Money,
+  totalPrice: Money,
 })
 
 export const OrderSummary = z
@@ -58,9 +58,9 @@ export const OrderSummary = z
     orderNumber: z.string(),
     type: z.string(),
     status: z.enum(ORDER_STATUSES),
-    totalAmount: z.number(),
-    chargedAmount: z.number(),
-    refundedAmount: z.number(),
+    totalAmount: Money,
+    chargedAmount: Money,
+    refundedAmount: Money,
     currency: z.string(),
     itemCount: z.number().int(),
     paymentStatus: z.enum(PAYMENT_STATUSES),
@@ -70,7 +70,7 @@ export const OrderSummary = z
   })
   .openapi('OrderSummary')
 
-export const OrdersSummary = z.object({ totalOrders: z.number().int(), totalSpent: z.number(), pendingOrders: z.number().int(), currency: z.string() }).openapi('OrdersSummary')
+export const OrdersSummary = z.object({ totalOrders: z.number().int(), totalSpent: Money, pendingOrders: z.number().int(), currency: z.string() }).openapi('OrdersSummary')
 
 export const OrderDetails = z
   .object({
@@ -78,12 +78,12 @@ export const OrderDetails = z
     orderNumber: z.string(),
     type: z.string(),
     status: z.enum(ORDER_STATUSES),
-    subtotalAmount: z.number(),
-    taxAmount: z.number(),
-    discountAmount: z.number(),
-    totalAmount: z.number(),
-    chargedAmount: z.number(),
-    refundedAmount: z.number(),
+    subtotalAmount: Money,
+    taxAmount: Money,
+    discountAmount: Money,
+    totalAmount: Money,
+    chargedAmount: Money,
+    refundedAmount: Money,
     currency: z.string(),
     paymentStatus: z.enum(PAYMENT_STATUSES),
     paymentMethod: z.string().nullable(),
@@ -109,7 +109,12 @@ export const CreateOrderBody = z
           type: z.enum(ITEM_TYPE_ALIASES).openapi({ description: 'A DID purchase: `number_purchase` (aliases: number, phone_number, did)' }),
           itemId: z.string().trim().min(1).max(64).optional().openapi({ description: 'The E.164 number, or its inventory id (`inv_…`). Required for number purchases.' }),
           quantity: z.number().int().min(1).max(1).default(1).openapi({ description: 'Always 1: each item is one specific number' }),
-          customPrice: z.number().positive().max(100_000).optional().openapi({ description: 'Admins only: the whole first charge (setup + first month), USD' }),
+          customPrice: z
+            .number()
+            .positive()
+            .max(100_000)
+            .optional()
+            .openapi(money({ description: 'Admins only: the whole first charge (setup + first month), USD' })),
           metadata: z.object({ friendlyName: FriendlyName.optional(), configuration: NumberRouting.optional() }).catchall(z.unknown()).optional(),
         }),
       )

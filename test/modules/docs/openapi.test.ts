@@ -321,6 +321,43 @@ describe('OpenAPI document', () => {
     expect(untyped, `${untyped.length} instants without format date-time:\n${untyped.join('\n')}`).toEqual([])
   })
 
+  /**
+   * Money amounts (`price`, `amount`, `balance`, `totalCost`, a wallet's `reserved` and `available`, an auto top-up's
+   * `threshold`, a revenue breakdown, …) are decimals in USD with at most 6 decimal places, one documented type wherever
+   * they stand: responses, request bodies and query parameters (`format: decimal` and the note `money()` writes). Percent
+   * changes (`growth.cost`) are not amounts; integers (bytes, messages, counts) are not either.
+   */
+  it('documents every money amount as the one decimal type, in responses, request bodies and parameters', async () => {
+    const res = await call('/openapi.json')
+    const MONEY_NAME = /amount|price|cost|balance|fee|spent|spend|revenue|monthlyTotal|creditLimit|proration/i
+    const MONEY_CONTEXT = new Set(['reserved', 'available', 'threshold', 'fixed', 'monthly', 'annual'])
+    const fields: { path: string; format?: string; description?: string }[] = []
+    const walk = (node: unknown, path: string) => {
+      if (Array.isArray(node)) {
+        for (const [i, v] of node.entries()) walk(v, `${path}[${i}]`)
+        return
+      }
+      if (node === null || typeof node !== 'object') return
+      const props = (node as { properties?: Record<string, { type?: string | string[]; format?: string; description?: string }> }).properties
+      for (const [name, schema] of Object.entries(props ?? {})) {
+        const p = `${path}.${name}`
+        if (![schema?.type].flat().includes('number')) continue
+        const isMoney = (MONEY_NAME.test(name) || MONEY_CONTEXT.has(name) || /\.revenue\.properties\.breakdown\.\w+$/.test(p)) && !/\.growth\.(?!items)/.test(p)
+        if (isMoney) fields.push({ path: p, format: schema.format, description: schema.description })
+      }
+      for (const [k, v] of Object.entries(node)) walk(v, `${path}.${k}`)
+    }
+    walk(res.body.paths, '$.paths')
+    walk(res.body.components.schemas, '$.components.schemas')
+    expect(fields.length).toBeGreaterThan(100)
+    const bare = fields.filter((f) => f.format !== 'decimal' || !f.description?.includes('USD, decimal, at most 6 decimal places')).map((f) => f.path)
+    expect(bare, `${bare.length} money amounts not documented as decimals:\n${bare.join('\n')}`).toEqual([])
+    const priceMax = operations(res.body.paths).find((o) => o.name === 'GET /api/v1/numbers/search')?.op.parameters as { name: string; schema: { format?: string } }[]
+    expect(priceMax.find((p) => p.name === 'priceMax')?.schema.format).toBe('decimal')
+    // No `multipleOf`: a validator dividing in floating point would refuse exact amounts such as 0.000005.
+    expect(res.text).not.toContain('"multipleOf"')
+  })
+
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
     const res = await call('/docs')
     expect(res.status, res.text.slice(0, 1000)).toBe(200)
