@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../../src/app'
+import { AppError, ERROR_CODES, InsufficientBalance } from '../../../src/lib/errors'
 import { call } from '../../helpers/api'
 import { send } from '../../helpers/app'
 
@@ -356,6 +357,52 @@ describe('OpenAPI document', () => {
     expect(priceMax.find((p) => p.name === 'priceMax')?.schema.format).toBe('decimal')
     // No `multipleOf`: a validator dividing in floating point would refuse exact amounts such as 0.000005.
     expect(res.text).not.toContain('"multipleOf"')
+  })
+
+  /**
+   * `error.code` is the enum `ErrorCode` of every code the API answers (`ERROR_CODES`, src/lib/errors.ts; `AppError` takes only
+   * those, so `tsc` refuses a new code that is not listed), and the codes with structured details name their schema.
+   */
+  it('documents error.code as the enum of every code, and the details schema of each code that has one', async () => {
+    const res = await call('/openapi.json')
+    const schemas = res.body.components.schemas
+    expect(schemas.ErrorCode.enum).toEqual([...ERROR_CODES])
+    expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length)
+    for (const code of ERROR_CODES) expect(code).toMatch(/^[A-Z][A-Z0-9_]+$/)
+    expect(schemas.Error.properties.error.properties.code).toEqual({ $ref: '#/components/schemas/ErrorCode' })
+    // `npm run typecheck` fails here if AppError ever takes any string again: an unlisted code does not compile.
+    // @ts-expect-error 'NOT_A_LISTED_CODE' is not an ErrorCode
+    expect(new AppError(400, 'NOT_A_LISTED_CODE', 'x').status).toBe(400)
+
+    const details = schemas.Error.properties.error.properties.details
+    const refs = (details.anyOf as { $ref: string }[]).map((r) => r.$ref.replace('#/components/schemas/', ''))
+    const byCode: Record<string, string> = {
+      VALIDATION_ERROR: 'ValidationErrorDetails',
+      RATE_LIMIT_EXCEEDED: 'RateLimitDetails',
+      QUOTA_EXCEEDED: 'RateLimitDetails',
+      INSUFFICIENT_BALANCE: 'InsufficientBalanceDetails',
+      PAYMENT_FAILED: 'PaymentFailedDetails',
+      INVALID_ICCID: 'InvalidIccidDetails',
+      PAYLOAD_TOO_LARGE: 'PayloadTooLargeDetails',
+      IDEMPOTENCY_KEY_REUSED: 'IdempotencyKeyReusedDetails',
+    }
+    for (const [code, schema] of Object.entries(byCode)) {
+      expect(refs, schema).toContain(schema)
+      expect(schemas[schema], schema).toBeTruthy()
+      expect(details.description, `${code} → ${schema}`).toMatch(new RegExp(`\`${code}\`[^;]*→ ${schema}`))
+    }
+    expect(refs).toContain('OtherErrorDetails')
+
+    // INSUFFICIENT_BALANCE shows decimals, like every amount (micro-units inside).
+    expect(new InsufficientBalance(2_500_000, 1_250_000).details).toEqual({ required: 2.5, available: 1.25, currency: 'USD' })
+    expect(schemas.InsufficientBalanceDetails.properties.required.format).toBe('decimal')
+    expect(schemas.InsufficientBalanceDetails.properties.available.format).toBe('decimal')
+
+    // A real answer fits: a validation error's details list the fields.
+    const bad = await call('/api/v1/auth/login', { body: {} })
+    expect(bad.status, bad.text).toBe(400)
+    expect(ERROR_CODES, bad.text).toContain(bad.body.error.code)
+    expect(bad.body.error.details[0], bad.text).toEqual({ field: expect.any(String), message: expect.any(String) })
   })
 
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
