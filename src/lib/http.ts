@@ -157,8 +157,15 @@ export const ErrorBody = z
   })
   .openapi('Error')
 
-/** One error response for the OpenAPI document. */
-export const err = (description: string) => ({ content: { 'application/json': { schema: ErrorBody } }, description })
+/**
+ * One error response for the OpenAPI document; `retryAfter` when this answer sends `Retry-After` (the header component is
+ * added to the document with the others the middleware set: src/http/openapi-document.ts, which also adds it to every 429).
+ */
+export const err = (description: string, opts: { retryAfter?: boolean } = {}) => ({
+  content: { 'application/json': { schema: ErrorBody } },
+  description,
+  ...(opts.retryAfter ? { headers: { 'Retry-After': { $ref: '#/components/headers/Retry-After' } } } : {}),
+})
 
 /** The error responses every authenticated route may give. */
 export const errorResponses = {

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../../src/app'
 import { AppError, ERROR_CODES, InsufficientBalance } from '../../../src/lib/errors'
-import { call } from '../../helpers/api'
+import { call, registerUser } from '../../helpers/api'
+import { routeDeclarations } from '../../helpers/policy'
+import { policyOf } from '../../../src/http/policy'
+import { REPLAYED_HEADER } from '../../../src/http/idempotency'
 import { send } from '../../helpers/app'
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
@@ -403,6 +406,57 @@ describe('OpenAPI document', () => {
     expect(bad.status, bad.text).toBe(400)
     expect(ERROR_CODES, bad.text).toContain(bad.body.error.code)
     expect(bad.body.error.details[0], bad.text).toEqual({ field: expect.any(String), message: expect.any(String) })
+  })
+
+  /**
+   * The headers the middleware set are documented where they are sent (src/http/openapi-document.ts): `X-Request-Id` on every
+   * answer; `X-RateLimit-*` on every answer of a rate-limited route (any class but `exempt`); `Retry-After` on every 429;
+   * `Idempotent-Replayed` on the answers of an idempotent route a replay can repeat; and that the names are the ones sent.
+   */
+  it('documents the response headers the middleware send', async () => {
+    const res = await call('/openapi.json')
+    const headers = res.body.components.headers as Record<string, unknown>
+    expect(Object.keys(headers).sort()).toEqual(['Idempotent-Replayed', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id'])
+    const policies = new Map([...routeDeclarations(createApp())].map(([k, ds]) => [k.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, '{$1}').toLowerCase(), policyOf(ds)]))
+    const missing: string[] = []
+    for (const o of operations(res.body.paths)) {
+      const policy = policies.get(o.name.toLowerCase())
+      expect(policy, o.name).toBeTruthy()
+      for (const [status, r] of Object.entries(o.op.responses as Record<string, { headers?: Record<string, unknown> }>)) {
+        const want = ['X-Request-Id']
+        if (policy!.rateClass !== 'exempt') want.push('X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset')
+        if (status === '429') want.push('Retry-After')
+        if (policy!.idempotent && /^[234]/.test(status) && !['401', '403', '429'].includes(status)) want.push('Idempotent-Replayed')
+        for (const h of want) if (!r.headers?.[h]) missing.push(`${o.name} ${status}: ${h}`)
+      }
+    }
+    expect(missing, `${missing.length} headers not documented:\n${missing.slice(0, 50).join('\n')}`).toEqual([])
+    const sims503 = operations(res.body.paths).find((o) => o.name === 'GET /api/v1/sims/{iccid}/usage')?.op.responses as Record<string, { headers?: object }>
+    expect(sims503['503'].headers).toHaveProperty('Retry-After')
+
+    // The names are the ones the middleware send: a limited answer and a request id.
+    const u = await registerUser()
+    const live = await call('/api/v1/auth/me', { token: u.accessToken })
+    for (const h of ['X-Request-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']) expect(live.headers.get(h), `${h}: ${live.text}`).toBeTruthy()
+    expect(REPLAYED_HEADER).toBe('Idempotent-Replayed')
+  })
+
+  it('gives every route that declares idempotent() the Idempotency-Key header parameter and its 409 and 422', async () => {
+    const res = await call('/openapi.json')
+    const idempotent = [...routeDeclarations(createApp())].filter(([, ds]) => policyOf(ds).idempotent).map(([k]) => k.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, '{$1}'))
+    expect(idempotent.length).toBeGreaterThan(10)
+    const ops = operations(res.body.paths)
+    const gaps: string[] = []
+    for (const name of idempotent) {
+      const op = ops.find((o) => o.name === name)?.op as { parameters?: { in: string; name: string; description?: string }[]; responses: Record<string, { description: string }> }
+      const param = op?.parameters?.find((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')
+      if (!param?.description) gaps.push(`${name}: no Idempotency-Key parameter`)
+      if (!op?.responses['409']?.description.includes('IDEMPOTENCY_KEY_IN_USE')) gaps.push(`${name}: 409 IDEMPOTENCY_KEY_IN_USE`)
+      if (!op?.responses['422']) gaps.push(`${name}: 422`)
+    }
+    expect(gaps, gaps.join('\n')).toEqual([])
+    const withKey = ops.filter((o) => (o.op.parameters as { in: string; name: string }[] | undefined)?.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')).map((o) => o.name)
+    expect(withKey.sort()).toEqual(idempotent.sort())
   })
 
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
