@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import ciRun from '../../../.ci/run?raw'
+import pkg from '../../../package.json'
+import redoclyYaml from '../../../redocly.yaml?raw'
 import { createApp } from '../../../src/app'
 import { AppError, ERROR_CODES, InsufficientBalance } from '../../../src/lib/errors'
 import { call, registerUser } from '../../helpers/api'
@@ -457,6 +460,26 @@ describe('OpenAPI document', () => {
     expect(gaps, gaps.join('\n')).toEqual([])
     const withKey = ops.filter((o) => (o.op.parameters as { in: string; name: string }[] | undefined)?.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')).map((o) => o.name)
     expect(withKey.sort()).toEqual(idempotent.sort())
+  })
+
+  /**
+   * CI lints the document with Redocly CLI's recommended ruleset (`npm run lint:openapi`, after the layer check) and fails on
+   * any error; redocly.yaml turns no rule off or down without a comment saying why.
+   */
+  it('is linted in CI by Redocly with the recommended rules, each rule changed with its reason', () => {
+    expect(pkg.devDependencies['@redocly/cli'], 'devDependency').toBeTruthy()
+    expect(pkg.scripts['lint:openapi']).toMatch(/scripts\/openapi\/lint\.mjs/)
+    expect(ciRun.indexOf('npm run lint:openapi'), ciRun).toBeGreaterThan(ciRun.indexOf('npm run check:layers'))
+    expect(ciRun.indexOf('npm run check:layers')).toBeGreaterThan(0)
+    expect(redoclyYaml).toMatch(/^extends:\n\s+- recommended$/m)
+    expect(redoclyYaml).toMatch(/^telemetry: off$/m)
+    const lines = redoclyYaml.split('\n')
+    const rulesAt = lines.findIndex((l) => /^rules:/.test(l))
+    if (rulesAt >= 0) {
+      for (let i = rulesAt + 1; i < lines.length && /^\s/.test(lines[i]!); i++) {
+        if (/^\s+[\w/-]+:/.test(lines[i]!)) expect(lines[i - 1], `redocly.yaml: ${lines[i]} needs a comment saying why`).toMatch(/^\s*#/)
+      }
+    }
   })
 
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
