@@ -3,6 +3,7 @@
  * Amounts are decimals in USD; instants ISO 8601.
  */
 import { z } from '@hono/zod-openapi'
+import { INVOICE_STATUSES, subscriptions } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { Instant, Money, money } from '../../lib/http'
 
@@ -11,7 +12,7 @@ export const Stats = z
     subscription: z
       .object({
         plan: z.string().openapi({ example: 'pro' }),
-        status: z.string().openapi({ example: 'active' }),
+        status: z.enum(subscriptions.status.enumValues).openapi({ example: 'active' }),
         monthlyFee: z.number().openapi(money({ example: 29.99 })),
         currentPeriodEnd: z.string().openapi({ example: '2025-11-30T00:00:00.000Z' }),
       })
@@ -34,7 +35,7 @@ export const Stats = z
       z.object({
         id: z.string(),
         invoiceNumber: z.string(),
-        status: z.string(),
+        status: z.enum(INVOICE_STATUSES),
         amount: z.number().openapi(money({ example: 59.74 })),
         dueDate: Instant,
       }),

@@ -5,12 +5,12 @@
  * `refundedAmount` say what moved.
  */
 import { z } from '@hono/zod-openapi'
-import type { Order } from '../../db/schema'
+import { type Order, orderItems } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { BillingAddress } from '../payments/schemas'
-import { Billing, FriendlyName, listParam, NumberRouting, paymentMethodRef } from './schemas'
+import { Billing, FriendlyName, listParam, NUMBER_STATUSES, NumberRouting, paymentMethodRef } from './schemas'
 import { Instant, Money, money } from '../../lib/http'
 
 export const ORDER_STATUSES = ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'] as const
@@ -66,7 +66,7 @@ export const OrderSummary = z
     paymentStatus: z.enum(PAYMENT_STATUSES),
     createdAt: Instant,
     completedAt: Instant.nullable(),
-    items: z.array(ItemLine.extend({ phoneNumber: z.string(), status: z.string() })),
+    items: z.array(ItemLine.extend({ phoneNumber: z.string(), status: z.enum(orderItems.status.enumValues) })),
   })
   .openapi('OrderSummary')
 
@@ -89,7 +89,7 @@ export const OrderDetails = z
     paymentMethod: z.string().nullable(),
     paymentProcessor: z.string().nullable(),
     items: z.array(ItemLine.extend({ id: z.string(), metadata: z.record(z.string(), z.unknown()) })),
-    numbers: z.array(z.object({ id: z.string(), phoneNumber: z.string(), status: z.string(), activatedAt: Instant.nullable() })),
+    numbers: z.array(z.object({ id: z.string(), phoneNumber: z.string(), status: z.enum(NUMBER_STATUSES), activatedAt: Instant.nullable() })),
     billingAddress: z.record(z.string(), z.unknown()),
     timeline: z.array(z.object({ status: z.string(), timestamp: Instant, note: z.string().optional() })),
     notes: z.string().nullable(),

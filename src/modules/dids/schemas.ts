@@ -4,6 +4,7 @@
  * accepted in any case.
  */
 import { z } from '@hono/zod-openapi'
+import { orders } from '../../db/schema'
 import { displayText } from '../../lib/text'
 import { checkWebhookUrl } from '../webhooks/url-guard'
 import { BillingAddress } from '../payments/schemas'
@@ -206,7 +207,7 @@ export type PurchaseBody = z.infer<typeof PurchaseBody>
 
 export const PurchaseResult = z
   .object({
-    order: z.object({ id: z.string(), orderNumber: z.string(), status: z.string(), totalAmount: Money, currency: z.string() }),
+    order: z.object({ id: z.string(), orderNumber: z.string(), status: z.enum(orders.status.enumValues), totalAmount: Money, currency: z.string() }),
     results: z.array(
       z.object({
         phoneNumber: z.string(),

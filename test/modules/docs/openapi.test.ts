@@ -482,6 +482,43 @@ describe('OpenAPI document', () => {
     }
   })
 
+  /**
+   * Status strings in responses (`status`, `paymentStatus`, `lastStatus`, …) are enums whose values come from the code's own
+   * types and database enums, so a generated client can switch on them. Not enums, on purpose: an order timeline entry's
+   * status (free text its writer chooses), a webhook endpoint's `lastStatus` (`failed (HTTP 503)` carries the HTTP status),
+   * and a number's `recentCalls` (always empty: the API records no calls per number).
+   */
+  it('documents every status string of a response as an enum', async () => {
+    const res = await call('/openapi.json')
+    const NOT_ENUMS = new Set([
+      '$.components.schemas.OrderDetailsResponse.timeline.items.status',
+      '$.components.schemas.WebhookEndpoint.lastStatus',
+      '$.components.schemas.NumberDetailsResponse.allOf[1].recentCalls.items.status',
+    ])
+    const found: { path: string; enum?: unknown[] }[] = []
+    const walk = (node: unknown, path: string) => {
+      if (Array.isArray(node)) {
+        for (const [i, v] of node.entries()) walk(v, `${path}[${i}]`)
+        return
+      }
+      if (node === null || typeof node !== 'object') return
+      const props = (node as { properties?: Record<string, { type?: string | string[]; enum?: unknown[] }> }).properties
+      for (const [name, schema] of Object.entries(props ?? {})) {
+        if (/(^|_)status$|Status$/.test(name) && [schema?.type].flat().includes('string')) found.push({ path: `${path}.${name}`.replace(/\.properties\./g, '.'), enum: schema.enum })
+      }
+      for (const [k, v] of Object.entries(node)) if (k !== 'requestBody' && k !== 'parameters') walk(v, `${path}.${k}`)
+    }
+    const requestOnly = new Set([...JSON.stringify(operations(res.body.paths).map((o) => o.op.requestBody ?? null)).matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]))
+    walk(res.body.paths, '$.paths')
+    for (const [name, schema] of Object.entries(res.body.components.schemas as Record<string, unknown>)) if (!requestOnly.has(name)) walk(schema, `$.components.schemas.${name}`)
+    expect(found.filter((f) => f.enum).length).toBeGreaterThan(55)
+    const free = found.filter((f) => !f.enum && !NOT_ENUMS.has(f.path)).map((f) => f.path)
+    expect(free, `${free.length} status strings without an enum:\n${free.join('\n')}`).toEqual([])
+    const schemas = res.body.components.schemas
+    expect(schemas.OrderSummary.properties.items.items.properties.status.enum).toEqual(['pending', 'unconfirmed', 'success', 'failed', 'cancelled', 'refunded'])
+    expect(schemas.NumberPurchaseResponse.properties.order.properties.status.enum).toContain('payment_failed')
+  })
+
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
     const res = await call('/docs')
     expect(res.status, res.text.slice(0, 1000)).toBe(200)
