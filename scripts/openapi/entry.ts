@@ -1,4 +1,4 @@
 // Bundled by scripts/openapi/write.mjs for Node: the app's OpenAPI document, built without a server or bindings.
-import { createApp, OPENAPI_CONFIG } from '../../src/app'
+import { createApp, openApiDocument as documentOf } from '../../src/app'
 
-export const openApiDocument = () => createApp().getOpenAPI31Document(OPENAPI_CONFIG)
+export const openApiDocument = () => documentOf(createApp())

@@ -53,23 +53,23 @@ export const REPLAYED_HEADER = 'Idempotent-Replayed'
 
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/
 /** Answers about the caller or the pace, not the request: not kept (and neither is any 5xx). */
-const NOT_STORED = new Set([401, 403, 429])
+export const NOT_STORED = new Set([401, 403, 429])
+
+/** What the `Idempotency-Key` header parameter says, on every route that declares `idempotent()` (openapi-document.ts). */
+export const IDEMPOTENCY_KEY_DESCRIPTION =
+  'Optional, 1–255 visible ASCII characters (a UUID). A retry with the same key and body gets the first answer again ' +
+  '(a JSON body is compared by value: key order and whitespace do not matter) ' +
+  '(`Idempotent-Replayed: true`) for 24 h; 5xx, 401, 403 and 429 answers are not kept, so they may be retried with the same key.'
 
 /** For routes that declare `idempotent()`: the header in `request.headers`, and the middleware's answers. */
 export const IdempotencyKeyHeader = z.object({
   'idempotency-key': z
     .string()
     .optional()
-    .openapi({
-      param: { name: 'idempotency-key', in: 'header' },
-      description:
-        'Optional, 1–255 visible ASCII characters (a UUID). A retry with the same key and body gets the first answer again ' +
-        '(a JSON body is compared by value: key order and whitespace do not matter) ' +
-        '(`Idempotent-Replayed: true`) for 24 h; 5xx, 401, 403 and 429 answers are not kept, so they may be retried with the same key.',
-    }),
+    .openapi({ param: { name: 'idempotency-key', in: 'header' }, description: IDEMPOTENCY_KEY_DESCRIPTION }),
 })
 export const idempotencyErrorResponses = {
-  409: err('A request with this Idempotency-Key is still running (`IDEMPOTENCY_KEY_IN_USE`, `Retry-After`)'),
+  409: err('A request with this Idempotency-Key is still running (`IDEMPOTENCY_KEY_IN_USE`, `Retry-After`)', { retryAfter: true }),
   422: err('This Idempotency-Key was used for a different request (`IDEMPOTENCY_KEY_REUSED`)'),
 } as const
 

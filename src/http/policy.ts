@@ -12,7 +12,8 @@
  * Invariants, checked by walking the registered routes (test/http/rate-limit.test.ts,
  * idempotency.test.ts): every route declares exactly one class (`exempt` routes are never counted);
  * every idempotent route is a POST; the POSTs of class `purchase` (move money or buy) are idempotent
- * and idempotent routes document the `Idempotency-Key` header, except the gaps those tests name.
+ * (except the gap that test names); the document gives every idempotent route the `Idempotency-Key` header
+ * (src/http/openapi-document.ts).
  * A request that matched no route (404) is counted as `general` and is not idempotent.
  */
 import type { Context, MiddlewareHandler } from 'hono'

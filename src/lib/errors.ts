@@ -6,10 +6,86 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { fromMicros } from './money'
 
+/**
+ * Every `error.code` the API answers, and so the enum of `error.code` in the OpenAPI document (a generated client may switch
+ * on it). `AppError` takes only these: a new code is added here, or `tsc` refuses it.
+ */
+export const ERROR_CODES = [
+  // 400
+  'VALIDATION_ERROR',
+  'MISSING_REQUIRED_FIELD',
+  'INVALID_ICCID',
+  'INVALID_TO',
+  'INVALID_CONNECTOR_TYPE',
+  'CONNECTOR_NOT_ACTIVE',
+  'TRANSFER_NOT_SUPPORTED',
+  'INSUFFICIENT_BALANCE',
+  // 401
+  'UNAUTHORIZED',
+  'INVALID_TOKEN',
+  'TOKEN_EXPIRED',
+  'INVALID_API_KEY',
+  'API_KEY_EXPIRED',
+  'INVALID_CREDENTIALS',
+  'INVALID_SIGNATURE',
+  // 402
+  'PAYMENT_FAILED',
+  // 403
+  'FORBIDDEN',
+  'ACCESS_DENIED',
+  // 404
+  'NOT_FOUND',
+  'PROJECT_NOT_FOUND',
+  'CONNECTOR_NOT_FOUND',
+  'TEMPLATE_NOT_FOUND',
+  // 409
+  'CONFLICT',
+  'EMAIL_ALREADY_EXISTS',
+  'USER_BANNED',
+  'API_KEY_LIMIT_REACHED',
+  'WEBHOOK_LIMIT_REACHED',
+  'DELIVERY_SUCCEEDED',
+  'ENDPOINT_DISABLED',
+  'IDEMPOTENCY_KEY_IN_USE',
+  'ACTIVATION_NOT_ACTIVE',
+  'ACTIVATION_NO_SMS',
+  'ACTIVATION_HAS_SMS',
+  'NUMBER_NOT_AVAILABLE',
+  'NUMBER_RELEASED',
+  'NOT_SANDBOX_NUMBER',
+  'RESERVATION_LIMIT_REACHED',
+  'RESERVATION_NOT_ACTIVE',
+  'RESERVATION_EXTENSION_LIMIT',
+  'ORDER_NOT_CANCELLABLE',
+  'ORDER_NOT_RETRYABLE',
+  'INVOICE_NOT_PAYABLE',
+  'PAYMENT_UNDER_REVIEW',
+  'PAYMENT_CONFLICT',
+  'MONTH_INVOICED',
+  'SMS_NOT_CANCELLABLE',
+  'SMS_ALREADY_DELIVERED',
+  // 413, 415, 422, 429
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'IDEMPOTENCY_KEY_REUSED',
+  'RATE_LIMIT_EXCEEDED',
+  'QUOTA_EXCEEDED',
+  // another status Hono answered
+  'HTTP_ERROR',
+  // 5xx
+  'INTERNAL_ERROR',
+  'UPSTREAM_ERROR',
+  'CONNECTOR_ERROR',
+  'NO_NUMBERS_AVAILABLE',
+  'SERVICE_UNAVAILABLE',
+] as const
+
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
 export class AppError extends Error {
   constructor(
     readonly status: ContentfulStatusCode,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
     readonly field?: string,
@@ -55,7 +131,7 @@ export class NotFound extends AppError {
 }
 
 export class Conflict extends AppError {
-  constructor(code: string, message: string, details?: unknown) {
+  constructor(code: ErrorCode, message: string, details?: unknown) {
     super(409, code, message, details)
   }
 }

@@ -5,12 +5,30 @@
  * `meta.request_id` repeats the id in snake_case, for clients that read it so.
  */
 import { z } from '@hono/zod-openapi'
+import { ERROR_CODES } from './errors'
 
 /**
  * An instant in a response: an ISO 8601 string in UTC, as `Date.prototype.toISOString` writes it. Only documents the
  * format (`date-time`); as a validator it is a plain string, so using it never changes what a request accepts.
  */
 export const Instant = z.string().openapi({ format: 'date-time', example: '2026-11-22T10:30:00.000Z' })
+
+/** What every money amount of the document says about itself (MICROS_PER_UNIT: amounts are exact to a millionth of a dollar). */
+export const MONEY_NOTE = 'USD, decimal, at most 6 decimal places'
+
+/**
+ * The OpenAPI documentation of a money amount, for `.openapi(…)`: `format: decimal` (the format registry's fixed-point
+ * decimal) and the note above, after the field's own description. Documentation only: the validator it is put on stays
+ * what it is, so a request accepts what it accepted before. No `multipleOf: 0.000001`: validators that divide in floating
+ * point (`0.000005 / 0.000001` is `5.000000000000001`) would refuse about 3 in 10 exact amounts.
+ */
+export function money(doc: { description?: string; example?: number } = {}) {
+  const description = doc.description ? `${doc.description} (${MONEY_NOTE})` : MONEY_NOTE
+  return { ...doc, format: 'decimal', description }
+}
+
+/** A money amount in a response: a number, documented by `money()`. */
+export const Money = z.number().openapi(money())
 
 export const Meta = z
   .object({
@@ -39,21 +57,115 @@ export function listEnvelope<T, P>(c: RequestScoped, data: T[], pagination: P) {
   return { success: true as const, data, pagination, meta: meta(c) }
 }
 
+// ---- Error details: the structured `details` some codes carry, one named schema each ---------------
+
+export const ValidationErrorDetails = z
+  .array(
+    z.object({
+      field: z.string().openapi({ example: 'amount', description: 'The field, dotted for nested ones (`items.0.phoneNumber`); `(body)` for the body as a whole' }),
+      message: z.string(),
+      value: z.unknown().optional(),
+    }),
+  )
+  .openapi('ValidationErrorDetails', { description: '`VALIDATION_ERROR`: one entry per failing field' })
+
+export const RateLimitDetails = z
+  .object({
+    retry_after: z.number().int().openapi({ example: 30, description: 'Seconds to wait (also the `Retry-After` header)' }),
+    limit: z.number().int().openapi({ description: 'Requests allowed in the window' }),
+    remaining: z.number().int().openapi({ example: 0 }),
+    resetTime: Instant.openapi({ description: 'When the window ends' }),
+  })
+  .openapi('RateLimitDetails', { description: "`RATE_LIMIT_EXCEEDED` and `QUOTA_EXCEEDED` (a plan's hourly message quota)" })
+
+export const InsufficientBalanceDetails = z
+  .object({
+    required: z.number().openapi(money({ example: 2.5, description: 'What the operation needs' })),
+    available: z
+      .number()
+      .optional()
+      .openapi(money({ example: 1.25, description: 'What the wallet can spend now; absent when a wallet payment of an invoice was refused' })),
+    currency: z.literal('USD').optional(),
+    orderId: z.string().optional().openapi({ description: 'The order waiting for the money (DID purchases)' }),
+    orderNumber: z.string().optional(),
+    paymentId: z.string().optional().openapi({ description: 'The refused wallet payment (invoice payments)' }),
+    reason: z.string().optional(),
+  })
+  .openapi('InsufficientBalanceDetails', { description: '`INSUFFICIENT_BALANCE`: amounts are decimals in USD, like every amount of the API' })
+
+export const PaymentFailedDetails = z
+  .object({
+    paymentId: z.string(),
+    paymentMethodId: z.string().nullable().optional(),
+    failureReason: z.string().nullable().optional(),
+    processor: z.string().optional(),
+    code: z.string().optional().openapi({ description: "The payment processor's error code" }),
+    declineCode: z.string().optional(),
+    payment: z.record(z.string(), z.unknown()).optional().openapi({ description: 'The payment record (card top-ups)' }),
+    orderId: z.string().optional(),
+    orderNumber: z.string().optional(),
+  })
+  .openapi('PaymentFailedDetails', { description: '`PAYMENT_FAILED`: the declined payment' })
+
+export const InvalidIccidDetails = z
+  .object({ field: z.string().openapi({ example: 'iccid' }), reason: z.string().openapi({ example: 'Must be 19-20 digits (digits only)' }) })
+  .openapi('InvalidIccidDetails', { description: '`INVALID_ICCID`: which field and why' })
+
+export const PayloadTooLargeDetails = z.object({ maxBytes: z.number().int().openapi({ example: 1048576 }) }).openapi('PayloadTooLargeDetails', { description: '`PAYLOAD_TOO_LARGE`' })
+
+export const IdempotencyKeyReusedDetails = z
+  .object({
+    key: z.string().optional(),
+    firstRequest: z.object({ method: z.string(), path: z.string() }).optional().openapi({ description: 'The request the key was first used for' }),
+    paymentId: z.string().optional().openapi({ description: 'The top-up the key was first used for (card top-ups)' }),
+  })
+  .openapi('IdempotencyKeyReusedDetails', { description: '`IDEMPOTENCY_KEY_REUSED`' })
+
+/** Codes whose details are not one of the schemas above (`{ status }` of a conflict, an upstream's operation, …). */
+export const OtherErrorDetails = z.record(z.string(), z.unknown()).openapi('OtherErrorDetails', { description: 'Any other code: an object whose fields the message explains' })
+
+/** Every code the API answers with (`ERROR_CODES`), as one named enum a client can switch on. */
+export const ErrorCode = z.enum(ERROR_CODES).openapi('ErrorCode', { example: 'VALIDATION_ERROR', description: 'What went wrong, for programs (the message is for people)' })
+
 export const ErrorBody = z
   .object({
     success: z.literal(false),
     error: z.object({
-      code: z.string().openapi({ example: 'VALIDATION_ERROR' }),
+      code: ErrorCode,
       message: z.string(),
-      details: z.unknown().optional(),
+      details: z
+        .union([
+          ValidationErrorDetails,
+          RateLimitDetails,
+          InsufficientBalanceDetails,
+          PaymentFailedDetails,
+          InvalidIccidDetails,
+          PayloadTooLargeDetails,
+          IdempotencyKeyReusedDetails,
+          OtherErrorDetails,
+        ])
+        .optional()
+        .openapi({
+          description:
+            'By `code`: `VALIDATION_ERROR` → ValidationErrorDetails; `RATE_LIMIT_EXCEEDED`, `QUOTA_EXCEEDED` → RateLimitDetails; ' +
+            '`INSUFFICIENT_BALANCE` → InsufficientBalanceDetails; `PAYMENT_FAILED` → PaymentFailedDetails; `INVALID_ICCID` → InvalidIccidDetails; ' +
+            '`PAYLOAD_TOO_LARGE` → PayloadTooLargeDetails; `IDEMPOTENCY_KEY_REUSED` → IdempotencyKeyReusedDetails; any other code → an object, or absent',
+        }),
       field: z.string().optional(),
     }),
     meta: Meta,
   })
   .openapi('Error')
 
-/** One error response for the OpenAPI document. */
-export const err = (description: string) => ({ content: { 'application/json': { schema: ErrorBody } }, description })
+/**
+ * One error response for the OpenAPI document; `retryAfter` when this answer sends `Retry-After` (the header component is
+ * added to the document with the others the middleware set: src/http/openapi-document.ts, which also adds it to every 429).
+ */
+export const err = (description: string, opts: { retryAfter?: boolean } = {}) => ({
+  content: { 'application/json': { schema: ErrorBody } },
+  description,
+  ...(opts.retryAfter ? { headers: { 'Retry-After': { $ref: '#/components/headers/Retry-After' } } } : {}),
+})
 
 /** The error responses every authenticated route may give. */
 export const errorResponses = {

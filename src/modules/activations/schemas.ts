@@ -3,7 +3,7 @@ import type { Activation } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import { billingView } from './settlement'
-import { Instant } from '../../lib/http'
+import { Instant, money } from '../../lib/http'
 
 export const ACTIVATION_STATUSES = ['active', 'sms_received', 'completed', 'cancelled', 'expired'] as const
 
@@ -34,7 +34,7 @@ export const ActivationView = z
     phone: z.string().openapi({ example: '+12025551234' }),
     status: z.enum(ACTIVATION_STATUSES).openapi({ description: 'active → sms_received → completed; or cancelled / expired (refunded)' }),
     billing: ActivationBilling,
-    price: z.number().openapi({ example: 0.5, description: 'USD' }),
+    price: z.number().openapi(money({ example: 0.5 })),
     currency: z.literal('USD'),
     serviceCode: z.string().openapi({ example: 'telegram' }),
     countryCode: z.string().openapi({ example: 'us' }),

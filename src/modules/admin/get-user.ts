@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { aliasOperationId, envelope, errorResponses, ok, sessionSecurity, Instant } from '../../lib/http'
+import { aliasOperationId, envelope, errorResponses, ok, sessionSecurity, Instant, Money } from '../../lib/http'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
 import { fromMicros } from '../../lib/money'
@@ -17,8 +17,8 @@ const Details = z
         totalCalls: z.number().int(),
         totalMinutes: z.number(),
         totalSms: z.number().int(),
-        totalSpent: z.number(),
-        averageMonthlySpend: z.number(),
+        totalSpent: Money,
+        averageMonthlySpend: Money,
         activeApiKeys: z.number().int(),
         activeSessions: z.number().int(),
       })

@@ -5,7 +5,7 @@ import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
 import { effectiveStatus } from '../auth/account-status'
 import { UserView, userView } from '../auth/schemas'
-import { Instant } from '../../lib/http'
+import { Instant, money } from '../../lib/http'
 
 /** Both prefixes: the activation API's `/api/admin/users` and the DID API's `/api/v1/admin/users`. */
 export const USER_PREFIXES = ['/api/admin/users', '/api/v1/admin/users'] as const
@@ -33,9 +33,11 @@ export const AdminUserSummary = z
     emailVerified: z.boolean(),
     totalNumbers: z.number().int().openapi({ description: 'Phone numbers the account holds now (not released)' }),
     totalOrders: z.number().int().openapi({ description: 'Number orders the account has placed, whatever their status' }),
-    totalSpent: z.number().openapi({
-      description: 'USD taken from the wallet (purchases, activations, renewals, invoices paid from the wallet) net of refunds; top-ups are not spending',
-    }),
+    totalSpent: z.number().openapi(
+      money({
+        description: 'Taken from the wallet (purchases, activations, renewals, invoices paid from the wallet) net of refunds; top-ups are not spending',
+      }),
+    ),
     lastLoginAt: Instant.nullable(),
     createdAt: Instant,
   })

@@ -3,16 +3,17 @@
  * Amounts are decimals in USD; instants ISO 8601.
  */
 import { z } from '@hono/zod-openapi'
+import { INVOICE_STATUSES, subscriptions } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
-import { Instant } from '../../lib/http'
+import { Instant, Money, money } from '../../lib/http'
 
 export const Stats = z
   .object({
     subscription: z
       .object({
         plan: z.string().openapi({ example: 'pro' }),
-        status: z.string().openapi({ example: 'active' }),
-        monthlyFee: z.number().openapi({ example: 29.99 }),
+        status: z.enum(subscriptions.status.enumValues).openapi({ example: 'active' }),
+        monthlyFee: z.number().openapi(money({ example: 29.99 })),
         currentPeriodEnd: z.string().openapi({ example: '2025-11-30T00:00:00.000Z' }),
       })
       .nullable(),
@@ -23,8 +24,8 @@ export const Stats = z
       month: z.string().openapi({ example: '2024-11' }),
     }),
     totals: z.object({
-      totalSpent: z.number().openapi({ example: 199.17 }),
-      pendingAmount: z.number().openapi({ example: 59.74 }),
+      totalSpent: z.number().openapi(money({ example: 199.17 })),
+      pendingAmount: z.number().openapi(money({ example: 59.74 })),
       invoiceCount: z.number().int(),
       callMinutes: z.number().int(),
       smsCount: z.number().int(),
@@ -34,15 +35,15 @@ export const Stats = z
       z.object({
         id: z.string(),
         invoiceNumber: z.string(),
-        status: z.string(),
-        amount: z.number().openapi({ example: 59.74 }),
+        status: z.enum(INVOICE_STATUSES),
+        amount: z.number().openapi(money({ example: 59.74 })),
         dueDate: Instant,
       }),
     ),
   })
   .openapi('Stats')
 
-const Period = z.object({ calls: z.number().int(), minutes: z.number().int(), sms: z.number().int(), cost: z.number() })
+const Period = z.object({ calls: z.number().int(), minutes: z.number().int(), sms: z.number().int(), cost: Money })
 
 export const DashboardAnalytics = z
   .object({
@@ -51,7 +52,7 @@ export const DashboardAnalytics = z
       activeNumbers: z.number().int(),
       totalCalls: z.number().int(),
       totalMinutes: z.number().int(),
-      monthlyCost: z.number(),
+      monthlyCost: Money,
       currency: z.string(),
     }),
     usage: z.object({
@@ -66,7 +67,7 @@ export const DashboardAnalytics = z
     }),
     charts: z.object({
       callVolume: z.array(z.object({ date: z.string(), inbound: z.number().int(), outbound: z.number().int() })),
-      costTrend: z.array(z.object({ date: z.string(), cost: z.number() })),
+      costTrend: z.array(z.object({ date: z.string(), cost: Money })),
       numberUtilization: z.array(
         z.object({
           numberId: z.string(),
@@ -83,7 +84,7 @@ export const DashboardAnalytics = z
         type: z.enum(['call', 'sms', 'number_purchased', 'payment']),
         description: z.string(),
         timestamp: Instant,
-        amount: z.number().optional(),
+        amount: z.number().optional().openapi(money()),
       }),
     ),
   })
@@ -114,7 +115,7 @@ export const CallAnalyticsQuery = z.object({
 })
 export type CallAnalyticsQuery = z.infer<typeof CallAnalyticsQuery>
 
-const DirectionFigures = z.object({ calls: z.number().int(), minutes: z.number().int(), cost: z.number() })
+const DirectionFigures = z.object({ calls: z.number().int(), minutes: z.number().int(), cost: Money })
 
 export const CallAnalyticsResponse = z
   .object({
@@ -124,7 +125,7 @@ export const CallAnalyticsResponse = z
       totalMinutes: z.number().int().openapi({ example: 315 }),
       averageDuration: z.number().openapi({ example: 7.5, description: 'Minutes per call (2 decimals; 0 without calls)' }),
       successRate: z.number().openapi({ example: 100, description: 'Percent (0–100) of the calls completed; 0 without calls' }),
-      totalCost: z.number().openapi({ example: 15.75 }),
+      totalCost: z.number().openapi(money({ example: 15.75 })),
       currency: z.string().openapi({ example: 'USD' }),
     }),
     breakdown: z.object({
@@ -139,7 +140,7 @@ export const CallAnalyticsResponse = z
         }),
       ),
     }),
-    topNumbers: z.array(z.object({ numberId: z.string(), phoneNumber: z.string(), calls: z.number().int(), minutes: z.number().int(), cost: z.number() })),
+    topNumbers: z.array(z.object({ numberId: z.string(), phoneNumber: z.string(), calls: z.number().int(), minutes: z.number().int(), cost: Money })),
     geographic: z.array(
       z.object({
         country: z.string().openapi({ example: 'US', description: 'ISO 3166-1 alpha-2 code of the number the calls were on' }),
@@ -159,14 +160,14 @@ export const SystemAnalyticsResponse = z
       totalUsers: z.number().int().openapi({ example: 1250, description: 'All accounts' }),
       activeUsers: z.number().int().openapi({ example: 830, description: 'Accounts with status `active` that logged in within the last 30 days' }),
       totalNumbers: z.number().int().openapi({ example: 2400, description: 'Phone numbers (DIDs) not released, all accounts' }),
-      totalRevenue: z.number().openapi({ example: 48210.55, description: 'All-time revenue (money taken from wallets, net of refunds)' }),
+      totalRevenue: z.number().openapi(money({ example: 48210.55, description: 'All-time revenue (money taken from wallets, net of refunds)' })),
       currency: z.string().openapi({ example: 'USD' }),
     }),
     growth: z.array(
       z.object({
         period: z.string().openapi({ example: '2026-11', description: 'Month (UTC, YYYY-MM)' }),
         newUsers: z.number().int(),
-        revenue: z.number(),
+        revenue: Money,
         numbersPurchased: z.number().int(),
       }),
     ),
@@ -177,13 +178,13 @@ export const SystemAnalyticsResponse = z
       avgCallsPerUser: z.number().openapi({ description: 'totalCalls / totalUsers (2 decimals; 0 without users)' }),
     }),
     revenue: z.object({
-      monthly: z.number().openapi({ description: 'Revenue of the current UTC month' }),
-      annual: z.number().openapi({ description: 'Revenue of the last 12 UTC months, the current one included' }),
+      monthly: z.number().openapi(money({ description: 'Revenue of the current UTC month' })),
+      annual: z.number().openapi(money({ description: 'Revenue of the last 12 UTC months, the current one included' })),
       growth: z.number().openapi({ description: 'Percent change of this month from last month (2 decimals; 0 when last month was 0)' }),
       breakdown: z.object({
-        numbers: z.number().openapi({ description: 'All-time revenue from activations, orders and DID renewals' }),
-        usage: z.number().openapi({ description: 'All-time revenue from invoices paid from the wallet' }),
-        other: z.number().openapi({ description: 'All-time revenue from anything else' }),
+        numbers: z.number().openapi(money({ description: 'All-time revenue from activations, orders and DID renewals' })),
+        usage: z.number().openapi(money({ description: 'All-time revenue from invoices paid from the wallet' })),
+        other: z.number().openapi(money({ description: 'All-time revenue from anything else' })),
       }),
     }),
   })

@@ -111,7 +111,7 @@ export const AuthResult = TokenPair.extend({
   user: UserView,
   tokens: z.object({ accessToken: z.string(), refreshToken: z.string(), expiresIn: z.number().int() }),
   account: z.object({
-    billingStatus: z.string().openapi({ example: 'prepaid' }),
+    billingStatus: z.enum(['prepaid']).openapi({ description: 'Accounts are prepaid: purchases are paid from the wallet' }),
     trialEndsAt: Instant.nullable(),
     featuresEnabled: z.array(z.string()),
   }),

@@ -7,7 +7,7 @@ import { z } from '@hono/zod-openapi'
 import { INVOICE_STATUSES } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { listParam } from '../dids/schemas'
-import { Instant } from '../../lib/http'
+import { Instant, Money, money } from '../../lib/http'
 
 export { INVOICE_STATUSES }
 
@@ -32,12 +32,12 @@ export const UsageInvoice = z
     invoiceNumber: z.string().openapi({ example: 'INV-2024-11-A1B2C3' }),
     month: z.string().openapi({ example: '2024-11' }),
     status: z.enum(INVOICE_STATUSES),
-    amount: z.number().openapi({ example: 59.74 }),
-    subscriptionFee: z.number().openapi({ example: 29.99 }),
-    usageFee: z.number().openapi({ example: 29.75 }),
+    amount: z.number().openapi(money({ example: 59.74 })),
+    subscriptionFee: z.number().openapi(money({ example: 29.99 })),
+    usageFee: z.number().openapi(money({ example: 29.75 })),
     breakdown: Breakdown,
-    amountPaid: z.number(),
-    amountDue: z.number(),
+    amountPaid: Money,
+    amountDue: Money,
     currency: z.string(),
     periodStart: z.string(),
     periodEnd: z.string(),
@@ -75,9 +75,9 @@ export const InvoiceSummary = z
     invoiceNumber: z.string(),
     month: z.string(),
     status: z.enum(INVOICE_STATUSES),
-    totalAmount: z.number(),
-    amountPaid: z.number(),
-    amountDue: z.number(),
+    totalAmount: Money,
+    amountPaid: Money,
+    amountDue: Money,
     currency: z.string(),
     issueDate: Instant,
     dueDate: Instant,
@@ -91,10 +91,10 @@ export type InvoiceSummary = z.infer<typeof InvoiceSummary>
 export const InvoicesSummary = z
   .object({
     totalInvoices: z.number().int(),
-    totalAmount: z.number(),
-    paidAmount: z.number(),
-    outstandingAmount: z.number(),
-    overdueAmount: z.number(),
+    totalAmount: Money,
+    paidAmount: Money,
+    outstandingAmount: Money,
+    overdueAmount: Money,
     currency: z.string(),
   })
   .openapi('InvoicesSummary')
@@ -107,8 +107,8 @@ export const InvoiceLine = z.object({
   id: z.string(),
   description: z.string(),
   quantity: z.number().int(),
-  unitPrice: z.number(),
-  totalPrice: z.number(),
+  unitPrice: Money,
+  totalPrice: Money,
   type: z.enum(LINE_TYPES),
   period: z.object({ start: z.string(), end: z.string() }).optional(),
   details: z.object({ resourceId: z.string().optional(), resourceType: z.string().optional(), usageDetails: UsageDetails.optional() }).catchall(z.unknown()).optional(),
@@ -117,7 +117,7 @@ export type InvoiceLine = z.infer<typeof InvoiceLine>
 
 export const InvoicePayment = z.object({
   id: z.string(),
-  amount: z.number(),
+  amount: Money,
   status: z.enum(['pending', 'succeeded', 'failed', 'refunded']),
   processor: z.string(),
   processedAt: Instant.nullable(),
@@ -132,15 +132,15 @@ export const InvoiceDetails = z
     invoiceNumber: z.string(),
     month: z.string(),
     status: z.enum(INVOICE_STATUSES),
-    subtotalAmount: z.number(),
-    taxAmount: z.number(),
-    discountAmount: z.number(),
-    totalAmount: z.number(),
-    amountPaid: z.number(),
-    amountDue: z.number(),
+    subtotalAmount: Money,
+    taxAmount: Money,
+    discountAmount: Money,
+    totalAmount: Money,
+    amountPaid: Money,
+    amountDue: Money,
     currency: z.string(),
-    subscriptionFee: z.number(),
-    usageFee: z.number(),
+    subscriptionFee: Money,
+    usageFee: Money,
     breakdown: Breakdown,
     issueDate: Instant,
     dueDate: Instant,
@@ -160,7 +160,12 @@ export type InvoiceDetails = z.infer<typeof InvoiceDetails>
 export const PayInvoiceBody = z
   .object({
     paymentMethodId: z.string().trim().min(1).max(64).optional().openapi({ description: '`wallet` (the default) pays from the wallet; any other id is one of your payment methods' }),
-    amount: z.number().positive().max(1_000_000).optional().openapi({ description: 'Decimal, whole cents, at most the amount due (the default)', example: 10 }),
+    amount: z
+      .number()
+      .positive()
+      .max(1_000_000)
+      .optional()
+      .openapi(money({ description: 'Decimal, whole cents, at most the amount due (the default)', example: 10 })),
   })
   .openapi('PayInvoiceRequest')
 export type PayInvoiceBody = z.infer<typeof PayInvoiceBody>

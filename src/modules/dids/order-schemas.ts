@@ -5,13 +5,13 @@
  * `refundedAmount` say what moved.
  */
 import { z } from '@hono/zod-openapi'
-import type { Order } from '../../db/schema'
+import { type Order, orderItems } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { BillingAddress } from '../payments/schemas'
-import { Billing, FriendlyName, listParam, NumberRouting, paymentMethodRef } from './schemas'
-import { Instant } from '../../lib/http'
+import { Billing, FriendlyName, listParam, NUMBER_STATUSES, NumberRouting, paymentMethodRef } from './schemas'
+import { Instant, Money, money } from '../../lib/http'
 
 export const ORDER_STATUSES = ['pending', 'processing', 'completed', 'partially_completed', 'failed', 'cancelled', 'payment_failed'] as const
 export const PAYMENT_STATUSES = ['pending', 'held', 'paid', 'partially_refunded', 'refunded', 'failed'] as const
@@ -48,8 +48,8 @@ const ItemLine = z.object({
   type: z.string(),
   description: z.string(),
   quantity: z.number().int(),
-  unitPrice: z.number(),
-  totalPrice: z.number(),
+  unitPrice: Money,
+  totalPrice: Money,
 })
 
 export const OrderSummary = z
@@ -58,19 +58,19 @@ export const OrderSummary = z
     orderNumber: z.string(),
     type: z.string(),
     status: z.enum(ORDER_STATUSES),
-    totalAmount: z.number(),
-    chargedAmount: z.number(),
-    refundedAmount: z.number(),
+    totalAmount: Money,
+    chargedAmount: Money,
+    refundedAmount: Money,
     currency: z.string(),
     itemCount: z.number().int(),
     paymentStatus: z.enum(PAYMENT_STATUSES),
     createdAt: Instant,
     completedAt: Instant.nullable(),
-    items: z.array(ItemLine.extend({ phoneNumber: z.string(), status: z.string() })),
+    items: z.array(ItemLine.extend({ phoneNumber: z.string(), status: z.enum(orderItems.status.enumValues) })),
   })
   .openapi('OrderSummary')
 
-export const OrdersSummary = z.object({ totalOrders: z.number().int(), totalSpent: z.number(), pendingOrders: z.number().int(), currency: z.string() }).openapi('OrdersSummary')
+export const OrdersSummary = z.object({ totalOrders: z.number().int(), totalSpent: Money, pendingOrders: z.number().int(), currency: z.string() }).openapi('OrdersSummary')
 
 export const OrderDetails = z
   .object({
@@ -78,18 +78,18 @@ export const OrderDetails = z
     orderNumber: z.string(),
     type: z.string(),
     status: z.enum(ORDER_STATUSES),
-    subtotalAmount: z.number(),
-    taxAmount: z.number(),
-    discountAmount: z.number(),
-    totalAmount: z.number(),
-    chargedAmount: z.number(),
-    refundedAmount: z.number(),
+    subtotalAmount: Money,
+    taxAmount: Money,
+    discountAmount: Money,
+    totalAmount: Money,
+    chargedAmount: Money,
+    refundedAmount: Money,
     currency: z.string(),
     paymentStatus: z.enum(PAYMENT_STATUSES),
     paymentMethod: z.string().nullable(),
     paymentProcessor: z.string().nullable(),
     items: z.array(ItemLine.extend({ id: z.string(), metadata: z.record(z.string(), z.unknown()) })),
-    numbers: z.array(z.object({ id: z.string(), phoneNumber: z.string(), status: z.string(), activatedAt: Instant.nullable() })),
+    numbers: z.array(z.object({ id: z.string(), phoneNumber: z.string(), status: z.enum(NUMBER_STATUSES), activatedAt: Instant.nullable() })),
     billingAddress: z.record(z.string(), z.unknown()),
     timeline: z.array(z.object({ status: z.string(), timestamp: Instant, note: z.string().optional() })),
     notes: z.string().nullable(),
@@ -109,7 +109,12 @@ export const CreateOrderBody = z
           type: z.enum(ITEM_TYPE_ALIASES).openapi({ description: 'A DID purchase: `number_purchase` (aliases: number, phone_number, did)' }),
           itemId: z.string().trim().min(1).max(64).optional().openapi({ description: 'The E.164 number, or its inventory id (`inv_…`). Required for number purchases.' }),
           quantity: z.number().int().min(1).max(1).default(1).openapi({ description: 'Always 1: each item is one specific number' }),
-          customPrice: z.number().positive().max(100_000).optional().openapi({ description: 'Admins only: the whole first charge (setup + first month), USD' }),
+          customPrice: z
+            .number()
+            .positive()
+            .max(100_000)
+            .optional()
+            .openapi(money({ description: 'Admins only: the whole first charge (setup + first month), USD' })),
           metadata: z.object({ friendlyName: FriendlyName.optional(), configuration: NumberRouting.optional() }).catchall(z.unknown()).optional(),
         }),
       )

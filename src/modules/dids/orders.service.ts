@@ -42,7 +42,7 @@ export interface OrdersDeps {
 export interface ListedItem {
   id: string
   phoneNumber: string
-  status: string
+  status: OrderItem['status']
   setup: number
   monthly: number
 }

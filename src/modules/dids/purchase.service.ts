@@ -71,7 +71,7 @@ export interface PlacedOrder {
   order: {
     id: string
     orderNumber: string
-    status: string
+    status: Order['status']
     /** Micro-units: charged, plus what awaits confirmation. */
     total: number
     currency: string

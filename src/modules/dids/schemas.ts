@@ -4,10 +4,11 @@
  * accepted in any case.
  */
 import { z } from '@hono/zod-openapi'
+import { orders } from '../../db/schema'
 import { displayText } from '../../lib/text'
 import { checkWebhookUrl } from '../webhooks/url-guard'
 import { BillingAddress } from '../payments/schemas'
-import { Instant } from '../../lib/http'
+import { Instant, Money, money } from '../../lib/http'
 
 export const NUMBER_TYPES = ['LOCAL', 'TOLL_FREE', 'MOBILE', 'NATIONAL'] as const
 export const CAPABILITIES = ['VOICE', 'SMS', 'MMS', 'FAX'] as const
@@ -117,12 +118,16 @@ export const SearchQuery = z.object({
     .openapi({ type: 'string', enum: [...NUMBER_TYPES], description: 'Only numbers of this type (any case)' }),
   capabilities: listParam(CAPABILITIES, upper),
   limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ example: 20, description: 'Default 20, at most 100' }),
-  priceMax: z.coerce.number().nonnegative().optional().openapi({ example: 2.5, description: 'Maximum monthly price (decimal, USD)' }),
+  priceMax: z.coerce
+    .number()
+    .nonnegative()
+    .optional()
+    .openapi(money({ example: 2.5, description: 'Maximum monthly price' })),
   excludeRestricted: QueryBool.openapi({ description: 'When true, only numbers without restrictions (`true`/`false`/`1`/`0`)' }),
 })
 export type SearchQuery = z.infer<typeof SearchQuery>
 
-const Pricing = z.object({ setupPrice: z.number(), monthlyPrice: z.number(), currency: z.string() })
+const Pricing = z.object({ setupPrice: Money, monthlyPrice: Money, currency: z.string() })
 
 export const AvailableNumber = z
   .object({
@@ -202,7 +207,7 @@ export type PurchaseBody = z.infer<typeof PurchaseBody>
 
 export const PurchaseResult = z
   .object({
-    order: z.object({ id: z.string(), orderNumber: z.string(), status: z.string(), totalAmount: z.number(), currency: z.string() }),
+    order: z.object({ id: z.string(), orderNumber: z.string(), status: z.enum(orders.status.enumValues), totalAmount: Money, currency: z.string() }),
     results: z.array(
       z.object({
         phoneNumber: z.string(),
@@ -274,8 +279,8 @@ export const UserNumber = z
     smsUrl: z.string().nullable(),
     statusCallback: z.string().nullable(),
     features: z.record(z.string(), z.boolean()),
-    monthlyPrice: z.number(),
-    setupPrice: z.number().nullable(),
+    monthlyPrice: Money,
+    setupPrice: z.number().nullable().openapi(money()),
     currency: z.string(),
     usage: z
       .object({
@@ -303,9 +308,9 @@ export const UserNumber = z
   })
   .openapi('UserNumber')
 
-export const NumbersSummary = z.object({ totalNumbers: z.number().int(), activeNumbers: z.number().int(), monthlyTotal: z.number(), currency: z.string() }).openapi('NumbersSummary')
+export const NumbersSummary = z.object({ totalNumbers: z.number().int(), activeNumbers: z.number().int(), monthlyTotal: Money, currency: z.string() }).openapi('NumbersSummary')
 
-const Usage = z.object({ calls: z.number().int(), minutes: z.number(), sms: z.number().int(), cost: z.number() })
+const Usage = z.object({ calls: z.number().int(), minutes: z.number(), sms: z.number().int(), cost: Money })
 
 export const NumberConfigurationView = z
   .object({

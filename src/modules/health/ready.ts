@@ -39,7 +39,7 @@ export const registerReady = (r: Router) => {
         {
           success: false as const,
           data,
-          error: { code: 'SERVICE_UNAVAILABLE', message: `Not ready: ${failing.join(', ')} failing`, details: { checks } },
+          error: { code: 'SERVICE_UNAVAILABLE' as const, message: `Not ready: ${failing.join(', ')} failing`, details: { checks } },
           meta: meta(c),
         },
         503,

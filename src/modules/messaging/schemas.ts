@@ -6,7 +6,7 @@
 import { z } from '@hono/zod-openapi'
 import { CONNECTOR_TYPES, MESSAGE_STATUSES } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
-import { Instant } from '../../lib/http'
+import { Instant, money } from '../../lib/http'
 
 const Id = (example: string) => z.string().openapi({ example })
 
@@ -189,7 +189,7 @@ export const Message = MessageSummary.extend({
   connectorId: z.string(),
   templateId: z.string().nullable(),
   metadata: z.record(z.string(), z.unknown()).openapi({ description: "The upstream's id (`messageId`) and what it told about the message" }),
-  price: z.number().openapi({ description: 'USD, held at send, taken when the connector accepted; 0 when it failed' }),
+  price: z.number().openapi(money({ description: 'Held at send, taken when the connector accepted; 0 when it failed' })),
   deliveredAt: Instant.nullable(),
   readAt: Instant.nullable(),
   failedAt: Instant.nullable(),

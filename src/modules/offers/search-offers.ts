@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, ok, publicErrorResponses, publicSecurity } from '../../lib/http'
+import { envelope, ok, publicErrorResponses, publicSecurity, money } from '../../lib/http'
 import { fromMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
 import { rateClass } from '../../http/policy'
@@ -18,7 +18,7 @@ const Hit = z
     serviceCode: z.string().openapi({ example: 'telegram' }),
     country: z.string().openapi({ example: 'United States' }),
     countryCode: z.string().openapi({ example: 'us' }),
-    price: z.number().openapi({ example: 0.5, description: "USD: the provider's cost plus our margin; what a purchase charges" }),
+    price: z.number().openapi(money({ example: 0.5, description: "The provider's cost plus our margin; what a purchase charges" })),
     currency: z.literal('USD'),
     provider: z.string().openapi({ example: 'herosms', description: 'Provider code (pass it to the purchase to insist on it)' }),
     stock: z.number().int(),

@@ -3,7 +3,7 @@ import type { paymentMethods, payments } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { displayText } from '../../lib/text'
 import { iso } from '../../lib/time'
-import { Instant } from '../../lib/http'
+import { Instant, Money, money } from '../../lib/http'
 
 type PaymentMethodRow = typeof paymentMethods.$inferSelect
 
@@ -37,14 +37,20 @@ const wholeCents = (x: number) => Math.round(x * 100) / 100 === x
 export const AutoTopUpView = z
   .object({
     enabled: z.boolean(),
-    threshold: z.number().nullable().openapi({ example: 10, description: 'USD: a top-up is made when the available balance is below it' }),
-    amount: z.number().nullable().openapi({ example: 25, description: 'USD charged and credited by each automatic top-up' }),
+    threshold: z
+      .number()
+      .nullable()
+      .openapi(money({ example: 10, description: 'A top-up is made when the available balance is below it' })),
+    amount: z
+      .number()
+      .nullable()
+      .openapi(money({ example: 25, description: 'Charged and credited by each automatic top-up' })),
     paymentMethodId: z.string().nullable().openapi({ description: 'The method charged; null: the default payment method at the time' }),
     lastTopUp: z
       .object({
         date: z.string().openapi({ example: '2026-12-01', description: 'The UTC day of the attempt' }),
         status: z.enum(['pending', 'succeeded', 'failed', 'refunded']),
-        amount: z.number(),
+        amount: Money,
         paymentId: z.string(),
         failureReason: z.string().nullable(),
       })
@@ -62,14 +68,14 @@ export const AutoTopUpUpdate = z
       .max(MAX_AUTO_TOP_UP_THRESHOLD)
       .refine(wholeCents, { message: 'threshold has at most 2 decimal places (whole cents)' })
       .optional()
-      .openapi({ example: 10, description: `USD, > 0, at most ${MAX_AUTO_TOP_UP_THRESHOLD}, whole cents` }),
+      .openapi(money({ example: 10, description: `> 0, at most ${MAX_AUTO_TOP_UP_THRESHOLD}, whole cents` })),
     amount: z
       .number()
       .positive()
       .max(MAX_TOP_UP)
       .refine(wholeCents, { message: 'amount has at most 2 decimal places (whole cents)' })
       .optional()
-      .openapi({ example: 25, description: `USD, > 0, at most ${MAX_TOP_UP}, whole cents` }),
+      .openapi(money({ example: 25, description: `> 0, at most ${MAX_TOP_UP}, whole cents` })),
     paymentMethodId: z.string().min(1).max(64).nullable().optional().openapi({ description: 'A payment method of the account; null: its default method' }),
   })
   .strict()
@@ -82,8 +88,8 @@ export const BillingAccountView = z
     company: z.string().nullable(),
     taxId: z.string().nullable(),
     billingAddress: BillingAddress,
-    accountBalance: z.number().openapi({ example: 25.5, description: 'The wallet balance, in `currency`' }),
-    creditLimit: z.number().nullable(),
+    accountBalance: z.number().openapi(money({ example: 25.5, description: 'The wallet balance, in `currency`' })),
+    creditLimit: z.number().nullable().openapi(money()),
     currency: z.string().openapi({ example: 'USD' }),
     autoPayEnabled: z.boolean(),
     autoTopUp: AutoTopUpView,
@@ -181,7 +187,7 @@ export const PaymentView = z
     id: z.string().openapi({ example: 'pay_01jd6q0000a1b2c3d4e5f6g7h8' }),
     purpose: z.enum(['invoice', 'wallet_topup']),
     invoiceId: z.string().nullable(),
-    amount: z.number().openapi({ example: 25 }),
+    amount: z.number().openapi(money({ example: 25 })),
     currency: z.string(),
     status: z.enum(['pending', 'succeeded', 'failed', 'refunded']),
     processor: z.string(),
@@ -217,7 +223,7 @@ export const TopUpBody = z
       .positive()
       .max(MAX_TOP_UP)
       .refine(wholeCents, { message: 'amount has at most 2 decimal places (whole cents)' })
-      .openapi({ example: 25, description: `USD, > 0, at most ${MAX_TOP_UP}, at most 2 decimal places` }),
+      .openapi(money({ example: 25, description: `> 0, at most ${MAX_TOP_UP}, whole cents (at most 2 decimal places)` })),
     paymentMethodId: z.string().min(1).max(64).optional().openapi({ description: "Default: the account's default payment method" }),
   })
   .openapi('WalletTopUpByPaymentMethodRequest')

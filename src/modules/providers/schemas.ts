@@ -3,7 +3,7 @@ import type { Provider } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { ProviderSyncResult } from './provider-sync.job'
-import { Instant } from '../../lib/http'
+import { Instant, money } from '../../lib/http'
 
 /** `/api/admin/providers` (the activation API's admin path) and the `/api/v1/admin/…` alias every admin route has. */
 export const PROVIDER_PREFIXES = ['/api/admin/providers', '/api/v1/admin/providers'] as const
@@ -39,7 +39,7 @@ export const ProviderView = z
     priority: z.number().int().openapi({ description: 'Lower is tried first' }),
     margin: z.object({
       percent: z.number().openapi({ example: 20, description: 'Added to the upstream cost' }),
-      fixed: z.number().openapi({ example: 0.05, description: 'Added after the percentage, USD' }),
+      fixed: z.number().openapi(money({ example: 0.05, description: 'Added after the percentage' })),
     }),
     config: z.record(z.string(), z.unknown()).openapi({ description: 'Adapter settings without anything named like a secret, key or token' }),
     createdAt: Instant,

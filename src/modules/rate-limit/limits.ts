@@ -11,6 +11,8 @@
  *   stream) and admin credits are not in it.
  * `RATE_LIMITS` (env, JSON) overrides any entry, e.g. for load tests.
  */
+import type { ErrorCode } from '../../lib/errors'
+
 export type RouteClass = 'general' | 'purchase' | 'admin' | 'public' | 'auth' | 'search' | 'messages'
 
 /**
@@ -69,7 +71,7 @@ export function messageHourly(overrides: Partial<Record<string, { limit?: number
  * What a refusal by a limit is called: `RATE_LIMIT_EXCEEDED`, except the messaging tier, which is the
  * plan's quota (`QUOTA_EXCEEDED`, as the messaging API names it).
  */
-export const REFUSAL: Partial<Record<LimitName, { code: string; message: (limit: number) => string }>> = {
+export const REFUSAL: Partial<Record<LimitName, { code: ErrorCode; message: (limit: number) => string }>> = {
   messages: { code: 'QUOTA_EXCEEDED', message: (limit) => `Hourly message quota of your plan (${limit} messages) exceeded` },
 }
 

@@ -14,7 +14,7 @@ export const simErrors = {
 /** The error answers of a route that reaches the SIM's provider. */
 export const upstreamErrors = {
   502: err('The SIM provider failed (`UPSTREAM_ERROR`)'),
-  503: err('The SIM provider asks to wait (`UPSTREAM_ERROR` with `Retry-After`), or no SIM provider is configured (`SERVICE_UNAVAILABLE`)'),
+  503: err('The SIM provider asks to wait (`UPSTREAM_ERROR` with `Retry-After`), or no SIM provider is configured (`SERVICE_UNAVAILABLE`)', { retryAfter: true }),
 } as const
 
 /** The SIM API's second limit, on every SIM route: 1,000 requests an hour per API key (limits.ts). */

@@ -8,7 +8,7 @@ import { QUOTA_TYPES, SIM_EVENT_CATEGORIES, SIM_SMS_STATUSES, SIM_STATUSES } fro
 import { dateParam, parseDate } from '../../lib/dates'
 import { displayText } from '../../lib/text'
 import { SMS_MAX_UNITS, smsTextProblem } from './sms-text'
-import { Instant } from '../../lib/http'
+import { Instant, Money, money } from '../../lib/http'
 
 export const SIM_SORT_KEYS = ['created_at', 'updated_at', 'label', 'iccid', 'activation_date', 'status'] as const
 
@@ -299,7 +299,7 @@ export const TopUpResult = z
     new_total: z.number().int(),
     new_remaining: z.number().int(),
     transaction_id: z.string(),
-    price: z.number().openapi({ description: 'What the top-up cost, taken from the wallet (USD)' }),
+    price: z.number().openapi(money({ description: 'What the top-up cost, taken from the wallet' })),
     currency: z.literal('USD'),
     timestamp: Instant,
   })
@@ -375,7 +375,7 @@ export const JobView = z
     succeeded: z.number().int(),
     failed: z.number().int(),
     pending: z.number().int(),
-    total_price: z.number(),
+    total_price: Money,
     currency: z.literal('USD'),
     created_at: Instant,
     completed_at: Instant.nullable(),
@@ -387,7 +387,7 @@ export const JobView = z
         volume: z.number().int().nullable(),
         status: z.enum(['pending', 'succeeded', 'failed']),
         transaction_id: z.string(),
-        price: z.number(),
+        price: Money,
         new_total: z.number().int().nullable(),
         new_remaining: z.number().int().nullable(),
         error: z.object({ code: z.string(), message: z.string() }).nullable(),

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { Meta, Instant } from '../../lib/http'
+import { Meta, Instant, money } from '../../lib/http'
 import { PLAN_CODES } from '../../db/schema'
 import { fromMicros } from '../../lib/money'
 import { periodOf } from '../../lib/periods'
@@ -19,7 +19,7 @@ export const SubscriptionView = z
     currentPeriodStart: z.string().openapi({ example: '2025-11-01T00:00:00.000Z', description: 'The 1st of the current month, 00:00 UTC' }),
     currentPeriodEnd: z.string().openapi({ example: '2025-11-30T00:00:00.000Z', description: 'The last day of the current month, 00:00 UTC; the period lasts to the end of that day' }),
     cancelledAt: Instant.nullable(),
-    monthlyFee: z.number().openapi({ example: 29.99 }),
+    monthlyFee: z.number().openapi(money({ example: 29.99 })),
   })
   .openapi('Subscription')
 
@@ -38,7 +38,7 @@ export function subscriptionView(s: Subscription): z.infer<typeof SubscriptionVi
 }
 
 export const SubscriptionChange = SubscriptionView.extend({
-  proration: z.number().openapi({ example: 13.42, description: 'Charged by this change for the rest of the period (an upgrade); 0 otherwise' }),
+  proration: z.number().openapi(money({ example: 13.42, description: 'Charged by this change for the rest of the period (an upgrade); 0 otherwise' })),
 }).openapi('SubscriptionChange')
 
 /** Usage billing's envelope with its top-level `message`. */

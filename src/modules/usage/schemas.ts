@@ -6,7 +6,7 @@ import { z } from '@hono/zod-openapi'
 import { USAGE_TYPES } from '../../db/schema'
 import { dateParam } from '../../lib/dates'
 import { listParam } from '../dids/schemas'
-import { Instant } from '../../lib/http'
+import { Instant, Money, money } from '../../lib/http'
 
 const MAX_COUNT = 1_000_000_000
 
@@ -95,25 +95,25 @@ export const UsageRecordView = z
     resourceId: z.string().nullable(),
     quantity: z.number().int(),
     unit: z.string().openapi({ example: 'request' }),
-    unitPrice: z.number().openapi({ example: 0.001 }),
-    totalCost: z.number().openapi({ example: 0.007 }),
+    unitPrice: z.number().openapi(money({ example: 0.001 })),
+    totalCost: z.number().openapi(money({ example: 0.007 })),
     currency: z.string().openapi({ example: 'USD' }),
     description: z.string().nullable(),
   })
   .openapi('UsageRecord')
 
-const Breakdown = z.object({ quantity: z.number().int(), cost: z.number(), unit: z.string() })
+const Breakdown = z.object({ quantity: z.number().int(), cost: Money, unit: z.string() })
 
 export const UsageResponse = z
   .object({
     groupBy: z.enum(['day', 'week', 'month']).openapi({ description: 'The bucket of `usage[].date` and `trends[]`: the one asked for, or the one chosen for the range' }),
     usage: z.array(UsageRecordView),
     summary: z.object({
-      totalCost: z.number(),
+      totalCost: Money,
       totalQuantity: z.number().int(),
       period: z.object({ start: z.string(), end: z.string() }),
       breakdown: z.object(Object.fromEntries(USAGE_TYPES.map((t) => [t, Breakdown.optional()])) as Record<(typeof USAGE_TYPES)[number], z.ZodOptional<typeof Breakdown>>),
     }),
-    trends: z.array(z.object({ date: z.string(), cost: z.number(), quantity: z.number().int() })),
+    trends: z.array(z.object({ date: z.string(), cost: Money, quantity: z.number().int() })),
   })
   .openapi('UsageResponse')

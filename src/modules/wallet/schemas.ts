@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi'
 import { fromMicros } from '../../lib/money'
 import { iso } from '../../lib/time'
 import type { Balance, LedgerEntry } from './wallet.do'
-import { Instant } from '../../lib/http'
+import { Instant, money } from '../../lib/http'
 
 /**
  * A user session or an API key. Typed wide on purpose: as an inferred literal it joins the route's
@@ -10,13 +10,15 @@ import { Instant } from '../../lib/http'
  */
 export const WalletBalance = z
   .object({
-    balance: z.number().openapi({
-      example: 25.5,
-      description: 'Ledger balance in `currency`, including the money reserved by pending purchases (`reserved`)',
-    }),
+    balance: z.number().openapi(
+      money({
+        example: 25.5,
+        description: 'Ledger balance in `currency`, including the money reserved by pending purchases (`reserved`)',
+      }),
+    ),
     currency: z.literal('USD'),
-    reserved: z.number().openapi({ example: 1.5, description: 'Held for purchases in progress; captured or released when they end' }),
-    available: z.number().openapi({ example: 24, description: '`balance − reserved`: what a new purchase can spend' }),
+    reserved: z.number().openapi(money({ example: 1.5, description: 'Held for purchases in progress; captured or released when they end' })),
+    available: z.number().openapi(money({ example: 24, description: '`balance − reserved`: what a new purchase can spend' })),
   })
   .openapi('WalletBalance')
 
@@ -28,8 +30,8 @@ export const WalletTransaction = z
   .object({
     id: z.string().openapi({ example: 'txn_01jd6q0000a1b2c3d4e5f6g7h8' }),
     type: z.enum(['credit', 'debit', 'capture']).openapi({ description: "`credit` adds money; `debit` and `capture` (a purchase's hold charged) take it" }),
-    amount: z.number().openapi({ example: -0.5, description: 'Signed: positive adds to the balance, negative takes from it' }),
-    balanceAfter: z.number().openapi({ example: 25 }),
+    amount: z.number().openapi(money({ example: -0.5, description: 'Signed: positive adds to the balance, negative takes from it' })),
+    balanceAfter: z.number().openapi(money({ example: 25 })),
     reference: z
       .object({ type: z.string().openapi({ example: 'activation' }), id: z.string() })
       .nullable()

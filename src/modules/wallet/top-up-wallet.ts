@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { envelope, errorResponses, jsonBody, ok } from '../../lib/http'
+import { envelope, errorResponses, jsonBody, money, ok } from '../../lib/http'
 import { fromMicros, toMicros } from '../../lib/money'
 import type { Router } from '../../http/router'
 import { idempotent, rateClass } from '../../http/policy'
@@ -22,7 +22,7 @@ const Body = z
       .max(MAX_TOP_UP)
       // Exactly representable in micro-units: 0.001 stays 0.001, 0.0000001 is refused rather than rounded away.
       .refine((x) => fromMicros(toMicros(x)) === x, { message: 'amount has at most 6 decimal places' })
-      .openapi({ example: 25.5, description: `Decimal in USD, > 0, at most 6 decimal places, at most ${MAX_TOP_UP}` }),
+      .openapi(money({ example: 25.5, description: `> 0, at most ${MAX_TOP_UP}` })),
     reason: displayText({ min: 3, max: 500, multiline: true }).openapi({ example: 'Bank transfer 2026-11-22' }),
   })
   .openapi('WalletTopUpRequest')

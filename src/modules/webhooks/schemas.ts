@@ -24,7 +24,7 @@ export const WebhookEndpointView = z
     isActive: z.boolean(),
     disabledReason: z.string().nullable(),
     lastDeliveryAt: Instant.nullable(),
-    lastStatus: z.string().nullable(),
+    lastStatus: z.string().nullable().openapi({ description: 'The last delivery: `success`, `failed`, or `failed (HTTP <status>)`; null before the first' }),
     deliveryCount: z.number().int(),
     failureCount: z.number().int(),
     timeout: z.number().int().openapi({ description: 'Seconds' }),

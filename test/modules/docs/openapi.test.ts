@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
+import ciRun from '../../../.ci/run?raw'
+import pkg from '../../../package.json'
+import redoclyYaml from '../../../redocly.yaml?raw'
 import { createApp } from '../../../src/app'
-import { call } from '../../helpers/api'
+import { AppError, ERROR_CODES, InsufficientBalance } from '../../../src/lib/errors'
+import { call, registerUser } from '../../helpers/api'
+import { routeDeclarations } from '../../helpers/policy'
+import { policyOf } from '../../../src/http/policy'
+import { REPLAYED_HEADER } from '../../../src/http/idempotency'
 import { send } from '../../helpers/app'
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
@@ -319,6 +326,197 @@ describe('OpenAPI document', () => {
     expect(fields.length).toBeGreaterThan(100)
     const untyped = fields.filter((f) => f.format !== 'date-time').map((f) => `${f.path}${f.format ? ` (${f.format})` : ''}`)
     expect(untyped, `${untyped.length} instants without format date-time:\n${untyped.join('\n')}`).toEqual([])
+  })
+
+  /**
+   * Money amounts (`price`, `amount`, `balance`, `totalCost`, a wallet's `reserved` and `available`, an auto top-up's
+   * `threshold`, a revenue breakdown, …) are decimals in USD with at most 6 decimal places, one documented type wherever
+   * they stand: responses, request bodies and query parameters (`format: decimal` and the note `money()` writes). Percent
+   * changes (`growth.cost`) are not amounts; integers (bytes, messages, counts) are not either.
+   */
+  it('documents every money amount as the one decimal type, in responses, request bodies and parameters', async () => {
+    const res = await call('/openapi.json')
+    const MONEY_NAME = /amount|price|cost|balance|fee|spent|spend|revenue|monthlyTotal|creditLimit|proration/i
+    const MONEY_CONTEXT = new Set(['reserved', 'available', 'threshold', 'fixed', 'monthly', 'annual'])
+    const fields: { path: string; format?: string; description?: string }[] = []
+    const walk = (node: unknown, path: string) => {
+      if (Array.isArray(node)) {
+        for (const [i, v] of node.entries()) walk(v, `${path}[${i}]`)
+        return
+      }
+      if (node === null || typeof node !== 'object') return
+      const props = (node as { properties?: Record<string, { type?: string | string[]; format?: string; description?: string }> }).properties
+      for (const [name, schema] of Object.entries(props ?? {})) {
+        const p = `${path}.${name}`
+        if (![schema?.type].flat().includes('number')) continue
+        const isMoney = (MONEY_NAME.test(name) || MONEY_CONTEXT.has(name) || /\.revenue\.properties\.breakdown\.\w+$/.test(p)) && !/\.growth\.(?!items)/.test(p)
+        if (isMoney) fields.push({ path: p, format: schema.format, description: schema.description })
+      }
+      for (const [k, v] of Object.entries(node)) walk(v, `${path}.${k}`)
+    }
+    walk(res.body.paths, '$.paths')
+    walk(res.body.components.schemas, '$.components.schemas')
+    expect(fields.length).toBeGreaterThan(100)
+    const bare = fields.filter((f) => f.format !== 'decimal' || !f.description?.includes('USD, decimal, at most 6 decimal places')).map((f) => f.path)
+    expect(bare, `${bare.length} money amounts not documented as decimals:\n${bare.join('\n')}`).toEqual([])
+    const priceMax = operations(res.body.paths).find((o) => o.name === 'GET /api/v1/numbers/search')?.op.parameters as { name: string; schema: { format?: string } }[]
+    expect(priceMax.find((p) => p.name === 'priceMax')?.schema.format).toBe('decimal')
+    // No `multipleOf`: a validator dividing in floating point would refuse exact amounts such as 0.000005.
+    expect(res.text).not.toContain('"multipleOf"')
+  })
+
+  /**
+   * `error.code` is the enum `ErrorCode` of every code the API answers (`ERROR_CODES`, src/lib/errors.ts; `AppError` takes only
+   * those, so `tsc` refuses a new code that is not listed), and the codes with structured details name their schema.
+   */
+  it('documents error.code as the enum of every code, and the details schema of each code that has one', async () => {
+    const res = await call('/openapi.json')
+    const schemas = res.body.components.schemas
+    expect(schemas.ErrorCode.enum).toEqual([...ERROR_CODES])
+    expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length)
+    for (const code of ERROR_CODES) expect(code).toMatch(/^[A-Z][A-Z0-9_]+$/)
+    expect(schemas.Error.properties.error.properties.code).toEqual({ $ref: '#/components/schemas/ErrorCode' })
+    // `npm run typecheck` fails here if AppError ever takes any string again: an unlisted code does not compile.
+    // @ts-expect-error 'NOT_A_LISTED_CODE' is not an ErrorCode
+    expect(new AppError(400, 'NOT_A_LISTED_CODE', 'x').status).toBe(400)
+
+    const details = schemas.Error.properties.error.properties.details
+    const refs = (details.anyOf as { $ref: string }[]).map((r) => r.$ref.replace('#/components/schemas/', ''))
+    const byCode: Record<string, string> = {
+      VALIDATION_ERROR: 'ValidationErrorDetails',
+      RATE_LIMIT_EXCEEDED: 'RateLimitDetails',
+      QUOTA_EXCEEDED: 'RateLimitDetails',
+      INSUFFICIENT_BALANCE: 'InsufficientBalanceDetails',
+      PAYMENT_FAILED: 'PaymentFailedDetails',
+      INVALID_ICCID: 'InvalidIccidDetails',
+      PAYLOAD_TOO_LARGE: 'PayloadTooLargeDetails',
+      IDEMPOTENCY_KEY_REUSED: 'IdempotencyKeyReusedDetails',
+    }
+    for (const [code, schema] of Object.entries(byCode)) {
+      expect(refs, schema).toContain(schema)
+      expect(schemas[schema], schema).toBeTruthy()
+      expect(details.description, `${code} → ${schema}`).toMatch(new RegExp(`\`${code}\`[^;]*→ ${schema}`))
+    }
+    expect(refs).toContain('OtherErrorDetails')
+
+    // INSUFFICIENT_BALANCE shows decimals, like every amount (micro-units inside).
+    expect(new InsufficientBalance(2_500_000, 1_250_000).details).toEqual({ required: 2.5, available: 1.25, currency: 'USD' })
+    expect(schemas.InsufficientBalanceDetails.properties.required.format).toBe('decimal')
+    expect(schemas.InsufficientBalanceDetails.properties.available.format).toBe('decimal')
+
+    // A real answer fits: a validation error's details list the fields.
+    const bad = await call('/api/v1/auth/login', { body: {} })
+    expect(bad.status, bad.text).toBe(400)
+    expect(ERROR_CODES, bad.text).toContain(bad.body.error.code)
+    expect(bad.body.error.details[0], bad.text).toEqual({ field: expect.any(String), message: expect.any(String) })
+  })
+
+  /**
+   * The headers the middleware set are documented where they are sent (src/http/openapi-document.ts): `X-Request-Id` on every
+   * answer; `X-RateLimit-*` on every answer of a rate-limited route (any class but `exempt`); `Retry-After` on every 429;
+   * `Idempotent-Replayed` on the answers of an idempotent route a replay can repeat; and that the names are the ones sent.
+   */
+  it('documents the response headers the middleware send', async () => {
+    const res = await call('/openapi.json')
+    const headers = res.body.components.headers as Record<string, unknown>
+    expect(Object.keys(headers).sort()).toEqual(['Idempotent-Replayed', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Request-Id'])
+    const policies = new Map([...routeDeclarations(createApp())].map(([k, ds]) => [k.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, '{$1}').toLowerCase(), policyOf(ds)]))
+    const missing: string[] = []
+    for (const o of operations(res.body.paths)) {
+      const policy = policies.get(o.name.toLowerCase())
+      expect(policy, o.name).toBeTruthy()
+      for (const [status, r] of Object.entries(o.op.responses as Record<string, { headers?: Record<string, unknown> }>)) {
+        const want = ['X-Request-Id']
+        if (policy!.rateClass !== 'exempt') want.push('X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset')
+        if (status === '429') want.push('Retry-After')
+        if (policy!.idempotent && /^[234]/.test(status) && !['401', '403', '429'].includes(status)) want.push('Idempotent-Replayed')
+        for (const h of want) if (!r.headers?.[h]) missing.push(`${o.name} ${status}: ${h}`)
+      }
+    }
+    expect(missing, `${missing.length} headers not documented:\n${missing.slice(0, 50).join('\n')}`).toEqual([])
+    const sims503 = operations(res.body.paths).find((o) => o.name === 'GET /api/v1/sims/{iccid}/usage')?.op.responses as Record<string, { headers?: object }>
+    expect(sims503['503'].headers).toHaveProperty('Retry-After')
+
+    // The names are the ones the middleware send: a limited answer and a request id.
+    const u = await registerUser()
+    const live = await call('/api/v1/auth/me', { token: u.accessToken })
+    for (const h of ['X-Request-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']) expect(live.headers.get(h), `${h}: ${live.text}`).toBeTruthy()
+    expect(REPLAYED_HEADER).toBe('Idempotent-Replayed')
+  })
+
+  it('gives every route that declares idempotent() the Idempotency-Key header parameter and its 409 and 422', async () => {
+    const res = await call('/openapi.json')
+    const idempotent = [...routeDeclarations(createApp())].filter(([, ds]) => policyOf(ds).idempotent).map(([k]) => k.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, '{$1}'))
+    expect(idempotent.length).toBeGreaterThan(10)
+    const ops = operations(res.body.paths)
+    const gaps: string[] = []
+    for (const name of idempotent) {
+      const op = ops.find((o) => o.name === name)?.op as { parameters?: { in: string; name: string; description?: string }[]; responses: Record<string, { description: string }> }
+      const param = op?.parameters?.find((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')
+      if (!param?.description) gaps.push(`${name}: no Idempotency-Key parameter`)
+      if (!op?.responses['409']?.description.includes('IDEMPOTENCY_KEY_IN_USE')) gaps.push(`${name}: 409 IDEMPOTENCY_KEY_IN_USE`)
+      if (!op?.responses['422']) gaps.push(`${name}: 422`)
+    }
+    expect(gaps, gaps.join('\n')).toEqual([])
+    const withKey = ops.filter((o) => (o.op.parameters as { in: string; name: string }[] | undefined)?.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')).map((o) => o.name)
+    expect(withKey.sort()).toEqual(idempotent.sort())
+  })
+
+  /**
+   * CI lints the document with Redocly CLI's recommended ruleset (`npm run lint:openapi`, after the layer check) and fails on
+   * any error; redocly.yaml turns no rule off or down without a comment saying why.
+   */
+  it('is linted in CI by Redocly with the recommended rules, each rule changed with its reason', () => {
+    expect(pkg.devDependencies['@redocly/cli'], 'devDependency').toBeTruthy()
+    expect(pkg.scripts['lint:openapi']).toMatch(/scripts\/openapi\/lint\.mjs/)
+    expect(ciRun.indexOf('npm run lint:openapi'), ciRun).toBeGreaterThan(ciRun.indexOf('npm run check:layers'))
+    expect(ciRun.indexOf('npm run check:layers')).toBeGreaterThan(0)
+    expect(redoclyYaml).toMatch(/^extends:\n\s+- recommended$/m)
+    expect(redoclyYaml).toMatch(/^telemetry: off$/m)
+    const lines = redoclyYaml.split('\n')
+    const rulesAt = lines.findIndex((l) => /^rules:/.test(l))
+    if (rulesAt >= 0) {
+      for (let i = rulesAt + 1; i < lines.length && /^\s/.test(lines[i]!); i++) {
+        if (/^\s+[\w/-]+:/.test(lines[i]!)) expect(lines[i - 1], `redocly.yaml: ${lines[i]} needs a comment saying why`).toMatch(/^\s*#/)
+      }
+    }
+  })
+
+  /**
+   * Status strings in responses (`status`, `paymentStatus`, `lastStatus`, …) are enums whose values come from the code's own
+   * types and database enums, so a generated client can switch on them. Not enums, on purpose: an order timeline entry's
+   * status (free text its writer chooses), a webhook endpoint's `lastStatus` (`failed (HTTP 503)` carries the HTTP status),
+   * and a number's `recentCalls` (always empty: the API records no calls per number).
+   */
+  it('documents every status string of a response as an enum', async () => {
+    const res = await call('/openapi.json')
+    const NOT_ENUMS = new Set([
+      '$.components.schemas.OrderDetailsResponse.timeline.items.status',
+      '$.components.schemas.WebhookEndpoint.lastStatus',
+      '$.components.schemas.NumberDetailsResponse.allOf[1].recentCalls.items.status',
+    ])
+    const found: { path: string; enum?: unknown[] }[] = []
+    const walk = (node: unknown, path: string) => {
+      if (Array.isArray(node)) {
+        for (const [i, v] of node.entries()) walk(v, `${path}[${i}]`)
+        return
+      }
+      if (node === null || typeof node !== 'object') return
+      const props = (node as { properties?: Record<string, { type?: string | string[]; enum?: unknown[] }> }).properties
+      for (const [name, schema] of Object.entries(props ?? {})) {
+        if (/(^|_)status$|Status$/.test(name) && [schema?.type].flat().includes('string')) found.push({ path: `${path}.${name}`.replace(/\.properties\./g, '.'), enum: schema.enum })
+      }
+      for (const [k, v] of Object.entries(node)) if (k !== 'requestBody' && k !== 'parameters') walk(v, `${path}.${k}`)
+    }
+    const requestOnly = new Set([...JSON.stringify(operations(res.body.paths).map((o) => o.op.requestBody ?? null)).matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]))
+    walk(res.body.paths, '$.paths')
+    for (const [name, schema] of Object.entries(res.body.components.schemas as Record<string, unknown>)) if (!requestOnly.has(name)) walk(schema, `$.components.schemas.${name}`)
+    expect(found.filter((f) => f.enum).length).toBeGreaterThan(55)
+    const free = found.filter((f) => !f.enum && !NOT_ENUMS.has(f.path)).map((f) => f.path)
+    expect(free, `${free.length} status strings without an enum:\n${free.join('\n')}`).toEqual([])
+    const schemas = res.body.components.schemas
+    expect(schemas.OrderSummary.properties.items.items.properties.status.enum).toEqual(['pending', 'unconfirmed', 'success', 'failed', 'cancelled', 'refunded'])
+    expect(schemas.NumberPurchaseResponse.properties.order.properties.status.enum).toContain('payment_failed')
   })
 
   it('/docs serves the interactive HTML page pointing at /openapi.json', async () => {
