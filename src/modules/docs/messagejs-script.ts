@@ -41,8 +41,8 @@ const route = createRoute({
   description:
     'One script that sets `window.messagejs`: `messagejs.init({apiKey, baseUrl?, retries?})`, then ' +
     '`messagejs.sendMessage({to, connectorId, templateId, variables})` resolves to `{messageId, status}`. Without `baseUrl` it ' +
-    `sends to the host it was loaded from. Cached for a day (\`${MESSAGEJS_CACHE_CONTROL}\`, revalidated by ETag); ` +
-    `\`integrity="${MESSAGEJS_INTEGRITY}"\` with \`crossorigin="anonymous"\` pins this version.`,
+    `sends to the host it was loaded from. Cached for a day (\`${MESSAGEJS_CACHE_CONTROL}\`) and revalidated by ETag; served ` +
+    'with `Access-Control-Allow-Origin: *`, so a page may load it with `crossorigin` and a Subresource Integrity hash.',
   middleware: [rateClass('exempt')] as const,
   security: publicSecurity,
   responses: {

@@ -53,7 +53,7 @@ export interface paths {
         };
         /**
          * The MessageJS browser script
-         * @description One script that sets `window.messagejs`: `messagejs.init({apiKey, baseUrl?, retries?})`, then `messagejs.sendMessage({to, connectorId, templateId, variables})` resolves to `{messageId, status}`. Without `baseUrl` it sends to the host it was loaded from. Cached for a day (`public, max-age=86400, stale-while-revalidate=604800`, revalidated by ETag); `integrity="sha384-oXWVZ0V94euf/KIRRTMEGa6ie8hWjsoKJab72P1ZBCA91yg/mDO+XS+aDC0oFdas"` with `crossorigin="anonymous"` pins this version.
+         * @description One script that sets `window.messagejs`: `messagejs.init({apiKey, baseUrl?, retries?})`, then `messagejs.sendMessage({to, connectorId, templateId, variables})` resolves to `{messageId, status}`. Without `baseUrl` it sends to the host it was loaded from. Cached for a day (`public, max-age=86400, stale-while-revalidate=604800`) and revalidated by ETag; served with `Access-Control-Allow-Origin: *`, so a page may load it with `crossorigin` and a Subresource Integrity hash.
          */
         get: operations["getMessagejsScript"];
         put?: never;
