@@ -27,7 +27,7 @@ export default defineConfig(async () => ({
     }),
   ],
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'packages/client/test/**/*.test.ts'],
     setupFiles: ['./test/setup.ts'],
     // Rate-limit tests may wait out the last seconds of a clock-aligned window.
     testTimeout: 20_000,

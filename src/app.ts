@@ -33,6 +33,7 @@ import { registerDids } from './modules/dids'
 import { registerSims } from './modules/sims'
 import { registerMessaging } from './modules/messaging'
 import { redocPage } from './modules/docs/redoc'
+import { registerMessagejsScript } from './modules/docs/messagejs-script'
 import { API_DESCRIPTION, SERVERS, TAGS } from './modules/docs/tags'
 import { registerOffers } from './modules/offers'
 import { registerOrders } from './modules/dids/orders'
@@ -95,6 +96,8 @@ export function createApp(): Router {
   registerHealthCheck(app)
   app.use('*', requestId)
   app.use('*', metrics)
+  // A static script other sites embed: its own cross-origin headers, not secureHeaders' (messagejs-script.ts).
+  registerMessagejsScript(app)
   app.use('*', secureHeaders())
   app.use('*', async (c, next) => {
     c.set('services', createServices(c.env, c.executionCtx))
