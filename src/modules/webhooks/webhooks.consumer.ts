@@ -1,15 +1,17 @@
 /**
- * The three consumers of the webhook pipeline. Each handles messages one by one, acks what is
- * done and retries what failed, and is idempotent by event or delivery id.
+ * The three consumers of the webhook pipeline. Each acks what is done and retries what failed,
+ * message by message, and is idempotent by event or delivery id.
  *   events        → fan-out (one `webhooks` message per delivery)
- *   webhooks      → one attempt; a failure is retried on the delivery schedule
+ *   webhooks      → one attempt per message, the batch's requests in parallel and its attempts
+ *                   written in one D1 batch (delivery.ts `deliverAll`); a failure is retried on
+ *                   the delivery schedule
  *   webhooks-dlq  → a delivery whose messages kept crashing the consumer is marked failed
  */
 import { and, eq, notInArray } from 'drizzle-orm'
 import { z } from 'zod'
 import { webhookDeliveries } from '../../db/schema'
 import type { Consumer } from '../jobs/consumer'
-import { attemptDelivery } from './delivery'
+import { deliverAll } from './delivery'
 import { fanOut } from './fan-out'
 import { logger } from '../../lib/logger'
 
@@ -38,21 +40,34 @@ export const eventsConsumer: Consumer = async (batch, services) => {
 }
 
 export const webhooksConsumer: Consumer = async (batch, services) => {
+  const messages: { msg: Message<unknown>; deliveryId: string }[] = []
   for (const msg of batch.messages) {
     const body = DeliveryMessage.safeParse(msg.body)
-    if (!body.success) {
-      msg.ack()
-      continue
-    }
-    try {
-      const outcome = await attemptDelivery(services, body.data.deliveryId)
-      if (outcome.kind === 'retry') msg.retry({ delaySeconds: outcome.delaySeconds })
-      else msg.ack()
-    } catch (e) {
-      logger.error('delivery attempt failed; retrying', { queue: 'webhooks', deliveryId: body.data.deliveryId, error: (e as Error).message })
-      msg.retry({ delaySeconds: backoff(msg.attempts) })
-    }
+    if (body.success) messages.push({ msg, deliveryId: body.data.deliveryId })
+    else msg.ack()
   }
+  if (!messages.length) return
+  let outcomes: Awaited<ReturnType<typeof deliverAll>>
+  try {
+    outcomes = await deliverAll(
+      services,
+      messages.map((m) => m.deliveryId),
+    )
+  } catch (e) {
+    // The deliveries could not be read or claimed: nothing was sent.
+    logger.error('delivery batch failed before sending; retrying', { queue: 'webhooks', size: messages.length, error: (e as Error).message })
+    for (const { msg } of messages) msg.retry({ delaySeconds: backoff(msg.attempts) })
+    return
+  }
+  // Each message is acked or retried on its own outcome, and only once its attempt is written.
+  messages.forEach(({ msg, deliveryId }, i) => {
+    const outcome = outcomes[i]!
+    if (outcome instanceof Error) {
+      logger.error('delivery attempt failed; retrying', { queue: 'webhooks', deliveryId, error: outcome.message })
+      msg.retry({ delaySeconds: backoff(msg.attempts) })
+    } else if (outcome.kind === 'retry') msg.retry({ delaySeconds: outcome.delaySeconds })
+    else msg.ack()
+  })
 }
 
 export const webhooksDlqConsumer: Consumer = async (batch, services) => {
