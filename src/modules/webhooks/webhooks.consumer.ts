@@ -1,7 +1,7 @@
 /**
  * The three consumers of the webhook pipeline. Each acks what is done and retries what failed,
  * message by message, and is idempotent by event or delivery id.
- *   events        → fan-out (one `webhooks` message per delivery)
+ *   events        → fan-out (one `webhooks` message per delivery), several events at once
  *   webhooks      → one attempt per message, the batch's requests in parallel and its attempts
  *                   written in one D1 batch (delivery.ts `deliverAll`); a failure is retried on
  *                   the delivery schedule
@@ -14,20 +14,25 @@ import type { Consumer } from '../jobs/consumer'
 import { deliverAll } from './delivery'
 import { fanOut } from './fan-out'
 import { logger } from '../../lib/logger'
+import { mapLimit } from '../../lib/concurrency'
 
 const EventMessage = z.object({ eventId: z.string().min(1) })
 const DeliveryMessage = z.object({ deliveryId: z.string().min(1) })
+
+/** Events of a batch fanned out at once. */
+const FAN_OUT_CONCURRENCY = 10
 
 /** Backoff for a consumer's own failures (D1 or queue errors), not for partners' answers. */
 const backoff = (attempts: number) => Math.min(600, 5 * 2 ** Math.max(0, attempts - 1))
 
 export const eventsConsumer: Consumer = async (batch, services) => {
-  for (const msg of batch.messages) {
+  // Fan-outs are independent (each idempotent by event id): several at once, each message acked or retried on its own.
+  await mapLimit(batch.messages, FAN_OUT_CONCURRENCY, async (msg) => {
     const body = EventMessage.safeParse(msg.body)
     if (!body.success) {
       logger.error('malformed message dropped', { queue: 'events', id: msg.id })
       msg.ack()
-      continue
+      return
     }
     try {
       await fanOut(services, body.data.eventId)
@@ -36,7 +41,7 @@ export const eventsConsumer: Consumer = async (batch, services) => {
       logger.error('fan-out failed; retrying', { queue: 'events', eventId: body.data.eventId, error: (e as Error).message })
       msg.retry({ delaySeconds: backoff(msg.attempts) })
     }
-  }
+  })
 }
 
 export const webhooksConsumer: Consumer = async (batch, services) => {
