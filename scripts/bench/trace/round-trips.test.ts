@@ -139,31 +139,21 @@ function print(title: string, steps: Step[]) {
 
 /** The table of calls per bench path (D1 counts round trips: a batch is one). */
 function printTable() {
+  const row = (path: string, t: (typeof tallies)[number]) => {
+    const side = (after: boolean) =>
+      counts(
+        t.steps.filter((x) => x.after === after),
+        t.per,
+      )
+    return `| ${path} | ${t.what} | ${side(false)} | ${side(true)} |`
+  }
   const lines = ['| bench path | traced | before the answer | after it (waitUntil) |', '| --- | --- | --- | --- |']
   for (const path of BENCH_PATHS) {
     const mine = tallies.filter((t) => t.path === path)
     if (!mine.length) lines.push(`| \`${path}\` | not traced | – | – |`)
-    for (const t of mine)
-      lines.push(
-        `| \`${path}\` | ${t.what} | ${counts(
-          t.steps.filter((x) => !x.after),
-          t.per,
-        )} | ${counts(
-          t.steps.filter((x) => x.after),
-          t.per,
-        )} |`,
-      )
+    for (const t of mine) lines.push(row(`\`${path}\``, t))
   }
-  for (const t of tallies.filter((x) => !BENCH_PATHS.includes(x.path)))
-    lines.push(
-      `| \`${t.path}\` (not in BENCH_PATHS) | ${t.what} | ${counts(
-        t.steps.filter((x) => !x.after),
-        t.per,
-      )} | ${counts(
-        t.steps.filter((x) => x.after),
-        t.per,
-      )} |`,
-    )
+  for (const t of tallies.filter((x) => !BENCH_PATHS.includes(x.path))) lines.push(row(`\`${t.path}\` (not in BENCH_PATHS)`, t))
   console.log(`\nCalls per request of each bench path (npm run bench -- --trace); consumers' rows are per message of a batch:\n\n${lines.join('\n')}\n`)
 }
 
