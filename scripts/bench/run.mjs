@@ -8,7 +8,7 @@
 //   npm run bench -- --duration 20 --connections 16 --events 5000 --only health,balance
 //   npm run bench -- --quick --only floor-do-d1,purchase-50 --profile purchase-50   (CPU profile of that path)
 //   npm run bench -- --app-config /tmp/before/wrangler.toml   (another build of the app: before/after comparisons)
-//   npm run bench -- --trace   (the D1/DO/queue round trips of each benchmarked request; vitest, no load)
+//   npm run bench -- --trace   (the D1/DO/queue/fetch calls of every benchmarked path, one table at the end; vitest, no load)
 //
 // What it does (BENCHMARKS.md has the method and the targets):
 //   1. builds the app and the floor Worker (bench/floor) with `wrangler deploy --dry-run`; the

@@ -1,14 +1,18 @@
 /**
- * The D1 statements, Durable Object calls and queue sends of each request the bench drives, in
- * order, split into those before the answer and those after it (waitUntil). Printed, not asserted
- * beyond "the request succeeded": it is the evidence behind BENCHMARKS.md's diagnosis.
+ * The D1 statements, Durable Object calls, queue sends and outbound fetches of each request the
+ * bench drives, in order, split into those before the answer and those after it (waitUntil), and
+ * the queue consumers' work for the paths that go through a queue. Printed, not asserted beyond
+ * "the request succeeded": it is the evidence behind BENCHMARKS.md's diagnosis. At the end, one
+ * table: the calls per request (or per message) of every path of `npm run bench`.
  *
  *   npm run bench -- --trace
  *
+ * A new bench path is one entry in BENCH_PATHS and one test that traces it and calls `tally` with
+ * its id; a path listed without a tally is printed as "not traced".
+ *
  * API-key lookups are cached as in production (the second request of a key reads no D1 for it).
  * Not seen here: what a Durable Object does itself (the Wallet copies ledger entries to D1 after
- * each money operation), and the queue consumers' work, which is traced separately below (the
- * `messages` consumer for a sent message, the `events` consumer per event).
+ * each money operation).
  */
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -23,13 +27,35 @@ import { messagingSetup, sendBody } from '../../../test/helpers/messaging'
 import { registerSims, simProvider, uniqueIccid } from '../../../test/helpers/sims'
 
 interface Step {
-  kind: 'D1' | 'D1 batch' | 'DO' | 'queue'
+  kind: 'D1' | 'D1 batch' | 'DO' | 'queue' | 'fetch'
   what: string
   after: boolean
 }
 
+/** Every path of scripts/bench/run.mjs that runs the app, in the order of its table (the floors run another Worker). */
+const BENCH_PATHS = ['health', 'balance', 'numbers-100', 'numbers-10k', 'purchase-50', 'purchase-1', 'webhooks', 'sim-topup-50', 'sim-bulk-10k', 'message-send-50', 'message-queue-2000']
+
+/** The table's rows: per bench path, what was traced and its calls (divided by `per`: a batch's messages). */
+const tallies: { path: string; what: string; steps: Step[]; per: number }[] = []
+function tally(path: string, what: string, steps: Step[], per = 1) {
+  tallies.push({ path, what, steps, per })
+}
+
+/** The host the traced webhook deliveries go to; the traced `fetch` answers it 200 itself. */
+const RECEIVER_HOST = 'hooks.trace.example'
+/** Where the traced `fetch` notes its calls (the test in progress), or null. */
+let fetchSteps: { steps: Step[]; state: { answered: boolean } } | null = null
+const realFetch = globalThis.fetch
+function tracedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const url = new URL(input instanceof Request ? input.url : String(input))
+  fetchSteps?.steps.push({ kind: 'fetch', what: `${init?.method ?? (input instanceof Request ? input.method : 'GET')} ${url.host}${url.pathname}`, after: fetchSteps.state.answered })
+  if (url.hostname === RECEIVER_HOST) return Promise.resolve(new Response('ok'))
+  return realFetch(input, init)
+}
+
 /** The env with every binding the app uses wrapped to note each call in `steps`. */
 function tracedEnv(steps: Step[], state: { answered: boolean }): Env {
+  fetchSteps = { steps, state }
   const note = (kind: Step['kind'], what: string) => steps.push({ kind, what, after: state.answered })
   const noted = <T>(kind: Step['kind'], what: string, run: () => T): T => {
     note(kind, what)
@@ -94,16 +120,41 @@ function tracedEnv(steps: Step[], state: { answered: boolean }): Env {
   } as unknown as Env
 }
 
-function print(title: string, steps: Step[]) {
-  const count = (after: boolean) => {
-    const s = steps.filter((x) => x.after === after)
-    const n = (k: Step['kind']) => s.filter((x) => x.kind === k).length
-    return `${n('D1')} D1 + ${n('D1 batch')} D1 batch, ${n('DO')} DO, ${n('queue')} queue`
+/** "3 D1 (1 as batch), 2 DO, 1 queue, 0 fetch" for the steps on one side of the answer, divided by `per`. */
+function counts(steps: Step[], per = 1): string {
+  const n = (...k: Step['kind'][]) => {
+    const v = steps.filter((x) => k.includes(x.kind)).length / per
+    return Number.isInteger(v) ? String(v) : v.toFixed(1)
   }
+  const batches = n('D1 batch')
+  return `${n('D1', 'D1 batch')} D1${batches !== '0' ? ` (${batches} as batch${batches === '1' ? '' : 'es'})` : ''}, ${n('DO')} DO, ${n('queue')} queue, ${n('fetch')} fetch`
+}
+
+function print(title: string, steps: Step[]) {
   console.log(
-    `${title}\n  before the answer: ${count(false)}; after it (waitUntil): ${count(true)}\n` +
+    `${title}\n  before the answer: ${counts(steps.filter((x) => !x.after))}; after it (waitUntil): ${counts(steps.filter((x) => x.after))}\n` +
       steps.map((s, i) => `  ${String(i + 1).padStart(2)} ${s.after ? 'after ' : 'before'} ${s.kind.padEnd(8)} ${s.what}`).join('\n'),
   )
+}
+
+/** The table of calls per bench path (D1 counts round trips: a batch is one). */
+function printTable() {
+  const row = (path: string, t: (typeof tallies)[number]) => {
+    const side = (after: boolean) =>
+      counts(
+        t.steps.filter((x) => x.after === after),
+        t.per,
+      )
+    return `| ${path} | ${t.what} | ${side(false)} | ${side(true)} |`
+  }
+  const lines = ['| bench path | traced | before the answer | after it (waitUntil) |', '| --- | --- | --- | --- |']
+  for (const path of BENCH_PATHS) {
+    const mine = tallies.filter((t) => t.path === path)
+    if (!mine.length) lines.push(`| \`${path}\` | not traced | – | – |`)
+    for (const t of mine) lines.push(row(`\`${path}\``, t))
+  }
+  for (const t of tallies.filter((x) => !BENCH_PATHS.includes(x.path))) lines.push(row(`\`${t.path}\` (not in BENCH_PATHS)`, t))
+  console.log(`\nCalls per request of each bench path (npm run bench -- --trace); consumers' rows are per message of a batch:\n\n${lines.join('\n')}\n`)
 }
 
 const app = createApp()
@@ -129,10 +180,14 @@ describe('round trips per request (npm run bench -- --trace)', () => {
   // As in production: accepted API-key lookups kept per isolate (tests turn it off by default).
   beforeAll(() => {
     apiKeyCache.ttlMs = API_KEY_CACHE_TTL_MS
+    globalThis.fetch = tracedFetch as typeof fetch
   })
   afterAll(() => {
     apiKeyCache.ttlMs = null
     apiKeyCache.clear()
+    globalThis.fetch = realFetch
+    fetchSteps = null
+    printTable()
   })
 
   it('setup: an account with an API key, money and the sandbox offers', async () => {
@@ -143,25 +198,32 @@ describe('round trips per request (npm run bench -- --trace)', () => {
   })
 
   it('GET /health', async () => {
-    const { res } = await traced('health', '/health', {})
+    const { res, steps } = await traced('health', '/health', {})
     expect(res.status, res.text).toBe(200)
+    tally('health', '`GET /health`', steps)
   })
 
   it('GET /api/wallet/balance with an API key, twice (the second is what a client under load sees)', async () => {
     for (let i = 0; i < 2; i++) {
-      const { res } = await traced(`balance #${i + 1}`, '/api/wallet/balance', { apiKey: key })
+      const { res, steps } = await traced(`balance #${i + 1}`, '/api/wallet/balance', { apiKey: key })
       expect(res.status, res.text).toBe(200)
+      if (i === 1) tally('balance', '`GET /api/wallet/balance` (key cached)', steps)
     }
   })
 
   it('GET /api/v1/numbers', async () => {
-    const { res } = await traced('numbers', '/api/v1/numbers?page=1&limit=20', { apiKey: key })
+    const { res, steps } = await traced('numbers', '/api/v1/numbers?page=1&limit=20', { apiKey: key })
     expect(res.status, res.text).toBe(200)
+    // The two paths make the same request for accounts of 100 and 10,000 numbers.
+    tally('numbers-100', '`GET /api/v1/numbers?page=1&limit=20`', steps)
+    tally('numbers-10k', 'the same request', steps)
   })
 
   it('POST /api/numbers/purchase', async () => {
-    const { res } = await traced('purchase', '/api/numbers/purchase', { apiKey: key, body: { serviceCode: 'telegram', countryCode: 'us' } })
+    const { res, steps } = await traced('purchase', '/api/numbers/purchase', { apiKey: key, body: { serviceCode: 'telegram', countryCode: 'us' } })
     expect(res.status, res.text).toBe(201)
+    tally('purchase-50', '`POST /api/numbers/purchase`', steps)
+    tally('purchase-1', 'the same request (one account)', steps)
   })
 
   it('POST /api/v1/sims/{iccid}/topup, twice (the second is what a client under load sees)', async () => {
@@ -169,8 +231,9 @@ describe('round trips per request (npm run bench -- --trace)', () => {
     const iccid = uniqueIccid()
     await registerSims(user, [iccid])
     for (let i = 0; i < 2; i++) {
-      const { res } = await traced(`sim top-up #${i + 1}`, `/api/v1/sims/${iccid}/topup`, { apiKey: key, body: { quota_type: 'data', volume: 1_048_576 } })
+      const { res, steps } = await traced(`sim top-up #${i + 1}`, `/api/v1/sims/${iccid}/topup`, { apiKey: key, body: { quota_type: 'data', volume: 1_048_576 } })
       expect(res.status, res.text).toBe(200)
+      if (i === 1) tally('sim-topup-50', '`POST /api/v1/sims/{iccid}/topup`', steps)
     }
   })
 
@@ -186,8 +249,14 @@ describe('round trips per request (npm run bench -- --trace)', () => {
       sendBatch: async () => {},
     })
     for (let i = 0; i < 2; i++) {
-      const { res } = await traced(`message send #${i + 1}`, '/api/v1/messages', { apiKey: s.key, body: sendBody(s) }, (steps, state) => ({ MESSAGES: recorder(steps, state) as unknown as Queue }))
+      const { res, steps } = await traced(`message send #${i + 1}`, '/api/v1/messages', { apiKey: s.key, body: sendBody(s) }, (steps, state) => ({
+        MESSAGES: recorder(steps, state) as unknown as Queue,
+      }))
       expect(res.status, res.text).toBe(202)
+      if (i === 1) {
+        tally('message-send-50', '`POST /api/v1/messages` (project key cached)', steps)
+        tally('message-queue-2000', 'the same request', steps)
+      }
     }
     // The second message's queue messages, one at a time: its send, then the sandbox's receipt (deliverAfterMs: 0).
     const pending = [queued.at(-1)!]
@@ -203,32 +272,98 @@ describe('round trips per request (npm run bench -- --trace)', () => {
       const result = await getQueueResult(batch, ctx)
       expect(result.explicitAcks.length, JSON.stringify(result)).toBe(1)
       print(`messages consumer, one '${(next.body as { kind: string }).kind}' message`, steps)
+      tally('message-queue-2000', `\`messages\` consumer, the '${(next.body as { kind: string }).kind}' message`, steps)
       pending.push(...queued.splice(0))
     }
   })
 
-  it('the events consumer, per event (an account without endpoints, and one with an endpoint)', async () => {
+  it('webhooks: the events consumer per event (no endpoint, one endpoint), then a batch of 10 events and the webhooks consumer on its 10 deliveries', async () => {
+    /** Runs `queue`'s consumer on one batch of `bodies` with traced bindings; WEBHOOKS only records (the test runtime's consumer would deliver). */
+    const consume = async (queue: string, bodies: unknown[]) => {
+      const steps: Step[] = []
+      const state = { answered: false }
+      const enqueued: unknown[] = []
+      const record = (m: Iterable<MessageSendRequest>) => {
+        const list = [...m]
+        steps.push({ kind: 'queue', what: `WEBHOOKS.sendBatch(${list.length})`, after: false })
+        enqueued.push(...list.map((x) => x.body))
+      }
+      const consumerEnv = { ...tracedEnv(steps, state), WEBHOOKS: { send: async (body: unknown) => record([{ body }]), sendBatch: async (m: Iterable<MessageSendRequest>) => record(m) } }
+      const ctx = createExecutionContext()
+      const batch = createMessageBatch(
+        queue,
+        bodies.map((body, i) => ({ id: `m-${queue}-${i}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body })),
+      )
+      await queueHandler(batch, consumerEnv as unknown as Env, ctx)
+      const result = await getQueueResult(batch, ctx)
+      expect(result.explicitAcks.length, JSON.stringify(result)).toBe(bodies.length)
+      return { steps, enqueued }
+    }
+    const eventsOf = async (owner: TestUser, n: number) => {
+      const ids = Array.from({ length: n }, () => newId('evt'))
+      const now = Date.now()
+      for (const id of ids)
+        await env.DB.prepare(`INSERT INTO outbox (id, type, user_id, payload, created_at, sent_at) VALUES (?, 'activation.created', ?, '{}', ?, ?)`).bind(id, owner.id, now, now).run()
+      return ids
+    }
     for (const withEndpoint of [false, true]) {
       const owner = await registerUser()
       if (withEndpoint) {
         const hook = await call('/api/v1/webhooks', { token: owner.accessToken, body: { url: 'https://hooks.example.com/trace', events: ['*'] } })
         expect(hook.status, hook.text).toBe(201)
       }
-      const id = newId('evt')
-      const now = Date.now()
-      await env.DB.prepare(`INSERT INTO outbox (id, type, user_id, payload, created_at, sent_at) VALUES (?, 'activation.created', ?, '{}', ?, ?)`).bind(id, owner.id, now, now).run()
-      const steps: Step[] = []
-      const state = { answered: false }
-      const traceEnv = tracedEnv(steps, state)
-      // The webhooks queue is replaced so nothing is delivered from this test.
-      const sent: unknown[] = []
-      const envNoDelivery = { ...traceEnv, WEBHOOKS: { send: async () => {}, sendBatch: async (m: Iterable<MessageSendRequest>) => void sent.push(...[...m]) } }
-      const ctx = createExecutionContext()
-      const batch = createMessageBatch('events', [{ id: `m-${id}`, timestamp: new Date(), attempts: 1, body: { eventId: id } }])
-      await queueHandler(batch, envNoDelivery as unknown as Env, ctx)
-      const result = await getQueueResult(batch, ctx)
-      expect(result.explicitAcks).toEqual([`m-${id}`])
-      print(`events consumer, one event, ${withEndpoint ? 'one endpoint' : 'no endpoint'} (${sent.length} delivery enqueued)`, steps)
+      const [id] = await eventsOf(owner, 1)
+      const { steps, enqueued } = await consume('events', [{ eventId: id }])
+      print(`events consumer, one event, ${withEndpoint ? 'one endpoint' : 'no endpoint'} (${enqueued.length} delivery enqueued)`, steps)
     }
+
+    // The bench's shape: an account with one endpoint, events in batches.
+    const owner = await registerUser()
+    const hook = await call('/api/v1/webhooks', { token: owner.accessToken, body: { url: `https://${RECEIVER_HOST}/hook`, events: ['*'] } })
+    expect(hook.status, hook.text).toBe(201)
+    const ids = await eventsOf(owner, 10)
+    const fanned = await consume(
+      'events',
+      ids.map((eventId) => ({ eventId })),
+    )
+    print('events consumer, a batch of 10 events, one endpoint', fanned.steps)
+    tally('webhooks', '`events` consumer, per event of a batch of 10 (one endpoint)', fanned.steps, 10)
+    expect(fanned.enqueued).toHaveLength(10)
+    const delivered = await consume('webhooks', fanned.enqueued)
+    print('webhooks consumer, a batch of 10 deliveries', delivered.steps)
+    tally('webhooks', '`webhooks` consumer, per delivery of a batch of 10', delivered.steps, 10)
+    expect(delivered.steps.filter((x) => x.kind === 'fetch')).toHaveLength(10)
+  })
+
+  it('POST /api/v1/sims/topup (bulk, 3 SIMs), then the jobs consumer on its chunk', async () => {
+    await simProvider()
+    const iccids = [uniqueIccid(), uniqueIccid(), uniqueIccid()]
+    await registerSims(user, iccids)
+    const queued: unknown[] = []
+    const recorder = (steps: Step[], state: { answered: boolean }) => ({
+      send: async (body: unknown) => {
+        steps.push({ kind: 'queue', what: 'JOBS.send', after: state.answered })
+        queued.push(body)
+      },
+      sendBatch: async (m: Iterable<MessageSendRequest>) => {
+        const list = [...m]
+        steps.push({ kind: 'queue', what: `JOBS.sendBatch(${list.length})`, after: state.answered })
+        queued.push(...list.map((x) => x.body))
+      },
+    })
+    const body = { sims: iccids.map((iccid) => ({ iccid, quota_type: 'data', volume: 1_048_576 })) }
+    const { res, steps } = await traced('sim bulk top-up', '/api/v1/sims/topup', { apiKey: key, body }, (steps, state) => ({ JOBS: recorder(steps, state) as unknown as Queue }))
+    expect(res.status, res.text).toBe(202)
+    tally('sim-bulk-10k', '`POST /api/v1/sims/topup` (3 SIMs; the bench sends 10,000)', steps)
+    expect(queued).toHaveLength(1)
+    const jobSteps: Step[] = []
+    const state = { answered: false }
+    const ctx = createExecutionContext()
+    const batch = createMessageBatch('jobs', [{ id: `m-jobs-${Date.now()}`, timestamp: new Date(), attempts: 1, body: queued[0] }])
+    await queueHandler(batch, { ...tracedEnv(jobSteps, state), JOBS: recorder(jobSteps, state) } as unknown as Env, ctx)
+    const result = await getQueueResult(batch, ctx)
+    expect(result.explicitAcks.length, JSON.stringify(result)).toBe(1)
+    print('jobs consumer, one sims.topup chunk of 3 SIMs', jobSteps)
+    tally('sim-bulk-10k', '`jobs` consumer, per SIM of a chunk of 3', jobSteps, 3)
   })
 })

@@ -10,6 +10,9 @@
  *   a mail) once: only the attempt whose update actually switched the endpoint off writes them.
  * - Attempts are claimed with a conditional update on `attempt_count`, so two copies of one queue
  *   message cannot both deliver; every attempt is logged once (unique on delivery + attempt).
+ * - A queue batch is delivered together (`deliverAll`): one read and one claim batch for all its
+ *   deliveries, the requests in parallel (bounded), then one D1 batch with every attempt. The
+ *   deliveries of a batch, to one endpoint or several, go out in no set order.
  * - A delivery goes to its endpoint's current URL (a partner who moved their receiver gets the
  *   retries there); every URL is checked against the SSRF rules again right before the request,
  *   which also covers numbers' own smsUrl, whose route does not apply them.
@@ -19,6 +22,9 @@ import { and, eq, inArray, notInArray, sql } from 'drizzle-orm'
 import type { BatchItem } from 'drizzle-orm/batch'
 import { outbox, users, webhookAttempts, webhookDeliveries, webhookEndpoints, type WebhookDelivery, type WebhookEndpoint } from '../../db/schema'
 import { newId } from '../../lib/ids'
+import { mapLimit } from '../../lib/concurrency'
+import { logger } from '../../lib/logger'
+import { chunk, IDS_PER_STATEMENT } from '../../db/chunk'
 import { open } from '../../lib/secret-box'
 import { signatureHeaders } from '../../lib/webhook-signature'
 import type { Db } from '../../db/client'
@@ -80,51 +86,145 @@ export async function numberCallbackSecret(services: Services, userId: string): 
   return `whsec_${btoa(s)}`
 }
 
+/** Outbound requests one consumer invocation keeps in flight (see `deliverAll`). */
+export const DELIVERY_CONCURRENCY = 10
+
 /** POSTs the delivery once and records the attempt. `maxAttempts` comes from the endpoint's policy. */
 export async function attemptDelivery(services: Services, deliveryId: string, now = Date.now()): Promise<AttemptOutcome> {
-  const { db } = services
-  const row = await db
-    .select({ delivery: webhookDeliveries, endpoint: webhookEndpoints })
-    .from(webhookDeliveries)
-    .leftJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookDeliveries.endpointId))
-    .where(eq(webhookDeliveries.id, deliveryId))
-    .get()
-  if (!row) return { kind: 'skipped', reason: 'no such delivery' }
-  const { delivery: d, endpoint: e } = row
-  if (d.status === 'succeeded' || d.status === 'failed') return { kind: 'skipped', reason: `already ${d.status}` }
-  // A copy of a message whose retry is already scheduled: the scheduled one will deliver.
-  if (d.status === 'retrying' && d.nextRetryAt && d.nextRetryAt.getTime() > now + 2000) return { kind: 'skipped', reason: 'retry scheduled later' }
-  const attempt = d.attemptCount + 1
-  if (d.endpointId && !e?.isActive) {
-    // No request is made, so no attempt is logged and the endpoint's counters stay as they are.
-    const error = e ? `endpoint disabled${e.disabledReason ? ` (${e.disabledReason})` : ''}` : 'endpoint deleted'
-    await db
-      .update(webhookDeliveries)
-      .set({ status: 'failed', errorMessage: error, nextRetryAt: null, updatedAt: new Date(now) })
-      .where(and(eq(webhookDeliveries.id, d.id), notInArray(webhookDeliveries.status, ['succeeded', 'failed'])))
-      .run()
-    return { kind: 'failed', attempt: d.attemptCount, httpStatus: null, responseTime: null, error, final: 'endpoint_disabled' }
-  }
-  const claimed = await db
-    .update(webhookDeliveries)
-    .set({ attemptCount: attempt, updatedAt: new Date(now) })
-    .where(and(eq(webhookDeliveries.id, d.id), eq(webhookDeliveries.attemptCount, d.attemptCount)))
-    .run()
-  if (claimed.meta.changes !== 1) return { kind: 'skipped', reason: 'attempt claimed by another consumer' }
+  const [outcome] = await deliverAll(services, [deliveryId], { now })
+  if (outcome instanceof Error) throw outcome
+  return outcome!
+}
 
+/**
+ * One attempt for each of `deliveryIds` (a queue batch), in three steps:
+ *   1. one read of every delivery with its endpoint, and one D1 batch that claims each attempt
+ *      (or fails a delivery whose endpoint is disabled or gone);
+ *   2. the claimed requests, at most `concurrency` at a time — no D1 call in this step;
+ *   3. one D1 batch with every attempt's row, its delivery's new state and its endpoint's counters.
+ * The answer is in the ids' order: each id's outcome, or the Error that kept its attempt from being
+ * recorded (its message is to be retried). If the batch of step 3 fails, each attempt is written
+ * alone, so one bad write does not take the others down with it. A failure in step 1 throws: then
+ * nothing was sent. An id given twice is claimed once (the second claim finds the count moved).
+ */
+export async function deliverAll(services: Services, deliveryIds: readonly string[], opts: { now?: number; concurrency?: number } = {}): Promise<(AttemptOutcome | Error)[]> {
+  const now = opts.now ?? Date.now()
+  const startedAt = Date.now()
+  // The attempts' own time: `now` moved on by the time spent since (a request waits its turn).
+  const clock = () => now + (Date.now() - startedAt)
+  const planned = await claimAll(services, deliveryIds, now)
+  const claimed = planned.flatMap((o, i) => ('claim' in o ? [{ i, claim: o.claim }] : []))
+  // Endpoints' secrets are unsealed once per batch, not once per delivery.
+  const secrets = new Map<string, Promise<string[]>>()
+  const secretsOf = (c: Claim) => {
+    const key = c.e ? c.e.id : `user:${c.d.userId}`
+    const known = secrets.get(key)
+    if (known) return known
+    const s = c.e ? signingSecrets(services, c.e, clock()) : numberCallbackSecret(services, c.d.userId).then((x) => [x])
+    secrets.set(key, s)
+    return s
+  }
+  const sent = await mapLimit(claimed, opts.concurrency ?? DELIVERY_CONCURRENCY, ({ claim }) => send(services, claim, clock(), secretsOf))
+  const written = await recordAll(services, sent)
+  const outcomes = new Map(claimed.map(({ i }, k) => [i, written[k] ?? sent[k]!.outcome]))
+  return planned.map((o, i) => ('claim' in o ? outcomes.get(i)! : o))
+}
+
+/** A delivery whose attempt this invocation owns: its row as read before the claim, and its endpoint's. */
+interface Claim {
+  d: WebhookDelivery
+  e: WebhookEndpoint | null
+  attempt: number
+}
+
+/** Step 1 of `deliverAll`: per id, an outcome already final (nothing to send) or the claim to send. */
+async function claimAll(services: Services, ids: readonly string[], now: number): Promise<(AttemptOutcome | { claim: Claim })[]> {
+  const { db } = services
+  const rows = new Map<string, { delivery: WebhookDelivery; endpoint: WebhookEndpoint | null }>()
+  const unique = [...new Set(ids)]
+  const reads = chunk(unique, IDS_PER_STATEMENT).map((part) =>
+    db
+      .select({ delivery: webhookDeliveries, endpoint: webhookEndpoints })
+      .from(webhookDeliveries)
+      .leftJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookDeliveries.endpointId))
+      .where(inArray(webhookDeliveries.id, part)),
+  )
+  for (const part of reads.length === 1 ? [await reads[0]!] : await db.batch(reads as [(typeof reads)[0], ...typeof reads])) for (const r of part) rows.set(r.delivery.id, r)
+
+  const out: (AttemptOutcome | { claim: Claim })[] = []
+  const writes: BatchItem<'sqlite'>[] = []
+  /** For each write, the index in `out` of the claim it makes (null: a disabled endpoint's delivery). */
+  const claims: (number | null)[] = []
+  for (const id of ids) {
+    const row = rows.get(id)
+    if (!row) {
+      out.push({ kind: 'skipped', reason: 'no such delivery' })
+      continue
+    }
+    const { delivery: d, endpoint: e } = row
+    if (d.status === 'succeeded' || d.status === 'failed') {
+      out.push({ kind: 'skipped', reason: `already ${d.status}` })
+      continue
+    }
+    // A copy of a message whose retry is already scheduled: the scheduled one will deliver.
+    if (d.status === 'retrying' && d.nextRetryAt && d.nextRetryAt.getTime() > now + 2000) {
+      out.push({ kind: 'skipped', reason: 'retry scheduled later' })
+      continue
+    }
+    if (d.endpointId && !e?.isActive) {
+      // No request is made, so no attempt is logged and the endpoint's counters stay as they are.
+      const error = e ? `endpoint disabled${e.disabledReason ? ` (${e.disabledReason})` : ''}` : 'endpoint deleted'
+      writes.push(
+        db
+          .update(webhookDeliveries)
+          .set({ status: 'failed', errorMessage: error, nextRetryAt: null, updatedAt: new Date(now) })
+          .where(and(eq(webhookDeliveries.id, d.id), notInArray(webhookDeliveries.status, ['succeeded', 'failed']))),
+      )
+      claims.push(null)
+      out.push({ kind: 'failed', attempt: d.attemptCount, httpStatus: null, responseTime: null, error, final: 'endpoint_disabled' })
+      continue
+    }
+    const attempt = d.attemptCount + 1
+    writes.push(
+      db
+        .update(webhookDeliveries)
+        .set({ attemptCount: attempt, updatedAt: new Date(now) })
+        .where(and(eq(webhookDeliveries.id, d.id), eq(webhookDeliveries.attemptCount, d.attemptCount))),
+    )
+    claims.push(out.length)
+    out.push({ claim: { d, e, attempt } })
+  }
+  if (!writes.length) return out
+  const results = await db.batch(writes as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])
+  claims.forEach((i, k) => {
+    if (i !== null && (results[k] as D1Result).meta.changes !== 1) out[i] = { kind: 'skipped', reason: 'attempt claimed by another consumer' }
+  })
+  return out
+}
+
+/** An attempt made: what to write, and what to answer once it is written. */
+interface Sent {
+  claim: Claim
+  at: number
+  result: Result
+  outcome: AttemptOutcome
+}
+
+/** Step 2 of `deliverAll`: the request of one claimed attempt, and what follows from its answer. */
+async function send(services: Services, c: Claim, now: number, secretsOf: (c: Claim) => Promise<string[]>): Promise<Sent> {
+  const { d, e, attempt } = c
+  const done = (result: Result, outcome: AttemptOutcome): Sent => ({ claim: c, at: now, result, outcome })
   const url = e?.url ?? d.url
   const verdict = checkWebhookUrl(url, services.config.webhookUrls)
   if (!verdict.ok) {
     const error = `URL refused: ${verdict.reason}`
-    await finish(services, d, e, attempt, now, { status: 'failed', httpStatus: null, error, responseTime: null })
-    return { kind: 'failed', attempt, httpStatus: null, responseTime: null, error, final: 'url_refused' }
+    return done({ status: 'failed', httpStatus: null, error, responseTime: null }, { kind: 'failed', attempt, httpStatus: null, responseTime: null, error, final: 'url_refused' })
   }
 
-  const secrets = e ? await signingSecrets(services, e, now) : [await numberCallbackSecret(services, d.userId)]
   const headers = {
     'content-type': 'application/json',
     'user-agent': 'Switchboard-Webhooks/1.0',
-    ...(await signatureHeaders(secrets, d.eventId, Math.floor(now / 1000), d.payload)),
+    ...(await signatureHeaders(await secretsOf(c), d.eventId, Math.floor(now / 1000), d.payload)),
   }
   const timeoutMs = e?.timeoutMs ?? 10_000
   const started = performance.now()
@@ -144,27 +244,16 @@ export async function attemptDelivery(services: Services, deliveryId: string, no
   }
   const responseTime = Math.round(performance.now() - started)
 
-  if (!error) {
-    await finish(services, d, e, attempt, now, { status: 'succeeded', httpStatus, error: null, responseTime })
-    return { kind: 'succeeded', attempt, httpStatus: httpStatus!, responseTime }
-  }
+  if (!error) return done({ status: 'succeeded', httpStatus, error: null, responseTime }, { kind: 'succeeded', attempt, httpStatus: httpStatus!, responseTime })
   error = error.slice(0, ERROR_TEXT_MAX)
-  if (httpStatus === 410) {
-    await finish(services, d, e, attempt, now, { status: 'failed', httpStatus, error, responseTime, disable: '410 Gone' })
-    return { kind: 'failed', attempt, httpStatus, responseTime, error, final: 'gone' }
-  }
+  if (httpStatus === 410) return done({ status: 'failed', httpStatus, error, responseTime, disable: '410 Gone' }, { kind: 'failed', attempt, httpStatus, responseTime, error, final: 'gone' })
   if (e && now - (e.failingSince?.getTime() ?? now) >= DISABLE_AFTER_MS) {
-    await finish(services, d, e, attempt, now, { status: 'failed', httpStatus, error, responseTime, disable: 'failing for 5 days' })
-    return { kind: 'failed', attempt, httpStatus, responseTime, error, final: 'endpoint_disabled' }
+    return done({ status: 'failed', httpStatus, error, responseTime, disable: 'failing for 5 days' }, { kind: 'failed', attempt, httpStatus, responseTime, error, final: 'endpoint_disabled' })
   }
   const maxAttempts = Math.min(e?.retryPolicy.maxAttempts ?? MAX_ATTEMPTS, MAX_ATTEMPTS)
-  if (attempt >= maxAttempts) {
-    await finish(services, d, e, attempt, now, { status: 'failed', httpStatus, error, responseTime })
-    return { kind: 'failed', attempt, httpStatus, responseTime, error, final: 'exhausted' }
-  }
+  if (attempt >= maxAttempts) return done({ status: 'failed', httpStatus, error, responseTime }, { kind: 'failed', attempt, httpStatus, responseTime, error, final: 'exhausted' })
   const delaySeconds = retryDelay(attempt, retryAfter)
-  await finish(services, d, e, attempt, now, { status: 'retrying', httpStatus, error, responseTime, nextRetryAt: now + delaySeconds * 1000 })
-  return { kind: 'retry', attempt, delaySeconds, httpStatus, responseTime, error }
+  return done({ status: 'retrying', httpStatus, error, responseTime, nextRetryAt: now + delaySeconds * 1000 }, { kind: 'retry', attempt, delaySeconds, httpStatus, responseTime, error })
 }
 
 interface Result {
@@ -177,8 +266,43 @@ interface Result {
   disable?: string
 }
 
-/** Records the attempt, the delivery's new state and the endpoint's counters in one batch. */
-async function finish(services: Services, d: WebhookDelivery, e: WebhookEndpoint | null, attempt: number, now: number, r: Result) {
+/**
+ * Step 3 of `deliverAll`: every attempt's writes in one D1 batch; if that fails, each attempt's
+ * alone. The answer is per attempt: undefined when written, or the Error that stopped it.
+ */
+async function recordAll(services: Services, sent: readonly Sent[]): Promise<(Error | undefined)[]> {
+  if (!sent.length) return []
+  const { db } = services
+  const writes = sent.map((s) => attemptWrites(services, s))
+  let together: unknown[] | null = null
+  try {
+    together = await db.batch(writes.flat() as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])
+  } catch (e) {
+    if (sent.length > 1) logger.warn('webhooks: the batch of attempts failed; writing each alone', { attempts: sent.length, error: (e as Error).message })
+    else return [e as Error]
+  }
+  const starts = writes.map((_, k) => writes.slice(0, k).reduce((n, w) => n + w.length, 0))
+  return Promise.all(
+    sent.map(async (s, k) => {
+      const mine = writes[k]!
+      let results: unknown[]
+      if (together) results = together.slice(starts[k], starts[k]! + mine.length)
+      else {
+        try {
+          results = await db.batch(mine as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])
+        } catch (e) {
+          return e as Error
+        }
+      }
+      // Recorded: telling the owner is best effort (the attempt is not made again for it).
+      await afterRecorded(services, s, results).catch((e) => logger.error('webhooks: endpoint owner not told', { endpointId: s.claim.e?.id, error: (e as Error).message }))
+      return undefined
+    }),
+  )
+}
+
+/** The attempt's row, the delivery's new state, the endpoint's counters (and its switch-off, if any). */
+function attemptWrites(services: Services, { claim: { d, e, attempt }, at: now, result: r }: Sent): BatchItem<'sqlite'>[] {
   const { db } = services
   const at = new Date(now)
   const ok = r.status === 'succeeded'
@@ -226,11 +350,14 @@ async function finish(services: Services, d: WebhookDelivery, e: WebhookEndpoint
     )
   }
   if (r.disable && e) writes.push(...disableEndpoint(services, e, r.disable, at))
-  const results = await db.batch(writes as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])
+  return writes
+}
+
+/** After an attempt is written (`results` are its statements'): if it switched the endpoint off, tell its owner, once. */
+async function afterRecorded(services: Services, { claim: { e }, result: r }: Sent, results: unknown[]) {
   if (!r.disable || !e || (results[results.length - 1] as D1Result).meta.changes !== 1) return
-  // This attempt switched the endpoint off: tell its owner, once.
   services.defer(drainOutbox(services))
-  const owner = await db.select({ email: users.email }).from(users).where(eq(users.id, e.userId)).get()
+  const owner = await services.db.select({ email: users.email }).from(users).where(eq(users.id, e.userId)).get()
   if (owner) {
     await services.mailer.send({
       to: owner.email,

@@ -1,31 +1,38 @@
 /**
- * The three consumers of the webhook pipeline. Each handles messages one by one, acks what is
- * done and retries what failed, and is idempotent by event or delivery id.
- *   events        → fan-out (one `webhooks` message per delivery)
- *   webhooks      → one attempt; a failure is retried on the delivery schedule
+ * The three consumers of the webhook pipeline. Each acks what is done and retries what failed,
+ * message by message, and is idempotent by event or delivery id.
+ *   events        → fan-out (one `webhooks` message per delivery), several events at once
+ *   webhooks      → one attempt per message, the batch's requests in parallel and its attempts
+ *                   written in one D1 batch (delivery.ts `deliverAll`); a failure is retried on
+ *                   the delivery schedule
  *   webhooks-dlq  → a delivery whose messages kept crashing the consumer is marked failed
  */
 import { and, eq, notInArray } from 'drizzle-orm'
 import { z } from 'zod'
 import { webhookDeliveries } from '../../db/schema'
 import type { Consumer } from '../jobs/consumer'
-import { attemptDelivery } from './delivery'
+import { deliverAll } from './delivery'
 import { fanOut } from './fan-out'
 import { logger } from '../../lib/logger'
+import { mapLimit } from '../../lib/concurrency'
 
 const EventMessage = z.object({ eventId: z.string().min(1) })
 const DeliveryMessage = z.object({ deliveryId: z.string().min(1) })
+
+/** Events of a batch fanned out at once. */
+const FAN_OUT_CONCURRENCY = 10
 
 /** Backoff for a consumer's own failures (D1 or queue errors), not for partners' answers. */
 const backoff = (attempts: number) => Math.min(600, 5 * 2 ** Math.max(0, attempts - 1))
 
 export const eventsConsumer: Consumer = async (batch, services) => {
-  for (const msg of batch.messages) {
+  // Fan-outs are independent (each idempotent by event id): several at once, each message acked or retried on its own.
+  await mapLimit(batch.messages, FAN_OUT_CONCURRENCY, async (msg) => {
     const body = EventMessage.safeParse(msg.body)
     if (!body.success) {
       logger.error('malformed message dropped', { queue: 'events', id: msg.id })
       msg.ack()
-      continue
+      return
     }
     try {
       await fanOut(services, body.data.eventId)
@@ -34,25 +41,38 @@ export const eventsConsumer: Consumer = async (batch, services) => {
       logger.error('fan-out failed; retrying', { queue: 'events', eventId: body.data.eventId, error: (e as Error).message })
       msg.retry({ delaySeconds: backoff(msg.attempts) })
     }
-  }
+  })
 }
 
 export const webhooksConsumer: Consumer = async (batch, services) => {
+  const messages: { msg: Message<unknown>; deliveryId: string }[] = []
   for (const msg of batch.messages) {
     const body = DeliveryMessage.safeParse(msg.body)
-    if (!body.success) {
-      msg.ack()
-      continue
-    }
-    try {
-      const outcome = await attemptDelivery(services, body.data.deliveryId)
-      if (outcome.kind === 'retry') msg.retry({ delaySeconds: outcome.delaySeconds })
-      else msg.ack()
-    } catch (e) {
-      logger.error('delivery attempt failed; retrying', { queue: 'webhooks', deliveryId: body.data.deliveryId, error: (e as Error).message })
-      msg.retry({ delaySeconds: backoff(msg.attempts) })
-    }
+    if (body.success) messages.push({ msg, deliveryId: body.data.deliveryId })
+    else msg.ack()
   }
+  if (!messages.length) return
+  let outcomes: Awaited<ReturnType<typeof deliverAll>>
+  try {
+    outcomes = await deliverAll(
+      services,
+      messages.map((m) => m.deliveryId),
+    )
+  } catch (e) {
+    // The deliveries could not be read or claimed: nothing was sent.
+    logger.error('delivery batch failed before sending; retrying', { queue: 'webhooks', size: messages.length, error: (e as Error).message })
+    for (const { msg } of messages) msg.retry({ delaySeconds: backoff(msg.attempts) })
+    return
+  }
+  // Each message is acked or retried on its own outcome, and only once its attempt is written.
+  messages.forEach(({ msg, deliveryId }, i) => {
+    const outcome = outcomes[i]!
+    if (outcome instanceof Error) {
+      logger.error('delivery attempt failed; retrying', { queue: 'webhooks', deliveryId, error: outcome.message })
+      msg.retry({ delaySeconds: backoff(msg.attempts) })
+    } else if (outcome.kind === 'retry') msg.retry({ delaySeconds: outcome.delaySeconds })
+    else msg.ack()
+  })
 }
 
 export const webhooksDlqConsumer: Consumer = async (batch, services) => {

@@ -381,17 +381,20 @@ describe('the webhooks consumer', () => {
     await runEvents(h, evs)
     const ids = await Promise.all(evs.map(async (ev) => (await deliveriesOf(ev))[0]!.id))
 
-    // D1 fails while the second delivery's outcome is being recorded (the worker dies there)
+    // D1 fails while the second delivery's outcome is being recorded (the worker dies there): every
+    // write of its attempt fails, the batch's write of all three attempts and its own write alike.
     const realBatch = h.services.db.batch.bind(h.services.db)
-    let crashed = false
+    let crashing = true
+    const writesAttemptOf = (stmt: unknown, deliveryId: string) => {
+      const q = (stmt as { toSQL?: () => { sql: string; params: unknown[] } }).toSQL?.()
+      return !!q && q.sql.startsWith('insert into "webhook_attempts"') && q.params.includes(deliveryId)
+    }
     h.services.db.batch = (async (stmts: Parameters<typeof realBatch>[0]) => {
-      if (!crashed && h.receiver.calls.length === 2) {
-        crashed = true
-        throw new Error('D1_ERROR: storage caused object to be reset')
-      }
+      if (crashing && stmts.some((s) => writesAttemptOf(s, ids[1]!))) throw new Error('D1_ERROR: storage caused object to be reset')
       return realBatch(stmts)
     }) as unknown as typeof realBatch
     const result = await runWebhooks(h, ids)
+    crashing = false
     expect(result.explicitAcks, JSON.stringify(result)).toEqual([result.ids[0], result.ids[2]])
     expect(
       result.retryMessages.map((m) => m.msgId),
