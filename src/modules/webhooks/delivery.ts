@@ -385,11 +385,3 @@ function disableEndpoint(services: Services, e: WebhookEndpoint, reason: string,
     insertWhere(db, outbox, { id: newEventId(at), type: 'webhook.endpoint.disabled', userId: e.userId, payload: data, createdAt: at }, sql`changes() = 1`),
   ]
 }
-
-/** Deliveries of an event still waiting for their first attempt (to enqueue after fan-out); a query to run or batch. */
-export function pendingOf(services: Pick<Services, 'db'>, eventId: string) {
-  return services.db
-    .select({ id: webhookDeliveries.id })
-    .from(webhookDeliveries)
-    .where(and(eq(webhookDeliveries.eventId, eventId), inArray(webhookDeliveries.status, ['pending']), eq(webhookDeliveries.attemptCount, 0)))
-}

@@ -1,7 +1,8 @@
 /**
  * The three consumers of the webhook pipeline. Each acks what is done and retries what failed,
  * message by message, and is idempotent by event or delivery id.
- *   events        → fan-out (one `webhooks` message per delivery), several events at once
+ *   events        → fan-out (one `webhooks` message per delivery), the batch's events together
+ *                   (fan-out.ts `fanOutAll`), event by event if that fails
  *   webhooks      → one attempt per message, the batch's requests in parallel and its attempts
  *                   written in one D1 batch (delivery.ts `deliverAll`); a failure is retried on
  *                   the delivery schedule
@@ -12,7 +13,7 @@ import { z } from 'zod'
 import { webhookDeliveries } from '../../db/schema'
 import type { Consumer } from '../jobs/consumer'
 import { deliverAll } from './delivery'
-import { fanOut } from './fan-out'
+import { fanOut, fanOutAll } from './fan-out'
 import { logger } from '../../lib/logger'
 import { mapLimit } from '../../lib/concurrency'
 
@@ -26,19 +27,35 @@ const FAN_OUT_CONCURRENCY = 10
 const backoff = (attempts: number) => Math.min(600, 5 * 2 ** Math.max(0, attempts - 1))
 
 export const eventsConsumer: Consumer = async (batch, services) => {
-  // Fan-outs are independent (each idempotent by event id): several at once, each message acked or retried on its own.
-  await mapLimit(batch.messages, FAN_OUT_CONCURRENCY, async (msg) => {
+  const events: { msg: Message<unknown>; eventId: string }[] = []
+  for (const msg of batch.messages) {
     const body = EventMessage.safeParse(msg.body)
-    if (!body.success) {
+    if (body.success) events.push({ msg, eventId: body.data.eventId })
+    else {
       logger.error('malformed message dropped', { queue: 'events', id: msg.id })
       msg.ack()
-      return
     }
+  }
+  if (!events.length) return
+  try {
+    // The whole batch in a few round trips.
+    await fanOutAll(
+      services,
+      events.map((e) => e.eventId),
+    )
+    for (const { msg } of events) msg.ack()
+    return
+  } catch (e) {
+    logger.warn('batch fan-out failed; fanning out event by event', { queue: 'events', size: events.length, error: (e as Error).message })
+  }
+  // Fan-outs are idempotent by event id, so a batch that failed part-way is redone one event at a time: each message
+  // acked or retried on its own outcome, one bad event holding back no other.
+  await mapLimit(events, FAN_OUT_CONCURRENCY, async ({ msg, eventId }) => {
     try {
-      await fanOut(services, body.data.eventId)
+      await fanOut(services, eventId)
       msg.ack()
     } catch (e) {
-      logger.error('fan-out failed; retrying', { queue: 'events', eventId: body.data.eventId, error: (e as Error).message })
+      logger.error('fan-out failed; retrying', { queue: 'events', eventId, error: (e as Error).message })
       msg.retry({ delaySeconds: backoff(msg.attempts) })
     }
   })

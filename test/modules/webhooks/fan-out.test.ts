@@ -131,6 +131,42 @@ describe('the events consumer (fan-out)', () => {
     expect(total!.n).toBe(6)
   })
 
+  it('a batch of events from several accounts is fanned out in two D1 batches and one queue send, whatever its size', async () => {
+    const a = await registerUser()
+    const b = await registerUser()
+    const quiet = await registerUser()
+    const [a1, a2] = [await createEndpoint(a, { events: ['*'] }), await createEndpoint(a, { events: ['SMS_SENT'] })]
+    const b1 = await createEndpoint(b, { events: ['*'] })
+    const evs: string[] = []
+    for (let i = 0; i < 40; i++) evs.push(await emitEvent([a, b, quiet][i % 3]!.id, i % 2 ? 'SMS_SENT' : 'CALL_COMPLETED', { n: i }))
+
+    const h = harness()
+    let batches = 0
+    const realBatch = h.services.db.batch.bind(h.services.db)
+    h.services.db.batch = (async (stmts: Parameters<typeof realBatch>[0]) => {
+      batches += 1
+      return realBatch(stmts)
+    }) as unknown as typeof realBatch
+    let sends = 0
+    const realSend = h.webhooks.sendBatch.bind(h.webhooks)
+    h.webhooks.sendBatch = async (msgs) => {
+      sends += 1
+      return realSend(msgs)
+    }
+    const result = await runEvents(h, evs)
+    expect(result.explicitAcks, JSON.stringify(result)).toEqual(result.ids)
+    expect(batches).toBe(2)
+    expect(sends).toBe(1)
+
+    // each event reached exactly its own account's subscribed endpoints
+    for (const [i, ev] of evs.entries()) {
+      const wanted = [[a1.id, ...(i % 2 ? [a2.id] : [])], [b1.id], []][i % 3]!
+      expect((await deliveriesOf(ev)).map((d) => d.endpoint_id).sort(), `event ${i}`).toEqual(wanted.sort())
+    }
+    const total = evs.reduce((n, _, i) => n + [i % 2 ? 2 : 1, 1, 0][i % 3]!, 0)
+    expect(h.webhooks.sent).toHaveLength(total)
+  })
+
   it('a malformed message is dropped (acked), not retried forever', async () => {
     const h = harness()
     const { createMessageBatch, getQueueResult } = await import('cloudflare:test')
