@@ -33,6 +33,7 @@ import { OffersService } from './modules/offers/offers.service'
 import { BillingAccountService } from './modules/payments/billing-account.service'
 import { PaymentMethodsService } from './modules/payments/payment-methods.service'
 import { TopUpService } from './modules/payments/top-up.service'
+import { offerCache } from './modules/providers/offer-cache'
 import { ProvidersService } from './modules/providers/providers.service'
 import { messageHourly, resolveLimits } from './modules/rate-limit/limits'
 import { RateLimitService } from './modules/rate-limit/rate-limit.service'
@@ -162,6 +163,8 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
             wallet: this.wallet,
             adapters: (p) => this.providers.adapters(p),
             afterPurchase: (a, p) => scheduleSandboxSms({ environment: config.ENVIRONMENT, defer, jobs: env.JOBS }, a, p),
+            afterAnswer: (task) => defer(task()),
+            offersTtlMs: offerCache.ttlFor(config.ENVIRONMENT),
           }),
       )
     },
