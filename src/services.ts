@@ -200,6 +200,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
             providers: this.providers,
             topUps: this.topUps,
             appUrl: config.appUrl,
+            afterAnswer: (task) => defer(task()),
           }),
       )
     },
