@@ -245,7 +245,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
       return once('templates', () => new TemplatesService(db, this.projects))
     },
     get messages(): MessagesService {
-      return once('messages', () => new MessagesService({ db, projects: this.projects, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES }))
+      return once('messages', () => new MessagesService({ db, projects: this.projects, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, afterAnswer: (task) => defer(task()) }))
     },
     get dispatcher(): Dispatcher {
       return once('dispatcher', () => new Dispatcher({ db, connectors: this.connectors, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, callbackBase: config.appUrl }))

@@ -39,7 +39,7 @@ export interface ActivationDeps {
    * Runs a task after the answer (the request's waitUntil): the capture. Absent, the task runs
    * before the answer. A task that never runs (the Worker died) is finished by the Wallet's alarm.
    */
-  afterAnswer?: (task: () => Promise<void>) => void
+  afterAnswer?: (task: () => Promise<unknown>) => void
   /** How long this isolate may reuse a read of the offers (offer-cache.ts); 0 or absent: read D1 every time. */
   offersTtlMs?: number
   now?: () => number

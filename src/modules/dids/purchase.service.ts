@@ -92,7 +92,7 @@ export interface PurchaseDeps {
    * hold. Absent, it runs before the answer. A task that never runs (the Worker died) is settled by
    * the Wallet's alarm from the hold outcome the result batch wrote (ARCHITECTURE.md).
    */
-  afterAnswer?: (task: () => Promise<void>) => void
+  afterAnswer?: (task: () => Promise<unknown>) => void
 }
 
 /** `CODE: message` as stored in order_items.error. */

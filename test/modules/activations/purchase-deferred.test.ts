@@ -34,7 +34,7 @@ class CountingWallet extends WalletService {
   }
 }
 
-function serviceWith(wallet: WalletService, extra: { afterAnswer?: (task: () => Promise<void>) => void; offersTtlMs?: number } = {}) {
+function serviceWith(wallet: WalletService, extra: { afterAnswer?: (task: () => Promise<unknown>) => void; offersTtlMs?: number } = {}) {
   const services = createServices(env as unknown as Env, createExecutionContext())
   return new ActivationsService({ db: services.db, wallet, adapters: (p) => services.providers.adapters(p), ...extra })
 }
@@ -59,7 +59,7 @@ describe('a purchase whose Worker dies between its answer and the deferred captu
     await fund(u.id, 2)
     const wallet = new CountingWallet(env.WALLET)
     // The deferred work is handed over and never run: the isolate went away after the answer.
-    const lost: (() => Promise<void>)[] = []
+    const lost: (() => Promise<unknown>)[] = []
     const svc = serviceWith(wallet, { afterAnswer: (task) => lost.push(task) })
 
     const bought = await svc.purchase(ctxFor(u.id), { countryCode: 'us', serviceCode: offer.serviceCode })
@@ -96,7 +96,7 @@ describe('a purchase whose Worker dies between its answer and the deferred captu
     const u = await registerUser()
     await fund(u.id, 1)
     const wallet = new CountingWallet(env.WALLET)
-    const later: Promise<void>[] = []
+    const later: Promise<unknown>[] = []
     const svc = serviceWith(wallet, { afterAnswer: (task) => later.push(task()) })
 
     const bought = await svc.purchase(ctxFor(u.id), { countryCode: 'us', serviceCode: offer.serviceCode })

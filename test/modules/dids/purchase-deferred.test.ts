@@ -19,7 +19,7 @@ describe('a DID order whose Worker dies between its answer and the deferred capt
     const u = await fundedUser(10)
     const services = createServices(env as unknown as Env, createExecutionContext())
     // The deferred work is handed over and never run: the isolate went away after the answer.
-    const lost: (() => Promise<void>)[] = []
+    const lost: (() => Promise<unknown>)[] = []
     const svc = new PurchaseService({
       db: services.db,
       wallet: services.wallet,
