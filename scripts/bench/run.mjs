@@ -179,16 +179,7 @@ async function measureWebhooks(mf, receiver, eventIds) {
  * activation charged. And the activations written match the 201 answers.
  */
 async function ledgerCheck(mf, accounts, run) {
-  // Answered 201, warm-up included; requests still in flight when a phase ended (at most one per
-  // connection and phase) may have bought without their answer being counted.
-  const created = (run.warmupCodes['201'] ?? 0) + (run.statusCodes['201'] ?? 0)
-  const inFlight = 2 * run.connections
-  const db = await mf.getD1Database('DB')
-  const ns = await mf.getDurableObjectNamespace('WALLET')
-  // Purchases answered just before the run ended may still be settling.
-  await sleep(1500)
-  const ids = accounts.map((a) => a.userId)
-  const placeholders = ids.map(() => '?').join(', ')
+  const { created, inFlight, db, ns, ids, placeholders } = await afterPurchases(mf, accounts, run)
   const { results } = await db
     .prepare(
       `SELECT user_id AS userId, COUNT(*) AS n, COALESCE(SUM(CASE WHEN billing = 'captured' THEN price ELSE 0 END), 0) AS charged,
@@ -208,17 +199,40 @@ async function ledgerCheck(mf, accounts, run) {
     activations += row.n
     charged += row.charged
     activeHolds += audit.activeHolds
-    const expected = a.funded - row.charged
-    if (audit.balance !== expected) problems.push(`${a.tag}: balance ${audit.balance} ≠ funding ${a.funded} − charged ${row.charged} = ${expected}`)
-    if (audit.ledgerSum !== audit.balance) problems.push(`${a.tag}: ledger sums to ${audit.ledgerSum}, balance is ${audit.balance}`)
-    if (audit.negativeAvailable) problems.push(`${a.tag}: available < 0`)
-    if (audit.activeHolds) problems.push(`${a.tag}: ${audit.activeHolds} hold(s) still active`)
+    problems.push(...walletProblems(a, audit, row.charged))
     if (row.uncharged) problems.push(`${a.tag}: ${row.uncharged} activation(s) not charged (billing ≠ captured)`)
   }
   if (activations < created || activations > created + inFlight) {
     problems.push(`${created} purchases answered 201 (≤ ${inFlight} more in flight) but ${activations} activations exist`)
   }
   return { accounts: accounts.length, activations, created, inFlight, charged, activeHolds, ok: problems.length === 0, problems }
+}
+
+/**
+ * Where a purchase run's check starts: the 201 answers (warm-up included; requests still in flight
+ * when a phase ended, at most one per connection and phase, may have bought without their answer
+ * being counted), D1 and the Wallets — read once the purchases answered last have settled (their
+ * capture follows the answer).
+ */
+async function afterPurchases(mf, accounts, run) {
+  const created = (run.warmupCodes['201'] ?? 0) + (run.statusCodes['201'] ?? 0)
+  const inFlight = 2 * run.connections
+  const db = await mf.getD1Database('DB')
+  const ns = await mf.getDurableObjectNamespace('WALLET')
+  await sleep(1500)
+  const ids = accounts.map((a) => a.userId)
+  return { created, inFlight, db, ns, ids, placeholders: ids.map(() => '?').join(', ') }
+}
+
+/** An account's Wallet after a run: balance = funding − charged, the ledger sums to it, nothing negative, no hold left. */
+function walletProblems(a, audit, charged) {
+  const problems = []
+  const expected = a.funded - charged
+  if (audit.balance !== expected) problems.push(`${a.tag}: balance ${audit.balance} ≠ funding ${a.funded} − charged ${charged} = ${expected}`)
+  if (audit.ledgerSum !== audit.balance) problems.push(`${a.tag}: ledger sums to ${audit.ledgerSum}, balance is ${audit.balance}`)
+  if (audit.negativeAvailable) problems.push(`${a.tag}: available < 0`)
+  if (audit.activeHolds) problems.push(`${a.tag}: ${audit.activeHolds} hold(s) still active`)
+  return problems
 }
 
 // ---- DID orders -----------------------------------------------------------------------------
@@ -235,14 +249,7 @@ const DID_FUNDING_USD = 10_000
  * its one number live. And the completed orders match the 201 answers.
  */
 async function didLedgerCheck(mf, accounts, run) {
-  const created = (run.warmupCodes['201'] ?? 0) + (run.statusCodes['201'] ?? 0)
-  const inFlight = 2 * run.connections
-  const db = await mf.getD1Database('DB')
-  const ns = await mf.getDurableObjectNamespace('WALLET')
-  // Orders answered just before the run ended may still be settling (their capture follows the answer).
-  await sleep(1500)
-  const ids = accounts.map((a) => a.userId)
-  const placeholders = ids.map(() => '?').join(', ')
+  const { created, inFlight, db, ns, ids, placeholders } = await afterPurchases(mf, accounts, run)
   const { results: orderRows } = await db
     .prepare(
       `SELECT user_id AS userId, COUNT(*) AS n, SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed, COALESCE(SUM(charged), 0) AS charged
@@ -265,11 +272,7 @@ async function didLedgerCheck(mf, accounts, run) {
     const audit = await ns.get(ns.idFromName(a.userId)).audit()
     completed += o.completed
     charged += o.charged
-    const expected = a.funded - o.charged
-    if (audit.balance !== expected) problems.push(`${a.tag}: balance ${audit.balance} ≠ funding ${a.funded} − charged ${o.charged} = ${expected}`)
-    if (audit.ledgerSum !== audit.balance) problems.push(`${a.tag}: ledger sums to ${audit.ledgerSum}, balance is ${audit.balance}`)
-    if (audit.negativeAvailable) problems.push(`${a.tag}: available < 0`)
-    if (audit.activeHolds) problems.push(`${a.tag}: ${audit.activeHolds} hold(s) still active`)
+    problems.push(...walletProblems(a, audit, o.charged))
     if (o.completed !== o.n) problems.push(`${a.tag}: ${o.n - o.completed} of ${o.n} order(s) not completed`)
     if (live !== o.completed) problems.push(`${a.tag}: ${live} live number(s) for ${o.completed} completed order(s)`)
   }
