@@ -33,6 +33,7 @@ import { OffersService } from './modules/offers/offers.service'
 import { BillingAccountService } from './modules/payments/billing-account.service'
 import { PaymentMethodsService } from './modules/payments/payment-methods.service'
 import { TopUpService } from './modules/payments/top-up.service'
+import { offerCache } from './modules/providers/offer-cache'
 import { ProvidersService } from './modules/providers/providers.service'
 import { messageHourly, resolveLimits } from './modules/rate-limit/limits'
 import { RateLimitService } from './modules/rate-limit/rate-limit.service'
@@ -163,6 +164,8 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
             wallet: this.wallet,
             adapters: (p) => this.providers.adapters(p),
             afterPurchase: (a, p) => scheduleSandboxSms({ environment: config.ENVIRONMENT, defer, jobs: env.JOBS }, a, p),
+            afterAnswer: (task) => defer(task()),
+            offersTtlMs: offerCache.ttlFor(config.ENVIRONMENT),
           }),
       )
     },
@@ -202,6 +205,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
             providers: this.providers,
             topUps: this.topUps,
             appUrl: config.appUrl,
+            afterAnswer: (task) => defer(task()),
           }),
       )
     },
@@ -246,7 +250,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
       return once('templates', () => new TemplatesService(db, this.projects))
     },
     get messages(): MessagesService {
-      return once('messages', () => new MessagesService({ db, projects: this.projects, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES }))
+      return once('messages', () => new MessagesService({ db, projects: this.projects, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, afterAnswer: (task) => defer(task()) }))
     },
     get dispatcher(): Dispatcher {
       return once('dispatcher', () => new Dispatcher({ db, connectors: this.connectors, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, callbackBase: config.appUrl }))

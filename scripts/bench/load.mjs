@@ -6,13 +6,14 @@
 //
 // spec: { url, method?, body?, headers?, keys?: [API key…] (rotated per request as X-API-Key),
 //         targets?: [{ key, path, body? }…] (rotated per request: the key, the path of the URL's host and, when
-//         given, the JSON body), connections, duration (s), amount? (requests in all: then no duration), warmup (s),
-//         timeout (s) }
+//         given, the JSON body), targetsFile? (the same list as a JSON file, for lists too long for an argument),
+//         connections, duration (s), amount? (requests in all: then no duration), warmup (s), timeout (s) }
+import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 
 const spec = JSON.parse(process.argv[2] ?? '{}')
 const keys = spec.keys ?? []
-const targets = spec.targets ?? []
+const targets = spec.targetsFile ? JSON.parse(readFileSync(spec.targetsFile, 'utf8')) : (spec.targets ?? [])
 let n = 0
 
 const request = {

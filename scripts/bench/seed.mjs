@@ -147,19 +147,21 @@ const SIMS_PER_REGISTRATION = 100
  * Everything the app's paths need. `url` is the running app (for the one API call: creating the
  * webhook endpoint, whose secret the app seals itself). Returns the fixtures.
  */
-export async function seedApp({ mf, url, purchaseAccounts = 50, simAccounts = 50, webhookUrl, log = () => {} }) {
+export async function seedApp({ mf, url, purchaseAccounts = 50, simAccounts = 50, didNumbers = 0, webhookUrl, log = () => {} }) {
   const db = await mf.getD1Database('DB')
   const files = await migrate(db)
   log(`migrations applied: ${files.join(', ')}`)
 
-  // The sandbox provider without added latency, failures or the demo's automatic SMS.
+  // The sandbox provider without added latency, failures or the demo's automatic SMS. With
+  // `didNumbers` (the DID purchase path), its DID inventory is that many US numbers (at most 9,000).
   const now = Date.now()
+  const config = { activation: {}, did: didNumbers ? { countries: ['us'], perCountry: didNumbers } : {} }
   await db
     .prepare(
       `INSERT INTO providers (id, code, name, adapter, kinds, status, healthy, priority, config, created_at, updated_at)
-       VALUES (?, 'sandbox', 'Sandbox', 'sandbox', '["activation","did"]', 'active', 1, 100, '{"activation":{},"did":{}}', ?, ?)`,
+       VALUES (?, 'sandbox', 'Sandbox', 'sandbox', '["activation","did"]', 'active', 1, 100, ?, ?, ?)`,
     )
-    .bind(PROVIDER_ID, now, now)
+    .bind(PROVIDER_ID, JSON.stringify(config), now, now)
     .run()
   // The project's provider sync (the */15 cron) writes the offers and the DID inventory.
   const worker = await mf.getWorker()

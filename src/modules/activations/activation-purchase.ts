@@ -2,16 +2,23 @@
  * Buying an activation number (ActivationsService.purchase): every provider's offer for the
  * service and country, cheapest first, tried one after the other — hold → buy → record → capture —
  * until one sells. The money invariants are at the top of activations.service.ts.
+ *
+ * What the request waits for (ARCHITECTURE.md, "The purchase's request path"): the hold (the one
+ * wallet call), the upstream buy and the recording batch. The offers come from a per-isolate cache
+ * (providers/offer-cache.ts) whose price the batch checks against D1; the capture runs after the
+ * answer (`afterAnswer`), and the Wallet's alarm captures from the recorded outcome if it never does.
  */
-import { and, asc, eq } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { Db } from '../../db/client'
-import { activations, holdOutcomes, offers, providers, type Activation, type Offer, type Provider } from '../../db/schema'
+import { insertWhere } from '../../db/insert-where'
+import { activations, holdOutcomes, outbox, providers, type Activation, type Offer, type Provider } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
 import { AppError, Conflict, InsufficientBalance, NoNumbersAvailable, NotFound, UpstreamError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import type { ActivationProvider } from '../../providers/numbers/types'
-import { outboxInsert } from '../events/outbox'
+import { newEventId } from '../events/outbox'
+import { offerPriceIs, offersFor } from '../providers/offer-cache'
 import { activationPurchaseMeter, activationUnbilledMeter } from '../usage/product-meters'
 import { orThrow, type WalletService } from '../wallet/wallet.service'
 import type { ActivationRecord } from './schemas'
@@ -28,6 +35,13 @@ export interface ActivationDeps {
   adapters: (p: Provider) => { activation?: ActivationProvider }
   /** Runs after a successful purchase (the sandbox's automatic SMS in local dev). Must not throw. */
   afterPurchase?: (a: ActivationRecord, p: Provider) => void
+  /**
+   * Runs a task after the answer (the request's waitUntil): the capture. Absent, the task runs
+   * before the answer. A task that never runs (the Worker died) is finished by the Wallet's alarm.
+   */
+  afterAnswer?: (task: () => Promise<unknown>) => void
+  /** How long this isolate may reuse a read of the offers (offer-cache.ts); 0 or absent: read D1 every time. */
+  offersTtlMs?: number
   now?: () => number
 }
 
@@ -54,6 +68,9 @@ export interface PurchaseOptions {
 }
 
 type Attempt = { provider: string; code: string; message: string }
+
+/** The offer's price changed between the read the purchase used and its recording: nothing was kept. */
+const REPRICED = 'repriced'
 
 // The activations' bound logger, made here as settlement.ts does: importing activations.service's would be a cycle.
 const { log } = logger.with({ module: 'activations' })
@@ -89,27 +106,34 @@ export class ActivationPurchase {
     const serviceCode = input.serviceCode.trim().toLowerCase()
     const countryCode = input.countryCode.trim().toLowerCase()
     const named = input.provider?.trim()
-    // One query: every provider's offer for (service, country), cheapest first (offers_service_country_price_idx).
-    const rows = await db
-      .select({ offer: offers, provider: providers })
-      .from(offers)
-      .innerJoin(providers, eq(providers.id, offers.providerId))
-      .where(and(eq(offers.serviceCode, serviceCode), eq(offers.countryCode, countryCode)))
-      .orderBy(asc(offers.price), asc(providers.priority), asc(providers.code))
-      .all()
-    const scoped = named ? rows.filter((r) => r.provider.code === named || r.provider.id === named) : rows
-    if (!scoped.length) {
-      throw new NotFound(named ? `Offer for '${serviceCode}' in '${countryCode}' from provider '${named}'` : `Offer for '${serviceCode}' in '${countryCode}'`)
-    }
-    const candidates = scoped.filter((r) => r.provider.status === 'active' && r.provider.healthy && r.offer.stock > 0 && (input.maxPrice === undefined || r.offer.price <= input.maxPrice))
-    if (!candidates.length) {
-      throw new NoNumbersAvailable(`No numbers available for '${serviceCode}' in '${countryCode}'`, { serviceCode, countryCode })
-    }
+    const ttlMs = this.deps.offersTtlMs ?? 0
 
     const attempts: Attempt[] = []
-    for (const { offer, provider } of candidates) {
-      const bought = await this.tryProvider(userId, activationId, offer, provider, attempts)
-      if (bought) return bought
+    // At most two reads of the offers: this isolate's cached one, then D1's when the cached one
+    // offered nothing or its price turned out stale. A read from D1 is never read again.
+    for (let fresh = ttlMs <= 0; ; fresh = true) {
+      const rows = await offersFor(db, serviceCode, countryCode, { ttlMs, refresh: fresh })
+      const scoped = named ? rows.filter((r) => r.provider.code === named || r.provider.id === named) : rows
+      const candidates = scoped.filter((r) => r.provider.status === 'active' && r.provider.healthy && r.offer.stock > 0 && (input.maxPrice === undefined || r.offer.price <= input.maxPrice))
+      // A cached read never refuses a sale by itself: the database is asked first.
+      if (!candidates.length && !fresh) continue
+      if (!scoped.length) {
+        throw new NotFound(named ? `Offer for '${serviceCode}' in '${countryCode}' from provider '${named}'` : `Offer for '${serviceCode}' in '${countryCode}'`)
+      }
+      if (!candidates.length) {
+        throw new NoNumbersAvailable(`No numbers available for '${serviceCode}' in '${countryCode}'`, { serviceCode, countryCode })
+      }
+      let stale = false
+      for (const { offer, provider } of candidates) {
+        const bought = await this.tryProvider(userId, activationId, offer, provider, attempts)
+        if (bought === REPRICED) {
+          stale = !fresh
+          if (stale) break
+          continue
+        }
+        if (bought) return bought
+      }
+      if (!stale) break
     }
     // Every candidate failed and left nothing behind: no hold, no row.
     const noNumbers = attempts.some((a) => a.code === 'NO_NUMBERS_AVAILABLE')
@@ -117,8 +141,12 @@ export class ActivationPurchase {
     throw new UpstreamError(attempts.map((a) => a.provider).join(', '), 'every provider failed', { attempts })
   }
 
-  /** One provider: hold → buy → record → capture. Null when the provider failed (nothing left behind). */
-  private async tryProvider(userId: string, activationId: string, offer: Offer, provider: Provider, attempts: Attempt[]): Promise<ActivationRecord | null> {
+  /**
+   * One provider: hold → buy → record, then the capture (after the answer when `afterAnswer` is
+   * given). Null when the provider failed, REPRICED when the offer's price moved meanwhile: in both
+   * cases nothing is left behind (the hold voided, the upstream number cancelled).
+   */
+  private async tryProvider(userId: string, activationId: string, offer: Offer, provider: Provider, attempts: Attempt[]): Promise<ActivationRecord | typeof REPRICED | null> {
     const { wallet } = this.deps
     let adapter: ActivationProvider
     try {
@@ -173,32 +201,47 @@ export class ActivationPurchase {
       createdAt: new Date(now),
       updatedAt: new Date(now),
     }
-    if ((await this.record(row, adapter)) === 'taken') {
+    const recorded = await this.record(row, offer, adapter)
+    if (recorded === 'taken') {
       // A concurrent run with the same Idempotency-Key recorded first: its number is the answer.
       const winner = await this.existing(userId, activationId)
       if (winner) return winner
       throw new Conflict('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress')
     }
-    await this.capture(row)
+    if (recorded === REPRICED) {
+      attempts.push({ provider: provider.code, code: 'PRICE_CHANGED', message: `${provider.code}: the offer's price changed during the purchase` })
+      log('warn', 'purchase: the offer was repriced meanwhile; undone', { provider: provider.code, offerId: offer.id })
+      return REPRICED
+    }
+    // The number is recorded with its `capture` outcome: from here the capture cannot be lost, only late.
+    if (this.deps.afterAnswer) this.deps.afterAnswer(() => this.capture(row))
+    else await this.capture(row)
     const record = { ...row, providerCode: provider.code }
     this.deps.afterPurchase?.(record, provider)
     return record
   }
 
-  /** The activation, its hold outcome and its event: one D1 batch, so they exist together or not at all. */
-  private async record(row: Activation, adapter: ActivationProvider): Promise<'recorded' | 'taken'> {
+  /**
+   * The activation, its hold outcome, its usage row and its event: one D1 batch, so they exist
+   * together or not at all — and only while the offer's price in D1 is the price held (the offers
+   * may come from a cache): otherwise none is written, the hold is voided, the number cancelled.
+   */
+  private async record(row: Activation, offer: Offer, adapter: ActivationProvider): Promise<'recorded' | 'taken' | typeof REPRICED> {
     const { db } = this.deps
+    const priced = offerPriceIs(offer.id, row.price)
     try {
-      await db.batch([
-        db.insert(activations).values(row),
-        db.insert(holdOutcomes).values({ holdId: row.holdId, userId: row.userId, outcome: 'capture', amount: row.price, createdAt: row.createdAt }),
-        activationPurchaseMeter(db, row, row.createdAt),
-        outboxInsert(
+      const [inserted] = await db.batch([
+        insertWhere(db, activations, row, priced).returning({ id: activations.id }),
+        insertWhere(db, holdOutcomes, { holdId: row.holdId, userId: row.userId, outcome: 'capture', amount: row.price, createdAt: row.createdAt }, priced),
+        activationPurchaseMeter(db, row, row.createdAt, priced),
+        insertWhere(
           db,
+          outbox,
           {
+            id: newEventId(row.createdAt),
             type: 'activation.created',
             userId: row.userId,
-            data: {
+            payload: {
               numberId: row.id,
               phone: row.phone,
               serviceCode: row.serviceCode,
@@ -206,11 +249,14 @@ export class ActivationPurchase {
               price: fromMicros(row.price),
               expiresAt: row.expiresAt.toISOString(),
             },
+            createdAt: row.createdAt,
           },
-          row.createdAt,
+          priced,
         ),
       ])
-      return 'recorded'
+      if (inserted.length) return 'recorded'
+      await this.undo(row, adapter)
+      return REPRICED
     } catch (e) {
       // The batch may have committed before the error reached us: look before undoing anything.
       // 'other': a concurrent run with the same Idempotency-Key recorded this id with its own hold.
@@ -224,15 +270,18 @@ export class ActivationPurchase {
           () => 'unknown',
         )
       if (present === 'yes') return 'recorded'
-      if (present === 'no' || present === 'other') {
-        await this.voidHold(row.userId, row.holdId)
-        await adapter.cancel(row.upstreamId).catch((err) => log('warn', 'purchase: upstream cancel after a failed write failed', { error: (err as Error).message }))
-      }
+      if (present === 'no' || present === 'other') await this.undo(row, adapter)
       if (present === 'other') return 'taken'
       // 'unknown': the hold stays; at its expiry the wallet captures it iff the outcome row exists.
       log('error', 'purchase: recording the activation failed', { activationId: row.id, holdId: row.holdId, present, error: (e as Error).message })
       throw e
     }
+  }
+
+  /** Nothing of `row` was recorded: its hold is released and its number given back upstream. */
+  private async undo(row: Activation, adapter: ActivationProvider) {
+    await this.voidHold(row.userId, row.holdId)
+    await adapter.cancel(row.upstreamId).catch((err) => log('warn', 'purchase: upstream cancel after a failed write failed', { error: (err as Error).message }))
   }
 
   /**

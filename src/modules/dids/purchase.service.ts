@@ -5,8 +5,8 @@
  *   inventory check → NumberLock reserve (holder = account, 5 min) → wallet hold of
  *   Σ(setup + first month) of the reserved numbers → order + items + timeline (one batch) →
  *   upstream purchase number by number → ONE batch with every result (numbers, items, order,
- *   timeline, inventory, hold outcome, outbox) → capture of what was bought (void when nothing)
- *   → NumberLock confirm for bought numbers, release for the rest.
+ *   timeline, inventory, hold outcome, outbox) → capture of what was bought (void when nothing),
+ *   which the answer does not wait for → NumberLock confirm for bought numbers, release for the rest.
  *
  * Invariants:
  * - A number is bought upstream only while this account holds its NumberLock, so two accounts
@@ -87,6 +87,12 @@ export interface PurchaseDeps {
   /** Wallet top-ups by payment method (orders paid by card). */
   topUps: Pick<TopUpService, 'topUpAtLeast'>
   appUrl: string
+  /**
+   * Runs a task after the answer (the request's waitUntil): the capture or void of the order's
+   * hold. Absent, it runs before the answer. A task that never runs (the Worker died) is settled by
+   * the Wallet's alarm from the hold outcome the result batch wrote (ARCHITECTURE.md).
+   */
+  afterAnswer?: (task: () => Promise<unknown>) => void
 }
 
 /** `CODE: message` as stored in order_items.error. */
@@ -333,8 +339,14 @@ export class PurchaseService {
     const written = await writeResults(this.db, userId, order, lines)
 
     // With numbers awaiting confirmation the hold stays: their lookup settles it (the provisional
-    // hold outcome covers its expiry meanwhile).
-    if (order.held && !written.awaiting) await settleHold(this.deps.wallet, userId, order.holdId, written.charged)
+    // hold outcome covers its expiry meanwhile). The hold's outcome is recorded: the capture may
+    // follow the answer. The locks may not: a client that releases the number at once must find
+    // it confirmed, or a late confirm would take it again after the release.
+    if (order.held && !written.awaiting) {
+      const settle = () => settleHold(this.deps.wallet, userId, order.holdId, written.charged)
+      if (this.deps.afterAnswer) this.deps.afterAnswer(settle)
+      else await settle()
+    }
     await settleLocks(this.db, this.deps.locks, userId, buying)
 
     return {

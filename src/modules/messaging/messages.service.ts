@@ -4,8 +4,9 @@
  * Send, in the request: the connector and template (one D1 batch) → `to` checked (E.164 with
  * libphonenumber-js; Telegram: a chat id) → template rendered strictly → the hourly limits (the
  * key's own `rateLimit`: `RATE_LIMIT_EXCEEDED`; the plan's tier: `QUOTA_EXCEEDED`) → the price held
- * on the wallet (`<id>:hold`; `INSUFFICIENT_BALANCE` up front) → the message row `queued` → its id
- * on the `messages` queue → 202. The consumer (dispatch.ts) sends it.
+ * on the wallet (`<id>:hold`; `INSUFFICIENT_BALANCE` up front) → the message row `queued` → 202,
+ * and its id on the `messages` queue after the answer (`afterAnswer`). The consumer (dispatch.ts)
+ * sends it.
  *
  * The message id is fixed before any money moves: derived from the Idempotency-Key when one is
  * sent, so a retry (even one racing the first) holds, inserts and enqueues the same message; the
@@ -57,6 +58,11 @@ export interface MessagesDeps {
   wallet: Pick<WalletService, 'hold' | 'void' | 'balance'>
   rateLimiter: Pick<RateLimitService, 'hit'>
   queue: Queue<MessagesQueueBody>
+  /**
+   * Runs a task after the answer (the request's waitUntil): the enqueue. Absent, it runs before the
+   * answer. A row whose enqueue never happened (failed, or the Worker died) is sent by the sweeper.
+   */
+  afterAnswer?: (task: () => Promise<unknown>) => void
   now?: () => number
 }
 
@@ -153,7 +159,10 @@ export class MessagesService {
       await this.deps.wallet.void(ctx.accountId, { opId: `${id}:void`, holdId: `${id}:hold` }).catch(() => {})
       throw e
     }
-    await this.deps.queue.send({ kind: 'send', messageId: id }).catch((e) => log('warn', 'messaging: enqueue failed; the sweeper sends it', { messageId: id, error: (e as Error).message }))
+    const enqueue = () =>
+      this.deps.queue.send({ kind: 'send', messageId: id }).catch((e) => log('warn', 'messaging: enqueue failed; the sweeper sends it', { messageId: id, error: (e as Error).message }))
+    if (this.deps.afterAnswer) this.deps.afterAnswer(enqueue)
+    else await enqueue()
     // A request racing this one with the same key may have written the row first: the same message.
     return row
   }

@@ -23,6 +23,7 @@ import { newId } from '../../lib/ids'
 import type { ActivationOffer, AvailableDid, DidProvider } from '../../providers/numbers/types'
 import type { Services } from '../../services'
 import { priceFor } from './pricing'
+import { offerCache } from './offer-cache'
 import { chunk, rowsPerInsert } from '../../db/chunk'
 import { logger } from '../../lib/logger'
 import { mapLimit } from '../../lib/concurrency'
@@ -109,6 +110,8 @@ export async function syncProvider(services: Services, provider: Provider): Prom
     )
     writes.push(db.select({ stock: providers.stock }).from(providers).where(eq(providers.id, provider.id)))
     const results = (await db.batch(writes as [BatchItem<'sqlite'>, ...BatchItem<'sqlite'>[]])) as unknown[]
+    // This isolate's purchases read the new prices and stock at once; other isolates within the cache's TTL.
+    offerCache.clear()
     const changes = (i: number) => (i < 0 ? 0 : ((results[i] as D1Result).meta?.changes ?? 0))
     const stock = (results.at(-1) as { stock: { offers: number; numbers: number } }[])[0]?.stock ?? { offers: 0, numbers: 0 }
     return {
@@ -124,6 +127,7 @@ export async function syncProvider(services: Services, provider: Provider): Prom
     const error = failureMessage(e, provider.code)
     logger.warn('provider sync failed; the provider is marked unhealthy', { job: 'provider-sync', provider: provider.code, error })
     await db.update(providers).set({ healthy: false, lastError: error, updatedAt: new Date() }).where(eq(providers.id, provider.id))
+    offerCache.clear()
     return {
       ...base,
       healthy: false,

@@ -16,6 +16,7 @@
  */
 import { and, eq, isNotNull, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
+import { insertWhere } from '../../db/insert-where'
 import { activations, orderItems, usageRecords, type Activation, type UsageType } from '../../db/schema'
 import { newId } from '../../lib/ids'
 import { usd } from '../../lib/money'
@@ -42,35 +43,36 @@ const sqlId = () => sql<string>`'usg_' || lower(hex(randomblob(13)))`
 
 type ActivationLike = Pick<Activation, 'id' | 'userId' | 'price' | 'phone' | 'serviceCode' | 'countryCode'>
 
-/** One activation usage row: +1 (charged) or −1 (reversed) at its price, under its own transaction id. */
-function activationMeter(db: Db, a: ActivationLike, at: Date, row: { sign: 1 | -1; suffix: string; description: string }) {
-  return db
-    .insert(usageRecords)
-    .values({
-      id: newId('usg', at.getTime()),
-      userId: a.userId,
-      resourceType: 'activation',
-      resourceId: a.id,
-      quantity: row.sign,
-      unit: UNITS.activation,
-      unitPrice: a.price,
-      totalCost: row.sign * a.price,
-      currency: 'USD',
-      prepaid: true,
-      description: row.description,
-      month: monthOf(at),
-      occurredAt: at,
-      transactionId: `activation:${a.id}${row.suffix}`,
-      reportId: null,
-      createdAt: at,
-      updatedAt: at,
-    })
-    .onConflictDoNothing()
+/**
+ * One activation usage row: +1 (charged) or −1 (reversed) at its price, under its own transaction
+ * id; with `guard`, only when the guard holds as the statement runs (insert-where.ts).
+ */
+function activationMeter(db: Db, a: ActivationLike, at: Date, row: { sign: 1 | -1; suffix: string; description: string }, guard?: SQL) {
+  const values = {
+    id: newId('usg', at.getTime()),
+    userId: a.userId,
+    resourceType: 'activation' as const,
+    resourceId: a.id,
+    quantity: row.sign,
+    unit: UNITS.activation,
+    unitPrice: a.price,
+    totalCost: row.sign * a.price,
+    currency: 'USD',
+    prepaid: true,
+    description: row.description,
+    month: monthOf(at),
+    occurredAt: at,
+    transactionId: `activation:${a.id}${row.suffix}`,
+    reportId: null,
+    createdAt: at,
+    updatedAt: at,
+  }
+  return (guard ? insertWhere(db, usageRecords, values, guard) : db.insert(usageRecords).values(values)).onConflictDoNothing()
 }
 
-/** The purchase of an activation: quantity 1 at the price charged. Goes in the batch that records it. */
-export function activationPurchaseMeter(db: Db, a: ActivationLike, at: Date) {
-  return activationMeter(db, a, at, { sign: 1, suffix: '', description: `Activation number ${a.phone} (${a.serviceCode}, ${a.countryCode.toUpperCase()})` })
+/** The purchase of an activation: quantity 1 at the price charged. Goes in the batch that records it, under that batch's guard. */
+export function activationPurchaseMeter(db: Db, a: ActivationLike, at: Date, guard?: SQL) {
+  return activationMeter(db, a, at, { sign: 1, suffix: '', description: `Activation number ${a.phone} (${a.serviceCode}, ${a.countryCode.toUpperCase()})` }, guard)
 }
 
 /** An SMS's price collected after a refund (or a purchase charge collected late). Only when the charge went through. */
