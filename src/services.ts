@@ -6,6 +6,7 @@
  * depends on, and is handed exactly those dependencies — never this bag. A request that reads a
  * balance builds the wallet client and nothing else.
  */
+import { afterAnswerScope } from './lib/after-answer'
 import { createDb } from './db/client'
 import { readConfig, type Env } from './env'
 import { createMailer, type Mailer } from './providers/mailer/mailer'
@@ -75,6 +76,8 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
   const config = readConfig(env)
   const db = createDb(env.DB)
   const defer = (p: Promise<unknown>) => ctx.waitUntil(p.catch((e) => logger.error('deferred task failed', { error: e })))
+  /** Runs `task` after the answer, inside waitUntil and the after-answer scope (lib/after-answer.ts). */
+  const afterAnswer = (task: () => Promise<unknown>) => defer(afterAnswerScope.run(true, task))
   const outbound: Fetch = overrides.fetch ?? ((input, init) => fetch(input, init))
   const secret = (name: string) => {
     const value = (env as unknown as Record<string, unknown>)[name]
@@ -99,6 +102,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     config,
     db,
     defer,
+    afterAnswer,
     /** Outbound HTTP to partners (webhook deliveries). */
     fetch: outbound,
     limits: resolveLimits(config.RATE_LIMITS),
@@ -164,7 +168,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
             wallet: this.wallet,
             adapters: (p) => this.providers.adapters(p),
             afterPurchase: (a, p) => scheduleSandboxSms({ environment: config.ENVIRONMENT, defer, jobs: env.JOBS }, a, p),
-            afterAnswer: (task) => defer(task()),
+            afterAnswer,
             offersTtlMs: offerCache.ttlFor(config.ENVIRONMENT),
           }),
       )
@@ -205,7 +209,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
             providers: this.providers,
             topUps: this.topUps,
             appUrl: config.appUrl,
-            afterAnswer: (task) => defer(task()),
+            afterAnswer,
           }),
       )
     },
@@ -250,7 +254,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
       return once('templates', () => new TemplatesService(db, this.projects))
     },
     get messages(): MessagesService {
-      return once('messages', () => new MessagesService({ db, projects: this.projects, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, afterAnswer: (task) => defer(task()) }))
+      return once('messages', () => new MessagesService({ db, projects: this.projects, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, afterAnswer }))
     },
     get dispatcher(): Dispatcher {
       return once('dispatcher', () => new Dispatcher({ db, connectors: this.connectors, wallet: this.wallet, rateLimiter: this.rateLimiter, queue: env.MESSAGES, callbackBase: config.appUrl }))

@@ -15,6 +15,6 @@ export const sendEventsAfter: MiddlewareHandler<AppEnv> = async (c, next) => {
   const ids: string[] = []
   await eventScope.run(ids, next)
   if (c.res.status >= 400 || !ids.length) return
-  const { env, defer } = c.var.services
-  defer(sendEvents(env, ids))
+  const { env, afterAnswer } = c.var.services
+  afterAnswer(() => sendEvents(env, ids))
 }

@@ -17,6 +17,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../../src/app'
+import { inAfterAnswer } from '../../../src/lib/after-answer'
 import { API_KEY_CACHE_TTL_MS, apiKeyCache } from '../../../src/modules/auth/authn.service'
 import { OFFER_CACHE_TTL_MS, offerCache } from '../../../src/modules/providers/offer-cache'
 import type { Env } from '../../../src/env'
@@ -62,7 +63,11 @@ let fetchSteps: { steps: Step[]; state: { answered: boolean } } | null = null
 const realFetch = globalThis.fetch
 function tracedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const url = new URL(input instanceof Request ? input.url : String(input))
-  fetchSteps?.steps.push({ kind: 'fetch', what: `${init?.method ?? (input instanceof Request ? input.method : 'GET')} ${url.host}${url.pathname}`, after: fetchSteps.state.answered })
+  fetchSteps?.steps.push({
+    kind: 'fetch',
+    what: `${init?.method ?? (input instanceof Request ? input.method : 'GET')} ${url.host}${url.pathname}`,
+    after: fetchSteps.state.answered || inAfterAnswer(),
+  })
   if (url.hostname === RECEIVER_HOST) return Promise.resolve(new Response('ok'))
   return realFetch(input, init)
 }
@@ -70,7 +75,7 @@ function tracedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Resp
 /** The env with every binding the app uses wrapped to note each call in `steps`. */
 function tracedEnv(steps: Step[], state: { answered: boolean }): Env {
   fetchSteps = { steps, state }
-  const note = (kind: Step['kind'], what: string) => steps.push({ kind, what, after: state.answered })
+  const note = (kind: Step['kind'], what: string) => steps.push({ kind, what, after: state.answered || inAfterAnswer() })
   const noted = <T>(kind: Step['kind'], what: string, run: () => T): T => {
     note(kind, what)
     return run()
@@ -276,7 +281,7 @@ describe('round trips per request (npm run bench -- --trace)', () => {
     const queued: { body: unknown; delaySeconds?: number }[] = []
     const recorder = (steps: Step[], state: { answered: boolean }) => ({
       send: async (body: unknown, o?: QueueSendOptions) => {
-        steps.push({ kind: 'queue', what: 'MESSAGES.send', after: state.answered })
+        steps.push({ kind: 'queue', what: 'MESSAGES.send', after: state.answered || inAfterAnswer() })
         queued.push({ body, delaySeconds: o?.delaySeconds })
       },
       sendBatch: async () => {},
@@ -375,12 +380,12 @@ describe('round trips per request (npm run bench -- --trace)', () => {
     const queued: unknown[] = []
     const recorder = (steps: Step[], state: { answered: boolean }) => ({
       send: async (body: unknown) => {
-        steps.push({ kind: 'queue', what: 'JOBS.send', after: state.answered })
+        steps.push({ kind: 'queue', what: 'JOBS.send', after: state.answered || inAfterAnswer() })
         queued.push(body)
       },
       sendBatch: async (m: Iterable<MessageSendRequest>) => {
         const list = [...m]
-        steps.push({ kind: 'queue', what: `JOBS.sendBatch(${list.length})`, after: state.answered })
+        steps.push({ kind: 'queue', what: `JOBS.sendBatch(${list.length})`, after: state.answered || inAfterAnswer() })
         queued.push(...list.map((x) => x.body))
       },
     })

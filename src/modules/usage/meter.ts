@@ -5,7 +5,7 @@
  *
  * Invariants:
  * - No latency: a request only adds to a per-isolate pending map (synchronous); the D1 write
- *   happens after the response, inside `services.defer` (waitUntil).
+ *   happens after the response, inside `services.afterAnswer` (waitUntil).
  * - No promise crosses requests: the map holds counts, never a promise, and a flush never awaits
  *   another request's work (in workerd that work is cancelled when its own request ends, and an
  *   await on it from elsewhere never completes). A flush writes in its own request's context.
@@ -171,6 +171,6 @@ export const meterApiCalls: MiddlewareHandler<AppEnv> = async (c, next) => {
     await next()
   } finally {
     // After the handler: the write never competes with the request it counts.
-    c.var.services.defer(flushApiCalls(c.var.services.db))
+    c.var.services.afterAnswer(() => flushApiCalls(c.var.services.db))
   }
 }
