@@ -975,9 +975,10 @@ async function main() {
         p99: webhooks.latency.p99,
         ratio,
         ratioText: ratio === null ? '–' : `${ratio.toFixed(2)} of do-d1`,
-        target: 'measured (deliveries/s)',
+        // Issue 15: at 2,000 events, ≥ 300 deliveries/s and p99 enqueue → receipt ≤ 5 s (judged only at that size).
+        target: '≥ 300/s, p99 ≤ 5 s at 2,000 events',
         measured: `${webhooks.delivered}/${webhooks.events} delivered in ${webhooks.seconds.toFixed(1)} s`,
-        met: webhooks.delivered === webhooks.events ? null : false,
+        met: webhooks.delivered !== webhooks.events ? false : webhooks.events === 2000 ? webhooks.rps >= 300 && webhooks.latency.p99 !== null && webhooks.latency.p99 <= 5000 : null,
       })
     }
     rows.push({

@@ -87,7 +87,7 @@ export async function numberCallbackSecret(services: Services, userId: string): 
 }
 
 /** Outbound requests one consumer invocation keeps in flight (see `deliverAll`). */
-export const DELIVERY_CONCURRENCY = 10
+export const DELIVERY_CONCURRENCY = 25
 
 /** POSTs the delivery once and records the attempt. `maxAttempts` comes from the endpoint's policy. */
 export async function attemptDelivery(services: Services, deliveryId: string, now = Date.now()): Promise<AttemptOutcome> {
