@@ -149,7 +149,9 @@ async function claimAll(services: Services, ids: readonly string[], now: number)
       .leftJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookDeliveries.endpointId))
       .where(inArray(webhookDeliveries.id, part)),
   )
-  for (const part of reads.length === 1 ? [await reads[0]!] : await db.batch(reads as [(typeof reads)[0], ...typeof reads])) for (const r of part) rows.set(r.delivery.id, r)
+  // Each read on its own (together), not in one db.batch: a batch answers rows as objects keyed by column name, so
+  // the endpoint's `id`, `url`, … overwrite the delivery's in a two-table join, and every delivery would read as unknown.
+  for (const part of await Promise.all(reads)) for (const r of part) rows.set(r.delivery.id, r)
 
   const out: (AttemptOutcome | { claim: Claim })[] = []
   const writes: BatchItem<'sqlite'>[] = []
