@@ -42,7 +42,10 @@ export async function fanOut(services: Services, eventId: string): Promise<{ del
   return fanOutAll(services, [eventId])
 }
 
-/** Fans out every event of `eventIds` (see the top of the file); throws if any step fails, having sent nothing twice. */
+/**
+ * Fans out every event of `eventIds` (see the top of the file); throws if any step fails. Run again, it writes no row
+ * twice; a delivery it enqueues again is claimed once by the `webhooks` consumer (its attempt count is the claim).
+ */
 export async function fanOutAll(services: Services, eventIds: readonly string[]): Promise<{ deliveries: number }> {
   const { db } = services
   const parts = chunk([...new Set(eventIds)], IDS_PER_STATEMENT)
