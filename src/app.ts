@@ -56,6 +56,22 @@ import { logger } from './lib/logger'
 
 export const MAX_BODY_BYTES = 1024 * 1024
 
+/** The document's security schemes: the customers' credentials, then those of callers that are not customers (upstream providers posting webhooks and callbacks, the metrics scraper). */
+const SECURITY_SCHEMES = {
+  bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+  apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+  apiKeyQuery: { type: 'apiKey', in: 'query', name: 'api_key' },
+  webhookSecret: { type: 'apiKey', in: 'header', name: 'X-Webhook-Secret', description: "A shared-secret provider's webhook secret (also accepted as `?token=`)" },
+  twilioSignature: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Twilio-Signature',
+    description: 'base64(HMAC-SHA1(auth token, the request URL + each POST field name and value, sorted by name))',
+  },
+  whatsappSignature: { type: 'apiKey', in: 'header', name: 'X-Hub-Signature-256', description: "HMAC-SHA256 of the body with the WhatsApp connector's `appSecret`" },
+  metricsToken: { type: 'http', scheme: 'bearer', description: 'The `METRICS_TOKEN` secret (required whenever it is set; production always sets it)' },
+} as const
+
 /** The document's top level; `/openapi.json` serves it and `npm run openapi` writes it without a server. */
 export const OPENAPI_CONFIG = {
   openapi: '3.1.0',
@@ -153,33 +169,7 @@ export function createApp(): Router {
   registerPayments(app)
   registerInvoices(app)
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyHeader', { type: 'apiKey', in: 'header', name: 'X-API-Key' })
-  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyQuery', { type: 'apiKey', in: 'query', name: 'api_key' })
-  // The credentials of callers that are not customers: upstream providers posting webhooks and callbacks, and the metrics scraper.
-  app.openAPIRegistry.registerComponent('securitySchemes', 'webhookSecret', {
-    type: 'apiKey',
-    in: 'header',
-    name: 'X-Webhook-Secret',
-    description: "A shared-secret provider's webhook secret (also accepted as `?token=`)",
-  })
-  app.openAPIRegistry.registerComponent('securitySchemes', 'twilioSignature', {
-    type: 'apiKey',
-    in: 'header',
-    name: 'X-Twilio-Signature',
-    description: 'base64(HMAC-SHA1(auth token, the request URL + each POST field name and value, sorted by name))',
-  })
-  app.openAPIRegistry.registerComponent('securitySchemes', 'whatsappSignature', {
-    type: 'apiKey',
-    in: 'header',
-    name: 'X-Hub-Signature-256',
-    description: "HMAC-SHA256 of the body with the WhatsApp connector's `appSecret`",
-  })
-  app.openAPIRegistry.registerComponent('securitySchemes', 'metricsToken', {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'The `METRICS_TOKEN` secret (required whenever it is set; production always sets it)',
-  })
+  for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) app.openAPIRegistry.registerComponent('securitySchemes', name, scheme)
   app.get('/openapi.json', rateClass('exempt'), (c) => c.json(openApiDocument(app)))
   app.get('/docs', rateClass('exempt'), swaggerUI({ url: '/openapi.json', title: 'Switchboard API' }))
   app.get('/redoc', rateClass('exempt'), redocPage)
