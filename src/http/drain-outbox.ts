@@ -1,8 +1,35 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv } from './router'
 import { eventScope, sendEvents } from '../modules/events/outbox'
+import { coalescedFlush } from '../lib/coalesce'
+import { logger } from '../lib/logger'
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/** Event ids written by this isolate's requests and not sent yet. Strings only: never a promise. */
+let unsent: string[] = []
+
+/**
+ * The sends of many requests go out together (lib/coalesce.ts): each request's deferred flush
+ * sends every id pending in the isolate, or leaves them to the flush already running. A failed
+ * send is not retried here: the rows are still unsent in the outbox, and the sweeper sends them.
+ */
+const sender = coalescedFlush<string[], { EVENTS: Queue }>({
+  take: () => {
+    if (!unsent.length) return null
+    const ids = unsent
+    unsent = []
+    return ids
+  },
+  write: (ids, env) =>
+    sendEvents(env, ids).then(
+      () => true,
+      (e: unknown) => {
+        logger.warn('events: send failed; the sweeper sends them', { module: 'events', events: ids.length, error: (e as Error).message })
+        return false
+      },
+    ),
+})
 
 /**
  * A request that changed something sends the events it wrote to the `events` queue after its
@@ -15,6 +42,7 @@ export const sendEventsAfter: MiddlewareHandler<AppEnv> = async (c, next) => {
   const ids: string[] = []
   await eventScope.run(ids, next)
   if (c.res.status >= 400 || !ids.length) return
+  unsent.push(...ids)
   const { env, afterAnswer } = c.var.services
-  afterAnswer(() => sendEvents(env, ids))
+  afterAnswer(() => sender.flush(env))
 }

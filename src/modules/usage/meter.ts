@@ -9,12 +9,10 @@
  * - No promise crosses requests: the map holds counts, never a promise, and a flush never awaits
  *   another request's work (in workerd that work is cancelled when its own request ends, and an
  *   await on it from elsewhere never completes). A flush writes in its own request's context.
- * - Coalesced: one flush at a time per isolate, marked by a lease (a timestamp, not a promise). A
- *   request whose deferred flush finds one running leaves its count to it: the running flush takes
- *   the whole map each round (a synchronous swap) and looks again after each write, in the same
- *   turn as it gives up the lease — so a count added later finds no flush running and starts one.
- *   A burst of N requests costs a few statements, not N. A failed write puts its counts back for
- *   the next flush; a flush whose request was cut off mid-write loses its lease after
+ * - Coalesced (lib/coalesce.ts): one flush at a time per isolate; a request whose deferred flush
+ *   finds one running leaves its count to it, and the running flush takes the whole map each
+ *   round. A burst of N requests costs a few statements, not N. A failed write puts its counts
+ *   back for the next flush; a flush whose request was cut off mid-write loses its lease after
  *   FLUSH_LEASE_MS, so metering never stalls behind it.
  * - Counted: requests whose API key was accepted (a principal with `via: 'api_key'`), whatever
  *   the route answers. Not counted: requests whose credentials were refused, requests refused by
@@ -31,6 +29,7 @@ import { RATES } from '../subscriptions/plans'
 import { monthOf } from '../../lib/periods'
 import { UNITS } from './product-meters'
 import { logger } from '../../lib/logger'
+import { coalescedFlush } from '../../lib/coalesce'
 
 interface Pending {
   userId: string
@@ -50,8 +49,6 @@ const FLUSH_LEASE_MS = 10_000
 
 /** Counts not written yet, by user, key and day. Numbers only: never a promise (see above). */
 const pending = new Map<string, Pending>()
-/** The running flush's lease: when it last took the map. Null when none is running. */
-let lease: { at: number } | null = null
 
 /** Routes whose calls are not metered (see the module comment). */
 function unmetered(method: string, path: string) {
@@ -139,28 +136,25 @@ async function write(db: Db, entries: Pending[]): Promise<boolean> {
   return ok
 }
 
+const flusher = coalescedFlush<Pending[], Db>({
+  take: () => {
+    if (!pending.size) return null
+    const entries = [...pending.values()]
+    pending.clear()
+    return entries
+  },
+  write: (entries, db) => write(db, entries),
+  leaseMs: FLUSH_LEASE_MS,
+  maxRounds: MAX_ROUNDS,
+})
+
 /**
  * Writes what is pending — and what arrives while it writes, for a few rounds — in the caller's
  * own request context, unless a flush is already running in this isolate (it takes those counts).
  * Resolves when done; a failed write leaves its counts in the map.
  */
-export async function flushApiCalls(db: Db): Promise<void> {
-  if (lease && Date.now() - lease.at < FLUSH_LEASE_MS) return
-  const mine = { at: Date.now() }
-  lease = mine
-  try {
-    for (let round = 0; round < MAX_ROUNDS && pending.size; round++) {
-      mine.at = Date.now()
-      const entries = [...pending.values()]
-      pending.clear()
-      // A failure stops this flush; the counts wait in the map for the next one.
-      if (!(await write(db, entries))) return
-    }
-  } finally {
-    // In the same turn as the last look at the map. A flush that outlived its lease leaves the
-    // lease of the one that replaced it alone.
-    if (lease === mine) lease = null
-  }
+export function flushApiCalls(db: Db): Promise<void> {
+  return flusher.flush(db)
 }
 
 export const meterApiCalls: MiddlewareHandler<AppEnv> = async (c, next) => {

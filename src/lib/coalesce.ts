@@ -1,0 +1,56 @@
+/**
+ * Work that many requests of one isolate defer past their answers, written together: requests add
+ * to something pending (synchronously), and each request's deferred `flush()` writes whatever is
+ * pending — its own items and those of every request before it — unless a flush is already running
+ * in this isolate, which then takes them. Under load N requests cost a few writes, not N.
+ *
+ * - No promise crosses requests: the lease is a timestamp, never a promise. In workerd a promise
+ *   made in one request's context and awaited from another's never settles once its own request is
+ *   done, so a flush never waits for another request's flush; it leaves its items to it.
+ * - Nothing is stranded: the running flush takes everything pending in one synchronous swap
+ *   (`take`), and after each write looks again, in the same turn as it gives the lease up — an item
+ *   added after that look finds no flush running and its request's flush starts one.
+ * - A flush cut off mid-write (its request's waitUntil ended) keeps the lease only `leaseMs`; then
+ *   another may start. What it had taken is the caller's to recover (`write` returns false to stop).
+ */
+export interface CoalescedFlush<A> {
+  /**
+   * Writes what is pending, round after round, with the caller's `arg` (say, its request's
+   * database handle), unless a flush is running in this isolate.
+   */
+  flush(arg: A): Promise<void>
+}
+
+export function coalescedFlush<T, A = void>(opts: {
+  /** Takes everything pending (leaving nothing), or null when nothing is. Must be synchronous. */
+  take: () => T | null
+  /** Writes what was taken; false stops this flush (what failed is the caller's to put back or leave). */
+  write: (taken: T, arg: A) => Promise<boolean>
+  /** How long a flush that has not looked at the pending items is presumed alive. */
+  leaseMs?: number
+  /** Rounds per flush: bounds how long one request's waitUntil keeps working under a steady stream. */
+  maxRounds?: number
+}): CoalescedFlush<A> {
+  const leaseMs = opts.leaseMs ?? 10_000
+  const maxRounds = opts.maxRounds ?? 20
+  let lease: { at: number } | null = null
+  return {
+    async flush(arg: A) {
+      if (lease && Date.now() - lease.at < leaseMs) return
+      const mine = { at: Date.now() }
+      lease = mine
+      try {
+        for (let round = 0; round < maxRounds; round++) {
+          mine.at = Date.now()
+          const taken = opts.take()
+          if (taken === null) return
+          if (!(await opts.write(taken, arg))) return
+        }
+      } finally {
+        // In the same turn as the last look. A flush that outlived its lease leaves the lease of the
+        // one that replaced it alone.
+        if (lease === mine) lease = null
+      }
+    },
+  }
+}
