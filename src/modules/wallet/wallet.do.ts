@@ -23,9 +23,12 @@
  *   as the flow's result), otherwise voided. A purchase that crashed between "number assigned" and
  *   "capture" therefore ends captured — not free, not charged twice. When D1 cannot be read the
  *   hold stays active and the alarm comes back: never void blindly.
- * - Ledger entries are copied to D1 (`wallet_ledger`) idempotently by entry id, after each
- *   operation and again by the alarm until every entry is copied. The ledger's order is the order
- *   of writing (SQLite rowid): entries written in one millisecond keep their order.
+ * - Ledger entries are copied to D1 (`wallet_ledger`) idempotently by entry id, after the
+ *   operation that wrote them and again by the alarm until every entry is copied. A copy after a
+ *   quiet spell starts at once; while the wallet is busy, copies start at most every
+ *   COPY_INTERVAL_MS and each takes every entry waiting (one D1 batch for many operations, not one
+ *   per operation). The ledger's order is the order of writing (SQLite rowid): entries written in
+ *   one millisecond keep their order.
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../../env'
@@ -87,6 +90,8 @@ export interface Balance {
 const LEDGER_COPY_RETRY_MS = 30_000
 /** Ledger entries per D1 batch when copying. */
 const COPY_BATCH = 50
+/** While operations keep coming, copies of the ledger to D1 start at most this often. */
+export const COPY_INTERVAL_MS = 1_000
 
 type OpKind = 'credit' | 'debit' | 'hold' | 'capture' | 'void' | 'return'
 
@@ -94,8 +99,16 @@ type Row = Record<string, SqlStorageValue>
 
 export class Wallet extends DurableObject<Env> {
   private readonly sql: SqlStorage
-  /** A copy to D1 is running; it re-reads until nothing is left, so nobody needs to start another. */
+  /** A copy to D1 is running. */
   private copying = false
+  /** A copy is scheduled (copySoon); it takes every entry written until it runs. */
+  private copyScheduled = false
+  /** When the last copy started. */
+  private lastCopyAt = 0
+  /** The account this object was bound to, once read. */
+  private boundTo: string | null = null
+  /** An entry was written by the running operation (post). */
+  private posted = false
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -268,6 +281,7 @@ export class Wallet extends DurableObject<Env> {
     this.bind(account)
     if (!validOpId(opId)) return { ok: false, reason: 'INVALID_OPERATION_ID' } as unknown as T
     const key = `${kind}:${opId}`
+    this.posted = false
     const result = this.ctx.storage.transactionSync(() => {
       const prior = this.sql.exec(`SELECT result FROM ops WHERE id = ?`, key).toArray()[0]
       if (prior) return { ...(JSON.parse(String(prior.result)) as T), replayed: true }
@@ -276,7 +290,7 @@ export class Wallet extends DurableObject<Env> {
       if (r.ok) this.sql.exec(`INSERT INTO ops (id, result, created_at) VALUES (?, ?, ?)`, key, JSON.stringify(r), Date.now())
       return r
     })
-    if (result.ok && !('replayed' in result && result.replayed)) this.ctx.waitUntil(this.copyLedger())
+    if (result.ok && this.posted) this.copySoon()
     return result
   }
 
@@ -296,6 +310,7 @@ export class Wallet extends DurableObject<Env> {
 
   private post(type: LedgerEntry['type'], amount: number, opId: string, holdId: string | null, reference?: Reference, description?: string): LedgerEntry {
     const balanceAfter = this.balanceRaw() + amount
+    this.posted = true
     const entry: LedgerEntry = {
       id: newId('txn'),
       type,
@@ -327,12 +342,16 @@ export class Wallet extends DurableObject<Env> {
   }
 
   private bind(account: string): void {
-    const known = this.sql.exec(`SELECT value FROM meta WHERE key = 'account'`).toArray()[0]
-    if (!known) this.sql.exec(`INSERT INTO meta (key, value) VALUES ('account', ?)`, account)
-    else if (known.value !== account) throw new Error(`Wallet of ${String(known.value)} addressed as ${account}`)
+    if (this.boundTo === null) {
+      const known = this.sql.exec(`SELECT value FROM meta WHERE key = 'account'`).toArray()[0]
+      if (!known) this.sql.exec(`INSERT INTO meta (key, value) VALUES ('account', ?)`, account)
+      this.boundTo = known ? String(known.value) : account
+    }
+    if (this.boundTo !== account) throw new Error(`Wallet of ${this.boundTo} addressed as ${account}`)
   }
 
   private account(): string | null {
+    if (this.boundTo !== null) return this.boundTo
     const row = this.sql.exec(`SELECT value FROM meta WHERE key = 'account'`).toArray()[0]
     return row ? String(row.value) : null
   }
@@ -357,7 +376,7 @@ export class Wallet extends DurableObject<Env> {
   private scheduleAlarm(): void {
     const now = Date.now()
     const next = this.sql.exec(`SELECT MIN(expires_at) AS t FROM holds WHERE status = 'active'`).one().t
-    const uncopied = Number(this.sql.exec(`SELECT COUNT(*) AS n FROM ledger WHERE copied = 0`).one().n) > 0
+    const uncopied = this.uncopied()
     // An active hold already past due means its outcome could not be read: retry, don't spin.
     const holdAt = next === null ? null : Math.max(Number(next), Number(next) <= now ? now + LEDGER_COPY_RETRY_MS : 0)
     const candidates = [holdAt, uncopied ? now + LEDGER_COPY_RETRY_MS : null]
@@ -386,14 +405,35 @@ export class Wallet extends DurableObject<Env> {
   }
 
   /**
-   * Copies entries not yet in D1, batch after batch until none is left (entries written meanwhile
-   * included); INSERT OR IGNORE by entry id makes a repeated copy harmless. One copy runs at a
-   * time: a call during a running copy returns at once, the running copy picks its entries up.
+   * Has the entries just written copied: at once when no copy started in the last
+   * COPY_INTERVAL_MS, otherwise when that interval is over — one copy for every entry written
+   * until then. Should the object be evicted before, the alarm copies them (LEDGER_COPY_RETRY_MS).
+   */
+  private copySoon(): void {
+    if (this.copyScheduled) return
+    this.copyScheduled = true
+    const wait = Math.max(0, this.lastCopyAt + COPY_INTERVAL_MS - Date.now())
+    if (wait > 0) this.scheduleAlarm()
+    this.ctx.waitUntil(
+      (wait > 0 ? scheduler.wait(wait) : Promise.resolve()).then(() => {
+        this.copyScheduled = false
+        return this.copyLedger()
+      }),
+    )
+  }
+
+  /**
+   * Copies entries not yet in D1, batch after batch until none is left; INSERT OR IGNORE by entry
+   * id makes a repeated copy harmless. One copy runs at a time: a call during a running copy
+   * returns at once, and what was written meanwhile gets a copy of its own (copySoon) when the
+   * running one ends.
    */
   private async copyLedger(): Promise<void> {
     const account = this.account()
     if (!account || this.copying) return
     this.copying = true
+    this.lastCopyAt = Date.now()
+    let failed = false
     try {
       for (;;) {
         const rows = this.sql.exec(`SELECT * FROM ledger WHERE copied = 0 ORDER BY rowid LIMIT ?`, COPY_BATCH).toArray()
@@ -407,13 +447,21 @@ export class Wallet extends DurableObject<Env> {
           ),
         )
         for (const r of rows) this.sql.exec(`UPDATE ledger SET copied = 1 WHERE id = ?`, r.id)
+        // A short page was the last one: entries written since wait for their own copy below.
+        if (rows.length < COPY_BATCH) return
       }
     } catch (e) {
+      failed = true
       logger.error('wallet: ledger copy failed; the alarm retries', { error: (e as Error).message })
       this.scheduleAlarm()
     } finally {
       this.copying = false
+      if (!failed && this.uncopied()) this.copySoon()
     }
+  }
+
+  private uncopied(): boolean {
+    return this.sql.exec(`SELECT 1 FROM ledger WHERE copied = 0 LIMIT 1`).toArray().length > 0
   }
 }
 

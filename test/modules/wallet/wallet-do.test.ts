@@ -677,6 +677,19 @@ describe('ledger copy to D1', () => {
     await waitForCopy(s, acc, 2)
   })
 
+  it('while operations keep coming, the entries written since the last copy go in one later copy', async () => {
+    const acc = account('copy-busy')
+    const s = wallet(acc)
+    await s.credit(acc, { opId: op(), amount: 1 })
+    // After a quiet spell the copy starts at once.
+    await waitForCopy(s, acc, 1)
+    for (let i = 0; i < 4; i++) await s.credit(acc, { opId: op(), amount: 1 })
+    // A copy started less than COPY_INTERVAL_MS ago: these four wait for the next one…
+    expect(await d1Entries(acc)).toHaveLength(1)
+    // …which takes all of them.
+    await waitForCopy(s, acc, 5)
+  })
+
   it('copies more entries than one batch holds', async () => {
     const acc = account('copy-many')
     const s = wallet(acc)
