@@ -761,7 +761,7 @@ async function main() {
     if (wanted('webhooks')) {
       log(`webhooks: ${settings.events} events …`)
       const ids = await seedEvents(app.mf, fx.hooks.userId, settings.events)
-      webhooks = await measureWebhooks(app.mf, receiver, ids)
+      webhooks = await profiled('webhooks', () => measureWebhooks(app.mf, receiver, ids))
       await settle(app.mf)
     }
 
