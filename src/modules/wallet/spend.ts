@@ -7,8 +7,8 @@
  * credits that give it back (refunds of activations and orders, returned DID renewal fees:
  * credits referencing a SPEND_REFERENCES). Top-ups and other credits are not spending.
  *
- * The ledger copy is written after each Wallet operation (deferred), so a figure read right after
- * a purchase may lag it by that copy.
+ * The ledger copy is written after the Wallet's operations (deferred; while the wallet is busy, at
+ * most once a second), so a figure read right after a purchase may lag it by that copy.
  */
 import { and, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm'
 import { walletLedger } from '../../db/schema'
