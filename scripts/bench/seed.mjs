@@ -346,6 +346,7 @@ export async function seedMessaging({ mf, url, tags, usd, parallel = 4 }) {
 export async function seedFloor(mf) {
   const db = await mf.getD1Database('DB')
   await db.prepare(`CREATE TABLE IF NOT EXISTS floor_kv (id TEXT PRIMARY KEY, value TEXT NOT NULL)`).run()
+  await db.prepare(`CREATE TABLE IF NOT EXISTS floor_log (id TEXT PRIMARY KEY, value INTEGER NOT NULL, created_at INTEGER NOT NULL)`).run()
   await insertRows(
     db,
     'floor_kv',
