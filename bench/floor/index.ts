@@ -10,7 +10,7 @@
  *                 change money, which must write both (no target is judged against it).
  *
  * Nothing else: no middleware, no validation, no envelope. The bench seeds the D1 row
- * (`floor_kv`, id 'k1'); the object creates its own table.
+ * (`floor_kv`, id 'k1') and creates the `floor_log` table; the object creates its own table.
  */
 import { DurableObject } from 'cloudflare:workers'
 import { Hono } from 'hono'
