@@ -7,9 +7,11 @@
 // spec: { url, method?, body?, headers?, keys?: [API key…] (rotated per request as X-API-Key),
 //         targets?: [{ key, path, body? }…] (rotated per request: the key, the path of the URL's host and, when
 //         given, the JSON body), targetsFile? (the same list as a JSON file, for lists too long for an argument),
-//         connections, duration (s), amount? (requests in all: then no duration), warmup (s), timeout (s) }
+//         connections, duration (s), amount? (requests in all: then no duration), warmup (s), timeout (s),
+//         cpuPid? (the serving workerd's process id: its CPU time per request is measured) }
 import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
+import { cpuMsOf } from './cpu.mjs'
 
 const spec = JSON.parse(process.argv[2] ?? '{}')
 const keys = spec.keys ?? []
@@ -53,7 +55,9 @@ if (spec.warmup > 0) {
 }
 /** When the measured run began (epoch ms: this machine's clock, which workerd's rows use too). */
 const startedAt = Date.now()
+const cpuBefore = cpuMsOf(spec.cpuPid)
 const r = await autocannon(options)
+const cpuAfter = cpuMsOf(spec.cpuPid)
 const endedAt = Date.now()
 
 const statusCodes = codes(r)
@@ -66,6 +70,8 @@ process.stdout.write(
     startedAt,
     endedAt,
     rps: responses / r.duration,
+    /** CPU time the serving workerd process used during the measured run, per answered request (ms). */
+    cpuMsPerRequest: cpuBefore !== null && cpuAfter !== null && responses ? (cpuAfter - cpuBefore) / responses : null,
     ok: r['2xx'],
     non2xx: r.non2xx,
     errors: r.errors,

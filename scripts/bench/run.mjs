@@ -37,6 +37,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { root } from '../seed.mjs'
+import { workerdChildren } from './cpu.mjs'
 import { startProfiles, summarize } from './profile.mjs'
 import { build, bundleSize, startWorker } from './runtime.mjs'
 import { benchIccids, createAccounts, fund, insertSims, MESSAGE_PRICE, registerSims, seedApp, seedEvents, seedFloor, seedMessaging } from './seed.mjs'
@@ -98,8 +99,11 @@ function load(spec) {
   })
 }
 
+/** The workerd process serving each base URL (its CPU time per request is measured). */
+const cpuPidOf = new Map()
+
 function spec(base, path, extra = {}) {
-  return { url: `${base}${path}`, connections: settings.connections, duration: settings.duration, warmup: settings.warmup, ...extra }
+  return { url: `${base}${path}`, connections: settings.connections, duration: settings.duration, warmup: settings.warmup, cpuPid: cpuPidOf.get(base), ...extra }
 }
 
 // ---- the webhook receiver -----------------------------------------------------------------
@@ -638,8 +642,8 @@ async function settle(mf) {
 const fmt = (n, d = 0) => (n === null || n === undefined || Number.isNaN(n) ? '–' : Number(n).toFixed(d))
 
 function printTable(rows) {
-  const head = ['path', 'req/s', 'p50 ms', 'p99 ms', 'ratio to floor', 'target', 'measured', 'met?']
-  const body = rows.map((r) => [r.path, fmt(r.rps, 0), fmt(r.p50, 1), fmt(r.p99, 1), r.ratioText, r.target, r.measured, r.met === null ? '–' : r.met ? 'yes' : 'NO'])
+  const head = ['path', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req', 'ratio to floor', 'target', 'measured', 'met?']
+  const body = rows.map((r) => [r.path, fmt(r.rps, 0), fmt(r.p50, 1), fmt(r.p99, 1), fmt(r.cpu, 2), r.ratioText, r.target, r.measured, r.met === null ? '–' : r.met ? 'yes' : 'NO'])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)))
   const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ')
   console.log(line(head))
@@ -648,9 +652,11 @@ function printTable(rows) {
 }
 
 function markdownTable(rows) {
-  const out = ['| path | req/s | p50 ms | p99 ms | ratio to floor | target | measured | met? |', '| --- | ---: | ---: | ---: | --- | --- | --- | --- |']
+  const out = ['| path | req/s | p50 ms | p99 ms | CPU ms/req | ratio to floor | target | measured | met? |', '| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |']
   for (const r of rows)
-    out.push(`| ${r.path} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.ratioText} | ${r.target} | ${r.measured} | ${r.met === null ? '–' : r.met ? 'yes' : '**no**'} |`)
+    out.push(
+      `| ${r.path} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${fmt(r.cpu, 2)} | ${r.ratioText} | ${r.target} | ${r.measured} | ${r.met === null ? '–' : r.met ? 'yes' : '**no**'} |`,
+    )
   return out.join('\n')
 }
 
@@ -711,6 +717,8 @@ async function main() {
         PROVIDER_WEBHOOK_SECRET: secret(),
       },
     })
+    const appPids = workerdChildren()
+    if (appPids.length === 1) cpuPidOf.set(app.url, appPids[0])
     floor = await startWorker({
       configPath: 'bench/floor/wrangler.toml',
       scriptPath: floorMain,
@@ -718,6 +726,8 @@ async function main() {
       logFile: join(STATE, 'floor.log'),
       inspector: !!argv.profile?.startsWith('floor'),
     })
+    const floorPids = workerdChildren().filter((pid) => !appPids.includes(pid))
+    if (floorPids.length === 1) cpuPidOf.set(floor.url, floorPids[0])
     log(`app on ${app.url}, floor on ${floor.url}; worker logs in .bench-state/*.log`)
 
     log('seeding …')
@@ -888,6 +898,7 @@ async function main() {
         rps,
         p50: r.latency.p50,
         p99: r.latency.p99,
+        cpu: r.cpuMsPerRequest ?? null,
         non2xx: r.non2xx,
         errors: r.errors + r.timeouts,
         ratio,
