@@ -29,6 +29,9 @@
  *   COPY_INTERVAL_MS and each takes every entry waiting (one D1 batch for many operations, not one
  *   per operation). The ledger's order is the order of writing (SQLite rowid): entries written in
  *   one millisecond keep their order.
+ * - The balance and the sum of active holds are read from SQLite once and then kept in memory as
+ *   each operation writes them (`totals`); a transaction that throws drops them with its writes,
+ *   and `audit()` says whether memory and storage agree. Only this object writes its storage.
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../../env'
@@ -109,6 +112,14 @@ export class Wallet extends DurableObject<Env> {
   private boundTo: string | null = null
   /** An entry was written by the running operation (post). */
   private posted = false
+  /**
+   * The balance and the sum of active holds as this object last wrote them, so an operation does
+   * not read them back from SQLite; null until first read, and again after a transaction rolled
+   * back (txn). Only this object writes its storage, one operation at a time.
+   */
+  private totals: { balance: number; reserved: number } | null = null
+  /** The alarm this object last set (scheduleAlarm); null when not known or it has fired. */
+  private alarmAt: number | null = null
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -183,18 +194,31 @@ export class Wallet extends DurableObject<Env> {
       const available = this.balanceNow().available
       if (op.amount > available) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available }
       const now = Date.now()
+      const hold: Hold = {
+        id: op.opId,
+        amount: op.amount,
+        status: 'active',
+        capturedAmount: 0,
+        expiresAt: now + op.ttlMs,
+        referenceType: op.reference?.type ?? null,
+        referenceId: op.reference?.id ?? null,
+        description: op.description ?? null,
+        createdAt: now,
+        settledAt: null,
+      }
       this.sql.exec(
         `INSERT INTO holds (id, amount, status, expires_at, reference_type, reference_id, description, created_at) VALUES (?, ?, 'active', ?, ?, ?, ?, ?)`,
-        op.opId,
-        op.amount,
-        now + op.ttlMs,
-        op.reference?.type ?? null,
-        op.reference?.id ?? null,
-        op.description ?? null,
+        hold.id,
+        hold.amount,
+        hold.expiresAt,
+        hold.referenceType,
+        hold.referenceId,
+        hold.description,
         now,
       )
-      this.scheduleAlarm()
-      return { ok: true, replayed: false, hold: this.getHold(op.opId)!, balance: this.balanceNow() }
+      this.loadTotals().reserved += hold.amount
+      this.alarmBy(hold.expiresAt)
+      return { ok: true, replayed: false, hold, balance: this.balanceNow() }
     })
   }
 
@@ -209,8 +233,7 @@ export class Wallet extends DurableObject<Env> {
       const hold = this.getHold(op.holdId)
       if (!hold) return { ok: false, reason: 'HOLD_NOT_FOUND' }
       if (hold.status !== 'active') return { ok: false, reason: 'HOLD_NOT_ACTIVE' }
-      this.sql.exec(`UPDATE holds SET status = 'voided', settled_at = ? WHERE id = ?`, Date.now(), hold.id)
-      return { ok: true, replayed: false, hold: this.getHold(hold.id)!, balance: this.balanceNow() }
+      return { ok: true, replayed: false, hold: this.release(hold, Date.now()), balance: this.balanceNow() }
     })
   }
 
@@ -235,17 +258,24 @@ export class Wallet extends DurableObject<Env> {
     return this.getHold(holdId)
   }
 
-  /** The invariants, for tests and operators. */
-  audit(): Balance & { ledgerSum: number; entries: number; activeHolds: number; negativeAvailable: boolean } {
+  /**
+   * The invariants, for tests and operators, read from storage; `memoryAgrees`: the totals the
+   * operations work from (`totals`) are the stored ones.
+   */
+  audit(): Balance & { ledgerSum: number; entries: number; activeHolds: number; negativeAvailable: boolean; memoryAgrees: boolean } {
+    const memory = this.totals
+    this.totals = null
     const b = this.balanceNow()
     const sums = this.sql.exec(`SELECT COALESCE(SUM(amount), 0) AS s, COUNT(*) AS n FROM ledger`).one()
     const active = Number(this.sql.exec(`SELECT COUNT(*) AS n FROM holds WHERE status = 'active'`).one().n)
-    return { ...b, ledgerSum: Number(sums.s), entries: Number(sums.n), activeHolds: active, negativeAvailable: b.available < 0 }
+    const memoryAgrees = memory === null || (memory.balance === b.balance && memory.reserved === b.reserved)
+    return { ...b, ledgerSum: Number(sums.s), entries: Number(sums.n), activeHolds: active, negativeAvailable: b.available < 0, memoryAgrees }
   }
 
   // ---- expiry and the D1 copy -------------------------------------------------------------
 
   override async alarm(): Promise<void> {
+    this.alarmAt = null
     const now = Date.now()
     const due = this.sql
       .exec(`SELECT id FROM holds WHERE status = 'active' AND expires_at <= ? ORDER BY expires_at`, now)
@@ -256,7 +286,7 @@ export class Wallet extends DurableObject<Env> {
       if (outcomes) {
         for (const holdId of due) {
           const outcome = outcomes.get(holdId)
-          this.ctx.storage.transactionSync(() => {
+          this.txn(() => {
             const hold = this.getHold(holdId)
             if (hold?.status !== 'active') return
             if (outcome?.outcome === 'capture') {
@@ -264,7 +294,7 @@ export class Wallet extends DurableObject<Env> {
               const take = Math.min(hold.amount, Math.max(0, Math.round(Number(outcome.amount) || 0)))
               this.settle(`expire_${holdId}`, holdId, take, 'Captured at hold expiry: the purchase completed')
             } else {
-              this.sql.exec(`UPDATE holds SET status = 'voided', settled_at = ? WHERE id = ?`, now, holdId)
+              this.release(hold, now)
             }
           })
         }
@@ -282,7 +312,7 @@ export class Wallet extends DurableObject<Env> {
     if (!validOpId(opId)) return { ok: false, reason: 'INVALID_OPERATION_ID' } as unknown as T
     const key = `${kind}:${opId}`
     this.posted = false
-    const result = this.ctx.storage.transactionSync(() => {
+    const result = this.txn(() => {
       const prior = this.sql.exec(`SELECT result FROM ops WHERE id = ?`, key).toArray()[0]
       if (prior) return { ...(JSON.parse(String(prior.result)) as T), replayed: true }
       const r = fn()
@@ -294,6 +324,23 @@ export class Wallet extends DurableObject<Env> {
     return result
   }
 
+  /** `fn` in one SQLite transaction; when it throws (rolled back), the cached totals are dropped with it. */
+  private txn<T>(fn: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(fn)
+    } catch (e) {
+      this.totals = null
+      throw e
+    }
+  }
+
+  /** Voids the active `hold`: its amount is no longer reserved. */
+  private release(hold: Hold, now: number): Hold {
+    this.sql.exec(`UPDATE holds SET status = 'voided', settled_at = ? WHERE id = ?`, now, hold.id)
+    this.loadTotals().reserved -= hold.amount
+    return { ...hold, status: 'voided', settledAt: now }
+  }
+
   private settle(opId: string, holdId: string, amount: number | undefined, description?: string): WalletResult<{ entry: LedgerEntry | null; hold: Hold; balance: Balance }> {
     const hold = this.getHold(holdId)
     if (!hold) return { ok: false, reason: 'HOLD_NOT_FOUND' }
@@ -303,13 +350,15 @@ export class Wallet extends DurableObject<Env> {
     if (take > hold.amount) return { ok: false, reason: 'AMOUNT_EXCEEDS_HOLD' }
     const now = Date.now()
     this.sql.exec(`UPDATE holds SET status = 'captured', captured_amount = ?, settled_at = ? WHERE id = ?`, take, now, holdId)
+    this.loadTotals().reserved -= hold.amount
     const reference = hold.referenceType && hold.referenceId ? { type: hold.referenceType, id: hold.referenceId } : undefined
     const entry = take > 0 ? this.post('capture', -take, opId, holdId, reference, description ?? hold.description ?? undefined) : null
-    return { ok: true, replayed: false, entry, hold: this.getHold(holdId)!, balance: this.balanceNow() }
+    return { ok: true, replayed: false, entry, hold: { ...hold, status: 'captured', capturedAmount: take, settledAt: now }, balance: this.balanceNow() }
   }
 
   private post(type: LedgerEntry['type'], amount: number, opId: string, holdId: string | null, reference?: Reference, description?: string): LedgerEntry {
-    const balanceAfter = this.balanceRaw() + amount
+    const totals = this.loadTotals()
+    const balanceAfter = totals.balance + amount
     this.posted = true
     const entry: LedgerEntry = {
       id: newId('txn'),
@@ -338,6 +387,7 @@ export class Wallet extends DurableObject<Env> {
       entry.createdAt,
     )
     this.sql.exec(`INSERT INTO meta (key, value) VALUES ('balance', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, String(balanceAfter))
+    totals.balance = balanceAfter
     return entry
   }
 
@@ -356,14 +406,17 @@ export class Wallet extends DurableObject<Env> {
     return row ? String(row.value) : null
   }
 
-  private balanceRaw(): number {
+  /** The balance and the active holds' sum: from memory once read (see `totals`). */
+  private loadTotals(): { balance: number; reserved: number } {
+    if (this.totals) return this.totals
     const row = this.sql.exec(`SELECT value FROM meta WHERE key = 'balance'`).toArray()[0]
-    return row ? Number(row.value) : 0
+    const reserved = Number(this.sql.exec(`SELECT COALESCE(SUM(amount), 0) AS s FROM holds WHERE status = 'active'`).one().s)
+    this.totals = { balance: row ? Number(row.value) : 0, reserved }
+    return this.totals
   }
 
   private balanceNow(): Balance {
-    const balance = this.balanceRaw()
-    const reserved = Number(this.sql.exec(`SELECT COALESCE(SUM(amount), 0) AS s FROM holds WHERE status = 'active'`).one().s)
+    const { balance, reserved } = this.loadTotals()
     return { balance, reserved, available: balance - reserved, currency: 'USD' }
   }
 
@@ -381,7 +434,18 @@ export class Wallet extends DurableObject<Env> {
     const holdAt = next === null ? null : Math.max(Number(next), Number(next) <= now ? now + LEDGER_COPY_RETRY_MS : 0)
     const candidates = [holdAt, uncopied ? now + LEDGER_COPY_RETRY_MS : null]
     const at = candidates.filter((t): t is number => t !== null).sort((a, b) => a - b)[0]
-    if (at !== undefined) void this.ctx.storage.setAlarm(at)
+    if (at === undefined) return
+    void this.ctx.storage.setAlarm(at)
+    this.alarmAt = at
+  }
+
+  /**
+   * An alarm comes by `at` (a new hold's expiry): one this object set for then or earlier is kept —
+   * when it fires it settles what is due and sets the next (scheduleAlarm) — else it is set now.
+   */
+  private alarmBy(at: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= at) return
+    this.scheduleAlarm()
   }
 
   /** The recorded outcomes of this account's holds, or null when D1 cannot be read right now. */
@@ -436,7 +500,7 @@ export class Wallet extends DurableObject<Env> {
     let failed = false
     try {
       for (;;) {
-        const rows = this.sql.exec(`SELECT * FROM ledger WHERE copied = 0 ORDER BY rowid LIMIT ?`, COPY_BATCH).toArray()
+        const rows = this.sql.exec(`SELECT rowid AS row_id, * FROM ledger WHERE copied = 0 ORDER BY rowid LIMIT ?`, COPY_BATCH).toArray()
         if (!rows.length) return
         await this.env.DB.batch(
           rows.map((r) =>
@@ -446,7 +510,8 @@ export class Wallet extends DurableObject<Env> {
             ).bind(r.id, account, r.type, r.amount, r.balance_after, r.op_id, r.hold_id, r.reference_type, r.reference_id, r.description, r.created_at),
           ),
         )
-        for (const r of rows) this.sql.exec(`UPDATE ledger SET copied = 1 WHERE id = ?`, r.id)
+        // The page is every uncopied entry up to its last rowid (entries are never deleted, so rowids only grow).
+        this.sql.exec(`UPDATE ledger SET copied = 1 WHERE copied = 0 AND rowid <= ?`, rows[rows.length - 1].row_id)
         // A short page was the last one: entries written since wait for their own copy below.
         if (rows.length < COPY_BATCH) return
       }
