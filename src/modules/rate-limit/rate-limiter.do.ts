@@ -24,6 +24,9 @@ interface Window {
 }
 
 export class RateLimiter extends DurableObject<Env> {
+  /** The stored window as this object last wrote it (undefined: none stored; null: not read yet). */
+  private window: Window | undefined | null = null
+
   ping(): 'pong' {
     return 'pong'
   }
@@ -31,7 +34,9 @@ export class RateLimiter extends DurableObject<Env> {
   hit(limit: number, windowMs: number, now: number = Date.now()): RateLimitResult {
     const start = Math.floor(now / windowMs) * windowMs
     const resetAt = start + windowMs
-    let w = this.ctx.storage.kv.get<Window>('window')
+    // Every hit is stored before it is answered; only the read comes from memory.
+    if (this.window === null) this.window = this.ctx.storage.kv.get<Window>('window')
+    let w = this.window
     if (!w || w.start !== start) {
       w = { start, end: resetAt, count: 0 }
       // Forget idle subjects: clear storage once this window is over (the latest window's alarm wins).
@@ -40,9 +45,10 @@ export class RateLimiter extends DurableObject<Env> {
     if (w.count >= limit) {
       return { allowed: false, limit, remaining: 0, resetAt, retryAfter: Math.max(1, Math.ceil((resetAt - now) / 1000)) }
     }
-    w.count += 1
-    this.ctx.storage.kv.put('window', w)
-    return { allowed: true, limit, remaining: limit - w.count, resetAt, retryAfter: 0 }
+    const counted = { ...w, count: w.count + 1 }
+    this.ctx.storage.kv.put('window', counted)
+    this.window = counted
+    return { allowed: true, limit, remaining: limit - counted.count, resetAt, retryAfter: 0 }
   }
 
   /**
@@ -62,6 +68,9 @@ export class RateLimiter extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const w = this.ctx.storage.kv.get<Window>('window')
     const next = this.ctx.storage.kv.get<number>('next')
-    if ((!w || Date.now() >= w.end) && (next === undefined || Date.now() >= next)) await this.ctx.storage.deleteAll()
+    if ((!w || Date.now() >= w.end) && (next === undefined || Date.now() >= next)) {
+      this.window = null
+      await this.ctx.storage.deleteAll()
+    }
   }
 }
