@@ -7,6 +7,7 @@ import type { Env } from '../env'
 import type { Principal } from '../lib/principal'
 import type { Services } from '../services'
 import { ValidationError, type FieldIssue } from '../lib/errors'
+import { MemoRouter } from './memo-router'
 
 export interface AppEnv {
   Bindings: Env
@@ -28,6 +29,7 @@ export function issuesOf(error: { issues: ReadonlyArray<{ path: PropertyKey[]; m
 
 export function createRouter(): Router {
   return new OpenAPIHono<AppEnv>({
+    router: new MemoRouter(),
     defaultHook: (result) => {
       if (!result.success) throw new ValidationError('Request validation failed', issuesOf(result.error))
     },
