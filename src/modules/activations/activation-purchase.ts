@@ -8,10 +8,11 @@
  * (providers/offer-cache.ts) whose price the batch checks against D1; the capture runs after the
  * answer (`afterAnswer`), and the Wallet's alarm captures from the recorded outcome if it never does.
  */
-import { and, eq } from 'drizzle-orm'
+import { and, eq, getTableColumns, type Placeholder } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { insertWhere } from '../../db/insert-where'
-import { activations, holdOutcomes, outbox, providers, type Activation, type Offer, type Provider } from '../../db/schema'
+import { placeholderRow, prebuilt } from '../../db/prebuilt'
+import { activations, holdOutcomes, outbox, providers, usageRecords, type Activation, type Offer, type Provider } from '../../db/schema'
 import { sha256Hex } from '../../lib/crypto'
 import { AppError, Conflict, InsufficientBalance, NoNumbersAvailable, NotFound, UpstreamError } from '../../lib/errors'
 import { newId } from '../../lib/ids'
@@ -19,7 +20,7 @@ import { fromMicros } from '../../lib/money'
 import type { ActivationProvider } from '../../providers/numbers/types'
 import { newEventId } from '../events/outbox'
 import { offerPriceIs, offersFor } from '../providers/offer-cache'
-import { activationPurchaseMeter, activationUnbilledMeter } from '../usage/product-meters'
+import { activationPurchaseUsage, activationUnbilledMeter, type ActivationUsageRow } from '../usage/product-meters'
 import { orThrow, type WalletService } from '../wallet/wallet.service'
 import type { ActivationRecord } from './schemas'
 import { IDEMPOTENCY_TTL_MS } from '../../lib/idempotency'
@@ -80,6 +81,31 @@ export function activationAdapter(adapters: ActivationDeps['adapters'], p: Provi
   const a = adapters(p).activation
   if (!a) throw new UpstreamError(p.code, 'provider has no activation adapter')
   return a
+}
+
+type OutcomeRow = Required<typeof holdOutcomes.$inferInsert>
+type EventRow = Pick<typeof outbox.$inferInsert, 'id' | 'type' | 'userId' | 'payload' | 'createdAt'>
+/** Any activation: what the usage row's columns are read from. */
+const SAMPLE = { id: '', userId: '', price: 0, phone: '', serviceCode: '', countryCode: '' }
+
+/** The guard of the recording batch: the offer still has the price held (offerPriceIs). */
+type Priced = { pricedOffer: string; pricedAt: number }
+const priced = (p: (name: keyof Priced) => Placeholder) => offerPriceIs(p('pricedOffer'), p('pricedAt'))
+
+/**
+ * The recording batch's statements (record), built once per isolate (db/prebuilt.ts): the
+ * activation, its hold's outcome, its usage row and its event, each only while the offer's price
+ * is the price held.
+ */
+const recording = {
+  activation: prebuilt<Activation & Priced>((db, p) =>
+    insertWhere(db, activations, placeholderRow(activations, Object.keys(getTableColumns(activations)) as (keyof Activation)[], p), priced(p)).returning({ id: activations.id }),
+  ),
+  outcome: prebuilt<OutcomeRow & Priced>((db, p) => insertWhere(db, holdOutcomes, placeholderRow(holdOutcomes, ['holdId', 'userId', 'outcome', 'amount', 'createdAt'], p), priced(p))),
+  usage: prebuilt<ActivationUsageRow & Priced>((db, p) =>
+    insertWhere(db, usageRecords, placeholderRow(usageRecords, Object.keys(activationPurchaseUsage(SAMPLE, new Date(0))) as (keyof ActivationUsageRow)[], p), priced(p)).onConflictDoNothing(),
+  ),
+  event: prebuilt<EventRow & Priced>((db, p) => insertWhere(db, outbox, placeholderRow(outbox, ['id', 'type', 'userId', 'payload', 'createdAt'], p), priced(p))),
 }
 
 export class ActivationPurchase {
@@ -228,33 +254,29 @@ export class ActivationPurchase {
    */
   private async record(row: Activation, offer: Offer, adapter: ActivationProvider): Promise<'recorded' | 'taken' | typeof REPRICED> {
     const { db } = this.deps
-    const priced = offerPriceIs(offer.id, row.price)
+    const guard: Priced = { pricedOffer: offer.id, pricedAt: row.price }
     try {
-      const [inserted] = await db.batch([
-        insertWhere(db, activations, row, priced).returning({ id: activations.id }),
-        insertWhere(db, holdOutcomes, { holdId: row.holdId, userId: row.userId, outcome: 'capture', amount: row.price, createdAt: row.createdAt }, priced),
-        activationPurchaseMeter(db, row, row.createdAt, priced),
-        insertWhere(
-          db,
-          outbox,
-          {
-            id: newEventId(row.createdAt),
-            type: 'activation.created',
-            userId: row.userId,
-            payload: {
-              numberId: row.id,
-              phone: row.phone,
-              serviceCode: row.serviceCode,
-              countryCode: row.countryCode,
-              price: fromMicros(row.price),
-              expiresAt: row.expiresAt.toISOString(),
-            },
-            createdAt: row.createdAt,
+      const [inserted] = await db.$client.batch([
+        recording.activation(db, { ...row, ...guard }),
+        recording.outcome(db, { holdId: row.holdId, userId: row.userId, outcome: 'capture', amount: row.price, createdAt: row.createdAt, ...guard }),
+        recording.usage(db, { ...activationPurchaseUsage(row, row.createdAt), ...guard }),
+        recording.event(db, {
+          id: newEventId(row.createdAt),
+          type: 'activation.created',
+          userId: row.userId,
+          payload: {
+            numberId: row.id,
+            phone: row.phone,
+            serviceCode: row.serviceCode,
+            countryCode: row.countryCode,
+            price: fromMicros(row.price),
+            expiresAt: row.expiresAt.toISOString(),
           },
-          priced,
-        ),
+          createdAt: row.createdAt,
+          ...guard,
+        }),
       ])
-      if (inserted.length) return 'recorded'
+      if (inserted.results.length) return 'recorded'
       await this.undo(row, adapter)
       return REPRICED
     } catch (e) {

@@ -13,7 +13,7 @@
  *   this isolate (`offerCache.clear()`). Other isolates see a sync within the TTL.
  * - Holds catalogue rows only (no account data, no env); bounded to `MAX_KEYS` entries.
  */
-import { and, asc, eq, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, type Placeholder, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/client'
 import { offers, providers, type Offer, type Provider } from '../../db/schema'
 
@@ -75,6 +75,6 @@ export async function offersFor(db: Db, serviceCode: string, countryCode: string
 }
 
 /** The guard of a purchase's recording batch: the offer's price in D1 is still `price` at this instant. */
-export function offerPriceIs(offerId: string, price: number): SQL {
+export function offerPriceIs(offerId: string | Placeholder, price: number | Placeholder): SQL {
   return sql`exists (select 1 from ${offers} where ${offers.id} = ${offerId} and ${offers.price} = ${price})`
 }

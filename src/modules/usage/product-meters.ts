@@ -48,7 +48,13 @@ type ActivationLike = Pick<Activation, 'id' | 'userId' | 'price' | 'phone' | 'se
  * id; with `guard`, only when the guard holds as the statement runs (insert-where.ts).
  */
 function activationMeter(db: Db, a: ActivationLike, at: Date, row: { sign: 1 | -1; suffix: string; description: string }, guard?: SQL) {
-  const values = {
+  const values = activationUsage(a, at, row)
+  return (guard ? insertWhere(db, usageRecords, values, guard) : db.insert(usageRecords).values(values)).onConflictDoNothing()
+}
+
+/** The values of one activation usage row (activationMeter). */
+function activationUsage(a: ActivationLike, at: Date, row: { sign: 1 | -1; suffix: string; description: string }) {
+  return {
     id: newId('usg', at.getTime()),
     userId: a.userId,
     resourceType: 'activation' as const,
@@ -67,13 +73,20 @@ function activationMeter(db: Db, a: ActivationLike, at: Date, row: { sign: 1 | -
     createdAt: at,
     updatedAt: at,
   }
-  return (guard ? insertWhere(db, usageRecords, values, guard) : db.insert(usageRecords).values(values)).onConflictDoNothing()
 }
 
-/** The purchase of an activation: quantity 1 at the price charged. Goes in the batch that records it, under that batch's guard. */
-export function activationPurchaseMeter(db: Db, a: ActivationLike, at: Date, guard?: SQL) {
-  return activationMeter(db, a, at, { sign: 1, suffix: '', description: `Activation number ${a.phone} (${a.serviceCode}, ${a.countryCode.toUpperCase()})` }, guard)
+const purchaseRow = (a: ActivationLike) => ({ sign: 1 as const, suffix: '', description: `Activation number ${a.phone} (${a.serviceCode}, ${a.countryCode.toUpperCase()})` })
+
+/**
+ * The purchase of an activation: quantity 1 at the price charged — the values of its row, which
+ * the purchase inserts in the batch that records it, under that batch's guard (a prebuilt
+ * statement: activation-purchase.ts).
+ */
+export function activationPurchaseUsage(a: ActivationLike, at: Date) {
+  return activationUsage(a, at, purchaseRow(a))
 }
+
+export type ActivationUsageRow = ReturnType<typeof activationPurchaseUsage>
 
 /** An SMS's price collected after a refund (or a purchase charge collected late). Only when the charge went through. */
 export function activationRechargeMeter(db: Db, a: ActivationLike, at: Date) {
