@@ -8,7 +8,7 @@
  */
 import { afterAnswerScope } from './lib/after-answer'
 import { createDb } from './db/client'
-import { readConfig, type Env } from './env'
+import { readConfig, type Config, type Env } from './env'
 import { createMailer, type Mailer } from './providers/mailer/mailer'
 import type { ProviderDeps } from './providers/numbers/types'
 import { simAdapter } from './providers/sims/registry'
@@ -72,6 +72,21 @@ export interface ServiceOverrides {
   replace?: Partial<Record<string, unknown>>
 }
 
+const limitsByConfig = new WeakMap<Config, { limits: ReturnType<typeof resolveLimits>; messageTiers: ReturnType<typeof messageHourly> }>()
+
+/**
+ * The route classes' limits and the messaging API's hourly tiers by plan (the `messages` rate
+ * class), worked out once per configuration (readConfig keeps one per isolate and env).
+ */
+function limitsOf(config: Config) {
+  let known = limitsByConfig.get(config)
+  if (!known) {
+    known = { limits: resolveLimits(config.RATE_LIMITS), messageTiers: messageHourly(config.RATE_LIMITS) }
+    limitsByConfig.set(config, known)
+  }
+  return known
+}
+
 export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'>, overrides: ServiceOverrides = {}) {
   const config = readConfig(env)
   const db = createDb(env.DB)
@@ -105,9 +120,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     afterAnswer,
     /** Outbound HTTP to partners (webhook deliveries). */
     fetch: outbound,
-    limits: resolveLimits(config.RATE_LIMITS),
-    /** The messaging API's hourly tiers by plan (the `messages` rate class). */
-    messageTiers: messageHourly(config.RATE_LIMITS),
+    ...limitsOf(config),
 
     // ---- bindings, upstreams and platform ------------------------------------------------
     get mailer(): Mailer {
