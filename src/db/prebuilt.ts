@@ -1,11 +1,10 @@
 /**
  * Statements drizzle builds once per isolate and D1 binding, then only binds. Building a
- * statement (walking its columns, mapping each value, writing the SQL text) costs more CPU than
- * running it on this runtime: a CPU profile of the purchase (`npm run bench -- --profile
- * purchase-50`) put drizzle's building of its recording batch at ~12 % of the app isolate. A
- * statement on the hot path is therefore built with placeholders (`p(name)`) and given its values
- * per call; a placeholder that fills a column is mapped as that column is (dates, booleans, JSON),
- * exactly as drizzle maps values it builds in.
+ * statement walks its columns, maps each value and writes the SQL text on every call: a CPU
+ * profile of the purchase (`npm run bench -- --profile purchase-50`) put drizzle's building of
+ * its recording batch at ~12 % of the app isolate. A statement on the hot path is therefore built
+ * with placeholders (`p(name)`) and given its values per call; a placeholder that fills a column
+ * is mapped as that column is (dates, booleans, JSON), exactly as drizzle maps values it builds in.
  *
  * Run prebuilt statements with the D1 binding's own `batch` (drizzle's cannot take them); their
  * results are D1's (`results` of the statement's rows).
