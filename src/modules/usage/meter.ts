@@ -109,15 +109,34 @@ function requeue(e: Pending, error: unknown) {
   } else add(e.userId, e.keyId, e.day, e.count, e.failures + 1)
 }
 
-/** One upsert per key-day, batched. False when something was not written (it is back in the map). */
+/**
+ * Every pending key-day in one statement: the entries travel as one JSON array (json_each) and
+ * each grows its row as `upsert` does. ?1 the time, ?2 the unit, ?3 the rate, ?4 the entries.
+ */
+const UPSERT_ALL = `INSERT INTO usage_records (id, user_id, resource_type, resource_id, quantity, unit, unit_price, total_cost, currency, prepaid,
+    description, month, occurred_at, transaction_id, report_id, created_at, updated_at)
+  SELECT value ->> 0, value ->> 1, 'api_calls', value ->> 2, value ->> 3, ?2, ?3, (value ->> 3) * ?3, 'USD', 0,
+    value ->> 4, value ->> 5, value ->> 6, value ->> 7, NULL, ?1, ?1
+  FROM json_each(?4) WHERE true
+  ON CONFLICT (user_id, transaction_id) DO UPDATE SET
+    quantity = quantity + excluded.quantity, total_cost = total_cost + excluded.total_cost, updated_at = excluded.updated_at`
+
+function upsertAll(db: Db, entries: Pending[], now: Date) {
+  const rows = entries.map((e) => {
+    const occurred = Date.parse(`${e.day}T00:00:00.000Z`)
+    return [newId('usg', now.getTime()), e.userId, e.keyId, e.count, `API requests with key ${e.keyId} on ${e.day}`, monthOf(occurred), occurred, `api:${e.keyId}:${e.day}`]
+  })
+  return db.$client.prepare(UPSERT_ALL).bind(now.getTime(), UNITS.api_calls, RATES.apiCalls, JSON.stringify(rows)).run()
+}
+
+/** Every pending key-day in one statement. False when something was not written (it is back in the map). */
 async function write(db: Db, entries: Pending[]): Promise<boolean> {
   const now = new Date()
   try {
-    const stmts = entries.map((e) => upsert(db, e, now))
-    await db.batch(stmts as [(typeof stmts)[0], ...typeof stmts])
+    await upsertAll(db, entries, now)
     return true
   } catch (e) {
-    logger.warn('api-call meter: batch failed', { module: 'usage', entries: entries.length, error: (e as Error).message })
+    logger.warn('api-call meter: write failed', { module: 'usage', entries: entries.length, error: (e as Error).message })
     if (entries.length === 1) {
       requeue(entries[0]!, e)
       return false

@@ -26,7 +26,7 @@
  * - Ledger entries are copied to D1 (`wallet_ledger`) idempotently by entry id, after the
  *   operation that wrote them and again by the alarm until every entry is copied. A copy after a
  *   quiet spell starts at once; while the wallet is busy, copies start at most every
- *   COPY_INTERVAL_MS and each takes every entry waiting (one D1 batch for many operations, not one
+ *   COPY_INTERVAL_MS and each takes every entry waiting (one D1 statement for up to COPY_BATCH entries, not one
  *   per operation). The ledger's order is the order of writing (SQLite rowid): entries written in
  *   one millisecond keep their order.
  * - The balance and the sum of active holds are read from SQLite once and then kept in memory as
@@ -91,8 +91,12 @@ export interface Balance {
 }
 
 const LEDGER_COPY_RETRY_MS = 30_000
-/** Ledger entries per D1 batch when copying. */
+/** Ledger entries per D1 statement when copying. */
 const COPY_BATCH = 50
+/** Copies a page of entries (a JSON array of [id, type, amount, …] rows) to D1; a repeated copy is ignored by id. */
+const COPY_PAGE = `INSERT OR IGNORE INTO wallet_ledger (id, user_id, type, amount, balance_after, op_id, hold_id, reference_type, reference_id, description, created_at)
+  SELECT value ->> 0, ?1, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9
+  FROM json_each(?2)`
 /** While operations keep coming, copies of the ledger to D1 start at most this often. */
 export const COPY_INTERVAL_MS = 1_000
 
@@ -502,14 +506,11 @@ export class Wallet extends DurableObject<Env> {
       for (;;) {
         const rows = this.sql.exec(`SELECT rowid AS row_id, * FROM ledger WHERE copied = 0 ORDER BY rowid LIMIT ?`, COPY_BATCH).toArray()
         if (!rows.length) return
-        await this.env.DB.batch(
-          rows.map((r) =>
-            this.env.DB.prepare(
-              `INSERT OR IGNORE INTO wallet_ledger (id, user_id, type, amount, balance_after, op_id, hold_id, reference_type, reference_id, description, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            ).bind(r.id, account, r.type, r.amount, r.balance_after, r.op_id, r.hold_id, r.reference_type, r.reference_id, r.description, r.created_at),
-          ),
-        )
+        // One statement for the whole page: its rows travel as one JSON array (json_each), so a
+        // page costs D1 one statement, not one per entry.
+        await this.env.DB.prepare(COPY_PAGE)
+          .bind(account, JSON.stringify(rows.map((r) => [r.id, r.type, r.amount, r.balance_after, r.op_id, r.hold_id, r.reference_type, r.reference_id, r.description, r.created_at])))
+          .run()
         // The page is every uncopied entry up to its last rowid (entries are never deleted, so rowids only grow).
         this.sql.exec(`UPDATE ledger SET copied = 1 WHERE copied = 0 AND rowid <= ?`, rows[rows.length - 1].row_id)
         // A short page was the last one: entries written since wait for their own copy below.

@@ -1,12 +1,13 @@
 import { env } from 'cloudflare:test'
 import { and, eq } from 'drizzle-orm'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { usageRecords } from '../../../src/db/schema'
 import { countApiCall, flushApiCalls } from '../../../src/modules/usage/meter'
 import { call, createApiKey, registerAdmin, registerUser } from '../../helpers/api'
 import { callApp } from '../../helpers/app'
 import { sleep, waitFor } from '../../helpers/db'
 import { db, usageRows } from '../../helpers/usage'
+import { logger } from '../../../src/lib/logger'
 
 /** The key's metered rows (one per UTC day; a test may straddle midnight). */
 async function keyRows(userId: string, keyId: string) {
@@ -47,7 +48,11 @@ describe('API-call meter', () => {
       prepaid: false,
       month: day.slice(0, 7),
       transactionId: `api:${key.id}:${day}`,
+      description: `API requests with key ${key.id} on ${day}`,
+      currency: 'USD',
+      reportId: null,
     })
+    expect(rows[0]!.id).toMatch(/^usg_/)
     expect(rows[0]!.occurredAt.toISOString()).toBe(`${day}T00:00:00.000Z`)
 
     // More calls grow the same row; the history shows them as apiCalls of this month.
@@ -105,7 +110,10 @@ describe('API-call meter', () => {
   it('flushes never share a promise: each takes what is pending when it runs, concurrent ones take disjoint counts, none is lost', async () => {
     const u = await registerUser()
     const keyId = `key_flush_${u.id.slice(-6)}`
+    // Writable entries go in one statement for them all; nothing falls back to one per entry.
+    const warn = vi.spyOn(logger, 'warn')
     for (let i = 0; i < 5; i++) countApiCall(u.id, keyId)
+    countApiCall(u.id, `${keyId}_b`)
     const first = flushApiCalls(db)
     // Added while the first one writes: a second flush (another request's) writes them itself,
     // instead of awaiting work the first request owns (workerd cancels that when its request ends).
@@ -118,6 +126,9 @@ describe('API-call meter', () => {
     const rows = await keyRows(u.id, keyId)
     expect(rows).toHaveLength(1)
     expect(rows[0]!.totalCost).toBe(9_000)
+    expect(await counted(u.id, `${keyId}_b`)).toBe(1)
+    expect(warn).not.toHaveBeenCalled()
+    warn.mockRestore()
 
     // An entry that cannot be written (no such account) does not hold back the others.
     countApiCall('usr_missing_account', keyId)

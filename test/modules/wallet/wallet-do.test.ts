@@ -669,17 +669,19 @@ async function waitForCopy(s: Stub, userId: string, count: number) {
 describe('ledger copy to D1', () => {
   it('copies every entry with the account as user_id, by entry id', async () => {
     const { acc, s } = await funded('copy', 10_000_000)
-    await s.debit(acc, { opId: op(), amount: 1_000_000 })
-    const h = await s.hold(acc, { opId: op(), amount: 2_000_000, ttlMs: LONG_TTL })
+    await s.debit(acc, { opId: op(), amount: 1_000_000, reference: { type: 'activation', id: 'num_copy_1' }, description: 'A number "quoted", ünïcode' })
+    const h = await s.hold(acc, { opId: op(), amount: 2_000_000, ttlMs: LONG_TTL, reference: { type: 'did_order', id: 'ord_copy_1' } })
     if (!h.ok) throw new Error(JSON.stringify(h))
     await s.capture(acc, { opId: op(), holdId: h.hold.id, amount: 500_000 })
     const rows = await waitForCopy(s, acc, 3)
     const local = await ledgerRows(s)
     expect(rows.map((r) => r.id).sort()).toEqual(local.map((r) => r.id).sort())
+    // Every column as the Wallet stored it, with the values' SQL types (the page travels as JSON).
     for (const r of rows) {
-      const mine = local.find((l) => l.id === r.id)!
-      expect(r).toMatchObject({ user_id: acc, type: mine.type, amount: mine.amount, balance_after: mine.balance_after, op_id: mine.op_id, hold_id: mine.hold_id })
+      const { copied: _, ...mine } = local.find((l) => l.id === r.id)!
+      expect(r).toEqual({ ...mine, user_id: acc })
     }
+    expect(rows.find((r) => r.type === 'debit')).toMatchObject({ amount: -1_000_000, reference_type: 'activation', reference_id: 'num_copy_1', description: 'A number "quoted", ünïcode' })
     // Another account's entries are not mixed in.
     expect(rows.every((r) => r.user_id === acc)).toBe(true)
   })
