@@ -7,6 +7,7 @@
  * balance builds the wallet client and nothing else.
  */
 import { afterAnswerScope } from './lib/after-answer'
+import { deferral } from './lib/deferral'
 import { createDb } from './db/client'
 import { readConfig, type Config, type Env } from './env'
 import { createMailer, type Mailer } from './providers/mailer/mailer'
@@ -118,6 +119,9 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
     db,
     defer,
     afterAnswer,
+    /** How long deferred flushes and captures may wait to go with other requests' (lib/deferral.ts). */
+    flushWindowMs: deferral.flushWindow(config.ENVIRONMENT),
+    captureWindowMs: deferral.captureWindow(config.ENVIRONMENT),
     /** Outbound HTTP to partners (webhook deliveries). */
     fetch: outbound,
     ...limitsOf(config),
@@ -182,6 +186,7 @@ export function createServices(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'
             adapters: (p) => this.providers.adapters(p),
             afterPurchase: (a, p) => scheduleSandboxSms({ environment: config.ENVIRONMENT, defer, jobs: env.JOBS }, a, p),
             afterAnswer,
+            captureWindowMs: deferral.captureWindow(config.ENVIRONMENT),
             offersTtlMs: offerCache.ttlFor(config.ENVIRONMENT),
           }),
       )

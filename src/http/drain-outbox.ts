@@ -43,6 +43,6 @@ export const sendEventsAfter: MiddlewareHandler<AppEnv> = async (c, next) => {
   await eventScope.run(ids, next)
   if (c.res.status >= 400 || !ids.length) return
   unsent.push(...ids)
-  const { env, afterAnswer } = c.var.services
-  afterAnswer(() => sender.flush(env))
+  const { env, afterAnswer, flushWindowMs } = c.var.services
+  afterAnswer(() => sender.flush(env, flushWindowMs))
 }

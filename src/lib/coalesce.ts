@@ -1,3 +1,5 @@
+import { sleep } from './deferral'
+
 /**
  * Work that many requests of one isolate defer past their answers, written together: requests add
  * to something pending (synchronously), and each request's deferred `flush()` writes whatever is
@@ -12,13 +14,17 @@
  *   added after that look finds no flush running and its request's flush starts one.
  * - A flush cut off mid-write (its request's waitUntil ended) keeps the lease only `leaseMs`; then
  *   another may start. What it had taken is the caller's to recover (`write` returns false to stop).
+ * - Paced (`windowMs`, lib/deferral.ts): a flush asked for within `windowMs` of the last one's
+ *   start first waits for the window's end, so under load the requests of one window share one
+ *   flush. The wait is the request's own (a timer in its waitUntil); after it, the rules above apply.
  */
 export interface CoalescedFlush<A> {
   /**
    * Writes what is pending, round after round, with the caller's `arg` (say, its request's
-   * database handle), unless a flush is running in this isolate.
+   * database handle), unless a flush is running in this isolate. With `windowMs`, not sooner
+   * than `windowMs` after the last flush started.
    */
-  flush(arg: A): Promise<void>
+  flush(arg: A, windowMs?: number): Promise<void>
 }
 
 export function coalescedFlush<T, A = void>(opts: {
@@ -34,11 +40,15 @@ export function coalescedFlush<T, A = void>(opts: {
   const leaseMs = opts.leaseMs ?? 10_000
   const maxRounds = opts.maxRounds ?? 20
   let lease: { at: number } | null = null
+  let lastStart = Number.NEGATIVE_INFINITY
   return {
-    async flush(arg: A) {
+    async flush(arg: A, windowMs = 0) {
+      const wait = lastStart + windowMs - Date.now()
+      if (windowMs > 0 && wait > 0) await sleep(wait)
       if (lease && Date.now() - lease.at < leaseMs) return
       const mine = { at: Date.now() }
       lease = mine
+      lastStart = mine.at
       try {
         for (let round = 0; round < maxRounds; round++) {
           mine.at = Date.now()

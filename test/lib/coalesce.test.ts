@@ -23,7 +23,7 @@ function harness(opts: { leaseMs?: number } = {}) {
   })
   return {
     add: (n: number) => pending.push(n),
-    flush: (arg = '') => flush.flush(arg),
+    flush: (arg = '', windowMs?: number) => flush.flush(arg, windowMs),
     written,
     pending: () => pending,
     release: (ok = true) => release(ok),
@@ -87,5 +87,38 @@ describe('coalescedFlush', () => {
     ])
     h.release()
     await next
+  })
+
+  it('paced: after a quiet spell a flush starts at once; flushes asked within the window wait for its end, and one writes for them all', async () => {
+    const h = harness()
+    h.add(1)
+    const first = h.flush('a', 150)
+    expect(h.written).toEqual([[1, 1]])
+    h.release()
+    await first
+    const asked = Date.now()
+    h.add(2)
+    const second = h.flush('bb', 150)
+    h.add(3)
+    const third = h.flush('ccc', 150)
+    await tick()
+    // Within the window: nothing written yet, both wait.
+    expect(h.written).toEqual([[1, 1]])
+    // The first to wake takes everything; the other finds the lease taken and leaves it to it.
+    await third
+    expect(h.written).toEqual([
+      [1, 1],
+      [2, 3, 2],
+    ])
+    h.release()
+    await second
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(100)
+    expect(h.pending()).toEqual([])
+    // Without a window (0, the default) a flush starts at once whenever none is running.
+    h.add(4)
+    const fourth = h.flush('d')
+    expect(h.written).toHaveLength(3)
+    h.release()
+    await fourth
   })
 })

@@ -27,7 +27,7 @@ import { IDEMPOTENCY_TTL_MS } from '../../lib/idempotency'
 import type { RequestContext } from '../../lib/context'
 import { logger } from '../../lib/logger'
 
-export type WalletPort = Pick<WalletService, 'hold' | 'capture' | 'void' | 'credit' | 'debit' | 'stub'>
+export type WalletPort = Pick<WalletService, 'hold' | 'capture' | 'captureSoon' | 'void' | 'credit' | 'debit' | 'stub'>
 
 export interface ActivationDeps {
   db: Db
@@ -41,6 +41,11 @@ export interface ActivationDeps {
    * before the answer. A task that never runs (the Worker died) is finished by the Wallet's alarm.
    */
   afterAnswer?: (task: () => Promise<unknown>) => void
+  /**
+   * How long the deferred capture may wait for the account's next hold to carry it
+   * (WalletService.captureSoon, lib/deferral.ts); 0 or absent: it is sent at once.
+   */
+  captureWindowMs?: number
   /** How long this isolate may reuse a read of the offers (offer-cache.ts); 0 or absent: read D1 every time. */
   offersTtlMs?: number
   now?: () => number
@@ -50,6 +55,12 @@ export interface ActivationDeps {
 export const ACTIVATION_TTL_MS = 20 * 60_000
 /** The purchase's hold outlives any upstream call; its expiry is when the Wallet heals a lost capture. */
 export const HOLD_TTL_MS = 120_000
+/**
+ * A capture waits for company (captureWindowMs) only while its hold has at least this long left
+ * beyond the window: then no alarm can have settled the hold before the capture is made, and a
+ * refusal — which another request's call would see, not this one — cannot happen.
+ */
+const CAPTURE_MARGIN_MS = 30_000
 
 export interface PurchaseInput {
   countryCode: string
@@ -191,7 +202,7 @@ export class ActivationPurchase {
       reference,
       description: `Number for ${offer.serviceName} (${offer.countryCode.toUpperCase()})`,
     })
-    orThrow(held, offer.price, 'The payment could not be reserved')
+    const { hold } = orThrow(held, offer.price, 'The payment could not be reserved')
 
     let bought: { upstreamId: string; phone: string }
     try {
@@ -240,8 +251,10 @@ export class ActivationPurchase {
       return REPRICED
     }
     // The number is recorded with its `capture` outcome: from here the capture cannot be lost, only late.
-    if (this.deps.afterAnswer) this.deps.afterAnswer(() => this.capture(row))
-    else await this.capture(row)
+    const window = this.deps.captureWindowMs ?? 0
+    const wait = window > 0 && hold.expiresAt - this.now() > window + CAPTURE_MARGIN_MS ? window : 0
+    if (this.deps.afterAnswer) this.deps.afterAnswer(() => this.capture(row, wait))
+    else await this.capture(row, 0)
     const record = { ...row, providerCode: provider.code }
     this.deps.afterPurchase?.(record, provider)
     return record
@@ -307,14 +320,16 @@ export class ActivationPurchase {
   }
 
   /**
-   * Takes the held price. A lost capture is healed by the wallet alarm (the outcome row says
-   * `capture`), so a failure here is logged, not returned: the number is the buyer's.
+   * Takes the held price, at once or within `windowMs` (carried by the account's next hold). A lost
+   * capture is healed by the wallet alarm (the outcome row says `capture`), so a failure here is
+   * logged, not returned: the number is the buyer's.
    */
-  private async capture(row: Activation) {
+  private async capture(row: Activation, windowMs: number) {
     const { wallet } = this.deps
     try {
-      const r = await wallet.capture(row.userId, { opId: `cap_${row.holdId}`, holdId: row.holdId, description: `Number ${row.phone}` })
-      if (r.ok) return
+      const r = await wallet.captureSoon(row.userId, { opId: `cap_${row.holdId}`, holdId: row.holdId, description: `Number ${row.phone}` }, windowMs)
+      // null: another request's call carried it (only while the hold is far from expiry: CAPTURE_MARGIN_MS).
+      if (r === null || r.ok) return
       // The hold is gone: captured by the alarm already (fine) or voided by it (the buy outlived the hold).
       const hold = await wallet.stub(row.userId).getHoldById(row.holdId)
       if (hold?.status === 'captured') return

@@ -172,8 +172,8 @@ const flusher = coalescedFlush<Pending[], Db>({
  * own request context, unless a flush is already running in this isolate (it takes those counts).
  * Resolves when done; a failed write leaves its counts in the map.
  */
-export function flushApiCalls(db: Db): Promise<void> {
-  return flusher.flush(db)
+export function flushApiCalls(db: Db, windowMs = 0): Promise<void> {
+  return flusher.flush(db, windowMs)
 }
 
 export const meterApiCalls: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -184,6 +184,7 @@ export const meterApiCalls: MiddlewareHandler<AppEnv> = async (c, next) => {
     await next()
   } finally {
     // After the handler: the write never competes with the request it counts.
-    c.var.services.afterAnswer(() => flushApiCalls(c.var.services.db))
+    const { afterAnswer, db, flushWindowMs } = c.var.services
+    afterAnswer(() => flushApiCalls(db, flushWindowMs))
   }
 }

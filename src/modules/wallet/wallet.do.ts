@@ -83,6 +83,21 @@ export interface Hold {
   settledAt: number | null
 }
 
+/** A capture as `capture` takes it. */
+export interface CaptureOp {
+  opId: string
+  holdId: string
+  amount?: number
+  description?: string
+}
+
+/** Whether an operation was made (a replay counts as made), and the refusal's reason when not. */
+export type Settled = { opId: string; ok: true } | { opId: string; ok: false; reason: WalletFailure }
+
+function settledOf(opId: string, r: WalletResult<unknown>): Settled {
+  return r.ok ? { opId, ok: true } : { opId, ok: false, reason: r.reason }
+}
+
 export interface Balance {
   balance: number
   reserved: number
@@ -229,6 +244,28 @@ export class Wallet extends DurableObject<Env> {
   /** Takes `amount` (default: all) of an active hold; the rest of the hold is released. */
   capture(account: string, op: { opId: string; holdId: string; amount?: number; description?: string }): WalletResult<{ entry: LedgerEntry | null; hold: Hold; balance: Balance }> {
     return this.once(account, 'capture', op.opId, () => this.settle(op.opId, op.holdId, op.amount, op.description))
+  }
+
+  /**
+   * `capture` of each of `captures`, one operation each, in order: the deferred captures of earlier
+   * purchases, sent together (WalletService.captureSoon). Only whether each was made comes back.
+   */
+  captureMany(account: string, captures: CaptureOp[]): Settled[] {
+    return captures.map((c) => settledOf(c.opId, this.capture(account, c)))
+  }
+
+  /**
+   * `hold`, after the `captures` it carries (as `captureMany`; WalletService.hold): the account's
+   * deferred captures ride on its next hold instead of a call of their own. They are made first,
+   * each its own operation, so a hold refused (say, for the balance) leaves them made.
+   */
+  holdCarrying(
+    account: string,
+    op: { opId: string; amount: number; ttlMs: number; reference?: Reference; description?: string },
+    captures: CaptureOp[],
+  ): { hold: WalletResult<{ hold: Hold; balance: Balance }>; captures: Settled[] } {
+    const settled = this.captureMany(account, captures)
+    return { hold: this.hold(account, op), captures: settled }
   }
 
   /** Releases an active hold; nothing is charged. */

@@ -19,7 +19,38 @@ import { newId } from '../../lib/ids'
 import { fromMicros } from '../../lib/money'
 import type { AuditService } from '../audit/audit.service'
 import { actingUserId, type RequestContext } from '../../lib/context'
-import type { Balance, Hold, LedgerEntry, Reference, WalletResult } from './wallet.do'
+import type { Balance, CaptureOp, Hold, LedgerEntry, Reference, Settled, WalletResult } from './wallet.do'
+import { sleep } from '../../lib/deferral'
+import { logger } from '../../lib/logger'
+
+/**
+ * Captures deferred past their answers and not sent yet, by account (`captureSoon`). Operations
+ * only, never a promise (lib/coalesce.ts says why): whichever request sends them — the account's
+ * next hold in this isolate, or the request whose window ends first — takes all of the account's.
+ * One that is never sent (the isolate died) is made by the Wallet's alarm at the hold's expiry,
+ * from the purchase's recorded outcome.
+ */
+const waiting = new Map<string, CaptureOp[]>()
+
+function takeWaiting(userId: string): CaptureOp[] {
+  const ops = waiting.get(userId)
+  if (!ops) return []
+  waiting.delete(userId)
+  return ops
+}
+
+function addWaiting(userId: string, ops: CaptureOp[]) {
+  const list = waiting.get(userId)
+  if (list) list.push(...ops)
+  else waiting.set(userId, [...ops])
+}
+
+/** A refusal of a capture sent for another request: logged here, as that request cannot see it. */
+function reportRefused(userId: string, settled: Settled[], except?: CaptureOp) {
+  for (const r of settled) {
+    if (!r.ok && r.opId !== except?.opId) logger.error('wallet: a deferred capture was refused; the alarm settles the hold at its expiry', { module: 'wallet', userId, opId: r.opId, reason: r.reason })
+  }
+}
 
 export class WalletService {
   constructor(private readonly ns: Env['WALLET']) {}
@@ -49,9 +80,48 @@ export class WalletService {
     return this.stub(userId).debit(userId, op)
   }
 
-  /** Reserves money for a flow; the hold's id is `opId`. */
+  /**
+   * Reserves money for a flow; the hold's id is `opId`. Carries the account's captures waiting in
+   * this isolate (`captureSoon`): they are made before the hold, in the same call.
+   */
   async hold(userId: string, op: { opId: string; amount: number; ttlMs: number; reference?: Reference; description?: string }): Promise<WalletResult<{ hold: Hold; balance: Balance }>> {
-    return this.stub(userId).hold(userId, op)
+    const carried = takeWaiting(userId)
+    if (!carried.length) return this.stub(userId).hold(userId, op)
+    let r: { hold: WalletResult<{ hold: Hold; balance: Balance }>; captures: Settled[] }
+    try {
+      r = await this.stub(userId).holdCarrying(userId, op, carried)
+    } catch (e) {
+      // Made or not, they are waiting again: a capture is made once per operation id.
+      addWaiting(userId, carried)
+      throw e
+    }
+    reportRefused(userId, r.captures)
+    return r.hold
+  }
+
+  /**
+   * A capture that may wait `windowMs` (lib/deferral.ts) to go with the account's next hold in
+   * this isolate, or with the account's other waiting captures. Resolves to its own outcome when
+   * this call sent it, null when another call carried it (which logs a refusal). 0: at once.
+   */
+  async captureSoon(userId: string, op: CaptureOp, windowMs: number): Promise<Settled | null> {
+    if (windowMs <= 0) {
+      const r = await this.capture(userId, op)
+      return r.ok ? { opId: op.opId, ok: true } : { opId: op.opId, ok: false, reason: r.reason }
+    }
+    addWaiting(userId, [op])
+    await sleep(windowMs)
+    const ops = takeWaiting(userId)
+    if (!ops.length) return null
+    let settled: Settled[]
+    try {
+      settled = await this.stub(userId).captureMany(userId, ops)
+    } catch (e) {
+      addWaiting(userId, ops)
+      throw e
+    }
+    reportRefused(userId, settled, op)
+    return settled.find((r) => r.opId === op.opId) ?? null
   }
 
   async capture(userId: string, op: { opId: string; holdId: string; amount?: number; description?: string }): Promise<WalletResult<{ entry: LedgerEntry | null; hold: Hold; balance: Balance }>> {

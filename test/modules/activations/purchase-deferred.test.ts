@@ -34,7 +34,7 @@ class CountingWallet extends WalletService {
   }
 }
 
-function serviceWith(wallet: WalletService, extra: { afterAnswer?: (task: () => Promise<unknown>) => void; offersTtlMs?: number } = {}) {
+function serviceWith(wallet: WalletService, extra: { afterAnswer?: (task: () => Promise<unknown>) => void; offersTtlMs?: number; captureWindowMs?: number } = {}) {
   const services = createServices(env as unknown as Env, createExecutionContext())
   return new ActivationsService({ db: services.db, wallet, adapters: (p) => services.providers.adapters(p), ...extra })
 }
@@ -110,6 +110,43 @@ describe('a purchase whose Worker dies between its answer and the deferred captu
     expect(await walletAudit(u.id)).toEqual(audit)
     const captures = (await walletStub(u.id).history(u.id, 1, 10)).entries.filter((e) => e.type === 'capture')
     expect(captures).toMatchObject([{ amount: -offer.price, holdId: row.hold_id, opId: `cap_${row.hold_id}` }])
+  })
+})
+
+describe('a deferred capture with a window (lib/deferral.ts)', () => {
+  it("rides on the account's next purchase: no capture call of its own, each hold captured once under its own id", async () => {
+    const offer = await sellingProvider({ serviceCode: uniqueService('window'), costUsd: 0.5 })
+    const u = await registerUser()
+    await fund(u.id, 3)
+    const wallet = new CountingWallet(env.WALLET)
+    const later: Promise<unknown>[] = []
+    const svc = serviceWith(wallet, { afterAnswer: (task) => later.push(task()), captureWindowMs: 3_000 })
+
+    const first = await svc.purchase(ctxFor(u.id), { countryCode: 'us', serviceCode: offer.serviceCode })
+    const firstHold = (await activationRow(first.id))!.hold_id
+    // Answered, the capture waiting for company: reserved, not taken.
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 3_000_000, reserved: offer.price, activeHolds: 1 })
+    const second = await svc.purchase(ctxFor(u.id), { countryCode: 'us', serviceCode: offer.serviceCode })
+    // The second purchase's hold carried the first capture.
+    expect(await walletStub(u.id).getHoldById(firstHold)).toMatchObject({ status: 'captured', capturedAmount: offer.price })
+    expect(await walletAudit(u.id)).toMatchObject({ balance: 3_000_000 - offer.price, reserved: offer.price, activeHolds: 1 })
+
+    // The second waits out its window and sends itself.
+    await Promise.all(later)
+    expect(wallet.captures).toBe(0)
+    const secondHold = (await activationRow(second.id))!.hold_id
+    const audit = await walletAudit(u.id)
+    expect(audit).toMatchObject({ balance: 3_000_000 - 2 * offer.price, reserved: 0, activeHolds: 0, ledgerSum: 3_000_000 - 2 * offer.price })
+    const captures = (await walletStub(u.id).history(u.id, 1, 10)).entries.filter((e) => e.type === 'capture')
+    expect(captures.map((e) => [e.opId, e.amount]).sort()).toEqual(
+      [
+        [`cap_${firstHold}`, -offer.price],
+        [`cap_${secondHold}`, -offer.price],
+      ].sort(),
+    )
+    // The alarm finds nothing left to do.
+    await runDurableObjectAlarm(walletStub(u.id))
+    expect(await walletAudit(u.id)).toEqual(audit)
   })
 })
 

@@ -739,3 +739,52 @@ describe('ledger copy to D1', () => {
     await waitForCopy(s, acc, 120)
   })
 })
+
+// ---- deferred captures: sent together, or carried by the account's next hold ---------------------
+
+describe('captureMany and holdCarrying', () => {
+  it('captureMany makes each capture once, in order, and says which were refused', async () => {
+    const { acc, s } = await funded('capmany', 5_000_000)
+    const a = await s.hold(acc, { opId: op(), amount: 1_000_000, ttlMs: LONG_TTL })
+    const b = await s.hold(acc, { opId: op(), amount: 2_000_000, ttlMs: LONG_TTL })
+    if (!a.ok || !b.ok) throw new Error('holds refused')
+    const capA = { opId: op(), holdId: a.hold.id, description: 'number A' }
+    const capB = { opId: op(), holdId: b.hold.id, amount: 1_500_000 }
+    const missing = { opId: op(), holdId: 'hld_missing' }
+    expect(await s.captureMany(acc, [capA, capB, missing])).toEqual([
+      { opId: capA.opId, ok: true },
+      { opId: capB.opId, ok: true },
+      { opId: missing.opId, ok: false, reason: 'HOLD_NOT_FOUND' },
+    ])
+    // Sent again (the call's answer was lost): replays, nothing moves twice.
+    expect(await s.captureMany(acc, [capA, capB])).toEqual([
+      { opId: capA.opId, ok: true },
+      { opId: capB.opId, ok: true },
+    ])
+    const audit = await expectInvariants(s)
+    expect(audit).toMatchObject({ balance: 2_500_000, reserved: 0, activeHolds: 0 })
+    expect((await ledgerRows(s)).filter((r) => r.type === 'capture').map((r) => [r.op_id, r.amount])).toEqual([
+      [capA.opId, -1_000_000],
+      [capB.opId, -1_500_000],
+    ])
+  })
+
+  it('holdCarrying makes the carried captures first; a hold refused for the balance leaves them made', async () => {
+    const { acc, s } = await funded('carry', 3_000_000)
+    const a = await s.hold(acc, { opId: op(), amount: 2_000_000, ttlMs: LONG_TTL })
+    if (!a.ok) throw new Error('hold refused')
+    const capA = { opId: op(), holdId: a.hold.id }
+    const next = await s.holdCarrying(acc, { opId: op(), amount: 1_000_000, ttlMs: LONG_TTL }, [capA])
+    expect(next.captures).toEqual([{ opId: capA.opId, ok: true }])
+    expect(next.hold).toMatchObject({ ok: true, balance: { balance: 1_000_000, reserved: 1_000_000, available: 0 } })
+    // Nothing left to hold: refused, and the capture it carried is made all the same.
+    const b = await s.hold(acc, { opId: op(), amount: 500_000, ttlMs: LONG_TTL })
+    expect(b.ok).toBe(false)
+    const c = next.hold.ok ? next.hold.hold : null
+    const refused = await s.holdCarrying(acc, { opId: op(), amount: 1, ttlMs: LONG_TTL }, [{ opId: op(), holdId: c!.id }])
+    expect(refused.captures).toMatchObject([{ ok: true }])
+    expect(refused.hold).toMatchObject({ ok: false, reason: 'INSUFFICIENT_BALANCE', available: 0 })
+    expect(await expectInvariants(s)).toMatchObject({ balance: 0, reserved: 0, activeHolds: 0 })
+    expect((await ledgerRows(s)).map((r) => r.type)).toEqual(['credit', 'capture', 'capture'])
+  })
+})
