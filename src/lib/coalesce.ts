@@ -15,8 +15,10 @@ import { sleep } from './deferral'
  * - A flush cut off mid-write (its request's waitUntil ended) keeps the lease only `leaseMs`; then
  *   another may start. What it had taken is the caller's to recover (`write` returns false to stop).
  * - Paced (`windowMs`, lib/deferral.ts): a flush asked for within `windowMs` of the last one's
- *   start first waits for the window's end, so under load the requests of one window share one
- *   flush. The wait is the request's own (a timer in its waitUntil); after it, the rules above apply.
+ *   start waits for the window's end (a timer in its own request's waitUntil) and then follows the
+ *   rules above; while one waits, the flushes of the window's other requests return at once and
+ *   leave their items to it — one timer and one write per window, not one per request. A waiting
+ *   flush cut off with its request is presumed gone `leaseMs` after its window ended.
  */
 export interface CoalescedFlush<A> {
   /**
@@ -41,10 +43,19 @@ export function coalescedFlush<T, A = void>(opts: {
   const maxRounds = opts.maxRounds ?? 20
   let lease: { at: number } | null = null
   let lastStart = Number.NEGATIVE_INFINITY
+  /** When the flush waiting for the current window wakes (none: -Infinity). */
+  let waitingUntil = Number.NEGATIVE_INFINITY
   return {
     async flush(arg: A, windowMs = 0) {
-      const wait = lastStart + windowMs - Date.now()
-      if (windowMs > 0 && wait > 0) await sleep(wait)
+      const now = Date.now()
+      const wait = lastStart + windowMs - now
+      if (windowMs > 0 && wait > 0) {
+        if (now < waitingUntil + leaseMs) return
+        const until = now + wait
+        waitingUntil = until
+        await sleep(wait)
+        if (waitingUntil === until) waitingUntil = Number.NEGATIVE_INFINITY
+      }
       if (lease && Date.now() - lease.at < leaseMs) return
       const mine = { at: Date.now() }
       lease = mine

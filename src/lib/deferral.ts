@@ -3,11 +3,11 @@
  * work of the same isolate (ARCHITECTURE.md, "The purchase's request path"):
  *
  * - `flushMs`: the coalesced flushes (the events send, the API-call meter) start at most this
- *   often. After a quiet spell a flush starts at once; under load one flush takes the work of
- *   every request of its window, so N requests cost N / (rate × window) writes, not N.
+ *   often. After a quiet spell a flush starts at once; under load one flush (one timer) takes the
+ *   work of every request of its window, so N requests cost N / (rate × window) writes, not N.
  * - `captureMs`: a purchase's capture waits this long for the account's next hold in this isolate,
  *   which carries it (no call of its own); if none comes, the captures waiting for the account go
- *   in one call. The hold already keeps the money from being spent twice meanwhile: the available
+ *   in one call when the first one's window ends (one timer per account and window). The hold already keeps the money from being spent twice meanwhile: the available
  *   balance is right at once, only the ledger's capture entry is up to this much later.
  *
  * Under ENVIRONMENT=test both are 0 (work goes at once, as without a window), so tests that read

@@ -100,12 +100,11 @@ describe('coalescedFlush', () => {
     h.add(2)
     const second = h.flush('bb', 150)
     h.add(3)
-    const third = h.flush('ccc', 150)
-    await tick()
-    // Within the window: nothing written yet, both wait.
+    // One flush already waits for this window: the next returns at once, leaving its item to it.
+    await h.flush('ccc', 150)
     expect(h.written).toEqual([[1, 1]])
-    // The first to wake takes everything; the other finds the lease taken and leaves it to it.
-    await third
+    // The waiting one wakes at the window's end and writes for both.
+    await new Promise((r) => setTimeout(r, 250))
     expect(h.written).toEqual([
       [1, 1],
       [2, 3, 2],
@@ -113,12 +112,21 @@ describe('coalescedFlush', () => {
     h.release()
     await second
     expect(Date.now() - asked).toBeGreaterThanOrEqual(100)
+    // The next window has a waiting flush of its own again.
+    h.add(4)
+    const next = h.flush('e', 150)
+    await tick()
+    expect(h.written).toHaveLength(2)
+    await new Promise((r) => setTimeout(r, 250))
+    expect(h.written.at(-1)).toEqual([4, 1])
+    h.release()
+    await next
     expect(h.pending()).toEqual([])
     // Without a window (0, the default) a flush starts at once whenever none is running.
-    h.add(4)
-    const fourth = h.flush('d')
-    expect(h.written).toHaveLength(3)
+    h.add(5)
+    const now = h.flush('d')
+    expect(h.written).toHaveLength(4)
     h.release()
-    await fourth
+    await now
   })
 })

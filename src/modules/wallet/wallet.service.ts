@@ -32,6 +32,15 @@ import { logger } from '../../lib/logger'
  */
 const waiting = new Map<string, CaptureOp[]>()
 
+/**
+ * Accounts whose waiting captures a request's timer sends when its window ends: when it wakes. The
+ * captures of the window's other requests go with it (or with a hold before it): one timer per
+ * account and window, not one per capture. A timer cut off with its request is presumed gone
+ * SENDER_LEASE_MS after it was due; the next capture then starts one.
+ */
+const sending = new Map<string, number>()
+const SENDER_LEASE_MS = 10_000
+
 function takeWaiting(userId: string): CaptureOp[] {
   const ops = waiting.get(userId)
   if (!ops) return []
@@ -102,7 +111,8 @@ export class WalletService {
   /**
    * A capture that may wait `windowMs` (lib/deferral.ts) to go with the account's next hold in
    * this isolate, or with the account's other waiting captures. Resolves to its own outcome when
-   * this call sent it, null when another call carried it (which logs a refusal). 0: at once.
+   * this call sent it; null when another call carried it or will send it (that call logs a
+   * refusal) — at once when another request's timer already waits for the account. 0: at once.
    */
   async captureSoon(userId: string, op: CaptureOp, windowMs: number): Promise<Settled | null> {
     if (windowMs <= 0) {
@@ -110,7 +120,13 @@ export class WalletService {
       return r.ok ? { opId: op.opId, ok: true } : { opId: op.opId, ok: false, reason: r.reason }
     }
     addWaiting(userId, [op])
+    const now = Date.now()
+    const due = sending.get(userId)
+    if (due !== undefined && now < due + SENDER_LEASE_MS) return null
+    const mine = now + windowMs
+    sending.set(userId, mine)
     await sleep(windowMs)
+    if (sending.get(userId) === mine) sending.delete(userId)
     const ops = takeWaiting(userId)
     if (!ops.length) return null
     let settled: Settled[]
