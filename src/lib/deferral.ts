@@ -7,8 +7,9 @@
  *   work of every request of its window, so N requests cost N / (rate × window) writes, not N.
  * - `captureMs`: a purchase's capture waits this long for the account's next hold in this isolate,
  *   which carries it (no call of its own); if none comes, the captures waiting for the account go
- *   in one call when the first one's window ends (one timer per account and window). The hold already keeps the money from being spent twice meanwhile: the available
- *   balance is right at once, only the ledger's capture entry is up to this much later.
+ *   in one call when the first one's window ends (one timer per account and window). The hold
+ *   already keeps the money from being spent twice meanwhile: the available balance is right at
+ *   once, only the ledger's capture entry is up to this much later.
  *
  * Under ENVIRONMENT=test both are 0 (work goes at once, as without a window), so tests that read
  * D1 or the ledger right after an answer need not wait; tests of the windows set them here.

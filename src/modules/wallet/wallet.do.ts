@@ -26,9 +26,9 @@
  * - Ledger entries are copied to D1 (`wallet_ledger`) idempotently by entry id, after the
  *   operation that wrote them and again by the alarm until every entry is copied. A copy after a
  *   quiet spell starts at once; while the wallet is busy, copies start at most every
- *   COPY_INTERVAL_MS and each takes every entry waiting (one D1 statement for up to COPY_BATCH entries, not one
- *   per operation). The ledger's order is the order of writing (SQLite rowid): entries written in
- *   one millisecond keep their order.
+ *   COPY_INTERVAL_MS and each takes every entry waiting (one D1 statement for up to COPY_BATCH
+ *   entries, not one per operation). The ledger's order is the order of writing (SQLite rowid):
+ *   entries written in one millisecond keep their order.
  * - The balance and the sum of active holds are read from SQLite once and then kept in memory as
  *   each operation writes them (`totals`); a transaction that throws drops them with its writes,
  *   and `audit()` says whether memory and storage agree. Only this object writes its storage.

@@ -26,9 +26,9 @@ import { logger } from '../../lib/logger'
 /**
  * Captures deferred past their answers and not sent yet, by account (`captureSoon`). Operations
  * only, never a promise (lib/coalesce.ts says why): whichever request sends them — the account's
- * next hold in this isolate, or the request whose window ends first — takes all of the account's.
- * One that is never sent (the isolate died) is made by the Wallet's alarm at the hold's expiry,
- * from the purchase's recorded outcome.
+ * next hold in this isolate, or the request whose timer (`sending`) wakes — takes all of the
+ * account's. One that is never sent (the isolate died) is made by the Wallet's alarm at the hold's
+ * expiry, from the purchase's recorded outcome.
  */
 const waiting = new Map<string, CaptureOp[]>()
 
@@ -100,9 +100,17 @@ export class WalletService {
     try {
       r = await this.stub(userId).holdCarrying(userId, op, carried)
     } catch (e) {
-      // Made or not, they are waiting again: a capture is made once per operation id.
-      addWaiting(userId, carried)
-      throw e
+      // The hold is asked for again on its own (a hold is made once per operation id, so one made
+      // by the failed call is replayed), and the captures are not carried again: whatever made the
+      // call fail must not fail the account's every hold. The Wallet's alarm settles their holds at
+      // expiry from the recorded outcomes.
+      logger.error('wallet: a hold carrying captures failed; the alarm settles the carried holds', {
+        module: 'wallet',
+        userId,
+        captures: carried.map((c) => c.opId),
+        error: (e as Error).message,
+      })
+      return this.stub(userId).hold(userId, op)
     }
     reportRefused(userId, r.captures)
     return r.hold

@@ -3,9 +3,10 @@
  * account's next hold in this isolate, or sent together when the window ends.
  */
 import { env } from 'cloudflare:test'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { newId } from '../../../src/lib/ids'
 import { WalletService } from '../../../src/modules/wallet/wallet.service'
+import { logger } from '../../../src/lib/logger'
 
 const wallet = new WalletService(env.WALLET)
 let n = 0
@@ -73,5 +74,31 @@ describe('WalletService.captureSoon', () => {
     expect(mine).toEqual({ opId: bad.opId, ok: false, reason: 'HOLD_NOT_FOUND' })
     expect(theirs).toBeNull()
     expect(await wallet.stub(acc).getHoldById(holds[0]!)).toMatchObject({ status: 'captured' })
+  })
+
+  it('a hold whose carrying call fails is made on its own; the captures it carried are left to the alarm, not carried again', async () => {
+    const { acc, holds } = await fundedWithHolds('carryfail', [1_000_000])
+    // The same Wallet objects, except that a call carrying captures fails.
+    const failing = new WalletService({
+      idFromName: (name: string) => env.WALLET.idFromName(name),
+      get: (id: DurableObjectId) => {
+        const stub = env.WALLET.get(id)
+        return new Proxy(stub, {
+          get: (target, prop) => (prop === 'holdCarrying' ? () => Promise.reject(new Error('carrying failed')) : Reflect.get(target, prop)),
+        })
+      },
+    } as unknown as typeof env.WALLET)
+    const error = vi.spyOn(logger, 'error')
+    const capture = { opId: op(), holdId: holds[0]! }
+    const waiting = failing.captureSoon(acc, capture, 300)
+    const next = await failing.hold(acc, { opId: op(), amount: 2_000_000, ttlMs: LONG_TTL })
+    expect(next).toMatchObject({ ok: true, balance: { balance: 10_000_000, reserved: 3_000_000 } })
+    expect(error.mock.calls.map((c) => c[0])).toContain('wallet: a hold carrying captures failed; the alarm settles the carried holds')
+    error.mockRestore()
+    // Not carried again, and not sent by its timer either: its hold stays for the alarm.
+    expect(await waiting).toBeNull()
+    expect(await failing.stub(acc).getHoldById(holds[0]!)).toMatchObject({ status: 'active' })
+    expect(await failing.hold(acc, { opId: op(), amount: 1, ttlMs: LONG_TTL })).toMatchObject({ ok: true })
+    expect(await captureEntries(acc)).toEqual([])
   })
 })
