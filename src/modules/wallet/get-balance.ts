@@ -22,7 +22,9 @@ export const registerGetBalance = (r: Router) => {
       description:
         `${p.doc} Amounts are decimals in \`currency\` (stored exactly as micro-units). \`balance\` is the ledger ` +
         'balance and includes `reserved`, the money held by purchases in progress; `available` = `balance − reserved` ' +
-        "is what a new purchase can spend. Always the caller's own wallet. A user session or an API key with `wallet:read`.",
+        'is what a new purchase can spend. A number purchase is answered once its price is held: the price leaves ' +
+        '`available` at once and moves from `reserved` to the ledger (and out of `balance`) within about a second. ' +
+        "Always the caller's own wallet. A user session or an API key with `wallet:read`.",
       middleware: [rateClass(p.rateClass), requireAuth({ permission: 'wallet:read' })] as const,
       security: keySecurity,
       responses: { 200: ok(WalletBalance, 'The balance'), ...errorResponses },

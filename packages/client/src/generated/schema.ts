@@ -691,7 +691,7 @@ export interface paths {
         };
         /**
          * Your wallet balance
-         * @description The activation API's wallet balance. Amounts are decimals in `currency` (stored exactly as micro-units). `balance` is the ledger balance and includes `reserved`, the money held by purchases in progress; `available` = `balance − reserved` is what a new purchase can spend. Always the caller's own wallet. A user session or an API key with `wallet:read`.
+         * @description The activation API's wallet balance. Amounts are decimals in `currency` (stored exactly as micro-units). `balance` is the ledger balance and includes `reserved`, the money held by purchases in progress; `available` = `balance − reserved` is what a new purchase can spend. A number purchase is answered once its price is held: the price leaves `available` at once and moves from `reserved` to the ledger (and out of `balance`) within about a second. Always the caller's own wallet. A user session or an API key with `wallet:read`.
          */
         get: operations["getWalletBalanceLegacy"];
         put?: never;
@@ -711,7 +711,7 @@ export interface paths {
         };
         /**
          * Your wallet balance
-         * @description The public v1 path of the wallet balance: the same answer as `GET /api/wallet/balance`. Amounts are decimals in `currency` (stored exactly as micro-units). `balance` is the ledger balance and includes `reserved`, the money held by purchases in progress; `available` = `balance − reserved` is what a new purchase can spend. Always the caller's own wallet. A user session or an API key with `wallet:read`.
+         * @description The public v1 path of the wallet balance: the same answer as `GET /api/wallet/balance`. Amounts are decimals in `currency` (stored exactly as micro-units). `balance` is the ledger balance and includes `reserved`, the money held by purchases in progress; `available` = `balance − reserved` is what a new purchase can spend. A number purchase is answered once its price is held: the price leaves `available` at once and moves from `reserved` to the ledger (and out of `balance`) within about a second. Always the caller's own wallet. A user session or an API key with `wallet:read`.
          */
         get: operations["getWalletBalance"];
         put?: never;
