@@ -131,7 +131,7 @@ describe('a deferred capture with a window (lib/deferral.ts)', () => {
     expect(await walletStub(u.id).getHoldById(firstHold)).toMatchObject({ status: 'captured', capturedAmount: offer.price })
     expect(await walletAudit(u.id)).toMatchObject({ balance: 3_000_000 - offer.price, reserved: offer.price, activeHolds: 1 })
 
-    // The second waits out its window and sends itself.
+    // The first purchase's timer still waits for the account: the second's capture goes with it when it ends.
     await Promise.all(later)
     expect(wallet.captures).toBe(0)
     const secondHold = (await activationRow(second.id))!.hold_id
