@@ -19,10 +19,8 @@
  *   the rate limiter (they stop before this middleware), user sessions, and POST /api/usage — the
  *   usage-report channel itself, so that reporting usage never adds usage of its own.
  */
-import { sql } from 'drizzle-orm'
 import type { MiddlewareHandler } from 'hono'
 import type { Db } from '../../db/client'
-import { usageRecords } from '../../db/schema'
 import { newId } from '../../lib/ids'
 import type { AppEnv } from '../../http/router'
 import { RATES } from '../subscriptions/plans'
@@ -69,39 +67,6 @@ export function countApiCall(userId: string, keyId: string, at = Date.now()) {
   add(userId, keyId, new Date(at).toISOString().slice(0, 10), 1)
 }
 
-function upsert(db: Db, e: Pending, now: Date) {
-  const cost = e.count * RATES.apiCalls
-  return db
-    .insert(usageRecords)
-    .values({
-      id: newId('usg', now.getTime()),
-      userId: e.userId,
-      resourceType: 'api_calls',
-      resourceId: e.keyId,
-      quantity: e.count,
-      unit: UNITS.api_calls,
-      unitPrice: RATES.apiCalls,
-      totalCost: cost,
-      currency: 'USD',
-      prepaid: false,
-      description: `API requests with key ${e.keyId} on ${e.day}`,
-      month: monthOf(Date.parse(`${e.day}T00:00:00.000Z`)),
-      occurredAt: new Date(`${e.day}T00:00:00.000Z`),
-      transactionId: `api:${e.keyId}:${e.day}`,
-      reportId: null,
-      createdAt: now,
-      updatedAt: now,
-    })
-    .onConflictDoUpdate({
-      target: [usageRecords.userId, usageRecords.transactionId],
-      set: {
-        quantity: sql`${usageRecords.quantity} + excluded.quantity`,
-        totalCost: sql`${usageRecords.totalCost} + excluded.total_cost`,
-        updatedAt: sql`excluded.updated_at`,
-      },
-    })
-}
-
 /** Puts an entry that was not written back into the map, or drops it after MAX_FAILURES tries. */
 function requeue(e: Pending, error: unknown) {
   if (e.failures + 1 >= MAX_FAILURES) {
@@ -110,8 +75,8 @@ function requeue(e: Pending, error: unknown) {
 }
 
 /**
- * Every pending key-day in one statement: the entries travel as one JSON array (json_each) and
- * each grows its row as `upsert` does. ?1 the time, ?2 the unit, ?3 the rate, ?4 the entries.
+ * Every pending key-day in one statement: the entries travel as one JSON array (json_each); each
+ * inserts its row or grows the existing one (quantity and cost added). ?1 the time, ?2 the unit, ?3 the rate, ?4 the entries.
  */
 const UPSERT_ALL = `INSERT INTO usage_records (id, user_id, resource_type, resource_id, quantity, unit, unit_price, total_cost, currency, prepaid,
     description, month, occurred_at, transaction_id, report_id, created_at, updated_at)
@@ -146,7 +111,7 @@ async function write(db: Db, entries: Pending[]): Promise<boolean> {
   let ok = true
   for (const entry of entries) {
     try {
-      await upsert(db, entry, now).run()
+      await upsertAll(db, [entry], now)
     } catch (e) {
       ok = false
       requeue(entry, e)
