@@ -1,4 +1,4 @@
-import { sleep } from './deferral'
+import { sleep } from './concurrency'
 
 /**
  * Work that many requests of one isolate defer past their answers, written together: requests add

@@ -20,7 +20,7 @@ import { fromMicros } from '../../lib/money'
 import type { AuditService } from '../audit/audit.service'
 import { actingUserId, type RequestContext } from '../../lib/context'
 import type { Balance, CaptureOp, Hold, LedgerEntry, Reference, Settled, WalletResult } from './wallet.do'
-import { sleep } from '../../lib/deferral'
+import { sleep } from '../../lib/concurrency'
 import { logger } from '../../lib/logger'
 
 /**
