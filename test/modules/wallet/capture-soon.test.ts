@@ -26,6 +26,17 @@ async function fundedWithHolds(tag: string, amounts: number[]) {
   return { acc, holds }
 }
 
+/** A WalletService on the same Wallet objects, except that calls to `method` fail. */
+function failingOn(method: string) {
+  return new WalletService({
+    idFromName: (name: string) => env.WALLET.idFromName(name),
+    get: (id: DurableObjectId) =>
+      new Proxy(env.WALLET.get(id), {
+        get: (target, prop) => (prop === method ? () => Promise.reject(new Error(`${method} failed`)) : Reflect.get(target, prop)),
+      }),
+  } as unknown as typeof env.WALLET)
+}
+
 const captureEntries = async (acc: string) => (await wallet.history(acc, 1, 50)).entries.filter((e) => e.type === 'capture')
 
 describe('WalletService.captureSoon', () => {
@@ -79,15 +90,7 @@ describe('WalletService.captureSoon', () => {
   it('a hold whose carrying call fails is made on its own; the captures it carried are left to the alarm, not carried again', async () => {
     const { acc, holds } = await fundedWithHolds('carryfail', [1_000_000])
     // The same Wallet objects, except that a call carrying captures fails.
-    const failing = new WalletService({
-      idFromName: (name: string) => env.WALLET.idFromName(name),
-      get: (id: DurableObjectId) => {
-        const stub = env.WALLET.get(id)
-        return new Proxy(stub, {
-          get: (target, prop) => (prop === 'holdCarrying' ? () => Promise.reject(new Error('carrying failed')) : Reflect.get(target, prop)),
-        })
-      },
-    } as unknown as typeof env.WALLET)
+    const failing = failingOn('holdCarrying')
     const error = vi.spyOn(logger, 'error')
     const capture = { opId: op(), holdId: holds[0]! }
     const waiting = failing.captureSoon(acc, capture, 300)
@@ -100,5 +103,16 @@ describe('WalletService.captureSoon', () => {
     expect(await failing.stub(acc).getHoldById(holds[0]!)).toMatchObject({ status: 'active' })
     expect(await failing.hold(acc, { opId: op(), amount: 1, ttlMs: LONG_TTL })).toMatchObject({ ok: true })
     expect(await captureEntries(acc)).toEqual([])
+  })
+
+  it("a capture call that fails rejects, and its captures wait for the account's next hold", async () => {
+    const { acc, holds } = await fundedWithHolds('manyfail', [1_000_000])
+    const capture = { opId: op(), holdId: holds[0]! }
+    await expect(failingOn('captureMany').captureSoon(acc, capture, 50)).rejects.toThrow('captureMany failed')
+    expect(await wallet.stub(acc).getHoldById(holds[0]!)).toMatchObject({ status: 'active' })
+    // Still waiting in the isolate: the next hold carries it.
+    expect(await wallet.hold(acc, { opId: op(), amount: 1, ttlMs: LONG_TTL })).toMatchObject({ ok: true })
+    expect(await wallet.stub(acc).getHoldById(holds[0]!)).toMatchObject({ status: 'captured', capturedAmount: 1_000_000 })
+    expect((await captureEntries(acc)).map((e) => e.opId)).toEqual([capture.opId])
   })
 })
